@@ -1,0 +1,137 @@
+-- centreon-pagerduty: Centreon Broker "Generic - Stream connector" output for PagerDuty.
+--
+-- Drop-in for /usr/share/centreon-broker/lua/pagerduty.lua. This script is deliberately
+-- thin: it reads event fields and broker_cache names and hands them to the native library
+-- (lib/centreon_pagerduty.so next to this file), which makes every decision, sends in the
+-- background and tells us when Broker may consider events safe. See README.md.
+
+-- Events arrive as read-only userdata: fields are produced only when read.
+broker_api_version = 2
+
+local lib, handle
+local status_fn, submit_fn, flush_fn
+local accepted = {}
+
+-- _type values of the events the library may act on (Broker contract, section 5).
+local HOST_STATUS, SERVICE_STATUS = 65550, 65560          -- BBDO 2
+local PB_SERVICE_STATUS, PB_HOST_STATUS = 65565, 65568    -- BBDO 3
+local KNOWN_TYPES = { HOST_STATUS, SERVICE_STATUS, PB_SERVICE_STATUS, PB_HOST_STATUS,
+  65537, 65581,   -- acknowledgement (BBDO 2, BBDO 3)
+  65541, 65572 }  -- downtime (BBDO 2, BBDO 3)
+
+-- Fields handed to the library on the details path (missing ones are simply absent).
+local FIELDS = { "category", "element", "host_id", "service_id", "state", "state_type",
+  "check_attempt", "max_check_attempts", "last_check", "last_state_change",
+  "last_hard_state_change", "last_hard_state", "output", "long_output", "perfdata",
+  "acknowledged", "acknowledgement_type", "scheduled_downtime_depth", "flapping",
+  "author", "comment_data", "entry_time", "deletion_time", "sticky", "type",
+  "start_time", "end_time", "actual_start_time", "actual_end_time", "started", "cancelled" }
+
+local function field(e, k)
+  return e[k]
+end
+
+local function group_names(groups)
+  if type(groups) ~= "table" then return nil end
+  local names = {}
+  for _, g in ipairs(groups) do
+    if type(g) == "table" and g.group_name then names[#names + 1] = g.group_name end
+  end
+  return names
+end
+
+-- One broker_cache lookup; a failing or missing cache gives nil, never an error.
+local function cached(method, ...)
+  local cache = broker_cache
+  if not cache or not cache[method] then return nil end
+  local ok, v = pcall(cache[method], cache, ...)
+  if ok then return v end
+  return nil
+end
+
+local function details(e)
+  local d = {}
+  local host_event = e._type == HOST_STATUS or e._type == PB_HOST_STATUS
+  for i = 1, #FIELDS do
+    local k = FIELDS[i]
+    local ok, v = false, nil
+    if not (host_event and k == "service_id") then ok, v = pcall(field, e, k) end
+    if ok and v ~= nil then d[k] = v end
+  end
+  local hid, sid = d.host_id, d.service_id
+  if hid then
+    d.host_name = cached("get_hostname", hid)
+    local host = cached("get_host", hid)
+    if type(host) == "table" then
+      d.host_address = host.address
+      if host.instance_id then d.poller = cached("get_instance_name", host.instance_id) end
+    end
+    d.hostgroups = group_names(cached("get_hostgroups", hid))
+    d.host_severity = cached("get_severity", hid)
+    if sid and sid ~= 0 then
+      d.service_description = cached("get_service_description", hid, sid)
+      d.servicegroups = group_names(cached("get_servicegroups", hid, sid))
+      d.service_severity = cached("get_severity", hid, sid)
+      d.notes_url = cached("get_notes_url", hid, sid)
+      d.action_url = cached("get_action_url", hid, sid)
+    else
+      d.notes_url = cached("get_notes_url", hid)
+      d.action_url = cached("get_action_url", hid)
+    end
+  end
+  return d
+end
+
+local function fail(msg)
+  broker_log:error(0, "pagerduty: " .. msg)
+  error("pagerduty: " .. msg, 0)
+end
+
+function init(conf)
+  local ok, mod = pcall(require, "centreon_pagerduty")
+  if not ok then
+    fail("cannot load the native library centreon_pagerduty (lib/centreon_pagerduty.so next to this script): " .. tostring(mod))
+  end
+  if type(mod) ~= "table" then
+    fail(tostring(mod))
+  end
+  lib = mod
+  if handle then lib.close(handle) end
+  local h, err = lib.new(conf)
+  if not h then
+    fail("init failed: " .. tostring(err))
+  end
+  handle = h
+  for _, t in ipairs(KNOWN_TYPES) do
+    accepted[t] = lib.accepts(h, t >> 16, t & 0xffff) == true
+  end
+  status_fn, submit_fn, flush_fn = lib.status, lib.submit, lib.flush
+end
+
+function filter(category, element)
+  return accepted[(category << 16) | element] == true
+end
+
+function write(e)
+  local t, r = e._type, 2
+  if t == PB_SERVICE_STATUS then
+    r = status_fn(handle, 1, 29, e.host_id, e.service_id, e.state, e.state_type,
+      (e.acknowledgement_type or 0) ~= 0, e.scheduled_downtime_depth, e.flapping)
+  elseif t == PB_HOST_STATUS then
+    r = status_fn(handle, 1, 32, e.host_id, 0, e.state, e.state_type,
+      (e.acknowledgement_type or 0) ~= 0, e.scheduled_downtime_depth, e.flapping)
+  elseif t == SERVICE_STATUS then
+    r = status_fn(handle, 1, 24, e.host_id, e.service_id, e.state, e.state_type,
+      e.acknowledged, e.scheduled_downtime_depth, e.flapping)
+  elseif t == HOST_STATUS then
+    r = status_fn(handle, 1, 14, e.host_id, 0, e.state, e.state_type,
+      e.acknowledged, e.scheduled_downtime_depth, e.flapping)
+  end
+  if r ~= 2 then return r == 1 end
+  return submit_fn(handle, details(e)) == true
+end
+
+function flush()
+  if not handle then return true end
+  return flush_fn(handle) == true
+end

@@ -1,0 +1,2448 @@
+//! Output configuration: the Lua connectors' parameters (legacy and certified spellings), checked at `init`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A parameter value as Broker hands it over (`string`/`password` entries are strings,
+/// `number` entries integers or floats), or as JSON gives it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ParamValue {
+    Str(String),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+}
+
+/// The routing key (or any secret): never printed. `Debug` and `Display` show it masked.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+    /// The secret itself, for the request body only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    /// All but the last 4 characters replaced by `*`.
+    pub fn masked(&self) -> String {
+        let n = self.0.chars().count();
+        let keep = if n > 8 { 4 } else { 0 };
+        let tail: String = self.0.chars().skip(n - keep).collect();
+        format!("{}{}", "*".repeat(n - keep), tail)
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.masked())
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.masked())
+    }
+}
+
+/// PagerDuty severities.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    Critical,
+    Error,
+    Warning,
+    Info,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Critical => "critical",
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+            Severity::Info => "info",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Severity> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "critical" => Some(Severity::Critical),
+            "error" => Some(Severity::Error),
+            "warning" => Some(Severity::Warning),
+            "info" => Some(Severity::Info),
+            _ => None,
+        }
+    }
+}
+
+/// Severity per Centreon state (defaults fix the legacy "host DOWN = warning" defect).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeverityMap {
+    pub host_down: Severity,
+    pub host_unreachable: Severity,
+    pub service_warning: Severity,
+    pub service_critical: Severity,
+    pub service_unknown: Severity,
+}
+
+impl Default for SeverityMap {
+    fn default() -> Self {
+        SeverityMap {
+            host_down: Severity::Critical,
+            host_unreachable: Severity::Critical,
+            service_warning: Severity::Warning,
+            service_critical: Severity::Critical,
+            service_unknown: Severity::Error,
+        }
+    }
+}
+
+/// An HTTP(S) proxy.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Proxy {
+    /// `scheme://host:port`, without credentials.
+    pub url: String,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+}
+
+impl fmt::Debug for Proxy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Proxy")
+            .field("url", &self.url)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "****"))
+            .finish()
+    }
+}
+
+/// Severity filter "threshold OP severity".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SeverityFilter {
+    pub threshold: i64,
+    pub op: CompareOp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompareOp {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+/// Every setting of one output.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// `pdy_routing_key`: 32 alphanumeric characters.
+    pub routing_key: Secret,
+    /// `pdy_centreon_url`: base URL for links, without trailing slash.
+    pub centreon_url: String,
+    /// `pdy_source`: overrides `payload.source` (default: host name).
+    pub source: Option<String>,
+    /// `http_server_url`: the Events API endpoint.
+    pub endpoint: String,
+    /// `client`.
+    pub client: String,
+    /// `http_proxy_string` or `proxy_address`/`proxy_port`/`proxy_protocol`/`proxy_username`/`proxy_password`.
+    /// `None` means "use the standard environment variables, if set".
+    pub proxy: Option<Proxy>,
+    /// `connection_timeout` / `http_timeout`: overall time for one request.
+    pub timeout: Duration,
+    /// `verify_certificate`.
+    pub verify_certificate: bool,
+    /// `log_level` 0..=3.
+    pub log_level: u8,
+    /// `log_path` / `logfile`.
+    pub log_path: PathBuf,
+    /// `max_buffer_size`: events held before they are released to the sender.
+    pub max_buffer_size: usize,
+    /// `max_buffer_age` / `max_all_queues_age`.
+    pub max_buffer_age: Duration,
+    /// `accepted_categories` x `accepted_elements`, as `_type` numbers (both BBDO versions).
+    pub accepted_types: Vec<u32>,
+    /// `host_status`: host states that may open incidents.
+    pub host_status: Vec<i64>,
+    /// `service_status`: service states that may open incidents.
+    pub service_status: Vec<i64>,
+    /// `hard_only`.
+    pub hard_only: bool,
+    /// `acknowledged`: 1 = acknowledged objects may open incidents.
+    pub acknowledged: bool,
+    /// `in_downtime`: 1 = objects in downtime may open incidents.
+    pub in_downtime: bool,
+    /// `flapping`: 1 = flapping objects may open incidents.
+    pub flapping: bool,
+    /// `skip_anon_events`: 1 = drop events the cache cannot name (old behaviour).
+    pub skip_anon_events: bool,
+    /// `send_data_test`: 1 = log each payload instead of sending it.
+    pub send_data_test: bool,
+    /// `severity_host_down`, `severity_host_unreachable`, `severity_service_warning`,
+    /// `severity_service_critical`, `severity_service_unknown`.
+    pub severities: SeverityMap,
+    /// `accepted_hostgroups` (empty = all).
+    pub accepted_hostgroups: Vec<String>,
+    pub rejected_hostgroups: Vec<String>,
+    pub accepted_servicegroups: Vec<String>,
+    pub rejected_servicegroups: Vec<String>,
+    pub accepted_pollers: Vec<String>,
+    pub rejected_pollers: Vec<String>,
+    pub host_severity_filter: Option<SeverityFilter>,
+    pub service_severity_filter: Option<SeverityFilter>,
+}
+
+/// A parameter that was accepted but gave a warning (unknown name, not honoured yet...).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning(pub String);
+
+/// A wrong parameter: its name and what is expected. Never contains a secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub parameter: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "parameter '{}': {}", self.parameter, self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Parameter names
+// ---------------------------------------------------------------------------------------
+
+/// How this connector treats a parameter name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParamStatus {
+    /// Read and honoured (legacy spellings included: their `doc` says "legacy name of X").
+    Supported,
+    /// Accepted without error but not honoured by this version yet; a warning says so when set.
+    NotHonouredYet,
+    /// Known from the Lua connectors or their library but meaningless here; `doc` says why.
+    Ignored,
+}
+
+/// One parameter name we know, for tools (`--help`, documentation, checks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ParamInfo {
+    pub name: &'static str,
+    pub status: ParamStatus,
+    /// What it does, "legacy name of X", or "ignored: why".
+    pub doc: &'static str,
+}
+
+const fn p(name: &'static str, status: ParamStatus, doc: &'static str) -> ParamInfo {
+    ParamInfo { name, status, doc }
+}
+
+use ParamStatus::{Ignored, NotHonouredYet, Supported};
+
+const BAM: &str = "ignored: BAM events are not turned into incidents";
+const METRICS: &str = "ignored: metrics are not sent to PagerDuty";
+const TIME: &str = "ignored: timestamps are sent to PagerDuty with an explicit time zone";
+const CENTREON_DB: &str = "ignored: the native connector does not query the Centreon database";
+
+static PARAMS: &[ParamInfo] = &[
+    // Connection to PagerDuty.
+    p(
+        "pdy_routing_key",
+        Supported,
+        "integration (routing) key of a PagerDuty Events API v2 integration: 32 letters or digits (required)",
+    ),
+    p(
+        "pdy_centreon_url",
+        Supported,
+        "base URL of Centreon for the links of incidents (default http://set.pdy_centreon_url.parameter)",
+    ),
+    p(
+        "pdy_source",
+        Supported,
+        "payload.source of every event (default: the host name)",
+    ),
+    p(
+        "http_server_url",
+        Supported,
+        "Events API endpoint (default https://events.pagerduty.com/v2/enqueue; EU: https://events.eu.pagerduty.com/v2/enqueue)",
+    ),
+    p(
+        "client",
+        Supported,
+        "client field of events (default Centreon Stream Connector)",
+    ),
+    p(
+        "http_proxy_string",
+        Supported,
+        "proxy URL, e.g. http://proxy:3128 or http://user:password@proxy:3128 (legacy; or use proxy_address and proxy_port)",
+    ),
+    p(
+        "proxy_address",
+        Supported,
+        "proxy host name or address (with proxy_port)",
+    ),
+    p("proxy_port", Supported, "proxy port, 1 to 65535"),
+    p(
+        "proxy_protocol",
+        Supported,
+        "proxy protocol: http (default), https or socks5",
+    ),
+    p("proxy_username", Supported, "proxy user name"),
+    p("proxy_password", Supported, "proxy password"),
+    p(
+        "connection_timeout",
+        Supported,
+        "seconds one request to PagerDuty may take, more than 0 and at most 300 (default 10)",
+    ),
+    p(
+        "http_timeout",
+        Supported,
+        "legacy name of connection_timeout",
+    ),
+    p(
+        "verify_certificate",
+        Supported,
+        "1 (default) = verify the TLS certificate of PagerDuty and of an https proxy; 0 = do not",
+    ),
+    // Logging.
+    p(
+        "log_level",
+        Supported,
+        "0 errors, 1 warnings (default), 2 information, 3 debug",
+    ),
+    p(
+        "logfile",
+        Supported,
+        "log file (default /var/log/centreon-broker/stream-connector-pagerduty.log)",
+    ),
+    p("log_path", Supported, "legacy name of logfile"),
+    // Buffering.
+    p(
+        "max_buffer_size",
+        Supported,
+        "events held before they are released to the sender, 1 to 10000 (default 1)",
+    ),
+    p(
+        "max_all_queues_age",
+        Supported,
+        "seconds an event may wait in the buffer (default 5)",
+    ),
+    p(
+        "max_buffer_age",
+        Supported,
+        "legacy name of max_all_queues_age",
+    ),
+    // What is considered.
+    p(
+        "accepted_categories",
+        Supported,
+        "comma list of Broker categories; only neb events become incidents (default neb)",
+    ),
+    p(
+        "accepted_elements",
+        Supported,
+        "comma list among host_status, service_status, acknowledgement, downtime (default host_status,service_status)",
+    ),
+    p(
+        "host_status",
+        Supported,
+        "comma list of host states that may open incidents: 0 UP, 1 DOWN, 2 UNREACHABLE (default 0,1,2)",
+    ),
+    p(
+        "service_status",
+        Supported,
+        "comma list of service states that may open incidents: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (default 0,1,2,3)",
+    ),
+    p(
+        "hard_only",
+        Supported,
+        "1 (default) = only HARD states open incidents",
+    ),
+    p(
+        "acknowledged",
+        Supported,
+        "1 = acknowledged objects may open incidents (default 0)",
+    ),
+    p(
+        "in_downtime",
+        Supported,
+        "1 = objects in downtime may open incidents (default 0)",
+    ),
+    p(
+        "flapping",
+        Supported,
+        "1 = flapping objects may open incidents (default 0)",
+    ),
+    p(
+        "skip_anon_events",
+        Supported,
+        "1 = drop events whose host or service the Broker cache cannot name (default 0: send them with their ids)",
+    ),
+    p(
+        "send_data_test",
+        Supported,
+        "1 = write each payload to the log instead of sending it (default 0)",
+    ),
+    p(
+        "severity_host_down",
+        Supported,
+        "PagerDuty severity of a DOWN host: critical (default), error, warning or info",
+    ),
+    p(
+        "severity_host_unreachable",
+        Supported,
+        "PagerDuty severity of an UNREACHABLE host (default critical)",
+    ),
+    p(
+        "severity_service_warning",
+        Supported,
+        "PagerDuty severity of a WARNING service (default warning)",
+    ),
+    p(
+        "severity_service_critical",
+        Supported,
+        "PagerDuty severity of a CRITICAL service (default critical)",
+    ),
+    p(
+        "severity_service_unknown",
+        Supported,
+        "PagerDuty severity of an UNKNOWN service (default error)",
+    ),
+    p(
+        "accepted_hostgroups",
+        Supported,
+        "comma list: only hosts in one of these host groups open incidents",
+    ),
+    p(
+        "rejected_hostgroups",
+        Supported,
+        "comma list: hosts in one of these host groups open no incident",
+    ),
+    p(
+        "accepted_servicegroups",
+        Supported,
+        "comma list: only services in one of these service groups open incidents",
+    ),
+    p(
+        "rejected_servicegroups",
+        Supported,
+        "comma list: services in one of these service groups open no incident",
+    ),
+    p(
+        "accepted_pollers",
+        Supported,
+        "comma list: only objects monitored by one of these pollers open incidents",
+    ),
+    p(
+        "rejected_pollers",
+        Supported,
+        "comma list: objects monitored by one of these pollers open no incident",
+    ),
+    p(
+        "host_severity_threshold",
+        Supported,
+        "integer: a host opens incidents when 'threshold OPERATOR host severity' holds",
+    ),
+    p(
+        "host_severity_operator",
+        Supported,
+        "==, !=, <, <=, > or >= (default >=), see host_severity_threshold",
+    ),
+    p(
+        "service_severity_threshold",
+        Supported,
+        "integer: a service opens incidents when 'threshold OPERATOR service severity' holds",
+    ),
+    p(
+        "service_severity_operator",
+        Supported,
+        "==, !=, <, <=, > or >= (default >=), see service_severity_threshold",
+    ),
+    // Accepted, to be honoured later.
+    p(
+        "accepted_hosts",
+        NotHonouredYet,
+        "pattern: only matching host names open incidents",
+    ),
+    p(
+        "accepted_services",
+        NotHonouredYet,
+        "pattern: only matching service descriptions open incidents",
+    ),
+    p(
+        "accepted_hosts_enable_split_pattern",
+        NotHonouredYet,
+        "1 = accepted_hosts is a list of patterns",
+    ),
+    p(
+        "accepted_hosts_split_character",
+        NotHonouredYet,
+        "separator of accepted_hosts patterns",
+    ),
+    p(
+        "accepted_services_enable_split_pattern",
+        NotHonouredYet,
+        "1 = accepted_services is a list of patterns",
+    ),
+    p(
+        "accepted_services_split_character",
+        NotHonouredYet,
+        "separator of accepted_services patterns",
+    ),
+    p(
+        "skip_nil_id",
+        NotHonouredYet,
+        "1 = drop events without ids (events without host_id are always refused)",
+    ),
+    p(
+        "enable_host_status_dedup",
+        NotHonouredYet,
+        "deduplication of host statuses (the connector remembers what it sent)",
+    ),
+    p(
+        "enable_service_status_dedup",
+        NotHonouredYet,
+        "deduplication of service statuses (the connector remembers what it sent)",
+    ),
+    p(
+        "output_size_limit",
+        NotHonouredYet,
+        "maximum length of the plugin output sent",
+    ),
+    p(
+        "use_long_output",
+        NotHonouredYet,
+        "1 = send the long output too",
+    ),
+    p(
+        "remove_line_break_in_output",
+        NotHonouredYet,
+        "1 = replace line breaks of the output",
+    ),
+    p(
+        "output_line_break_replacement_character",
+        NotHonouredYet,
+        "replacement of line breaks in the output",
+    ),
+    p(
+        "format_file",
+        NotHonouredYet,
+        "JSON template replacing the built-in event format",
+    ),
+    p(
+        "log_curl_commands",
+        NotHonouredYet,
+        "1 = log each request as a command line (without secrets)",
+    ),
+    // Known names that make no sense here.
+    p("ba_status", Ignored, BAM),
+    p("accepted_bvs", Ignored, BAM),
+    p("rejected_bvs", Ignored, BAM),
+    p("enable_bam_host", Ignored, BAM),
+    p(
+        "ack_host_status",
+        Ignored,
+        "ignored: acknowledgements are not filtered by state",
+    ),
+    p(
+        "ack_service_status",
+        Ignored,
+        "ignored: acknowledgements are not filtered by state",
+    ),
+    p(
+        "dt_host_status",
+        Ignored,
+        "ignored: downtimes are not filtered by state",
+    ),
+    p(
+        "dt_service_status",
+        Ignored,
+        "ignored: downtimes are not filtered by state",
+    ),
+    p(
+        "accepted_authors",
+        Ignored,
+        "ignored: acknowledgements and downtimes are not filtered by author",
+    ),
+    p(
+        "rejected_authors",
+        Ignored,
+        "ignored: acknowledgements and downtimes are not filtered by author",
+    ),
+    p("accepted_metrics", Ignored, METRICS),
+    p("metric_name_regex", Ignored, METRICS),
+    p("metric_replacement_character", Ignored, METRICS),
+    p(
+        "max_stored_events",
+        Ignored,
+        "ignored: workaround for an old Broker issue; buffering follows max_buffer_size",
+    ),
+    p(
+        "send_mixed_events",
+        Ignored,
+        "ignored: PagerDuty takes one event per request",
+    ),
+    p(
+        "allow_insecure_connection",
+        Ignored,
+        "ignored: use verify_certificate (1 verifies TLS certificates, 0 does not)",
+    ),
+    p(
+        "custom_code_file",
+        Ignored,
+        "ignored: Lua custom code cannot run in the native connector",
+    ),
+    p("local_time_diff_from_utc", Ignored, TIME),
+    p("timestamp_conversion_format", Ignored, TIME),
+    p("timezone", Ignored, TIME),
+    p("date_format", Ignored, TIME),
+    p("enable_broker_cache_counter_check", Ignored, CENTREON_DB),
+    p("centreon_db_name", Ignored, CENTREON_DB),
+    p("centreon_db_user", Ignored, CENTREON_DB),
+    p("centreon_db_password", Ignored, CENTREON_DB),
+    p("centreon_db_address", Ignored, CENTREON_DB),
+    p("centreon_db_port", Ignored, CENTREON_DB),
+    p(
+        "filter_type",
+        Ignored,
+        "ignored: legacy setting without effect; use accepted_elements",
+    ),
+];
+
+/// Every parameter name we know: supported ones (legacy spellings included), accepted ones not
+/// honoured yet, and known ones that are ignored, with the reason.
+pub fn known_parameters() -> &'static [ParamInfo] {
+    PARAMS
+}
+
+fn param_info(name: &str) -> Option<&'static ParamInfo> {
+    PARAMS.iter().find(|i| i.name == name)
+}
+
+// ---------------------------------------------------------------------------------------
+// Parsing
+// ---------------------------------------------------------------------------------------
+
+const DEFAULT_CENTREON_URL: &str = "http://set.pdy_centreon_url.parameter";
+const DEFAULT_ENDPOINT: &str = "https://events.pagerduty.com/v2/enqueue";
+const DEFAULT_CLIENT: &str = "Centreon Stream Connector";
+const DEFAULT_LOG_PATH: &str = "/var/log/centreon-broker/stream-connector-pagerduty.log";
+const DEFAULT_TIMEOUT_SECS: u64 = 10;
+const MAX_TIMEOUT_SECS: f64 = 300.0;
+const DEFAULT_BUFFER_AGE_SECS: u64 = 5;
+/// Upper bound of `max_buffer_age`: a day (also keeps `Duration::from_secs_f64` in range).
+const MAX_BUFFER_AGE_SECS: f64 = 86_400.0;
+
+/// Parameters whose values are never shown in messages.
+const SECRET_PARAMS: &[&str] = &["pdy_routing_key", "proxy_password", "http_proxy_string"];
+
+/// One parameter as the user wrote it.
+struct Entry {
+    /// The name as written (untrimmed), for messages.
+    written: String,
+    value: ParamValue,
+    /// The value must not be shown: a secret parameter, a value holding a secret given
+    /// elsewhere (a routing key pasted in the wrong parameter), or URL credentials.
+    hidden: bool,
+}
+
+impl Entry {
+    fn err(&self, message: impl Into<String>) -> ConfigError {
+        ConfigError {
+            parameter: self.written.clone(),
+            message: message.into(),
+        }
+    }
+
+    /// The value, quoted, for messages (or a placeholder when it must stay hidden).
+    fn shown(&self) -> String {
+        if self.hidden {
+            return "a value that is not shown (it may hold a secret)".to_string();
+        }
+        match &self.value {
+            ParamValue::Str(s) => {
+                let s = s.trim();
+                if s.chars().count() > 80 {
+                    let cut: String = s.chars().take(80).collect();
+                    format!("{cut:?}...")
+                } else {
+                    format!("{s:?}")
+                }
+            }
+            ParamValue::Int(i) => i.to_string(),
+            ParamValue::Float(f) => f.to_string(),
+            ParamValue::Bool(b) => b.to_string(),
+        }
+    }
+
+    /// A string setting (numbers are taken as written; booleans refused). Trimmed.
+    /// A part of the value (a list item), quoted, unless the value is hidden.
+    fn quote(&self, part: &str) -> String {
+        if self.hidden {
+            "(not shown)".to_string()
+        } else {
+            format!("{part:?}")
+        }
+    }
+
+    fn text(&self) -> Result<String, ConfigError> {
+        match &self.value {
+            ParamValue::Str(s) => Ok(s.trim().to_string()),
+            ParamValue::Int(i) => Ok(i.to_string()),
+            ParamValue::Float(f) => Ok(f.to_string()),
+            ParamValue::Bool(_) => Err(self.err("expected a string, got a boolean")),
+        }
+    }
+
+    /// 1/0, true/false, yes/no (strings in any case, trimmed).
+    fn boolean(&self) -> Result<bool, ConfigError> {
+        let b = match &self.value {
+            ParamValue::Bool(b) => Some(*b),
+            ParamValue::Int(0) => Some(false),
+            ParamValue::Int(1) => Some(true),
+            ParamValue::Int(_) => None,
+            ParamValue::Float(f) if *f == 0.0 => Some(false),
+            ParamValue::Float(f) if *f == 1.0 => Some(true),
+            ParamValue::Float(_) => None,
+            ParamValue::Str(s) => match s.trim().to_ascii_lowercase().as_str() {
+                "1" | "true" | "yes" => Some(true),
+                "0" | "false" | "no" => Some(false),
+                _ => None,
+            },
+        };
+        b.ok_or_else(|| self.err(format!("expected 0 or 1, got {}", self.shown())))
+    }
+
+    /// An integer: a Lua integer, an integral float or a string holding one.
+    fn int_value(&self) -> Option<i64> {
+        match &self.value {
+            ParamValue::Int(i) => Some(*i),
+            ParamValue::Float(f) => float_to_int(*f),
+            ParamValue::Str(s) => {
+                let s = s.trim();
+                s.parse::<i64>()
+                    .ok()
+                    .or_else(|| s.parse::<f64>().ok().and_then(float_to_int))
+            }
+            ParamValue::Bool(_) => None,
+        }
+    }
+
+    fn integer(&self, min: i64, max: i64) -> Result<i64, ConfigError> {
+        self.int_value()
+            .filter(|i| (min..=max).contains(i))
+            .ok_or_else(|| {
+                self.err(format!(
+                    "expected an integer from {min} to {max}, got {}",
+                    self.shown()
+                ))
+            })
+    }
+
+    /// A finite number: integer, float or a string holding one.
+    fn number(&self) -> Option<f64> {
+        match &self.value {
+            ParamValue::Int(i) => Some(*i as f64),
+            ParamValue::Float(f) => Some(*f),
+            ParamValue::Str(s) => s.trim().parse::<f64>().ok(),
+            ParamValue::Bool(_) => None,
+        }
+        .filter(|f| f.is_finite())
+    }
+
+    /// Seconds, more than 0 and at most `max`.
+    fn seconds(&self, max: f64) -> Result<Duration, ConfigError> {
+        self.number()
+            .filter(|s| *s > 0.0 && *s <= max)
+            .map(Duration::from_secs_f64)
+            .ok_or_else(|| {
+                self.err(format!(
+                    "expected a number of seconds greater than 0 and at most {max}, got {}",
+                    self.shown()
+                ))
+            })
+    }
+
+    /// A comma separated list: entries trimmed, empty ones dropped, duplicates removed.
+    fn list(&self) -> Result<Vec<String>, ConfigError> {
+        let mut out: Vec<String> = Vec::new();
+        for item in self.text()?.split(',').map(str::trim) {
+            if !item.is_empty() && !out.iter().any(|o| o == item) {
+                out.push(item.to_string());
+            }
+        }
+        Ok(out)
+    }
+
+    /// A comma list of states from 0 to `max`, sorted.
+    fn states(&self, max: i64, names: &str) -> Result<Vec<i64>, ConfigError> {
+        let bad = || {
+            self.err(format!(
+                "expected a comma separated list of states from 0 to {max} ({names}), got {}",
+                self.shown()
+            ))
+        };
+        let mut out = Vec::new();
+        for item in self.list()? {
+            let state = item
+                .parse::<i64>()
+                .ok()
+                .filter(|s| (0..=max).contains(s))
+                .ok_or_else(bad)?;
+            out.push(state);
+        }
+        if out.is_empty() {
+            return Err(bad());
+        }
+        out.sort_unstable();
+        out.dedup();
+        Ok(out)
+    }
+}
+
+fn float_to_int(f: f64) -> Option<i64> {
+    (f.is_finite() && f.fract() == 0.0 && f.abs() < 9.0e15).then_some(f as i64)
+}
+
+fn is_blank(v: &ParamValue) -> bool {
+    matches!(v, ParamValue::Str(s) if s.trim().is_empty())
+}
+
+/// The parameters not consumed yet, by trimmed name.
+struct Reader {
+    entries: BTreeMap<String, Entry>,
+    warnings: Vec<Warning>,
+}
+
+impl Reader {
+    fn new(params: &[(String, ParamValue)]) -> Reader {
+        let as_text = |v: &ParamValue| match v {
+            ParamValue::Str(s) => s.trim().to_string(),
+            ParamValue::Int(i) => i.to_string(),
+            ParamValue::Float(f) => f.to_string(),
+            ParamValue::Bool(_) => String::new(),
+        };
+        // Secret values (long enough to be recognised), to hide wherever they appear.
+        let secrets: Vec<String> = params
+            .iter()
+            .filter(|(name, _)| SECRET_PARAMS.contains(&name.trim()))
+            .map(|(_, v)| as_text(v))
+            .filter(|v| v.chars().count() >= 6)
+            .collect();
+        let mut entries = BTreeMap::new();
+        let mut warnings = Vec::new();
+        for (name, value) in params {
+            let key = name.trim().to_string();
+            let text = as_text(value);
+            let hidden = SECRET_PARAMS.contains(&key.as_str())
+                || secrets.iter().any(|s| text.contains(s.as_str()))
+                || (text.contains('@') && (text.contains("://") || key.starts_with("proxy_")));
+            let entry = Entry {
+                written: name.clone(),
+                value: value.clone(),
+                hidden,
+            };
+            if entries.insert(key, entry).is_some() {
+                warnings.push(Warning(format!(
+                    "parameter '{name}' is set more than once: the last value is used"
+                )));
+            }
+        }
+        Reader { entries, warnings }
+    }
+
+    fn warn(&mut self, msg: impl Into<String>) {
+        self.warnings.push(Warning(msg.into()));
+    }
+
+    /// Removes and returns a parameter; an empty (or blank) string counts as not set.
+    fn take(&mut self, name: &str) -> Option<Entry> {
+        self.entries.remove(name).filter(|e| !is_blank(&e.value))
+    }
+
+    /// Reads a setting that has a certified and a legacy name: both are checked, the
+    /// certified one wins (with a warning) when both are set.
+    fn pick<T>(
+        &mut self,
+        certified: &str,
+        legacy: &str,
+        parse: impl Fn(&Entry) -> Result<T, ConfigError>,
+    ) -> Result<Option<T>, ConfigError> {
+        let new = self.take(certified);
+        let old = self.take(legacy);
+        let old_value = old.as_ref().map(&parse).transpose()?;
+        let new_value = new.as_ref().map(&parse).transpose()?;
+        if let (Some(n), Some(o)) = (&new, &old) {
+            self.warn(format!(
+                "parameters '{}' and '{}' are both set: '{}' is used",
+                n.written, o.written, n.written
+            ));
+        }
+        Ok(new_value.or(old_value))
+    }
+
+    fn bool_or(&mut self, name: &str, default: bool) -> Result<bool, ConfigError> {
+        self.take(name).map_or(Ok(default), |e| e.boolean())
+    }
+
+    fn text_or(&mut self, name: &str, default: &str) -> Result<String, ConfigError> {
+        self.take(name)
+            .map_or(Ok(default.to_string()), |e| e.text())
+    }
+
+    fn severity_or(&mut self, name: &str, default: Severity) -> Result<Severity, ConfigError> {
+        let Some(e) = self.take(name) else {
+            return Ok(default);
+        };
+        Severity::parse(&e.text()?).ok_or_else(|| {
+            e.err(format!(
+                "expected critical, error, warning or info, got {}",
+                e.shown()
+            ))
+        })
+    }
+
+    /// An `accepted_X`/`rejected_X` pair of name lists; setting both is an error.
+    fn list_pair(
+        &mut self,
+        accepted: &str,
+        rejected: &str,
+    ) -> Result<(Vec<String>, Vec<String>), ConfigError> {
+        let a = self.take(accepted);
+        let r = self.take(rejected);
+        if let (Some(a), Some(r)) = (&a, &r) {
+            return Err(a.err(format!(
+                "cannot be used together with '{}': set one of them",
+                r.written
+            )));
+        }
+        let a = a.map_or(Ok(Vec::new()), |e| e.list())?;
+        let r = r.map_or(Ok(Vec::new()), |e| e.list())?;
+        Ok((a, r))
+    }
+
+    fn severity_filter(
+        &mut self,
+        threshold: &str,
+        operator: &str,
+    ) -> Result<Option<SeverityFilter>, ConfigError> {
+        let t = self.take(threshold);
+        let o = self.take(operator);
+        let op = match &o {
+            None => CompareOp::Ge,
+            Some(e) => match e.text()?.as_str() {
+                "==" => CompareOp::Eq,
+                // `~=` is Lua's spelling, the only one the Lua library understood.
+                "!=" | "~=" => CompareOp::Ne,
+                "<" => CompareOp::Lt,
+                "<=" => CompareOp::Le,
+                ">" => CompareOp::Gt,
+                ">=" => CompareOp::Ge,
+                _ => {
+                    return Err(e.err(format!(
+                        "expected one of ==, !=, <, <=, >, >=, got {}",
+                        e.shown()
+                    )));
+                }
+            },
+        };
+        match (t, o) {
+            (Some(t), _) => {
+                let threshold = t
+                    .int_value()
+                    .ok_or_else(|| t.err(format!("expected an integer, got {}", t.shown())))?;
+                Ok(Some(SeverityFilter { threshold, op }))
+            }
+            (None, Some(o)) => {
+                self.warn(format!(
+                    "parameter '{}' has no effect without '{threshold}'",
+                    o.written
+                ));
+                Ok(None)
+            }
+            (None, None) => Ok(None),
+        }
+    }
+
+    /// Warnings for what is left: not honoured yet, ignored, unknown.
+    fn finish(mut self) -> Vec<Warning> {
+        let rest = std::mem::take(&mut self.entries);
+        for (name, e) in rest {
+            if is_blank(&e.value) {
+                continue;
+            }
+            let msg = match param_info(&name) {
+                Some(i) if i.status == NotHonouredYet => format!(
+                    "parameter '{}' is accepted but not honoured by this version yet",
+                    e.written
+                ),
+                Some(i) if i.status == Ignored => format!("parameter '{}' {}", e.written, i.doc),
+                // Supported names are all consumed; kept for safety.
+                Some(_) => continue,
+                None => format!("unknown parameter '{}' (ignored)", e.written),
+            };
+            self.warnings.push(Warning(msg));
+        }
+        self.warnings
+    }
+}
+
+/// The parts of an `scheme://[user[:password]@]host[:port][/rest]` URL.
+struct Url<'a> {
+    scheme: String,
+    userinfo: Option<&'a str>,
+    host: &'a str,
+    port: Option<u16>,
+    /// Path, query and fragment ("" when none).
+    rest: &'a str,
+}
+
+/// A small URL parser (no dependency): enough to check endpoints and proxies.
+/// The error never contains the URL.
+fn parse_url(s: &str) -> Result<Url<'_>, &'static str> {
+    if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("a URL must not contain spaces");
+    }
+    let (scheme, after) = s.split_once("://").ok_or("expected scheme://host")?;
+    if scheme.is_empty()
+        || !scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+    {
+        return Err("expected scheme://host");
+    }
+    let end = after.find(['/', '?', '#']).unwrap_or(after.len());
+    let (authority, rest) = after.split_at(end);
+    let (userinfo, hostport) = match authority.rsplit_once('@') {
+        Some((u, h)) => (Some(u), h),
+        None => (None, authority),
+    };
+    let (host, port) = if hostport.starts_with('[') {
+        let close = hostport.find(']').ok_or("unterminated IPv6 address")?;
+        let (h, tail) = hostport.split_at(close + 1);
+        if !h[1..h.len() - 1]
+            .chars()
+            .all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.')
+            || h.len() < 3
+        {
+            return Err("invalid IPv6 address");
+        }
+        match tail {
+            "" => (h, None),
+            t => (h, Some(t.strip_prefix(':').ok_or("invalid port")?)),
+        }
+    } else {
+        match hostport.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (hostport, None),
+        }
+    };
+    if !host.starts_with('[')
+        && (host.is_empty()
+            || !host
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_')))
+    {
+        return Err("expected a host name");
+    }
+    let port = match port {
+        None => None,
+        Some(p) => Some(
+            p.parse::<u16>()
+                .ok()
+                .filter(|p| *p > 0)
+                .ok_or("invalid port (expected 1 to 65535)")?,
+        ),
+    };
+    Ok(Url {
+        scheme: scheme.to_ascii_lowercase(),
+        userinfo,
+        host,
+        port,
+        rest,
+    })
+}
+
+/// An http(s) URL with a host and no credentials; returned trimmed.
+fn http_url(e: &Entry) -> Result<String, ConfigError> {
+    let s = e.text()?;
+    let bad = |why: &str| {
+        e.err(format!(
+            "expected an http:// or https:// URL with a host ({why}), got {}",
+            e.shown()
+        ))
+    };
+    let url = parse_url(&s).map_err(bad)?;
+    if url.scheme != "http" && url.scheme != "https" {
+        return Err(bad("unsupported scheme"));
+    }
+    if url.userinfo.is_some() {
+        return Err(bad("credentials are not allowed in this URL"));
+    }
+    Ok(s)
+}
+
+/// Percent-decoding of the user information of a proxy URL.
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            let hex = |c: u8| (c as char).to_digit(16);
+            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+const PROXY_SCHEMES: &str = "http, https or socks5";
+
+fn proxy_scheme_ok(s: &str) -> bool {
+    matches!(s, "http" | "https" | "socks5")
+}
+
+/// Port curl used when a proxy string has none (1080, or 443 for an https proxy).
+fn default_proxy_port(scheme: &str) -> u16 {
+    if scheme == "https" { 443 } else { 1080 }
+}
+
+fn proxy_url(scheme: &str, host: &str, port: u16) -> String {
+    format!("{scheme}://{host}:{port}")
+}
+
+/// `http_proxy_string`: `[scheme://][user[:password]@]host[:port][/]`. Its value may hold a
+/// password: messages never show it.
+fn legacy_proxy(e: &Entry) -> Result<Proxy, ConfigError> {
+    let raw = e.text()?;
+    let bad = |why: &str| {
+        e.err(format!(
+            "expected a proxy URL like http://proxy:3128 or http://user:password@proxy:3128 ({why})"
+        ))
+    };
+    let with_scheme = if raw.contains("://") {
+        raw.clone()
+    } else {
+        format!("http://{raw}")
+    };
+    let url = parse_url(&with_scheme).map_err(bad)?;
+    if !proxy_scheme_ok(&url.scheme) {
+        return Err(bad(&format!("the scheme must be {PROXY_SCHEMES}")));
+    }
+    if !url.rest.is_empty() && url.rest != "/" {
+        return Err(bad("a proxy URL has no path"));
+    }
+    let (username, password) = match url.userinfo {
+        None => (None, None),
+        Some(u) => {
+            let (user, pass) = match u.split_once(':') {
+                Some((user, pass)) => (user, Some(pass)),
+                None => (u, None),
+            };
+            let user = percent_decode(user);
+            if user.is_empty() {
+                return Err(bad("empty user name"));
+            }
+            let pass = pass
+                .filter(|p| !p.is_empty())
+                .map(|p| Secret::new(percent_decode(p)));
+            (Some(user), pass)
+        }
+    };
+    let port = url.port.unwrap_or_else(|| default_proxy_port(&url.scheme));
+    Ok(Proxy {
+        url: proxy_url(&url.scheme, url.host, port),
+        username,
+        password,
+    })
+}
+
+/// Both proxy styles; `None` when no proxy is configured.
+fn read_proxy(r: &mut Reader) -> Result<Option<Proxy>, ConfigError> {
+    let legacy = r.take("http_proxy_string");
+    let address = r.take("proxy_address");
+    let port = r.take("proxy_port");
+    let protocol = r.take("proxy_protocol");
+    let username = r.take("proxy_username");
+    let password = r.take("proxy_password");
+
+    if let Some(l) = &legacy {
+        let certified = [&address, &port, &username, &password];
+        if let Some(other) = certified.into_iter().flatten().next() {
+            return Err(l.err(format!(
+                "cannot be used together with '{}': set either http_proxy_string or \
+                 proxy_address/proxy_port/proxy_username/proxy_password",
+                other.written
+            )));
+        }
+        if let Some(p) = &protocol {
+            r.warn(format!(
+                "parameter '{}' is ignored: the scheme of 'http_proxy_string' is used",
+                p.written
+            ));
+        }
+        return legacy_proxy(l).map(Some);
+    }
+
+    let Some(address) = address else {
+        if let Some(e) = port.iter().chain(&username).chain(&password).next() {
+            return Err(e.err("is set but 'proxy_address' is not"));
+        }
+        if let Some(p) = &protocol {
+            r.warn(format!(
+                "parameter '{}' has no effect without 'proxy_address'",
+                p.written
+            ));
+        }
+        return Ok(None);
+    };
+
+    let protocol = match &protocol {
+        None => None,
+        Some(e) => {
+            let s = e.text()?.to_ascii_lowercase();
+            if !proxy_scheme_ok(&s) {
+                return Err(e.err(format!("expected {PROXY_SCHEMES}, got {}", e.shown())));
+            }
+            Some((s, e))
+        }
+    };
+    let text = address.text()?;
+    let bad = |why: &str| {
+        address.err(format!(
+            "expected a proxy host name or address ({why}), got {}",
+            address.shown()
+        ))
+    };
+    // Like curl, the address may carry a scheme and a port.
+    let with_scheme = if text.contains("://") {
+        text.clone()
+    } else {
+        format!(
+            "{}://{text}",
+            protocol.as_ref().map_or("http", |p| p.0.as_str())
+        )
+    };
+    let url = parse_url(&with_scheme).map_err(bad)?;
+    if url.userinfo.is_some() {
+        return Err(
+            address.err("must not contain credentials: use proxy_username and proxy_password")
+        );
+    }
+    if !url.rest.is_empty() && url.rest != "/" {
+        return Err(bad("a proxy address has no path"));
+    }
+    if !proxy_scheme_ok(&url.scheme) {
+        return Err(bad(&format!("the scheme must be {PROXY_SCHEMES}")));
+    }
+    if let Some((p, e)) = &protocol {
+        if *p != url.scheme {
+            return Err(e.err(format!(
+                "{} conflicts with the scheme written in '{}'",
+                e.shown(),
+                address.written
+            )));
+        }
+    }
+    let port = match (&port, url.port) {
+        (Some(e), Some(_)) => {
+            return Err(e.err(format!(
+                "the port is also written in '{}': set it in one place",
+                address.written
+            )));
+        }
+        (Some(e), None) => e.integer(1, 65535)? as u16,
+        (None, Some(p)) => p,
+        (None, None) => {
+            return Err(ConfigError {
+                parameter: "proxy_port".into(),
+                message: format!("is required when '{}' is set", address.written),
+            });
+        }
+    };
+    let username = username.map(|e| e.text()).transpose()?;
+    let password = match password {
+        None => None,
+        Some(e) => {
+            if username.is_none() {
+                return Err(e.err("is set but 'proxy_username' is not"));
+            }
+            // Passwords are kept exactly as written (not trimmed).
+            Some(Secret::new(match &e.value {
+                ParamValue::Str(s) => s.clone(),
+                _ => e.text()?,
+            }))
+        }
+    };
+    Ok(Some(Proxy {
+        url: proxy_url(&url.scheme, url.host, port),
+        username,
+        password,
+    }))
+}
+
+fn read_routing_key(r: &mut Reader) -> Result<Secret, ConfigError> {
+    let e = r.take("pdy_routing_key").ok_or_else(|| ConfigError {
+        parameter: "pdy_routing_key".into(),
+        message: "is required: the 32-character integration key of a PagerDuty Events API v2 \
+                  integration"
+            .into(),
+    })?;
+    let key = e.text()?;
+    let n = key.chars().count();
+    if n != 32 {
+        return Err(e.err(format!(
+            "expected 32 alphanumeric characters (got {n} characters)"
+        )));
+    }
+    let other = key.chars().filter(|c| !c.is_ascii_alphanumeric()).count();
+    if other > 0 {
+        return Err(e.err(format!(
+            "expected 32 alphanumeric characters (got {other} characters that are not letters or digits)"
+        )));
+    }
+    Ok(Secret::new(key))
+}
+
+/// Categories Broker knows (only `neb` is of use to us).
+const KNOWN_CATEGORIES: &[&str] = &[
+    "neb",
+    "bbdo",
+    "storage",
+    "correlation",
+    "dumper",
+    "bam",
+    "extcmd",
+];
+
+/// Element names the Centreon stream-connectors library knows, other than the ones we handle.
+const KNOWN_ELEMENTS: &[&str] = &[
+    "comment",
+    "custom_variable",
+    "custom_variable_status",
+    "event_handler",
+    "flapping_status",
+    "host_check",
+    "host_dependency",
+    "host_group",
+    "host_group_member",
+    "host",
+    "host_parent",
+    "instance",
+    "instance_status",
+    "log_entry",
+    "module",
+    "service_check",
+    "service_dependency",
+    "service_group",
+    "service_group_member",
+    "service",
+    "instance_configuration",
+    "responsive_instance",
+    "pb_service",
+    "pb_adaptive_service",
+    "pb_host",
+    "pb_adaptive_host",
+    "pb_severity",
+    "pb_tag",
+    "metric",
+    "rebuild",
+    "remove_graph",
+    "status",
+    "index_mapping",
+    "metric_mapping",
+    "ba_status",
+    "kpi_status",
+    "meta_service_status",
+    "ba_event",
+    "kpi_event",
+    "ba_duration_event",
+    "dimension_ba_event",
+    "dimension_kpi_event",
+    "dimension_ba_bv_relation_event",
+    "dimension_bv_event",
+    "dimension_truncate_table_signal",
+    "bam_rebuild",
+    "dimension_timeperiod",
+    "dimension_ba_timeperiod_relation",
+    "dimension_timeperiod_exception",
+    "dimension_timeperiod_exclusion",
+    "inherited_downtime",
+];
+
+/// The BBDO 2 and BBDO 3 element numbers of an element name we handle.
+fn handled_element(name: &str) -> Option<[u32; 2]> {
+    use crate::event::element::*;
+    Some(match name {
+        "host_status" | "pb_host_status" => [HOST_STATUS, PB_HOST_STATUS],
+        "service_status" | "pb_service_status" => [SERVICE_STATUS, PB_SERVICE_STATUS],
+        "acknowledgement" => [ACKNOWLEDGEMENT, PB_ACKNOWLEDGEMENT],
+        "downtime" => [DOWNTIME, PB_DOWNTIME],
+        _ => return None,
+    })
+}
+
+fn read_accepted_types(r: &mut Reader) -> Result<Vec<u32>, ConfigError> {
+    use crate::event::{CATEGORY_NEB, event_type};
+    if let Some(e) = r.take("accepted_categories") {
+        let mut neb = false;
+        for c in e.list()? {
+            let lc = c.to_ascii_lowercase();
+            if lc == "neb" {
+                neb = true;
+            } else if KNOWN_CATEGORIES.contains(&lc.as_str()) {
+                r.warn(format!(
+                    "parameter '{}': category {c:?} ignored: only neb events can become incidents",
+                    e.written
+                ));
+            } else {
+                return Err(e.err(format!(
+                    "unknown category {} (expected neb; known categories: {})",
+                    e.quote(&c),
+                    KNOWN_CATEGORIES.join(", ")
+                )));
+            }
+        }
+        if !neb {
+            return Err(e.err(format!(
+                "must include neb (the only category this connector handles), got {}",
+                e.shown()
+            )));
+        }
+    }
+    let mut types = Vec::new();
+    match r.take("accepted_elements") {
+        None => {
+            for name in ["host_status", "service_status"] {
+                types.extend(handled_element(name).unwrap_or_default());
+            }
+        }
+        Some(e) => {
+            for name in e.list()? {
+                let lc = name.to_ascii_lowercase();
+                if let Some(elements) = handled_element(&lc) {
+                    types.extend(elements);
+                } else if KNOWN_ELEMENTS.contains(&lc.as_str()) {
+                    r.warn(format!(
+                        "parameter '{}': element {name:?} ignored: this connector handles only \
+                         host_status, service_status, acknowledgement and downtime",
+                        e.written
+                    ));
+                } else {
+                    return Err(e.err(format!(
+                        "unknown element {} (expected host_status, service_status, \
+                         acknowledgement or downtime)",
+                        e.quote(&name)
+                    )));
+                }
+            }
+            if types.is_empty() {
+                return Err(e.err(format!(
+                    "none of the elements can become incidents (expected host_status, \
+                     service_status, acknowledgement or downtime), got {}",
+                    e.shown()
+                )));
+            }
+        }
+    }
+    let mut types: Vec<u32> = types
+        .into_iter()
+        .map(|el| event_type(CATEGORY_NEB, el))
+        .collect();
+    types.sort_unstable();
+    types.dedup();
+    Ok(types)
+}
+
+impl Config {
+    /// Parses Broker's parameters (the `conf` table of `init`). Order-independent; when a
+    /// name appears twice the last value wins. An empty string counts as "not set".
+    /// Returns the config and warnings (unknown, ignored or not-yet-honoured parameters...).
+    /// Errors name the parameter as written and never contain a secret.
+    pub fn from_params(
+        params: &[(String, ParamValue)],
+    ) -> Result<(Config, Vec<Warning>), ConfigError> {
+        let mut r = Reader::new(params);
+        let routing_key = read_routing_key(&mut r)?;
+        let centreon_url = match r.take("pdy_centreon_url") {
+            None => DEFAULT_CENTREON_URL.to_string(),
+            Some(e) => http_url(&e)?.trim_end_matches('/').to_string(),
+        };
+        let source = r.take("pdy_source").map(|e| e.text()).transpose()?;
+        let endpoint = match r.take("http_server_url") {
+            None => DEFAULT_ENDPOINT.to_string(),
+            Some(e) => http_url(&e)?,
+        };
+        let client = r.text_or("client", DEFAULT_CLIENT)?;
+        let proxy = read_proxy(&mut r)?;
+        let timeout = r
+            .pick("connection_timeout", "http_timeout", |e| {
+                e.seconds(MAX_TIMEOUT_SECS)
+            })?
+            .unwrap_or(Duration::from_secs(DEFAULT_TIMEOUT_SECS));
+        let verify_certificate = r.bool_or("verify_certificate", true)?;
+        let log_level = r.take("log_level").map_or(Ok(1), |e| e.integer(0, 3))? as u8;
+        let log_path = r
+            .pick("logfile", "log_path", |e| e.text())?
+            .map_or_else(|| PathBuf::from(DEFAULT_LOG_PATH), PathBuf::from);
+        let max_buffer_size = r
+            .take("max_buffer_size")
+            .map_or(Ok(1), |e| e.integer(1, 10_000))? as usize;
+        let max_buffer_age = r
+            .pick("max_all_queues_age", "max_buffer_age", |e| {
+                e.seconds(MAX_BUFFER_AGE_SECS)
+            })?
+            .unwrap_or(Duration::from_secs(DEFAULT_BUFFER_AGE_SECS));
+        let accepted_types = read_accepted_types(&mut r)?;
+        let host_status = match r.take("host_status") {
+            None => vec![0, 1, 2],
+            Some(e) => e.states(2, "0 UP, 1 DOWN, 2 UNREACHABLE")?,
+        };
+        let service_status = match r.take("service_status") {
+            None => vec![0, 1, 2, 3],
+            Some(e) => e.states(3, "0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN")?,
+        };
+        let hard_only = r.bool_or("hard_only", true)?;
+        let acknowledged = r.bool_or("acknowledged", false)?;
+        let in_downtime = r.bool_or("in_downtime", false)?;
+        let flapping = r.bool_or("flapping", false)?;
+        let skip_anon_events = r.bool_or("skip_anon_events", false)?;
+        let send_data_test = r.bool_or("send_data_test", false)?;
+        let d = SeverityMap::default();
+        let severities = SeverityMap {
+            host_down: r.severity_or("severity_host_down", d.host_down)?,
+            host_unreachable: r.severity_or("severity_host_unreachable", d.host_unreachable)?,
+            service_warning: r.severity_or("severity_service_warning", d.service_warning)?,
+            service_critical: r.severity_or("severity_service_critical", d.service_critical)?,
+            service_unknown: r.severity_or("severity_service_unknown", d.service_unknown)?,
+        };
+        let (accepted_hostgroups, rejected_hostgroups) =
+            r.list_pair("accepted_hostgroups", "rejected_hostgroups")?;
+        let (accepted_servicegroups, rejected_servicegroups) =
+            r.list_pair("accepted_servicegroups", "rejected_servicegroups")?;
+        let (accepted_pollers, rejected_pollers) =
+            r.list_pair("accepted_pollers", "rejected_pollers")?;
+        let host_severity_filter =
+            r.severity_filter("host_severity_threshold", "host_severity_operator")?;
+        let service_severity_filter =
+            r.severity_filter("service_severity_threshold", "service_severity_operator")?;
+        let config = Config {
+            routing_key,
+            centreon_url,
+            source,
+            endpoint,
+            client,
+            proxy,
+            timeout,
+            verify_certificate,
+            log_level,
+            log_path,
+            max_buffer_size,
+            max_buffer_age,
+            accepted_types,
+            host_status,
+            service_status,
+            hard_only,
+            acknowledged,
+            in_downtime,
+            flapping,
+            skip_anon_events,
+            send_data_test,
+            severities,
+            accepted_hostgroups,
+            rejected_hostgroups,
+            accepted_servicegroups,
+            rejected_servicegroups,
+            accepted_pollers,
+            rejected_pollers,
+            host_severity_filter,
+            service_severity_filter,
+        };
+        Ok((config, r.finish()))
+    }
+
+    /// Same from JSON (C ABI, command line): an object of name -> value (strings, numbers,
+    /// booleans; `null` = not set), or Broker's own `lua_parameter` array of
+    /// `{"type", "name", "value"}` objects.
+    pub fn from_json(v: &serde_json::Value) -> Result<(Config, Vec<Warning>), ConfigError> {
+        use serde_json::Value;
+        fn convert(name: &str, v: &Value) -> Result<Option<ParamValue>, ConfigError> {
+            Ok(Some(match v {
+                Value::Null => return Ok(None),
+                Value::Bool(b) => ParamValue::Bool(*b),
+                Value::Number(n) => match n.as_i64() {
+                    Some(i) => ParamValue::Int(i),
+                    None => ParamValue::Float(n.as_f64().unwrap_or(f64::NAN)),
+                },
+                Value::String(s) => ParamValue::Str(s.clone()),
+                Value::Array(_) | Value::Object(_) => {
+                    return Err(ConfigError {
+                        parameter: name.to_string(),
+                        message: "expected a string, a number or a boolean".into(),
+                    });
+                }
+            }))
+        }
+        let bad = || ConfigError {
+            parameter: "configuration".into(),
+            message: "expected a JSON object of parameter names to values, or a lua_parameter \
+                      array of {\"name\", \"value\"} objects"
+                .into(),
+        };
+        let mut params = Vec::new();
+        match v {
+            Value::Object(obj) => {
+                for (k, val) in obj {
+                    if let Some(pv) = convert(k, val)? {
+                        params.push((k.clone(), pv));
+                    }
+                }
+            }
+            Value::Array(items) => {
+                for item in items {
+                    let name = item.get("name").and_then(Value::as_str).ok_or_else(bad)?;
+                    if let Some(pv) = convert(name, item.get("value").unwrap_or(&Value::Null))? {
+                        params.push((name.to_string(), pv));
+                    }
+                }
+            }
+            _ => return Err(bad()),
+        }
+        Config::from_params(&params)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{element, event_type};
+
+    const KEY: &str = "R0ut1ngKeyABCDEFGHIJKLMNOPQRSTUV";
+
+    fn s(v: &str) -> ParamValue {
+        ParamValue::Str(v.to_string())
+    }
+
+    fn with_key(params: &[(&str, ParamValue)]) -> Vec<(String, ParamValue)> {
+        let mut all = vec![("pdy_routing_key".to_string(), s(KEY))];
+        all.extend(params.iter().map(|(k, v)| (k.to_string(), v.clone())));
+        all
+    }
+
+    fn parse(params: &[(&str, ParamValue)]) -> (Config, Vec<Warning>) {
+        Config::from_params(&with_key(params)).expect("valid config")
+    }
+
+    fn parse_err(params: &[(&str, ParamValue)]) -> ConfigError {
+        Config::from_params(&with_key(params)).expect_err("invalid config")
+    }
+
+    fn warnings_text(w: &[Warning]) -> String {
+        w.iter()
+            .map(|w| w.0.as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    fn types(pairs: &[u32]) -> Vec<u32> {
+        let mut v: Vec<u32> = pairs.iter().map(|e| event_type(1, *e)).collect();
+        v.sort_unstable();
+        v
+    }
+
+    #[test]
+    fn defaults() {
+        let (c, w) = parse(&[]);
+        assert!(w.is_empty(), "{w:?}");
+        assert_eq!(c.routing_key.expose(), KEY);
+        assert_eq!(c.centreon_url, "http://set.pdy_centreon_url.parameter");
+        assert_eq!(c.source, None);
+        assert_eq!(c.endpoint, "https://events.pagerduty.com/v2/enqueue");
+        assert_eq!(c.client, "Centreon Stream Connector");
+        assert_eq!(c.proxy, None);
+        assert_eq!(c.timeout, Duration::from_secs(10));
+        assert!(c.verify_certificate);
+        assert_eq!(c.log_level, 1);
+        assert_eq!(
+            c.log_path,
+            PathBuf::from("/var/log/centreon-broker/stream-connector-pagerduty.log")
+        );
+        assert_eq!(c.max_buffer_size, 1);
+        assert_eq!(c.max_buffer_age, Duration::from_secs(5));
+        assert_eq!(
+            c.accepted_types,
+            types(&[
+                element::HOST_STATUS,
+                element::PB_HOST_STATUS,
+                element::SERVICE_STATUS,
+                element::PB_SERVICE_STATUS
+            ])
+        );
+        assert_eq!(c.accepted_types, vec![65550, 65560, 65565, 65568]);
+        assert_eq!(c.host_status, vec![0, 1, 2]);
+        assert_eq!(c.service_status, vec![0, 1, 2, 3]);
+        assert!(c.hard_only);
+        assert!(!c.acknowledged && !c.in_downtime && !c.flapping);
+        assert!(!c.skip_anon_events);
+        assert!(!c.send_data_test);
+        assert_eq!(c.severities, SeverityMap::default());
+        assert_eq!(c.severities.host_down, Severity::Critical);
+        assert_eq!(c.severities.service_unknown, Severity::Error);
+        assert!(c.accepted_hostgroups.is_empty() && c.rejected_pollers.is_empty());
+        assert_eq!(c.host_severity_filter, None);
+        assert_eq!(c.service_severity_filter, None);
+    }
+
+    #[test]
+    fn everything_set_as_strings() {
+        let (c, w) = parse(&[
+            ("pdy_centreon_url", s("https://centreon.example.com/")),
+            ("pdy_source", s(" central ")),
+            (
+                "http_server_url",
+                s("https://events.eu.pagerduty.com/v2/enqueue"),
+            ),
+            ("client", s("Centreon EU")),
+            ("connection_timeout", s("2.5")),
+            ("verify_certificate", s("0")),
+            ("log_level", s(" 3 ")),
+            ("logfile", s("/tmp/pd.log")),
+            ("max_buffer_size", s("10")),
+            ("max_all_queues_age", s("1.5")),
+            (
+                "accepted_elements",
+                s("host_status, service_status ,acknowledgement,downtime"),
+            ),
+            ("host_status", s("1, 2")),
+            ("service_status", s(" 2 ")),
+            ("hard_only", s("no")),
+            ("acknowledged", s("Yes")),
+            ("in_downtime", s("TRUE")),
+            ("flapping", s("1")),
+            ("skip_anon_events", s("1")),
+            ("send_data_test", s("true")),
+            ("severity_host_down", s("Error")),
+            ("severity_host_unreachable", s("warning")),
+            ("severity_service_warning", s("info")),
+            ("severity_service_critical", s("error")),
+            ("severity_service_unknown", s("critical")),
+            ("accepted_hostgroups", s("linux, db,,")),
+            ("rejected_servicegroups", s("noise")),
+            ("accepted_pollers", s("Central")),
+            ("host_severity_threshold", s("2")),
+            ("host_severity_operator", s("<")),
+            ("service_severity_threshold", s("3.0")),
+        ]);
+        assert!(w.is_empty(), "{w:?}");
+        assert_eq!(c.centreon_url, "https://centreon.example.com");
+        assert_eq!(c.source.as_deref(), Some("central"));
+        assert_eq!(c.endpoint, "https://events.eu.pagerduty.com/v2/enqueue");
+        assert_eq!(c.client, "Centreon EU");
+        assert_eq!(c.timeout, Duration::from_millis(2500));
+        assert!(!c.verify_certificate);
+        assert_eq!(c.log_level, 3);
+        assert_eq!(c.log_path, PathBuf::from("/tmp/pd.log"));
+        assert_eq!(c.max_buffer_size, 10);
+        assert_eq!(c.max_buffer_age, Duration::from_millis(1500));
+        assert_eq!(
+            c.accepted_types,
+            vec![65537, 65541, 65550, 65560, 65565, 65568, 65572, 65581]
+        );
+        assert_eq!(c.host_status, vec![1, 2]);
+        assert_eq!(c.service_status, vec![2]);
+        assert!(!c.hard_only && c.acknowledged && c.in_downtime && c.flapping);
+        assert!(c.skip_anon_events && c.send_data_test);
+        assert_eq!(
+            c.severities,
+            SeverityMap {
+                host_down: Severity::Error,
+                host_unreachable: Severity::Warning,
+                service_warning: Severity::Info,
+                service_critical: Severity::Error,
+                service_unknown: Severity::Critical,
+            }
+        );
+        assert_eq!(c.accepted_hostgroups, vec!["linux", "db"]);
+        assert_eq!(c.rejected_servicegroups, vec!["noise"]);
+        assert_eq!(c.accepted_pollers, vec!["Central"]);
+        assert_eq!(
+            c.host_severity_filter,
+            Some(SeverityFilter {
+                threshold: 2,
+                op: CompareOp::Lt
+            })
+        );
+        assert_eq!(
+            c.service_severity_filter,
+            Some(SeverityFilter {
+                threshold: 3,
+                op: CompareOp::Ge
+            })
+        );
+    }
+
+    #[test]
+    fn numbers_as_lua_numbers() {
+        let (c, w) = parse(&[
+            ("connection_timeout", ParamValue::Int(30)),
+            ("verify_certificate", ParamValue::Int(1)),
+            ("log_level", ParamValue::Float(2.0)),
+            ("max_buffer_size", ParamValue::Int(50)),
+            ("max_buffer_age", ParamValue::Float(0.5)),
+            ("hard_only", ParamValue::Bool(false)),
+            ("host_severity_threshold", ParamValue::Int(1)),
+            ("proxy_address", s("proxy.local")),
+            ("proxy_port", ParamValue::Int(3128)),
+        ]);
+        assert!(w.is_empty(), "{w:?}");
+        assert_eq!(c.timeout, Duration::from_secs(30));
+        assert!(c.verify_certificate);
+        assert_eq!(c.log_level, 2);
+        assert_eq!(c.max_buffer_size, 50);
+        assert_eq!(c.max_buffer_age, Duration::from_millis(500));
+        assert!(!c.hard_only);
+        assert_eq!(c.host_severity_filter.map(|f| f.threshold), Some(1));
+        assert_eq!(c.proxy.unwrap().url, "http://proxy.local:3128");
+    }
+
+    #[test]
+    fn legacy_and_certified_spellings() {
+        // (legacy name, certified name, value, check)
+        let (c, w) = parse(&[("http_timeout", s("7"))]);
+        assert!(w.is_empty());
+        assert_eq!(c.timeout, Duration::from_secs(7));
+        let (c, _) = parse(&[("connection_timeout", s("8"))]);
+        assert_eq!(c.timeout, Duration::from_secs(8));
+        let (c, w) = parse(&[("connection_timeout", s("8")), ("http_timeout", s("7"))]);
+        assert_eq!(c.timeout, Duration::from_secs(8));
+        assert!(
+            warnings_text(&w).contains("'connection_timeout' is used"),
+            "{w:?}"
+        );
+
+        let (c, w) = parse(&[("log_path", s("/var/log/a.log"))]);
+        assert!(w.is_empty());
+        assert_eq!(c.log_path, PathBuf::from("/var/log/a.log"));
+        let (c, _) = parse(&[("logfile", s("/var/log/b.log"))]);
+        assert_eq!(c.log_path, PathBuf::from("/var/log/b.log"));
+        let (c, w) = parse(&[("logfile", s("/b")), ("log_path", s("/a"))]);
+        assert_eq!(c.log_path, PathBuf::from("/b"));
+        assert_eq!(w.len(), 1);
+
+        let (c, w) = parse(&[("max_buffer_age", s("3"))]);
+        assert!(w.is_empty());
+        assert_eq!(c.max_buffer_age, Duration::from_secs(3));
+        let (c, _) = parse(&[("max_all_queues_age", s("4"))]);
+        assert_eq!(c.max_buffer_age, Duration::from_secs(4));
+        let (c, w) = parse(&[("max_all_queues_age", s("4")), ("max_buffer_age", s("3"))]);
+        assert_eq!(c.max_buffer_age, Duration::from_secs(4));
+        assert_eq!(w.len(), 1);
+
+        // the losing spelling is still checked
+        let e = parse_err(&[("connection_timeout", s("8")), ("http_timeout", s("soon"))]);
+        assert_eq!(e.parameter, "http_timeout");
+    }
+
+    #[test]
+    fn booleans() {
+        for (v, want) in [
+            (s("1"), true),
+            (s(" 0 "), false),
+            (s("TRUE"), true),
+            (s("false"), false),
+            (s("Yes"), true),
+            (s("no"), false),
+            (ParamValue::Int(1), true),
+            (ParamValue::Int(0), false),
+            (ParamValue::Float(1.0), true),
+            (ParamValue::Bool(false), false),
+        ] {
+            let (c, _) = parse(&[("verify_certificate", v.clone())]);
+            assert_eq!(c.verify_certificate, want, "{v:?}");
+        }
+        for v in [
+            s("2"),
+            s("on"),
+            s("vrai"),
+            ParamValue::Int(2),
+            ParamValue::Float(0.5),
+        ] {
+            let e = parse_err(&[("verify_certificate", v.clone())]);
+            assert_eq!(e.parameter, "verify_certificate");
+            assert!(e.message.starts_with("expected 0 or 1"), "{e}");
+        }
+    }
+
+    #[test]
+    fn bad_values_name_the_parameter() {
+        // (parameter, value, text expected in the message)
+        let table: &[(&str, ParamValue, &str)] = &[
+            (
+                "max_buffer_size",
+                s("ten"),
+                "expected an integer from 1 to 10000, got \"ten\"",
+            ),
+            ("max_buffer_size", s("0"), "from 1 to 10000"),
+            ("max_buffer_size", s("10001"), "from 1 to 10000"),
+            ("max_buffer_size", ParamValue::Float(2.5), "got 2.5"),
+            ("max_buffer_size", s("2.5"), "integer"),
+            ("log_level", s("4"), "from 0 to 3"),
+            ("log_level", ParamValue::Int(-1), "from 0 to 3"),
+            (
+                "connection_timeout",
+                s("0"),
+                "greater than 0 and at most 300",
+            ),
+            ("connection_timeout", s("301"), "at most 300"),
+            ("http_timeout", s("-1"), "greater than 0"),
+            ("http_timeout", s("nan"), "seconds"),
+            ("max_buffer_age", s("0"), "greater than 0"),
+            ("max_all_queues_age", s("x"), "seconds"),
+            ("hard_only", s("maybe"), "expected 0 or 1, got \"maybe\""),
+            ("host_status", s("0,3"), "from 0 to 2"),
+            ("host_status", s(","), "from 0 to 2"),
+            ("service_status", s("0,4"), "from 0 to 3"),
+            ("service_status", s("ok"), "from 0 to 3"),
+            (
+                "severity_host_down",
+                s("high"),
+                "critical, error, warning or info",
+            ),
+            ("severity_service_unknown", s("x"), "got \"x\""),
+            ("host_severity_threshold", s("high"), "expected an integer"),
+            (
+                "service_severity_threshold",
+                ParamValue::Float(1.5),
+                "expected an integer",
+            ),
+            ("host_severity_operator", s("=>"), "expected one of =="),
+            ("accepted_categories", s("neb,foo"), "unknown category"),
+            ("accepted_categories", s("bam"), "must include neb"),
+            (
+                "accepted_elements",
+                s("host_status,garbage"),
+                "unknown element",
+            ),
+            (
+                "accepted_elements",
+                s("host,service"),
+                "none of the elements",
+            ),
+            (
+                "pdy_centreon_url",
+                s("centreon.example.com"),
+                "http:// or https://",
+            ),
+            (
+                "pdy_centreon_url",
+                s("ftp://centreon"),
+                "unsupported scheme",
+            ),
+            ("pdy_centreon_url", s("http://"), "host"),
+            (
+                "http_server_url",
+                s("https://user:pw@events.pagerduty.com"),
+                "credentials",
+            ),
+            (
+                "http_server_url",
+                s("https://events.pagerduty.com:99999/"),
+                "port",
+            ),
+            (
+                "http_server_url",
+                s("https://events pagerduty.com"),
+                "spaces",
+            ),
+            (
+                "http_server_url",
+                s("https://u:topsecret@host:99999"),
+                "not shown",
+            ),
+            ("proxy_protocol", s("ftp"), "http, https or socks5"),
+            ("client", ParamValue::Bool(true), "expected a string"),
+        ];
+        for (name, value, want) in table {
+            let mut params: Vec<(&str, ParamValue)> = vec![(name, value.clone())];
+            if *name == "proxy_protocol" {
+                params.push(("proxy_address", s("proxy")));
+                params.push(("proxy_port", s("3128")));
+            }
+            let e = parse_err(&params);
+            assert_eq!(e.parameter, *name, "{e}");
+            assert!(e.to_string().contains(want), "{name}: {e}");
+            assert!(!e.to_string().contains("topsecret"), "{name}: {e}");
+            assert!(e.to_string().starts_with(&format!("parameter '{name}': ")));
+        }
+    }
+
+    #[test]
+    fn parameter_name_as_written() {
+        let params = vec![
+            ("pdy_routing_key".to_string(), s(KEY)),
+            (" max_buffer_size ".to_string(), s("ten")),
+        ];
+        let e = Config::from_params(&params).unwrap_err();
+        assert_eq!(e.parameter, " max_buffer_size ");
+    }
+
+    #[test]
+    fn routing_key_checks_and_never_leaks() {
+        let secret_short = "SECRETKEY123";
+        let e = Config::from_params(&[("pdy_routing_key".into(), s(secret_short))]).unwrap_err();
+        assert_eq!(e.parameter, "pdy_routing_key");
+        assert_eq!(
+            e.to_string(),
+            "parameter 'pdy_routing_key': expected 32 alphanumeric characters (got 12 characters)"
+        );
+        let bad_chars = "SECRET-KEY-0123456789abcdefghijk";
+        assert_eq!(bad_chars.len(), 32);
+        let e = Config::from_params(&[("pdy_routing_key".into(), s(bad_chars))]).unwrap_err();
+        assert!(!e.to_string().contains("SECRET"), "{e}");
+        assert!(
+            e.message
+                .contains("2 characters that are not letters or digits"),
+            "{e}"
+        );
+        let e = Config::from_params(&[]).unwrap_err();
+        assert_eq!(e.parameter, "pdy_routing_key");
+        assert!(e.message.contains("required"));
+        let e = Config::from_params(&[("pdy_routing_key".into(), s("   "))]).unwrap_err();
+        assert!(e.message.contains("required"));
+        // trimmed
+        let (c, _) =
+            Config::from_params(&[("pdy_routing_key".into(), s(&format!(" {KEY}\n")))]).unwrap();
+        assert_eq!(c.routing_key.expose(), KEY);
+
+        // The key appears in no error, no warning and no Debug output.
+        let mut outputs = Vec::new();
+        let (c, w) = parse(&[
+            ("unknown_thing", s(KEY)),
+            ("timezone", s(KEY)),
+            ("format_file", s(KEY)),
+        ]);
+        outputs.push(format!("{c:?}"));
+        outputs.push(format!("{:?} {}", c.routing_key, c.routing_key));
+        outputs.push(warnings_text(&w));
+        outputs.push(format!("{w:?}"));
+        for (name, value) in [
+            ("max_buffer_size", KEY),
+            ("pdy_centreon_url", KEY),
+            ("http_server_url", KEY),
+            ("host_status", KEY),
+            ("accepted_categories", KEY),
+            ("accepted_elements", KEY),
+            ("hard_only", KEY),
+        ] {
+            let e = parse_err(&[(name, s(value))]);
+            let _ = e.to_string();
+            outputs.push(format!("{e} {e:?}"));
+        }
+        // the key given twice, the second one bad
+        let e = Config::from_params(&[
+            ("pdy_routing_key".into(), s(KEY)),
+            ("pdy_routing_key".into(), s(&KEY[..31])),
+        ])
+        .unwrap_err();
+        outputs.push(format!("{e} {e:?}"));
+        for o in &outputs {
+            assert!(!o.contains(KEY), "routing key leaked in: {o}");
+            assert!(!o.contains(&KEY[..28]), "routing key leaked in: {o}");
+        }
+    }
+
+    #[test]
+    fn proxy_legacy_string() {
+        // (value, url, username, password)
+        let table: &[(&str, &str, Option<&str>, Option<&str>)] = &[
+            ("http://proxy:3128", "http://proxy:3128", None, None),
+            ("proxy.local:8080", "http://proxy.local:8080", None, None),
+            ("http://proxy", "http://proxy:1080", None, None),
+            ("https://proxy.local", "https://proxy.local:443", None, None),
+            (
+                "socks5://10.0.0.1:1080/",
+                "socks5://10.0.0.1:1080",
+                None,
+                None,
+            ),
+            ("http://[::1]:3128", "http://[::1]:3128", None, None),
+            (
+                "http://bob:s3cr%40t@proxy:3128",
+                "http://proxy:3128",
+                Some("bob"),
+                Some("s3cr@t"),
+            ),
+            (
+                "http://bob@proxy:3128",
+                "http://proxy:3128",
+                Some("bob"),
+                None,
+            ),
+        ];
+        for (value, url, user, pass) in table {
+            let (c, w) = parse(&[("http_proxy_string", s(value))]);
+            assert!(w.is_empty(), "{w:?}");
+            let p = c.proxy.expect("proxy");
+            assert_eq!(p.url, *url, "{value}");
+            assert_eq!(p.username.as_deref(), *user, "{value}");
+            assert_eq!(p.password.as_ref().map(Secret::expose), *pass, "{value}");
+            assert!(!format!("{p:?}").contains("s3cr"), "{p:?}");
+        }
+        for bad in [
+            "ftp://proxy:21",
+            "http://proxy:0",
+            "http://proxy:3128/path",
+            "http://:pw@proxy:3128",
+            "http://us er:topsecret@proxy",
+            "http://user:topsecret@proxy:99999",
+        ] {
+            let e = parse_err(&[("http_proxy_string", s(bad))]);
+            assert_eq!(e.parameter, "http_proxy_string");
+            assert!(!e.to_string().contains("topsecret"), "{e}");
+            assert!(!e.to_string().contains(bad), "value shown: {e}");
+        }
+    }
+
+    #[test]
+    fn proxy_certified_parameters() {
+        let (c, w) = parse(&[
+            ("proxy_address", s("proxy.local")),
+            ("proxy_port", s(" 3128 ")),
+            ("proxy_username", s("bob")),
+            ("proxy_password", s("hunter2!")),
+        ]);
+        assert!(w.is_empty(), "{w:?}");
+        let p = c.proxy.clone().unwrap();
+        assert_eq!(p.url, "http://proxy.local:3128");
+        assert_eq!(p.username.as_deref(), Some("bob"));
+        assert_eq!(p.password.as_ref().map(Secret::expose), Some("hunter2!"));
+        assert!(!format!("{c:?}").contains("hunter2"));
+
+        let (c, _) = parse(&[
+            ("proxy_address", s("proxy.local")),
+            ("proxy_port", ParamValue::Float(8443.0)),
+            ("proxy_protocol", s("HTTPS")),
+        ]);
+        assert_eq!(c.proxy.unwrap().url, "https://proxy.local:8443");
+        let (c, _) = parse(&[
+            ("proxy_address", s("socks5://10.1.1.1")),
+            ("proxy_port", s("1080")),
+            ("proxy_protocol", s("socks5")),
+        ]);
+        assert_eq!(c.proxy.unwrap().url, "socks5://10.1.1.1:1080");
+        let (c, _) = parse(&[("proxy_address", s("proxy.local:3128"))]);
+        assert_eq!(c.proxy.unwrap().url, "http://proxy.local:3128");
+
+        // (parameters, parameter named by the error, text in the message)
+        let table: &[(&[(&str, &str)], &str, &str)] = &[
+            (
+                &[("proxy_port", "3128")],
+                "proxy_port",
+                "'proxy_address' is not",
+            ),
+            (
+                &[("proxy_username", "bob")],
+                "proxy_username",
+                "'proxy_address' is not",
+            ),
+            (&[("proxy_address", "proxy")], "proxy_port", "required"),
+            (
+                &[("proxy_address", "proxy"), ("proxy_port", "70000")],
+                "proxy_port",
+                "1 to 65535",
+            ),
+            (
+                &[("proxy_address", "proxy"), ("proxy_port", "http")],
+                "proxy_port",
+                "1 to 65535",
+            ),
+            (
+                &[("proxy_address", "proxy"), ("proxy_port", "0")],
+                "proxy_port",
+                "1 to 65535",
+            ),
+            (
+                &[
+                    ("proxy_address", "proxy"),
+                    ("proxy_port", "1"),
+                    ("proxy_protocol", "socks4"),
+                ],
+                "proxy_protocol",
+                "http, https or socks5",
+            ),
+            (
+                &[
+                    ("proxy_address", "https://proxy"),
+                    ("proxy_port", "1"),
+                    ("proxy_protocol", "http"),
+                ],
+                "proxy_protocol",
+                "conflicts",
+            ),
+            (
+                &[("proxy_address", "proxy:3128"), ("proxy_port", "3128")],
+                "proxy_port",
+                "one place",
+            ),
+            (
+                &[
+                    ("proxy_address", "proxy"),
+                    ("proxy_port", "1"),
+                    ("proxy_password", "topsecret"),
+                ],
+                "proxy_password",
+                "'proxy_username' is not",
+            ),
+            (
+                &[("proxy_address", "u:topsecret@proxy"), ("proxy_port", "1")],
+                "proxy_address",
+                "credentials",
+            ),
+            (
+                &[("proxy_address", "u:topsecret@proxy:99999")],
+                "proxy_address",
+                "not shown",
+            ),
+            (
+                &[("proxy_address", "proxy/x"), ("proxy_port", "1")],
+                "proxy_address",
+                "\"proxy/x\"",
+            ),
+            (
+                &[
+                    ("http_proxy_string", "http://p:1"),
+                    ("proxy_address", "proxy"),
+                ],
+                "http_proxy_string",
+                "'proxy_address'",
+            ),
+            (
+                &[("http_proxy_string", "http://p:1"), ("proxy_port", "1")],
+                "http_proxy_string",
+                "'proxy_port'",
+            ),
+        ];
+        for (params, param, want) in table {
+            let params: Vec<(&str, ParamValue)> = params.iter().map(|(k, v)| (*k, s(v))).collect();
+            let e = parse_err(&params);
+            assert_eq!(e.parameter, *param, "{e}");
+            assert!(e.message.contains(want), "{e}");
+            assert!(!e.to_string().contains("topsecret"), "{e}");
+        }
+
+        // proxy_protocol with the legacy string, or alone: warnings
+        let (c, w) = parse(&[
+            ("http_proxy_string", s("http://p:1")),
+            ("proxy_protocol", s("http")),
+        ]);
+        assert!(c.proxy.is_some());
+        assert_eq!(w.len(), 1, "{w:?}");
+        let (c, w) = parse(&[("proxy_protocol", s("http"))]);
+        assert!(c.proxy.is_none());
+        assert_eq!(w.len(), 1, "{w:?}");
+        // empty strings (as the UI leaves them) are "not set"
+        let (c, w) = parse(&[
+            ("proxy_address", s("")),
+            ("proxy_port", s("")),
+            ("proxy_username", s("")),
+            ("proxy_password", s("")),
+        ]);
+        assert!(c.proxy.is_none() && w.is_empty());
+    }
+
+    #[test]
+    fn categories_and_elements() {
+        let (c, w) = parse(&[("accepted_categories", s("neb,bam"))]);
+        assert_eq!(c.accepted_types.len(), 4);
+        assert!(
+            warnings_text(&w).contains("only neb events can become incidents"),
+            "{w:?}"
+        );
+        let (c, w) = parse(&[("accepted_elements", s("host_status,host,service_group"))]);
+        assert_eq!(c.accepted_types, vec![65550, 65568]);
+        assert_eq!(w.len(), 2, "{w:?}");
+        let (c, w) = parse(&[("accepted_elements", s("pb_service_status"))]);
+        assert_eq!(c.accepted_types, vec![65560, 65565]);
+        assert!(w.is_empty());
+        let (c, _) = parse(&[("accepted_elements", s("acknowledgement"))]);
+        assert_eq!(
+            c.accepted_types,
+            types(&[element::ACKNOWLEDGEMENT, element::PB_ACKNOWLEDGEMENT])
+        );
+        let (c, _) = parse(&[("accepted_elements", s("downtime"))]);
+        assert_eq!(c.accepted_types, vec![65541, 65572]);
+    }
+
+    #[test]
+    fn severity_operators() {
+        for (op, want) in [
+            ("==", CompareOp::Eq),
+            ("!=", CompareOp::Ne),
+            ("~=", CompareOp::Ne),
+            ("<", CompareOp::Lt),
+            ("<=", CompareOp::Le),
+            (">", CompareOp::Gt),
+            (" >= ", CompareOp::Ge),
+        ] {
+            let (c, w) = parse(&[
+                ("service_severity_threshold", ParamValue::Int(4)),
+                ("service_severity_operator", s(op)),
+            ]);
+            assert!(w.is_empty());
+            assert_eq!(
+                c.service_severity_filter,
+                Some(SeverityFilter {
+                    threshold: 4,
+                    op: want
+                })
+            );
+        }
+        let (c, w) = parse(&[("host_severity_operator", s("<"))]);
+        assert_eq!(c.host_severity_filter, None);
+        assert!(
+            warnings_text(&w).contains("'host_severity_operator' has no effect without"),
+            "{w:?}"
+        );
+    }
+
+    #[test]
+    fn warnings_for_other_names() {
+        let (_, w) = parse(&[
+            ("accepted_hosts", s("^web")),
+            ("format_file", s("/etc/x.json")),
+            ("log_curl_commands", ParamValue::Int(1)),
+            ("timezone", s("Europe/Paris")),
+            ("max_stored_events", s("10")),
+            ("allow_insecure_connection", s("1")),
+            ("filter_type", s("metric,status")),
+            ("my_param", s("x")),
+            ("use_long_output", s("")), // empty: not set, no warning
+        ]);
+        let text = warnings_text(&w);
+        assert_eq!(w.len(), 8, "{text}");
+        assert!(text.contains(
+            "parameter 'accepted_hosts' is accepted but not honoured by this version yet"
+        ));
+        assert!(
+            text.contains(
+                "parameter 'format_file' is accepted but not honoured by this version yet"
+            )
+        );
+        assert!(text.contains("parameter 'log_curl_commands' is accepted but not honoured"));
+        assert!(text.contains("parameter 'timezone' ignored: "));
+        assert!(text.contains("parameter 'max_stored_events' ignored: "));
+        assert!(text.contains("parameter 'allow_insecure_connection' ignored: "));
+        assert!(text.contains("unknown parameter 'my_param' (ignored)"));
+        assert!(!text.contains("Europe/Paris"));
+    }
+
+    #[test]
+    fn duplicates_last_wins() {
+        let params = with_key(&[("max_buffer_size", s("2")), ("max_buffer_size", s("3"))]);
+        let (c, w) = Config::from_params(&params).unwrap();
+        assert_eq!(c.max_buffer_size, 3);
+        assert_eq!(w.len(), 1);
+    }
+
+    #[test]
+    fn order_independent() {
+        let mut params = with_key(&[
+            ("http_proxy_string", s("http://p:3128")),
+            ("log_level", s("2")),
+            ("accepted_pollers", s("a,b")),
+            ("connection_timeout", s("3")),
+        ]);
+        let (a, wa) = Config::from_params(&params).unwrap();
+        params.reverse();
+        let (b, wb) = Config::from_params(&params).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(wa, wb);
+    }
+
+    #[test]
+    fn known_parameters_table() {
+        let all = known_parameters();
+        let mut names: Vec<&str> = all.iter().map(|p| p.name).collect();
+        let n = names.len();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), n, "duplicate names");
+        for name in [
+            "pdy_routing_key",
+            "http_timeout",
+            "log_path",
+            "max_buffer_age",
+            "proxy_password",
+            "severity_host_down",
+        ] {
+            let info = all.iter().find(|p| p.name == name).unwrap();
+            assert_eq!(info.status, ParamStatus::Supported, "{name}");
+        }
+        for p in all.iter().filter(|p| p.status == ParamStatus::Ignored) {
+            assert!(p.doc.starts_with("ignored: "), "{}", p.name);
+        }
+        assert_eq!(
+            all.iter()
+                .filter(|p| p.status == ParamStatus::NotHonouredYet)
+                .count(),
+            15
+        );
+        // every supported name is read: setting it never gives an "unknown" warning
+        for p in all.iter().filter(|p| p.status == ParamStatus::Supported) {
+            let params = with_key(&[(p.name, s("zzz-not-valid"))]);
+            if let Ok((_, w)) = Config::from_params(&params) {
+                assert!(!warnings_text(&w).contains("unknown"), "{}", p.name);
+            }
+        }
+    }
+
+    #[test]
+    fn from_json_object_and_lua_parameter_array() {
+        let v = serde_json::json!({
+            "pdy_routing_key": KEY,
+            "max_buffer_size": 5,
+            "connection_timeout": 2.5,
+            "verify_certificate": false,
+            "log_level": "3",
+            "pdy_source": null
+        });
+        let (c, w) = Config::from_json(&v).unwrap();
+        assert!(w.is_empty());
+        assert_eq!(c.max_buffer_size, 5);
+        assert_eq!(c.timeout, Duration::from_millis(2500));
+        assert!(!c.verify_certificate);
+        assert_eq!(c.log_level, 3);
+        assert_eq!(c.source, None);
+
+        let v = serde_json::json!([
+            {"type": "password", "name": "pdy_routing_key", "value": KEY},
+            {"type": "number", "name": "max_buffer_size", "value": "7"}
+        ]);
+        let (c, _) = Config::from_json(&v).unwrap();
+        assert_eq!(c.max_buffer_size, 7);
+
+        let e = Config::from_json(&serde_json::json!({"pdy_routing_key": KEY, "client": [1]}))
+            .unwrap_err();
+        assert_eq!(e.parameter, "client");
+        assert!(Config::from_json(&serde_json::json!("x")).is_err());
+        let e = Config::from_json(&serde_json::json!({"pdy_routing_key": "short"})).unwrap_err();
+        assert!(!e.to_string().contains("short"));
+    }
+}

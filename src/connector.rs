@@ -1,0 +1,285 @@
+//! One output's connector: configuration, per-object memory and delivery, behind the Lua module and the C ABI.
+
+use std::sync::Arc;
+
+use crate::config::{Config, ConfigError, ParamValue, Warning};
+use crate::decision::{Decision, Incident, Memory, Observed};
+use crate::delivery::{Delivery, Transport};
+use crate::event::{Event, EventClass, EventError, ObjectKey, RawEvent, StatusEvent, event_type};
+use crate::log::{Level, Logger};
+use crate::payload;
+use crate::send::Sender;
+
+/// Answer of the fast path for a status event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Quick {
+    /// Nothing to send: the acknowledgement verdict for Broker.
+    Done(bool),
+    /// The object changed: hand over the whole event with its cache context ([`Connector::submit`]).
+    NeedDetails,
+}
+
+/// Why a connector could not be created. The message names the parameter and never holds a secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InitError(pub String);
+
+impl std::fmt::Display for InitError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for InitError {}
+
+impl From<ConfigError> for InitError {
+    fn from(e: ConfigError) -> Self {
+        InitError(e.to_string())
+    }
+}
+
+/// The state of one output. Methods taking `&mut self` run on the caller's thread
+/// (Broker's output thread for Lua) and never do network I/O.
+pub struct Connector {
+    cfg: Config,
+    log: Arc<Logger>,
+    memory: Memory,
+    delivery: Delivery,
+    /// Accepted `_type`s, indexed for the hot path.
+    accepted: Vec<u32>,
+}
+
+impl Connector {
+    /// Creates a connector from Broker's parameters.
+    pub fn from_params(params: &[(String, ParamValue)]) -> Result<Connector, InitError> {
+        let (cfg, warnings) = Config::from_params(params)?;
+        Self::new(cfg, &warnings, None)
+    }
+
+    /// Creates a connector from a JSON object of parameters (C ABI, command line).
+    pub fn from_json(v: &serde_json::Value) -> Result<Connector, InitError> {
+        let (cfg, warnings) = Config::from_json(v)?;
+        Self::new(cfg, &warnings, None)
+    }
+
+    /// Creates a connector; `log` overrides the log file (tests).
+    pub fn new(
+        cfg: Config,
+        warnings: &[Warning],
+        log: Option<Arc<Logger>>,
+    ) -> Result<Connector, InitError> {
+        let log = match log {
+            Some(l) => l,
+            None => {
+                let level = Level::from_number(cfg.log_level as i64);
+                if let Some(dir) = cfg.log_path.parent()
+                    && !dir.as_os_str().is_empty()
+                    && !dir.is_dir()
+                {
+                    return Err(InitError(format!(
+                        "parameter 'log_path': directory {} does not exist",
+                        dir.display()
+                    )));
+                }
+                Arc::new(Logger::to_file(&cfg.log_path, level))
+            }
+        };
+        for w in warnings {
+            log.warning(&w.0);
+        }
+        let transport = if cfg.send_data_test {
+            Transport::LogOnly
+        } else {
+            Transport::Http(Sender::new(&cfg, crate::delivery::LANES).map_err(InitError)?)
+        };
+        let delivery = Delivery::start(&cfg, Arc::clone(&log), transport)
+            .map_err(|e| InitError(format!("cannot start the sender threads: {e}")))?;
+        log.warning(&format!(
+            "centreon-pagerduty {} started: endpoint {}, routing key {}, log level {}",
+            crate::VERSION,
+            cfg.endpoint,
+            cfg.routing_key,
+            cfg.log_level
+        ));
+        let mut accepted = cfg.accepted_types.clone();
+        accepted.sort_unstable();
+        Ok(Connector {
+            cfg,
+            log,
+            memory: Memory::new(),
+            delivery,
+            accepted,
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    pub fn logger(&self) -> &Arc<Logger> {
+        &self.log
+    }
+
+    /// Is this event type one we act on? (`filter()`; cheap.)
+    pub fn accepts(&self, category: u32, element: u32) -> bool {
+        self.accepted
+            .binary_search(&event_type(category, element))
+            .is_ok()
+    }
+
+    /// Broker's acknowledgement verdict: every relevant event handed over so far is done.
+    pub fn verdict(&self) -> bool {
+        self.delivery.outstanding() == 0
+    }
+
+    /// Events handed over and not yet delivered or rejected.
+    pub fn outstanding(&self) -> u64 {
+        self.delivery.outstanding()
+    }
+
+    /// Fast path for a status event: decides from the few fields that can change a decision.
+    pub fn quick_status(
+        &self,
+        category: u32,
+        element: u32,
+        key: ObjectKey,
+        observed: Observed,
+    ) -> Quick {
+        match EventClass::of(category, element) {
+            Some(EventClass::Status(..)) if self.accepts(category, element) => {
+                if self.memory.unchanged(key, observed) {
+                    Quick::Done(self.verdict())
+                } else {
+                    Quick::NeedDetails
+                }
+            }
+            Some(_) if self.accepts(category, element) => Quick::NeedDetails,
+            _ => Quick::Done(self.verdict()),
+        }
+    }
+
+    /// Handles a whole event. A malformed event is logged and skipped (it never blocks
+    /// the acknowledgement); the verdict is returned either way.
+    pub fn submit(&mut self, raw: &RawEvent) -> Result<bool, EventError> {
+        let result = self.handle(raw);
+        if let Err(e) = &result {
+            self.log.error(&format!("{e}; event skipped"));
+        }
+        result.map(|()| self.verdict())
+    }
+
+    fn handle(&mut self, raw: &RawEvent) -> Result<(), EventError> {
+        let (category, element) = raw.category_element()?;
+        if !self.accepts(category, element) {
+            return Ok(());
+        }
+        match Event::from_raw(raw)? {
+            Some(Event::Status(ev)) => self.status(&ev),
+            Some(Event::Acknowledgement(ack)) => {
+                if ack.deletion_time.is_some() {
+                    if matches!(self.memory.incident(ack.key), Incident::Open { .. }) {
+                        self.log.warning(&format!(
+                            "acknowledgement of {} removed in Centreon; PagerDuty has no un-acknowledge, the incident stays acknowledged",
+                            ack.key
+                        ));
+                    }
+                } else if self.memory.acknowledge(ack.key) {
+                    let out = payload::acknowledge_event(
+                        ack.key,
+                        &ack.ctx,
+                        ack.author.as_deref(),
+                        ack.comment.as_deref(),
+                        ack.entry_time,
+                        &self.cfg,
+                        "",
+                    );
+                    self.log.debug(&format!("{}: acknowledge", ack.key));
+                    self.delivery.push(out);
+                }
+            }
+            Some(Event::Downtime(_)) | None => {}
+        }
+        Ok(())
+    }
+
+    fn status(&mut self, ev: &StatusEvent) {
+        match self.memory.decide(&self.cfg, ev) {
+            Decision::Skip(why) => {
+                if self.log.enabled(Level::Debug) {
+                    self.log.debug(&format!(
+                        "{} {}: nothing sent ({why})",
+                        ev.key,
+                        ev.state_name()
+                    ));
+                }
+            }
+            Decision::Send(action) => {
+                if ev.ctx.host_name.is_none()
+                    || (ev.key.service_id != 0 && ev.ctx.service_description.is_none())
+                {
+                    self.log.warning(&format!(
+                        "{} is unknown to Broker's cache; sending it with its id",
+                        ev.key
+                    ));
+                }
+                let out = payload::status_event(ev, action, &self.cfg, "");
+                if self.log.enabled(Level::Debug) {
+                    self.log.debug(&format!(
+                        "{} {}: {} {}",
+                        ev.key,
+                        ev.state_name(),
+                        action.as_str(),
+                        out.dedup_key
+                    ));
+                }
+                self.delivery.push(out);
+            }
+        }
+    }
+
+    /// Broker is idle: release buffered events now and return the verdict.
+    pub fn flush(&mut self) -> bool {
+        self.delivery.release();
+        self.verdict()
+    }
+
+    /// Waits (up to `timeout`) until nothing is outstanding. For C hosts and tools, never for Broker.
+    pub fn wait_idle(&mut self, timeout: std::time::Duration) -> bool {
+        self.delivery.release();
+        let deadline = std::time::Instant::now() + timeout;
+        while !self.verdict() {
+            if std::time::Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        true
+    }
+
+    /// Delivery counters.
+    pub fn counters(&self) -> &crate::delivery::Counters {
+        self.delivery.counters()
+    }
+
+    /// Stops and joins the sender threads (also done on drop).
+    pub fn close(self) {
+        drop(self);
+    }
+
+    fn shutdown(&mut self) {
+        let pending = self.delivery.outstanding();
+        self.delivery.stop();
+        if pending > 0 {
+            self.log.warning(&format!(
+                "stopped with {pending} event(s) not delivered; Broker was not told they were safe and will hand them over again"
+            ));
+        } else {
+            self.log.info("stopped");
+        }
+    }
+}
+
+impl Drop for Connector {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}

@@ -1,0 +1,582 @@
+//! Centreon events as the library sees them: raw field records (from Lua, JSON or C) and their typed form.
+//!
+//! Broker's events reach us as a bag of fields (`RawEvent`), whether they come from the Lua
+//! bridge (BBDO 2 or BBDO 3 fields plus names read from `broker_cache`), from a JSON line
+//! (C ABI, command-line replay) or from tests. [`Event::from_raw`] checks and normalises them
+//! into one typed form, hiding the differences between BBDO versions.
+
+use std::fmt;
+
+/// Category `neb` (the only one we act on).
+pub const CATEGORY_NEB: u32 = 1;
+
+/// `_type` of an event: `(category << 16) | element`.
+pub const fn event_type(category: u32, element: u32) -> u32 {
+    (category << 16) | element
+}
+
+/// The element numbers we know, per BBDO version (see the Broker contract, section 5).
+pub mod element {
+    /// BBDO 2 acknowledgement.
+    pub const ACKNOWLEDGEMENT: u32 = 1;
+    /// BBDO 2 downtime.
+    pub const DOWNTIME: u32 = 5;
+    /// BBDO 2 host status.
+    pub const HOST_STATUS: u32 = 14;
+    /// BBDO 2 service status.
+    pub const SERVICE_STATUS: u32 = 24;
+    /// BBDO 3 service status.
+    pub const PB_SERVICE_STATUS: u32 = 29;
+    /// BBDO 3 host status.
+    pub const PB_HOST_STATUS: u32 = 32;
+    /// BBDO 3 downtime.
+    pub const PB_DOWNTIME: u32 = 36;
+    /// BBDO 3 acknowledgement.
+    pub const PB_ACKNOWLEDGEMENT: u32 = 45;
+    /// BBDO 3 adaptive service status.
+    pub const PB_ADAPTIVE_SERVICE_STATUS: u32 = 55;
+    /// BBDO 3 adaptive host status.
+    pub const PB_ADAPTIVE_HOST_STATUS: u32 = 56;
+}
+
+/// Which BBDO protocol version an event comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bbdo {
+    V2,
+    V3,
+}
+
+/// Host or service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    Host,
+    Service,
+}
+
+/// What kind of event an `_type` is, if we understand it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventClass {
+    Status(Kind, Bbdo),
+    Acknowledgement(Bbdo),
+    Downtime(Bbdo),
+}
+
+impl EventClass {
+    /// Classifies a `(category, element)` pair; `None` for anything we do not handle.
+    pub fn of(category: u32, element: u32) -> Option<EventClass> {
+        use element::*;
+        if category != CATEGORY_NEB {
+            return None;
+        }
+        Some(match element {
+            HOST_STATUS => EventClass::Status(Kind::Host, Bbdo::V2),
+            SERVICE_STATUS => EventClass::Status(Kind::Service, Bbdo::V2),
+            PB_HOST_STATUS => EventClass::Status(Kind::Host, Bbdo::V3),
+            PB_SERVICE_STATUS => EventClass::Status(Kind::Service, Bbdo::V3),
+            ACKNOWLEDGEMENT => EventClass::Acknowledgement(Bbdo::V2),
+            PB_ACKNOWLEDGEMENT => EventClass::Acknowledgement(Bbdo::V3),
+            DOWNTIME => EventClass::Downtime(Bbdo::V2),
+            PB_DOWNTIME => EventClass::Downtime(Bbdo::V3),
+            _ => return None,
+        })
+    }
+}
+
+/// The monitored object an event is about. `service_id` is 0 for a host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ObjectKey {
+    pub host_id: u64,
+    pub service_id: u64,
+}
+
+impl ObjectKey {
+    pub fn kind(&self) -> Kind {
+        if self.service_id == 0 {
+            Kind::Host
+        } else {
+            Kind::Service
+        }
+    }
+}
+
+impl fmt::Display for ObjectKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.kind() {
+            Kind::Host => write!(f, "host #{}", self.host_id),
+            Kind::Service => write!(f, "service #{}:{}", self.host_id, self.service_id),
+        }
+    }
+}
+
+/// One field value of a raw event.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RawValue {
+    Int(i64),
+    Float(f64),
+    Str(String),
+    Bool(bool),
+    /// A list of names (host groups, service groups).
+    List(Vec<String>),
+}
+
+/// An event as a bag of named fields.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RawEvent {
+    pub fields: Vec<(String, RawValue)>,
+}
+
+impl RawEvent {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a field (builder style).
+    pub fn with(mut self, name: &str, value: RawValue) -> Self {
+        self.fields.push((name.to_string(), value));
+        self
+    }
+
+    pub fn get(&self, name: &str) -> Option<&RawValue> {
+        self.fields.iter().find(|(k, _)| k == name).map(|(_, v)| v)
+    }
+
+    /// Builds a raw event from a JSON object (C ABI, command-line replay, tests).
+    pub fn from_json(value: &serde_json::Value) -> Result<RawEvent, EventError> {
+        let obj = value
+            .as_object()
+            .ok_or_else(|| EventError::new("event", "a JSON object"))?;
+        let mut ev = RawEvent::new();
+        for (k, v) in obj {
+            let rv = match v {
+                serde_json::Value::Null => continue,
+                serde_json::Value::Bool(b) => RawValue::Bool(*b),
+                serde_json::Value::Number(n) => match n.as_i64() {
+                    Some(i) => RawValue::Int(i),
+                    None => RawValue::Float(n.as_f64().unwrap_or(0.0)),
+                },
+                serde_json::Value::String(s) => RawValue::Str(s.clone()),
+                serde_json::Value::Array(items) => RawValue::List(
+                    items
+                        .iter()
+                        .filter_map(|i| match i {
+                            serde_json::Value::String(s) => Some(s.clone()),
+                            serde_json::Value::Object(o) => o
+                                .get("group_name")
+                                .and_then(|g| g.as_str())
+                                .map(str::to_string),
+                            _ => None,
+                        })
+                        .collect(),
+                ),
+                serde_json::Value::Object(_) => continue,
+            };
+            ev.fields.push((k.clone(), rv));
+        }
+        Ok(ev)
+    }
+
+    fn int(&self, name: &'static str) -> Result<Option<i64>, EventError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(RawValue::Int(i)) => Ok(Some(*i)),
+            Some(RawValue::Float(f)) if f.fract() == 0.0 && f.is_finite() => Ok(Some(*f as i64)),
+            Some(RawValue::Bool(b)) => Ok(Some(*b as i64)),
+            Some(RawValue::Str(s)) => s
+                .trim()
+                .parse::<i64>()
+                .map(Some)
+                .map_err(|_| EventError::new(name, "an integer")),
+            Some(_) => Err(EventError::new(name, "an integer")),
+        }
+    }
+
+    fn flag(&self, name: &'static str) -> Result<Option<bool>, EventError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(RawValue::Bool(b)) => Ok(Some(*b)),
+            Some(_) => self.int(name).map(|o| o.map(|i| i != 0)),
+        }
+    }
+
+    fn text(&self, name: &'static str) -> Option<String> {
+        match self.get(name) {
+            Some(RawValue::Str(s)) => Some(s.clone()),
+            Some(RawValue::Int(i)) => Some(i.to_string()),
+            Some(RawValue::Float(f)) => Some(f.to_string()),
+            _ => None,
+        }
+        .filter(|s| !s.is_empty())
+    }
+
+    fn list(&self, name: &'static str) -> Vec<String> {
+        match self.get(name) {
+            Some(RawValue::List(l)) => l.clone(),
+            Some(RawValue::Str(s)) => s
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// `(category, element)` from `category`/`element` or from `_type`.
+    pub fn category_element(&self) -> Result<(u32, u32), EventError> {
+        let cat = self.int("category")?;
+        let elem = self.int("element")?;
+        match (cat, elem, self.int("_type")?) {
+            (Some(c), Some(e), _) => Ok((c as u32, e as u32)),
+            (_, _, Some(t)) => Ok(((t >> 16) as u32, (t & 0xffff) as u32)),
+            _ => Err(EventError::new(
+                "_type",
+                "an event type (or category and element)",
+            )),
+        }
+    }
+}
+
+/// A malformed event: which field, and what was expected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventError {
+    pub field: &'static str,
+    pub expected: &'static str,
+}
+
+impl EventError {
+    pub fn new(field: &'static str, expected: &'static str) -> Self {
+        Self { field, expected }
+    }
+}
+
+impl fmt::Display for EventError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "malformed event: field '{}' must be {}",
+            self.field, self.expected
+        )
+    }
+}
+
+impl std::error::Error for EventError {}
+
+/// What `broker_cache` told the bridge about the object (all optional: the cache may not know it).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Context {
+    pub host_name: Option<String>,
+    pub service_description: Option<String>,
+    pub hostgroups: Vec<String>,
+    pub servicegroups: Vec<String>,
+    pub host_severity: Option<i64>,
+    pub service_severity: Option<i64>,
+    pub poller: Option<String>,
+    pub host_address: Option<String>,
+    pub notes_url: Option<String>,
+    pub action_url: Option<String>,
+}
+
+/// The flags of a status event that decide whether it may open an incident.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Flags {
+    pub acknowledged: bool,
+    pub in_downtime: bool,
+    pub flapping: bool,
+}
+
+/// A host or service status, normalised across BBDO versions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatusEvent {
+    pub bbdo: Bbdo,
+    pub key: ObjectKey,
+    /// Service: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN, 4 PENDING; host: 0 UP, 1 DOWN, 2 UNREACHABLE.
+    pub state: i64,
+    pub hard: bool,
+    pub check_attempt: Option<i64>,
+    pub max_check_attempts: Option<i64>,
+    /// Time of the check that produced this status (Unix seconds).
+    pub last_check: Option<i64>,
+    pub last_state_change: Option<i64>,
+    pub last_hard_state_change: Option<i64>,
+    /// First line(s) of the plugin output (BBDO 2 `output` is split at its first newline).
+    pub output: String,
+    pub long_output: String,
+    pub perfdata: String,
+    pub flags: Flags,
+    pub ctx: Context,
+}
+
+impl StatusEvent {
+    pub fn kind(&self) -> Kind {
+        self.key.kind()
+    }
+
+    /// True when this check changed the state (the check time is the state change time).
+    pub fn is_state_change(&self) -> bool {
+        match (self.last_check, self.last_state_change) {
+            (Some(c), Some(s)) => c == s,
+            _ => false,
+        }
+    }
+
+    /// The time the state was observed: the check time, else the last state change.
+    pub fn observed_at(&self) -> Option<i64> {
+        self.last_check
+            .filter(|t| *t > 0)
+            .or(self.last_state_change.filter(|t| *t > 0))
+    }
+
+    /// Name of the state as Centreon shows it.
+    pub fn state_name(&self) -> &'static str {
+        state_name(self.kind(), self.state)
+    }
+}
+
+/// `UP`, `DOWN`, `OK`, `CRITICAL`... for a host or service state number.
+pub fn state_name(kind: Kind, state: i64) -> &'static str {
+    match (kind, state) {
+        (Kind::Host, 0) => "UP",
+        (Kind::Host, 1) => "DOWN",
+        (Kind::Host, 2) => "UNREACHABLE",
+        (Kind::Service, 0) => "OK",
+        (Kind::Service, 1) => "WARNING",
+        (Kind::Service, 2) => "CRITICAL",
+        (Kind::Service, 3) => "UNKNOWN",
+        (Kind::Service, 4) => "PENDING",
+        _ => "UNKNOWN",
+    }
+}
+
+/// A Centreon acknowledgement (set or removed).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AckEvent {
+    pub bbdo: Bbdo,
+    pub key: ObjectKey,
+    pub author: Option<String>,
+    pub comment: Option<String>,
+    pub entry_time: Option<i64>,
+    /// Set when the acknowledgement is removed.
+    pub deletion_time: Option<i64>,
+    pub ctx: Context,
+}
+
+/// Any event the library understands.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    Status(StatusEvent),
+    Acknowledgement(AckEvent),
+    /// Downtime events are accepted but carry no decision of their own yet.
+    Downtime(ObjectKey),
+}
+
+impl Event {
+    /// Checks and normalises a raw event. `Ok(None)` means "not an event type we act on".
+    pub fn from_raw(raw: &RawEvent) -> Result<Option<Event>, EventError> {
+        let (category, element) = raw.category_element()?;
+        let Some(class) = EventClass::of(category, element) else {
+            return Ok(None);
+        };
+        let host_id = raw
+            .int("host_id")?
+            .filter(|h| *h > 0)
+            .ok_or_else(|| EventError::new("host_id", "a positive integer"))?
+            as u64;
+        let service_id = raw.int("service_id")?.unwrap_or(0).max(0) as u64;
+        let ctx = Context {
+            host_name: raw.text("host_name"),
+            service_description: raw.text("service_description"),
+            hostgroups: raw.list("hostgroups"),
+            servicegroups: raw.list("servicegroups"),
+            host_severity: raw.int("host_severity")?,
+            service_severity: raw.int("service_severity")?,
+            poller: raw.text("poller"),
+            host_address: raw.text("host_address"),
+            notes_url: raw.text("notes_url"),
+            action_url: raw.text("action_url"),
+        };
+        Ok(Some(match class {
+            EventClass::Status(kind, bbdo) => {
+                let service_id = match kind {
+                    Kind::Host => 0,
+                    Kind::Service if service_id == 0 => {
+                        return Err(EventError::new("service_id", "a positive integer"));
+                    }
+                    Kind::Service => service_id,
+                };
+                let state = raw
+                    .int("state")?
+                    .ok_or_else(|| EventError::new("state", "an integer state"))?;
+                let valid = match kind {
+                    Kind::Host => 0..=2,
+                    Kind::Service => 0..=4,
+                };
+                if !valid.contains(&state) {
+                    return Err(EventError::new(
+                        "state",
+                        match kind {
+                            Kind::Host => "0 (UP), 1 (DOWN) or 2 (UNREACHABLE)",
+                            Kind::Service => "0 (OK) to 4 (PENDING)",
+                        },
+                    ));
+                }
+                let raw_output = raw.text("output").unwrap_or_default();
+                let (output, long_output) = match (bbdo, raw.text("long_output")) {
+                    (_, Some(long)) => (raw_output, long),
+                    (Bbdo::V2, None) => match raw_output.split_once('\n') {
+                        Some((first, rest)) => (first.to_string(), rest.to_string()),
+                        None => (raw_output, String::new()),
+                    },
+                    (Bbdo::V3, None) => (raw_output, String::new()),
+                };
+                let acknowledged = match raw.flag("acknowledged")? {
+                    Some(a) => a,
+                    None => raw.int("acknowledgement_type")?.unwrap_or(0) != 0,
+                };
+                Event::Status(StatusEvent {
+                    bbdo,
+                    key: ObjectKey {
+                        host_id,
+                        service_id,
+                    },
+                    state,
+                    hard: raw.int("state_type")?.unwrap_or(1) == 1,
+                    check_attempt: raw.int("check_attempt")?,
+                    max_check_attempts: raw.int("max_check_attempts")?,
+                    last_check: raw.int("last_check")?,
+                    last_state_change: raw.int("last_state_change")?,
+                    last_hard_state_change: raw.int("last_hard_state_change")?,
+                    output,
+                    long_output,
+                    perfdata: raw.text("perfdata").unwrap_or_default(),
+                    flags: Flags {
+                        acknowledged,
+                        in_downtime: raw.int("scheduled_downtime_depth")?.unwrap_or(0) > 0,
+                        flapping: raw.flag("flapping")?.unwrap_or(false),
+                    },
+                    ctx,
+                })
+            }
+            EventClass::Acknowledgement(bbdo) => Event::Acknowledgement(AckEvent {
+                bbdo,
+                key: ObjectKey {
+                    host_id,
+                    service_id,
+                },
+                author: raw.text("author"),
+                comment: raw.text("comment_data"),
+                entry_time: raw.int("entry_time")?,
+                deletion_time: raw.int("deletion_time")?.filter(|t| *t > 0),
+                ctx,
+            }),
+            EventClass::Downtime(_) => Event::Downtime(ObjectKey {
+                host_id,
+                service_id,
+            }),
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn svc(bbdo3: bool) -> RawEvent {
+        let (el, out) = if bbdo3 {
+            (element::PB_SERVICE_STATUS, "CRITICAL - disk full")
+        } else {
+            (
+                element::SERVICE_STATUS,
+                "CRITICAL - disk full\nline2\nline3",
+            )
+        };
+        RawEvent::new()
+            .with("category", RawValue::Int(1))
+            .with("element", RawValue::Int(el as i64))
+            .with("host_id", RawValue::Int(12))
+            .with("service_id", RawValue::Int(34))
+            .with("state", RawValue::Int(2))
+            .with("state_type", RawValue::Int(1))
+            .with("output", RawValue::Str(out.into()))
+            .with("last_check", RawValue::Int(1700000000))
+            .with("last_state_change", RawValue::Int(1700000000))
+    }
+
+    #[test]
+    fn bbdo2_output_is_split_and_acknowledged_is_read() {
+        let raw = svc(false).with("acknowledged", RawValue::Bool(true));
+        let Some(Event::Status(s)) = Event::from_raw(&raw).unwrap() else {
+            panic!("not a status")
+        };
+        assert_eq!(s.bbdo, Bbdo::V2);
+        assert_eq!(s.output, "CRITICAL - disk full");
+        assert_eq!(s.long_output, "line2\nline3");
+        assert!(s.flags.acknowledged);
+        assert!(s.is_state_change());
+        assert_eq!(s.state_name(), "CRITICAL");
+    }
+
+    #[test]
+    fn bbdo3_acknowledgement_type_and_long_output() {
+        let raw = svc(true)
+            .with("acknowledgement_type", RawValue::Int(2))
+            .with("long_output", RawValue::Str("more".into()))
+            .with("scheduled_downtime_depth", RawValue::Int(1))
+            .with("flapping", RawValue::Bool(true));
+        let Some(Event::Status(s)) = Event::from_raw(&raw).unwrap() else {
+            panic!("not a status")
+        };
+        assert_eq!(s.bbdo, Bbdo::V3);
+        assert_eq!(s.long_output, "more");
+        assert_eq!(
+            s.flags,
+            Flags {
+                acknowledged: true,
+                in_downtime: true,
+                flapping: true
+            }
+        );
+    }
+
+    #[test]
+    fn type_field_and_unknown_types() {
+        let raw = RawEvent::new()
+            .with(
+                "_type",
+                RawValue::Int(event_type(1, element::PB_HOST_STATUS) as i64),
+            )
+            .with("host_id", RawValue::Int(5))
+            .with("state", RawValue::Int(1));
+        let Some(Event::Status(s)) = Event::from_raw(&raw).unwrap() else {
+            panic!("not a status")
+        };
+        assert_eq!(s.kind(), Kind::Host);
+        let other = RawEvent::new().with("_type", RawValue::Int(event_type(3, 1) as i64));
+        assert_eq!(Event::from_raw(&other).unwrap(), None);
+    }
+
+    #[test]
+    fn malformed_fields_are_named() {
+        let raw = svc(true).with("state", RawValue::Int(9));
+        // `get` returns the first field; replace state by building anew.
+        let mut raw2 = raw.clone();
+        raw2.fields.retain(|(k, _)| k != "state");
+        let raw2 = raw2.with("state", RawValue::Int(9));
+        assert_eq!(Event::from_raw(&raw2).unwrap_err().field, "state");
+        let mut no_host = svc(true);
+        no_host.fields.retain(|(k, _)| k != "host_id");
+        assert_eq!(Event::from_raw(&no_host).unwrap_err().field, "host_id");
+        let bad = svc(true).with("host_id", RawValue::Str("x".into()));
+        assert!(Event::from_raw(&bad).is_ok(), "first host_id wins");
+    }
+
+    #[test]
+    fn json_events_with_group_objects() {
+        let v = serde_json::json!({"_type": 65565, "host_id": 1, "service_id": 2, "state": 1,
+            "hostgroups": [{"group_id": 1, "group_name": "linux"}, "db"]});
+        let raw = RawEvent::from_json(&v).unwrap();
+        let Some(Event::Status(s)) = Event::from_raw(&raw).unwrap() else {
+            panic!()
+        };
+        assert_eq!(s.ctx.hostgroups, vec!["linux", "db"]);
+    }
+}

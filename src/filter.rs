@@ -1,0 +1,612 @@
+//! May a host or service status open an incident? The filters of the Centreon
+//! stream-connectors library (`sc_event.lua`), with the parameters users already set.
+//!
+//! The checks run in the library's order (`is_valid_host_status_event` /
+//! `is_valid_service_status_event`): names known (anonymous events), accepted state, state type,
+//! acknowledgement, downtime, flapping, poller, host severity, service severity, host groups,
+//! service groups. The first one that fails is the reason given.
+//!
+//! Where we differ from the library, on purpose:
+//! - `in_downtime`: the library compares `in_downtime >= scheduled_downtime_depth`, so with
+//!   `in_downtime = 1` an object under two overlapping downtimes (depth 2) was still refused.
+//!   Here `in_downtime = 1` accepts any depth.
+//! - Pollers: the library refuses every event whose host has no known poller (instance),
+//!   even with no poller list set. Here an unknown poller is refused only when
+//!   `accepted_pollers` is set (as the library does in that case); with `rejected_pollers`
+//!   it passes, as in the library.
+//! - Accepted and rejected lists of one kind set together: the library silently ignored both;
+//!   the configuration refuses it (see [`crate::config`]).
+//! - `!=`: the library only understood Lua's `~=` (with `!=` it refused every event); both
+//!   spellings mean "not equal" here.
+//!
+//! This module only judges a problem state: whether a recovery, an acknowledgement or a state
+//! already sent is forwarded is decided by the caller, so that filters never make an open
+//! incident impossible to resolve.
+
+use std::fmt;
+
+use crate::config::{CompareOp, Config, SeverityFilter};
+use crate::event::{Kind, StatusEvent};
+
+/// Why a status does not open an incident.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Rejection {
+    /// `hard_only = 1` and the state is SOFT.
+    Soft,
+    /// The state is not in `host_status` / `service_status`.
+    StateNotAccepted,
+    /// `acknowledged = 0` and the object is acknowledged.
+    Acknowledged,
+    /// `in_downtime = 0` and the object is in downtime.
+    InDowntime,
+    /// `flapping = 0` and the object is flapping.
+    Flapping,
+    /// Host groups: not in `accepted_hostgroups`, or in `rejected_hostgroups`.
+    Hostgroup,
+    /// Service groups: not in `accepted_servicegroups`, or in `rejected_servicegroups`.
+    Servicegroup,
+    /// Poller: not in `accepted_pollers` (or unknown while it is set), or in `rejected_pollers`.
+    Poller,
+    /// The host severity does not pass `host_severity_threshold`/`host_severity_operator`.
+    HostSeverity,
+    /// The service severity does not pass `service_severity_threshold`/`service_severity_operator`.
+    ServiceSeverity,
+    /// `skip_anon_events = 1` and the host name (or service description) is unknown.
+    Anonymous,
+}
+
+impl Rejection {
+    /// A short reason, for the log.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rejection::Soft => "SOFT state (hard_only)",
+            Rejection::StateNotAccepted => "state not accepted (host_status/service_status)",
+            Rejection::Acknowledged => "acknowledged (acknowledged)",
+            Rejection::InDowntime => "in downtime (in_downtime)",
+            Rejection::Flapping => "flapping (flapping)",
+            Rejection::Hostgroup => {
+                "host group not accepted (accepted_hostgroups/rejected_hostgroups)"
+            }
+            Rejection::Servicegroup => {
+                "service group not accepted (accepted_servicegroups/rejected_servicegroups)"
+            }
+            Rejection::Poller => "poller not accepted (accepted_pollers/rejected_pollers)",
+            Rejection::HostSeverity => "host severity not accepted (host_severity_threshold)",
+            Rejection::ServiceSeverity => {
+                "service severity not accepted (service_severity_threshold)"
+            }
+            Rejection::Anonymous => {
+                "host or service unknown to the Broker cache (skip_anon_events)"
+            }
+        }
+    }
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a problem state does not open an incident (`None` = it may).
+pub fn problem_filter(cfg: &Config, ev: &StatusEvent) -> Option<Rejection> {
+    let service = ev.kind() == Kind::Service;
+    let ctx = &ev.ctx;
+
+    // is_valid_host / is_valid_service: names from the cache.
+    if cfg.skip_anon_events
+        && (ctx.host_name.is_none() || (service && ctx.service_description.is_none()))
+    {
+        return Some(Rejection::Anonymous);
+    }
+    // is_valid_event_status.
+    let states = if service {
+        &cfg.service_status
+    } else {
+        &cfg.host_status
+    };
+    if !states.contains(&ev.state) {
+        return Some(Rejection::StateNotAccepted);
+    }
+    // is_valid_event_states: `state_type >= hard_only`, `acknowledged >= ack`,
+    // `in_downtime >= downtime depth`, `flapping >= flapping` (0/1 numbers).
+    if cfg.hard_only && !ev.hard {
+        return Some(Rejection::Soft);
+    }
+    if !cfg.acknowledged && ev.flags.acknowledged {
+        return Some(Rejection::Acknowledged);
+    }
+    if !cfg.in_downtime && ev.flags.in_downtime {
+        return Some(Rejection::InDowntime);
+    }
+    if !cfg.flapping && ev.flags.flapping {
+        return Some(Rejection::Flapping);
+    }
+    // is_valid_poller.
+    if !names_pass(
+        &cfg.accepted_pollers,
+        &cfg.rejected_pollers,
+        ctx.poller.as_slice(),
+    ) {
+        return Some(Rejection::Poller);
+    }
+    // is_valid_host_severity: also checked for service events, as the library does.
+    if let Some(f) = cfg.host_severity_filter {
+        if !severity_passes(f, ctx.host_severity) {
+            return Some(Rejection::HostSeverity);
+        }
+    }
+    // is_valid_service_severity.
+    if service {
+        if let Some(f) = cfg.service_severity_filter {
+            if !severity_passes(f, ctx.service_severity) {
+                return Some(Rejection::ServiceSeverity);
+            }
+        }
+    }
+    // is_valid_hostgroup (the host's groups, for host and service events).
+    if !names_pass(
+        &cfg.accepted_hostgroups,
+        &cfg.rejected_hostgroups,
+        &ctx.hostgroups,
+    ) {
+        return Some(Rejection::Hostgroup);
+    }
+    // is_valid_servicegroup.
+    if service
+        && !names_pass(
+            &cfg.accepted_servicegroups,
+            &cfg.rejected_servicegroups,
+            &ctx.servicegroups,
+        )
+    {
+        return Some(Rejection::Servicegroup);
+    }
+    None
+}
+
+/// The library's group/poller rule, names compared exactly: with an accepted list, one of the
+/// object's names must be in it (an object with none is refused); with a rejected list, none
+/// may be (an object with none passes).
+fn names_pass(accepted: &[String], rejected: &[String], names: &[String]) -> bool {
+    if !accepted.is_empty() && !names.iter().any(|n| accepted.contains(n)) {
+        return false;
+    }
+    !names.iter().any(|n| rejected.contains(n))
+}
+
+/// The library's `compare_numbers(threshold, severity, operator)`: the filter reads
+/// "threshold OPERATOR severity", e.g. threshold 2 with `>=` accepts severities 2, 1, 0 (and
+/// below) and refuses 3. An object without severity is refused whenever a threshold is set
+/// (`compare_numbers` returns nil for a nil number, which the library treats as a failure).
+fn severity_passes(f: SeverityFilter, severity: Option<i64>) -> bool {
+    let Some(s) = severity else {
+        return false;
+    };
+    let t = f.threshold;
+    match f.op {
+        CompareOp::Eq => t == s,
+        CompareOp::Ne => t != s,
+        CompareOp::Lt => t < s,
+        CompareOp::Le => t <= s,
+        CompareOp::Gt => t > s,
+        CompareOp::Ge => t >= s,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ParamValue;
+    use crate::event::{Bbdo, Context, Flags, ObjectKey};
+
+    const KEY: &str = "0123456789abcdefABCDEF0123456789";
+
+    /// A config from parameters as users write them (strings).
+    fn cfg(params: &[(&str, &str)]) -> Config {
+        try_cfg(params).expect("valid config")
+    }
+
+    fn try_cfg(params: &[(&str, &str)]) -> Result<Config, crate::config::ConfigError> {
+        let mut all = vec![("pdy_routing_key".to_string(), ParamValue::Str(KEY.into()))];
+        all.extend(
+            params
+                .iter()
+                .map(|(k, v)| (k.to_string(), ParamValue::Str(v.to_string()))),
+        );
+        Config::from_params(&all).map(|(c, _)| c)
+    }
+
+    /// A HARD, named, unflagged status in a problem state.
+    fn host(state: i64) -> StatusEvent {
+        StatusEvent {
+            bbdo: Bbdo::V3,
+            key: ObjectKey {
+                host_id: 1,
+                service_id: 0,
+            },
+            state,
+            hard: true,
+            check_attempt: None,
+            max_check_attempts: None,
+            last_check: Some(100),
+            last_state_change: Some(100),
+            last_hard_state_change: Some(100),
+            output: String::new(),
+            long_output: String::new(),
+            perfdata: String::new(),
+            flags: Flags::default(),
+            ctx: Context {
+                host_name: Some("web1".into()),
+                ..Context::default()
+            },
+        }
+    }
+
+    fn service(state: i64) -> StatusEvent {
+        let mut ev = host(state);
+        ev.key.service_id = 2;
+        ev.ctx.service_description = Some("disk".into());
+        ev
+    }
+
+    fn groups(names: &[&str]) -> Vec<String> {
+        names.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn defaults_accept_a_hard_problem() {
+        let c = cfg(&[]);
+        assert_eq!(problem_filter(&c, &host(1)), None);
+        assert_eq!(problem_filter(&c, &service(2)), None);
+    }
+
+    #[test]
+    fn hard_only() {
+        // (hard_only as written, event is hard, expected)
+        let table: &[(Option<&str>, bool, Option<Rejection>)] = &[
+            (None, true, None),
+            (None, false, Some(Rejection::Soft)),
+            (Some("1"), false, Some(Rejection::Soft)),
+            (Some(" 1 "), true, None),
+            (Some("0"), false, None),
+            (Some("false"), false, None),
+        ];
+        for (i, (value, hard, want)) in table.iter().enumerate() {
+            let c = match value {
+                Some(v) => cfg(&[("hard_only", v)]),
+                None => cfg(&[]),
+            };
+            let mut ev = service(2);
+            ev.hard = *hard;
+            assert_eq!(problem_filter(&c, &ev), *want, "row {i}");
+        }
+    }
+
+    #[test]
+    fn states() {
+        // (host_status, service_status, event, expected)
+        let table: &[(&str, &str, StatusEvent, Option<Rejection>)] = &[
+            ("", "", host(1), None),
+            ("", "", host(2), None),
+            ("", "", service(3), None),
+            ("", "", service(4), Some(Rejection::StateNotAccepted)),
+            ("0, 1", "", host(2), Some(Rejection::StateNotAccepted)),
+            ("0, 1", "", host(1), None),
+            ("1", "", host(1), None),
+            ("", "0,2", service(1), Some(Rejection::StateNotAccepted)),
+            ("", "0,2", service(2), None),
+            ("", " 2 , 3 ", service(3), None),
+            // host_status does not apply to services, nor the other way round
+            ("1", "", service(2), None),
+            ("", "2", host(1), None),
+        ];
+        for (i, (hs, ss, ev, want)) in table.iter().enumerate() {
+            let c = cfg(&[("host_status", hs), ("service_status", ss)]);
+            assert_eq!(problem_filter(&c, ev), *want, "row {i}");
+        }
+    }
+
+    #[test]
+    fn acknowledged_downtime_flapping() {
+        let ack = Flags {
+            acknowledged: true,
+            ..Flags::default()
+        };
+        let dt = Flags {
+            in_downtime: true,
+            ..Flags::default()
+        };
+        let flap = Flags {
+            flapping: true,
+            ..Flags::default()
+        };
+        // (parameters, flags, expected)
+        let table: &[(&[(&str, &str)], Flags, Option<Rejection>)] = &[
+            (&[], ack, Some(Rejection::Acknowledged)),
+            (&[("acknowledged", "0")], ack, Some(Rejection::Acknowledged)),
+            (&[("acknowledged", "1")], ack, None),
+            (&[("acknowledged", "yes")], ack, None),
+            (&[], dt, Some(Rejection::InDowntime)),
+            (&[("in_downtime", "1")], dt, None),
+            (&[("in_downtime", "1")], ack, Some(Rejection::Acknowledged)),
+            (&[], flap, Some(Rejection::Flapping)),
+            (&[("flapping", "1")], flap, None),
+            (&[("flapping", "TRUE")], flap, None),
+            (&[("acknowledged", "1")], Flags::default(), None),
+        ];
+        for (i, (params, flags, want)) in table.iter().enumerate() {
+            let c = cfg(params);
+            let mut ev = service(2);
+            ev.flags = *flags;
+            assert_eq!(problem_filter(&c, &ev), *want, "row {i}");
+        }
+    }
+
+    #[test]
+    fn hostgroups() {
+        // (parameters, host's groups, expected) for a host and a service event alike
+        let table: &[(&[(&str, &str)], &[&str], Option<Rejection>)] = &[
+            (&[], &[], None),
+            (&[], &["linux"], None),
+            (&[("accepted_hostgroups", "")], &[], None),
+            (&[("accepted_hostgroups", "linux")], &["linux"], None),
+            (
+                &[("accepted_hostgroups", "linux")],
+                &["windows"],
+                Some(Rejection::Hostgroup),
+            ),
+            (
+                &[("accepted_hostgroups", "linux")],
+                &[],
+                Some(Rejection::Hostgroup),
+            ),
+            (
+                &[("accepted_hostgroups", "linux, db ")],
+                &["web", "db"],
+                None,
+            ),
+            (&[("accepted_hostgroups", "linux,,db,")], &["db"], None),
+            // exact names: no case folding, no partial match
+            (
+                &[("accepted_hostgroups", "linux")],
+                &["Linux"],
+                Some(Rejection::Hostgroup),
+            ),
+            (
+                &[("accepted_hostgroups", "lin")],
+                &["linux"],
+                Some(Rejection::Hostgroup),
+            ),
+            (
+                &[("rejected_hostgroups", "test")],
+                &["test"],
+                Some(Rejection::Hostgroup),
+            ),
+            (
+                &[("rejected_hostgroups", "test , lab")],
+                &["prod", "lab"],
+                Some(Rejection::Hostgroup),
+            ),
+            (&[("rejected_hostgroups", "test")], &["prod"], None),
+            (&[("rejected_hostgroups", "test")], &[], None),
+        ];
+        for (i, (params, names, want)) in table.iter().enumerate() {
+            let c = cfg(params);
+            for mut ev in [host(1), service(2)] {
+                ev.ctx.hostgroups = groups(names);
+                assert_eq!(problem_filter(&c, &ev), *want, "row {i} {:?}", ev.kind());
+            }
+        }
+        let err =
+            try_cfg(&[("accepted_hostgroups", "a"), ("rejected_hostgroups", "b")]).unwrap_err();
+        assert!(err.to_string().contains("accepted_hostgroups"));
+        assert!(err.to_string().contains("rejected_hostgroups"));
+    }
+
+    #[test]
+    fn servicegroups() {
+        // (parameters, service's groups, expected)
+        let table: &[(&[(&str, &str)], &[&str], Option<Rejection>)] = &[
+            (&[], &[], None),
+            (&[("accepted_servicegroups", "mail")], &["mail"], None),
+            (
+                &[("accepted_servicegroups", "mail")],
+                &["web"],
+                Some(Rejection::Servicegroup),
+            ),
+            (
+                &[("accepted_servicegroups", "mail")],
+                &[],
+                Some(Rejection::Servicegroup),
+            ),
+            (
+                &[("accepted_servicegroups", " web , mail ")],
+                &["mail"],
+                None,
+            ),
+            (
+                &[("rejected_servicegroups", "noise")],
+                &["noise"],
+                Some(Rejection::Servicegroup),
+            ),
+            (&[("rejected_servicegroups", "noise")], &[], None),
+            (&[("rejected_servicegroups", "noise, dev")], &["prod"], None),
+        ];
+        for (i, (params, names, want)) in table.iter().enumerate() {
+            let c = cfg(params);
+            let mut ev = service(2);
+            ev.ctx.servicegroups = groups(names);
+            assert_eq!(problem_filter(&c, &ev), *want, "row {i}");
+            // service groups never apply to hosts
+            assert_eq!(problem_filter(&c, &host(1)), None, "row {i} host");
+        }
+        assert!(
+            try_cfg(&[
+                ("accepted_servicegroups", "a"),
+                ("rejected_servicegroups", "b")
+            ])
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn pollers() {
+        // (parameters, poller of the host, expected)
+        let table: &[(&[(&str, &str)], Option<&str>, Option<Rejection>)] = &[
+            (&[], None, None),
+            (&[], Some("Central"), None),
+            (&[("accepted_pollers", "Central")], Some("Central"), None),
+            (
+                &[("accepted_pollers", "Central")],
+                Some("poller-2"),
+                Some(Rejection::Poller),
+            ),
+            (
+                &[("accepted_pollers", "Central")],
+                None,
+                Some(Rejection::Poller),
+            ),
+            (
+                &[("accepted_pollers", "poller-1, poller-2")],
+                Some("poller-2"),
+                None,
+            ),
+            (
+                &[("rejected_pollers", "lab")],
+                Some("lab"),
+                Some(Rejection::Poller),
+            ),
+            (&[("rejected_pollers", "lab")], Some("Central"), None),
+            (&[("rejected_pollers", "lab")], None, None),
+        ];
+        for (i, (params, poller, want)) in table.iter().enumerate() {
+            let c = cfg(params);
+            for mut ev in [host(1), service(2)] {
+                ev.ctx.poller = poller.map(str::to_string);
+                assert_eq!(problem_filter(&c, &ev), *want, "row {i}");
+            }
+        }
+        assert!(try_cfg(&[("accepted_pollers", "a"), ("rejected_pollers", "b")]).is_err());
+    }
+
+    #[test]
+    fn host_severity() {
+        // "threshold OPERATOR severity": (threshold, operator, host severity, expected)
+        let table: &[(&str, &str, Option<i64>, Option<Rejection>)] = &[
+            ("", "", None, None),
+            ("", ">", Some(5), None), // operator alone: no filter (a warning)
+            ("2", "", Some(1), None), // default >=: 2 >= 1
+            ("2", "", Some(2), None),
+            ("2", "", Some(3), Some(Rejection::HostSeverity)),
+            ("2", ">=", None, Some(Rejection::HostSeverity)),
+            ("2", ">", Some(2), Some(Rejection::HostSeverity)),
+            ("2", ">", Some(1), None),
+            ("2", "<", Some(3), None),
+            ("2", "<", Some(2), Some(Rejection::HostSeverity)),
+            ("2", "<=", Some(2), None),
+            ("2", "==", Some(2), None),
+            ("2", "==", Some(1), Some(Rejection::HostSeverity)),
+            ("2", "!=", Some(2), Some(Rejection::HostSeverity)),
+            ("2", "~=", Some(1), None),
+            (" 3 ", " >= ", Some(3), None),
+        ];
+        for (i, (t, op, sev, want)) in table.iter().enumerate() {
+            let c = cfg(&[
+                ("host_severity_threshold", t),
+                ("host_severity_operator", op),
+            ]);
+            for mut ev in [host(1), service(2)] {
+                ev.ctx.host_severity = *sev;
+                // the host filter also applies to services (library behaviour)
+                assert_eq!(problem_filter(&c, &ev), *want, "row {i}");
+            }
+        }
+    }
+
+    #[test]
+    fn service_severity() {
+        // (threshold, operator, service severity, expected)
+        let table: &[(&str, &str, Option<i64>, Option<Rejection>)] = &[
+            ("", "", None, None),
+            ("1", "", Some(1), None),
+            ("1", "", Some(2), Some(Rejection::ServiceSeverity)),
+            ("1", "", None, Some(Rejection::ServiceSeverity)),
+            ("1", "<", Some(2), None),
+            ("1", "==", Some(1), None),
+        ];
+        for (i, (t, op, sev, want)) in table.iter().enumerate() {
+            let c = cfg(&[
+                ("service_severity_threshold", t),
+                ("service_severity_operator", op),
+            ]);
+            let mut ev = service(2);
+            ev.ctx.service_severity = *sev;
+            assert_eq!(problem_filter(&c, &ev), *want, "row {i}");
+            // never applies to hosts
+            assert_eq!(problem_filter(&c, &host(1)), None, "row {i} host");
+        }
+    }
+
+    #[test]
+    fn anonymous() {
+        // (skip_anon_events, host name known, service description known, expected)
+        let table: &[(&str, bool, bool, Option<Rejection>)] = &[
+            ("", false, false, None),
+            ("0", false, false, None),
+            ("1", true, true, None),
+            ("1", false, true, Some(Rejection::Anonymous)),
+            ("1", true, false, Some(Rejection::Anonymous)),
+        ];
+        for (i, (skip, host_known, svc_known, want)) in table.iter().enumerate() {
+            let c = cfg(&[("skip_anon_events", skip)]);
+            let mut ev = service(2);
+            if !host_known {
+                ev.ctx.host_name = None;
+            }
+            if !svc_known {
+                ev.ctx.service_description = None;
+            }
+            assert_eq!(problem_filter(&c, &ev), *want, "row {i}");
+        }
+        // a host event needs no service description
+        let c = cfg(&[("skip_anon_events", "1")]);
+        assert_eq!(problem_filter(&c, &host(1)), None);
+    }
+
+    #[test]
+    fn first_failing_check_is_reported_in_library_order() {
+        let c = cfg(&[("skip_anon_events", "1"), ("accepted_hostgroups", "x")]);
+        let mut ev = service(2);
+        ev.hard = false;
+        ev.flags.in_downtime = true;
+        assert_eq!(problem_filter(&c, &ev), Some(Rejection::Soft));
+        ev.ctx.host_name = None;
+        assert_eq!(problem_filter(&c, &ev), Some(Rejection::Anonymous));
+        let mut ev = service(2);
+        ev.flags.in_downtime = true;
+        assert_eq!(problem_filter(&c, &ev), Some(Rejection::InDowntime));
+        ev.flags.in_downtime = false;
+        assert_eq!(problem_filter(&c, &ev), Some(Rejection::Hostgroup));
+    }
+
+    #[test]
+    fn display_is_short() {
+        for r in [
+            Rejection::Soft,
+            Rejection::StateNotAccepted,
+            Rejection::Acknowledged,
+            Rejection::InDowntime,
+            Rejection::Flapping,
+            Rejection::Hostgroup,
+            Rejection::Servicegroup,
+            Rejection::Poller,
+            Rejection::HostSeverity,
+            Rejection::ServiceSeverity,
+            Rejection::Anonymous,
+        ] {
+            let s = r.to_string();
+            assert!(!s.is_empty() && s.len() < 80, "{s}");
+        }
+    }
+}

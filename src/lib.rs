@@ -1,0 +1,34 @@
+//! Native PagerDuty Events API v2 connector for Centreon Broker, with a Lua module and a C ABI.
+//!
+//! # Layout
+//!
+//! - [`config`]: the output's parameters (legacy and certified spellings), checked at `init`.
+//! - [`event`]: Centreon events as field records and their typed, BBDO-independent form.
+//! - [`filter`]: which problems may open incidents (the Lua library's filters).
+//! - [`decision`]: per-object memory and the state machine: trigger, acknowledge, resolve or nothing.
+//! - [`payload`]: the Events API v2 body (certified format, defects fixed), [`perfdata`], [`timefmt`].
+//! - [`retry`]: PagerDuty's answer -> done, rejected or retry, and the backoff.
+//! - [`send`]: the HTTP agent (keep-alive, timeouts, proxy, TLS) and one request.
+//! - [`delivery`]: background lanes, buffer timer, ordering per `dedup_key`, outstanding count.
+//! - [`connector`]: one output: ties the above together; what the Lua module and the C ABI drive.
+//! - [`log`]: the log file (levels 0-3, rotation-safe).
+//! - `lua`: the Lua module `centreon_pagerduty` (unsafe glue, one binary for Lua 5.3 and 5.4).
+//! - [`ffi`]: the C ABI (`cpd_*`, `include/centreon_pagerduty.h`).
+
+pub mod config;
+pub mod connector;
+pub mod decision;
+pub mod delivery;
+pub mod event;
+pub mod ffi;
+pub mod filter;
+pub mod log;
+mod lua;
+pub mod payload;
+pub mod perfdata;
+pub mod retry;
+pub mod send;
+pub mod timefmt;
+
+/// The library version.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

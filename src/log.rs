@@ -1,0 +1,190 @@
+//! The connector's log file: levels 0-3 like the Lua connectors, shared by Broker's thread and the sender.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::timefmt;
+
+/// Log levels, as `log_level` numbers them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    Error = 0,
+    Warning = 1,
+    Info = 2,
+    Debug = 3,
+}
+
+impl Level {
+    fn label(self) -> &'static str {
+        match self {
+            Level::Error => "ERROR",
+            Level::Warning => "WARNING",
+            Level::Info => "INFO",
+            Level::Debug => "DEBUG",
+        }
+    }
+
+    /// The level of a `log_level`-style number (values above 3 are debug).
+    pub fn from_number(n: i64) -> Level {
+        match n {
+            i64::MIN..=0 => Level::Error,
+            1 => Level::Warning,
+            2 => Level::Info,
+            _ => Level::Debug,
+        }
+    }
+}
+
+/// How often the file is checked for rotation (renamed or truncated by logrotate).
+const REOPEN_CHECK: Duration = Duration::from_secs(5);
+
+/// An append-only log file. Writes are serialised; a failing file never fails the caller.
+pub struct Logger {
+    level: Level,
+    path: PathBuf,
+    sink: Mutex<Sink>,
+}
+
+struct Sink {
+    file: Option<File>,
+    checked: Instant,
+    /// Lines kept in memory when no file is used (tests, C hosts without a log path).
+    memory: Option<Vec<String>>,
+}
+
+impl Logger {
+    /// A logger writing to `path` (created if missing) at `level` and below.
+    pub fn to_file(path: &Path, level: Level) -> Logger {
+        Logger {
+            level,
+            path: path.to_path_buf(),
+            sink: Mutex::new(Sink {
+                file: open(path),
+                checked: Instant::now(),
+                memory: None,
+            }),
+        }
+    }
+
+    /// A logger that keeps its lines in memory (see [`Logger::lines`]).
+    pub fn in_memory(level: Level) -> Logger {
+        Logger {
+            level,
+            path: PathBuf::new(),
+            sink: Mutex::new(Sink {
+                file: None,
+                checked: Instant::now(),
+                memory: Some(Vec::new()),
+            }),
+        }
+    }
+
+    pub fn level(&self) -> Level {
+        self.level
+    }
+
+    /// True when a message at `level` would be written (lets callers skip formatting).
+    pub fn enabled(&self, level: Level) -> bool {
+        level <= self.level
+    }
+
+    /// The lines of an in-memory logger.
+    pub fn lines(&self) -> Vec<String> {
+        let sink = self.sink.lock().unwrap_or_else(|e| e.into_inner());
+        sink.memory.clone().unwrap_or_default()
+    }
+
+    pub fn log(&self, level: Level, msg: &str) {
+        if !self.enabled(level) {
+            return;
+        }
+        let line = format!(
+            "{} [{}] {}\n",
+            timefmt::rfc3339_utc(timefmt::now_unix()),
+            level.label(),
+            msg.replace('\n', "\\n")
+        );
+        let mut sink = self.sink.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(mem) = sink.memory.as_mut() {
+            mem.push(line.trim_end().to_string());
+            return;
+        }
+        if sink.checked.elapsed() >= REOPEN_CHECK || sink.file.is_none() {
+            sink.checked = Instant::now();
+            if rotated(&self.path, sink.file.as_ref()) {
+                sink.file = open(&self.path);
+            }
+        }
+        if let Some(f) = sink.file.as_mut() {
+            // A full disk must not break delivery: the line is lost, nothing else.
+            let _ = f.write_all(line.as_bytes());
+        }
+    }
+
+    pub fn error(&self, msg: &str) {
+        self.log(Level::Error, msg)
+    }
+    pub fn warning(&self, msg: &str) {
+        self.log(Level::Warning, msg)
+    }
+    pub fn info(&self, msg: &str) {
+        self.log(Level::Info, msg)
+    }
+    pub fn debug(&self, msg: &str) {
+        self.log(Level::Debug, msg)
+    }
+}
+
+fn open(path: &Path) -> Option<File> {
+    OpenOptions::new().create(true).append(true).open(path).ok()
+}
+
+/// True when the open file is no longer the one at `path` (renamed away, deleted, or truncated).
+fn rotated(path: &Path, file: Option<&File>) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Some(file) = file else { return true };
+    match (std::fs::metadata(path), file.metadata()) {
+        (Ok(on_disk), Ok(open)) => on_disk.ino() != open.ino() || on_disk.dev() != open.dev(),
+        _ => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn levels_filter_lines() {
+        let l = Logger::in_memory(Level::Info);
+        l.debug("hidden");
+        l.info("shown");
+        l.error("multi\nline");
+        let lines = l.lines();
+        assert_eq!(lines.len(), 2);
+        assert!(lines[0].ends_with("[INFO] shown"), "{}", lines[0]);
+        assert!(lines[1].ends_with("[ERROR] multi\\nline"), "{}", lines[1]);
+    }
+
+    #[test]
+    fn file_is_reopened_after_rename() {
+        let dir = std::env::temp_dir().join(format!("cpd-log-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("a.log");
+        let l = Logger::to_file(&path, Level::Debug);
+        l.info("one");
+        std::fs::rename(&path, dir.join("a.log.1")).unwrap();
+        {
+            let mut s = l.sink.lock().unwrap();
+            s.checked = Instant::now() - REOPEN_CHECK;
+        }
+        l.info("two");
+        let old = std::fs::read_to_string(dir.join("a.log.1")).unwrap();
+        let new = std::fs::read_to_string(&path).unwrap();
+        assert!(old.contains("one") && !old.contains("two"));
+        assert!(new.contains("two"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,620 @@
+//! The Lua module `centreon_pagerduty` (`luaopen_centreon_pagerduty`): error-free glue from the bridge script to a [`Connector`].
+//!
+//! One binary serves Lua 5.3 and 5.4: only the C API functions whose ABI is identical in
+//! both are called ([`sys`]), the running version is checked at load (`_VERSION`, 64-bit
+//! integers and double floats), and the one version-specific function is found with `dlsym`.
+//!
+//! No Lua error ever crosses a Rust frame that owns anything: arguments are read with calls
+//! that cannot raise (`lua_type`, `lua_toboolean`, `lua_tointegerx`, `lua_next`,
+//! `lua_tolstring` on strings only), and every call that may allocate (and so raise an
+//! out-of-memory error) runs in a small trampoline under `lua_pcallk` whose frame holds
+//! nothing to drop. Every entry point catches panics. Failures are returned as `nil, message`
+//! and the script decides what to do.
+//!
+//! Functions (the handle `h` is a full userdata; its `__gc` stops and joins the threads):
+//! `new(conf) -> h | nil, msg`, `accepts(h, category, element) -> bool`,
+//! `status(h, category, element, host_id, service_id, state, state_type, acknowledged,
+//! downtime_depth, flapping) -> 0 | 1 | 2` (0: not acknowledged, 1: acknowledged, 2: send the
+//! details with `submit`), `submit(h, fields) -> verdict [, msg]`, `flush(h) -> verdict`,
+//! `outstanding(h) -> n`, `log(h, level, msg)`, `close(h)`, `version()`.
+
+mod sys;
+
+use std::ffi::{CStr, c_int, c_void};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::ptr;
+
+use sys::*;
+
+use crate::config::ParamValue;
+use crate::connector::{Connector, Quick};
+use crate::decision::Observed;
+use crate::event::{Flags, ObjectKey, RawEvent, RawValue};
+use crate::log::Level;
+
+/// Answers of `status()`.
+const STATUS_PENDING: lua_Integer = 0;
+const STATUS_ACKNOWLEDGED: lua_Integer = 1;
+const STATUS_NEED_DETAILS: lua_Integer = 2;
+
+/// Upvalues shared by every function of the module.
+const UV_METATABLE: c_int = lua_upvalueindex(1);
+const UV_NEWUD: c_int = lua_upvalueindex(2);
+const UV_MINOR: c_int = lua_upvalueindex(3);
+
+type Entry = unsafe extern "C" fn(*mut lua_State) -> c_int;
+
+const FUNCTIONS: &[(&CStr, Entry)] = &[
+    (c"new", l_new),
+    (c"accepts", l_accepts),
+    (c"status", l_status),
+    (c"submit", l_submit),
+    (c"flush", l_flush),
+    (c"outstanding", l_outstanding),
+    (c"log", l_log),
+    (c"close", l_close),
+    (c"version", l_version),
+];
+
+// ---------------------------------------------------------------------------------------
+// Protected trampolines: plain frames (nothing to drop) that may be left by a Lua error.
+// ---------------------------------------------------------------------------------------
+
+/// Runs `f` under `lua_pcallk` with the `nargs` values on top of the stack as arguments.
+/// On error the error value is popped and `false` returned.
+unsafe fn protected(l: *mut lua_State, f: Entry, nargs: c_int, nresults: c_int) -> bool {
+    // SAFETY: the caller pushed `nargs` values; pushing a light C function never allocates,
+    // and lua_rotate only moves stack slots.
+    unsafe {
+        lua_pushcclosure(l, f, 0);
+        lua_rotate(l, -(nargs + 1), 1);
+        if lua_pcallk(l, nargs, nresults, 0, 0, None) != 0 {
+            lua_settop(l, -2);
+            return false;
+        }
+    }
+    true
+}
+
+unsafe extern "C" fn t_push_bytes(l: *mut lua_State) -> c_int {
+    // SAFETY: argument 1 is a light userdata pointing at a live `&[u8]` of the caller.
+    unsafe {
+        let s = &*(lua_touserdata(l, 1) as *const &[u8]);
+        lua_pushlstring(l, s.as_ptr().cast(), s.len());
+    }
+    1
+}
+
+/// Pushes a string; false (nothing pushed) when Lua is out of memory.
+unsafe fn push_str(l: *mut lua_State, s: &str) -> bool {
+    let bytes: &[u8] = s.as_bytes();
+    // SAFETY: `bytes` outlives the protected call that reads it.
+    unsafe {
+        lua_pushlightuserdata(l, &bytes as *const &[u8] as *mut c_void);
+        protected(l, t_push_bytes, 1, 1)
+    }
+}
+
+/// Returns `nil, msg` to Lua.
+unsafe fn nil_msg(l: *mut lua_State, msg: &str) -> c_int {
+    // SAFETY: C functions have LUA_MINSTACK free slots.
+    unsafe {
+        lua_pushnil(l);
+        if push_str(l, msg) { 2 } else { 1 }
+    }
+}
+
+/// Runs an entry point body, turning a panic into `nil, message`.
+unsafe fn guarded(l: *mut lua_State, body: impl FnOnce() -> c_int) -> c_int {
+    match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(n) => n,
+        // SAFETY: the state is valid for the whole call.
+        Err(_) => unsafe {
+            lua_settop(l, 0);
+            nil_msg(
+                l,
+                "centreon_pagerduty: internal error (a bug); the event was not acknowledged",
+            )
+        },
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Loading
+// ---------------------------------------------------------------------------------------
+
+unsafe extern "C" fn t_probe(l: *mut lua_State) -> c_int {
+    // SAFETY: plain API calls under pcall; results: _VERSION, math, tostring(math.maxinteger), tostring(0.5).
+    unsafe {
+        lua_getglobal(l, c"_VERSION".as_ptr());
+        if lua_getglobal(l, c"math".as_ptr()) == LUA_TTABLE {
+            lua_getfield(l, -1, c"maxinteger".as_ptr());
+            lua_tolstring(l, -1, ptr::null_mut());
+        } else {
+            lua_pushnil(l);
+        }
+        lua_pushinteger(l, 1);
+        lua_tolstring(l, -1, ptr::null_mut()); // "1": integers convert without ".0"
+        lua_pushnumber(l, 0.5);
+        lua_tolstring(l, -1, ptr::null_mut()); // "0.5" only when lua_Number is a double
+    }
+    5
+}
+
+unsafe extern "C" fn t_open(l: *mut lua_State) -> c_int {
+    // SAFETY: under pcall; arguments: 1 newuserdata pointer (light userdata), 2 minor version.
+    unsafe {
+        lua_createtable(l, 0, FUNCTIONS.len() as c_int + 2); // 3: module
+        lua_createtable(l, 0, 2); // 4: metatable of handles
+        for (name, f) in FUNCTIONS {
+            lua_pushvalue(l, 4);
+            lua_pushvalue(l, 1);
+            lua_pushvalue(l, 2);
+            lua_pushcclosure(l, *f, 3);
+            lua_setfield(l, 3, name.as_ptr());
+        }
+        lua_pushvalue(l, 4);
+        lua_pushvalue(l, 1);
+        lua_pushvalue(l, 2);
+        lua_pushcclosure(l, l_gc, 3);
+        lua_setfield(l, 4, c"__gc".as_ptr());
+        lua_pushlstring(l, c"locked".as_ptr(), 6);
+        lua_setfield(l, 4, c"__metatable".as_ptr());
+        let v = crate::VERSION;
+        lua_pushlstring(l, v.as_ptr().cast(), v.len());
+        lua_setfield(l, 3, c"VERSION".as_ptr());
+        lua_pushvalue(l, 3);
+    }
+    1
+}
+
+/// Entry point called by `require("centreon_pagerduty")`. Returns the module table, or a
+/// string explaining why the module cannot run in this Lua (the bridge logs it).
+///
+/// # Safety
+/// Called by Lua with a valid state.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn luaopen_centreon_pagerduty(l: *mut lua_State) -> c_int {
+    // SAFETY: a valid state from Lua; see the module documentation for the error rules.
+    unsafe { guarded(l, || open(l)) }
+}
+
+unsafe fn open(l: *mut lua_State) -> c_int {
+    // SAFETY: as above.
+    unsafe {
+        if lua_checkstack(l, 16) == 0 {
+            return 0;
+        }
+        let base = lua_gettop(l);
+        if !protected(l, t_probe, 0, 5) {
+            return fail(
+                l,
+                "centreon_pagerduty: cannot inspect the Lua runtime (out of memory?)",
+            );
+        }
+        let version = string_at(l, base + 1);
+        let maxint = string_at(l, base + 3);
+        let one = string_at(l, base + 4);
+        let half = string_at(l, base + 5);
+        lua_settop(l, base);
+        let minor = match version.as_deref() {
+            Some("Lua 5.3") => 3,
+            Some("Lua 5.4") => 4,
+            other => {
+                return fail(
+                    l,
+                    &format!(
+                        "centreon_pagerduty: needs Lua 5.3 or 5.4, running {}",
+                        other.unwrap_or("an unknown Lua")
+                    ),
+                );
+            }
+        };
+        if maxint.as_deref() != Some("9223372036854775807")
+            || one.as_deref() != Some("1")
+            || half.as_deref() != Some("0.5")
+        {
+            return fail(
+                l,
+                "centreon_pagerduty: this Lua is not built with 64-bit integers and double floats",
+            );
+        }
+        let Some(newud) = find_newuserdata(minor) else {
+            return fail(
+                l,
+                "centreon_pagerduty: the Lua userdata constructor is not exported by the host",
+            );
+        };
+        lua_pushlightuserdata(l, newud.address());
+        lua_pushinteger(l, minor as lua_Integer);
+        if !protected(l, t_open, 2, 1) {
+            return fail(l, "centreon_pagerduty: out of memory while loading");
+        }
+        1
+    }
+}
+
+unsafe fn fail(l: *mut lua_State, msg: &str) -> c_int {
+    // SAFETY: pushes a string (protected).
+    unsafe { if push_str(l, msg) { 1 } else { 0 } }
+}
+
+/// The string at `idx`, if it is one (never converts numbers in place).
+unsafe fn string_at(l: *mut lua_State, idx: c_int) -> Option<String> {
+    // SAFETY: lua_tolstring is only called on strings, where it neither allocates nor raises.
+    unsafe {
+        if lua_type(l, idx) != LUA_TSTRING {
+            return None;
+        }
+        let mut len = 0usize;
+        let p = lua_tolstring(l, idx, &mut len);
+        if p.is_null() {
+            return None;
+        }
+        let bytes = std::slice::from_raw_parts(p.cast::<u8>(), len);
+        Some(String::from_utf8_lossy(bytes).into_owned())
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Handles
+// ---------------------------------------------------------------------------------------
+
+/// The connector behind argument 1, if it is one of our live handles.
+unsafe fn connector<'a>(l: *mut lua_State) -> Result<&'a mut Connector, &'static str> {
+    // SAFETY: only non-raising calls; the userdata block holds one pointer, written by t_new_handle.
+    unsafe {
+        if lua_type(l, 1) != LUA_TUSERDATA || lua_getmetatable(l, 1) == 0 {
+            return Err("centreon_pagerduty: argument 1 is not a connector handle");
+        }
+        let ours = lua_rawequal(l, -1, UV_METATABLE) != 0;
+        lua_settop(l, -2);
+        if !ours {
+            return Err("centreon_pagerduty: argument 1 is not a connector handle");
+        }
+        let slot = lua_touserdata(l, 1) as *mut *mut Connector;
+        let p = *slot;
+        if p.is_null() {
+            return Err("centreon_pagerduty: the connector is closed");
+        }
+        Ok(&mut *p)
+    }
+}
+
+/// Takes the connector out of the handle at argument 1 (close and `__gc`).
+unsafe fn take_connector(l: *mut lua_State) -> Option<Box<Connector>> {
+    // SAFETY: as `connector`; the slot is nulled so the box is freed once.
+    unsafe {
+        connector(l).ok()?;
+        let slot = lua_touserdata(l, 1) as *mut *mut Connector;
+        let p = std::mem::replace(&mut *slot, ptr::null_mut());
+        Some(Box::from_raw(p))
+    }
+}
+
+struct NewHandle {
+    newud: NewUserdata,
+    conn: *mut Connector,
+}
+
+unsafe extern "C" fn t_new_handle(l: *mut lua_State) -> c_int {
+    // SAFETY: under pcall; arg 1 points at a live NewHandle, arg 2 is the metatable.
+    unsafe {
+        let ctx = &*(lua_touserdata(l, 1) as *const NewHandle);
+        let size = std::mem::size_of::<*mut Connector>();
+        let block = match ctx.newud {
+            NewUserdata::V53(f) => f(l, size),
+            NewUserdata::V54(f) => f(l, size, 0),
+        } as *mut *mut Connector;
+        block.write(ctx.conn);
+        lua_pushvalue(l, 2);
+        lua_setmetatable(l, -2);
+    }
+    1
+}
+
+unsafe fn newud_of_upvalues(l: *mut lua_State) -> Option<NewUserdata> {
+    // SAFETY: upvalues 2 and 3 were set by t_open from find_newuserdata's result.
+    unsafe {
+        NewUserdata::from_address(
+            lua_tointegerx(l, UV_MINOR, ptr::null_mut()),
+            lua_touserdata(l, UV_NEWUD),
+        )
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Reading arguments (no call here can raise a Lua error)
+// ---------------------------------------------------------------------------------------
+
+unsafe fn int_arg(l: *mut lua_State, idx: c_int) -> Option<i64> {
+    // SAFETY: lua_tointegerx never raises.
+    unsafe {
+        let mut ok = 0;
+        let v = lua_tointegerx(l, idx, &mut ok);
+        if ok != 0 {
+            return Some(v);
+        }
+        if lua_type(l, idx) == LUA_TNUMBER {
+            let f = lua_tonumberx(l, idx, &mut ok);
+            if ok != 0 && f.is_finite() {
+                return Some(f as i64);
+            }
+        }
+        None
+    }
+}
+
+/// A flag given as a boolean or a number (0 = false).
+unsafe fn flag_arg(l: *mut lua_State, idx: c_int) -> bool {
+    // SAFETY: non-raising reads.
+    unsafe {
+        match lua_type(l, idx) {
+            LUA_TNUMBER => int_arg(l, idx).unwrap_or(0) != 0,
+            LUA_TBOOLEAN => lua_toboolean(l, idx) != 0,
+            _ => false,
+        }
+    }
+}
+
+unsafe fn value_at(l: *mut lua_State, idx: c_int) -> Option<RawValue> {
+    // SAFETY: type-checked reads only; nested tables are walked with lua_next.
+    unsafe {
+        match lua_type(l, idx) {
+            LUA_TSTRING => string_at(l, idx).map(RawValue::Str),
+            LUA_TNUMBER => {
+                if lua_isinteger(l, idx) != 0 {
+                    Some(RawValue::Int(lua_tointegerx(l, idx, ptr::null_mut())))
+                } else {
+                    Some(RawValue::Float(lua_tonumberx(l, idx, ptr::null_mut())))
+                }
+            }
+            LUA_TBOOLEAN => Some(RawValue::Bool(lua_toboolean(l, idx) != 0)),
+            LUA_TTABLE => {
+                let t = abs_index(l, idx);
+                let mut names = Vec::new();
+                lua_pushnil(l);
+                while lua_next(l, t) != 0 {
+                    if let Some(s) = string_at(l, -1) {
+                        names.push(s);
+                    }
+                    lua_settop(l, -2);
+                }
+                Some(RawValue::List(names))
+            }
+            _ => None,
+        }
+    }
+}
+
+unsafe fn abs_index(l: *mut lua_State, idx: c_int) -> c_int {
+    // SAFETY: plain arithmetic on the stack top.
+    if idx > 0 || idx <= LUA_REGISTRYINDEX {
+        idx
+    } else {
+        unsafe { lua_gettop(l) + idx + 1 }
+    }
+}
+
+/// `(name, value)` pairs of the table at `idx` with string keys.
+unsafe fn fields_of(l: *mut lua_State, idx: c_int) -> Vec<(String, RawValue)> {
+    // SAFETY: lua_next over a table, keys read only when they are strings.
+    unsafe {
+        let t = abs_index(l, idx);
+        let mut out = Vec::new();
+        if lua_type(l, t) != LUA_TTABLE || lua_checkstack(l, 6) == 0 {
+            return out;
+        }
+        lua_pushnil(l);
+        while lua_next(l, t) != 0 {
+            if let (Some(k), Some(v)) = (string_at(l, -2), value_at(l, -1)) {
+                out.push((k, v));
+            }
+            lua_settop(l, -2);
+        }
+        out
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Module functions
+// ---------------------------------------------------------------------------------------
+
+unsafe extern "C" fn l_new(l: *mut lua_State) -> c_int {
+    // SAFETY: entry point called by Lua.
+    unsafe {
+        guarded(l, || {
+            if lua_type(l, 1) != LUA_TTABLE {
+                return nil_msg(
+                    l,
+                    "centreon_pagerduty.new: expected the init() parameter table",
+                );
+            }
+            let params: Vec<(String, ParamValue)> = fields_of(l, 1)
+                .into_iter()
+                .filter_map(|(k, v)| {
+                    let p = match v {
+                        RawValue::Str(s) => ParamValue::Str(s),
+                        RawValue::Int(i) => ParamValue::Int(i),
+                        RawValue::Float(f) => ParamValue::Float(f),
+                        RawValue::Bool(b) => ParamValue::Bool(b),
+                        RawValue::List(_) => return None,
+                    };
+                    Some((k, p))
+                })
+                .collect();
+            let Some(newud) = newud_of_upvalues(l) else {
+                return nil_msg(
+                    l,
+                    "centreon_pagerduty.new: module not loaded through require",
+                );
+            };
+            let conn = match Connector::from_params(&params) {
+                Ok(c) => Box::into_raw(Box::new(c)),
+                Err(e) => return nil_msg(l, &e.to_string()),
+            };
+            let ctx = NewHandle { newud, conn };
+            lua_settop(l, 1);
+            lua_pushlightuserdata(l, &ctx as *const NewHandle as *mut c_void);
+            lua_pushvalue(l, UV_METATABLE);
+            if protected(l, t_new_handle, 2, 1) {
+                1
+            } else {
+                drop(Box::from_raw(conn));
+                nil_msg(l, "centreon_pagerduty.new: out of memory")
+            }
+        })
+    }
+}
+
+unsafe extern "C" fn l_accepts(l: *mut lua_State) -> c_int {
+    // SAFETY: entry point called by Lua.
+    unsafe {
+        guarded(l, || match connector(l) {
+            Ok(c) => {
+                let (cat, elem) = (int_arg(l, 2).unwrap_or(-1), int_arg(l, 3).unwrap_or(-1));
+                let ok = (0..=0xffff).contains(&cat)
+                    && (0..=0xffff).contains(&elem)
+                    && c.accepts(cat as u32, elem as u32);
+                lua_pushboolean(l, ok as c_int);
+                1
+            }
+            Err(m) => nil_msg(l, m),
+        })
+    }
+}
+
+unsafe extern "C" fn l_status(l: *mut lua_State) -> c_int {
+    // SAFETY: entry point called by Lua (Broker's hot path: reads numbers, no allocation).
+    unsafe {
+        guarded(l, || match connector(l) {
+            Ok(c) => {
+                let answer = match (int_arg(l, 2), int_arg(l, 3), int_arg(l, 4)) {
+                    (Some(cat), Some(elem), Some(host_id))
+                        if host_id > 0
+                            && (0..=0xffff).contains(&cat)
+                            && (0..=0xffff).contains(&elem) =>
+                    {
+                        let key = ObjectKey {
+                            host_id: host_id as u64,
+                            service_id: int_arg(l, 5).unwrap_or(0).max(0) as u64,
+                        };
+                        let observed = Observed {
+                            state: int_arg(l, 6).unwrap_or(-1),
+                            hard: int_arg(l, 7).unwrap_or(1) == 1,
+                            flags: Flags {
+                                acknowledged: flag_arg(l, 8),
+                                in_downtime: int_arg(l, 9).unwrap_or(0) > 0,
+                                flapping: flag_arg(l, 10),
+                            },
+                        };
+                        c.quick_status(cat as u32, elem as u32, key, observed)
+                    }
+                    // let submit() report what is wrong with the event
+                    _ => Quick::NeedDetails,
+                };
+                lua_pushinteger(
+                    l,
+                    match answer {
+                        Quick::Done(true) => STATUS_ACKNOWLEDGED,
+                        Quick::Done(false) => STATUS_PENDING,
+                        Quick::NeedDetails => STATUS_NEED_DETAILS,
+                    },
+                );
+                1
+            }
+            Err(m) => nil_msg(l, m),
+        })
+    }
+}
+
+unsafe extern "C" fn l_submit(l: *mut lua_State) -> c_int {
+    // SAFETY: entry point called by Lua.
+    unsafe {
+        guarded(l, || match connector(l) {
+            Ok(c) => {
+                let raw = RawEvent {
+                    fields: fields_of(l, 2),
+                };
+                match c.submit(&raw) {
+                    Ok(v) => {
+                        lua_pushboolean(l, v as c_int);
+                        1
+                    }
+                    Err(e) => {
+                        lua_pushboolean(l, c.verdict() as c_int);
+                        if push_str(l, &e.to_string()) { 2 } else { 1 }
+                    }
+                }
+            }
+            Err(m) => nil_msg(l, m),
+        })
+    }
+}
+
+unsafe extern "C" fn l_flush(l: *mut lua_State) -> c_int {
+    // SAFETY: entry point called by Lua.
+    unsafe {
+        guarded(l, || match connector(l) {
+            Ok(c) => {
+                lua_pushboolean(l, c.flush() as c_int);
+                1
+            }
+            Err(m) => nil_msg(l, m),
+        })
+    }
+}
+
+unsafe extern "C" fn l_outstanding(l: *mut lua_State) -> c_int {
+    // SAFETY: entry point called by Lua.
+    unsafe {
+        guarded(l, || match connector(l) {
+            Ok(c) => {
+                lua_pushinteger(l, c.outstanding() as lua_Integer);
+                1
+            }
+            Err(m) => nil_msg(l, m),
+        })
+    }
+}
+
+unsafe extern "C" fn l_log(l: *mut lua_State) -> c_int {
+    // SAFETY: entry point called by Lua.
+    unsafe {
+        guarded(l, || match connector(l) {
+            Ok(c) => {
+                let level = Level::from_number(int_arg(l, 2).unwrap_or(3));
+                let msg = string_at(l, 3).unwrap_or_default();
+                c.logger().log(level, &msg);
+                0
+            }
+            Err(m) => nil_msg(l, m),
+        })
+    }
+}
+
+unsafe extern "C" fn l_close(l: *mut lua_State) -> c_int {
+    // SAFETY: entry point called by Lua; joins the connector's threads.
+    unsafe {
+        guarded(l, || {
+            let closed = take_connector(l).is_some();
+            lua_pushboolean(l, closed as c_int);
+            1
+        })
+    }
+}
+
+unsafe extern "C" fn l_gc(l: *mut lua_State) -> c_int {
+    // SAFETY: `__gc` of a handle (also run by lua_close before the library is unloaded).
+    unsafe {
+        guarded(l, || {
+            drop(take_connector(l));
+            0
+        })
+    }
+}
+
+unsafe extern "C" fn l_version(l: *mut lua_State) -> c_int {
+    // SAFETY: entry point called by Lua.
+    unsafe { guarded(l, || if push_str(l, crate::VERSION) { 1 } else { 0 }) }
+}

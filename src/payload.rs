@@ -1,0 +1,1132 @@
+//! The PagerDuty Events API v2 body for a Centreon status or acknowledgement (certified format, defects fixed).
+//!
+//! The layout is the certified Lua connector's (`dedup_key`s, `custom_details` keys), with
+//! its defects fixed: summary cut to 1024 characters, control characters escaped, names
+//! percent-encoded in links, a service link, `client_url`, RFC 3339 timestamps, metrics
+//! from the perfdata, and a body that always fits PagerDuty's size limit.
+
+use std::io;
+
+use serde_json::{Map, Value};
+
+use crate::config::{Config, Secret, Severity};
+use crate::event::{Context, Kind, ObjectKey, StatusEvent};
+use crate::{perfdata, timefmt};
+
+/// Largest body we send: PagerDuty's limit is 512 KB, whichever unit it means.
+pub const MAX_BODY: usize = 512 * 1000;
+/// `payload.summary` limit, in characters.
+pub const MAX_SUMMARY_CHARS: usize = 1024;
+/// `dedup_key` limit, in characters.
+pub const MAX_DEDUP_KEY_CHARS: usize = 255;
+/// Appended to every text we cut.
+pub const TRUNCATION_MARKER: &str = "…[truncated]";
+/// Room kept for `"routing_key":"…",` when an event is built (keys are 32 characters).
+const ROUTING_KEY_RESERVE: usize = 1024;
+/// Length that `source`, `component`, `group` and `client` are cut to as a last resort.
+const LAST_RESORT_CHARS: usize = 1024;
+
+/// `event_action`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Action {
+    Trigger,
+    Acknowledge,
+    Resolve,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Trigger => "trigger",
+            Action::Acknowledge => "acknowledge",
+            Action::Resolve => "resolve",
+        }
+    }
+}
+
+/// An event ready to send, without its routing key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outgoing {
+    pub dedup_key: String,
+    pub action: Action,
+    /// `payload.summary` (at most 1024 characters).
+    pub summary: String,
+    /// Everything sent except `routing_key`: `event_action`, `dedup_key`, `payload`,
+    /// `links`, `client`, `client_url`.
+    pub body: Map<String, Value>,
+}
+
+/// `<host_id>_H` for a host, `<host_id>_<service_id>` for a service (the certified
+/// connector's keys), after `prefix`. At most 255 characters: a long prefix is cut so that
+/// the identifiers are always kept whole.
+pub fn dedup_key(key: ObjectKey, prefix: &str) -> String {
+    let id = match key.kind() {
+        Kind::Host => format!("{}_H", key.host_id),
+        Kind::Service => format!("{}_{}", key.host_id, key.service_id),
+    };
+    let room = MAX_DEDUP_KEY_CHARS.saturating_sub(id.len());
+    let mut out: String = prefix.chars().take(room).collect();
+    out.push_str(&id);
+    out
+}
+
+/// The event for a host or service status.
+pub fn status_event(ev: &StatusEvent, action: Action, cfg: &Config, prefix: &str) -> Outgoing {
+    let obj = Object::new(ev.key, &ev.ctx);
+    let (first, rest) = split_first_line(&ev.output);
+    let mut summary = format!("{}: {}", obj.label(), ev.state_name());
+    if !first.is_empty() {
+        summary.push_str(" - ");
+        summary.push_str(first);
+    }
+
+    let mut details = Map::new();
+    obj.group_details(&mut details);
+    details.insert("Output".into(), first.into());
+    let long: Vec<&str> = [rest.trim_end_matches(['\r', '\n']), ev.long_output.as_str()]
+        .into_iter()
+        .filter(|s| !s.trim().is_empty())
+        .collect();
+    if !long.is_empty() {
+        details.insert("LongOutput".into(), long.join("\n").into());
+    }
+    details.insert(
+        "StateType".into(),
+        if ev.hard { "HARD" } else { "SOFT" }.into(),
+    );
+    if let (Some(a), Some(m)) = (ev.check_attempt, ev.max_check_attempts) {
+        details.insert("Attempt".into(), format!("{a}/{m}").into());
+    }
+    obj.context_details(&mut details);
+    let metrics = metrics(&ev.perfdata);
+    if !metrics.is_empty() {
+        details.insert("Metrics".into(), Value::Object(metrics));
+    }
+
+    let severity = severity(ev.kind(), ev.state, cfg);
+    obj.assemble(
+        action,
+        cfg,
+        prefix,
+        &summary,
+        severity,
+        ev.observed_at(),
+        details,
+    )
+}
+
+/// The `acknowledge` event for an acknowledgement set in Centreon at `at` (Unix seconds).
+pub fn acknowledge_event(
+    key: ObjectKey,
+    ctx: &Context,
+    author: Option<&str>,
+    comment: Option<&str>,
+    at: Option<i64>,
+    cfg: &Config,
+    prefix: &str,
+) -> Outgoing {
+    let obj = Object::new(key, ctx);
+    let author = author.map(str::trim).filter(|a| !a.is_empty());
+    let comment = comment.filter(|c| !c.trim().is_empty());
+    let mut summary = format!("{}: acknowledged", obj.label());
+    if let Some(a) = author {
+        summary.push_str(" by ");
+        summary.push_str(a);
+    }
+    let (comment_line, _) = split_first_line(comment.unwrap_or(""));
+    if !comment_line.is_empty() {
+        summary.push_str(": ");
+        summary.push_str(comment_line);
+    }
+
+    let mut details = Map::new();
+    obj.group_details(&mut details);
+    if let Some(a) = author {
+        details.insert("Author".into(), a.into());
+    }
+    if let Some(c) = comment {
+        details.insert("Comment".into(), c.into());
+    }
+    obj.context_details(&mut details);
+    obj.assemble(
+        Action::Acknowledge,
+        cfg,
+        prefix,
+        &summary,
+        Severity::Info,
+        at.filter(|t| *t > 0),
+        details,
+    )
+}
+
+/// The final request body: `routing_key` first, then the event; at most [`MAX_BODY`] bytes
+/// (shrunk further if an unusually long routing key needs the room).
+pub fn encode(out: &Outgoing, routing_key: &Secret) -> Vec<u8> {
+    render(out, routing_key.expose())
+}
+
+/// The body as [`encode`] would send it, with `"routing_key":"<masked>"`: for logs.
+pub fn redacted(out: &Outgoing) -> String {
+    String::from_utf8_lossy(&render(out, "<masked>")).into_owned()
+}
+
+fn render(out: &Outgoing, routing_key: &str) -> Vec<u8> {
+    let mut bytes = b"{\"routing_key\":".to_vec();
+    bytes.extend_from_slice(
+        Value::String(routing_key.to_string())
+            .to_string()
+            .as_bytes(),
+    );
+    // The body's opening brace becomes the comma: same length.
+    let budget = MAX_BODY.saturating_sub(bytes.len());
+    let mut body = to_bytes(&out.body);
+    if body.len() > budget {
+        let mut smaller = out.body.clone();
+        shrink(&mut smaller, budget);
+        body = to_bytes(&smaller);
+    }
+    if body.len() <= 2 {
+        bytes.push(b'}');
+    } else {
+        bytes.push(b',');
+        bytes.extend_from_slice(&body[1..]);
+    }
+    bytes
+}
+
+fn to_bytes(body: &Map<String, Value>) -> Vec<u8> {
+    // Serialising a `Map` of `Value`s cannot fail (keys are strings, numbers finite).
+    serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec())
+}
+
+/// Counts the bytes a value serialises to, without building them.
+struct Counter(usize);
+
+impl io::Write for Counter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+fn json_len<T: serde::Serialize + ?Sized>(v: &T) -> usize {
+    let mut c = Counter(0);
+    match serde_json::to_writer(&mut c, v) {
+        Ok(()) => c.0,
+        Err(_) => usize::MAX,
+    }
+}
+
+/// The host or service an event is about, with its display names.
+struct Object<'a> {
+    key: ObjectKey,
+    ctx: &'a Context,
+    host: String,
+    service: String,
+}
+
+/// A name the cache gave, unless it is blank.
+fn known(name: &Option<String>) -> Option<&str> {
+    name.as_deref().filter(|n| !n.trim().is_empty())
+}
+
+impl<'a> Object<'a> {
+    fn new(key: ObjectKey, ctx: &'a Context) -> Self {
+        let host = known(&ctx.host_name)
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("host #{}", key.host_id));
+        let service = known(&ctx.service_description)
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("service #{}", key.service_id));
+        Object {
+            key,
+            ctx,
+            host,
+            service,
+        }
+    }
+
+    fn kind(&self) -> Kind {
+        self.key.kind()
+    }
+
+    /// `host` or `host/service`.
+    fn label(&self) -> String {
+        match self.kind() {
+            Kind::Host => self.host.clone(),
+            Kind::Service => format!("{}/{}", self.host, self.service),
+        }
+    }
+
+    /// The certified connector's keys: `Hostgroups`, `Hostseverity` (+ service ones).
+    fn group_details(&self, details: &mut Map<String, Value>) {
+        details.insert("Hostgroups".into(), self.ctx.hostgroups.join(", ").into());
+        if let Some(s) = self.ctx.host_severity {
+            details.insert("Hostseverity".into(), s.into());
+        }
+        if self.kind() == Kind::Service {
+            details.insert(
+                "Servicegroups".into(),
+                self.ctx.servicegroups.join(", ").into(),
+            );
+            if let Some(s) = self.ctx.service_severity {
+                details.insert("Serviceseverity".into(), s.into());
+            }
+        }
+    }
+
+    /// `Poller`, `HostAddress`, `NotesUrl`, `ActionUrl`, when known.
+    fn context_details(&self, details: &mut Map<String, Value>) {
+        for (name, value) in [
+            ("Poller", &self.ctx.poller),
+            ("HostAddress", &self.ctx.host_address),
+            ("NotesUrl", &self.ctx.notes_url),
+            ("ActionUrl", &self.ctx.action_url),
+        ] {
+            if let Some(v) = known(value) {
+                details.insert(name.into(), v.into());
+            }
+        }
+    }
+
+    /// Host page and service page links, for the names the cache knows.
+    fn links(&self, base: &str) -> Vec<Value> {
+        let mut links = Vec::new();
+        let Some(host) = known(&self.ctx.host_name) else {
+            return links;
+        };
+        let host = percent_encode(host);
+        links.push(link(
+            format!("{base}/centreon/main.php?p=20202&o=hd&host_name={host}"),
+            "Host page",
+        ));
+        if self.kind() == Kind::Service {
+            if let Some(svc) = known(&self.ctx.service_description) {
+                links.push(link(
+                    format!(
+                        "{base}/centreon/main.php?p=20201&o=svcd&host_name={host}&service_description={}",
+                        percent_encode(svc)
+                    ),
+                    "Service page",
+                ));
+            }
+        }
+        links
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn assemble(
+        &self,
+        action: Action,
+        cfg: &Config,
+        prefix: &str,
+        summary: &str,
+        severity: Severity,
+        timestamp: Option<i64>,
+        details: Map<String, Value>,
+    ) -> Outgoing {
+        let summary = truncate_chars(summary, MAX_SUMMARY_CHARS);
+        let dedup_key = dedup_key(self.key, prefix);
+        let source = cfg
+            .source
+            .as_deref()
+            .filter(|s| !s.trim().is_empty())
+            .unwrap_or(&self.host);
+
+        let mut payload = Map::new();
+        payload.insert("summary".into(), summary.clone().into());
+        payload.insert("source".into(), source.into());
+        payload.insert("severity".into(), severity.as_str().into());
+        if let Some(t) = timestamp {
+            payload.insert("timestamp".into(), timefmt::rfc3339_utc(t).into());
+        }
+        let component = match self.kind() {
+            Kind::Host => &self.host,
+            Kind::Service => &self.service,
+        };
+        payload.insert("component".into(), component.as_str().into());
+        if !self.ctx.hostgroups.is_empty() {
+            payload.insert("group".into(), self.ctx.hostgroups.join(", ").into());
+        }
+        let class = match self.kind() {
+            Kind::Host => "host",
+            Kind::Service => "service",
+        };
+        payload.insert("class".into(), class.into());
+        payload.insert("custom_details".into(), Value::Object(details));
+
+        let base = cfg.centreon_url.trim_end_matches('/');
+        let mut body = Map::new();
+        body.insert("event_action".into(), action.as_str().into());
+        body.insert("dedup_key".into(), dedup_key.as_str().into());
+        body.insert("payload".into(), Value::Object(payload));
+        let links = self.links(base);
+        if !links.is_empty() {
+            body.insert("links".into(), Value::Array(links));
+        }
+        if action == Action::Trigger {
+            body.insert("client".into(), cfg.client.as_str().into());
+            body.insert("client_url".into(), format!("{base}/centreon/").into());
+        }
+        shrink(&mut body, MAX_BODY - ROUTING_KEY_RESERVE);
+        Outgoing {
+            dedup_key,
+            action,
+            summary,
+            body,
+        }
+    }
+}
+
+fn link(href: String, text: &str) -> Value {
+    let mut l = Map::new();
+    l.insert("href".into(), href.into());
+    l.insert("text".into(), text.into());
+    Value::Object(l)
+}
+
+/// PagerDuty severity of a state: problems per `cfg.severities`, everything else `info`.
+fn severity(kind: Kind, state: i64, cfg: &Config) -> Severity {
+    let map = &cfg.severities;
+    match (kind, state) {
+        (Kind::Host, 1) => map.host_down,
+        (Kind::Host, 2) => map.host_unreachable,
+        (Kind::Service, 1) => map.service_warning,
+        (Kind::Service, 2) => map.service_critical,
+        (Kind::Service, 3) => map.service_unknown,
+        _ => Severity::Info,
+    }
+}
+
+/// The first line (trimmed) and everything after it.
+fn split_first_line(text: &str) -> (&str, &str) {
+    match text.split_once('\n') {
+        Some((first, rest)) => (first.trim(), rest),
+        None => (text.trim(), ""),
+    }
+}
+
+/// `Metrics`: name -> {value, unit, warn, crit, min, max}, first occurrence of a name wins.
+fn metrics(perfdata: &str) -> Map<String, Value> {
+    let mut out = Map::new();
+    for m in perfdata::parse(perfdata) {
+        if out.contains_key(&m.name) {
+            continue;
+        }
+        let mut o = Map::new();
+        let num = |v: f64| serde_json::Number::from_f64(v).map(Value::Number);
+        if let Some(v) = num(m.value) {
+            o.insert("value".into(), v);
+        }
+        if !m.unit.is_empty() {
+            o.insert("unit".into(), m.unit.into());
+        }
+        if let Some(w) = m.warn {
+            o.insert("warn".into(), w.into());
+        }
+        if let Some(c) = m.crit {
+            o.insert("crit".into(), c.into());
+        }
+        if let Some(v) = m.min.and_then(num) {
+            o.insert("min".into(), v);
+        }
+        if let Some(v) = m.max.and_then(num) {
+            o.insert("max".into(), v);
+        }
+        out.insert(m.name, Value::Object(o));
+    }
+    out
+}
+
+/// Percent-encodes every byte but the unreserved characters `A-Za-z0-9-._~`.
+fn percent_encode(s: &str) -> String {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push('%');
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 15)]));
+        }
+    }
+    out
+}
+
+/// `s` if it has at most `max` characters, else its start and the marker, `max` in all.
+fn truncate_chars(s: &str, max: usize) -> String {
+    if s.char_indices().nth(max).is_none() {
+        return s.to_string();
+    }
+    let keep = max.saturating_sub(TRUNCATION_MARKER.chars().count());
+    let end = s.char_indices().nth(keep).map_or(s.len(), |(i, _)| i);
+    format!("{}{TRUNCATION_MARKER}", &s[..end])
+}
+
+/// Bytes a character takes inside a JSON string, as serde_json writes it.
+fn escaped_char_len(c: char) -> usize {
+    match c {
+        '"' | '\\' | '\n' | '\r' | '\t' | '\u{8}' | '\u{c}' => 2,
+        c if u32::from(c) < 0x20 => 6,
+        c => c.len_utf8(),
+    }
+}
+
+fn escaped_len(s: &str) -> usize {
+    s.chars().map(escaped_char_len).sum()
+}
+
+/// `s` cut so that, marker included, it takes at most `max` bytes once escaped (only the
+/// marker when even that does not fit).
+fn cut_escaped(s: &str, max: usize) -> String {
+    if escaped_len(s) <= max {
+        return s.to_string();
+    }
+    let room = max.saturating_sub(escaped_len(TRUNCATION_MARKER));
+    let mut used = 0;
+    let mut end = 0;
+    for (i, c) in s.char_indices() {
+        let n = escaped_char_len(c);
+        if used + n > room {
+            break;
+        }
+        used += n;
+        end = i + c.len_utf8();
+    }
+    format!("{}{TRUNCATION_MARKER}", &s[..end])
+}
+
+fn details_mut(body: &mut Map<String, Value>) -> Option<&mut Map<String, Value>> {
+    body.get_mut("payload")?
+        .as_object_mut()?
+        .get_mut("custom_details")?
+        .as_object_mut()
+}
+
+/// Cuts a string detail by the body's excess; returns the new body size.
+fn cut_detail(body: &mut Map<String, Value>, key: &str, size: usize, budget: usize) -> usize {
+    let Some(Value::String(s)) = details_mut(body).and_then(|d| d.get_mut(key)) else {
+        return size;
+    };
+    let target = escaped_len(s).saturating_sub(size.saturating_sub(budget));
+    *s = cut_escaped(s, target);
+    json_len(body)
+}
+
+/// Makes the body fit in `budget` bytes: cut `LongOutput`, drop `Metrics` (giving their room
+/// back to `LongOutput`), cut `Output`, drop the other details (largest first), and as a last resort drop the links and cut the
+/// free-text payload fields. The event itself is always kept.
+fn shrink(body: &mut Map<String, Value>, budget: usize) {
+    let mut size = json_len(body);
+    if size <= budget {
+        return;
+    }
+    let long_output = details_mut(body)
+        .and_then(|d| d.get("LongOutput"))
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    size = cut_detail(body, "LongOutput", size, budget);
+    if size <= budget {
+        return;
+    }
+    if details_mut(body)
+        .and_then(|d| d.remove("Metrics"))
+        .is_some()
+    {
+        // The metrics' room goes back to the long output first.
+        if let (Some(full), Some(Value::String(cut))) = (
+            long_output,
+            details_mut(body).and_then(|d| d.get_mut("LongOutput")),
+        ) {
+            *cut = full;
+        }
+        size = cut_detail(body, "LongOutput", json_len(body), budget);
+        if size <= budget {
+            return;
+        }
+    }
+    size = cut_detail(body, "Output", size, budget);
+    while size > budget {
+        let Some(details) = details_mut(body) else {
+            break;
+        };
+        let largest = details
+            .iter()
+            .max_by_key(|(k, v)| k.len() + json_len(*v))
+            .map(|(k, _)| k.clone());
+        let Some(largest) = largest else {
+            break;
+        };
+        details.remove(&largest);
+        size = json_len(body);
+    }
+    if size <= budget {
+        return;
+    }
+    body.remove("links");
+    body.remove("client_url");
+    if let Some(Value::String(c)) = body.get_mut("client") {
+        *c = truncate_chars(c, LAST_RESORT_CHARS);
+    }
+    if let Some(payload) = body.get_mut("payload").and_then(Value::as_object_mut) {
+        for key in ["source", "component", "group"] {
+            if let Some(Value::String(s)) = payload.get_mut(key) {
+                *s = truncate_chars(s, LAST_RESORT_CHARS);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::SeverityMap;
+    use crate::event::{Bbdo, Flags};
+    use serde_json::json;
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    const KEY: &str = "0123456789abcdef0123456789abcdef";
+
+    fn cfg() -> Config {
+        Config {
+            routing_key: Secret::new(KEY),
+            centreon_url: "https://centreon.example.com".into(),
+            source: None,
+            endpoint: "https://events.pagerduty.com/v2/enqueue".into(),
+            client: "Centreon Stream Connector".into(),
+            proxy: None,
+            timeout: Duration::from_secs(5),
+            verify_certificate: true,
+            log_level: 1,
+            log_path: PathBuf::from("/tmp/pd.log"),
+            max_buffer_size: 1,
+            max_buffer_age: Duration::from_secs(5),
+            accepted_types: Vec::new(),
+            host_status: vec![0, 1, 2],
+            service_status: vec![0, 1, 2, 3],
+            hard_only: true,
+            acknowledged: false,
+            in_downtime: false,
+            flapping: false,
+            skip_anon_events: false,
+            send_data_test: false,
+            severities: SeverityMap::default(),
+            accepted_hostgroups: Vec::new(),
+            rejected_hostgroups: Vec::new(),
+            accepted_servicegroups: Vec::new(),
+            rejected_servicegroups: Vec::new(),
+            accepted_pollers: Vec::new(),
+            rejected_pollers: Vec::new(),
+            host_severity_filter: None,
+            service_severity_filter: None,
+        }
+    }
+
+    fn status(host_id: u64, service_id: u64, state: i64) -> StatusEvent {
+        StatusEvent {
+            bbdo: Bbdo::V3,
+            key: ObjectKey {
+                host_id,
+                service_id,
+            },
+            state,
+            hard: true,
+            check_attempt: None,
+            max_check_attempts: None,
+            last_check: Some(1_700_000_000),
+            last_state_change: Some(1_700_000_000),
+            last_hard_state_change: None,
+            output: String::new(),
+            long_output: String::new(),
+            perfdata: String::new(),
+            flags: Flags::default(),
+            ctx: Context::default(),
+        }
+    }
+
+    fn critical_disk() -> StatusEvent {
+        let mut ev = status(12, 34, 2);
+        ev.check_attempt = Some(3);
+        ev.max_check_attempts = Some(3);
+        ev.output = "CRITICAL - /var 95% used\nline two\n".into();
+        ev.long_output = "details".into();
+        ev.perfdata = "'/var'=95%;80;90;0;100 'inodes used'=1234;;;0; bad=U".into();
+        ev.ctx = Context {
+            host_name: Some("db-01.paris".into()),
+            service_description: Some("Disk /var".into()),
+            hostgroups: vec!["linux".into(), "databases".into()],
+            servicegroups: vec!["storage".into()],
+            host_severity: Some(10),
+            service_severity: None,
+            poller: Some("central".into()),
+            host_address: Some("10.0.0.12".into()),
+            notes_url: None,
+            action_url: None,
+        };
+        ev
+    }
+
+    fn parse(bytes: &[u8]) -> Value {
+        serde_json::from_slice(bytes).expect("valid JSON")
+    }
+
+    #[test]
+    fn golden_bbdo3_service_critical() {
+        let out = status_event(&critical_disk(), Action::Trigger, &cfg(), "");
+        assert_eq!(out.dedup_key, "12_34");
+        assert_eq!(out.action, Action::Trigger);
+        assert_eq!(
+            out.summary,
+            "db-01.paris/Disk /var: CRITICAL - CRITICAL - /var 95% used"
+        );
+        let expected = json!({
+            "routing_key": KEY,
+            "event_action": "trigger",
+            "dedup_key": "12_34",
+            "payload": {
+                "summary": "db-01.paris/Disk /var: CRITICAL - CRITICAL - /var 95% used",
+                "source": "db-01.paris",
+                "severity": "critical",
+                "timestamp": "2023-11-14T22:13:20Z",
+                "component": "Disk /var",
+                "group": "linux, databases",
+                "class": "service",
+                "custom_details": {
+                    "Hostgroups": "linux, databases",
+                    "Hostseverity": 10,
+                    "Servicegroups": "storage",
+                    "Output": "CRITICAL - /var 95% used",
+                    "LongOutput": "line two\ndetails",
+                    "StateType": "HARD",
+                    "Attempt": "3/3",
+                    "Poller": "central",
+                    "HostAddress": "10.0.0.12",
+                    "Metrics": {
+                        "/var": {"value": 95.0, "unit": "%", "warn": "80", "crit": "90", "min": 0.0, "max": 100.0},
+                        "inodes used": {"value": 1234.0, "min": 0.0}
+                    }
+                }
+            },
+            "links": [
+                {"href": "https://centreon.example.com/centreon/main.php?p=20202&o=hd&host_name=db-01.paris", "text": "Host page"},
+                {"href": "https://centreon.example.com/centreon/main.php?p=20201&o=svcd&host_name=db-01.paris&service_description=Disk%20%2Fvar", "text": "Service page"}
+            ],
+            "client": "Centreon Stream Connector",
+            "client_url": "https://centreon.example.com/centreon/"
+        });
+        let body = encode(&out, &Secret::new(KEY));
+        assert!(body.starts_with(format!("{{\"routing_key\":\"{KEY}\",").as_bytes()));
+        assert_eq!(parse(&body), expected);
+    }
+
+    #[test]
+    fn golden_host_down() {
+        let mut ev = status(7, 0, 1);
+        ev.hard = false;
+        ev.check_attempt = Some(1);
+        ev.max_check_attempts = Some(3);
+        ev.last_check = Some(0);
+        ev.last_state_change = Some(1_709_164_800);
+        ev.output = "CRITICAL - 10.0.0.7: rta nan, lost 100%".into();
+        ev.perfdata =
+            "rta=0.000ms;3000.000;5000.000;0; pl=100%;80;100;; rtmax=0.000ms;;;; rtmin=0.000ms;;;;"
+                .into();
+        ev.ctx.host_name = Some("web 7 (é)".into());
+        let mut c = cfg();
+        c.source = Some("centreon-prod".into());
+        c.centreon_url = "http://centreon/".into();
+        let out = status_event(&ev, Action::Trigger, &c, "prod-");
+        assert_eq!(out.dedup_key, "prod-7_H");
+        let expected = json!({
+            "routing_key": "<masked>",
+            "event_action": "trigger",
+            "dedup_key": "prod-7_H",
+            "payload": {
+                "summary": "web 7 (é): DOWN - CRITICAL - 10.0.0.7: rta nan, lost 100%",
+                "source": "centreon-prod",
+                "severity": "critical",
+                "timestamp": "2024-02-29T00:00:00Z",
+                "component": "web 7 (é)",
+                "class": "host",
+                "custom_details": {
+                    "Hostgroups": "",
+                    "Output": "CRITICAL - 10.0.0.7: rta nan, lost 100%",
+                    "StateType": "SOFT",
+                    "Attempt": "1/3",
+                    "Metrics": {
+                        "rta": {"value": 0.0, "unit": "ms", "warn": "3000.000", "crit": "5000.000", "min": 0.0},
+                        "pl": {"value": 100.0, "unit": "%", "warn": "80", "crit": "100"},
+                        "rtmax": {"value": 0.0, "unit": "ms"},
+                        "rtmin": {"value": 0.0, "unit": "ms"}
+                    }
+                }
+            },
+            "links": [
+                {"href": "http://centreon/centreon/main.php?p=20202&o=hd&host_name=web%207%20%28%C3%A9%29", "text": "Host page"}
+            ],
+            "client": "Centreon Stream Connector",
+            "client_url": "http://centreon/centreon/"
+        });
+        assert_eq!(parse(redacted(&out).as_bytes()), expected);
+        assert!(!redacted(&out).contains(KEY));
+    }
+
+    #[test]
+    fn golden_service_resolve() {
+        let mut ev = critical_disk();
+        ev.state = 0;
+        ev.output = "OK - /var 40% used".into();
+        ev.long_output.clear();
+        ev.perfdata.clear();
+        ev.ctx.hostgroups.clear();
+        ev.ctx.servicegroups.clear();
+        ev.ctx.host_severity = None;
+        ev.ctx.service_severity = Some(3);
+        ev.ctx.poller = None;
+        ev.ctx.host_address = None;
+        ev.ctx.notes_url = Some("https://wiki/disk".into());
+        ev.ctx.action_url = Some("https://act/disk".into());
+        let out = status_event(&ev, Action::Resolve, &cfg(), "");
+        let expected = json!({
+            "routing_key": KEY,
+            "event_action": "resolve",
+            "dedup_key": "12_34",
+            "payload": {
+                "summary": "db-01.paris/Disk /var: OK - OK - /var 40% used",
+                "source": "db-01.paris",
+                "severity": "info",
+                "timestamp": "2023-11-14T22:13:20Z",
+                "component": "Disk /var",
+                "class": "service",
+                "custom_details": {
+                    "Hostgroups": "",
+                    "Servicegroups": "",
+                    "Serviceseverity": 3,
+                    "Output": "OK - /var 40% used",
+                    "StateType": "HARD",
+                    "Attempt": "3/3",
+                    "NotesUrl": "https://wiki/disk",
+                    "ActionUrl": "https://act/disk"
+                }
+            },
+            "links": [
+                {"href": "https://centreon.example.com/centreon/main.php?p=20202&o=hd&host_name=db-01.paris", "text": "Host page"},
+                {"href": "https://centreon.example.com/centreon/main.php?p=20201&o=svcd&host_name=db-01.paris&service_description=Disk%20%2Fvar", "text": "Service page"}
+            ]
+        });
+        assert_eq!(parse(&encode(&out, &Secret::new(KEY))), expected);
+    }
+
+    #[test]
+    fn golden_anonymous_host() {
+        let mut ev = status(99, 0, 2);
+        ev.last_check = None;
+        ev.last_state_change = None;
+        let out = status_event(&ev, Action::Trigger, &cfg(), "");
+        let expected = json!({
+            "routing_key": KEY,
+            "event_action": "trigger",
+            "dedup_key": "99_H",
+            "payload": {
+                "summary": "host #99: UNREACHABLE",
+                "source": "host #99",
+                "severity": "critical",
+                "component": "host #99",
+                "class": "host",
+                "custom_details": {
+                    "Hostgroups": "",
+                    "Output": "",
+                    "StateType": "HARD"
+                }
+            },
+            "client": "Centreon Stream Connector",
+            "client_url": "https://centreon.example.com/centreon/"
+        });
+        assert_eq!(parse(&encode(&out, &Secret::new(KEY))), expected);
+    }
+
+    #[test]
+    fn anonymous_service_keeps_the_host_link_only() {
+        let mut ev = status(5, 6, 3);
+        ev.ctx.host_name = Some("h".into());
+        ev.ctx.service_description = Some("  ".into());
+        let out = status_event(&ev, Action::Trigger, &cfg(), "");
+        assert_eq!(out.summary, "h/service #6: UNKNOWN");
+        assert_eq!(out.body["payload"]["severity"], "error");
+        assert_eq!(out.body["payload"]["component"], "service #6");
+        assert_eq!(out.body["links"].as_array().unwrap().len(), 1);
+        ev.ctx.host_name = None;
+        ev.ctx.service_description = Some("svc".into());
+        let out = status_event(&ev, Action::Trigger, &cfg(), "");
+        assert_eq!(out.summary, "host #5/svc: UNKNOWN");
+        assert!(out.body.get("links").is_none());
+    }
+
+    #[test]
+    fn severities_follow_the_map() {
+        let c = cfg();
+        let sev = |kind, state| severity(kind, state, &c).as_str();
+        assert_eq!(sev(Kind::Host, 0), "info");
+        assert_eq!(sev(Kind::Host, 1), "critical");
+        assert_eq!(sev(Kind::Host, 2), "critical");
+        assert_eq!(sev(Kind::Service, 0), "info");
+        assert_eq!(sev(Kind::Service, 1), "warning");
+        assert_eq!(sev(Kind::Service, 2), "critical");
+        assert_eq!(sev(Kind::Service, 3), "error");
+        assert_eq!(sev(Kind::Service, 4), "info");
+        let mut c2 = cfg();
+        c2.severities.host_down = Severity::Warning;
+        assert_eq!(severity(Kind::Host, 1, &c2), Severity::Warning);
+    }
+
+    #[test]
+    fn acknowledge_summary_and_details() {
+        let ctx = Context {
+            host_name: Some("h1".into()),
+            service_description: Some("ping".into()),
+            ..Context::default()
+        };
+        let key = ObjectKey {
+            host_id: 1,
+            service_id: 2,
+        };
+        let out = acknowledge_event(
+            key,
+            &ctx,
+            Some("alice"),
+            Some("on it\nticket 42"),
+            Some(1_700_000_000),
+            &cfg(),
+            "",
+        );
+        assert_eq!(out.action, Action::Acknowledge);
+        assert_eq!(out.summary, "h1/ping: acknowledged by alice: on it");
+        let v = parse(&encode(&out, &Secret::new(KEY)));
+        assert_eq!(v["event_action"], "acknowledge");
+        assert_eq!(v["dedup_key"], "1_2");
+        assert_eq!(v["payload"]["timestamp"], "2023-11-14T22:13:20Z");
+        assert_eq!(v["payload"]["custom_details"]["Author"], "alice");
+        assert_eq!(
+            v["payload"]["custom_details"]["Comment"],
+            "on it\nticket 42"
+        );
+        assert!(v.get("client").is_none() && v.get("client_url").is_none());
+        let anon = acknowledge_event(
+            ObjectKey {
+                host_id: 3,
+                service_id: 0,
+            },
+            &Context::default(),
+            None,
+            None,
+            None,
+            &cfg(),
+            "",
+        );
+        assert_eq!(anon.summary, "host #3: acknowledged");
+        assert_eq!(anon.dedup_key, "3_H");
+        assert!(anon.body["payload"].get("timestamp").is_none());
+    }
+
+    #[test]
+    fn dedup_keys() {
+        let h = ObjectKey {
+            host_id: 12,
+            service_id: 0,
+        };
+        let s = ObjectKey {
+            host_id: 12,
+            service_id: 34,
+        };
+        assert_eq!(dedup_key(h, ""), "12_H");
+        assert_eq!(dedup_key(s, ""), "12_34");
+        assert_eq!(dedup_key(s, "x-"), "x-12_34");
+        let long = "é".repeat(300);
+        let k = dedup_key(s, &long);
+        assert_eq!(k.chars().count(), 255);
+        assert!(k.ends_with("é12_34"));
+        let max = ObjectKey {
+            host_id: u64::MAX,
+            service_id: u64::MAX,
+        };
+        assert_eq!(dedup_key(max, &long).chars().count(), 255);
+    }
+
+    #[test]
+    fn control_characters_quotes_and_backslashes_stay_valid_json() {
+        let nasty: String =
+            (0u8..0x20).map(char::from).collect::<String>() + "\"q\" \\b\\ \u{7f} é €";
+        let mut ev = status(1, 2, 2);
+        ev.output = nasty.replace('\n', "");
+        ev.long_output = nasty.clone();
+        ev.perfdata = format!("'{}'=1", nasty.replace(['\'', ' ', '\n'], ""));
+        ev.ctx.host_name = Some(nasty.clone());
+        ev.ctx.service_description = Some(nasty.clone());
+        ev.ctx.hostgroups = vec![nasty.clone()];
+        ev.ctx.poller = Some(nasty.clone());
+        let mut c = cfg();
+        c.client = nasty.clone();
+        let out = status_event(&ev, Action::Trigger, &c, &nasty);
+        let body = encode(&out, &Secret::new(KEY));
+        let v = parse(&body);
+        assert_eq!(v["payload"]["custom_details"]["LongOutput"], nasty.as_str());
+        assert_eq!(v["payload"]["component"], nasty.as_str());
+        assert_eq!(v["client"], nasty.as_str());
+        assert_eq!(v["payload"]["summary"], out.summary.as_str());
+        let red = redacted(&out);
+        assert!(!red.contains(KEY));
+        let rv = parse(red.as_bytes());
+        assert_eq!(rv["routing_key"], "<masked>");
+        let href = v["links"][1]["href"].as_str().unwrap();
+        assert!(href.bytes().all(|b| b.is_ascii_graphic()), "{href}");
+    }
+
+    #[test]
+    fn summary_is_cut_to_1024_chars_with_marker() {
+        let mut ev = status(1, 2, 1);
+        ev.output = "é".repeat(100_000);
+        ev.ctx.host_name = Some("h".into());
+        ev.ctx.service_description = Some("s".into());
+        let out = status_event(&ev, Action::Trigger, &cfg(), "");
+        assert_eq!(out.summary.chars().count(), 1024);
+        assert!(out.summary.ends_with(TRUNCATION_MARKER));
+        assert!(out.summary.starts_with("h/s: WARNING - éé"));
+        let body = encode(&out, &Secret::new(KEY));
+        assert!(body.len() <= MAX_BODY);
+        let v = parse(&body);
+        assert_eq!(v["payload"]["summary"], out.summary.as_str());
+        // 200 kB of output fits: kept whole in the details.
+        assert_eq!(v["payload"]["custom_details"]["Output"], ev.output.as_str());
+        // Exactly 1024 characters is not cut.
+        assert_eq!(truncate_chars(&"a".repeat(1024), 1024), "a".repeat(1024));
+    }
+
+    #[test]
+    fn output_of_control_characters_is_cut_by_escaped_size() {
+        // 100 kB of \u0001 escapes to 600 kB: the Output detail must be cut.
+        let mut ev = status(1, 2, 2);
+        ev.output = "\u{1}".repeat(100_000);
+        ev.long_output = "long".repeat(1000);
+        let out = status_event(&ev, Action::Trigger, &cfg(), "");
+        let body = encode(&out, &Secret::new(KEY));
+        assert!(body.len() <= MAX_BODY, "{}", body.len());
+        assert!(
+            body.len() > MAX_BODY - 2 * ROUTING_KEY_RESERVE,
+            "cut no more than needed"
+        );
+        let v = parse(&body);
+        let d = &v["payload"]["custom_details"];
+        assert_eq!(d["LongOutput"], TRUNCATION_MARKER);
+        assert!(d["Output"].as_str().unwrap().ends_with(TRUNCATION_MARKER));
+        assert_eq!(d["StateType"], "HARD");
+    }
+
+    #[test]
+    fn huge_long_output_and_20000_metrics() {
+        let mut ev = critical_disk();
+        ev.long_output = "x".repeat(2_000_000);
+        ev.perfdata = (0..20_000)
+            .map(|i| format!("metric_{i}=1.5ms;10;20;0;100"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let out = status_event(&ev, Action::Trigger, &cfg(), "");
+        let body = encode(&out, &Secret::new(KEY));
+        assert!(body.len() <= MAX_BODY, "{}", body.len());
+        let v = parse(&body);
+        let d = &v["payload"]["custom_details"];
+        assert!(d.get("Metrics").is_none());
+        let long = d["LongOutput"].as_str().unwrap();
+        assert!(long.ends_with(TRUNCATION_MARKER));
+        assert!(long.len() > 400_000, "LongOutput keeps what fits");
+        assert_eq!(d["Output"], "CRITICAL - /var 95% used");
+        assert_eq!(v["event_action"], "trigger");
+        assert_eq!(v["dedup_key"], "12_34");
+
+        // Metrics alone over the limit: dropped, everything else kept.
+        ev.long_output = "short".into();
+        let out = status_event(&ev, Action::Trigger, &cfg(), "");
+        let v = parse(&encode(&out, &Secret::new(KEY)));
+        let d = &v["payload"]["custom_details"];
+        assert!(d.get("Metrics").is_none());
+        assert_eq!(d["LongOutput"], "line two\nshort");
+
+        // Many metrics that fit are all kept.
+        ev.perfdata = (0..2_000)
+            .map(|i| format!("m{i}=1"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let out = status_event(&ev, Action::Trigger, &cfg(), "");
+        assert_eq!(
+            out.body["payload"]["custom_details"]["Metrics"]
+                .as_object()
+                .unwrap()
+                .len(),
+            2_000
+        );
+    }
+
+    #[test]
+    fn everything_huge_still_sends_the_event() {
+        let big = "g".repeat(600_000);
+        let mut ev = status(1, 2, 2);
+        ev.output = big.clone();
+        ev.long_output = big.clone();
+        ev.ctx.host_name = Some(big.clone());
+        ev.ctx.service_description = Some(big.clone());
+        ev.ctx.hostgroups = vec![big.clone()];
+        ev.ctx.servicegroups = vec![big.clone()];
+        ev.ctx.notes_url = Some(big.clone());
+        let mut c = cfg();
+        c.client = big.clone();
+        let out = status_event(&ev, Action::Trigger, &c, "");
+        let body = encode(&out, &Secret::new(KEY));
+        assert!(body.len() <= MAX_BODY, "{}", body.len());
+        let v = parse(&body);
+        assert_eq!(v["event_action"], "trigger");
+        assert_eq!(v["dedup_key"], "1_2");
+        assert_eq!(v["payload"]["severity"], "critical");
+        assert_eq!(
+            v["payload"]["summary"].as_str().unwrap().chars().count(),
+            1024
+        );
+        // A long routing key reserves more room.
+        let long_key = Secret::new("k".repeat(5_000));
+        let ev2 = {
+            let mut e = critical_disk();
+            e.long_output = "y".repeat(600_000);
+            e
+        };
+        let out2 = status_event(&ev2, Action::Trigger, &cfg(), "");
+        let body2 = encode(&out2, &long_key);
+        assert!(body2.len() <= MAX_BODY, "{}", body2.len());
+        assert_eq!(parse(&body2)["routing_key"], "k".repeat(5_000));
+    }
+
+    #[test]
+    fn percent_encoding() {
+        assert_eq!(percent_encode("aZ09-._~"), "aZ09-._~");
+        assert_eq!(
+            percent_encode("a b&c=d/é?#%+"),
+            "a%20b%26c%3Dd%2F%C3%A9%3F%23%25%2B"
+        );
+    }
+
+    #[test]
+    fn cut_escaped_respects_budget() {
+        let s = "\u{1}\"é€a".repeat(100);
+        for max in [0, 5, 14, 15, 20, 100, 333, 10_000] {
+            let c = cut_escaped(&s, max);
+            if escaped_len(&s) > max {
+                assert!(c.ends_with(TRUNCATION_MARKER));
+                assert!(escaped_len(&c) <= max.max(escaped_len(TRUNCATION_MARKER)));
+            }
+            let json = serde_json::to_string(&c).unwrap();
+            assert_eq!(json.len(), escaped_len(&c) + 2);
+        }
+    }
+}

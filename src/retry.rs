@@ -1,0 +1,196 @@
+//! Retry policy: one function turns PagerDuty's answer into done, rejected or retry, and the backoff.
+
+use std::time::Duration;
+
+/// What became of one attempt to deliver an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// 2xx: PagerDuty has the event.
+    Accepted,
+    /// The event itself is wrong (400, 413, 422): never retried, recorded with PagerDuty's reason.
+    Rejected(String),
+    /// 429: the event was not ingested; pause this routing key.
+    RateLimited { retry_after: Option<Duration> },
+    /// Anything else (5xx, 408, other 4xx, network errors, timeouts): retried with backoff.
+    Failed(String),
+}
+
+/// Backoff: 0.5 s x 1.5 per attempt, +-50 % jitter, capped (Alertmanager's policy).
+pub const BACKOFF_BASE: Duration = Duration::from_millis(500);
+pub const BACKOFF_CAP: Duration = Duration::from_secs(60);
+/// Upper bound for a server-supplied `Retry-After`.
+pub const RETRY_AFTER_CAP: Duration = Duration::from_secs(300);
+
+/// Classifies an HTTP answer.
+pub fn classify(status: u16, body: &str, retry_after: Option<&str>) -> Outcome {
+    match status {
+        200..=299 => Outcome::Accepted,
+        400 | 413 | 422 => Outcome::Rejected(reason(status, body)),
+        429 => Outcome::RateLimited {
+            retry_after: retry_after.and_then(parse_retry_after),
+        },
+        _ => Outcome::Failed(reason(status, body)),
+    }
+}
+
+/// PagerDuty's explanation: `message` and `errors` of the JSON answer, else the start of the body.
+fn reason(status: u16, body: &str) -> String {
+    let detail = match serde_json::from_str::<serde_json::Value>(body) {
+        Ok(v) => {
+            let message = v.get("message").and_then(|m| m.as_str()).unwrap_or("");
+            let errors: Vec<String> = v
+                .get("errors")
+                .and_then(|e| e.as_array())
+                .map(|a| {
+                    a.iter()
+                        .map(|e| e.as_str().map_or_else(|| e.to_string(), str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default();
+            match (message.is_empty(), errors.is_empty()) {
+                (_, false) if !message.is_empty() => format!("{message}: {}", errors.join("; ")),
+                (_, false) => errors.join("; "),
+                (false, true) => message.to_string(),
+                (true, true) => String::new(),
+            }
+        }
+        Err(_) => body
+            .chars()
+            .take(200)
+            .collect::<String>()
+            .trim()
+            .to_string(),
+    };
+    if detail.is_empty() {
+        format!("HTTP {status}")
+    } else {
+        format!("HTTP {status}: {detail}")
+    }
+}
+
+/// `Retry-After` in seconds (HTTP dates are not used by PagerDuty and are ignored).
+pub fn parse_retry_after(v: &str) -> Option<Duration> {
+    let secs: f64 = v.trim().parse().ok()?;
+    if !secs.is_finite() || secs < 0.0 {
+        return None;
+    }
+    Some(Duration::from_secs_f64(secs).min(RETRY_AFTER_CAP))
+}
+
+/// Delay before attempt number `attempt` (1 = first retry). `unit` in [0, 1) supplies the jitter.
+pub fn backoff(attempt: u32, unit: f64) -> Duration {
+    let exp = BACKOFF_BASE.as_secs_f64() * 1.5f64.powi(attempt.saturating_sub(1).min(40) as i32);
+    let capped = exp.min(BACKOFF_CAP.as_secs_f64());
+    let jittered = capped * (0.5 + unit.clamp(0.0, 1.0));
+    Duration::from_secs_f64(jittered.min(BACKOFF_CAP.as_secs_f64()))
+}
+
+/// A small, seedable random source for jitter (no cryptographic use).
+#[derive(Debug, Clone)]
+pub struct Jitter(u64);
+
+impl Jitter {
+    pub fn new(seed: u64) -> Jitter {
+        Jitter(seed | 1)
+    }
+
+    /// Seeded from the clock and a per-call counter.
+    pub fn from_clock() -> Jitter {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        Jitter::new(t ^ COUNTER.fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed))
+    }
+
+    /// Uniform in [0, 1).
+    pub fn next_unit(&mut self) -> f64 {
+        // xorshift64*
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        let x = self.0.wrapping_mul(0x2545_f491_4f6c_dd1d);
+        (x >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_status_has_an_action() {
+        let table: &[(u16, &str)] = &[
+            (200, "accepted"),
+            (202, "accepted"),
+            (400, "rejected"),
+            (401, "failed"),
+            (403, "failed"),
+            (404, "failed"),
+            (407, "failed"),
+            (408, "failed"),
+            (413, "rejected"),
+            (422, "rejected"),
+            (429, "rate"),
+            (500, "failed"),
+            (501, "failed"),
+            (502, "failed"),
+            (503, "failed"),
+            (504, "failed"),
+        ];
+        for (status, want) in table {
+            let got = match classify(*status, "", None) {
+                Outcome::Accepted => "accepted",
+                Outcome::Rejected(_) => "rejected",
+                Outcome::RateLimited { .. } => "rate",
+                Outcome::Failed(_) => "failed",
+            };
+            assert_eq!(got, *want, "status {status}");
+        }
+    }
+
+    #[test]
+    fn rejection_keeps_pagerduty_reason() {
+        let body = r#"{"status":"invalid event","message":"Event object is invalid","errors":["'payload.summary' is missing or blank"]}"#;
+        assert_eq!(
+            classify(400, body, None),
+            Outcome::Rejected(
+                "HTTP 400: Event object is invalid: 'payload.summary' is missing or blank".into()
+            )
+        );
+        assert_eq!(
+            classify(400, "not json", None),
+            Outcome::Rejected("HTTP 400: not json".into())
+        );
+        assert_eq!(classify(500, "", None), Outcome::Failed("HTTP 500".into()));
+    }
+
+    #[test]
+    fn retry_after_is_honoured_and_capped() {
+        assert_eq!(
+            classify(429, "", Some("7")),
+            Outcome::RateLimited {
+                retry_after: Some(Duration::from_secs(7))
+            }
+        );
+        assert_eq!(parse_retry_after("100000"), Some(RETRY_AFTER_CAP));
+        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
+        assert_eq!(parse_retry_after("-1"), None);
+    }
+
+    #[test]
+    fn backoff_grows_with_jitter_and_cap() {
+        assert_eq!(backoff(1, 0.5), Duration::from_millis(500));
+        assert_eq!(backoff(2, 0.5), Duration::from_millis(750));
+        assert_eq!(backoff(1, 0.0), Duration::from_millis(250));
+        assert_eq!(backoff(1, 1.0), Duration::from_millis(750));
+        assert_eq!(backoff(100, 0.5), BACKOFF_CAP);
+        assert!(backoff(100, 1.0) <= BACKOFF_CAP);
+        let mut j = Jitter::new(42);
+        let xs: Vec<f64> = (0..1000).map(|_| j.next_unit()).collect();
+        assert!(xs.iter().all(|x| (0.0..1.0).contains(x)));
+        let mean = xs.iter().sum::<f64>() / xs.len() as f64;
+        assert!((0.4..0.6).contains(&mean), "mean {mean}");
+    }
+}

@@ -1,0 +1,312 @@
+//! End to end: the real `lua-bridge/pagerduty.lua` and the built `.so` in a Broker host emulator (Lua 5.3 and 5.4) against a local PagerDuty stand-in.
+
+mod support;
+
+use std::time::Duration;
+
+use pd_standin::{Answer, Standin};
+use serde_json::json;
+use support::*;
+
+fn standin() -> Standin {
+    Standin::start().expect("start the PagerDuty stand-in")
+}
+
+/// Per `dedup_key`, the actions PagerDuty received, in order.
+fn sequence(bodies: &[serde_json::Value], key: &str) -> Vec<String> {
+    for_key(bodies, key)
+        .iter()
+        .map(|b| b["event_action"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn lifecycle(lua: &str, bbdo: u32, api: u32) {
+    let pd = standin();
+    Run::new(lua, "lifecycle.lua")
+        .bbdo(bbdo)
+        .api(api)
+        .env("CPD_URL", pd.url())
+        .go()
+        .assert_ok();
+    let got = pd.accepted();
+    assert_eq!(
+        sequence(&got, "12_34"),
+        ["trigger", "resolve"],
+        "service CRITICAL -> OK"
+    );
+    assert_eq!(
+        sequence(&got, "13_H"),
+        ["trigger", "resolve"],
+        "host DOWN -> UP"
+    );
+    assert_eq!(
+        sequence(&got, "13_35"),
+        ["trigger", "resolve"],
+        "a recovery inside a downtime resolves"
+    );
+    assert_eq!(got.len(), 6, "nothing else sent: {:#?}", actions(&got));
+    assert_eq!(pd.open_incident_count(), 0, "every incident resolved");
+
+    // golden trigger, field by field
+    let t = for_key(&got, "12_34")[0];
+    assert_eq!(t["routing_key"], ROUTING_KEY);
+    assert_eq!(t["client"], "Centreon Stream Connector");
+    assert_eq!(t["client_url"], "https://centreon.example.com/centreon/");
+    assert_eq!(
+        t["links"],
+        json!([
+            {"href": "https://centreon.example.com/centreon/main.php?p=20202&o=hd&host_name=srv-db", "text": "Host page"},
+            {"href": "https://centreon.example.com/centreon/main.php?p=20201&o=svcd&host_name=srv-db&service_description=Disk%20%2Fvar", "text": "Service page"}
+        ])
+    );
+    let p = &t["payload"];
+    assert_eq!(
+        p["summary"],
+        "srv-db/Disk /var: CRITICAL - CRITICAL - /var 97%"
+    );
+    assert_eq!(p["source"], "srv-db");
+    assert_eq!(p["component"], "Disk /var");
+    assert_eq!(p["group"], "linux, db");
+    assert_eq!(p["class"], "service");
+    assert_eq!(p["severity"], "critical");
+    assert_eq!(p["timestamp"], "2023-11-14T22:13:20Z");
+    let d = &p["custom_details"];
+    assert_eq!(d["Hostgroups"], "linux, db");
+    assert_eq!(d["Servicegroups"], "storage");
+    assert_eq!(d["Hostseverity"], 2);
+    assert_eq!(d["Serviceseverity"], 1);
+    assert_eq!(d["Output"], "CRITICAL - /var 97%");
+    assert_eq!(d["LongOutput"], "inodes 50%");
+    assert_eq!(d["StateType"], "HARD");
+    assert_eq!(d["Attempt"], "3/3");
+    assert_eq!(d["Poller"], "Central");
+    assert_eq!(d["HostAddress"], "10.0.0.5");
+    assert_eq!(
+        d["Metrics"],
+        json!({
+            "used space": {"value": 97.0, "unit": "%", "warn": "90", "crit": "95", "min": 0.0, "max": 100.0},
+            "size": {"value": 10.0, "unit": "GB"}
+        })
+    );
+
+    // host DOWN pages at high urgency; names with spaces, slashes and accents are URL-encoded
+    let h = for_key(&got, "13_H")[0];
+    assert_eq!(h["payload"]["severity"], "critical");
+    assert_eq!(
+        h["payload"]["summary"],
+        "web 01/é: DOWN - CRITICAL - 10.0.0.6: rta nan, lost 100%"
+    );
+    assert_eq!(h["payload"]["class"], "host");
+    assert_eq!(
+        h["links"][0]["href"],
+        "https://centreon.example.com/centreon/main.php?p=20202&o=hd&host_name=web%2001%2F%C3%A9"
+    );
+    let r = for_key(&got, "13_H")[1];
+    assert_eq!(r["payload"]["severity"], "info");
+    assert!(r.get("client").is_none(), "client only on triggers");
+}
+
+#[test]
+fn lifecycle_lua53_bbdo3_userdata() {
+    lifecycle("5.3", 3, 2);
+}
+#[test]
+fn lifecycle_lua54_bbdo3_userdata() {
+    lifecycle("5.4", 3, 2);
+}
+#[test]
+fn lifecycle_lua53_bbdo2_userdata() {
+    lifecycle("5.3", 2, 2);
+}
+#[test]
+fn lifecycle_lua54_bbdo2_userdata() {
+    lifecycle("5.4", 2, 2);
+}
+#[test]
+fn lifecycle_lua53_bbdo3_tables() {
+    lifecycle("5.3", 3, 1);
+}
+#[test]
+fn lifecycle_lua54_bbdo2_tables() {
+    lifecycle("5.4", 2, 1);
+}
+#[test]
+fn lifecycle_lua53_bbdo2_tables() {
+    lifecycle("5.3", 2, 1);
+}
+#[test]
+fn lifecycle_lua54_bbdo3_tables() {
+    lifecycle("5.4", 3, 1);
+}
+
+#[test]
+fn pagerduty_errors_neither_block_nor_lose_events() {
+    for lua in LUAS {
+        let pd = standin();
+        pd.push_answers([
+            Answer::Reject("'payload.summary' is missing or blank".into()),
+            Answer::TooMany { retry_after: None },
+            Answer::Accept,
+            Answer::ServerError(500),
+            Answer::Accept,
+            Answer::Hang,
+        ]);
+        let out = Run::new(lua, "errors.lua").env("CPD_URL", pd.url()).go();
+        out.assert_ok();
+        let got = pd.accepted();
+        assert_eq!(
+            actions(&got),
+            [
+                ("trigger".to_string(), "12_41".to_string()),
+                ("trigger".to_string(), "12_42".to_string()),
+                ("trigger".to_string(), "12_43".to_string())
+            ],
+            "the rejected event is dropped, the others delivered in order"
+        );
+        let statuses: Vec<u16> = pd.requests().iter().map(|r| r.status).collect();
+        assert_eq!(&statuses[..5], &[400, 429, 202, 500, 202], "{statuses:?}");
+        assert!(
+            out.log.contains("'payload.summary' is missing or blank"),
+            "{}",
+            out.log
+        );
+    }
+}
+
+#[test]
+fn stop_while_pagerduty_hangs_is_prompt_and_keeps_events() {
+    for lua in LUAS {
+        let pd = standin();
+        pd.set_default(Answer::Hang);
+        let out = Run::new(lua, "shutdown.lua").env("CPD_URL", pd.url()).go();
+        out.assert_ok();
+        assert!(out.log.contains("not delivered"), "{}", out.log);
+    }
+}
+
+#[test]
+fn reload_mid_stream_loses_nothing() {
+    for lua in LUAS {
+        let pd = standin();
+        // the first five attempts fail; the events are not acknowledged when reload comes
+        pd.push_answers((0..5).map(|_| Answer::ServerError(503)));
+        Run::new(lua, "reload.lua")
+            .env("CPD_URL", pd.url())
+            .go()
+            .assert_ok();
+        let got = pd.accepted();
+        for sid in 50..=55 {
+            let key = format!("12_{sid}");
+            let seq = sequence(&got, &key);
+            assert!(!seq.is_empty(), "{key} delivered: {:#?}", actions(&got));
+            assert!(
+                seq.iter().all(|a| a == "trigger") || key == "12_50",
+                "{key}: {seq:?}"
+            );
+        }
+        let s50 = sequence(&got, "12_50");
+        assert_eq!(s50.last().map(String::as_str), Some("resolve"), "{s50:?}");
+        assert!(s50[..s50.len() - 1].iter().all(|a| a == "trigger"));
+        // replayed duplicates carry the same dedup_key: never a second incident
+        assert_eq!(pd.open_incident_count(), 5);
+        assert_eq!(pd.incidents().len(), 6);
+    }
+}
+
+#[test]
+fn two_outputs_share_nothing() {
+    for lua in LUAS {
+        let pd = standin();
+        Run::new(lua, "two_outputs.lua")
+            .env("CPD_URL", pd.url())
+            .env("CPD_OTHER_KEY", OTHER_KEY)
+            .go()
+            .assert_ok();
+        let got = pd.accepted();
+        let by_key = |k: &str| -> Vec<(String, String)> {
+            got.iter()
+                .filter(|b| b["routing_key"] == k)
+                .map(|b| {
+                    (
+                        b["event_action"].as_str().unwrap().to_string(),
+                        b["payload"]["severity"].as_str().unwrap_or("").to_string(),
+                    )
+                })
+                .collect()
+        };
+        assert_eq!(by_key(ROUTING_KEY), [("trigger".into(), "critical".into())]);
+        assert_eq!(
+            by_key(OTHER_KEY),
+            [
+                ("trigger".into(), "warning".into()),
+                ("resolve".into(), "info".into())
+            ]
+        );
+    }
+}
+
+#[test]
+fn hostile_output_still_gives_valid_events() {
+    for lua in LUAS {
+        let pd = standin();
+        Run::new(lua, "payload_edge.lua")
+            .env("CPD_URL", pd.url())
+            .go()
+            .assert_ok();
+        let got = pd.accepted();
+        assert_eq!(got.len(), 4, "{:#?}", actions(&got));
+        assert!(pd.requests().iter().all(|r| r.status == 202));
+        let nasty = &for_key(&got, "12_34")[0]["payload"];
+        let summary = nasty["summary"].as_str().unwrap();
+        assert!(summary.contains("\"quoted\" back\\slash"), "{summary}");
+        assert!(
+            summary.contains('\u{FFFD}'),
+            "invalid UTF-8 replaced: {summary}"
+        );
+        assert!(
+            summary.contains("\0\u{1}\u{2}"),
+            "control characters kept, escaped: {summary:?}"
+        );
+        let long = nasty["custom_details"]["LongOutput"].as_str().unwrap();
+        assert!(
+            long.ends_with("\u{1f} end"),
+            "text after the newline kept: {long:?}"
+        );
+        let big = &for_key(&got, "13_35")[0]["payload"];
+        assert_eq!(big["summary"].as_str().unwrap().chars().count(), 1024);
+        assert!(big["summary"].as_str().unwrap().ends_with("…[truncated]"));
+        assert_eq!(big["severity"], "error", "UNKNOWN maps to error");
+        let anon = &for_key(&got, "99_H")[0]["payload"];
+        assert_eq!(anon["summary"], "host #99: DOWN - DOWN - unknown host");
+        let anon_svc = &for_key(&got, "12_99")[0]["payload"];
+        assert_eq!(
+            anon_svc["summary"],
+            "srv-db/service #99: CRITICAL - CRITICAL - unknown service"
+        );
+    }
+}
+
+#[test]
+fn wrong_parameters_fail_init_with_their_name() {
+    for lua in LUAS {
+        let out = Run::new(lua, "init_errors.lua").go();
+        out.assert_ok();
+        assert!(!out.stdout().contains("SECRETsecret123"));
+    }
+}
+
+#[test]
+fn keep_alive_reuses_connections() {
+    let pd = standin();
+    pd.set_latency(Duration::from_millis(1));
+    Run::new("5.4", "lifecycle.lua")
+        .env("CPD_URL", pd.url())
+        .go()
+        .assert_ok();
+    assert_eq!(pd.accepted().len(), 6);
+    assert!(
+        pd.connections() < 6,
+        "{} connections for 6 requests",
+        pd.connections()
+    );
+}

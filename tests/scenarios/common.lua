@@ -1,0 +1,103 @@
+-- common.lua: shared setup for the end-to-end scenarios run by broker_host (driven by tests/bridge.rs).
+local M = {}
+
+M.ev = dofile(os.getenv("CPD_HOST_DIR") .. "/events.lua")
+M.bbdo = tonumber(os.getenv("CPD_BBDO") or "3")
+M.script = assert(os.getenv("CPD_SCRIPT"), "CPD_SCRIPT not set")
+M.url = os.getenv("CPD_URL") or "http://127.0.0.1:9/v2/enqueue"
+M.key = os.getenv("CPD_KEY")
+M.log = os.getenv("CPD_LOG")
+M.work = os.getenv("CPD_WORK")
+
+-- What broker_cache knows. Host 99 and service 12:99 are deliberately missing.
+M.cache = {
+  hosts = {
+    [12] = { name = "srv-db", alias = "database", address = "10.0.0.5", instance_id = 1,
+             severity = 2, groups = { { group_id = 1, group_name = "linux" }, { group_id = 2, group_name = "db" } } },
+    [13] = { name = "web 01/é", address = "10.0.0.6", instance_id = 1, groups = {} },
+  },
+  services = {
+    ["12:34"] = { description = "Disk /var", severity = 1,
+                  groups = { { group_id = 5, group_name = "storage" } } },
+    ["13:35"] = { description = "HTTP & TLS", groups = {} },
+  },
+  instances = { [1] = "Central" },
+}
+
+-- Broker's lua_parameter list: our defaults for tests, then `extra` ({name = value} or list entries).
+function M.params(extra, key)
+  local p = {
+    { type = "password", name = "pdy_routing_key", value = key or M.key },
+    { type = "string", name = "http_server_url", value = M.url },
+    { type = "string", name = "pdy_centreon_url", value = "https://centreon.example.com" },
+    { type = "string", name = "log_path", value = M.log },
+    { type = "number", name = "log_level", value = "3" },
+    { type = "number", name = "http_timeout", value = "5" },
+  }
+  for k, v in pairs(extra or {}) do
+    if type(k) == "number" then
+      p[#p + 1] = v
+    else
+      p[#p + 1] = { type = type(v) == "number" and "number" or "string", name = k, value = tostring(v) }
+    end
+  end
+  return p
+end
+
+function M.output(extra, opts)
+  opts = opts or {}
+  return host.output {
+    script = opts.script or M.script,
+    params = M.params(extra, opts.key),
+    bbdo = M.bbdo == 2 and "2.0.0" or "3.0.0",
+    cache = M.cache,
+    flush_interval = opts.flush_interval or 0.05,
+    queue_max = opts.queue_max,
+    name = opts.name,
+  }
+end
+
+local now = os.time()
+function M.tick() now = now + 60; return now end
+
+-- A status event at a new check time; `change` (default true) makes it a state change.
+function M.svc(o)
+  o.bbdo = M.bbdo
+  o.last_check = o.last_check or M.tick()
+  if o.change ~= false then o.last_state_change = o.last_check else o.last_state_change = o.last_check - 30 end
+  o.change = nil
+  return M.ev.service_status(o)
+end
+
+function M.hst(o)
+  o.bbdo = M.bbdo
+  o.last_check = o.last_check or M.tick()
+  if o.change ~= false then o.last_state_change = o.last_check else o.last_state_change = o.last_check - 30 end
+  o.change = nil
+  return M.ev.host_status(o)
+end
+
+function M.check(cond, msg, level)
+  if not cond then error("check failed: " .. msg, (level or 1) + 1) end
+end
+
+function M.eq(a, b, msg)
+  if a ~= b then error(string.format("check failed: %s: expected %s, got %s", msg, tostring(b), tostring(a)), 2) end
+end
+
+-- Broker idles until everything is acknowledged.
+function M.settle(out, timeout)
+  local ok = out:idle_until(function() return out:unacked() == 0 end, timeout or 15)
+  if not ok then
+    error("events not acknowledged in time: unacked=" .. out:unacked() .. "\nerrors: " .. table.concat(out:errors(), "\n"), 2)
+  end
+end
+
+function M.running(out)
+  if out:state() ~= "running" then
+    error("output not running: " .. tostring(out:state()) .. ": " .. tostring(out:error()) ..
+      "\n" .. table.concat(out:errors(), "\n") .. "\n" .. table.concat(out:logs(), "\n"), 2)
+  end
+end
+
+return M

@@ -1,0 +1,34 @@
+-- Service CRITICAL -> OK, host DOWN -> UP, SOFT ignored, repeat not resent, recovery in a downtime resolves.
+local C = dofile(os.getenv("CPD_SCENARIO_DIR") .. "/common.lua")
+local out = C.output()
+C.running(out)
+
+-- SOFT problem: nothing; HARD: trigger; same HARD state again: nothing; OK: resolve
+out:send(C.svc { host_id = 12, service_id = 34, state = 2, state_type = 0, check_attempt = 1,
+  max_check_attempts = 3, output = "CRITICAL - /var 97%" })
+out:send(C.svc { host_id = 12, service_id = 34, state = 2, state_type = 1, check_attempt = 3,
+  max_check_attempts = 3, output = "CRITICAL - /var 97%", long_output = "inodes 50%",
+  perfdata = "'used space'=97%;90;95;0;100 size=10GB", last_check = 1700000000 })
+out:send(C.svc { host_id = 12, service_id = 34, state = 2, change = false, check_attempt = 3,
+  max_check_attempts = 3, output = "CRITICAL - /var 98%" })
+out:send(C.svc { host_id = 12, service_id = 34, state = 0, output = "OK - /var 40%" })
+
+-- host DOWN -> UP
+out:send(C.hst { host_id = 13, state = 1, output = "CRITICAL - 10.0.0.6: rta nan, lost 100%" })
+out:send(C.hst { host_id = 13, state = 1, change = false, output = "CRITICAL - still down" })
+out:send(C.hst { host_id = 13, state = 0, output = "OK - rta 0.5ms" })
+
+-- a recovery inside a downtime still resolves
+out:send(C.svc { host_id = 13, service_id = 35, state = 2, output = "CRITICAL - certificate expired" })
+out:send(C.svc { host_id = 13, service_id = 35, state = 0, downtime = 1, output = "OK" })
+
+-- a problem inside a downtime opens nothing (in_downtime=0)
+out:send(C.svc { host_id = 12, service_id = 36, state = 1, downtime = 1, output = "WARNING - load" })
+
+-- an OK status of an object never seen that is not a state change: nothing
+out:send(C.svc { host_id = 12, service_id = 37, state = 0, change = false, output = "OK" })
+
+C.settle(out)
+C.eq(out:unacked(), 0, "unacknowledged after settle")
+out:stop()
+print("lifecycle: done")

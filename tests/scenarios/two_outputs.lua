@@ -1,0 +1,15 @@
+-- Two outputs with different routing keys in one process share nothing.
+local C = dofile(os.getenv("CPD_SCENARIO_DIR") .. "/common.lua")
+local other = assert(os.getenv("CPD_OTHER_KEY"))
+local a = C.output({}, { name = "PagerDuty A" })
+local b = C.output({ log_path = C.work .. "/b.log" }, { name = "PagerDuty B", key = other })
+C.running(a); C.running(b)
+a:send(C.svc { host_id = 12, service_id = 34, state = 2, output = "CRITICAL - for A" })
+b:send(C.svc { host_id = 12, service_id = 34, state = 1, output = "WARNING - for B" })
+C.settle(a); C.settle(b)
+-- closing A leaves B working
+a:stop()
+b:send(C.svc { host_id = 12, service_id = 34, state = 0, output = "OK - for B" })
+C.settle(b)
+b:stop()
+print("two_outputs: done")

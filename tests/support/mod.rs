@@ -1,0 +1,240 @@
+//! Test support: builds the library and the Broker host emulator, lays out a script dir as Broker does, runs scenarios.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+pub const ROUTING_KEY: &str = "abcdefghijklmnopqrstuvwxyz012345";
+pub const OTHER_KEY: &str = "ZYXWVUTSRQPONMLKJIHGFEDCBA987654";
+
+/// The Lua versions Centreon ships (EL8/Debian 5.3, EL9 5.4).
+pub const LUAS: [&str; 2] = ["5.3", "5.4"];
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"))
+}
+
+/// Builds the cdylib once per test process (cargo test does not build it) and returns its path.
+pub fn library() -> &'static Path {
+    static LIB: OnceLock<PathBuf> = OnceLock::new();
+    LIB.get_or_init(|| {
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "--lib", "--quiet"])
+            .current_dir(root())
+            .status()
+            .expect("run cargo build --lib");
+        assert!(status.success(), "cargo build --lib failed");
+        let so = target_dir().join("debug/libcentreon_pagerduty.so");
+        assert!(so.exists(), "{} missing", so.display());
+        so
+    })
+}
+
+/// Compiles the C Broker host emulator for Lua `version` (5.3 or 5.4) if needed.
+pub fn emulator(version: &str) -> PathBuf {
+    let src = root().join("tests/host/broker_host.c");
+    let out_dir = target_dir().join("host");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let bin = out_dir.join(format!("broker_host-{version}"));
+    let stale = match (std::fs::metadata(&bin), std::fs::metadata(&src)) {
+        (Ok(b), Ok(s)) => b.modified().unwrap() < s.modified().unwrap(),
+        _ => true,
+    };
+    if stale {
+        // compile to a private name, then rename: tests run in parallel processes
+        let tmp = out_dir.join(format!("broker_host-{version}.{}", std::process::id()));
+        let status = Command::new("gcc")
+            .args([
+                "-std=c11",
+                "-D_GNU_SOURCE",
+                "-Wall",
+                "-Wextra",
+                "-Werror",
+                "-O2",
+            ])
+            .arg(format!("-I/usr/include/lua{version}"))
+            .arg(&src)
+            .arg("-o")
+            .arg(&tmp)
+            .arg(format!("-llua{version}"))
+            .args(["-ldl", "-lm"])
+            .status()
+            .expect("run gcc (apt-get install gcc liblua5.3-dev liblua5.4-dev)");
+        assert!(
+            status.success(),
+            "compiling the emulator for Lua {version} failed"
+        );
+        std::fs::rename(&tmp, &bin).unwrap();
+    }
+    bin
+}
+
+/// A fresh directory under target/tests.
+pub fn scratch(name: &str) -> PathBuf {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let dir = target_dir()
+        .join("tests")
+        .join(format!("{name}-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Lays out a Broker script directory: `pagerduty.lua` and `lib/centreon_pagerduty.so`,
+/// plus `pagerduty_api1.lua`, the same script with `broker_api_version = 1`.
+pub fn script_dir(dir: &Path) -> PathBuf {
+    let sd = dir.join("lua");
+    std::fs::create_dir_all(sd.join("lib")).unwrap();
+    std::fs::copy(
+        root().join("lua-bridge/pagerduty.lua"),
+        sd.join("pagerduty.lua"),
+    )
+    .unwrap();
+    std::fs::copy(library(), sd.join("lib/centreon_pagerduty.so")).unwrap();
+    std::fs::write(
+        sd.join("pagerduty_api1.lua"),
+        format!(
+            "dofile({:?})\nbroker_api_version = 1\n",
+            sd.join("pagerduty.lua").display().to_string()
+        ),
+    )
+    .unwrap();
+    sd
+}
+
+/// How to run one scenario.
+pub struct Run<'a> {
+    pub lua: &'a str,
+    pub bbdo: u32,
+    pub api: u32,
+    pub scenario: &'a str,
+    pub env: Vec<(String, String)>,
+}
+
+impl<'a> Run<'a> {
+    pub fn new(lua: &'a str, scenario: &'a str) -> Run<'a> {
+        Run {
+            lua,
+            bbdo: 3,
+            api: 2,
+            scenario,
+            env: Vec::new(),
+        }
+    }
+    pub fn bbdo(mut self, v: u32) -> Self {
+        self.bbdo = v;
+        self
+    }
+    pub fn api(mut self, v: u32) -> Self {
+        self.api = v;
+        self
+    }
+    pub fn env(mut self, k: &str, v: impl Into<String>) -> Self {
+        self.env.push((k.to_string(), v.into()));
+        self
+    }
+
+    /// Runs the scenario to completion; returns the output and the log file's text.
+    pub fn go(self) -> Outcome {
+        let dir = scratch(&format!(
+            "{}-{}-b{}-a{}",
+            self.scenario.trim_end_matches(".lua"),
+            self.lua,
+            self.bbdo,
+            self.api
+        ));
+        let sd = script_dir(&dir);
+        let script = if self.api == 1 {
+            sd.join("pagerduty_api1.lua")
+        } else {
+            sd.join("pagerduty.lua")
+        };
+        let log = dir.join("connector.log");
+        let mut cmd = Command::new(emulator(self.lua));
+        cmd.arg(root().join("tests/scenarios").join(self.scenario))
+            .env("CPD_HOST_DIR", root().join("tests/host"))
+            .env("CPD_SCENARIO_DIR", root().join("tests/scenarios"))
+            .env("CPD_SCRIPT", &script)
+            .env("CPD_WORK", &dir)
+            .env("CPD_LOG", &log)
+            .env("CPD_BBDO", self.bbdo.to_string())
+            .env("CPD_KEY", ROUTING_KEY)
+            .env_remove("http_proxy")
+            .env_remove("https_proxy")
+            .env_remove("HTTP_PROXY")
+            .env_remove("HTTPS_PROXY")
+            .env_remove("ALL_PROXY");
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        let started = Instant::now();
+        let output = cmd.output().expect("run the emulator");
+        Outcome {
+            log: std::fs::read_to_string(&log).unwrap_or_default(),
+            output,
+            elapsed: started.elapsed(),
+            dir,
+        }
+    }
+}
+
+pub struct Outcome {
+    pub output: Output,
+    pub log: String,
+    pub elapsed: Duration,
+    pub dir: PathBuf,
+}
+
+impl Outcome {
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.output.stdout).into_owned()
+    }
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.output.stderr).into_owned()
+    }
+    /// Panics with everything useful unless the scenario succeeded.
+    pub fn assert_ok(&self) -> &Self {
+        assert!(
+            self.output.status.success(),
+            "scenario failed ({:?})\n--- stdout\n{}\n--- stderr\n{}\n--- log\n{}",
+            self.output.status,
+            self.stdout(),
+            self.stderr(),
+            self.log
+        );
+        assert!(
+            !self.log.contains(ROUTING_KEY)
+                && !self.stdout().contains(ROUTING_KEY)
+                && !self.stderr().contains(ROUTING_KEY),
+            "the routing key leaked into the log or the output"
+        );
+        self
+    }
+}
+
+/// `(event_action, dedup_key)` of each accepted body, in arrival order.
+pub fn actions(bodies: &[serde_json::Value]) -> Vec<(String, String)> {
+    bodies
+        .iter()
+        .map(|b| {
+            (
+                b["event_action"].as_str().unwrap_or("?").to_string(),
+                b["dedup_key"].as_str().unwrap_or("?").to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Accepted bodies for one dedup_key.
+pub fn for_key<'a>(bodies: &'a [serde_json::Value], key: &str) -> Vec<&'a serde_json::Value> {
+    bodies.iter().filter(|b| b["dedup_key"] == key).collect()
+}
