@@ -1631,6 +1631,9 @@ impl Config {
 
 #[cfg(test)]
 mod tests {
+    /// Parameters as users write them: (name, value).
+    type Params = &'static [(&'static str, &'static str)];
+
     use super::*;
     use crate::event::{element, event_type};
 
@@ -2151,7 +2154,7 @@ mod tests {
         assert_eq!(c.proxy.unwrap().url, "http://proxy.local:3128");
 
         // (parameters, parameter named by the error, text in the message)
-        let table: &[(&[(&str, &str)], &str, &str)] = &[
+        let table: &[(Params, &str, &str)] = &[
             (
                 &[("proxy_port", "3128")],
                 "proxy_port",

@@ -196,6 +196,9 @@ fn severity_passes(f: SeverityFilter, severity: Option<i64>) -> bool {
 
 #[cfg(test)]
 mod tests {
+    /// Parameters as users write them: (name, value).
+    type Params = &'static [(&'static str, &'static str)];
+
     use super::*;
     use crate::config::ParamValue;
     use crate::event::{Bbdo, Context, Flags, ObjectKey};
@@ -322,7 +325,7 @@ mod tests {
             ..Flags::default()
         };
         // (parameters, flags, expected)
-        let table: &[(&[(&str, &str)], Flags, Option<Rejection>)] = &[
+        let table: &[(Params, Flags, Option<Rejection>)] = &[
             (&[], ack, Some(Rejection::Acknowledged)),
             (&[("acknowledged", "0")], ack, Some(Rejection::Acknowledged)),
             (&[("acknowledged", "1")], ack, None),
@@ -346,7 +349,7 @@ mod tests {
     #[test]
     fn hostgroups() {
         // (parameters, host's groups, expected) for a host and a service event alike
-        let table: &[(&[(&str, &str)], &[&str], Option<Rejection>)] = &[
+        let table: &[(Params, &[&str], Option<Rejection>)] = &[
             (&[], &[], None),
             (&[], &["linux"], None),
             (&[("accepted_hostgroups", "")], &[], None),
@@ -407,7 +410,7 @@ mod tests {
     #[test]
     fn servicegroups() {
         // (parameters, service's groups, expected)
-        let table: &[(&[(&str, &str)], &[&str], Option<Rejection>)] = &[
+        let table: &[(Params, &[&str], Option<Rejection>)] = &[
             (&[], &[], None),
             (&[("accepted_servicegroups", "mail")], &["mail"], None),
             (
@@ -453,7 +456,7 @@ mod tests {
     #[test]
     fn pollers() {
         // (parameters, poller of the host, expected)
-        let table: &[(&[(&str, &str)], Option<&str>, Option<Rejection>)] = &[
+        let table: &[(Params, Option<&str>, Option<Rejection>)] = &[
             (&[], None, None),
             (&[], Some("Central"), None),
             (&[("accepted_pollers", "Central")], Some("Central"), None),

@@ -310,3 +310,22 @@ fn keep_alive_reuses_connections() {
         pd.connections()
     );
 }
+
+#[test]
+fn full_broker_queue_during_an_outage_recovers_without_loss() {
+    let pd = standin();
+    pd.push_answers((0..8).map(|_| Answer::ServerError(503)));
+    Run::new("5.3", "backpressure.lua")
+        .env("CPD_URL", pd.url())
+        .go()
+        .assert_ok();
+    let got = pd.accepted();
+    for sid in 101..=120 {
+        assert_eq!(
+            sequence(&got, &format!("12_{sid}")),
+            ["trigger"],
+            "12_{sid}"
+        );
+    }
+    assert_eq!(got.len(), 20);
+}

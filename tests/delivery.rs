@@ -1,0 +1,308 @@
+//! Delivery through the library API against the local stand-in: buffer size and age, order per `dedup_key` under failures, `send_data_test`, proxies.
+
+mod support;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use centreon_pagerduty::connector::Connector;
+use centreon_pagerduty::event::RawEvent;
+use pd_standin::{Answer, Standin};
+use serde_json::{Value, json};
+use support::*;
+
+fn connector(extra: Value, dir: &std::path::Path) -> Connector {
+    let mut cfg = json!({
+        "pdy_routing_key": ROUTING_KEY,
+        "log_path": dir.join("connector.log").display().to_string(),
+        "log_level": 3,
+        "http_timeout": 5,
+    });
+    for (k, v) in extra.as_object().unwrap() {
+        cfg[k] = v.clone();
+    }
+    Connector::from_json(&cfg).expect("valid configuration")
+}
+
+/// A BBDO 3 service status that is a state change at check time `t`.
+fn service(host: u64, svc: u64, state: i64, t: i64) -> RawEvent {
+    RawEvent::from_json(&json!({
+        "category": 1, "element": 29, "host_id": host, "service_id": svc,
+        "state": state, "state_type": 1, "last_check": t, "last_state_change": t,
+        "output": format!("state {state}"), "host_name": "h", "service_description": format!("s{svc}"),
+    }))
+    .unwrap()
+}
+
+fn log_of(dir: &std::path::Path) -> String {
+    std::fs::read_to_string(dir.join("connector.log")).unwrap_or_default()
+}
+
+#[test]
+fn buffer_is_released_by_size_or_by_age_timer() {
+    let pd = Standin::start().unwrap();
+    let dir = scratch("buffer");
+    let mut c = connector(
+        json!({"http_server_url": pd.url(), "max_buffer_size": 3, "max_buffer_age": 1}),
+        &dir,
+    );
+    let t0 = Instant::now();
+    assert!(!c.submit(&service(1, 1, 2, 100)).unwrap());
+    assert!(!c.submit(&service(1, 2, 2, 100)).unwrap());
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(pd.count(), 0, "two events wait in the buffer");
+    // no further event, no flush: the age timer releases them
+    assert!(pd.wait_for_accepted(2, Duration::from_secs(5)));
+    assert!(
+        t0.elapsed() >= Duration::from_millis(900),
+        "{:?}",
+        t0.elapsed()
+    );
+    // three events fill the buffer: released at once, long before the age
+    let t1 = Instant::now();
+    for s in 3..=5 {
+        c.submit(&service(1, s, 2, 100)).unwrap();
+    }
+    assert!(pd.wait_for_accepted(5, Duration::from_secs(5)));
+    assert!(
+        t1.elapsed() < Duration::from_millis(900),
+        "{:?}",
+        t1.elapsed()
+    );
+    assert!(c.wait_idle(Duration::from_secs(5)));
+    assert!(c.verdict());
+}
+
+#[test]
+fn order_per_dedup_key_holds_under_failures() {
+    let pd = Standin::start().unwrap();
+    pd.push_answers([
+        Answer::ServerError(500),
+        Answer::Reset,
+        Answer::TooMany {
+            retry_after: Some(0),
+        },
+        Answer::Close,
+        Answer::ServerError(503),
+        Answer::Status(502, "bad gateway".into()),
+    ]);
+    let dir = scratch("order");
+    let mut c = connector(json!({"http_server_url": pd.url()}), &dir);
+    let services = 12u64;
+    for s in 1..=services {
+        c.submit(&service(7, s, 1, 100)).unwrap(); // WARNING: trigger
+        c.submit(&service(7, s, 2, 160)).unwrap(); // CRITICAL: trigger (update)
+        c.submit(&service(7, s, 0, 220)).unwrap(); // OK: resolve
+    }
+    assert!(c.wait_idle(Duration::from_secs(30)), "{}", log_of(&dir));
+    let got = pd.accepted();
+    assert_eq!(got.len(), 3 * services as usize);
+    for s in 1..=services {
+        let key = format!("7_{s}");
+        let seq: Vec<(String, String)> = for_key(&got, &key)
+            .iter()
+            .map(|b| {
+                (
+                    b["event_action"].as_str().unwrap().into(),
+                    b["payload"]["severity"].as_str().unwrap().into(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            seq,
+            [
+                ("trigger".to_string(), "warning".to_string()),
+                ("trigger".into(), "critical".into()),
+                ("resolve".into(), "info".into())
+            ],
+            "{key}"
+        );
+    }
+    let counters = c.counters();
+    use std::sync::atomic::Ordering::Relaxed;
+    assert_eq!(counters.delivered.load(Relaxed), 3 * services);
+    assert_eq!(counters.rate_limited.load(Relaxed), 1);
+    assert_eq!(counters.retried.load(Relaxed), 5);
+    assert_eq!(pd.open_incident_count(), 0);
+    assert!(!log_of(&dir).contains(ROUTING_KEY));
+}
+
+#[test]
+fn send_data_test_logs_instead_of_sending() {
+    let pd = Standin::start().unwrap();
+    let dir = scratch("send-data-test");
+    let mut c = connector(
+        json!({"http_server_url": pd.url(), "send_data_test": 1}),
+        &dir,
+    );
+    c.submit(&service(3, 4, 2, 100)).unwrap();
+    assert!(c.wait_idle(Duration::from_secs(5)));
+    drop(c);
+    assert_eq!(pd.count(), 0, "nothing sent");
+    let log = log_of(&dir);
+    assert!(log.contains("send_data_test: would send"), "{log}");
+    assert!(log.contains("\"dedup_key\":\"3_4\""), "{log}");
+    assert!(log.contains("\"routing_key\":\"<masked>\""), "{log}");
+    assert!(!log.contains(ROUTING_KEY));
+}
+
+#[test]
+fn a_rejected_event_never_blocks_the_next() {
+    let pd = Standin::start().unwrap();
+    pd.push_answers([Answer::Reject("bad event".into())]);
+    let dir = scratch("reject");
+    let mut c = connector(json!({"http_server_url": pd.url()}), &dir);
+    c.submit(&service(5, 6, 2, 100)).unwrap();
+    c.submit(&service(5, 6, 0, 160)).unwrap();
+    assert!(c.wait_idle(Duration::from_secs(10)));
+    assert_eq!(
+        actions(&pd.accepted()),
+        [("resolve".to_string(), "5_6".to_string())]
+    );
+    use std::sync::atomic::Ordering::Relaxed;
+    assert_eq!(c.counters().rejected.load(Relaxed), 1);
+    assert!(log_of(&dir).contains("bad event"));
+}
+
+/// A minimal HTTP CONNECT proxy on 127.0.0.1: records each CONNECT line and its
+/// Proxy-Authorization header, then pipes bytes both ways.
+struct ConnectProxy {
+    port: u16,
+    seen: Arc<Mutex<Vec<(String, Option<String>)>>>,
+}
+
+impl ConnectProxy {
+    fn start() -> ConnectProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let record = Arc::clone(&seen);
+        std::thread::spawn(move || {
+            // bounded: the test process ends; each connection ends when either side closes
+            for conn in listener.incoming().take(64) {
+                let Ok(client) = conn else { continue };
+                let record = Arc::clone(&record);
+                std::thread::spawn(move || serve_connect(client, &record));
+            }
+        });
+        ConnectProxy { port, seen }
+    }
+}
+
+fn serve_connect(client: TcpStream, record: &Mutex<Vec<(String, Option<String>)>>) {
+    client
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut reader = BufReader::new(client.try_clone().unwrap());
+    let mut first = String::new();
+    if reader.read_line(&mut first).is_err() {
+        return;
+    }
+    let mut auth = None;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+            break;
+        }
+        if let Some(v) = line
+            .strip_prefix("Proxy-Authorization: ")
+            .or_else(|| line.strip_prefix("proxy-authorization: "))
+        {
+            auth = Some(v.trim().to_string());
+        }
+    }
+    let target = first.split_whitespace().nth(1).unwrap_or("").to_string();
+    record
+        .lock()
+        .unwrap()
+        .push((first.trim().to_string(), auth));
+    let Ok(upstream) = TcpStream::connect(&target) else {
+        return;
+    };
+    let mut client_w = client.try_clone().unwrap();
+    client_w
+        .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        .unwrap();
+    let mut up_r = upstream.try_clone().unwrap();
+    let mut up_w = upstream;
+    let t = std::thread::spawn(move || {
+        let _ = std::io::copy(&mut up_r, &mut client_w);
+    });
+    let mut buf = [0u8; 8192];
+    loop {
+        match reader.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                if up_w.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    let _ = up_w.shutdown(std::net::Shutdown::Both);
+    let _ = t.join();
+}
+
+#[test]
+fn proxy_from_either_parameter_style() {
+    for style in ["legacy", "certified"] {
+        let pd = Standin::start().unwrap();
+        let proxy = ConnectProxy::start();
+        let dir = scratch(&format!("proxy-{style}"));
+        let extra = match style {
+            "legacy" => {
+                json!({"http_server_url": pd.url(), "http_proxy_string": format!("http://127.0.0.1:{}", proxy.port)})
+            }
+            _ => {
+                json!({"http_server_url": pd.url(), "proxy_address": "127.0.0.1", "proxy_port": proxy.port.to_string(),
+                        "proxy_username": "centreon", "proxy_password": "pr0xy-s3cret"})
+            }
+        };
+        let mut c = connector(extra, &dir);
+        c.submit(&service(8, 9, 2, 100)).unwrap();
+        assert!(
+            c.wait_idle(Duration::from_secs(10)),
+            "{style}: {}",
+            log_of(&dir)
+        );
+        drop(c);
+        assert_eq!(pd.accepted().len(), 1, "{style}");
+        let seen = proxy.seen.lock().unwrap().clone();
+        assert!(!seen.is_empty(), "{style}: the proxy was used");
+        assert!(
+            seen[0]
+                .0
+                .starts_with(&format!("CONNECT 127.0.0.1:{}", pd.addr().port())),
+            "{seen:?}"
+        );
+        if style == "certified" {
+            // base64("centreon:pr0xy-s3cret")
+            assert_eq!(
+                seen[0].1.as_deref(),
+                Some("Basic Y2VudHJlb246cHIweHktczNjcmV0")
+            );
+            assert!(
+                !log_of(&dir).contains("pr0xy-s3cret"),
+                "the proxy password is never logged"
+            );
+        }
+    }
+}
+
+#[test]
+fn proxy_from_the_environment() {
+    let pd = Standin::start().unwrap();
+    let proxy = ConnectProxy::start();
+    Run::new("5.4", "lifecycle.lua")
+        .env("CPD_URL", pd.url())
+        .env("HTTPS_PROXY", format!("http://127.0.0.1:{}", proxy.port))
+        .go()
+        .assert_ok();
+    assert_eq!(pd.accepted().len(), 6);
+    assert!(
+        !proxy.seen.lock().unwrap().is_empty(),
+        "HTTPS_PROXY honoured"
+    );
+}
