@@ -166,11 +166,14 @@ fn a_rejected_event_never_blocks_the_next() {
     assert!(log_of(&dir).contains("bad event"));
 }
 
+/// What the proxy saw: each CONNECT line and its Proxy-Authorization header.
+type Seen = Arc<Mutex<Vec<(String, Option<String>)>>>;
+
 /// A minimal HTTP CONNECT proxy on 127.0.0.1: records each CONNECT line and its
 /// Proxy-Authorization header, then pipes bytes both ways.
 struct ConnectProxy {
     port: u16,
-    seen: Arc<Mutex<Vec<(String, Option<String>)>>>,
+    seen: Seen,
 }
 
 impl ConnectProxy {
@@ -191,7 +194,7 @@ impl ConnectProxy {
     }
 }
 
-fn serve_connect(client: TcpStream, record: &Mutex<Vec<(String, Option<String>)>>) {
+fn serve_connect(client: TcpStream, record: &Seen) {
     client
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
