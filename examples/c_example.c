@@ -5,9 +5,10 @@
  *
  * Sends a service CRITICAL (host 12, service 34) and its OK recovery to the PagerDuty
  * Events API v2 endpoint <endpoint-url> (e.g. https://events.pagerduty.com/v2/enqueue, or a
- * local stand-in), waits up to 10 s for the delivery, and shows on the way how errors are
+ * local stand-in), waiting up to 10 s for each delivery, and shows on the way how errors are
  * reported: an invalid configuration, a malformed event and NULL arguments. The connector
- * logs to <log-path> (its directory must exist).
+ * logs to <log-path> and keeps its outbox (the durable queue of events not delivered yet)
+ * in <log-path>.outbox.db; their directory must exist.
  *
  * The routing key comes from the environment variable PDY_ROUTING_KEY, else a fixed demo
  * key is used (fine for a stand-in, refused by the real PagerDuty).
@@ -58,11 +59,11 @@ static void print_result(const char *what, cpd_result r) {
   printf("%s: %s (%s)\n", what, result_name(r), text);
 }
 
-/* Counts (and shows) a result that is not the one this example expects. */
+/* Prints a result and counts it as a surprise when it is not the documented one. */
 static void expect(const char *what, cpd_result got, cpd_result wanted) {
+  print_result(what, got);
   if (got != wanted) {
-    printf("  unexpected: %s gave %s, expected %s\n", what, result_name(got),
-           result_name(wanted));
+    printf("  unexpected: expected %s\n", result_name(wanted));
     surprises++;
   }
 }
@@ -93,39 +94,55 @@ static int json_escape(char *dst, size_t cap, const char *src) {
   return 1;
 }
 
-/* Hands one JSON event to the connector; on failure prints the connector's last error. */
+/* Prints the message of the last failed call on the connector (it names the problem). */
+static void print_last_error(const cpd_connector *connector) {
+  char error[512];
+  if (cpd_connector_last_error(connector, error, sizeof error, NULL) == CPD_OK) {
+    printf("  last error: %s\n", error);
+  }
+}
+
+/* Hands one JSON event to the connector and prints the outcome. */
 static cpd_result push(cpd_connector *connector, const char *what, const char *json) {
   bool acknowledged = false;
   cpd_result r = cpd_connector_push_json(connector, (const uint8_t *)json, strlen(json),
                                          &acknowledged);
   print_result(what, r);
   if (r == CPD_OK) {
-    printf("  nothing outstanding (Broker would acknowledge): %s\n",
-           acknowledged ? "yes" : "no");
-  } else if (connector != NULL) {
-    char error[512];
-    cpd_connector_last_error(connector, error, sizeof error, NULL);
-    printf("  last error: %s\n", error);
+    /* true once every event handed over is durably stored (what Broker waits for) */
+    printf("  all events stored safely: %s\n", acknowledged ? "yes" : "not yet");
+  } else {
+    print_last_error(connector);
   }
   return r;
+}
+
+/* Waits up to 10 s until every event handed over is delivered (or rejected) by PagerDuty. */
+static bool flush_all(cpd_connector *connector) {
+  bool done = false;
+  cpd_result r = cpd_connector_flush(connector, FLUSH_TIMEOUT_MS, &done);
+  uint64_t outstanding = cpd_connector_outstanding(connector);
+  print_result("flush", r);
+  printf("  outstanding after flush: %llu\n", (unsigned long long)outstanding);
+  return r == CPD_OK && done && outstanding == 0;
 }
 
 /* A BBDO 3 service status (category 1, element 29) of host 12 / service 34, with the names
  * Broker's cache would add. A state change: last_check == last_state_change. */
 static void service_status(char *out, size_t cap, int state, const char *output,
-                           long long when) {
+                           const char *perfdata, long long when) {
   snprintf(out, cap,
            "{\"category\": 1, \"element\": 29,"
            " \"host_id\": 12, \"service_id\": 34,"
            " \"state\": %d, \"state_type\": 1, \"check_attempt\": 3, \"max_check_attempts\": 3,"
-           " \"output\": \"%s\", \"long_output\": \"\", \"perfdata\": \"used=97%%;90;95;0;100\","
+           " \"output\": \"%s\", \"long_output\": \"\", \"perfdata\": \"%s\","
            " \"last_check\": %lld, \"last_state_change\": %lld,"
            " \"acknowledged\": false, \"scheduled_downtime_depth\": 0, \"flapping\": false,"
            " \"host_name\": \"srv-db\", \"service_description\": \"Disk /var\","
            " \"hostgroups\": [\"linux\", \"db\"], \"servicegroups\": [\"storage\"],"
            " \"host_severity\": 2, \"service_severity\": 1, \"poller\": \"Central\","
            " \"host_address\": \"10.0.0.5\"}",
-           state, output, when, when);
+           state, output, perfdata, when, when);
 }
 
 int main(int argc, char **argv) {
@@ -138,7 +155,8 @@ int main(int argc, char **argv) {
     key = DEMO_ROUTING_KEY;
   }
   char url[1024], log_path[1024], routing_key[256];
-  if (!json_escape(url, sizeof url, argv[1]) || !json_escape(log_path, sizeof log_path, argv[2]) ||
+  if (!json_escape(url, sizeof url, argv[1]) ||
+      !json_escape(log_path, sizeof log_path - 16, argv[2]) || /* room for ".outbox.db" */
       !json_escape(routing_key, sizeof routing_key, key)) {
     fprintf(stderr, "argument too long\n");
     return 2;
@@ -152,19 +170,18 @@ int main(int argc, char **argv) {
   cpd_connector *connector = NULL;
   snprintf(config, sizeof config,
            "{\"pdy_routing_key\": \"tooshort\", \"http_server_url\": \"%s\","
-           " \"log_path\": \"%s\"}",
-           url, log_path);
+           " \"log_path\": \"%s\", \"outbox_path\": \"%s.outbox.db\"}",
+           url, log_path, log_path);
   cpd_result r = cpd_connector_new((const uint8_t *)config, strlen(config), message,
                                    sizeof message, &connector);
-  print_result("invalid configuration", r);
-  printf("  message: %s\n", message);
   expect("invalid configuration", r, CPD_CONFIG_ERROR);
+  printf("  message: %s\n", message);
 
   /* 2. The real connector. */
   snprintf(config, sizeof config,
            "{\"pdy_routing_key\": \"%s\", \"http_server_url\": \"%s\","
-           " \"log_path\": \"%s\", \"log_level\": 2}",
-           routing_key, url, log_path);
+           " \"log_path\": \"%s\", \"log_level\": 2, \"outbox_path\": \"%s.outbox.db\"}",
+           routing_key, url, log_path, log_path);
   r = cpd_connector_new((const uint8_t *)config, strlen(config), message, sizeof message,
                         &connector);
   print_result("create connector", r);
@@ -173,45 +190,49 @@ int main(int argc, char **argv) {
     return 1;
   }
 
-  /* 3. NULL arguments: reported, never a crash. */
+  /* 3. NULL arguments: reported as CPD_NULL_ARGUMENT, never a crash. */
+  const uint8_t *json = (const uint8_t *)config;
+  size_t json_len = strlen(config);
   cpd_connector *unused = NULL;
-  expect("new without out", cpd_connector_new((const uint8_t *)config, strlen(config), NULL, 0, NULL),
-         CPD_NULL_ARGUMENT);
-  expect("new without JSON", cpd_connector_new(NULL, 0, NULL, 0, &unused), CPD_NULL_ARGUMENT);
-  expect("push without connector", push(NULL, "push to a NULL connector", "{}"), CPD_NULL_ARGUMENT);
-  expect("push without JSON", cpd_connector_push_json(connector, NULL, 0, NULL), CPD_NULL_ARGUMENT);
-  expect("last error without buffer", cpd_connector_last_error(connector, NULL, 0, NULL),
-         CPD_NULL_ARGUMENT);
-  printf("NULL arguments: CPD_NULL_ARGUMENT each time; outstanding(NULL) = %llu\n",
+  expect("NULL out", cpd_connector_new(json, json_len, NULL, 0, NULL), CPD_NULL_ARGUMENT);
+  expect("NULL configuration", cpd_connector_new(NULL, 0, NULL, 0, &unused), CPD_NULL_ARGUMENT);
+  expect("NULL connector", cpd_connector_push_json(NULL, json, json_len, NULL), CPD_NULL_ARGUMENT);
+  expect("NULL event", cpd_connector_push_json(connector, NULL, 0, NULL), CPD_NULL_ARGUMENT);
+  print_last_error(connector);
+  expect("NULL buffer", cpd_connector_last_error(connector, NULL, 0, NULL), CPD_NULL_ARGUMENT);
+  expect("NULL flush", cpd_connector_flush(NULL, 0, NULL), CPD_NULL_ARGUMENT);
+  printf("outstanding(NULL) = %llu; free(NULL) does nothing\n",
          (unsigned long long)cpd_connector_outstanding(NULL));
-  cpd_connector_free(NULL); /* a no-op */
+  cpd_connector_free(NULL);
 
-  /* 4. A malformed event (no host_id): skipped, the last error names the field. */
-  expect("malformed event",
-         push(connector, "malformed event",
-              "{\"category\": 1, \"element\": 29, \"service_id\": 34, \"state\": 2}"),
+  /* 4. Bad events are skipped (never sent, never blocking); the last error says why. */
+  const char *malformed = "{\"category\": 1, \"element\": 29, \"service_id\": 34, \"state\": 2}";
+  expect("malformed event (no host_id)",
+         cpd_connector_push_json(connector, (const uint8_t *)malformed, strlen(malformed), NULL),
          CPD_EVENT_ERROR);
-  expect("invalid JSON", push(connector, "invalid JSON", "{\"category\": 1,"), CPD_INVALID_JSON);
+  print_last_error(connector);
+  const char *broken = "{\"category\": 1,";
+  expect("invalid JSON",
+         cpd_connector_push_json(connector, (const uint8_t *)broken, strlen(broken), NULL),
+         CPD_INVALID_JSON);
+  print_last_error(connector);
 
-  /* 5. The incident: CRITICAL (trigger), then OK (resolve), dedup_key "12_34". */
+  /* 5. The incident, dedup_key "12_34": CRITICAL (trigger), then OK (resolve). Each is
+   * flushed before the next, as in real life where the recovery comes minutes later: a
+   * recovery pushed while its trigger is still queued cancels both (nothing is sent). */
   long long now = (long long)time(NULL);
   char event[4096];
-  service_status(event, sizeof event, 2, "CRITICAL - /var 97%", now - 60);
+  service_status(event, sizeof event, 2, "CRITICAL - /var 97%", "used=97%;90;95;0;100",
+                 now - 60);
   cpd_result critical = push(connector, "service CRITICAL", event);
-  service_status(event, sizeof event, 0, "OK - /var 40%", now);
+  bool critical_sent = flush_all(connector);
+  service_status(event, sizeof event, 0, "OK - /var 40%", "used=40%;90;95;0;100", now);
   cpd_result recovery = push(connector, "service OK", event);
+  bool recovery_sent = flush_all(connector);
 
-  /* 6. Wait for the delivery (retries included) for up to 10 s. */
-  bool done = false;
-  r = cpd_connector_flush(connector, FLUSH_TIMEOUT_MS, &done);
-  print_result("flush", r);
-  uint64_t outstanding = cpd_connector_outstanding(connector);
-  printf("outstanding after flush: %llu\n", (unsigned long long)outstanding);
+  cpd_connector_free(connector); /* stops the background threads; connector is now invalid */
 
-  cpd_connector_free(connector); /* stops the sender threads; connector is now invalid */
-
-  int delivered = critical == CPD_OK && recovery == CPD_OK && r == CPD_OK && done &&
-                  outstanding == 0;
+  bool delivered = critical == CPD_OK && recovery == CPD_OK && critical_sent && recovery_sent;
   printf("%s\n", delivered ? "both events handed over to PagerDuty"
                            : "the events were NOT all handed over");
   if (surprises > 0) {

@@ -41,9 +41,17 @@
  *     "pdy_centreon_url": "https://centreon.example.com/centreon",
  *     "log_path": "/var/log/myhost/pagerduty.log",              (or "logfile")
  *     "log_level": 2,                  (0 errors, 1 warnings (default), 2 info, 3 debug)
+ *     "outbox_path": "/var/lib/myhost/pagerduty-outbox.db",
  *     "max_buffer_size": 1,
  *     "accepted_elements": "host_status,service_status"
  *   }
+ *
+ * The directories of log_path (default /var/log/centreon-broker/...) and of outbox_path
+ * (default /var/lib/centreon-broker/centreon-pagerduty-<hash of the key>.db) must exist:
+ * outside a Centreon server, set both. The outbox is a durable database of the events not
+ * yet delivered and of the incidents open per object; a connector created again with the
+ * same outbox_path sends what was left and remembers open incidents. One outbox per
+ * connector: two live connectors must not share it.
  *
  * Other parameters: pdy_source, client, http_proxy_string, proxy_address, proxy_port,
  * proxy_protocol, proxy_username, proxy_password, connection_timeout (http_timeout),
@@ -53,9 +61,10 @@
  * severity_service_critical, severity_service_unknown, accepted_hostgroups,
  * rejected_hostgroups, accepted_servicegroups, rejected_servicegroups, accepted_pollers,
  * rejected_pollers, host_severity_threshold, host_severity_operator,
- * service_severity_threshold, service_severity_operator. Unknown names give a warning in the
- * log, not an error. Broker's own form, an array of {"name": ..., "value": ...} objects, is
- * accepted too. The directory of the log file must exist.
+ * service_severity_threshold, service_severity_operator, outbox_max_events,
+ * outbox_commit_delay_ms, rejected_max_events, stats_path, stats_interval. Unknown names give
+ * a warning in the log, not an error. Broker's own form, an array of
+ * {"name": ..., "value": ...} objects, is accepted too.
  *
  * Event JSON (cpd_connector_push_json): one JSON object holding the fields of a Broker
  * event, plus the names Broker's cache knows about the object:
@@ -174,7 +183,8 @@ cpd_result cpd_result_message(cpd_result result, char *buf, size_t len, size_t *
 
 /*
  * Creates a connector from a configuration JSON object (see the top of this file), opens
- * its log file and starts its background sender threads. No network I/O happens here.
+ * its log file and its outbox (taking back the events and incidents a previous connector
+ * left there) and starts its background threads. No network I/O happens here.
  *
  * config_json, config_len: the UTF-8 JSON text, `config_len` bytes (no NUL needed).
  *          Required (NULL gives CPD_NULL_ARGUMENT). Read during the call only; the caller
@@ -190,7 +200,8 @@ cpd_result cpd_result_message(cpd_result result, char *buf, size_t len, size_t *
  *          and nothing else happens.
  *
  * Returns CPD_OK, CPD_NULL_ARGUMENT, CPD_INVALID_UTF8, CPD_INVALID_JSON, CPD_CONFIG_ERROR
- * (also when the log directory does not exist or threads cannot be started) or CPD_PANIC.
+ * (also when the directory of the log file or of the outbox does not exist, when the outbox
+ * cannot be created, or when threads cannot be started) or CPD_PANIC.
  * Ownership of the result: on CPD_OK the caller owns *out and must release it with
  * cpd_connector_free exactly once; on any other result *out is NULL (unless out is NULL)
  * and there is nothing to free.
@@ -208,17 +219,19 @@ cpd_result cpd_connector_new(const uint8_t *config_json,
  * acknowledge, resolve, or nothing: repeated states, SOFT states, filters...) and queues
  * what must be sent; delivery happens on background threads, in order per dedup_key, with
  * retries on network errors, 429 and 5xx answers. Events PagerDuty rejects (400, 413, 422)
- * are logged and dropped; they never block the events that follow. Never blocks on the
- * network.
+ * are logged and set aside, never retried; they never block the events that follow.
+ * Never blocks on the network.
  *
  * connector:    required; a handle from cpd_connector_new, not yet freed. Borrowed.
  * event_json, event_len: the UTF-8 JSON text, `event_len` bytes (no NUL needed).
  *               Required (NULL gives CPD_NULL_ARGUMENT). Read during the call only; the
  *               caller keeps ownership.
  * acknowledged: may be NULL; else caller-owned, receives true when every event handed over
- *               so far has been delivered or rejected (nothing outstanding), the verdict
- *               Broker uses to acknowledge events. Written on CPD_OK and CPD_EVENT_ERROR,
- *               untouched otherwise.
+ *               so far is safe: durably stored in the outbox (it will be delivered even
+ *               across a restart). This is the verdict Broker uses to acknowledge its
+ *               events; it is often false right after a push (stores are grouped, see
+ *               outbox_commit_delay_ms). Written on CPD_OK and CPD_EVENT_ERROR, untouched
+ *               otherwise.
  *
  * Returns CPD_OK (also for event types the connector ignores), CPD_NULL_ARGUMENT,
  * CPD_INVALID_UTF8, CPD_INVALID_JSON, CPD_EVENT_ERROR (malformed: the event was logged and
@@ -248,7 +261,8 @@ cpd_result cpd_connector_push_json(cpd_connector *connector,
  * Returns CPD_OK (nothing outstanding), CPD_TIMEOUT (events still being delivered or
  * retried; they carry on in the background), CPD_NULL_ARGUMENT or CPD_PANIC.
  * Does not set the message of cpd_connector_last_error. Note that CPD_OK does not tell a
- * delivery from a rejection: rejections are written to the connector's log file.
+ * delivery from a rejection: rejections are written to the connector's log file, kept in
+ * the outbox (up to rejected_max_events) and counted in the statistics file (stats_path).
  * Thread safety: may be called from any thread; holds the handle's lock while waiting, so
  * other calls on the same handle wait for it (up to timeout_ms). Not concurrently with
  * cpd_connector_free on that handle.
@@ -257,7 +271,8 @@ cpd_result cpd_connector_flush(cpd_connector *connector, uint32_t timeout_ms, bo
 
 /*
  * The number of events handed over and not yet delivered to PagerDuty or rejected by it
- * (buffered, queued, in flight or waiting for a retry).
+ * (being stored, buffered, queued, in flight or waiting for a retry), including the events
+ * a previous connector left in the outbox.
  *
  * connector: a handle from cpd_connector_new, not yet freed. Borrowed. NULL gives 0.
  *
@@ -291,10 +306,12 @@ cpd_result cpd_connector_last_error(const cpd_connector *connector,
                                     size_t *written);
 
 /*
- * Stops the connector and frees it: aborts requests in flight, joins the sender threads,
- * logs how many events were left undelivered (call cpd_connector_flush first to give them
- * a chance), closes the log file and releases the memory. May block briefly while the
- * threads finish.
+ * Stops the connector and frees it: aborts requests in flight, stores what is not stored
+ * yet, joins the background threads, logs how many events were left undelivered, closes the
+ * outbox and the log file and releases the memory. Undelivered events stay in the outbox and
+ * are sent first by the next connector created with the same outbox_path (call
+ * cpd_connector_flush first to deliver them now). May block briefly while the threads
+ * finish.
  *
  * connector: a handle from cpd_connector_new, or NULL (then nothing happens). Ownership is
  *            taken: the pointer is invalid after the call and must not be used or freed

@@ -193,6 +193,19 @@ pub struct Config {
     pub rejected_pollers: Vec<String>,
     pub host_severity_filter: Option<SeverityFilter>,
     pub service_severity_filter: Option<SeverityFilter>,
+    /// `outbox_path`: the durable outbox (default: one file per routing key under
+    /// `/var/lib/centreon-broker/`).
+    pub outbox_path: PathBuf,
+    /// `outbox_max_events`: pending events kept before acknowledgements to Broker stop.
+    pub outbox_max_events: u64,
+    /// `outbox_commit_delay_ms`: how long a group commit waits for more events.
+    pub outbox_commit_delay: Duration,
+    /// `rejected_max_events`: rejected events kept for inspection (oldest pruned).
+    pub rejected_max_events: u64,
+    /// `stats_path`: the statistics file, rewritten every `stats_interval`.
+    pub stats_path: PathBuf,
+    /// `stats_interval`: seconds between two statistics files.
+    pub stats_interval: Duration,
 }
 
 /// A parameter that was accepted but gave a warning (unknown name, not honoured yet...).
@@ -388,6 +401,36 @@ static PARAMS: &[ParamInfo] = &[
         "skip_anon_events",
         Supported,
         "1 = drop events whose host or service the Broker cache cannot name (default 0: send them with their ids)",
+    ),
+    p(
+        "outbox_path",
+        Supported,
+        "durable outbox database (default /var/lib/centreon-broker/centreon-pagerduty-<hash of the routing key>.db); one per output",
+    ),
+    p(
+        "outbox_max_events",
+        Supported,
+        "pending events kept in the outbox before acknowledgements to Broker stop, 1 to 10000000 (default 100000)",
+    ),
+    p(
+        "outbox_commit_delay_ms",
+        Supported,
+        "milliseconds a group commit waits for more events, 0 to 1000 (default 10): the most it adds to an acknowledgement",
+    ),
+    p(
+        "rejected_max_events",
+        Supported,
+        "events rejected by PagerDuty kept for inspection, 1 to 1000000 (default 1000)",
+    ),
+    p(
+        "stats_path",
+        Supported,
+        "statistics file, rewritten atomically (default: the outbox path with .stats.json)",
+    ),
+    p(
+        "stats_interval",
+        Supported,
+        "seconds between two statistics files, 1 to 3600 (default 5)",
     ),
     p(
         "send_data_test",
@@ -641,6 +684,17 @@ const DEFAULT_LOG_PATH: &str = "/var/log/centreon-broker/stream-connector-pagerd
 const DEFAULT_TIMEOUT_SECS: u64 = 10;
 const MAX_TIMEOUT_SECS: f64 = 300.0;
 const DEFAULT_BUFFER_AGE_SECS: u64 = 5;
+const DEFAULT_OUTBOX_DIR: &str = "/var/lib/centreon-broker";
+
+/// The default outbox of a routing key: a file named by a hash of the key (never the key).
+fn default_outbox_path(key: &Secret) -> PathBuf {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in key.expose().bytes() {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    PathBuf::from(DEFAULT_OUTBOX_DIR).join(format!("centreon-pagerduty-{h:016x}.db"))
+}
 /// Upper bound of `max_buffer_age`: a day (also keeps `Duration::from_secs_f64` in range).
 const MAX_BUFFER_AGE_SECS: f64 = 86_400.0;
 
@@ -1543,6 +1597,37 @@ impl Config {
             r.severity_filter("host_severity_threshold", "host_severity_operator")?;
         let service_severity_filter =
             r.severity_filter("service_severity_threshold", "service_severity_operator")?;
+        let outbox_path = r
+            .take("outbox_path")
+            .map(|e| e.text())
+            .transpose()?
+            .map_or_else(|| default_outbox_path(&routing_key), PathBuf::from);
+        let outbox_max_events =
+            r.take("outbox_max_events")
+                .map_or(Ok(100_000), |e| e.integer(1, 10_000_000))? as u64;
+        let outbox_commit_delay = Duration::from_millis(
+            r.take("outbox_commit_delay_ms")
+                .map_or(Ok(10), |e| e.integer(0, 1000))? as u64,
+        );
+        let rejected_max_events =
+            r.take("rejected_max_events")
+                .map_or(Ok(1000), |e| e.integer(1, 1_000_000))? as u64;
+        let stats_path = r
+            .take("stats_path")
+            .map(|e| e.text())
+            .transpose()?
+            .map_or_else(
+                || {
+                    let mut p = outbox_path.clone().into_os_string();
+                    p.push(".stats.json");
+                    PathBuf::from(p)
+                },
+                PathBuf::from,
+            );
+        let stats_interval = Duration::from_secs(
+            r.take("stats_interval")
+                .map_or(Ok(5), |e| e.integer(1, 3600))? as u64,
+        );
         let config = Config {
             routing_key,
             centreon_url,
@@ -1574,6 +1659,12 @@ impl Config {
             rejected_pollers,
             host_severity_filter,
             service_severity_filter,
+            outbox_path,
+            outbox_max_events,
+            outbox_commit_delay,
+            rejected_max_events,
+            stats_path,
+            stats_interval,
         };
         Ok((config, r.finish()))
     }

@@ -4,10 +4,11 @@ use std::sync::Arc;
 
 use crate::config::{Config, ConfigError, ParamValue, Warning};
 use crate::decision::{Decision, Incident, Memory, Observed};
-use crate::delivery::{Delivery, Transport};
+use crate::delivery::{Delivery, NewEvent, Transport};
 use crate::event::{Event, EventClass, EventError, ObjectKey, RawEvent, StatusEvent, event_type};
 use crate::log::{Level, Logger};
-use crate::payload;
+use crate::outbox::Outbox;
+use crate::payload::{self, Action, Outgoing};
 use crate::send::Sender;
 
 /// Answer of the fast path for a status event.
@@ -91,8 +92,14 @@ impl Connector {
         } else {
             Transport::Http(Sender::new(&cfg, crate::delivery::LANES).map_err(InitError)?)
         };
-        let delivery = Delivery::start(&cfg, Arc::clone(&log), transport)
-            .map_err(|e| InitError(format!("cannot start the sender threads: {e}")))?;
+        let (outbox, moved_aside) = Outbox::open(&cfg.outbox_path).map_err(|e| InitError(e.0))?;
+        if let Some(msg) = moved_aside {
+            log.error(&msg);
+        }
+        let mut memory = Memory::new();
+        memory.restore(outbox.objects().map_err(|e| InitError(e.0))?);
+        let delivery = Delivery::start(&cfg, outbox, Arc::clone(&log), transport)
+            .map_err(|e| InitError(e.0))?;
         log.warning(&format!(
             "centreon-pagerduty {} started: endpoint {}, routing key {}, log level {}",
             crate::VERSION,
@@ -105,7 +112,7 @@ impl Connector {
         Ok(Connector {
             cfg,
             log,
-            memory: Memory::new(),
+            memory,
             delivery,
             accepted,
         })
@@ -126,9 +133,10 @@ impl Connector {
             .is_ok()
     }
 
-    /// Broker's acknowledgement verdict: every relevant event handed over so far is done.
+    /// Broker's acknowledgement verdict: every relevant event handed over so far is durably
+    /// stored in the outbox.
     pub fn verdict(&self) -> bool {
-        self.delivery.outstanding() == 0
+        self.delivery.all_committed()
     }
 
     /// Events handed over and not yet delivered or rejected.
@@ -193,7 +201,7 @@ impl Connector {
                         "",
                     );
                     self.log.debug(&format!("{}: acknowledge", ack.key));
-                    self.delivery.push(out);
+                    self.push(ack.key, out, false);
                 }
             }
             Some(Event::Downtime(_)) | None => {}
@@ -201,7 +209,20 @@ impl Connector {
         Ok(())
     }
 
+    fn push(&mut self, key: ObjectKey, out: Outgoing, opens: bool) {
+        self.delivery
+            .counters()
+            .relevant
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.delivery.push(NewEvent {
+            out,
+            opens,
+            object: self.memory.state(key),
+        });
+    }
+
     fn status(&mut self, ev: &StatusEvent) {
+        let was_open = matches!(self.memory.incident(ev.key), Incident::Open { .. });
         match self.memory.decide(&self.cfg, ev) {
             Decision::Skip(why) => {
                 if self.log.enabled(Level::Debug) {
@@ -231,22 +252,27 @@ impl Connector {
                         out.dedup_key
                     ));
                 }
-                self.delivery.push(out);
+                self.push(ev.key, out, action == Action::Trigger && !was_open);
             }
         }
     }
 
-    /// Broker is idle: release buffered events now and return the verdict.
+    /// Broker is idle: release buffered events now and return the verdict, waiting at most
+    /// a group-commit delay (plus a margin) for events still being stored.
     pub fn flush(&mut self) -> bool {
         self.delivery.release();
         self.verdict()
+            || self.delivery.wait_committed(
+                self.cfg.outbox_commit_delay * 2 + std::time::Duration::from_millis(50),
+            )
     }
 
-    /// Waits (up to `timeout`) until nothing is outstanding. For C hosts and tools, never for Broker.
+    /// Waits (up to `timeout`) until every event is delivered or rejected. For C hosts and
+    /// tools, never for Broker.
     pub fn wait_idle(&mut self, timeout: std::time::Duration) -> bool {
         self.delivery.release();
         let deadline = std::time::Instant::now() + timeout;
-        while !self.verdict() {
+        while self.delivery.outstanding() > 0 {
             if std::time::Instant::now() >= deadline {
                 return false;
             }
@@ -256,7 +282,7 @@ impl Connector {
     }
 
     /// Delivery counters.
-    pub fn counters(&self) -> &crate::delivery::Counters {
+    pub fn counters(&self) -> &crate::stats::Counters {
         self.delivery.counters()
     }
 
@@ -266,11 +292,12 @@ impl Connector {
     }
 
     fn shutdown(&mut self) {
-        let pending = self.delivery.outstanding();
         self.delivery.stop();
+        let pending = self.delivery.outstanding();
         if pending > 0 {
             self.log.warning(&format!(
-                "stopped with {pending} event(s) not delivered; Broker was not told they were safe and will hand them over again"
+                "stopped with {pending} event(s) not delivered yet; they stay in the outbox {} and are sent first at the next start",
+                self.cfg.outbox_path.display()
             ));
         } else {
             self.log.info("stopped");

@@ -17,6 +17,7 @@ use std::fmt;
 use crate::config::Config;
 use crate::event::{Flags, Kind, ObjectKey, StatusEvent};
 use crate::filter::{self, Rejection};
+use crate::outbox::ObjectState;
 use crate::payload::Action;
 
 /// The part of a status that can change a decision. Two statuses with the same `Observed`
@@ -106,6 +107,47 @@ impl Memory {
         self.objects
             .get(&key)
             .map_or(Incident::None, |e| e.incident)
+    }
+
+    /// Restores incident states persisted by an earlier run. The objects count as known, and
+    /// their first status is examined in full.
+    pub fn restore(&mut self, states: impl IntoIterator<Item = ObjectState>) {
+        for s in states {
+            let incident = match s.open_state {
+                Some(state) => Incident::Open {
+                    state,
+                    acknowledged: s.acknowledged,
+                },
+                None => Incident::None,
+            };
+            self.objects.insert(
+                s.key,
+                Entry {
+                    observed: Observed {
+                        state: -1,
+                        hard: false,
+                        flags: Flags::default(),
+                    },
+                    incident,
+                },
+            );
+        }
+    }
+
+    /// The incident state of `key`, as persisted.
+    pub fn state(&self, key: ObjectKey) -> ObjectState {
+        let (open_state, acknowledged) = match self.incident(key) {
+            Incident::Open {
+                state,
+                acknowledged,
+            } => (Some(state), acknowledged),
+            Incident::None => (None, false),
+        };
+        ObjectState {
+            key,
+            open_state,
+            acknowledged,
+        }
     }
 
     /// Records a Centreon acknowledgement; true when an open, not yet acknowledged incident

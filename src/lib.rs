@@ -9,7 +9,9 @@
 //! - [`payload`]: the Events API v2 body (certified format, defects fixed), [`perfdata`], [`timefmt`].
 //! - [`retry`]: PagerDuty's answer -> done, rejected or retry, and the backoff.
 //! - [`send`]: the HTTP agent (keep-alive, timeouts, proxy, TLS) and one request.
-//! - [`delivery`]: background lanes, buffer timer, ordering per `dedup_key`, outstanding count.
+//! - [`outbox`]: the durable SQLite outbox (pending, rejected, per-object incident state).
+//! - [`delivery`]: the committer (group commits, merges, acknowledgement) and the sender lanes.
+//! - [`stats`]: counters and the statistics file.
 //! - [`connector`]: one output: ties the above together; what the Lua module and the C ABI drive.
 //! - [`log`]: the log file (levels 0-3, rotation-safe).
 //! - `lua`: the Lua module `centreon_pagerduty` (unsafe glue, one binary for Lua 5.3 and 5.4).
@@ -24,10 +26,12 @@ pub mod ffi;
 pub mod filter;
 pub mod log;
 mod lua;
+pub mod outbox;
 pub mod payload;
 pub mod perfdata;
 pub mod retry;
 pub mod send;
+pub mod stats;
 pub mod timefmt;
 
 /// The library version.

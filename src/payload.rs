@@ -624,6 +624,12 @@ mod tests {
             rejected_pollers: Vec::new(),
             host_severity_filter: None,
             service_severity_filter: None,
+            outbox_path: "/tmp/unused.db".into(),
+            outbox_max_events: 100_000,
+            outbox_commit_delay: std::time::Duration::from_millis(10),
+            rejected_max_events: 1000,
+            stats_path: "/tmp/unused.stats.json".into(),
+            stats_interval: std::time::Duration::from_secs(5),
         }
     }
 

@@ -174,13 +174,25 @@ fn pagerduty_errors_neither_block_nor_lose_events() {
 }
 
 #[test]
-fn stop_while_pagerduty_hangs_is_prompt_and_keeps_events() {
+fn stop_while_pagerduty_hangs_is_prompt_and_the_next_run_delivers() {
     for lua in LUAS {
         let pd = standin();
         pd.set_default(Answer::Hang);
         let out = Run::new(lua, "shutdown.lua").env("CPD_URL", pd.url()).go();
         out.assert_ok();
-        assert!(out.log.contains("not delivered"), "{}", out.log);
+        assert!(out.log.contains("stay in the outbox"), "{}", out.log);
+        assert!(pd.accepted().is_empty());
+        // the next run (restart) on the same outbox sends them, with no event from Broker
+        let healthy = standin();
+        Run::new(lua, "resume.lua")
+            .work(&out.dir)
+            .env("CPD_URL", healthy.url())
+            .env("CPD_EXPECT", "2")
+            .go()
+            .assert_ok();
+        let got = healthy.accepted();
+        assert_eq!(sequence(&got, "12_34"), ["trigger"]);
+        assert_eq!(sequence(&got, "13_H"), ["trigger"]);
     }
 }
 

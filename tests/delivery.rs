@@ -17,6 +17,7 @@ fn connector(extra: Value, dir: &std::path::Path) -> Connector {
     let mut cfg = json!({
         "pdy_routing_key": ROUTING_KEY,
         "log_path": dir.join("connector.log").display().to_string(),
+        "outbox_path": dir.join("outbox.db").display().to_string(),
         "log_level": 3,
         "http_timeout": 5,
     });

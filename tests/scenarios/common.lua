@@ -25,8 +25,9 @@ M.cache = {
 }
 
 -- Broker's lua_parameter list: our defaults for tests, then `extra` ({name = value} or list entries).
-function M.params(extra, key)
+function M.params(extra, key, name)
   local p = {
+    { type = "string", name = "outbox_path", value = M.work .. "/" .. (name or "PagerDuty"):gsub("%W", "_") .. ".db" },
     { type = "password", name = "pdy_routing_key", value = key or M.key },
     { type = "string", name = "http_server_url", value = M.url },
     { type = "string", name = "pdy_centreon_url", value = "https://centreon.example.com" },
@@ -48,7 +49,7 @@ function M.output(extra, opts)
   opts = opts or {}
   return host.output {
     script = opts.script or M.script,
-    params = M.params(extra, opts.key),
+    params = M.params(extra, opts.key, opts.name),
     bbdo = M.bbdo == 2 and "2.0.0" or "3.0.0",
     cache = M.cache,
     flush_interval = opts.flush_interval or 0.05,
@@ -90,6 +91,26 @@ function M.settle(out, timeout)
   local ok = out:idle_until(function() return out:unacked() == 0 end, timeout or 15)
   if not ok then
     error("events not acknowledged in time: unacked=" .. out:unacked() .. "\nerrors: " .. table.concat(out:errors(), "\n"), 2)
+  end
+end
+
+-- Count of events the connector finished with (delivered or rejected), from its log.
+function M.finished(log)
+  local f = io.open(log or M.log)
+  if not f then return 0 end
+  local n = 0
+  for line in f:lines() do
+    if line:find("] delivered ", 1, true) or line:find("PagerDuty rejected ", 1, true) then n = n + 1 end
+  end
+  f:close()
+  return n
+end
+
+-- Broker idles until the connector has delivered (or rejected) `n` events in all.
+function M.delivered(out, n, timeout, log)
+  local ok = out:idle_until(function() return M.finished(log) >= n end, timeout or 20)
+  if not ok then
+    error(string.format("only %d of %d events delivered in time", M.finished(log), n), 2)
   end
 end
 

@@ -7,17 +7,20 @@ C.running(out)
 -- 1. rejected (400): logged and dropped, acknowledged
 out:send(C.svc { host_id = 12, service_id = 40, state = 2, output = "CRITICAL - rejected one" })
 C.settle(out)
+C.delivered(out, 1)
 -- 2. rate limited (429) then accepted
 out:send(C.svc { host_id = 12, service_id = 41, state = 2, output = "CRITICAL - rate limited one" })
 C.settle(out)
+C.delivered(out, 2)
 -- 3. server error (500) then accepted
 out:send(C.svc { host_id = 12, service_id = 42, state = 2, output = "CRITICAL - server error one" })
 C.settle(out)
+C.delivered(out, 3)
 -- 4. the server hangs: the request times out (2 s) and is retried
 out:send(C.svc { host_id = 12, service_id = 43, state = 2, output = "CRITICAL - hang one" })
 local t0 = host.now()
-C.eq(out:unacked(), 1, "not acknowledged while the server hangs")
-C.settle(out, 20)
+C.settle(out) -- stored in the outbox: acknowledged although the server hangs
+C.delivered(out, 4, 20)
 print(string.format("errors: hang recovered after %.2f s", host.now() - t0))
 
 local logs = io.open(C.log):read("a")

@@ -30,5 +30,6 @@ out:send(C.svc { host_id = 12, service_id = 37, state = 0, change = false, outpu
 
 C.settle(out)
 C.eq(out:unacked(), 0, "unacknowledged after settle")
+C.delivered(out, 6)
 out:stop()
 print("lifecycle: done")

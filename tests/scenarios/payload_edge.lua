@@ -12,5 +12,6 @@ out:send(C.svc { host_id = 13, service_id = 35, state = 3, output = "UNKNOWN - "
 out:send(C.hst { host_id = 99, state = 1, output = "DOWN - unknown host" })
 out:send(C.svc { host_id = 12, service_id = 99, state = 2, output = "CRITICAL - unknown service" })
 C.settle(out)
+C.delivered(out, 4)
 out:stop()
 print("payload_edge: done")

@@ -5,16 +5,17 @@ C.running(out)
 for sid = 50, 54 do
   out:send(C.svc { host_id = 12, service_id = sid, state = 2, output = "CRITICAL - " .. sid })
 end
-host.sleep(0.1)
-C.check(out:unacked() > 0, "events wait while the server fails")
+C.settle(out) -- stored: acknowledged although the server fails
 out:reload()
 C.running(out)
 out:send(C.svc { host_id = 12, service_id = 55, state = 1, output = "WARNING - after reload" })
 C.settle(out, 20)
+C.delivered(out, 6, 30)
 out:reload()
 C.running(out)
 -- a recovery after the reload: the new instance resolves what the old one opened
 out:send(C.svc { host_id = 12, service_id = 50, state = 0, output = "OK" })
 C.settle(out)
+C.delivered(out, 7)
 out:stop()
 print("reload: done")

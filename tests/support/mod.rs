@@ -94,6 +94,7 @@ pub fn scratch(name: &str) -> PathBuf {
 pub fn script_dir(dir: &Path) -> PathBuf {
     let sd = dir.join("lua");
     std::fs::create_dir_all(sd.join("lib")).unwrap();
+    let _ = std::fs::remove_file(sd.join("lib/centreon_pagerduty.so"));
     std::fs::copy(
         root().join("lua-bridge/pagerduty.lua"),
         sd.join("pagerduty.lua"),
@@ -113,6 +114,7 @@ pub fn script_dir(dir: &Path) -> PathBuf {
 
 /// How to run one scenario.
 pub struct Run<'a> {
+    pub work: Option<PathBuf>,
     pub lua: &'a str,
     pub bbdo: u32,
     pub api: u32,
@@ -123,6 +125,7 @@ pub struct Run<'a> {
 impl<'a> Run<'a> {
     pub fn new(lua: &'a str, scenario: &'a str) -> Run<'a> {
         Run {
+            work: None,
             lua,
             bbdo: 3,
             api: 2,
@@ -138,6 +141,11 @@ impl<'a> Run<'a> {
         self.api = v;
         self
     }
+    /// Runs in `dir` (kept from an earlier run: same outbox, same log).
+    pub fn work(mut self, dir: &Path) -> Self {
+        self.work = Some(dir.to_path_buf());
+        self
+    }
     pub fn env(mut self, k: &str, v: impl Into<String>) -> Self {
         self.env.push((k.to_string(), v.into()));
         self
@@ -145,14 +153,35 @@ impl<'a> Run<'a> {
 
     /// Runs the scenario to completion; returns the output and the log file's text.
     pub fn go(self) -> Outcome {
-        let dir = scratch(&format!(
-            "{}-{}-b{}-a{}",
-            self.scenario.trim_end_matches(".lua"),
-            self.lua,
-            self.bbdo,
-            self.api
-        ));
+        let (dir, sd) = self.prepare();
+        let mut cmd = self.command(&dir, &sd);
+        let started = Instant::now();
+        let output = cmd.output().expect("run the emulator");
+        Outcome {
+            log: std::fs::read_to_string(dir.join("connector.log")).unwrap_or_default(),
+            output,
+            elapsed: started.elapsed(),
+            dir,
+        }
+    }
+
+    /// The work directory and the script directory in it.
+    pub fn prepare(&self) -> (PathBuf, PathBuf) {
+        let dir = self.work.clone().unwrap_or_else(|| {
+            scratch(&format!(
+                "{}-{}-b{}-a{}",
+                self.scenario.trim_end_matches(".lua"),
+                self.lua,
+                self.bbdo,
+                self.api
+            ))
+        });
         let sd = script_dir(&dir);
+        (dir, sd)
+    }
+
+    /// The emulator command for this scenario.
+    pub fn command(&self, dir: &Path, sd: &Path) -> Command {
         let script = if self.api == 1 {
             sd.join("pagerduty_api1.lua")
         } else {
@@ -176,14 +205,7 @@ impl<'a> Run<'a> {
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
-        let started = Instant::now();
-        let output = cmd.output().expect("run the emulator");
-        Outcome {
-            log: std::fs::read_to_string(&log).unwrap_or_default(),
-            output,
-            elapsed: started.elapsed(),
-            dir,
-        }
+        cmd
     }
 }
 

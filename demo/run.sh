@@ -1,0 +1,193 @@
+#!/usr/bin/env bash
+# demo/run.sh: `make demo`. Builds the connector, lays out a Broker script dir, and tells a
+# short Centreon story (demo/scenario.lua) through the real Lua bridge and native library,
+# run by the Broker emulator (tests/host/broker_host.c).
+#
+#   bash demo/run.sh                      # against pd-standin, a local PagerDuty stand-in
+#   PDY_ROUTING_KEY=... bash demo/run.sh  # against real PagerDuty (PDY_URL to change the
+#                                         # endpoint, default https://events.pagerduty.com/v2/enqueue)
+#
+# Needs cargo, gcc and the Lua 5.4 development files. Everything it writes is under target/.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
+case "$TARGET" in /*) ;; *) TARGET="$ROOT/$TARGET" ;; esac
+LUA_VERSION=5.4
+DEMO="$TARGET/demo"
+LOG="$DEMO/connector.log"
+DEMO_KEY="DemoRoutingKeyCentreonPagerDuty1" # 32 letters or digits, only for the stand-in
+
+say() { printf '\n== %s\n' "$*"; }
+
+# ---- build -----------------------------------------------------------------
+say "building (cargo build --release)"
+cargo build --release --lib
+cargo build --release -p pd-standin
+SO="$TARGET/release/libcentreon_pagerduty.so"
+STANDIN="$TARGET/release/pd-standin"
+[[ -f "$SO" ]] || { echo "demo: $SO is missing after the build" >&2; exit 1; }
+[[ -x "$STANDIN" ]] || { echo "demo: $STANDIN is missing after the build" >&2; exit 1; }
+
+SRC="$ROOT/tests/host/broker_host.c"
+HOST_BIN="$TARGET/host/broker_host-$LUA_VERSION"
+if [[ ! -x "$HOST_BIN" || "$SRC" -nt "$HOST_BIN" ]]; then
+  echo "compiling the Broker emulator for Lua $LUA_VERSION -> $HOST_BIN"
+  mkdir -p "$TARGET/host"
+  tmp_bin="$HOST_BIN.$$"
+  gcc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 "-I/usr/include/lua$LUA_VERSION" \
+    "$SRC" -o "$tmp_bin" "-llua$LUA_VERSION" -ldl -lm
+  mv -f "$tmp_bin" "$HOST_BIN"
+fi
+
+# ---- Broker script dir -----------------------------------------------------
+rm -rf "$DEMO"
+mkdir -p "$DEMO/lua/lib"
+cp "$ROOT/lua-bridge/pagerduty.lua" "$DEMO/lua/pagerduty.lua"
+cp "$SO" "$DEMO/lua/lib/centreon_pagerduty.so"
+echo "Broker script dir: $DEMO/lua (pagerduty.lua + lib/centreon_pagerduty.so)"
+
+run_scenario() { # url key [standin output file]
+  CPD_HOST_DIR="$ROOT/tests/host" \
+    CPD_SCRIPT="$DEMO/lua/pagerduty.lua" \
+    CPD_URL="$1" CPD_KEY="$2" CPD_LOG="$LOG" CPD_STANDIN_OUT="${3:-}" \
+    timeout --foreground -k 5 300 "$HOST_BIN" "$ROOT/demo/scenario.lua"
+}
+
+# The routing key must never reach the logs or the output (the library masks it).
+key_leaked() { # key files...
+  local key=$1
+  shift
+  grep -qsF -- "$key" "$@"
+}
+
+show_log() {
+  local f
+  for f in "$LOG" "${LOG%.log}-bbdo2.log"; do
+    [[ -f "$f" ]] || continue
+    say "last lines of the connector's log $f"
+    tail -n 12 "$f"
+  done
+}
+
+# ---- real PagerDuty --------------------------------------------------------
+if [[ -n "${PDY_ROUTING_KEY:-}" ]]; then
+  url="${PDY_URL:-https://events.pagerduty.com/v2/enqueue}"
+  say "the story, sent to $url with routing key ...${PDY_ROUTING_KEY: -4}"
+  status=0
+  run_scenario "$url" "$PDY_ROUTING_KEY" || status=$?
+  if key_leaked "$PDY_ROUTING_KEY" "$LOG" "${LOG%.log}-bbdo2.log"; then
+    echo "demo: the routing key appears in the connector's log: not showing it" >&2
+    exit 1
+  fi
+  show_log
+  say "summary"
+  echo "endpoint:        $url (routing key ...${PDY_ROUTING_KEY: -4})"
+  echo "connector's log: $LOG"
+  if [[ $status -ne 0 ]]; then
+    echo "demo: the scenario failed (exit $status)" >&2
+    exit "$status"
+  fi
+  echo "look for the incidents of srv-db, core-sw-02, web-front-01 and app-legacy in PagerDuty"
+  exit 0
+fi
+
+# ---- local stand-in ---------------------------------------------------------
+STANDIN_OUT="$DEMO/standin.out"
+EVENTS="$DEMO/events.jsonl"
+SCENARIO_OUT="$DEMO/scenario.out"
+: >"$STANDIN_OUT"
+: >"$EVENTS"
+STANDIN_PID=""
+STANDIN_IN="" # our end of the stand-in's standard input
+
+close_standin_input() {
+  if [[ -n "$STANDIN_IN" ]]; then
+    local fd=$STANDIN_IN
+    STANDIN_IN=""
+    exec {fd}>&-
+  fi
+}
+
+cleanup() {
+  close_standin_input
+  if [[ -n "$STANDIN_PID" ]] && kill -0 "$STANDIN_PID" 2>/dev/null; then
+    kill "$STANDIN_PID" 2>/dev/null || true
+    wait "$STANDIN_PID" 2>/dev/null || true
+  fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+say "starting pd-standin, a local PagerDuty Events API v2 stand-in"
+# Its stdin is the coprocess pipe: it runs until we close it (or 120 s as a safety net).
+coproc PD { exec "$STANDIN" --port 0 --max-seconds 120 --events-out "$EVENTS" >"$STANDIN_OUT" 2>&1; }
+STANDIN_PID=$PD_PID
+STANDIN_IN=${PD[1]}
+unused=${PD[0]}
+exec {unused}<&- # it writes to $STANDIN_OUT, never to the coprocess pipe
+
+url=""
+for _ in $(seq 1 100); do
+  line="$(head -n 1 "$STANDIN_OUT")"
+  if [[ "$line" == listening\ * ]]; then
+    url="${line#listening }"
+    break
+  fi
+  kill -0 "$STANDIN_PID" 2>/dev/null || break
+  sleep 0.1
+done
+if [[ -z "$url" ]]; then
+  echo "demo: pd-standin did not start:" >&2
+  cat "$STANDIN_OUT" >&2
+  exit 1
+fi
+echo "pd-standin is listening on $url"
+
+say "the story (Broker emulator, Lua $LUA_VERSION, routing key ...${DEMO_KEY: -4})"
+status=0
+unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY ALL_PROXY all_proxy # a local endpoint
+run_scenario "$url" "$DEMO_KEY" "$STANDIN_OUT" | tee "$SCENARIO_OUT" || status=$?
+
+say "stopping pd-standin (end of its standard input): its incident timeline"
+close_standin_input
+standin_status=0
+wait "$STANDIN_PID" || standin_status=$?
+STANDIN_PID=""
+sed -n '/^stopped: /,$p' "$STANDIN_OUT"
+
+show_log
+
+say "summary"
+sent=$(grep -c . "$EVENTS" || true)
+opened=$(grep -cE '^  [0-9:.]+ .* opened #[0-9]+ ' "$STANDIN_OUT" || true)
+resolved=$(grep -cE '^  [0-9:.]+ .* resolved #[0-9]+ ' "$STANDIN_OUT" || true)
+acknowledged=$(grep -cE '^  [0-9:.]+ .* acknowledged #[0-9]+ ' "$STANDIN_OUT" || true)
+still_open=$(sed -n 's/^incidents ([0-9]*, \([0-9]*\) open):$/\1/p' "$STANDIN_OUT")
+requests=$(sed -n 's/^requests: \(.*\)$/\1/p' "$STANDIN_OUT")
+expected=$(sed -n 's/^Expected at PagerDuty: \(.*\)$/\1/p' "$SCENARIO_OUT")
+echo "events sent to PagerDuty (accepted): $sent   [requests: ${requests:-?}]"
+echo "incidents: $opened opened, $acknowledged acknowledged, $resolved resolved, ${still_open:-?} still open"
+echo "expected by the story: ${expected:-?}"
+echo "connector's log: $LOG (and ${LOG%.log}-bbdo2.log)"
+echo "stand-in output: $STANDIN_OUT, accepted bodies: $EVENTS"
+
+if ! grep -q '^stopped: end of standard input' "$STANDIN_OUT"; then
+  echo "demo: pd-standin did not stop at the end of its input (exit $standin_status)" >&2
+  if [[ $status -eq 0 ]]; then status=1; fi
+fi
+if key_leaked "$DEMO_KEY" "$LOG" "${LOG%.log}-bbdo2.log" "$SCENARIO_OUT"; then
+  echo "demo: the routing key leaked into the connector's log or the scenario's output" >&2
+  if [[ $status -eq 0 ]]; then status=1; fi
+fi
+if [[ $status -eq 0 && ( "$opened" -eq 0 || "$opened" -ne "$resolved" || "${still_open:-1}" -ne 0 ) ]]; then
+  echo "demo: expected every incident opened to be resolved" >&2
+  status=1
+fi
+if [[ $status -ne 0 ]]; then
+  echo "demo: FAILED (exit $status)" >&2
+  exit "$status"
+fi
+echo "demo: OK"

@@ -1,0 +1,111 @@
+//! Statistics: counters shared by the connector's threads and the JSON file rewritten atomically at `stats_path`.
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use serde_json::{Value, json};
+
+use crate::config::Secret;
+use crate::timefmt;
+
+/// Counters of one connector (one routing key).
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Events Broker handed to `write()` (status fast path included).
+    pub seen: AtomicU64,
+    /// Events that had something to send.
+    pub relevant: AtomicU64,
+    /// Rows written to the outbox.
+    pub committed: AtomicU64,
+    pub delivered: AtomicU64,
+    /// Attempts that failed and were retried (5xx, network errors, timeouts).
+    pub retried: AtomicU64,
+    pub rejected: AtomicU64,
+    pub rate_limited: AtomicU64,
+    /// Pending events made unnecessary by a later one.
+    pub merged: AtomicU64,
+    /// Rows waiting in the outbox.
+    pub pending: AtomicU64,
+    last_error: Mutex<Option<(String, i64)>>,
+}
+
+impl Counters {
+    /// Records the last error (never holds a secret: callers pass PagerDuty's answer or an I/O error).
+    pub fn set_error(&self, msg: String) {
+        *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some((msg, timefmt::now_unix()));
+    }
+
+    /// The statistics document. `held` counts events received but not yet stored;
+    /// `oldest_ms` is the creation time of the oldest pending row.
+    pub fn snapshot(&self, key: &Secret, held: u64, oldest_ms: Option<i64>) -> Value {
+        let now = timefmt::now_unix();
+        let last_error = self
+            .last_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let per_key = json!({
+            "events_seen": self.seen.load(Relaxed),
+            "events_relevant": self.relevant.load(Relaxed),
+            "committed": self.committed.load(Relaxed),
+            "delivered": self.delivered.load(Relaxed),
+            "retried": self.retried.load(Relaxed),
+            "rejected": self.rejected.load(Relaxed),
+            "rate_limited": self.rate_limited.load(Relaxed),
+            "merged": self.merged.load(Relaxed),
+            "pending": self.pending.load(Relaxed) + held,
+            "oldest_pending_age_seconds": oldest_ms.map(|ms| (now - ms / 1000).max(0)),
+            "last_error": last_error.as_ref().map(|(m, _)| m.clone()),
+            "last_error_time": last_error.map(|(_, t)| timefmt::rfc3339_utc(t)),
+        });
+        json!({
+            "version": crate::VERSION,
+            "time": timefmt::rfc3339_utc(now),
+            "routing_keys": { key.masked(): per_key },
+        })
+    }
+}
+
+/// Writes `doc` to `path` through a temporary file and a rename, so readers never see half a file.
+pub fn write_atomically(path: &Path, doc: &Value) -> std::io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = std::path::PathBuf::from(tmp);
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(serde_json::to_string_pretty(doc)?.as_bytes())?;
+        f.write_all(b"\n")?;
+    }
+    std::fs::rename(&tmp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snapshot_masks_the_key_and_counts() {
+        let c = Counters::default();
+        c.seen.fetch_add(10, Relaxed);
+        c.pending.store(2, Relaxed);
+        c.set_error("HTTP 500".into());
+        let key = Secret::new("abcdefghijklmnopqrstuvwxyz012345");
+        let doc = c.snapshot(&key, 1, Some(0));
+        let text = doc.to_string();
+        assert!(!text.contains(key.expose()));
+        let k = &doc["routing_keys"]["****************************2345"];
+        assert_eq!(k["events_seen"], 10);
+        assert_eq!(k["pending"], 3);
+        assert_eq!(k["last_error"], "HTTP 500");
+        assert!(k["oldest_pending_age_seconds"].as_i64().unwrap() > 1_000_000);
+        let dir = std::env::temp_dir().join(format!("cpd-stats-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("s.json");
+        write_atomically(&p, &doc).unwrap();
+        let back: Value = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+        assert_eq!(back, doc);
+    }
+}
