@@ -51,7 +51,7 @@ echo "Broker script dir: $DEMO/lua (pagerduty.lua + lib/centreon_pagerduty.so)"
 run_scenario() { # url key [standin output file]
   CPD_HOST_DIR="$ROOT/tests/host" \
     CPD_SCRIPT="$DEMO/lua/pagerduty.lua" \
-    CPD_URL="$1" CPD_KEY="$2" CPD_LOG="$LOG" CPD_STANDIN_OUT="${3:-}" \
+    CPD_URL="$1" CPD_KEY="$2" CPD_LOG="$LOG" CPD_WORK="$DEMO" CPD_STANDIN_OUT="${3:-}" \
     timeout --foreground -k 5 300 "$HOST_BIN" "$ROOT/demo/scenario.lua"
 }
 

@@ -8,6 +8,7 @@
 --   CPD_URL          the Events API endpoint (the local stand-in, or PagerDuty)
 --   CPD_KEY          the routing key (never printed)
 --   CPD_LOG          the connector's log file (a second one, <name>-bbdo2.log, for the BBDO 2 output)
+--   CPD_WORK         optional: where each output keeps its durable outbox (default: the log's dir)
 --   CPD_STANDIN_OUT  optional: the stand-in's output file; what PagerDuty received is then
 --                    shown after each step and checked against what the step expects.
 --
@@ -21,6 +22,7 @@ local URL = assert(os.getenv("CPD_URL"), "CPD_URL not set")
 local KEY = assert(os.getenv("CPD_KEY"), "CPD_KEY not set")
 local LOG = assert(os.getenv("CPD_LOG"), "CPD_LOG not set")
 local LOG_BBDO2 = (LOG:gsub("%.log$", "")) .. "-bbdo2.log"
+local WORK = os.getenv("CPD_WORK") or LOG:match("^(.*)/[^/]*$") or "."
 local STANDIN_OUT = os.getenv("CPD_STANDIN_OUT")
 if STANDIN_OUT == "" then STANDIN_OUT = nil end
 local CENTREON_URL = os.getenv("CPD_CENTREON_URL") or "https://centreon.example.com"
@@ -110,6 +112,8 @@ local function output(name, bbdo, log)
       { type = "string", name = "http_server_url", value = URL },
       { type = "string", name = "pdy_centreon_url", value = CENTREON_URL },
       { type = "string", name = "log_path", value = log },
+      -- one durable outbox per output (the default lives under /var/lib/centreon-broker)
+      { type = "string", name = "outbox_path", value = WORK .. "/outbox-" .. name:gsub("%W", "_") .. ".db" },
       { type = "number", name = "log_level", value = "2" },
       { type = "number", name = "http_timeout", value = "10" },
     },

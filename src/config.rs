@@ -1306,14 +1306,14 @@ fn read_proxy(r: &mut Reader) -> Result<Option<Proxy>, ConfigError> {
     if !proxy_scheme_ok(&url.scheme) {
         return Err(bad(&format!("the scheme must be {PROXY_SCHEMES}")));
     }
-    if let Some((p, e)) = &protocol {
-        if *p != url.scheme {
-            return Err(e.err(format!(
-                "{} conflicts with the scheme written in '{}'",
-                e.shown(),
-                address.written
-            )));
-        }
+    if let Some((p, e)) = &protocol
+        && *p != url.scheme
+    {
+        return Err(e.err(format!(
+            "{} conflicts with the scheme written in '{}'",
+            e.shown(),
+            address.written
+        )));
     }
     let port = match (&port, url.port) {
         (Some(e), Some(_)) => {

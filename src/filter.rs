@@ -131,18 +131,17 @@ pub fn problem_filter(cfg: &Config, ev: &StatusEvent) -> Option<Rejection> {
         return Some(Rejection::Poller);
     }
     // is_valid_host_severity: also checked for service events, as the library does.
-    if let Some(f) = cfg.host_severity_filter {
-        if !severity_passes(f, ctx.host_severity) {
-            return Some(Rejection::HostSeverity);
-        }
+    if let Some(f) = cfg.host_severity_filter
+        && !severity_passes(f, ctx.host_severity)
+    {
+        return Some(Rejection::HostSeverity);
     }
     // is_valid_service_severity.
-    if service {
-        if let Some(f) = cfg.service_severity_filter {
-            if !severity_passes(f, ctx.service_severity) {
-                return Some(Rejection::ServiceSeverity);
-            }
-        }
+    if service
+        && let Some(f) = cfg.service_severity_filter
+        && !severity_passes(f, ctx.service_severity)
+    {
+        return Some(Rejection::ServiceSeverity);
     }
     // is_valid_hostgroup (the host's groups, for host and service events).
     if !names_pass(

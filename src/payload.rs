@@ -303,16 +303,16 @@ impl<'a> Object<'a> {
             format!("{base}/centreon/main.php?p=20202&o=hd&host_name={host}"),
             "Host page",
         ));
-        if self.kind() == Kind::Service {
-            if let Some(svc) = known(&self.ctx.service_description) {
-                links.push(link(
+        if self.kind() == Kind::Service
+            && let Some(svc) = known(&self.ctx.service_description)
+        {
+            links.push(link(
                     format!(
                         "{base}/centreon/main.php?p=20201&o=svcd&host_name={host}&service_description={}",
                         percent_encode(svc)
                     ),
                     "Service page",
                 ));
-            }
         }
         links
     }

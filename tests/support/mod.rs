@@ -193,7 +193,7 @@ impl<'a> Run<'a> {
             .env("CPD_HOST_DIR", root().join("tests/host"))
             .env("CPD_SCENARIO_DIR", root().join("tests/scenarios"))
             .env("CPD_SCRIPT", &script)
-            .env("CPD_WORK", &dir)
+            .env("CPD_WORK", dir)
             .env("CPD_LOG", &log)
             .env("CPD_BBDO", self.bbdo.to_string())
             .env("CPD_KEY", ROUTING_KEY)
