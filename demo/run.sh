@@ -20,6 +20,8 @@ LOG="$DEMO/connector.log"
 DEMO_KEY="DemoRoutingKeyCentreonPagerDuty1" # 32 letters or digits, only for the stand-in
 
 say() { printf '\n== %s\n' "$*"; }
+# How a routing key is shown: its last 4 characters only (nothing for a short one).
+key_hint() { if (( ${#1} >= 16 )); then printf '...%s' "${1: -4}"; else printf '(hidden)'; fi; }
 
 # ---- build -----------------------------------------------------------------
 say "building (cargo build --release)"
@@ -74,7 +76,7 @@ show_log() {
 # ---- real PagerDuty --------------------------------------------------------
 if [[ -n "${PDY_ROUTING_KEY:-}" ]]; then
   url="${PDY_URL:-https://events.pagerduty.com/v2/enqueue}"
-  say "the story, sent to $url with routing key ...${PDY_ROUTING_KEY: -4}"
+  say "the story, sent to $url with routing key $(key_hint "$PDY_ROUTING_KEY")"
   status=0
   run_scenario "$url" "$PDY_ROUTING_KEY" || status=$?
   if key_leaked "$PDY_ROUTING_KEY" "$LOG" "${LOG%.log}-bbdo2.log"; then
@@ -83,7 +85,7 @@ if [[ -n "${PDY_ROUTING_KEY:-}" ]]; then
   fi
   show_log
   say "summary"
-  echo "endpoint:        $url (routing key ...${PDY_ROUTING_KEY: -4})"
+  echo "endpoint:        $url (routing key $(key_hint "$PDY_ROUTING_KEY"))"
   echo "connector's log: $LOG"
   if [[ $status -ne 0 ]]; then
     echo "demo: the scenario failed (exit $status)" >&2
@@ -146,7 +148,7 @@ if [[ -z "$url" ]]; then
 fi
 echo "pd-standin is listening on $url"
 
-say "the story (Broker emulator, Lua $LUA_VERSION, routing key ...${DEMO_KEY: -4})"
+say "the story (Broker emulator, Lua $LUA_VERSION, routing key $(key_hint "$DEMO_KEY"))"
 status=0
 unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY ALL_PROXY all_proxy # a local endpoint
 run_scenario "$url" "$DEMO_KEY" "$STANDIN_OUT" | tee "$SCENARIO_OUT" || status=$?

@@ -27,6 +27,8 @@ local STANDIN_OUT = os.getenv("CPD_STANDIN_OUT")
 if STANDIN_OUT == "" then STANDIN_OUT = nil end
 local CENTREON_URL = os.getenv("CPD_CENTREON_URL") or "https://centreon.example.com"
 local ACK_TIMEOUT = tonumber(os.getenv("CPD_ACK_TIMEOUT") or "20")
+local DELIVERY_TIMEOUT = tonumber(os.getenv("CPD_DELIVERY_TIMEOUT") or "20")
+local first_output -- the main output (its log is CPD_LOG)
 
 local ev = dofile(HOST_DIR .. "/events.lua")
 
@@ -126,16 +128,28 @@ local function output(name, bbdo, log)
 end
 
 ------------------------------------------------------------------------------
--- What PagerDuty (the stand-in) received since the last look.
-local standin_offset = 0
+-- Following a file that another process appends to: complete lines since the last look.
+local function follower(path)
+  local offset = 0
+  return function()
+    local lines = {}
+    local f = path and io.open(path, "r")
+    if not f then return lines end
+    f:seek("set", offset)
+    local text = f:read("a") or ""
+    f:close()
+    local complete = text:match("^(.*\n)") or "" -- a line still being written waits
+    offset = offset + #complete
+    for line in complete:gmatch("([^\n]*)\n") do lines[#lines + 1] = line end
+    return lines
+  end
+end
+
+-- What the stand-in received: "12:00:01.123 202 trigger 101_201 critical "summary"".
+local standin_lines = STANDIN_OUT and follower(STANDIN_OUT)
 local function standin_news()
-  if not STANDIN_OUT then return nil end
-  local f = io.open(STANDIN_OUT, "r")
-  if not f then return {} end
-  f:seek("set", standin_offset)
   local news = {}
-  for line in f:lines() do
-    -- 12:00:01.123 202 trigger 101_201 critical "summary"
+  for _, line in ipairs(standin_lines()) do
     local status, action, dedup, severity, summary =
       line:match('^%d+:%d+:%d+%.%d+ (%S+) (%S+) (%S+) (%S+) (.*)$')
     if status then
@@ -143,41 +157,76 @@ local function standin_news()
                           summary = summary }
     end
   end
-  standin_offset = f:seek("end")
-  f:close()
   return news
+end
+local log_lines = follower(LOG)
+local log2_lines = follower(LOG_BBDO2)
+
+local function wait_until(pred, timeout)
+  local deadline = host.now() + timeout
+  while not pred() do
+    if host.now() >= deadline then return false end
+    host.sleep(0.05)
+  end
+  return true
 end
 
 local expected_total = { trigger = 0, acknowledge = 0, resolve = 0 }
 local mismatches = {}
 local started = host.now()
 
--- One step: narrate, send, let Broker idle until everything is acknowledged, report.
+local function mismatch(at, msg)
+  msg = string.format("[%s] %s", stamp(at), msg)
+  mismatches[#mismatches + 1] = msg
+  print("          !! " .. msg)
+end
+
+-- One step: narrate, send, let Broker idle until the connector acknowledged everything
+-- (it acknowledges once an event is safe in its durable outbox, or needs nothing sent),
+-- then wait for the delivery to PagerDuty and show it.
 -- expect: nil (nothing must reach PagerDuty) or { action, dedup_key }.
 local function step(out, at, who, what, expect, events, why)
   print(string.format("[%s] %s: %s", stamp(at), who, what))
   for _, e in ipairs(events) do out:send(e) end
   local acked = out:idle_until(function() return out:unacked() == 0 end, ACK_TIMEOUT)
   local waiting = out:unacked()
-  print(string.format("          Broker: %d event%s waiting (%d sent to the output so far, %.1fs)",
+  print(string.format("          Broker: %d event%s waiting (%d handed to the output so far, %.1fs)",
     waiting, waiting == 1 and "" or "s", out:acked() + waiting, host.now() - started))
   if not acked then
     error(string.format("the connector did not acknowledge the events within %ds (see %s)%s",
       ACK_TIMEOUT, LOG, #out:errors() > 0 and ("\n" .. table.concat(out:errors(), "\n")) or ""), 0)
   end
-  if expect then
-    expected_total[expect[1]] = expected_total[expect[1]] + 1
-  end
-  local news = standin_news()
-  if news == nil then
-    -- real PagerDuty: we cannot see what arrived, say what should have
-    if expect then
-      print(string.format("          -> PagerDuty should get: %s %s", expect[1], expect[2]))
-    else
+  if expect then expected_total[expect[1]] = expected_total[expect[1]] + 1 end
+  local grace = 0.5 -- how long "nothing sent" is watched for
+
+  if not STANDIN_OUT then
+    -- real PagerDuty: follow the connector's log until it reports the delivery
+    local lines, next_lines = {}, (out == first_output) and log_lines or log2_lines
+    local function seen()
+      for _, l in ipairs(next_lines()) do lines[#lines + 1] = l end
+      if not expect then return false end
+      for _, l in ipairs(lines) do
+        if l:find(" " .. expect[2], 1, true) then return true end
+      end
+      return false
+    end
+    local ok = wait_until(seen, expect and DELIVERY_TIMEOUT or grace)
+    for _, l in ipairs(lines) do print("          log: " .. l) end
+    if not expect then
       print("          -> nothing for PagerDuty: " .. why)
+    elseif not ok then
+      mismatch(at, string.format("no news of %s %s in the connector's log after %ds",
+        expect[1], expect[2], DELIVERY_TIMEOUT))
     end
     return
   end
+
+  local news = {}
+  local function arrived()
+    for _, n in ipairs(standin_news()) do news[#news + 1] = n end
+    return expect ~= nil and #news >= 1
+  end
+  wait_until(arrived, expect and DELIVERY_TIMEOUT or grace)
   for _, n in ipairs(news) do
     print(string.format("          PagerDuty <- %s %s %s %s %s", n.status, n.action, n.dedup, n.severity, n.summary))
   end
@@ -189,10 +238,18 @@ local function step(out, at, who, what, expect, events, why)
     ok = #news == 0
   end
   if not ok then
-    local msg = string.format("[%s] expected %s, PagerDuty received %d request(s)", stamp(at),
-      expect and (expect[1] .. " " .. expect[2]) or "nothing", #news)
-    mismatches[#mismatches + 1] = msg
-    print("          !! " .. msg)
+    mismatch(at, string.format("expected %s, PagerDuty received %d request(s)",
+      expect and (expect[1] .. " " .. expect[2]) or "nothing", #news))
+  end
+end
+
+-- Anything that reached the stand-in after the last step is a surprise too.
+local function nothing_more()
+  if not STANDIN_OUT then return end
+  host.sleep(0.5)
+  for _, n in ipairs(standin_news()) do
+    print(string.format("          PagerDuty <- %s %s %s %s %s", n.status, n.action, n.dedup, n.severity, n.summary))
+    mismatch(900, "unexpected request after the last step")
   end
 end
 
@@ -200,6 +257,7 @@ end
 local function story()
   print(string.format("Centreon Broker: output 'PagerDuty' (BBDO 3.0.0) loads %s", SCRIPT))
   local out = output("PagerDuty", "3.0.0", LOG)
+  first_output = out
   print(string.format("          running, Broker API %d, filter() enabled: %s, log %s",
     out:api_version(), tostring(out:filtering()), LOG))
   print("Broker cache: srv-db (10.0.1.5, Central, linux+databases, severity 2), " ..
@@ -277,6 +335,8 @@ local function story()
   step(old, 900, "app-legacy", "service 'Java heap' recovers (OK) [BBDO 2 event]", { "resolve", "104_204" },
     { status(2, 900, { host_id = 104, service_id = 204, state = 0, attempt = 1,
         output = "OK - heap 41% used", perfdata = "heap=41%;85;95;0;100" }) })
+
+  nothing_more()
 
   print("")
   print("Centreon Broker: stopping the outputs (flush, then lua_close)")

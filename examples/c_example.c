@@ -13,7 +13,7 @@
  * The routing key comes from the environment variable PDY_ROUTING_KEY, else a fixed demo
  * key is used (fine for a stand-in, refused by the real PagerDuty).
  *
- * Exit status: 0 when both events were handed over (nothing left outstanding after the
+ * Exit status: 0 when both events were handed over (nothing left outstanding after each
  * flush) and every error case gave the expected result; 1 otherwise. Note that an event
  * PagerDuty rejects (HTTP 400) also counts as handed over: the connector logs it and
  * moves on, so that a bad event never blocks the following ones.

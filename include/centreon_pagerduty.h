@@ -167,8 +167,8 @@ const char *cpd_version(void);
  * Copies the fixed English description of `result` (e.g. "the configuration is invalid")
  * into `buf`, NUL-terminated, truncated to `len - 1` bytes when needed.
  *
- * result:  a value of cpd_result. Passing a number that is not one of the CPD_* values is
- *          undefined behaviour (do not cast arbitrary integers to cpd_result).
+ * result:  a cpd_result value, passed as an unsigned number; any number is safe (one that
+ *          is not a CPD_* value gives "unknown result code").
  * buf:     caller-owned buffer of `len` bytes, written only during the call. Required: NULL
  *          (or len == 0) gives CPD_NULL_ARGUMENT and writes nothing.
  * written: may be NULL; else receives the number of bytes copied, NUL excluded. Caller-owned.
@@ -179,7 +179,7 @@ const char *cpd_version(void);
  * cpd_connector_new.
  * Thread safety: may be called from any thread at any time.
  */
-cpd_result cpd_result_message(cpd_result result, char *buf, size_t len, size_t *written);
+cpd_result cpd_result_message(unsigned int result, char *buf, size_t len, size_t *written);
 
 /*
  * Creates a connector from a configuration JSON object (see the top of this file), opens
@@ -219,8 +219,9 @@ cpd_result cpd_connector_new(const uint8_t *config_json,
  * acknowledge, resolve, or nothing: repeated states, SOFT states, filters...) and queues
  * what must be sent; delivery happens on background threads, in order per dedup_key, with
  * retries on network errors, 429 and 5xx answers. Events PagerDuty rejects (400, 413, 422)
- * are logged and set aside, never retried; they never block the events that follow.
- * Never blocks on the network.
+ * are logged and set aside, never retried; they never block the events that follow. A
+ * resolve that arrives while the trigger of the same incident is still queued cancels both
+ * (nothing is sent). Never blocks on the network.
  *
  * connector:    required; a handle from cpd_connector_new, not yet freed. Borrowed.
  * event_json, event_len: the UTF-8 JSON text, `event_len` bytes (no NUL needed).
@@ -236,8 +237,9 @@ cpd_result cpd_connector_new(const uint8_t *config_json,
  * Returns CPD_OK (also for event types the connector ignores), CPD_NULL_ARGUMENT,
  * CPD_INVALID_UTF8, CPD_INVALID_JSON, CPD_EVENT_ERROR (malformed: the event was logged and
  * skipped; cpd_connector_last_error names the field, e.g. "malformed event: field
- * 'host_id' must be a positive integer") or CPD_PANIC. Every result but CPD_OK, when the
- * connector is not NULL, sets the message returned by cpd_connector_last_error.
+ * 'host_id' must be a positive integer") or CPD_PANIC. When the connector is not NULL,
+ * CPD_NULL_ARGUMENT, CPD_INVALID_UTF8, CPD_INVALID_JSON and CPD_EVENT_ERROR also set the
+ * message returned by cpd_connector_last_error.
  * Thread safety: may be called from several threads at once on the same handle (serialised);
  * not concurrently with cpd_connector_free on that handle.
  */

@@ -92,7 +92,9 @@ function init(conf)
   if not ok then
     fail("cannot load the native library centreon_pagerduty (lib/centreon_pagerduty.so next to this script): " .. tostring(mod))
   end
-  if type(mod) ~= "table" then
+  if mod == true then
+    fail("the native library could not find the Lua C API in this process (lua_* symbols)")
+  elseif type(mod) ~= "table" then
     fail(tostring(mod))
   end
   lib = mod
@@ -126,6 +128,8 @@ function write(e)
   elseif t == HOST_STATUS then
     r = status_fn(handle, 1, 14, e.host_id, 0, e.state, e.state_type,
       e.acknowledged, e.scheduled_downtime_depth, e.flapping)
+  else
+    r = status_fn(handle, e.category, e.element, e.host_id)
   end
   if r ~= 2 then return r == 1 end
   return submit_fn(handle, details(e)) == true

@@ -152,6 +152,7 @@ impl Connector {
         key: ObjectKey,
         observed: Observed,
     ) -> Quick {
+        self.delivery.seen();
         match EventClass::of(category, element) {
             Some(EventClass::Status(..)) if self.accepts(category, element) => {
                 if self.memory.unchanged(key, observed) {
@@ -165,9 +166,16 @@ impl Connector {
         }
     }
 
-    /// Handles a whole event. A malformed event is logged and skipped (it never blocks
-    /// the acknowledgement); the verdict is returned either way.
+    /// Handles a whole event handed over by a host (C ABI, tools). A malformed event is
+    /// logged and skipped (it never blocks the acknowledgement); the verdict is returned either way.
     pub fn submit(&mut self, raw: &RawEvent) -> Result<bool, EventError> {
+        self.delivery.seen();
+        self.submit_details(raw)
+    }
+
+    /// Like [`Connector::submit`], for the details of an event already counted by
+    /// [`Connector::quick_status`] (the Lua bridge's second call).
+    pub fn submit_details(&mut self, raw: &RawEvent) -> Result<bool, EventError> {
         let result = self.handle(raw);
         if let Err(e) = &result {
             self.log.error(&format!("{e}; event skipped"));

@@ -31,6 +31,23 @@ pub enum cpd_result {
 use cpd_result::*;
 
 impl cpd_result {
+    /// The result of a number a C caller passed (any value is safe).
+    fn from_code(code: u32) -> Option<cpd_result> {
+        [
+            CPD_OK,
+            CPD_NULL_ARGUMENT,
+            CPD_INVALID_UTF8,
+            CPD_INVALID_JSON,
+            CPD_CONFIG_ERROR,
+            CPD_EVENT_ERROR,
+            CPD_TIMEOUT,
+            CPD_PANIC,
+            CPD_INSUFFICIENT_SIZE,
+        ]
+        .into_iter()
+        .find(|r| *r as u32 == code)
+    }
+
     fn message(self) -> &'static str {
         match self {
             CPD_OK => "ok",
@@ -110,13 +127,14 @@ pub extern "C" fn cpd_version() -> *const c_char {
 /// See the header.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn cpd_result_message(
-    result: cpd_result,
+    result: u32,
     buf: *mut c_char,
     len: usize,
     written: *mut usize,
 ) -> cpd_result {
+    let msg = cpd_result::from_code(result).map_or("unknown result code", cpd_result::message);
     // SAFETY: forwarded caller contract.
-    guard(|| unsafe { copy_out(result.message(), buf, len, written) })
+    guard(|| unsafe { copy_out(msg, buf, len, written) })
 }
 
 /// Creates a connector from a JSON object of parameters.

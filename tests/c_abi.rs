@@ -274,7 +274,7 @@ fn result_name(r: cpd_result) -> &'static str {
 fn header_matches_the_rust_signatures_and_compiles_as_c_and_cpp() {
     // The Rust side of each signature the C program below checks (fails to compile on drift).
     let _: extern "C" fn() -> *const c_char = ffi::cpd_version;
-    let _: unsafe extern "C" fn(cpd_result, *mut c_char, usize, *mut usize) -> cpd_result =
+    let _: unsafe extern "C" fn(u32, *mut c_char, usize, *mut usize) -> cpd_result =
         ffi::cpd_result_message;
     let _: unsafe extern "C" fn(
         *const u8,
@@ -326,7 +326,7 @@ fn header_matches_the_rust_signatures_and_compiles_as_c_and_cpp() {
 {values}STATIC_ASSERT(sizeof(cpd_result) == {size}, "cpd_result has the size of the Rust enum");
 int main(void) {{
   const char *(*version)(void) = cpd_version;
-  cpd_result (*result_message)(cpd_result, char *, size_t, size_t *) = cpd_result_message;
+  cpd_result (*result_message)(unsigned int, char *, size_t, size_t *) = cpd_result_message;
   cpd_result (*connector_new)(const uint8_t *, size_t, char *, size_t, cpd_connector **) =
       cpd_connector_new;
   cpd_result (*push_json)(cpd_connector *, const uint8_t *, size_t, bool *) =
@@ -422,4 +422,25 @@ fn library_needs_no_lua_at_load_time() {
             .collect::<Vec<_>>()
             .join(", ")
     );
+}
+
+#[test]
+fn result_message_accepts_any_number() {
+    use centreon_pagerduty::ffi::cpd_result_message;
+    let mut buf = [0 as std::ffi::c_char; 64];
+    let mut n = 0usize;
+    // SAFETY: a valid buffer and length.
+    let r = unsafe { cpd_result_message(4, buf.as_mut_ptr(), buf.len(), &mut n) };
+    assert_eq!(r as u32, 0);
+    // SAFETY: NUL-terminated by cpd_result_message.
+    let text = unsafe { std::ffi::CStr::from_ptr(buf.as_ptr()) }
+        .to_str()
+        .unwrap();
+    assert_eq!(text, "the configuration is invalid");
+    // SAFETY: as above.
+    unsafe { cpd_result_message(12345, buf.as_mut_ptr(), buf.len(), &mut n) };
+    let text = unsafe { std::ffi::CStr::from_ptr(buf.as_ptr()) }
+        .to_str()
+        .unwrap();
+    assert_eq!(text, "unknown result code");
 }

@@ -180,7 +180,12 @@ pub unsafe extern "C" fn luaopen_centreon_pagerduty(l: *mut lua_State) -> c_int 
 }
 
 unsafe fn open(l: *mut lua_State) -> c_int {
-    // SAFETY: as above.
+    // Without the host's Lua functions nothing can be pushed: `require` then returns `true`
+    // and the bridge reports that the library could not bind to this Lua.
+    if sys::resolve().is_err() {
+        return 0;
+    }
+    // SAFETY: as above; every Lua function is resolved.
     unsafe {
         if lua_checkstack(l, 16) == 0 {
             return 0;
@@ -536,7 +541,7 @@ unsafe extern "C" fn l_submit(l: *mut lua_State) -> c_int {
                 let raw = RawEvent {
                     fields: fields_of(l, 2),
                 };
-                match c.submit(&raw) {
+                match c.submit_details(&raw) {
                     Ok(v) => {
                         lua_pushboolean(l, v as c_int);
                         1

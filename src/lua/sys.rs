@@ -1,9 +1,9 @@
 //! The part of the Lua C API whose ABI is identical in Lua 5.3 and 5.4 (resolved against the host at load).
 //!
-//! Nothing here links liblua: the symbols come from the process that loads us (Broker's
-//! `70-lua.so` is loaded with `RTLD_GLOBAL`). Only functions with the same signature in both
-//! versions are declared; the one that differs (`lua_newuserdata` in 5.3,
-//! `lua_newuserdatauv` in 5.4) is looked up with `dlsym` after the version check.
+//! Nothing here links liblua: the functions are looked up with `dlsym` in the process that
+//! loads us (Broker's `70-lua.so` is loaded with `RTLD_GLOBAL`). Only functions with the same
+//! signature in both versions are declared; the one that differs (`lua_newuserdata` in 5.3,
+//! `lua_newuserdatauv` in 5.4) is looked up after the version check.
 #![allow(non_camel_case_types)]
 
 use std::ffi::{c_char, c_int, c_void};
@@ -33,35 +33,84 @@ pub const fn lua_upvalueindex(i: c_int) -> c_int {
     LUA_REGISTRYINDEX - i
 }
 
-unsafe extern "C" {
-    pub fn lua_gettop(l: *mut lua_State) -> c_int;
-    pub fn lua_settop(l: *mut lua_State, idx: c_int);
-    pub fn lua_pushvalue(l: *mut lua_State, idx: c_int);
-    pub fn lua_checkstack(l: *mut lua_State, n: c_int) -> c_int;
-    pub fn lua_type(l: *mut lua_State, idx: c_int) -> c_int;
-    pub fn lua_isinteger(l: *mut lua_State, idx: c_int) -> c_int;
-    pub fn lua_tonumberx(l: *mut lua_State, idx: c_int, isnum: *mut c_int) -> lua_Number;
-    pub fn lua_tointegerx(l: *mut lua_State, idx: c_int, isnum: *mut c_int) -> lua_Integer;
-    pub fn lua_toboolean(l: *mut lua_State, idx: c_int) -> c_int;
-    pub fn lua_tolstring(l: *mut lua_State, idx: c_int, len: *mut usize) -> *const c_char;
-    pub fn lua_touserdata(l: *mut lua_State, idx: c_int) -> *mut c_void;
-    pub fn lua_rawequal(l: *mut lua_State, a: c_int, b: c_int) -> c_int;
-    pub fn lua_pushnil(l: *mut lua_State);
-    pub fn lua_rotate(l: *mut lua_State, idx: c_int, n: c_int);
-    pub fn lua_pushinteger(l: *mut lua_State, n: lua_Integer);
-    pub fn lua_pushnumber(l: *mut lua_State, n: lua_Number);
-    pub fn lua_pushlstring(l: *mut lua_State, s: *const c_char, len: usize) -> *const c_char;
-    pub fn lua_pushboolean(l: *mut lua_State, b: c_int);
-    pub fn lua_pushlightuserdata(l: *mut lua_State, p: *mut c_void);
-    pub fn lua_pushcclosure(l: *mut lua_State, f: lua_CFunction, n: c_int);
-    pub fn lua_createtable(l: *mut lua_State, narr: c_int, nrec: c_int);
-    pub fn lua_setfield(l: *mut lua_State, idx: c_int, k: *const c_char);
-    pub fn lua_getfield(l: *mut lua_State, idx: c_int, k: *const c_char) -> c_int;
-    pub fn lua_getglobal(l: *mut lua_State, name: *const c_char) -> c_int;
-    pub fn lua_next(l: *mut lua_State, idx: c_int) -> c_int;
-    pub fn lua_getmetatable(l: *mut lua_State, idx: c_int) -> c_int;
-    pub fn lua_setmetatable(l: *mut lua_State, idx: c_int) -> c_int;
-    pub fn lua_pcallk(
+/// Declares the Lua C API functions we call. Each is looked up by name in the process's
+/// global scope by [`resolve`] (called by `luaopen_centreon_pagerduty` before anything else),
+/// so the library has no undefined `lua_*` symbol: a C program that only uses the `cpd_*`
+/// ABI links and loads it without any Lua. The addresses are process-wide facts about the
+/// host's Lua, not per-output state.
+macro_rules! lua_api {
+    ($(fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)?;)*) => {
+        #[allow(non_upper_case_globals)]
+        mod addr {
+            use std::ffi::c_void;
+            use std::sync::atomic::AtomicPtr;
+            $(pub static $name: AtomicPtr<c_void> = AtomicPtr::new(std::ptr::null_mut());)*
+        }
+
+        /// Looks every function up in the global scope; `Err` names the first one missing.
+        pub fn resolve() -> Result<(), &'static str> {
+            use std::sync::atomic::Ordering;
+            $(
+                if addr::$name.load(Ordering::Acquire).is_null() {
+                    // SAFETY: dlsym with a NUL-terminated name.
+                    let p = unsafe { dlsym(RTLD_DEFAULT, concat!(stringify!($name), "\0").as_ptr().cast()) };
+                    if p.is_null() {
+                        return Err(stringify!($name));
+                    }
+                    addr::$name.store(p, Ordering::Release);
+                }
+            )*
+            Ok(())
+        }
+
+        $(
+            /// The Lua C API function of that name (identical in Lua 5.3 and 5.4).
+            ///
+            /// # Safety
+            /// As the C function; only callable once [`resolve`] succeeded, which holds for
+            /// every function reachable from Lua (they exist only after `luaopen_*` resolved).
+            #[inline]
+            pub unsafe fn $name($($arg: $ty),*) $(-> $ret)? {
+                let p = addr::$name.load(std::sync::atomic::Ordering::Relaxed);
+                debug_assert!(!p.is_null());
+                // SAFETY: `p` is the host's function of this name and signature.
+                unsafe {
+                    std::mem::transmute::<*mut c_void, unsafe extern "C" fn($($ty),*) $(-> $ret)?>(p)($($arg),*)
+                }
+            }
+        )*
+    };
+}
+
+lua_api! {
+    fn lua_gettop(l: *mut lua_State) -> c_int;
+    fn lua_settop(l: *mut lua_State, idx: c_int);
+    fn lua_pushvalue(l: *mut lua_State, idx: c_int);
+    fn lua_checkstack(l: *mut lua_State, n: c_int) -> c_int;
+    fn lua_type(l: *mut lua_State, idx: c_int) -> c_int;
+    fn lua_isinteger(l: *mut lua_State, idx: c_int) -> c_int;
+    fn lua_tonumberx(l: *mut lua_State, idx: c_int, isnum: *mut c_int) -> lua_Number;
+    fn lua_tointegerx(l: *mut lua_State, idx: c_int, isnum: *mut c_int) -> lua_Integer;
+    fn lua_toboolean(l: *mut lua_State, idx: c_int) -> c_int;
+    fn lua_tolstring(l: *mut lua_State, idx: c_int, len: *mut usize) -> *const c_char;
+    fn lua_touserdata(l: *mut lua_State, idx: c_int) -> *mut c_void;
+    fn lua_rawequal(l: *mut lua_State, a: c_int, b: c_int) -> c_int;
+    fn lua_pushnil(l: *mut lua_State);
+    fn lua_rotate(l: *mut lua_State, idx: c_int, n: c_int);
+    fn lua_pushinteger(l: *mut lua_State, n: lua_Integer);
+    fn lua_pushnumber(l: *mut lua_State, n: lua_Number);
+    fn lua_pushlstring(l: *mut lua_State, s: *const c_char, len: usize) -> *const c_char;
+    fn lua_pushboolean(l: *mut lua_State, b: c_int);
+    fn lua_pushlightuserdata(l: *mut lua_State, p: *mut c_void);
+    fn lua_pushcclosure(l: *mut lua_State, f: lua_CFunction, n: c_int);
+    fn lua_createtable(l: *mut lua_State, narr: c_int, nrec: c_int);
+    fn lua_setfield(l: *mut lua_State, idx: c_int, k: *const c_char);
+    fn lua_getfield(l: *mut lua_State, idx: c_int, k: *const c_char) -> c_int;
+    fn lua_getglobal(l: *mut lua_State, name: *const c_char) -> c_int;
+    fn lua_next(l: *mut lua_State, idx: c_int) -> c_int;
+    fn lua_getmetatable(l: *mut lua_State, idx: c_int) -> c_int;
+    fn lua_setmetatable(l: *mut lua_State, idx: c_int) -> c_int;
+    fn lua_pcallk(
         l: *mut lua_State,
         nargs: c_int,
         nresults: c_int,

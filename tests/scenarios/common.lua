@@ -114,6 +114,21 @@ function M.delivered(out, n, timeout, log)
   end
 end
 
+-- Pending events in the outbox, from the statistics file of output `name` (nil if not yet written).
+function M.pending(name)
+  local f = io.open(M.work .. "/" .. (name or "PagerDuty"):gsub("%W", "_") .. ".db.stats.json")
+  if not f then return nil end
+  local text = f:read("a")
+  f:close()
+  return tonumber(text:match('"pending": (%d+)'))
+end
+
+-- Broker idles until the outbox is empty (needs a short stats_interval).
+function M.drain(out, timeout, name)
+  local ok = out:idle_until(function() return M.pending(name) == 0 end, timeout or 30)
+  if not ok then error("outbox not drained in time: pending " .. tostring(M.pending(name)), 2) end
+end
+
 function M.running(out)
   if out:state() ~= "running" then
     error("output not running: " .. tostring(out:state()) .. ": " .. tostring(out:error()) ..

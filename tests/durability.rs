@@ -1,0 +1,222 @@
+//! Nothing lost: SIGKILL with events pending, a long outage, damaged or unusable outbox files, statistics.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use pd_standin::{Answer, IncidentStatus, Standin};
+use support::*;
+
+#[test]
+fn sigkill_with_events_pending_then_a_new_process_delivers_all_once() {
+    for lua in LUAS {
+        let refusing = Standin::start().unwrap();
+        refusing.set_default(Answer::ServerError(503));
+        let run = Run::new(lua, "kill_target.lua").env("CPD_URL", refusing.url());
+        let (dir, sd) = run.prepare();
+        let mut child = run
+            .command(&dir, &sd)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut ready = false;
+        while Instant::now() < deadline {
+            match lines.next() {
+                Some(Ok(l)) if l == "READY" => {
+                    ready = true;
+                    break;
+                }
+                Some(Ok(_)) => continue,
+                _ => break,
+            }
+        }
+        assert!(ready, "the scenario did not get ready");
+        child.kill().unwrap(); // SIGKILL
+        let status = child.wait().unwrap();
+        assert!(!status.success());
+        assert!(refusing.accepted().is_empty());
+
+        // a new process on the same outbox; Broker also replays CRITICALs it had acknowledged
+        let pd = Standin::start().unwrap();
+        Run::new(lua, "resume.lua")
+            .work(&dir)
+            .env("CPD_URL", pd.url())
+            .env("CPD_REPLAY", "202 204 206 208 210")
+            .go()
+            .assert_ok();
+        let got = pd.accepted();
+        for i in 1..=10u32 {
+            let key = format!("12_{}", 200 + i);
+            let seq: Vec<(String, String)> = for_key(&got, &key)
+                .iter()
+                .map(|b| {
+                    (
+                        b["event_action"].as_str().unwrap().to_string(),
+                        b["payload"]["severity"].as_str().unwrap_or("").to_string(),
+                    )
+                })
+                .collect();
+            let opened = pd
+                .incidents()
+                .iter()
+                .filter(|inc| inc.dedup_key == key)
+                .count();
+            assert!(opened <= 1, "{key}: opened {opened} incidents: {seq:?}");
+            if i % 2 == 0 {
+                // still CRITICAL: the incident is open with the latest state
+                assert_eq!(
+                    seq.last(),
+                    Some(&("trigger".to_string(), "critical".to_string())),
+                    "{key}: {seq:?}"
+                );
+                assert!(seq.iter().all(|(a, _)| a == "trigger"), "{key}: {seq:?}");
+            } else {
+                // recovered: nothing left open, and a resolve never comes before a trigger
+                assert!(
+                    seq.is_empty() || seq.last().unwrap().0 == "resolve",
+                    "{key}: {seq:?}"
+                );
+                assert!(!seq.is_empty() || opened == 0);
+            }
+        }
+        let open: Vec<_> = pd
+            .incidents()
+            .into_iter()
+            .filter(|i| i.status != IncidentStatus::Resolved)
+            .collect();
+        assert_eq!(open.len(), 5, "{open:#?}");
+    }
+}
+
+#[test]
+fn ten_thousand_changes_during_an_outage() {
+    let pd = Standin::start().unwrap();
+    pd.set_default(Answer::ServerError(500));
+    let run = Run::new("5.4", "outage.lua").env("CPD_URL", pd.url());
+    let (dir, sd) = run.prepare();
+    let child = run
+        .command(&dir, &sd)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    pd.set_default(Answer::Accept);
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let log = std::fs::read_to_string(dir.join("connector.log")).unwrap_or_default();
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}\n{}",
+        String::from_utf8_lossy(&output.stderr),
+        log.lines().rev().take(30).collect::<Vec<_>>().join("\n")
+    );
+    println!("{stdout}");
+    assert!(!log.contains(ROUTING_KEY));
+    // every service ends with an open CRITICAL incident, none twice
+    let incidents = pd.incidents();
+    let open: Vec<_> = incidents
+        .iter()
+        .filter(|i| i.status != IncidentStatus::Resolved)
+        .collect();
+    assert_eq!(open.len(), 2500);
+    assert!(open.iter().all(|i| i.severity == "critical"));
+    let mut keys: Vec<&str> = open.iter().map(|i| i.dedup_key.as_str()).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    assert_eq!(keys.len(), 2500);
+    // the backlog was merged: far fewer requests than state changes
+    let stats: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("PagerDuty.db.stats.json")).unwrap(),
+    )
+    .unwrap();
+    let k = &stats["routing_keys"]["****************************2345"];
+    println!("{k:#}");
+    assert_eq!(k["events_seen"], 10_000);
+    assert_eq!(k["pending"], 0);
+    assert!(k["merged"].as_u64().unwrap() > 0);
+    assert!(k["retried"].as_u64().unwrap() > 0);
+    assert_eq!(
+        k["delivered"].as_u64().unwrap(),
+        pd.accepted().len() as u64,
+        "delivered counts what PagerDuty accepted"
+    );
+    assert!(
+        (pd.accepted().len() as u64) < 10_000 / 2,
+        "{} requests",
+        pd.accepted().len()
+    );
+}
+
+#[test]
+fn damaged_outbox_is_moved_aside_and_a_fresh_one_used() {
+    let pd = Standin::start().unwrap();
+    let dir = scratch("damaged");
+    let path = dir.join("broken.db");
+    std::fs::write(&path, vec![0x5au8; 8192]).unwrap();
+    let out = Run::new("5.3", "open_outbox.lua")
+        .work(&dir)
+        .env("CPD_URL", pd.url())
+        .env("CPD_OUTBOX", path.display().to_string())
+        .go();
+    out.assert_ok();
+    assert!(out.stdout().contains("state: running"), "{}", out.stdout());
+    assert!(out.log.contains("moved aside"), "{}", out.log);
+    assert_eq!(pd.accepted().len(), 1);
+    let aside = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .any(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("broken.db.corrupt-")
+        });
+    assert!(aside, "the damaged file is kept for inspection");
+}
+
+#[test]
+fn unusable_outbox_location_fails_init_clearly_and_broker_keeps_the_events() {
+    // a missing directory; a directory where nothing can be created (procfs, even for root);
+    // a path under a regular file
+    for (path, want) in [
+        ("/nonexistent-cpd-dir/outbox.db", "does not exist"),
+        ("/proc/self/outbox.db", "outbox_path"),
+        ("/etc/hostname/outbox.db", "outbox_path"),
+    ] {
+        let out = Run::new("5.4", "open_outbox.lua")
+            .env("CPD_OUTBOX", path)
+            .go();
+        out.assert_ok();
+        let stdout = out.stdout();
+        assert!(stdout.contains("state: init_failed"), "{path}: {stdout}");
+        assert!(stdout.contains(want), "{path}: {stdout}");
+        assert!(stdout.contains("unacked: 1"), "{path}: {stdout}");
+        let logged = stdout
+            .lines()
+            .filter(|l| l.starts_with("broker_log:") && l.contains("outbox"))
+            .count();
+        assert_eq!(logged, 1, "one clear line: {stdout}");
+    }
+}
+
+#[test]
+fn two_outputs_cannot_share_one_outbox() {
+    let dir = scratch("shared-outbox");
+    let path = dir.join("one.db");
+    let _held = centreon_pagerduty::outbox::Outbox::open(&path).unwrap();
+    let out = Run::new("5.3", "open_outbox.lua")
+        .work(&dir)
+        .env("CPD_OUTBOX", path.display().to_string())
+        .go();
+    out.assert_ok();
+    assert!(
+        out.stdout().contains("another running output"),
+        "{}",
+        out.stdout()
+    );
+}
