@@ -167,6 +167,7 @@ impl Delivery {
             stats_interval: cfg.stats_interval,
             last_stats: None,
             blocked: None,
+            batch_limit: MAX_BATCH,
         };
         d.committer = Some(
             std::thread::Builder::new()
@@ -278,10 +279,10 @@ fn lane_of(dedup_key: &str) -> usize {
 }
 
 /// Why new events are held back instead of committed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Blocked {
     Full,
-    Disk(String),
+    Disk,
 }
 
 struct Committer {
@@ -302,6 +303,9 @@ struct Committer {
     stats_interval: Duration,
     last_stats: Option<Instant>,
     blocked: Option<Blocked>,
+    /// Events taken per transaction: halved after a failed commit (a full disk may have room
+    /// for a few events but not for a large batch), doubled back after each success.
+    batch_limit: usize,
 }
 
 /// Largest number of messages applied in one transaction.
@@ -403,7 +407,7 @@ impl Committer {
             let mut notes = Vec::new();
             let mut taken = 0usize;
             let mut last_seq = None;
-            for (seq, ev) in &self.held {
+            for (seq, ev) in self.held.iter().take(self.batch_limit) {
                 if room == 0 {
                     break;
                 }
@@ -457,6 +461,7 @@ impl Committer {
                 self.held.drain(..taken);
                 let c = &self.shared.counters;
                 c.committed.fetch_add(added.len() as u64, Ordering::Relaxed);
+                c.commits.fetch_add(1, Ordering::Relaxed);
                 c.merged.fetch_add(merged, Ordering::Relaxed);
                 c.pending.store(self.pending_rows, Ordering::SeqCst);
                 for n in notes {
@@ -468,18 +473,24 @@ impl Committer {
                     drop(lock.lock().unwrap_or_else(|e| e.into_inner()));
                     cv.notify_all();
                 }
-                let now_blocked = (!self.held.is_empty()).then_some(Blocked::Full);
-                self.set_blocked(now_blocked);
+                self.batch_limit = (self.batch_limit * 2).min(MAX_BATCH);
+                if self.held.is_empty() {
+                    self.set_blocked(None, "");
+                } else if self.pending_rows >= self.max_events {
+                    self.set_blocked(Some(Blocked::Full), "");
+                }
             }
             Err(e) => {
                 drop(q);
-                self.set_blocked(Some(Blocked::Disk(e.0)));
+                self.batch_limit = (self.batch_limit / 2).max(1);
+                self.shared.counters.set_error(format!("outbox: {}", e.0));
+                self.set_blocked(Some(Blocked::Disk), &e.0);
             }
         }
     }
 
-    /// Logs a change of the blocked state once, not once per event.
-    fn set_blocked(&mut self, now: Option<Blocked>) {
+    /// Logs a change of the blocked state once, not once per event; `why` explains a disk error.
+    fn set_blocked(&mut self, now: Option<Blocked>, why: &str) {
         if now == self.blocked {
             return;
         }
@@ -489,13 +500,10 @@ impl Committer {
                 "outbox full ({} pending events, outbox_max_events): no longer acknowledging; Broker keeps new events in its retention until PagerDuty catches up",
                 self.pending_rows
             )),
-            Some(Blocked::Disk(e)) => {
-                log.error(&format!(
-                    "cannot write the outbox {}: {e}; no longer acknowledging, Broker keeps the events; retrying",
-                    self.outbox.path().display()
-                ));
-                self.shared.counters.set_error(format!("outbox: {e}"));
-            }
+            Some(Blocked::Disk) => log.error(&format!(
+                "cannot write the outbox {}: {why}; no longer acknowledging, Broker keeps the events; retrying",
+                self.outbox.path().display()
+            )),
             None => log.warning("outbox writable and below outbox_max_events again: acknowledging events"),
         }
         self.blocked = now;

@@ -87,7 +87,7 @@ fn describe(e: &ureq::Error) -> String {
     match e {
         ureq::Error::Timeout(t) => format!("timeout ({t:?})"),
         ureq::Error::HostNotFound => "host not found (check http_server_url and DNS)".into(),
-        ureq::Error::Io(io) => format!("network error: {}", io.kind()),
+        ureq::Error::Io(io) => format!("network error: {io}"),
         ureq::Error::ConnectionFailed => "connection failed".into(),
         ureq::Error::Tls(m) => format!("TLS error: {m}"),
         other => format!("{other}"),

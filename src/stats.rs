@@ -19,6 +19,8 @@ pub struct Counters {
     pub relevant: AtomicU64,
     /// Rows written to the outbox.
     pub committed: AtomicU64,
+    /// Transactions committed (one fsync each): many events share one in a burst.
+    pub commits: AtomicU64,
     pub delivered: AtomicU64,
     /// Attempts that failed and were retried (5xx, network errors, timeouts).
     pub retried: AtomicU64,
@@ -51,6 +53,7 @@ impl Counters {
             "events_seen": self.seen.load(Relaxed),
             "events_relevant": self.relevant.load(Relaxed),
             "committed": self.committed.load(Relaxed),
+            "commits": self.commits.load(Relaxed),
             "delivered": self.delivered.load(Relaxed),
             "retried": self.retried.load(Relaxed),
             "rejected": self.rejected.load(Relaxed),

@@ -165,6 +165,65 @@ fn a_rejected_event_never_blocks_the_next() {
     use std::sync::atomic::Ordering::Relaxed;
     assert_eq!(c.counters().rejected.load(Relaxed), 1);
     assert!(log_of(&dir).contains("bad event"));
+    drop(c);
+    // kept for inspection with PagerDuty's reason and the time
+    let db = rusqlite::Connection::open(dir.join("outbox.db")).unwrap();
+    let (key, action, reason, at): (String, String, String, i64) = db
+        .query_row(
+            "SELECT dedup_key, action, reason, at FROM rejected",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .unwrap();
+    assert_eq!((key.as_str(), action.as_str()), ("5_6", "trigger"));
+    assert!(reason.contains("bad event"), "{reason}");
+    assert!(at > 1_600_000_000_000);
+    let pending: i64 = db
+        .query_row("SELECT COUNT(*) FROM outbox", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(pending, 0);
+}
+
+#[test]
+fn a_rate_limited_key_pauses_alone() {
+    let pd = Standin::start().unwrap();
+    pd.set_rate_limit(2);
+    pd.set_rate_window(Duration::from_secs(3));
+    let dir_a = scratch("rate-a");
+    let dir_b = scratch("rate-b");
+    let mut a = connector(json!({"http_server_url": pd.url()}), &dir_a);
+    let mut b = Connector::from_json(&json!({
+        "pdy_routing_key": OTHER_KEY,
+        "http_server_url": pd.url(),
+        "log_path": dir_b.join("connector.log").display().to_string(),
+        "outbox_path": dir_b.join("outbox.db").display().to_string(),
+    }))
+    .unwrap();
+    for s in 1..=5 {
+        a.submit(&service(30, s, 2, 100)).unwrap();
+    }
+    // key A is over its limit and paused; key B still goes through at once
+    assert!(pd.wait_for_requests(3, Duration::from_secs(5)));
+    let t = Instant::now();
+    b.submit(&service(31, 1, 2, 100)).unwrap();
+    assert!(b.wait_idle(Duration::from_secs(5)));
+    let b_latency = t.elapsed();
+    assert!(
+        pd.accepted().iter().any(|e| e["routing_key"] == OTHER_KEY),
+        "key B delivered while key A is rate limited"
+    );
+    // A gets everything through after its pause, nothing lost
+    assert!(a.wait_idle(Duration::from_secs(30)), "{}", log_of(&dir_a));
+    let from_a = pd
+        .accepted()
+        .iter()
+        .filter(|e| e["routing_key"] == ROUTING_KEY)
+        .count();
+    assert_eq!(from_a, 5);
+    use std::sync::atomic::Ordering::Relaxed;
+    assert!(a.counters().rate_limited.load(Relaxed) >= 1);
+    assert_eq!(b.counters().rate_limited.load(Relaxed), 0);
+    println!("key B delivered in {b_latency:?} while key A was paused");
 }
 
 /// What the proxy saw: each CONNECT line and its Proxy-Authorization header.

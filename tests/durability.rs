@@ -43,12 +43,17 @@ fn sigkill_with_events_pending_then_a_new_process_delivers_all_once() {
 
         // a new process on the same outbox; Broker also replays CRITICALs it had acknowledged
         let pd = Standin::start().unwrap();
-        Run::new(lua, "resume.lua")
+        let resumed = Run::new(lua, "resume.lua")
             .work(&dir)
             .env("CPD_URL", pd.url())
             .env("CPD_REPLAY", "202 204 206 208 210")
-            .go()
-            .assert_ok();
+            .go();
+        resumed.assert_ok();
+        // the replayed CRITICALs are recognised from the persisted incident state
+        for sid in [202, 204, 206, 208, 210] {
+            let line = format!("service #12:{sid} CRITICAL: nothing sent (state already sent)");
+            assert!(resumed.log.contains(&line), "{line}\n{}", resumed.log);
+        }
         let got = pd.accepted();
         for i in 1..=10u32 {
             let key = format!("12_{}", 200 + i);
@@ -138,6 +143,10 @@ fn ten_thousand_changes_during_an_outage() {
     let k = &stats["routing_keys"]["****************************2345"];
     println!("{k:#}");
     assert_eq!(k["events_seen"], 10_000);
+    // group commits: the 10,000 events took far fewer transactions (fsyncs)
+    let commits = k["commits"].as_u64().unwrap();
+    println!("10000 events, {commits} commits");
+    assert!(commits < 10_000 / 10, "{commits} commits");
     assert_eq!(k["pending"], 0);
     assert!(k["merged"].as_u64().unwrap() > 0);
     assert!(k["retried"].as_u64().unwrap() > 0);
@@ -218,5 +227,47 @@ fn two_outputs_cannot_share_one_outbox() {
         out.stdout().contains("another running output"),
         "{}",
         out.stdout()
+    );
+}
+
+#[test]
+fn full_disk_gives_one_log_line_keeps_events_and_recovers() {
+    let pd = Standin::start().unwrap();
+    let run = Run::new("5.4", "full_disk.lua").env("CPD_URL", pd.url());
+    let (dir, sd) = run.prepare();
+    let fs = dir.join("small-fs");
+    std::fs::create_dir_all(&fs).unwrap();
+    let inner = run.command(&dir, &sd);
+    // a private user and mount namespace with a 1 MB tmpfs: a real full disk, nothing mounted
+    // on the host
+    let mut cmd = std::process::Command::new("unshare");
+    cmd.args(["--user", "--map-root-user", "--mount", "sh", "-c"])
+        .arg("mount -t tmpfs -o size=1m tmpfs \"$0\" && exec \"$@\"")
+        .arg(&fs)
+        .arg(inner.get_program())
+        .args(inner.get_args())
+        .env("CPD_SMALL_FS", &fs);
+    for (k, v) in inner.get_envs() {
+        match v {
+            Some(v) => cmd.env(k, v),
+            None => cmd.env_remove(k),
+        };
+    }
+    let output = cmd.output().expect("run unshare (util-linux)");
+    let log = std::fs::read_to_string(dir.join("connector.log")).unwrap_or_default();
+    assert!(
+        output.status.success(),
+        "{}\n{}\n{log}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    println!("{}", String::from_utf8_lossy(&output.stdout));
+    let got = pd.accepted();
+    for sid in 3001..=3040 {
+        assert_eq!(for_key(&got, &format!("12_{sid}")).len(), 1, "12_{sid}");
+    }
+    assert!(
+        log.contains("acknowledging events"),
+        "recovery logged: {log}"
     );
 }
