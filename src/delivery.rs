@@ -167,6 +167,7 @@ impl Delivery {
             stats_interval: cfg.stats_interval,
             last_stats: None,
             blocked: None,
+            clear_since: None,
             batch_limit: MAX_BATCH,
         };
         d.committer = Some(
@@ -303,10 +304,15 @@ struct Committer {
     stats_interval: Duration,
     last_stats: Option<Instant>,
     blocked: Option<Blocked>,
+    /// Since when nothing was held back and no write failed, while still `blocked`.
+    clear_since: Option<Instant>,
     /// Events taken per transaction: halved after a failed commit (a full disk may have room
     /// for a few events but not for a large batch), doubled back after each success.
     batch_limit: usize,
 }
+
+/// How long a blocked outbox must work normally before its recovery is announced.
+const RECOVERY_QUIET: Duration = Duration::from_secs(3);
 
 /// Largest number of messages applied in one transaction.
 const MAX_BATCH: usize = 10_000;
@@ -345,6 +351,7 @@ impl Committer {
             if !self.held.is_empty() || !self.results.is_empty() {
                 self.commit();
             }
+            self.check_recovered();
             self.release_due(release || stopping);
             self.write_stats(stopping);
         }
@@ -354,7 +361,7 @@ impl Committer {
     /// events, or the next statistics file.
     fn next_timeout(&self) -> Duration {
         let mut t = self.stats_interval;
-        if !self.held.is_empty() {
+        if !self.held.is_empty() || self.blocked.is_some() {
             t = t.min(Duration::from_millis(500));
         }
         let q = self.shared.lock();
@@ -474,14 +481,14 @@ impl Committer {
                     cv.notify_all();
                 }
                 self.batch_limit = (self.batch_limit * 2).min(MAX_BATCH);
-                if self.held.is_empty() {
-                    self.set_blocked(None, "");
-                } else if self.pending_rows >= self.max_events {
+                if !self.held.is_empty() && self.pending_rows >= self.max_events {
                     self.set_blocked(Some(Blocked::Full), "");
                 }
             }
             Err(e) => {
                 drop(q);
+                // give back the WAL's space; this fails too while the disk is still full
+                let _ = self.outbox.checkpoint();
                 self.batch_limit = (self.batch_limit / 2).max(1);
                 self.shared.counters.set_error(format!("outbox: {}", e.0));
                 self.set_blocked(Some(Blocked::Disk), &e.0);
@@ -489,8 +496,28 @@ impl Committer {
         }
     }
 
-    /// Logs a change of the blocked state once, not once per event; `why` explains a disk error.
+    /// Announces the end of a blocked episode once nothing was held back and no write
+    /// failed for [`RECOVERY_QUIET`]: a nearly full disk that lets a few commits through
+    /// between failures is one episode, logged once.
+    fn check_recovered(&mut self) {
+        if self.blocked.is_none() {
+            return;
+        }
+        if !self.held.is_empty() {
+            self.clear_since = None;
+            return;
+        }
+        let since = *self.clear_since.get_or_insert_with(Instant::now);
+        if since.elapsed() >= RECOVERY_QUIET {
+            self.set_blocked(None, "");
+        }
+    }
+
+    /// Logs the start of a blocked episode once, not once per event; `why` explains a disk error.
     fn set_blocked(&mut self, now: Option<Blocked>, why: &str) {
+        if now.is_some() {
+            self.clear_since = None;
+        }
         if now == self.blocked {
             return;
         }

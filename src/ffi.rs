@@ -31,21 +31,22 @@ pub enum cpd_result {
 use cpd_result::*;
 
 impl cpd_result {
+    /// Every result code, in numeric order.
+    pub const ALL: [cpd_result; 9] = [
+        CPD_OK,
+        CPD_NULL_ARGUMENT,
+        CPD_INVALID_UTF8,
+        CPD_INVALID_JSON,
+        CPD_CONFIG_ERROR,
+        CPD_EVENT_ERROR,
+        CPD_TIMEOUT,
+        CPD_PANIC,
+        CPD_INSUFFICIENT_SIZE,
+    ];
+
     /// The result of a number a C caller passed (any value is safe).
     fn from_code(code: u32) -> Option<cpd_result> {
-        [
-            CPD_OK,
-            CPD_NULL_ARGUMENT,
-            CPD_INVALID_UTF8,
-            CPD_INVALID_JSON,
-            CPD_CONFIG_ERROR,
-            CPD_EVENT_ERROR,
-            CPD_TIMEOUT,
-            CPD_PANIC,
-            CPD_INSUFFICIENT_SIZE,
-        ]
-        .into_iter()
-        .find(|r| *r as u32 == code)
+        Self::ALL.into_iter().find(|r| *r as u32 == code)
     }
 
     fn message(self) -> &'static str {

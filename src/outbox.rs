@@ -212,8 +212,14 @@ impl Outbox {
                 path.display()
             )));
         }
-        conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF;")
-            .map_err(named)?;
+        // fsync on every commit; checkpoint every 256 pages (1 MiB) and cut the WAL back to
+        // 1 MiB after it, so that the WAL never holds much more than the live rows (a WAL
+        // that fills a disk cannot be checkpointed once the disk is full)
+        conn.execute_batch(
+            "PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF; \
+             PRAGMA wal_autocheckpoint=256; PRAGMA journal_size_limit=1048576;",
+        )
+        .map_err(named)?;
         let check: String = conn
             .query_row("PRAGMA quick_check", [], |r| r.get(0))
             .map_err(named)?;
@@ -317,6 +323,14 @@ impl Outbox {
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Copies the WAL into the database and truncates it: after a failed write (a full disk),
+    /// this gives back the space the WAL holds, so the next, smaller commit can succeed.
+    pub fn checkpoint(&self) -> Result<(), OutboxError> {
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        Ok(())
     }
 
     /// Starts a transaction: every change of one group commit goes through it.

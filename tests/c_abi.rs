@@ -296,18 +296,7 @@ fn header_matches_the_rust_signatures_and_compiles_as_c_and_cpp() {
     ) -> cpd_result = ffi::cpd_connector_last_error;
     let _: unsafe extern "C" fn(*mut cpd_connector) = ffi::cpd_connector_free;
 
-    use cpd_result::*;
-    let all = [
-        CPD_OK,
-        CPD_NULL_ARGUMENT,
-        CPD_INVALID_UTF8,
-        CPD_INVALID_JSON,
-        CPD_CONFIG_ERROR,
-        CPD_EVENT_ERROR,
-        CPD_TIMEOUT,
-        CPD_PANIC,
-        CPD_INSUFFICIENT_SIZE,
-    ];
+    let all = cpd_result::ALL;
     let mut values = String::new();
     for r in all {
         values.push_str(&format!(

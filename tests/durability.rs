@@ -238,11 +238,11 @@ fn full_disk_gives_one_log_line_keeps_events_and_recovers() {
     let fs = dir.join("small-fs");
     std::fs::create_dir_all(&fs).unwrap();
     let inner = run.command(&dir, &sd);
-    // a private user and mount namespace with a 1 MB tmpfs: a real full disk, nothing mounted
+    // a private user and mount namespace with a 4 MB tmpfs: a real full disk, nothing mounted
     // on the host
     let mut cmd = std::process::Command::new("unshare");
     cmd.args(["--user", "--map-root-user", "--mount", "sh", "-c"])
-        .arg("mount -t tmpfs -o size=1m tmpfs \"$0\" && exec \"$@\"")
+        .arg("mount -t tmpfs -o size=4m tmpfs \"$0\" && exec \"$@\"")
         .arg(&fs)
         .arg(inner.get_program())
         .args(inner.get_args())
@@ -263,7 +263,7 @@ fn full_disk_gives_one_log_line_keeps_events_and_recovers() {
     );
     println!("{}", String::from_utf8_lossy(&output.stdout));
     let got = pd.accepted();
-    for sid in 3001..=3040 {
+    for sid in 3001..=3060 {
         assert_eq!(for_key(&got, &format!("12_{sid}")).len(), 1, "12_{sid}");
     }
     assert!(

@@ -12,8 +12,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use centreon_pagerduty::connector::Connector;
-use centreon_pagerduty::event::RawEvent;
 use pd_standin::Standin;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::{ServerConfig, ServerConnection, StreamOwned};
@@ -26,34 +24,6 @@ const TERMINATOR_LIFETIME: Duration = Duration::from_secs(60);
 const IDLE_LIMIT: Duration = Duration::from_secs(10);
 /// How long a failing connector is watched: ample for the first attempt and its retry.
 const NOT_DELIVERED_WITHIN: Duration = Duration::from_secs(3);
-
-fn connector(extra: Value, dir: &std::path::Path) -> Connector {
-    let mut cfg = json!({
-        "pdy_routing_key": ROUTING_KEY,
-        "log_path": dir.join("connector.log").display().to_string(),
-        "outbox_path": dir.join("outbox.db").display().to_string(),
-        "log_level": 3,
-        "http_timeout": 5,
-    });
-    for (k, v) in extra.as_object().unwrap() {
-        cfg[k] = v.clone();
-    }
-    Connector::from_json(&cfg).expect("valid configuration")
-}
-
-/// A BBDO 3 service status that is a state change at check time `t`.
-fn service(host: u64, svc: u64, state: i64, t: i64) -> RawEvent {
-    RawEvent::from_json(&json!({
-        "category": 1, "element": 29, "host_id": host, "service_id": svc,
-        "state": state, "state_type": 1, "last_check": t, "last_state_change": t,
-        "output": format!("state {state}"), "host_name": "h", "service_description": format!("s{svc}"),
-    }))
-    .unwrap()
-}
-
-fn log_of(dir: &std::path::Path) -> String {
-    std::fs::read_to_string(dir.join("connector.log")).unwrap_or_default()
-}
 
 /// Polls the connector log (up to `timeout`) until `pred` holds; returns the last text read.
 fn wait_log(dir: &std::path::Path, timeout: Duration, pred: impl Fn(&str) -> bool) -> String {

@@ -260,3 +260,34 @@ pub fn actions(bodies: &[serde_json::Value]) -> Vec<(String, String)> {
 pub fn for_key<'a>(bodies: &'a [serde_json::Value], key: &str) -> Vec<&'a serde_json::Value> {
     bodies.iter().filter(|b| b["dedup_key"] == key).collect()
 }
+
+/// A connector built through the library API, with its log and outbox in `dir`; `extra`
+/// parameters override the defaults.
+pub fn connector(extra: serde_json::Value, dir: &Path) -> centreon_pagerduty::connector::Connector {
+    let mut cfg = serde_json::json!({
+        "pdy_routing_key": ROUTING_KEY,
+        "log_path": dir.join("connector.log").display().to_string(),
+        "outbox_path": dir.join("outbox.db").display().to_string(),
+        "log_level": 3,
+        "http_timeout": 5,
+    });
+    for (k, v) in extra.as_object().unwrap() {
+        cfg[k] = v.clone();
+    }
+    centreon_pagerduty::connector::Connector::from_json(&cfg).expect("valid configuration")
+}
+
+/// A BBDO 3 service status that is a state change at check time `t`.
+pub fn service(host: u64, svc: u64, state: i64, t: i64) -> centreon_pagerduty::event::RawEvent {
+    centreon_pagerduty::event::RawEvent::from_json(&serde_json::json!({
+        "category": 1, "element": 29, "host_id": host, "service_id": svc,
+        "state": state, "state_type": 1, "last_check": t, "last_state_change": t,
+        "output": format!("state {state}"), "host_name": "h", "service_description": format!("s{svc}"),
+    }))
+    .unwrap()
+}
+
+/// The connector log written in `dir`.
+pub fn log_of(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join("connector.log")).unwrap_or_default()
+}
