@@ -301,13 +301,24 @@ impl Connector {
 
     fn shutdown(&mut self) {
         self.delivery.stop();
-        let pending = self.delivery.outstanding();
-        if pending > 0 {
+        let stored = self
+            .delivery
+            .counters()
+            .pending
+            .load(std::sync::atomic::Ordering::SeqCst);
+        let unstored = self.delivery.outstanding().saturating_sub(stored);
+        if stored > 0 {
             self.log.warning(&format!(
-                "stopped with {pending} event(s) not delivered yet; they stay in the outbox {} and are sent first at the next start",
+                "stopped with {stored} event(s) not delivered yet; they stay in the outbox {} and are sent first at the next start",
                 self.cfg.outbox_path.display()
             ));
-        } else {
+        }
+        if unstored > 0 {
+            self.log.warning(&format!(
+                "stopped with {unstored} event(s) that could not be stored; Broker was not told they were safe and hands them over again"
+            ));
+        }
+        if stored == 0 && unstored == 0 {
             self.log.info("stopped");
         }
     }

@@ -427,7 +427,7 @@ impl Committer {
                 room += ins.removed.len() as u64;
                 removed.extend(ins.removed);
                 merged += ins.merged;
-                notes.extend(ins.note);
+                notes.extend(ins.note.map(|n| (n, ins.merged >= 2 && ins.id.is_none())));
                 taken += 1;
                 last_seq = Some(*seq);
             }
@@ -471,8 +471,12 @@ impl Committer {
                 c.commits.fetch_add(1, Ordering::Relaxed);
                 c.merged.fetch_add(merged, Ordering::Relaxed);
                 c.pending.store(self.pending_rows, Ordering::SeqCst);
-                for n in notes {
-                    self.shared.log.info(&n);
+                for (n, unsent_problem) in notes {
+                    if unsent_problem {
+                        self.shared.log.warning(&n);
+                    } else {
+                        self.shared.log.info(&n);
+                    }
                 }
                 if let Some(seq) = last_seq {
                     self.shared.committed.store(seq, Ordering::SeqCst);
@@ -627,18 +631,30 @@ fn run_lane(
 ) {
     let mut jitter = Jitter::from_clock();
     while let Some(id) = next_id(shared, lane) {
-        let row = match reader.fetch(id) {
-            Ok(Some(row)) => row,
-            Ok(None) => {
-                let _ = inbox.send(Msg::Delivered(id));
-                continue;
-            }
-            Err(e) => {
-                shared.log.error(&format!("{e}; moved to rejected"));
-                let _ = inbox.send(Msg::Rejected(id, e.0));
-                continue;
+        let row = loop {
+            match reader.fetch(id) {
+                Ok(Some(row)) => break Some(row),
+                Ok(None) => {
+                    let _ = inbox.send(Msg::Delivered(id));
+                    break None;
+                }
+                Err(e) if e.is_unreadable_row() => {
+                    shared.log.error(&format!("{e}; moved to rejected"));
+                    let _ = inbox.send(Msg::Rejected(id, e.0));
+                    break None;
+                }
+                // a transient database error (busy, I/O): try again, never drop the event
+                Err(e) => {
+                    shared
+                        .log
+                        .warning(&format!("cannot read outbox row {id}: {e}; retrying"));
+                    if !wait(shared, Some(Instant::now() + Duration::from_secs(1))) {
+                        return;
+                    }
+                }
             }
         };
+        let Some(row) = row else { continue };
         let out = row.outgoing();
         let what = format!("{} {}", out.action.as_str(), out.dedup_key);
         let mut attempts = 0u32;

@@ -98,6 +98,13 @@ impl std::fmt::Display for OutboxError {
     }
 }
 
+impl OutboxError {
+    /// The row exists but its event cannot be decoded: retrying will not help.
+    pub fn is_unreadable_row(&self) -> bool {
+        self.0.contains("unreadable event")
+    }
+}
+
 impl From<rusqlite::Error> for OutboxError {
     fn from(e: rusqlite::Error) -> Self {
         OutboxError(format!("outbox database error: {e}"))
