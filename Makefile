@@ -3,10 +3,10 @@
 # expected from the machine's Rust toolchain, Debian's `cargo` package is tried otherwise).
 
 CARGO ?= cargo
-APT_PACKAGES := lua5.3 lua5.4 liblua5.3-dev liblua5.4-dev gcc g++ binutils sqlite3
+APT_PACKAGES := lua5.3 lua5.4 liblua5.3-dev liblua5.4-dev gcc g++ binutils sqlite3 util-linux
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build release test lint unit demo clean
+.PHONY: all deps build release test lint unit demo bench clean
 
 all: build
 
@@ -41,6 +41,10 @@ test: deps lint
 ## (or to real PagerDuty when PDY_ROUTING_KEY is set)
 demo: deps
 	bash demo/run.sh
+
+## bench: every benchmark (write path, memory, outbox, delivery, storm); writes BENCHMARKS.md
+bench: deps
+	bash bench/run.sh
 
 clean:
 	$(CARGO) clean

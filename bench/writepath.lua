@@ -6,7 +6,8 @@
 --
 -- Environment: BENCH_EVENTS_LUA (tests/host/events.lua), BENCH_WORK (a writable directory for
 -- the outbox and the log, emptied by the caller), BENCH_URL (Events API endpoint),
--- BENCH_KEY (32-character routing key).
+-- BENCH_KEY (32-character routing key); BENCH_CHANGE_EVERY (default 100, profiling only: 1 event
+-- in that many is a state change, 0 for none).
 --
 -- One output (script <script.lua>, BBDO 3) receives BBDO 3 service status events (category 1,
 -- element 29) for 10,000 services on 500 hosts, generated here in the same way whatever the
@@ -18,7 +19,7 @@
 -- always takes the details path).
 --
 -- "time": host.now() around host.send_many(out, events, gen) only; prints
---   RESULT time <events> <seconds>
+--   RESULT time <events> <seconds> <CPU seconds of the emulator's main thread, or ->
 -- "memory": after the warm-up, sends events_1 events, reads the emulator's resident memory,
 -- sends events up to events_2 in all, reads it again; prints
 --   RESULT memory <events_1> <rss_kb_1> <events_2> <rss_kb_2>
@@ -35,7 +36,10 @@ end
 local ev = dofile(env("BENCH_EVENTS_LUA"))
 local work = env("BENCH_WORK")
 
-local SERVICES, HOSTS, CHANGE_EVERY = 10000, 500, 100
+local SERVICES, HOSTS = 10000, 500
+-- 1 event in CHANGE_EVERY is a state change; BENCH_CHANGE_EVERY=0 (profiling only): none at all
+local CHANGE_EVERY = math.tointeger(tonumber(host.getenv("BENCH_CHANGE_EVERY") or "100"))
+assert(CHANGE_EVERY and CHANGE_EVERY >= 0, "BENCH_CHANGE_EVERY must be an integer >= 0")
 local CHECK_INTERVAL = 300
 
 -- ---- what Broker's cache knows ------------------------------------------------------------
@@ -79,10 +83,8 @@ for s = 1, SERVICES do
     last_check = first, last_state_change = T0 - 7 * 86400, last_hard_state_change = T0 - 7 * 86400,
     output = ok_out, long_output = "", perfdata = perf,
   }
-  -- the other fields of a BBDO 3 pb_service_status
+  -- the other fields of a BBDO 3 ServiceStatus (pb_service_status)
   e.checked = true
-  e.check_interval = 5.0
-  e.retry_interval = 1.0
   e.next_check = first + CHECK_INTERVAL
   e.last_time_ok = first
   e.last_time_warning = 0
@@ -92,14 +94,9 @@ for s = 1, SERVICES do
   e.latency = 0.012
   e.execution_time = 0.105
   e.should_be_scheduled = true
-  e.active_checks = true
-  e.passive_checks = false
-  e.obsess_over_service = false
   e.no_more_notifications = false
   e.last_notification = 0
   e.next_notification = 0
-  e.command_line = "/usr/lib/centreon/plugins/centreon_linux_snmp.pl --plugin=os::linux::snmp::plugin --mode="
-    .. name:lower() .. " --hostname=" .. cache.hosts[hid].address
   svc[s] = { ev = e, out = { [0] = ok_out, [2] = crit_out }, state = 0 }
 end
 
@@ -116,7 +113,7 @@ local function gen()
   e.next_check = t + CHECK_INTERVAL
   e.latency = (g % 97) * 0.001
   e.execution_time = 0.05 + (g % 13) * 0.01
-  if r > 0 and (r + s) % CHANGE_EVERY == 0 then
+  if r > 0 and CHANGE_EVERY > 0 and (r + s) % CHANGE_EVERY == 0 then
     local st = 2 - v.state
     v.state = st
     e.state = st
@@ -165,17 +162,37 @@ local function report()
     script:match("[^/]+$"), out:written(), out:acked(), out:unacked(), out:flushes()))
 end
 
+-- CPU time (user + system, seconds) of this thread, the one that runs Broker's side and the
+-- script; nil where /proc/thread-self is missing. Not part of the JSON: a diagnostic for
+-- busy machines (wall time also counts time stolen by other processes).
+local function thread_cpu()
+  local f = io.open("/proc/thread-self/stat")
+  if not f then return nil end
+  local line = f:read("l")
+  f:close()
+  local rest = line and line:match("%) (.*)$")
+  if not rest then return nil end
+  local fields = {}
+  for w in rest:gmatch("%S+") do fields[#fields + 1] = w end
+  -- after "pid (comm) ": state is field 3, utime field 14, stime field 15 (1-based, man 5 proc)
+  local ut, st = tonumber(fields[12]), tonumber(fields[13])
+  if not ut or not st then return nil end
+  return (ut + st) / 100 -- USER_HZ
+end
+
 if mode == "time" then
   local n = math.tointeger(tonumber(count))
   assert(n and n > 0, "events must be a positive integer")
   local flushes0 = out:flushes()
+  local c0 = thread_cpu()
   local t0 = host.now()
   host.send_many(out, n, gen)
   local t1 = host.now()
+  local c1 = thread_cpu()
   check()
   report()
   io.stderr:write(string.format("  flushes during the timed loop (back-pressure): %d\n", out:flushes() - flushes0))
-  print(string.format("RESULT time %d %.9f", n, t1 - t0))
+  print(string.format("RESULT time %d %.9f %s", n, t1 - t0, c0 and c1 and string.format("%.2f", c1 - c0) or "-"))
 else
   local n1, n2 = count:match("^(%d+),(%d+)$")
   n1, n2 = math.tointeger(tonumber(n1)), math.tointeger(tonumber(n2))

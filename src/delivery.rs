@@ -30,7 +30,7 @@ use crate::send::Sender;
 use crate::stats::{self, Counters};
 
 /// How many requests may be in flight at once (one per lane).
-pub const LANES: usize = 8;
+pub const LANES: usize = 16;
 
 /// Where encoded events go.
 #[derive(Clone)]

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# bench/run.sh: `make bench`. Runs every benchmark, prints the table and writes BENCHMARKS.md
+# (machine, commands, date, results). `bash bench/run.sh --tiny` is the smoke run `make test`
+# uses (tiny inputs, nothing written to BENCHMARKS.md).
+#
+#   1-2. write path and memory: bench/writepath.sh (Broker emulator, Lua 5.3 and 5.4)
+#   3.   outbox:   cargo run --release --example bench -- outbox
+#   4.   delivery: cargo run --release --example bench -- delivery
+#   5.   storm:    cargo run --release --example bench -- storm
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
+case "$TARGET" in /*) ;; *) TARGET="$ROOT/$TARGET" ;; esac
+TINY=()
+[ "${1:-}" = "--tiny" ] && TINY=(--tiny)
+
+mkdir -p "$TARGET/bench"
+RESULTS="$TARGET/bench/results${TINY:+-tiny}.jsonl"
+: > "$RESULTS"
+
+cargo build --release --quiet --lib --example bench -p centreon-pagerduty
+cargo build --release --quiet -p pd-standin
+BENCH="$TARGET/release/examples/bench"
+
+echo "== write path and memory" >&2
+bash bench/writepath.sh "${TINY[@]}" | tee -a "$RESULTS"
+for b in outbox delivery storm; do
+  echo "== $b" >&2
+  "$BENCH" "$b" "${TINY[@]}" | tee -a "$RESULTS"
+done
+
+REPORT="$("$BENCH" report "$RESULTS")"
+echo "$REPORT"
+if [ ${#TINY[@]} -eq 0 ]; then
+  {
+    echo "# Benchmarks"
+    echo
+    echo "Measured by \`make bench\` on $(date -u +%Y-%m-%d) ($(date -u +%H:%M) UTC)."
+    echo
+    echo "- Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(uname -sr)"
+    echo "- Toolchain: $(rustc --version), $(lua5.3 -v 2>&1 | head -1), $(lua5.4 -v 2>&1 | head -1)"
+    echo "- Commands: \`bash bench/writepath.sh\`, \`target/release/examples/bench outbox|delivery|storm\`,"
+    echo "  \`target/release/examples/bench report $RESULTS\` (all run by \`make bench\`)"
+    echo "- Every figure is compared with a baseline measured in the same run; times are medians of"
+    echo "  several runs. Raw results: one JSON object per line in \`$(realpath --relative-to="$ROOT" "$RESULTS")\`."
+    echo
+    echo "$REPORT"
+  } > BENCHMARKS.md
+  echo "wrote BENCHMARKS.md" >&2
+fi

@@ -1,0 +1,230 @@
+#!/usr/bin/env bash
+# bench/writepath.sh: write-path and memory benchmarks of the Lua bridge, in the Broker emulator.
+#
+#   bash bench/writepath.sh            # full size: 5 x 1,000,000 events per script and Lua
+#                                      # version, memory after 1,000,000 and 10,000,000 events
+#   bash bench/writepath.sh --tiny     # smoke run (make test): 1 x 2,000 events, memory after
+#                                      # 2,000 and 20,000 events
+#   options: --runs R  --events N  --mem-events N1,N2  --mem-runs K  --lua 5.3|5.4 (repeatable)
+#            --closed-port (do not start pd-standin: events go to a closed port on 127.0.0.1)
+#            --no-memory  --no-time
+#
+# For each Lua version (5.3, 5.4) it times the same BBDO 3 service status events (10,000
+# services on 500 hosts, 1 in 100 a state change; see bench/writepath.lua) handed by the
+# emulator to two scripts, run alternately in fresh emulator processes:
+#   baseline  bench/baseline.lua: filter() and write() just return true
+#   bridge    lua-bridge/pagerduty.lua with the release libcentreon_pagerduty.so: a real output
+#             (routing key, outbox under target/bench, log_level 0), sending in the background
+#             to target/release/pd-standin when it exists (never built here), else to a closed
+#             port.
+# Only host.send_many() is timed (not the output creation nor a warm-up round of one event per
+# service). Medians over the runs.
+#
+# stdout: one JSON object per line:
+#   {"bench":"write_path","lua":"5.4","script":"baseline"|"bridge","events":N,"ns_per_event":X,"runs":[...]}
+#   {"bench":"write_path_summary","lua":"5.4","baseline_ns":M1,"bridge_ns":M2,"added_ns":M2-M1,"ratio":M2/M1}
+#   {"bench":"memory","lua":"5.4","script":"baseline"|"bridge","rss_kb_1m":A,"rss_kb_10m":B}
+#   {"bench":"memory_summary","lua":"5.4","growth_pct":(B-A)/A*100 of the bridge,"above_baseline_mb":(B_bridge-B_baseline)/1024}
+# (rss_kb_1m / rss_kb_10m are the resident memory after the first and the second count of
+# events, whatever the counts.) Progress goes to stderr. No target is asserted: benchmarks are
+# not tests. Everything it writes is under target/.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
+case "$TARGET" in /*) ;; *) TARGET="$ROOT/$TARGET" ;; esac
+
+RUNS=5
+EVENTS=1000000
+MEM_EVENTS=1000000,10000000
+MEM_RUNS=1
+LUAS=()
+USE_STANDIN=1
+DO_TIME=1
+DO_MEMORY=1
+while (($#)); do
+  case "$1" in
+    --tiny) RUNS=1 EVENTS=2000 MEM_EVENTS=2000,20000 MEM_RUNS=1 ;;
+    --runs) RUNS=$2; shift ;;
+    --events) EVENTS=$2; shift ;;
+    --mem-events) MEM_EVENTS=$2; shift ;;
+    --mem-runs) MEM_RUNS=$2; shift ;;
+    --lua) LUAS+=("$2"); shift ;;
+    --closed-port) USE_STANDIN=0 ;;
+    --no-memory) DO_MEMORY=0 ;;
+    --no-time) DO_TIME=0 ;;
+    -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    *) echo "writepath.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+((${#LUAS[@]})) || LUAS=(5.3 5.4)
+[[ "$MEM_EVENTS" =~ ^[0-9]+,[0-9]+$ ]] || { echo "writepath.sh: --mem-events N1,N2" >&2; exit 2; }
+
+say() { printf '%s\n' "$*" >&2; }
+
+# ---- build ----------------------------------------------------------------------------------
+say "== building the release library (cargo build --release --lib)"
+cargo build --release --lib >&2
+SO="$TARGET/release/libcentreon_pagerduty.so"
+[[ -f "$SO" ]] || { say "writepath.sh: $SO is missing after the build"; exit 1; }
+
+SRC="$ROOT/tests/host/broker_host.c"
+mkdir -p "$TARGET/host"
+for v in "${LUAS[@]}"; do
+  bin="$TARGET/host/broker_host-$v"
+  if [[ ! -x "$bin" || "$SRC" -nt "$bin" ]]; then
+    say "== compiling the Broker emulator for Lua $v -> $bin"
+    tmp_bin="$bin.$$"
+    gcc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 "-I/usr/include/lua$v" \
+      "$SRC" -o "$tmp_bin" "-llua$v" -ldl -lm
+    mv -f "$tmp_bin" "$bin"
+  fi
+done
+
+# ---- script dir -----------------------------------------------------------------------------
+BENCH="$TARGET/bench"
+mkdir -p "$BENCH/lua/lib" "$BENCH/work"
+cp "$ROOT/lua-bridge/pagerduty.lua" "$BENCH/lua/pagerduty.lua"
+cp "$ROOT/bench/baseline.lua" "$BENCH/lua/baseline.lua"
+cp "$SO" "$BENCH/lua/lib/centreon_pagerduty.so"
+declare -A SCRIPT=([baseline]="$BENCH/lua/baseline.lua" [bridge]="$BENCH/lua/pagerduty.lua")
+say "script dir: $BENCH/lua"
+
+# ---- the PagerDuty end: pd-standin if built, else a closed port -----------------------------
+export BENCH_EVENTS_LUA="$ROOT/tests/host/events.lua"
+export BENCH_KEY="BenchRoutingKeyCentreonPagerDut1" # 32 characters, only for the stand-in
+export BENCH_URL="http://127.0.0.1:9/v2/enqueue"
+unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY ALL_PROXY all_proxy # a local endpoint
+STANDIN="$TARGET/release/pd-standin"
+STANDIN_PID=""
+STANDIN_IN=""
+cleanup() {
+  if [[ -n "$STANDIN_IN" ]]; then
+    local fd=$STANDIN_IN
+    STANDIN_IN=""
+    exec {fd}>&-
+  fi
+  if [[ -n "$STANDIN_PID" ]] && kill -0 "$STANDIN_PID" 2>/dev/null; then
+    kill "$STANDIN_PID" 2>/dev/null || true
+    wait "$STANDIN_PID" 2>/dev/null || true
+  fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+if ((USE_STANDIN)) && [[ -x "$STANDIN" ]]; then
+  STANDIN_OUT="$BENCH/standin.out"
+  : >"$STANDIN_OUT"
+  # stdin is the coprocess pipe: it stops when we close it (or after 4 hours)
+  coproc PD { exec "$STANDIN" --port 0 --max-seconds 14400 >"$STANDIN_OUT" 2>&1; }
+  STANDIN_PID=$PD_PID
+  STANDIN_IN=${PD[1]}
+  unused=${PD[0]}
+  exec {unused}<&-
+  url=""
+  for _ in $(seq 1 100); do
+    line="$(head -n 1 "$STANDIN_OUT")"
+    if [[ "$line" == listening\ * ]]; then url="${line#listening }"; break; fi
+    kill -0 "$STANDIN_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  [[ -n "$url" ]] || { say "writepath.sh: pd-standin did not start:"; cat "$STANDIN_OUT" >&2; exit 1; }
+  BENCH_URL="$url"
+  say "events are delivered to pd-standin at $BENCH_URL"
+else
+  say "events are sent to a closed port ($BENCH_URL): delivery keeps retrying in the background"
+fi
+
+# ---- helpers --------------------------------------------------------------------------------
+# median of the numbers given as arguments
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) printf "%.1f", v[(NR + 1) / 2]; else printf "%.1f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+# run_scenario <lua> <script name> <mode> <count> <tag>: prints the scenario's RESULT fields
+run_scenario() {
+  local v=$1 name=$2 mode=$3 count=$4 tag=$5
+  local work="$BENCH/work/$tag"
+  rm -rf "$work"
+  mkdir -p "$work"
+  local outf="$work/scenario.out" status=0
+  BENCH_WORK="$work" timeout --foreground -k 5 3600 \
+    "$TARGET/host/broker_host-$v" "$ROOT/bench/writepath.lua" "$mode" "${SCRIPT[$name]}" "$count" \
+    >"$outf" 2>"$work/scenario.err" || status=$?
+  sed 's/^/    /' "$work/scenario.err" >&2
+  if ((status != 0)); then
+    say "writepath.sh: Lua $v $name $mode failed (exit $status), see $work"
+    exit 1
+  fi
+  local res
+  res="$(sed -n "s/^RESULT $mode //p" "$outf")"
+  [[ -n "$res" ]] || { say "writepath.sh: no result from Lua $v $name $mode, see $work"; exit 1; }
+  if [[ "$name" == bridge && -s "$work/connector.log" ]]; then
+    say "    connector log (errors) of this run: $(wc -l <"$work/connector.log") line(s), e.g.:"
+    head -n 3 "$work/connector.log" | sed 's/^/      /' >&2
+  fi
+  # keep only the latest run of each kind (the outbox of a 10M-event run is not small)
+  rm -rf "$BENCH/work/last-$v-$name-$mode"
+  mv "$work" "$BENCH/work/last-$v-$name-$mode"
+  printf '%s\n' "$res"
+}
+
+# ---- write path -----------------------------------------------------------------------------
+if ((DO_TIME)); then
+  for v in "${LUAS[@]}"; do
+    declare -A NS=([baseline]="" [bridge]="") CPU=([baseline]="" [bridge]="")
+    for ((i = 1; i <= RUNS; i++)); do
+      for name in baseline bridge; do
+        say "== write path, Lua $v, $name, run $i/$RUNS: $EVENTS events"
+        res=$(run_scenario "$v" "$name" time "$EVENTS" "time-$v-$name-$i")
+        read -r n secs cpu <<<"$res"
+        ns=$(awk -v s="$secs" -v n="$n" 'BEGIN { printf "%.1f", s * 1e9 / n }')
+        cpu_ns=$(awk -v s="$cpu" -v n="$n" 'BEGIN { if (s == "-") print "?"; else printf "%.0f", s * 1e9 / n }')
+        say "   $ns ns/event (main thread CPU: $cpu_ns ns/event)"
+        CPU[$name]+="$cpu_ns "
+        NS[$name]+="$ns "
+      done
+    done
+    declare -A MED=()
+    for name in baseline bridge; do
+      # shellcheck disable=SC2086
+      MED[$name]=$(median ${NS[$name]})
+      runs=$(printf '%s' "${NS[$name]}" | sed 's/ $//; s/ /,/g')
+      printf '{"bench":"write_path","lua":"%s","script":"%s","events":%d,"ns_per_event":%s,"runs":[%s]}\n' \
+        "$v" "$name" "$EVENTS" "${MED[$name]}" "$runs"
+    done
+    say "   Lua $v main-thread CPU ns/event (diagnostic, 10 ms resolution): baseline ${CPU[baseline]}| bridge ${CPU[bridge]}"
+    awk -v v="$v" -v a="${MED[baseline]}" -v b="${MED[bridge]}" 'BEGIN {
+      printf "{\"bench\":\"write_path_summary\",\"lua\":\"%s\",\"baseline_ns\":%.1f,\"bridge_ns\":%.1f,\"added_ns\":%.1f,\"ratio\":%.3f}\n",
+        v, a, b, b - a, (a > 0 ? b / a : 0) }'
+  done
+fi
+
+# ---- memory ---------------------------------------------------------------------------------
+if ((DO_MEMORY)); then
+  for v in "${LUAS[@]}"; do
+    declare -A R1=([baseline]="" [bridge]="") R2=([baseline]="" [bridge]="")
+    for ((i = 1; i <= MEM_RUNS; i++)); do
+      for name in baseline bridge; do
+        say "== memory, Lua $v, $name, run $i/$MEM_RUNS: resident memory after ${MEM_EVENTS/,/ and } events"
+        res=$(run_scenario "$v" "$name" memory "$MEM_EVENTS" "mem-$v-$name-$i")
+        read -r _ rss1 _ rss2 <<<"$res"
+        say "   $rss1 kB, then $rss2 kB"
+        R1[$name]+="$rss1 "
+        R2[$name]+="$rss2 "
+      done
+    done
+    declare -A M1=() M2=()
+    for name in baseline bridge; do
+      # shellcheck disable=SC2086
+      M1[$name]=$(median ${R1[$name]} | sed 's/\.0$//; s/\.5$//')
+      # shellcheck disable=SC2086
+      M2[$name]=$(median ${R2[$name]} | sed 's/\.0$//; s/\.5$//')
+      printf '{"bench":"memory","lua":"%s","script":"%s","rss_kb_1m":%d,"rss_kb_10m":%d}\n' \
+        "$v" "$name" "${M1[$name]}" "${M2[$name]}"
+    done
+    awk -v v="$v" -v a="${M1[bridge]}" -v b="${M2[bridge]}" -v base="${M2[baseline]}" 'BEGIN {
+      printf "{\"bench\":\"memory_summary\",\"lua\":\"%s\",\"growth_pct\":%.2f,\"above_baseline_mb\":%.1f}\n",
+        v, (a > 0 ? (b - a) * 100 / a : 0), (b - base) / 1024 }'
+  done
+fi

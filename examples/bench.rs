@@ -1,0 +1,1465 @@
+//! Benchmarks of the outbox, of delivery and of a 429 storm, with a Markdown report.
+//!
+//! ```text
+//! cargo run --release --example bench -- outbox   [--tiny] [--runs N] [--size B]
+//! cargo run --release --example bench -- delivery [--tiny] [--runs N] [--size E] [--latency-ms MS]
+//! cargo run --release --example bench -- storm    [--tiny] [--runs N] [--size SERVICES] [--scale S]
+//! cargo run --release --example bench -- report results.jsonl
+//! ```
+//!
+//! Each measuring subcommand prints one JSON object on one line on stdout (progress goes
+//! to stderr). Every figure is compared with a baseline measured in the same run, and the
+//! top-level figures are medians over the runs (`runs` holds each run). `report` turns such
+//! lines (these, and the `write_path_summary` / `memory_summary` lines of the write-path
+//! benchmark) into a `## Results` Markdown section. Benchmarks are not tests: nothing here
+//! asserts a timing; `--tiny` only checks that every path still runs.
+//!
+//! Everything stays on loopback, every wait is bounded, and connectors and stand-ins are
+//! dropped (their threads joined) before a run is reported. Scratch outboxes go to
+//! `target/bench/`.
+
+use std::collections::{HashMap, HashSet};
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use centreon_pagerduty::connector::Connector;
+use centreon_pagerduty::event::{ObjectKey, RawEvent};
+use centreon_pagerduty::payload;
+use pd_standin::{Answer, Request, Standin};
+use rusqlite::{Connection, params};
+use serde_json::{Value, json};
+
+type Res<T> = Result<T, String>;
+
+/// Check time of the first state of every service (any fixed past time works).
+const T0: i64 = 1_700_000_000;
+/// Outbox target: committed state changes per second in a burst.
+const OUTBOX_TARGET_PER_S: f64 = 20_000.0;
+/// Latency of the stand-in in the delivery benchmark (`--latency-ms` changes it).
+const LATENCY_MS: f64 = 50.0;
+/// Delivery target for one routing key (PagerDuty's largest per-key limit is 10,000/min = 167/s).
+const DELIVERY_TARGET_PER_S: f64 = 150.0;
+/// Storm: PagerDuty's rate limit per routing key and window.
+const STORM_LIMIT: u32 = 120;
+/// Sender lanes per connector (`centreon_pagerduty::delivery::LANES`).
+const LANES: usize = centreon_pagerduty::delivery::LANES;
+
+fn main() {
+    // Loopback only: never let a proxy from the environment carry the stand-in's traffic.
+    for var in [
+        "http_proxy",
+        "https_proxy",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "all_proxy",
+    ] {
+        // SAFETY: no other thread exists yet, so nothing reads the environment concurrently.
+        unsafe { std::env::remove_var(var) };
+    }
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Err(e) = run(&args) {
+        eprintln!("bench: {e}");
+        std::process::exit(1);
+    }
+}
+
+const USAGE: &str = "usage: bench outbox|delivery|storm [--tiny] [--runs N] [--size N] [--scale S] [--latency-ms MS] | bench report FILE";
+
+#[derive(Debug, Default)]
+struct Opts {
+    tiny: bool,
+    runs: Option<usize>,
+    size: Option<usize>,
+    scale: Option<f64>,
+    latency_ms: Option<f64>,
+}
+
+fn run(args: &[String]) -> Res<()> {
+    let Some((cmd, rest)) = args.split_first() else {
+        return Err(USAGE.into());
+    };
+    if cmd == "report" {
+        let [file] = rest else {
+            return Err(USAGE.into());
+        };
+        let text = std::fs::read_to_string(file).map_err(|e| format!("cannot read {file}: {e}"))?;
+        print!("{}", report(&text));
+        return Ok(());
+    }
+    let opts = parse_opts(rest)?;
+    let line = match cmd.as_str() {
+        "outbox" => outbox(&opts)?,
+        "delivery" => delivery(&opts)?,
+        "storm" => storm(&opts)?,
+        _ => return Err(USAGE.into()),
+    };
+    println!("{line}");
+    Ok(())
+}
+
+fn parse_opts(args: &[String]) -> Res<Opts> {
+    let mut o = Opts::default();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut value = |name: &str| -> Res<f64> {
+            it.next()
+                .and_then(|v| v.parse::<f64>().ok())
+                .filter(|v| v.is_finite() && *v > 0.0)
+                .ok_or_else(|| format!("{name} needs a positive number"))
+        };
+        match a.as_str() {
+            "--tiny" => o.tiny = true,
+            "--runs" => o.runs = Some(value("--runs")? as usize),
+            "--size" => o.size = Some(value("--size")? as usize),
+            "--scale" => o.scale = Some(value("--scale")?),
+            "--latency-ms" => o.latency_ms = Some(value("--latency-ms")?),
+            _ => return Err(format!("unknown argument {a:?}; {USAGE}")),
+        }
+    }
+    Ok(o)
+}
+
+// ---------------------------------------------------------------------------------------
+// helpers
+
+fn bench_root() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"))
+        .join("bench")
+}
+
+/// A fresh, empty directory under `target/bench/`.
+fn fresh_dir(name: &str) -> Res<PathBuf> {
+    let dir = bench_root().join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    Ok(dir)
+}
+
+/// Removes a run's scratch directory once its figures are taken (kept when a run fails,
+/// for inspection; `BENCH_KEEP=1` keeps them all).
+fn done_with(dir: &Path) {
+    if std::env::var_os("BENCH_KEEP").is_none() {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
+/// A 32-character routing key (letters and digits), distinct per `n`.
+fn routing_key(n: usize) -> String {
+    format!("{:0<32}", format!("benchRoutingKey{n}"))
+}
+
+/// A connector with its log and outbox in `dir`, log level 1 (warnings: the default), and
+/// `extra` parameters.
+fn connector(extra: Value, dir: &Path) -> Res<Connector> {
+    let mut cfg = json!({
+        "pdy_routing_key": routing_key(0),
+        "log_path": dir.join("connector.log").display().to_string(),
+        "outbox_path": dir.join("outbox.db").display().to_string(),
+        "log_level": 1,
+        "http_timeout": 10,
+    });
+    if let Some(obj) = extra.as_object() {
+        for (k, v) in obj {
+            cfg[k] = v.clone();
+        }
+    }
+    Connector::from_json(&cfg).map_err(|e| format!("connector: {e}"))
+}
+
+/// A BBDO 3 hard service status that is a state change at check time `t`.
+fn service(host: u64, svc: u64, state: i64, t: i64) -> RawEvent {
+    RawEvent::from_json(&json!({
+        "category": 1, "element": 29, "host_id": host, "service_id": svc,
+        "state": state, "state_type": 1, "last_check": t, "last_state_change": t,
+        "output": format!("state {state}"), "host_name": format!("host{host}"),
+        "service_description": format!("svc{svc}"),
+    }))
+    .expect("a valid event")
+}
+
+fn submit(c: &mut Connector, ev: &RawEvent) -> Res<bool> {
+    c.submit(ev).map_err(|e| format!("submit: {e}"))
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.retain(|x| x.is_finite());
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// Percentile `p` (0..=100) of sorted values (nearest rank).
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+/// Median over runs of a numeric field.
+fn median_of(runs: &[Value], key: &str) -> f64 {
+    median(runs.iter().filter_map(|r| r[key].as_f64()).collect())
+}
+
+/// Rounds for the JSON output (keeps lines short; NaN becomes null).
+fn r3(x: f64) -> Value {
+    if x.is_finite() {
+        json!((x * 1000.0).round() / 1000.0)
+    } else {
+        Value::Null
+    }
+}
+
+/// Polls the verdict every 50 µs until it is true; the instant it was seen, or `None` at `deadline`.
+fn wait_verdict(c: &Connector, deadline: Instant) -> Option<Instant> {
+    loop {
+        if c.verdict() {
+            return Some(Instant::now());
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_micros(50));
+    }
+}
+
+/// The lane the connector sends `dedup_key` on (same hash as `delivery::lane_of`).
+fn lane_of(dedup_key: &str) -> usize {
+    let mut h = DefaultHasher::new();
+    dedup_key.hash(&mut h);
+    (h.finish() % LANES as u64) as usize
+}
+
+fn dedup(host: u64, svc: u64) -> String {
+    payload::dedup_key(
+        ObjectKey {
+            host_id: host,
+            service_id: svc,
+        },
+        "",
+    )
+}
+
+// ---------------------------------------------------------------------------------------
+// 3. outbox
+
+/// One outbox row as the connector stored it, to replay in the raw SQLite baselines.
+struct OutRow {
+    dedup_key: String,
+    action: String,
+    opens: i64,
+    summary: String,
+    body: String,
+    created: i64,
+    host: i64,
+    svc: i64,
+}
+
+fn outbox(o: &Opts) -> Res<Value> {
+    let burst = o.size.unwrap_or(if o.tiny { 200 } else { 10_000 });
+    let runs = o.runs.unwrap_or(if o.tiny { 1 } else { 5 });
+    let isolated = if o.tiny { 3 } else { 20 };
+    let single_n = burst.min(if o.tiny { 50 } else { 1_000 });
+    let mut rs = Vec::new();
+    for run in 0..runs {
+        eprintln!("outbox: run {}/{runs}, burst of {burst}", run + 1);
+        let r = outbox_run(burst, isolated, single_n, run)?;
+        eprintln!(
+            "outbox:   {:.0}/s committed (raw: {:.0}/s one row per transaction, {:.0}/s one transaction), last submit -> verdict {:.2} ms, isolated event {:.2} ms",
+            r["rate_per_s"].as_f64().unwrap_or(f64::NAN),
+            r["raw_single_per_s"].as_f64().unwrap_or(f64::NAN),
+            r["raw_group_per_s"].as_f64().unwrap_or(f64::NAN),
+            r["ack_after_last_ms"].as_f64().unwrap_or(f64::NAN),
+            r["ack_isolated_ms"].as_f64().unwrap_or(f64::NAN),
+        );
+        rs.push(r);
+    }
+    let m = |k: &str| r3(median_of(&rs, k));
+    let rate = median_of(&rs, "rate_per_s");
+    Ok(json!({
+        "bench": "outbox",
+        "tiny": o.tiny,
+        "burst": burst,
+        "runs_n": runs,
+        "commit_delay_ms": m("commit_delay_ms"),
+        "rate_per_s": r3(rate),
+        "raw_single_per_s": m("raw_single_per_s"),
+        "raw_group_per_s": m("raw_group_per_s"),
+        "ratio_vs_single": m("ratio_vs_single"),
+        "ratio_vs_group": m("ratio_vs_group"),
+        "raw_group_vs_single": m("raw_group_vs_single"),
+        "rows_per_commit": m("rows_per_commit"),
+        "submit_per_s": m("submit_per_s"),
+        "ack_after_last_ms": m("ack_after_last_ms"),
+        "ack_event_p50_ms": m("ack_event_p50_ms"),
+        "ack_event_p99_ms": m("ack_event_p99_ms"),
+        "ack_event_max_ms": m("ack_event_max_ms"),
+        "ack_isolated_ms": m("ack_isolated_ms"),
+        "raw_commit_ms": m("raw_commit_ms"),
+        "ack_added_ms": m("ack_added_ms"),
+        "target_per_s": OUTBOX_TARGET_PER_S,
+        "met": rate >= OUTBOX_TARGET_PER_S,
+        "runs": rs,
+    }))
+}
+
+fn outbox_run(burst: usize, isolated: usize, single_n: usize, run: usize) -> Res<Value> {
+    let dir = fresh_dir(&format!("outbox-r{run}"))?;
+    // Sending disabled: the stand-in never answers, so each lane holds one request and
+    // stays blocked (no CPU, no deletions competing with the committer). Defaults otherwise
+    // (max_buffer_size 1: every commit is released to the lanes, as in production).
+    let pd = Standin::start().map_err(|e| format!("stand-in: {e}"))?;
+    pd.set_default(Answer::Hang);
+    let mut c = connector(
+        json!({"http_server_url": pd.url(), "http_timeout": 300}),
+        &dir,
+    )?;
+    let commit_delay_ms = ms(c.config().outbox_commit_delay);
+
+    // Isolated events: submit, then the verdict; the first one only warms up.
+    let mut iso = Vec::new();
+    for k in 0..=isolated {
+        std::thread::sleep(Duration::from_millis(30));
+        let ev = service(900_000 + k as u64, 1, 2, T0);
+        let t = Instant::now();
+        let at = if submit(&mut c, &ev)? {
+            Instant::now()
+        } else {
+            wait_verdict(&c, t + Duration::from_secs(5))
+                .ok_or("an isolated event was not committed within 5 s")?
+        };
+        if k > 0 {
+            iso.push(ms(at - t));
+        }
+    }
+    std::thread::sleep(Duration::from_millis(30));
+
+    // The burst: distinct services, each a trigger; events are built beforehand.
+    let events: Vec<RawEvent> = (0..burst as u64)
+        .map(|i| service(1 + i / 20, 1 + i, 2, T0))
+        .collect();
+    let counters = c.counters();
+    let committed0 = counters.committed.load(Relaxed) as usize;
+    let commits0 = counters.commits.load(Relaxed);
+    let mut submitted_at = Vec::with_capacity(burst);
+    let mut acked_at: Vec<Instant> = Vec::with_capacity(burst);
+    let t0 = Instant::now();
+    for ev in &events {
+        submitted_at.push(Instant::now());
+        submit(&mut c, ev)?;
+        let done = (c.counters().committed.load(Relaxed) as usize - committed0).min(burst);
+        if done > acked_at.len() {
+            let now = Instant::now();
+            acked_at.resize(done, now);
+        }
+    }
+    let last_submit = Instant::now();
+    let deadline = last_submit + Duration::from_secs(30);
+    let verdict_at = loop {
+        let done = (c.counters().committed.load(Relaxed) as usize - committed0).min(burst);
+        if done > acked_at.len() {
+            let now = Instant::now();
+            acked_at.resize(done, now);
+        }
+        if c.verdict() {
+            break Instant::now();
+        }
+        if Instant::now() >= deadline {
+            return Err("the burst was not committed within 30 s".into());
+        }
+        std::thread::sleep(Duration::from_micros(50));
+    };
+    acked_at.resize(burst, verdict_at);
+    let commits = c.counters().commits.load(Relaxed) - commits0;
+    drop(c);
+    drop(pd);
+
+    let mut per_event: Vec<f64> = acked_at
+        .iter()
+        .zip(&submitted_at)
+        .map(|(a, s)| ms(a.saturating_duration_since(*s)))
+        .collect();
+    per_event.sort_by(f64::total_cmp);
+    let secs = (verdict_at - t0).as_secs_f64();
+    let rate = burst as f64 / secs;
+
+    // Baselines: the same rows (outbox row + object state) replayed with raw rusqlite,
+    // WAL and synchronous=FULL like the outbox, in the same directory.
+    let db = dir.join("outbox.db");
+    let schema = read_schema(&db)?;
+    let rows = read_rows(&db, burst)?;
+    let (single_rate, raw_commit_ms) = raw_single(
+        &dir.join("raw-single.db"),
+        &schema,
+        &rows[..single_n.min(rows.len())],
+        Duration::from_secs(20),
+    )?;
+    let group_rate = raw_group(&dir.join("raw-group.db"), &schema, &rows)?;
+    done_with(&dir);
+    let ack_isolated = median(iso.clone());
+    Ok(json!({
+        "commit_delay_ms": commit_delay_ms,
+        "burst_s": r3(secs),
+        "rate_per_s": r3(rate),
+        "submit_per_s": r3(burst as f64 / (last_submit - t0).as_secs_f64()),
+        "commits": commits,
+        "rows_per_commit": r3(burst as f64 / commits.max(1) as f64),
+        "raw_single_rows": single_n.min(rows.len()),
+        "raw_single_per_s": r3(single_rate),
+        "raw_group_per_s": r3(group_rate),
+        "ratio_vs_single": r3(rate / single_rate),
+        "ratio_vs_group": r3(rate / group_rate),
+        "raw_group_vs_single": r3(group_rate / single_rate),
+        "ack_after_last_ms": r3(ms(verdict_at - last_submit)),
+        "ack_event_p50_ms": r3(percentile(&per_event, 50.0)),
+        "ack_event_p99_ms": r3(percentile(&per_event, 99.0)),
+        "ack_event_max_ms": r3(percentile(&per_event, 100.0)),
+        "ack_isolated_ms": r3(ack_isolated),
+        "ack_isolated_samples": iso.iter().map(|x| r3(*x)).collect::<Vec<_>>(),
+        "raw_commit_ms": r3(raw_commit_ms),
+        "ack_added_ms": r3(ack_isolated - raw_commit_ms),
+    }))
+}
+
+/// The outbox's own schema, to create the baseline databases identically.
+fn read_schema(db: &Path) -> Res<Vec<String>> {
+    let conn = Connection::open(db).map_err(sql)?;
+    let mut st = conn
+        .prepare("SELECT sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%' ORDER BY rowid")
+        .map_err(sql)?;
+    let rows = st.query_map([], |r| r.get::<_, String>(0)).map_err(sql)?;
+    rows.collect::<Result<_, _>>().map_err(sql)
+}
+
+/// The last `n` rows of the outbox (the burst), oldest first.
+fn read_rows(db: &Path, n: usize) -> Res<Vec<OutRow>> {
+    let conn = Connection::open(db).map_err(sql)?;
+    let mut st = conn
+        .prepare(
+            "SELECT dedup_key, action, opens, summary, body, created FROM
+             (SELECT * FROM outbox ORDER BY id DESC LIMIT ?1) ORDER BY id",
+        )
+        .map_err(sql)?;
+    let rows = st
+        .query_map([n as i64], |r| {
+            let dedup_key: String = r.get(0)?;
+            let (h, s) = dedup_key.split_once('_').unwrap_or(("0", "0"));
+            Ok(OutRow {
+                host: h.parse().unwrap_or(0),
+                svc: s.parse().unwrap_or(0),
+                dedup_key,
+                action: r.get(1)?,
+                opens: r.get(2)?,
+                summary: r.get(3)?,
+                body: r.get(4)?,
+                created: r.get(5)?,
+            })
+        })
+        .map_err(sql)?;
+    let rows: Vec<OutRow> = rows.collect::<Result<_, _>>().map_err(sql)?;
+    if rows.len() != n {
+        return Err(format!(
+            "expected {n} pending rows in the outbox, found {}",
+            rows.len()
+        ));
+    }
+    Ok(rows)
+}
+
+fn sql(e: rusqlite::Error) -> String {
+    format!("sqlite: {e}")
+}
+
+/// A baseline database with the outbox's settings (WAL, fsync on commit) and schema.
+fn raw_open(path: &Path, schema: &[String]) -> Res<Connection> {
+    let conn = Connection::open(path).map_err(sql)?;
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+        .map_err(sql)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(format!("baseline database not in WAL mode ({mode})"));
+    }
+    conn.execute_batch(
+        "PRAGMA synchronous=FULL; PRAGMA wal_autocheckpoint=256; PRAGMA journal_size_limit=1048576;",
+    )
+    .map_err(sql)?;
+    for s in schema {
+        conn.execute_batch(s).map_err(sql)?;
+    }
+    Ok(conn)
+}
+
+/// The same two writes per event as the committer, without its merge lookup.
+fn raw_insert(conn: &Connection, r: &OutRow) -> Res<()> {
+    conn.prepare_cached(
+        "INSERT INTO outbox (dedup_key, action, opens, summary, body, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )
+    .and_then(|mut st| {
+        st.execute(params![
+            r.dedup_key,
+            r.action,
+            r.opens,
+            r.summary,
+            r.body,
+            r.created
+        ])
+    })
+    .map_err(sql)?;
+    conn.prepare_cached(
+        "INSERT INTO objects (host_id, service_id, open_state, acknowledged) VALUES (?1, ?2, 2, 0)
+         ON CONFLICT (host_id, service_id) DO UPDATE SET open_state = excluded.open_state, acknowledged = excluded.acknowledged",
+    )
+    .and_then(|mut st| st.execute(params![r.host, r.svc]))
+    .map_err(sql)?;
+    Ok(())
+}
+
+/// One transaction (one fsync) per row: rows per second and the median commit time in ms.
+fn raw_single(
+    path: &Path,
+    schema: &[String],
+    rows: &[OutRow],
+    budget: Duration,
+) -> Res<(f64, f64)> {
+    let mut conn = raw_open(path, schema)?;
+    let mut times = Vec::with_capacity(rows.len());
+    let t0 = Instant::now();
+    for r in rows {
+        let t = Instant::now();
+        let tx = conn.transaction().map_err(sql)?;
+        raw_insert(&tx, r)?;
+        tx.commit().map_err(sql)?;
+        times.push(ms(t.elapsed()));
+        if t0.elapsed() >= budget {
+            break;
+        }
+    }
+    let rate = times.len() as f64 / t0.elapsed().as_secs_f64();
+    Ok((rate, median(times)))
+}
+
+/// One transaction for the whole burst: rows per second, commit included.
+fn raw_group(path: &Path, schema: &[String], rows: &[OutRow]) -> Res<f64> {
+    let mut conn = raw_open(path, schema)?;
+    let t0 = Instant::now();
+    let tx = conn.transaction().map_err(sql)?;
+    for r in rows {
+        raw_insert(&tx, r)?;
+    }
+    tx.commit().map_err(sql)?;
+    Ok(rows.len() as f64 / t0.elapsed().as_secs_f64())
+}
+
+// ---------------------------------------------------------------------------------------
+// 4. delivery
+
+fn delivery(o: &Opts) -> Res<Value> {
+    let per_key = o.size.unwrap_or(if o.tiny { 40 } else { 2_000 });
+    let runs = o.runs.unwrap_or(if o.tiny { 1 } else { 5 });
+    let latency = Duration::from_secs_f64(o.latency_ms.unwrap_or(LATENCY_MS) / 1e3);
+    let connection_per_s = 1.0 / latency.as_secs_f64();
+    // What the static lane assignment allows: the busiest lane sends one event per latency.
+    let mut per_lane = [0usize; LANES];
+    for i in 0..per_key as u64 {
+        per_lane[lane_of(&dedup(1 + i / 20, 1 + i))] += 1;
+    }
+    let lane_max = per_lane.iter().copied().max().unwrap_or(0).max(1);
+    let lane_bound = per_key as f64 / (lane_max as f64 * latency.as_secs_f64());
+    let events = delivery_events(per_key, false);
+    let balanced = delivery_events(per_key, true);
+    let mut rs = Vec::new();
+    for run in 0..runs {
+        eprintln!(
+            "delivery: run {}/{runs}, {per_key} events, stand-in latency {} ms",
+            run + 1,
+            latency.as_millis()
+        );
+        let one = delivery_run(&events, 1, latency, run)?;
+        eprintln!(
+            "delivery:   one key: {:.1} events/s ({:.2} ms per request beyond the latency)",
+            one.per_s, one.overhead_ms
+        );
+        let ten = delivery_run(&events, 10, latency, run)?;
+        eprintln!(
+            "delivery:   ten keys: {:.1} events/s in all ({:.2} ms per request beyond the latency)",
+            ten.per_s, ten.overhead_ms
+        );
+        let even = delivery_run(&balanced, 1, latency, run)?;
+        eprintln!(
+            "delivery:   one key, services spread evenly over the lanes: {:.1} events/s",
+            even.per_s
+        );
+        rs.push(json!({
+            "one_key_per_s": r3(one.per_s),
+            "one_key_s": r3(one.secs),
+            "one_key_overhead_ms": r3(one.overhead_ms),
+            "ten_keys_per_s": r3(ten.per_s),
+            "ten_keys_s": r3(ten.secs),
+            "ten_keys_overhead_ms": r3(ten.overhead_ms),
+            "balanced_per_s": r3(even.per_s),
+            "ratio_one_vs_connection": r3(one.per_s / connection_per_s),
+            "ratio_one_vs_target": r3(one.per_s / DELIVERY_TARGET_PER_S),
+            "ratio_one_vs_lane_bound": r3(one.per_s / lane_bound),
+            "ratio_ten_vs_connection": r3(ten.per_s / connection_per_s),
+            "ratio_ten_vs_one": r3(ten.per_s / one.per_s),
+            "ratio_balanced_vs_target": r3(even.per_s / DELIVERY_TARGET_PER_S),
+            "ratio_balanced_vs_one": r3(even.per_s / one.per_s),
+        }));
+    }
+    let m = |k: &str| r3(median_of(&rs, k));
+    let one = median_of(&rs, "one_key_per_s");
+    Ok(json!({
+        "bench": "delivery",
+        "tiny": o.tiny,
+        "events_per_key": per_key,
+        "latency_ms": r3(ms(latency)),
+        "lanes": LANES,
+        "runs_n": runs,
+        "connection_per_s": connection_per_s,
+        "target_per_s": DELIVERY_TARGET_PER_S,
+        "lane_counts": per_lane.to_vec(),
+        "lane_max": lane_max,
+        "lanes_bound_per_s": r3(LANES as f64 / latency.as_secs_f64()),
+        "lane_bound_per_s": r3(lane_bound),
+        "one_key_per_s": r3(one),
+        "ten_keys_per_s": m("ten_keys_per_s"),
+        "ratio_one_vs_connection": m("ratio_one_vs_connection"),
+        "ratio_one_vs_target": m("ratio_one_vs_target"),
+        "ratio_one_vs_lane_bound": m("ratio_one_vs_lane_bound"),
+        "ratio_ten_vs_connection": m("ratio_ten_vs_connection"),
+        "ratio_ten_vs_one": m("ratio_ten_vs_one"),
+        "one_key_overhead_ms": m("one_key_overhead_ms"),
+        "ten_keys_overhead_ms": m("ten_keys_overhead_ms"),
+        "balanced_per_s": m("balanced_per_s"),
+        "ratio_balanced_vs_target": m("ratio_balanced_vs_target"),
+        "ratio_balanced_vs_one": m("ratio_balanced_vs_one"),
+        "met": one >= DELIVERY_TARGET_PER_S,
+        "runs": rs,
+    }))
+}
+
+/// `keys` connectors (one routing key each) with `per_key` events each, all submitted at
+/// once: events per second until every connector is idle, and the seconds it took.
+fn delivery_run(events: &[RawEvent], keys: usize, latency: Duration, run: usize) -> Res<Delivered> {
+    let per_key = events.len();
+    let pd = Standin::start().map_err(|e| format!("stand-in: {e}"))?;
+    pd.set_latency(latency);
+    let mut cs = Vec::new();
+    let mut dirs = Vec::new();
+    for k in 0..keys {
+        let dir = fresh_dir(&format!("delivery-k{keys}-r{run}-{k}"))?;
+        dirs.push(dir.clone());
+        cs.push(connector(
+            json!({"pdy_routing_key": routing_key(k), "http_server_url": pd.url()}),
+            &dir,
+        )?);
+    }
+    // bounded by the speed of a single connection, plus a margin
+    let budget = Duration::from_secs_f64(per_key as f64 * latency.as_secs_f64() + 30.0);
+    let t0 = Instant::now();
+    for ev in events {
+        for c in cs.iter_mut() {
+            submit(c, ev)?;
+        }
+    }
+    let deadline = t0 + budget;
+    for (k, c) in cs.iter_mut().enumerate() {
+        if !c.wait_idle(deadline.saturating_duration_since(Instant::now())) {
+            return Err(format!(
+                "delivery: key {k} not idle within {budget:?} ({} outstanding)",
+                c.outstanding()
+            ));
+        }
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    let requests = pd.requests();
+    let accepted = requests.iter().filter(|r| r.status == 202).count();
+    // Per-request overhead: on each kept-alive connection, the time between two requests
+    // beyond the stand-in's latency (answer, lane bookkeeping, next request).
+    let mut by_conn: HashMap<u64, Vec<Instant>> = HashMap::new();
+    for r in &requests {
+        by_conn.entry(r.connection_id).or_default().push(r.at);
+    }
+    let mut gaps = Vec::new();
+    for ats in by_conn.values_mut() {
+        ats.sort();
+        gaps.extend(ats.windows(2).map(|w| ms(w[1] - w[0]) - ms(latency)));
+    }
+    drop(requests);
+    drop(cs);
+    drop(pd);
+    for dir in &dirs {
+        done_with(dir);
+    }
+    if accepted != per_key * keys {
+        return Err(format!(
+            "delivery: the stand-in accepted {accepted} events, expected {}",
+            per_key * keys
+        ));
+    }
+    Ok(Delivered {
+        per_s: (per_key * keys) as f64 / secs,
+        secs,
+        overhead_ms: median(gaps),
+    })
+}
+
+/// What one delivery run measured.
+struct Delivered {
+    per_s: f64,
+    secs: f64,
+    /// Median time per request beyond the stand-in's latency, on one connection.
+    overhead_ms: f64,
+}
+
+/// `n` distinct services, the `i`-th on host `1 + i / 20`; with `balanced`, only services
+/// whose `dedup_key`s spread evenly over the lanes (what a dispatch without a static lane
+/// per key would achieve).
+fn delivery_events(n: usize, balanced: bool) -> Vec<RawEvent> {
+    let per_lane = n.div_ceil(LANES);
+    let mut counts = [0usize; LANES];
+    let mut out = Vec::with_capacity(n);
+    let mut i = 0u64;
+    while out.len() < n {
+        let (h, s) = (1 + i / 20, 1 + i);
+        i += 1;
+        if balanced {
+            let lane = lane_of(&dedup(h, s));
+            if counts[lane] >= per_lane {
+                continue;
+            }
+            counts[lane] += 1;
+        }
+        out.push(service(h, s, 2, T0));
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------
+// 5. storm
+
+/// Follows, from the stand-in's answers, how far PagerDuty's incidents are from the final state.
+struct Tracker {
+    /// Should an incident be open at the end?
+    want: HashMap<String, bool>,
+    open: HashMap<String, bool>,
+    /// Keys whose incident state differs from the final one.
+    mismatch: i64,
+    /// Last time `mismatch` became 0.
+    settled_at: Option<Instant>,
+    last_accepted_at: Option<Instant>,
+    accepted: u64,
+    throttled: u64,
+}
+
+impl Tracker {
+    fn see(&mut self, r: &Request) {
+        if r.status == 429 {
+            self.throttled += 1;
+        }
+        if r.status != 202 {
+            return;
+        }
+        self.accepted += 1;
+        self.last_accepted_at = Some(r.at);
+        let Some(body) = &r.json else { return };
+        let (Some(action), Some(key)) = (body["event_action"].as_str(), body["dedup_key"].as_str())
+        else {
+            return;
+        };
+        let want = self.want.get(key).copied().unwrap_or(false);
+        let was = self.open.get(key).copied().unwrap_or(false);
+        let now = match action {
+            "trigger" => true,
+            "resolve" => false,
+            _ => was,
+        };
+        self.open.insert(key.to_string(), now);
+        self.mismatch += i64::from(now != want) - i64::from(was != want);
+        if self.mismatch == 0 {
+            self.settled_at = Some(Instant::now());
+        }
+    }
+}
+
+fn storm(o: &Opts) -> Res<Value> {
+    let services = o.size.unwrap_or(if o.tiny { 200 } else { 10_000 });
+    let hosts = if o.tiny && o.size.is_none() {
+        10
+    } else {
+        (services / 20).max(1)
+    };
+    let scale = o.scale.unwrap_or(60.0);
+    let runs = o.runs.unwrap_or(if o.tiny { 1 } else { 3 });
+    let window = Duration::from_secs_f64(60.0 / scale);
+    let mut rs = Vec::new();
+    for run in 0..runs {
+        eprintln!(
+            "storm: run {}/{runs}: {services} services on {hosts} hosts, {STORM_LIMIT} events per {:.3} s window (time scale {scale})",
+            run + 1,
+            window.as_secs_f64()
+        );
+        let r = storm_run(services, hosts, window, scale, run)?;
+        eprintln!(
+            "storm:   final state after {:.2} s ({:.1} real min), lower bound {:.2} s: x{:.2}; {} requests, {} x 429, {} merged",
+            r["time_to_final_s"].as_f64().unwrap_or(f64::NAN),
+            r["time_to_final_real_min"].as_f64().unwrap_or(f64::NAN),
+            r["lower_bound_s"].as_f64().unwrap_or(f64::NAN),
+            r["ratio"].as_f64().unwrap_or(f64::NAN),
+            r["requests"],
+            r["http_429"],
+            r["merged"],
+        );
+        rs.push(r);
+    }
+    let m = |k: &str| r3(median_of(&rs, k));
+    let needed = services.div_ceil(2);
+    let lb_windows = needed as f64 / f64::from(STORM_LIMIT);
+    Ok(json!({
+        "bench": "storm",
+        "tiny": o.tiny,
+        "services": services,
+        "hosts": hosts,
+        "recovered": services - needed,
+        "limit_per_window": STORM_LIMIT,
+        "scale": scale,
+        "window_s": window.as_secs_f64(),
+        "runs_n": runs,
+        "final_events_needed": needed,
+        "lower_bound_windows": r3(lb_windows),
+        "lower_bound_s": r3(lb_windows * window.as_secs_f64()),
+        "lower_bound_real_min": r3(lb_windows),
+        "time_to_final_s": m("time_to_final_s"),
+        "time_to_final_real_min": m("time_to_final_real_min"),
+        "ratio": m("ratio"),
+        "requests": m("requests"),
+        "http_429": m("http_429"),
+        "accepted": m("accepted"),
+        "merged": m("merged"),
+        "rate_limited": m("rate_limited"),
+        "retried": m("retried"),
+        "requests_per_needed": m("requests_per_needed"),
+        "accepted_per_needed": m("accepted_per_needed"),
+        "final_state_ok": rs.iter().all(|r| r["final_state_ok"] == true),
+        "runs": rs,
+    }))
+}
+
+fn storm_run(
+    services: usize,
+    hosts: usize,
+    window: Duration,
+    scale: f64,
+    run: usize,
+) -> Res<Value> {
+    let per_host = services.div_ceil(hosts).max(1) as u64;
+    let ids: Vec<(u64, u64)> = (0..services as u64)
+        .map(|i| (1 + i / per_host, 1 + i))
+        .collect();
+    // services with an odd id stay CRITICAL, the others recover
+    let want: HashMap<String, bool> = ids
+        .iter()
+        .map(|&(h, s)| (dedup(h, s), s % 2 == 1))
+        .collect();
+    let needed = want.values().filter(|w| **w).count();
+    let tracker = Arc::new(Mutex::new(Tracker {
+        want: want.clone(),
+        open: HashMap::new(),
+        mismatch: needed as i64,
+        settled_at: None,
+        last_accepted_at: None,
+        accepted: 0,
+        throttled: 0,
+    }));
+    let pd = Standin::start().map_err(|e| format!("stand-in: {e}"))?;
+    pd.set_rate_limit(STORM_LIMIT);
+    pd.set_rate_window(window);
+    {
+        let tracker = Arc::clone(&tracker);
+        pd.on_request(move |r| tracker.lock().unwrap_or_else(|e| e.into_inner()).see(r));
+    }
+    let dir = fresh_dir(&format!("storm-r{run}"))?;
+    let mut c = connector(json!({"http_server_url": pd.url()}), &dir)?;
+    let critical: Vec<RawEvent> = ids.iter().map(|&(h, s)| service(h, s, 2, T0)).collect();
+    let recover: Vec<RawEvent> = ids
+        .iter()
+        .filter(|(_, s)| s % 2 == 0)
+        .map(|&(h, s)| service(h, s, 0, T0 + 60))
+        .collect();
+    let lb_s = needed as f64 / f64::from(STORM_LIMIT) * window.as_secs_f64();
+    let budget = Duration::from_secs_f64(lb_s * 20.0 + 60.0);
+
+    let t0 = Instant::now();
+    for ev in critical.iter().chain(&recover) {
+        submit(&mut c, ev)?;
+    }
+    let submitted_s = t0.elapsed().as_secs_f64();
+    let deadline = t0 + budget;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if c.wait_idle(left.min(Duration::from_secs(5))) {
+            break;
+        }
+        if left.is_zero() {
+            return Err(format!(
+                "storm: not idle within {budget:?} ({} outstanding)",
+                c.outstanding()
+            ));
+        }
+        let t = tracker.lock().unwrap_or_else(|e| e.into_inner());
+        eprintln!(
+            "storm:   {:>6.1} s: {} accepted, {} x 429, {} outstanding, {} keys off the final state",
+            t0.elapsed().as_secs_f64(),
+            t.accepted,
+            t.throttled,
+            c.outstanding(),
+            t.mismatch
+        );
+    }
+    let idle_s = t0.elapsed().as_secs_f64();
+    let counters = c.counters();
+    let merged = counters.merged.load(Relaxed);
+    let rate_limited = counters.rate_limited.load(Relaxed);
+    let retried = counters.retried.load(Relaxed);
+    let delivered = counters.delivered.load(Relaxed);
+    let commits = counters.commits.load(Relaxed);
+    drop(c);
+    let requests = pd.requests();
+    let n_req = requests.len();
+    let n429 = requests.iter().filter(|r| r.status == 429).count();
+    let n202 = requests.iter().filter(|r| r.status == 202).count();
+    drop(requests);
+    // the stand-in's own incident model must hold exactly the final state
+    let incidents = pd.incidents();
+    let open: HashSet<&str> = incidents
+        .iter()
+        .filter(|i| i.status.is_open())
+        .map(|i| i.dedup_key.as_str())
+        .collect();
+    let all_critical = incidents
+        .iter()
+        .filter(|i| i.status.is_open())
+        .all(|i| i.severity == "critical");
+    let final_ok = all_critical
+        && open.len() == needed
+        && want.iter().all(|(k, w)| open.contains(k.as_str()) == *w);
+    let (settled, last_accepted) = {
+        let t = tracker.lock().unwrap_or_else(|e| e.into_inner());
+        (
+            (t.mismatch == 0).then_some(t.settled_at).flatten(),
+            t.last_accepted_at,
+        )
+    };
+    drop(pd);
+    done_with(&dir);
+    let time_to_final = settled.map_or(f64::NAN, |s| (s - t0).as_secs_f64());
+    Ok(json!({
+        "submitted_s": r3(submitted_s),
+        "time_to_final_s": r3(time_to_final),
+        "time_to_final_real_min": r3(time_to_final * scale / 60.0),
+        "last_accepted_s": r3(last_accepted.map_or(f64::NAN, |a| a.saturating_duration_since(t0).as_secs_f64())),
+        "idle_s": r3(idle_s),
+        "lower_bound_s": r3(lb_s),
+        "ratio": r3(time_to_final / lb_s),
+        "final_events_needed": needed,
+        "requests": n_req,
+        "http_429": n429,
+        "accepted": n202,
+        "delivered": delivered,
+        "merged": merged,
+        "rate_limited": rate_limited,
+        "retried": retried,
+        "commits": commits,
+        "requests_per_needed": r3(n_req as f64 / needed as f64),
+        "accepted_per_needed": r3(n202 as f64 / needed as f64),
+        "open_incidents": open.len(),
+        "final_state_ok": final_ok,
+    }))
+}
+
+// ---------------------------------------------------------------------------------------
+// report
+
+/// One table row: figure, value, baseline, ratio, target, met?
+type Line = [String; 6];
+
+fn num(v: &Value, key: &str) -> f64 {
+    v[key].as_f64().unwrap_or(f64::NAN)
+}
+
+/// A number with thousands separators and `dec` decimals ("n/a" for a missing one).
+fn fmt(x: f64, dec: usize) -> String {
+    if !x.is_finite() {
+        return "n/a".into();
+    }
+    let s = format!("{:.*}", dec, x.abs());
+    let (int, frac) = s.split_once('.').map_or((s.as_str(), ""), |(i, f)| (i, f));
+    let mut grouped = String::new();
+    for (i, ch) in int.chars().enumerate() {
+        if i > 0 && (int.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(ch);
+    }
+    let sign = if x < 0.0 { "-" } else { "" };
+    if frac.is_empty() {
+        format!("{sign}{grouped}")
+    } else {
+        format!("{sign}{grouped}.{frac}")
+    }
+}
+
+fn ratio(x: f64) -> String {
+    if x.is_finite() {
+        format!("x{x:.2}")
+    } else {
+        "n/a".into()
+    }
+}
+
+fn met(b: Option<bool>) -> String {
+    match b {
+        Some(true) => "yes".into(),
+        Some(false) => "**no**".into(),
+        None => "-".into(),
+    }
+}
+
+fn line(
+    figure: &str,
+    value: String,
+    baseline: String,
+    ratio: String,
+    target: &str,
+    ok: Option<bool>,
+) -> Line {
+    [
+        figure.to_string(),
+        value,
+        baseline,
+        ratio,
+        target.to_string(),
+        met(ok),
+    ]
+}
+
+fn table(out: &mut String, title: &str, note: &str, rows: &[Line]) {
+    out.push_str(&format!("\n### {title}\n\n"));
+    if !note.is_empty() {
+        out.push_str(note);
+        out.push_str("\n\n");
+    }
+    out.push_str("| figure | value | baseline | ratio | target | met? |\n");
+    out.push_str("|---|---:|---:|---:|---|---|\n");
+    for r in rows {
+        out.push_str(&format!("| {} |\n", r.join(" | ")));
+    }
+}
+
+fn report(text: &str) -> String {
+    let lines: Vec<Value> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l.trim()).ok())
+        .filter(|v| v["bench"].is_string())
+        .collect();
+    let mut out = String::from("## Results\n");
+    out.push_str(&format!(
+        "\nMedians over the runs of each benchmark; each ratio or difference is taken against a baseline measured in the same run ({} CPUs).\n",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    ));
+    for v in &lines {
+        match v["bench"].as_str().unwrap_or_default() {
+            "outbox" => report_outbox(&mut out, v),
+            "delivery" => report_delivery(&mut out, v),
+            "storm" => report_storm(&mut out, v),
+            "write_path_summary" => report_write_path(&mut out, v),
+            "memory_summary" => report_memory(&mut out, v),
+            _ => {}
+        }
+    }
+    if lines.is_empty() {
+        out.push_str("\nNo benchmark results found.\n");
+    }
+    out
+}
+
+fn tiny_note(v: &Value) -> &'static str {
+    if v["tiny"] == true {
+        " (--tiny: a smoke run, not a measurement)"
+    } else {
+        ""
+    }
+}
+
+fn report_outbox(out: &mut String, v: &Value) {
+    let rate = num(v, "rate_per_s");
+    let single = num(v, "raw_single_per_s");
+    let group = num(v, "raw_group_per_s");
+    let rows = [
+        line(
+            "committed state changes/s, burst (vs 1 row per transaction)",
+            format!("{}/s", fmt(rate, 0)),
+            format!("{}/s", fmt(single, 0)),
+            ratio(num(v, "ratio_vs_single")),
+            &format!(">= {}/s", fmt(num(v, "target_per_s"), 0)),
+            v["met"].as_bool(),
+        ),
+        line(
+            "committed state changes/s, burst (vs 1 transaction for the burst)",
+            format!("{}/s", fmt(rate, 0)),
+            format!("{}/s", fmt(group, 0)),
+            ratio(num(v, "ratio_vs_group")),
+            "-",
+            None,
+        ),
+        line(
+            "raw SQLite: 1 transaction for the burst vs 1 per row",
+            format!("{}/s", fmt(group, 0)),
+            format!("{}/s", fmt(single, 0)),
+            ratio(num(v, "raw_group_vs_single")),
+            "-",
+            None,
+        ),
+        line(
+            "events per group commit",
+            fmt(num(v, "rows_per_commit"), 0),
+            "1".into(),
+            ratio(num(v, "rows_per_commit")),
+            "-",
+            None,
+        ),
+        line(
+            "ack delay, last submit -> verdict (burst)",
+            format!("{} ms", fmt(num(v, "ack_after_last_ms"), 2)),
+            format!("{} ms (1-row commit)", fmt(num(v, "raw_commit_ms"), 2)),
+            format!(
+                "+{} ms",
+                fmt(num(v, "ack_after_last_ms") - num(v, "raw_commit_ms"), 2)
+            ),
+            "-",
+            None,
+        ),
+        line(
+            "ack delay per event in the burst, p50 / p99 / max",
+            format!(
+                "{} / {} / {} ms",
+                fmt(num(v, "ack_event_p50_ms"), 2),
+                fmt(num(v, "ack_event_p99_ms"), 2),
+                fmt(num(v, "ack_event_max_ms"), 2)
+            ),
+            format!("{} ms (1-row commit)", fmt(num(v, "raw_commit_ms"), 2)),
+            format!(
+                "+{} ms (p50)",
+                fmt(num(v, "ack_event_p50_ms") - num(v, "raw_commit_ms"), 2)
+            ),
+            "-",
+            None,
+        ),
+        line(
+            "ack delay of an isolated event (added delay)",
+            format!("{} ms", fmt(num(v, "ack_isolated_ms"), 2)),
+            format!("{} ms (1-row commit)", fmt(num(v, "raw_commit_ms"), 2)),
+            format!("+{} ms", fmt(num(v, "ack_added_ms"), 2)),
+            &format!(
+                "~ commit delay ({} ms) + fsync",
+                fmt(num(v, "commit_delay_ms"), 0)
+            ),
+            None,
+        ),
+    ];
+    let note = format!(
+        "Bursts of {} distinct services going CRITICAL (one trigger each), sending held back, {} run(s){}. Baselines: the same rows (outbox row + object state) written with raw rusqlite, WAL, synchronous=FULL, in the same directory.",
+        v["burst"],
+        v["runs_n"],
+        tiny_note(v)
+    );
+    table(out, "Outbox (3)", &note, &rows);
+}
+
+fn report_delivery(out: &mut String, v: &Value) {
+    let one = num(v, "one_key_per_s");
+    let ten = num(v, "ten_keys_per_s");
+    let conn = num(v, "connection_per_s");
+    let target = num(v, "target_per_s");
+    let rows = [
+        line(
+            "one routing key: events/s (vs one connection)",
+            format!("{}/s", fmt(one, 1)),
+            format!("{}/s (1 / latency)", fmt(conn, 0)),
+            ratio(num(v, "ratio_one_vs_connection")),
+            &format!(">= {}/s", fmt(target, 0)),
+            v["met"].as_bool(),
+        ),
+        line(
+            "one routing key: events/s (vs target)",
+            format!("{}/s", fmt(one, 1)),
+            format!("{}/s (target)", fmt(target, 0)),
+            ratio(num(v, "ratio_one_vs_target")),
+            &format!(">= {}/s", fmt(target, 0)),
+            v["met"].as_bool(),
+        ),
+        line(
+            "one routing key: events/s (vs busiest-lane bound)",
+            format!("{}/s", fmt(one, 1)),
+            format!(
+                "{}/s ({} lanes: {}/s if balanced)",
+                fmt(num(v, "lane_bound_per_s"), 1),
+                v["lanes"],
+                fmt(num(v, "lanes_bound_per_s"), 0)
+            ),
+            ratio(num(v, "ratio_one_vs_lane_bound")),
+            "-",
+            None,
+        ),
+        line(
+            "one routing key, services spread evenly over the lanes (diagnostic)",
+            format!("{}/s", fmt(num(v, "balanced_per_s"), 1)),
+            format!("{}/s (target)", fmt(target, 0)),
+            ratio(num(v, "ratio_balanced_vs_target")),
+            &format!(">= {}/s", fmt(target, 0)),
+            v["balanced_per_s"].as_f64().map(|b| b >= target),
+        ),
+        line(
+            "time per request beyond the latency, one key / ten keys",
+            format!(
+                "{} / {} ms",
+                fmt(num(v, "one_key_overhead_ms"), 2),
+                fmt(num(v, "ten_keys_overhead_ms"), 2)
+            ),
+            format!("{} ms (latency)", v["latency_ms"]),
+            "-".into(),
+            "-",
+            None,
+        ),
+        line(
+            "ten routing keys in parallel: events/s in all",
+            format!("{}/s", fmt(ten, 1)),
+            format!("{}/s (1 / latency)", fmt(conn, 0)),
+            ratio(num(v, "ratio_ten_vs_connection")),
+            "-",
+            None,
+        ),
+        line(
+            "ten routing keys vs one",
+            format!("{}/s", fmt(ten, 1)),
+            format!("{}/s", fmt(one, 1)),
+            ratio(num(v, "ratio_ten_vs_one")),
+            "x10 ideal",
+            None,
+        ),
+    ];
+    let note = format!(
+        "{} events (distinct services) per routing key, stand-in latency {} ms, time until every event is delivered (`wait_idle`), {} run(s){}.",
+        v["events_per_key"],
+        v["latency_ms"],
+        v["runs_n"],
+        tiny_note(v)
+    );
+    table(out, "Delivery (4)", &note, &rows);
+}
+
+fn report_storm(out: &mut String, v: &Value) {
+    let scale = num(v, "scale");
+    let needed = num(v, "final_events_needed");
+    let rows = [
+        line(
+            "time until PagerDuty holds the final state",
+            format!(
+                "{} s = {} real min",
+                fmt(num(v, "time_to_final_s"), 2),
+                fmt(num(v, "time_to_final_real_min"), 1)
+            ),
+            format!(
+                "{} s = {} real min (lower bound)",
+                fmt(num(v, "lower_bound_s"), 2),
+                fmt(num(v, "lower_bound_real_min"), 1)
+            ),
+            ratio(num(v, "ratio")),
+            "close to the lower bound",
+            None,
+        ),
+        line(
+            "requests sent",
+            fmt(num(v, "requests"), 0),
+            format!("{} (final events needed)", fmt(needed, 0)),
+            ratio(num(v, "requests_per_needed")),
+            "-",
+            None,
+        ),
+        line(
+            "429 answers received",
+            fmt(num(v, "http_429"), 0),
+            "0".into(),
+            format!("+{}", fmt(num(v, "http_429"), 0)),
+            "-",
+            None,
+        ),
+        line(
+            "events accepted by PagerDuty",
+            fmt(num(v, "accepted"), 0),
+            format!("{} (final events needed)", fmt(needed, 0)),
+            ratio(num(v, "accepted_per_needed")),
+            "-",
+            None,
+        ),
+        line(
+            "events merged (counter)",
+            fmt(num(v, "merged"), 0),
+            format!(
+                "{} (2 per recovered service)",
+                fmt(2.0 * num(v, "recovered"), 0)
+            ),
+            ratio(num(v, "merged") / (2.0 * num(v, "recovered"))),
+            "-",
+            None,
+        ),
+        line(
+            "final state verified in the stand-in's incident model",
+            if v["final_state_ok"] == true {
+                "yes".into()
+            } else {
+                "NO".into()
+            },
+            "-".into(),
+            "-".into(),
+            "yes",
+            v["final_state_ok"].as_bool(),
+        ),
+    ];
+    let note = format!(
+        "{} services on {} hosts go CRITICAL, then {} recover at once; the stand-in allows {} events per {} s sliding window per key (time scale {}: 1 real minute = {} s). Lower bound = final events needed / {} windows.{}",
+        v["services"],
+        v["hosts"],
+        v["recovered"],
+        v["limit_per_window"],
+        fmt(num(v, "window_s"), 3),
+        fmt(scale, 0),
+        fmt(num(v, "window_s"), 3),
+        v["limit_per_window"],
+        tiny_note(v)
+    );
+    let note = if scale > 1.0 {
+        format!(
+            "{note} Caveat: only the stand-in's window is scaled; the connector's 429 pause (0.5 s x 1.5^n, +-50 %, up to 60 s) is not, so it is {} times longer relative to the window than in real time.",
+            fmt(scale, 0)
+        )
+    } else {
+        note
+    };
+    table(out, "Storm (5)", &note, &rows);
+}
+
+fn target_of(v: &Value) -> String {
+    match &v["target"] {
+        Value::Null => "-".into(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn report_write_path(out: &mut String, v: &Value) {
+    let lua = match &v["lua"] {
+        Value::String(s) => s.clone(),
+        Value::Null => "?".into(),
+        other => other.to_string(),
+    };
+    let rows = [line(
+        &format!("write() per event, Lua {lua}"),
+        format!("{} ns", fmt(num(v, "bridge_ns"), 0)),
+        format!("{} ns", fmt(num(v, "baseline_ns"), 0)),
+        format!(
+            "{} (+{} ns)",
+            ratio(num(v, "ratio")),
+            fmt(num(v, "added_ns"), 0)
+        ),
+        &target_of(v),
+        v["met"].as_bool(),
+    )];
+    table(out, &format!("Write path (Lua {lua})"), "", &rows);
+}
+
+fn report_memory(out: &mut String, v: &Value) {
+    let lua = match &v["lua"] {
+        Value::String(s) => format!(" (Lua {s})"),
+        Value::Null => String::new(),
+        other => format!(" (Lua {other})"),
+    };
+    let rows = [line(
+        &format!("resident memory growth{lua}"),
+        format!("{} %", fmt(num(v, "growth_pct"), 1)),
+        "0 % (baseline)".into(),
+        format!("+{} MB", fmt(num(v, "above_baseline_mb"), 1)),
+        &target_of(v),
+        v["met"].as_bool(),
+    )];
+    table(out, &format!("Memory{lua}"), "", &rows);
+}
+
+/// Smoke runs (`--tiny`), so that the benchmarks cannot rot: no timing is asserted. They run
+/// with `cargo test --example bench`, and with `cargo test --workspace` once `Cargo.toml`
+/// declares the example with `test = true`.
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tiny() -> Opts {
+        Opts {
+            tiny: true,
+            ..Opts::default()
+        }
+    }
+
+    #[test]
+    fn outbox_runs_on_a_tiny_burst() {
+        let v = outbox(&tiny()).unwrap();
+        assert_eq!(v["bench"], "outbox");
+        assert_eq!(v["runs"].as_array().map(Vec::len), Some(1));
+        assert!(report(&v.to_string()).contains("### Outbox"));
+    }
+
+    #[test]
+    fn delivery_runs_on_a_tiny_input() {
+        let v = delivery(&tiny()).unwrap();
+        assert_eq!(v["bench"], "delivery");
+        assert!(report(&v.to_string()).contains("### Delivery"));
+    }
+
+    #[test]
+    fn storm_runs_on_a_tiny_input_and_reaches_the_final_state() {
+        let v = storm(&tiny()).unwrap();
+        assert_eq!(v["bench"], "storm");
+        assert_eq!(v["final_state_ok"], true);
+        assert!(report(&v.to_string()).contains("### Storm"));
+    }
+
+    #[test]
+    fn report_renders_the_write_path_and_memory_lines() {
+        let text = concat!(
+            "{\"bench\":\"write_path_summary\",\"lua\":\"5.4\",\"baseline_ns\":900,\"bridge_ns\":1500,\"added_ns\":600,\"ratio\":1.67}\n",
+            "not json\n",
+            "{\"bench\":\"memory_summary\",\"growth_pct\":0.4,\"above_baseline_mb\":1.2}\n",
+        );
+        let md = report(text);
+        assert!(md.starts_with("## Results"), "{md}");
+        assert!(md.contains("Lua 5.4") && md.contains("1,500 ns") && md.contains("+600 ns"));
+        assert!(md.contains("### Memory") && md.contains("+1.2 MB"));
+    }
+}
