@@ -27,7 +27,8 @@
 #   {"bench":"memory_summary","lua":"5.4","growth_pct":(B-A)/A*100 of the bridge,"above_baseline_mb":(B_bridge-B_baseline)/1024}
 # (rss_kb_1m / rss_kb_10m are the resident memory after the first and the second count of
 # events, whatever the counts.) Progress goes to stderr. No target is asserted: benchmarks are
-# not tests. Everything it writes is under target/.
+# not tests. Everything it writes is under target/ (target/bench/lua: the script dir;
+# target/bench/work/last: outboxes and logs of the latest run of each kind).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -70,27 +71,28 @@ cargo build --release --lib >&2
 SO="$TARGET/release/libcentreon_pagerduty.so"
 [[ -f "$SO" ]] || { say "writepath.sh: $SO is missing after the build"; exit 1; }
 
-SRC="$ROOT/tests/host/broker_host.c"
-mkdir -p "$TARGET/host"
 for v in "${LUAS[@]}"; do
-  bin="$TARGET/host/broker_host-$v"
-  if [[ ! -x "$bin" || "$SRC" -nt "$bin" ]]; then
-    say "== compiling the Broker emulator for Lua $v -> $bin"
-    tmp_bin="$bin.$$"
-    gcc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 "-I/usr/include/lua$v" \
-      "$SRC" -o "$tmp_bin" "-llua$v" -ldl -lm
-    mv -f "$tmp_bin" "$bin"
-  fi
+  bash "$ROOT/tests/host/build.sh" "$v" "$TARGET" >/dev/null
 done
 
 # ---- script dir -----------------------------------------------------------------------------
+# Installed with a rename, never rewritten in place: another invocation may be running from
+# the same directory (a .so rewritten under a running process crashes it).
 BENCH="$TARGET/bench"
 mkdir -p "$BENCH/lua/lib" "$BENCH/work"
-cp "$ROOT/lua-bridge/pagerduty.lua" "$BENCH/lua/pagerduty.lua"
-cp "$ROOT/bench/baseline.lua" "$BENCH/lua/baseline.lua"
-cp "$SO" "$BENCH/lua/lib/centreon_pagerduty.so"
+install_file() { # src dst
+  cp "$1" "$2.$$" && mv -f "$2.$$" "$2"
+}
+install_file "$ROOT/lua-bridge/pagerduty.lua" "$BENCH/lua/pagerduty.lua"
+install_file "$ROOT/bench/baseline.lua" "$BENCH/lua/baseline.lua"
+install_file "$SO" "$BENCH/lua/lib/centreon_pagerduty.so"
 declare -A SCRIPT=([baseline]="$BENCH/lua/baseline.lua" [bridge]="$BENCH/lua/pagerduty.lua")
 say "script dir: $BENCH/lua"
+# This invocation's outboxes and logs: $BENCH/work/<pid>, kept as $BENCH/work/last after a
+# successful run (the latest run of each kind), left in place for inspection after a failure.
+WORK="$BENCH/work/$$"
+rm -rf "$WORK"
+mkdir -p "$WORK"
 
 # ---- the PagerDuty end: pd-standin if built, else a closed port -----------------------------
 export BENCH_EVENTS_LUA="$ROOT/tests/host/events.lua"
@@ -101,6 +103,13 @@ STANDIN="$TARGET/release/pd-standin"
 STANDIN_PID=""
 STANDIN_IN=""
 cleanup() {
+  local status=$?
+  if ((status == 0)) && [[ -n "${WORK:-}" && -d "$WORK" ]]; then
+    rm -rf "$BENCH/work/last.$$"
+    [[ -d "$BENCH/work/last" ]] && mv -f "$BENCH/work/last" "$BENCH/work/last.$$"
+    mv -f "$WORK" "$BENCH/work/last" 2>/dev/null || true
+    rm -rf "$BENCH/work/last.$$"
+  fi
   if [[ -n "$STANDIN_IN" ]]; then
     local fd=$STANDIN_IN
     STANDIN_IN=""
@@ -115,7 +124,7 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 if ((USE_STANDIN)) && [[ -x "$STANDIN" ]]; then
-  STANDIN_OUT="$BENCH/standin.out"
+  STANDIN_OUT="$WORK/standin.out"
   : >"$STANDIN_OUT"
   # stdin is the coprocess pipe: it stops when we close it (or after 4 hours)
   coproc PD { exec "$STANDIN" --port 0 --max-seconds 14400 >"$STANDIN_OUT" 2>&1; }
@@ -144,7 +153,7 @@ median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) 
 # run_scenario <lua> <script name> <mode> <count> <tag>: prints the scenario's RESULT fields
 run_scenario() {
   local v=$1 name=$2 mode=$3 count=$4 tag=$5
-  local work="$BENCH/work/$tag"
+  local work="$WORK/$tag"
   rm -rf "$work"
   mkdir -p "$work"
   local outf="$work/scenario.out" status=0
@@ -164,8 +173,8 @@ run_scenario() {
     head -n 3 "$work/connector.log" | sed 's/^/      /' >&2
   fi
   # keep only the latest run of each kind (the outbox of a 10M-event run is not small)
-  rm -rf "$BENCH/work/last-$v-$name-$mode"
-  mv "$work" "$BENCH/work/last-$v-$name-$mode"
+  rm -rf "$WORK/last-$v-$name-$mode"
+  mv "$work" "$WORK/last-$v-$name-$mode"
   printf '%s\n' "$res"
 }
 

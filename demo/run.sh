@@ -32,16 +32,7 @@ STANDIN="$TARGET/release/pd-standin"
 [[ -f "$SO" ]] || { echo "demo: $SO is missing after the build" >&2; exit 1; }
 [[ -x "$STANDIN" ]] || { echo "demo: $STANDIN is missing after the build" >&2; exit 1; }
 
-SRC="$ROOT/tests/host/broker_host.c"
-HOST_BIN="$TARGET/host/broker_host-$LUA_VERSION"
-if [[ ! -x "$HOST_BIN" || "$SRC" -nt "$HOST_BIN" ]]; then
-  echo "compiling the Broker emulator for Lua $LUA_VERSION -> $HOST_BIN"
-  mkdir -p "$TARGET/host"
-  tmp_bin="$HOST_BIN.$$"
-  gcc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 "-I/usr/include/lua$LUA_VERSION" \
-    "$SRC" -o "$tmp_bin" "-llua$LUA_VERSION" -ldl -lm
-  mv -f "$tmp_bin" "$HOST_BIN"
-fi
+HOST_BIN="$(bash "$ROOT/tests/host/build.sh" "$LUA_VERSION" "$TARGET")"
 
 # ---- Broker script dir -----------------------------------------------------
 rm -rf "$DEMO"

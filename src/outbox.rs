@@ -494,7 +494,8 @@ impl Batch<'_> {
 }
 
 fn body_text(out: &Outgoing) -> String {
-    serde_json::Value::Object(out.body.clone()).to_string()
+    // serialising the map directly avoids cloning it; a map of JSON values always serialises
+    serde_json::to_string(&out.body).unwrap_or_default()
 }
 
 /// A lane's read-only view.

@@ -38,43 +38,21 @@ pub fn library() -> &'static Path {
     })
 }
 
-/// Compiles the C Broker host emulator for Lua `version` (5.3 or 5.4) if needed.
+/// Compiles the C Broker host emulator for Lua `version` (5.3 or 5.4) if needed
+/// (`tests/host/build.sh`, shared with `make demo` and `make bench`).
 pub fn emulator(version: &str) -> PathBuf {
-    let src = root().join("tests/host/broker_host.c");
-    let out_dir = target_dir().join("host");
-    std::fs::create_dir_all(&out_dir).unwrap();
-    let bin = out_dir.join(format!("broker_host-{version}"));
-    let stale = match (std::fs::metadata(&bin), std::fs::metadata(&src)) {
-        (Ok(b), Ok(s)) => b.modified().unwrap() < s.modified().unwrap(),
-        _ => true,
-    };
-    if stale {
-        // compile to a private name, then rename: tests run in parallel processes
-        let tmp = out_dir.join(format!("broker_host-{version}.{}", std::process::id()));
-        let status = Command::new("gcc")
-            .args([
-                "-std=c11",
-                "-D_GNU_SOURCE",
-                "-Wall",
-                "-Wextra",
-                "-Werror",
-                "-O2",
-            ])
-            .arg(format!("-I/usr/include/lua{version}"))
-            .arg(&src)
-            .arg("-o")
-            .arg(&tmp)
-            .arg(format!("-llua{version}"))
-            .args(["-ldl", "-lm"])
-            .status()
-            .expect("run gcc (apt-get install gcc liblua5.3-dev liblua5.4-dev)");
-        assert!(
-            status.success(),
-            "compiling the emulator for Lua {version} failed"
-        );
-        std::fs::rename(&tmp, &bin).unwrap();
-    }
-    bin
+    let out = Command::new("bash")
+        .arg(root().join("tests/host/build.sh"))
+        .arg(version)
+        .arg(target_dir())
+        .output()
+        .expect("run tests/host/build.sh (needs gcc, liblua5.3-dev, liblua5.4-dev)");
+    assert!(
+        out.status.success(),
+        "compiling the emulator for Lua {version} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
 }
 
 /// A fresh directory under target/tests.
