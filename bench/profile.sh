@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# bench/profile.sh: instruction counts of the write path, per event, with valgrind's callgrind:
+# a deterministic complement to bench/writepath.sh, whose wall-clock figures move with the
+# machine's load.
+#
+#   bash bench/profile.sh [--lua 5.3|5.4] [--events N] [--top K] [--change-every C] [--reuse]
+#
+# Runs bench/writepath.lua ("time" mode) under callgrind for the baseline script and for the
+# bridge, with N and 3N timed events (default N = 10,000; events to a closed port), and
+# subtracts: (Ir(3N) - Ir(N)) / 2N is the cost of one event in the steady state, setup and
+# warm-up excluded. Prints Ir/event for both scripts, the difference, and the K (default 25)
+# functions whose inclusive cost per event grew most in the bridge run (liblua has no symbols:
+# its functions show as addresses). Run bench/writepath.sh (or --tiny) first: it builds the
+# emulator and lays out target/bench/lua. Callgrind files stay in target/bench/profile/.
+# C (default 100) is bench/writepath.lua's BENCH_CHANGE_EVERY: 0 = no state change at all,
+# i.e. the fast path alone. --reuse: analyse the callgrind files of an earlier run again.
+set -euo pipefail
+export LC_ALL=C
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
+case "$TARGET" in /*) ;; *) TARGET="$ROOT/$TARGET" ;; esac
+
+V=5.4 N=10000 TOP=25 CHANGE=100 REUSE=0
+while (($#)); do
+  case "$1" in
+    --lua) V=$2; shift ;;
+    --events) N=$2; shift ;;
+    --top) TOP=$2; shift ;;
+    --change-every) CHANGE=$2; shift ;;
+    --reuse) REUSE=1 ;;
+    -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    *) echo "profile.sh: unknown argument $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+command -v valgrind >/dev/null || { echo "profile.sh: valgrind is not installed" >&2; exit 1; }
+HOST_BIN="$TARGET/host/broker_host-$V"
+LUA_DIR="$TARGET/bench/lua"
+[[ -x "$HOST_BIN" && -f "$LUA_DIR/pagerduty.lua" && -f "$LUA_DIR/lib/centreon_pagerduty.so" ]] || {
+  echo "profile.sh: run bash bench/writepath.sh --tiny first (emulator, script dir)" >&2
+  exit 1
+}
+OUT="$TARGET/bench/profile"
+mkdir -p "$OUT"
+
+export BENCH_EVENTS_LUA="$ROOT/tests/host/events.lua"
+export BENCH_KEY="BenchRoutingKeyCentreonPagerDut1"
+export BENCH_URL="http://127.0.0.1:9/v2/enqueue"
+export BENCH_CHANGE_EVERY="$CHANGE"
+
+one() { # script n
+  local s=$1 n=$2 w="$OUT/work-$V-$1-$2"
+  rm -rf "$w"
+  mkdir -p "$w"
+  BENCH_WORK="$w" valgrind --tool=callgrind --callgrind-out-file="$OUT/cg-$V-$s-$n.out" \
+    "$HOST_BIN" "$ROOT/bench/writepath.lua" time "$LUA_DIR/$s.lua" "$n" >"$w/out" 2>"$w/err" || {
+    echo "profile.sh: callgrind run $s $n failed, see $w/err" >&2
+    return 1
+  }
+}
+
+total() { sed -n 's/^summary: //p' "$1"; }
+
+# "name<TAB>inclusive Ir" of every function of a callgrind file
+inclusive() {
+  callgrind_annotate --inclusive=yes --threshold=100 --auto=no "$1" 2>/dev/null |
+    awk 'match($0, /^ *[0-9,]+ +\([^)]*\) +/) {
+      n = substr($0, 1, RLENGTH); name = substr($0, RLENGTH + 1)
+      sub(/ *\(.*$/, "", n); gsub(/[ ,]/, "", n); print name "\t" n }'
+}
+
+N3=$((3 * N))
+if ((REUSE)); then
+  for f in "$OUT"/cg-"$V"-{baseline,pagerduty}-{"$N","$N3"}.out; do
+    [[ -f "$f" ]] || { echo "profile.sh: --reuse: $f is missing" >&2; exit 1; }
+  done
+else
+  echo "== callgrind, Lua $V, $N and $N3 events per script (1 in $CHANGE a state change; this takes minutes)" >&2
+  pids=()
+  for s in baseline pagerduty; do
+    (one "$s" "$N" && one "$s" "$N3") &
+    pids+=($!)
+  done
+  for p in "${pids[@]}"; do wait "$p"; done
+fi
+
+declare -A PER
+for s in baseline pagerduty; do
+  a=$(total "$OUT/cg-$V-$s-$N.out")
+  b=$(total "$OUT/cg-$V-$s-$N3.out")
+  PER[$s]=$(((b - a) / (N3 - N)))
+done
+printf 'Lua %s: Ir per event: baseline %d, bridge %d, added %d (%.1f%%)\n' "$V" "${PER[baseline]}" \
+  "${PER[pagerduty]}" $((PER[pagerduty] - PER[baseline])) \
+  "$(awk -v a="${PER[baseline]}" -v b="${PER[pagerduty]}" 'BEGIN { print (b - a) * 100 / a }')"
+
+# "name<TAB>Ir per event" for one script: inclusive cost growth from N to 3N events
+per_event() { # script
+  join -t $'\t' -a 2 -e 0 -o 0,1.2,2.2 \
+    <(inclusive "$OUT/cg-$V-$1-$N.out" | sort -t $'\t' -k1,1) \
+    <(inclusive "$OUT/cg-$V-$1-$N3.out" | sort -t $'\t' -k1,1) |
+    awk -F '\t' -v d=$((N3 - N)) '{ printf "%s\t%.0f\n", $1, ($3 - $2) / d }'
+}
+echo "Functions by inclusive Ir per event, bridge minus baseline (top $TOP; liblua's and the"
+echo "emulator's own functions move by a few thousand either way with garbage-collection timing):"
+printf '%10s %10s %10s  %s\n' "added" "bridge" "baseline" "function"
+join -t $'\t' -a 1 -e 0 -o 0,1.2,2.2 <(per_event pagerduty | sort -t $'\t' -k1,1) \
+  <(per_event baseline | sort -t $'\t' -k1,1) |
+  awk -F '\t' '{ printf "%10d %10d %10d  %s\n", $2 - $3, $2, $3, $1 }' |
+  sort -rn | head -n "$TOP"
