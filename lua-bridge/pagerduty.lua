@@ -17,7 +17,8 @@ local HOST_STATUS, SERVICE_STATUS = 65550, 65560          -- BBDO 2
 local PB_SERVICE_STATUS, PB_HOST_STATUS = 65565, 65568    -- BBDO 3
 local KNOWN_TYPES = { HOST_STATUS, SERVICE_STATUS, PB_SERVICE_STATUS, PB_HOST_STATUS,
   65537, 65581,   -- acknowledgement (BBDO 2, BBDO 3)
-  65541, 65572 }  -- downtime (BBDO 2, BBDO 3)
+  65541, 65572,   -- downtime (BBDO 2, BBDO 3)
+  65591, 65592 }  -- adaptive service / host status (BBDO 3: acknowledgement, downtime depth)
 
 -- Fields handed to the library on the details path (missing ones are simply absent).
 local FIELDS = { "category", "element", "host_id", "service_id", "state", "state_type",
@@ -51,7 +52,8 @@ end
 
 local function details(e)
   local d = {}
-  local host_event = e._type == HOST_STATUS or e._type == PB_HOST_STATUS
+  local t = e._type
+  local host_event = t == HOST_STATUS or t == PB_HOST_STATUS or t == 65592
   for i = 1, #FIELDS do
     local k = FIELDS[i]
     local ok, v = false, nil

@@ -179,6 +179,16 @@ pub struct Config {
     pub flapping: bool,
     /// `skip_anon_events`: 1 = drop events the cache cannot name (old behaviour).
     pub skip_anon_events: bool,
+    /// `send_acknowledgements`: 1 (default) = a Centreon acknowledgement acknowledges the
+    /// open incident.
+    pub send_acknowledgements: bool,
+    /// `downtime_action`: what a downtime does to an object's incidents.
+    pub downtime_action: DowntimeAction,
+    /// `suppress_services_of_down_hosts`: 1 = service problems of a DOWN or UNREACHABLE host
+    /// are listed in the host's incident instead of opening their own.
+    pub suppress_services_of_down_hosts: bool,
+    /// `dedup_key_prefix`: prepended to every `dedup_key` (several platforms on one key).
+    pub dedup_key_prefix: String,
     /// `send_data_test`: 1 = log each payload instead of sending it.
     pub send_data_test: bool,
     /// `severity_host_down`, `severity_host_unreachable`, `severity_service_warning`,
@@ -206,6 +216,16 @@ pub struct Config {
     pub stats_path: PathBuf,
     /// `stats_interval`: seconds between two statistics files.
     pub stats_interval: Duration,
+}
+
+/// `downtime_action`: what a downtime does to an object's incidents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DowntimeAction {
+    /// No new incident while the object is in downtime; a recovery still resolves, and a
+    /// problem still present when the downtime ends is triggered then.
+    Suppress,
+    /// As `Suppress`, and the open incident is resolved when the downtime starts.
+    Resolve,
 }
 
 /// A parameter that was accepted but gave a warning (unknown name, not honoured yet...).
@@ -365,7 +385,7 @@ static PARAMS: &[ParamInfo] = &[
     p(
         "accepted_elements",
         Supported,
-        "comma list among host_status, service_status, acknowledgement, downtime (default host_status,service_status)",
+        "comma list among host_status, service_status, acknowledgement, downtime (default host_status,service_status); acknowledgements (see send_acknowledgements) and BBDO 3 adaptive statuses of accepted objects are always handled",
     ),
     p(
         "host_status",
@@ -401,6 +421,26 @@ static PARAMS: &[ParamInfo] = &[
         "skip_anon_events",
         Supported,
         "1 = drop events whose host or service the Broker cache cannot name (default 0: send them with their ids)",
+    ),
+    p(
+        "send_acknowledgements",
+        Supported,
+        "1 (default) = a Centreon acknowledgement acknowledges the open incident, with its author and comment; 0 = never",
+    ),
+    p(
+        "downtime_action",
+        Supported,
+        "suppress (default: no new incident in a downtime; a recovery still resolves) or resolve (also resolve the open incident when a downtime starts)",
+    ),
+    p(
+        "suppress_services_of_down_hosts",
+        Supported,
+        "1 = service problems of a DOWN or UNREACHABLE host open no incident of their own: they are listed in the host's incident, and triggered if the host comes back UP while they still fail (default 0)",
+    ),
+    p(
+        "dedup_key_prefix",
+        Supported,
+        "text prepended to every dedup_key, for several Centreon platforms on one routing key (default empty: the Lua connector's keys)",
     ),
     p(
         "outbox_path",
@@ -1453,6 +1493,30 @@ fn handled_element(name: &str) -> Option<[u32; 2]> {
     })
 }
 
+/// Longest `dedup_key_prefix`: the ids after it always fit PagerDuty's 255 characters.
+const MAX_DEDUP_KEY_PREFIX_CHARS: usize = 200;
+
+/// Event types handled whenever the status types they qualify are: adaptive statuses (BBDO 3
+/// acknowledgement and downtime changes) and, with `send_acknowledgements`, acknowledgements.
+fn implied_types(types: &[u32], send_acknowledgements: bool) -> Vec<u32> {
+    use crate::event::{CATEGORY_NEB, element::*, event_type};
+    let has = |el| types.contains(&event_type(CATEGORY_NEB, el));
+    let mut implied = Vec::new();
+    if has(PB_HOST_STATUS) {
+        implied.push(PB_ADAPTIVE_HOST_STATUS);
+    }
+    if has(PB_SERVICE_STATUS) {
+        implied.push(PB_ADAPTIVE_SERVICE_STATUS);
+    }
+    if send_acknowledgements && (has(HOST_STATUS) || has(SERVICE_STATUS)) {
+        implied.extend([ACKNOWLEDGEMENT, PB_ACKNOWLEDGEMENT]);
+    }
+    implied
+        .into_iter()
+        .map(|el| event_type(CATEGORY_NEB, el))
+        .collect()
+}
+
 fn read_accepted_types(r: &mut Reader) -> Result<Vec<u32>, ConfigError> {
     use crate::event::{CATEGORY_NEB, event_type};
     if let Some(e) = r.take("accepted_categories") {
@@ -1578,6 +1642,46 @@ impl Config {
         let in_downtime = r.bool_or("in_downtime", false)?;
         let flapping = r.bool_or("flapping", false)?;
         let skip_anon_events = r.bool_or("skip_anon_events", false)?;
+        let send_acknowledgements = r.bool_or("send_acknowledgements", true)?;
+        let downtime_action = match r.take("downtime_action") {
+            None => DowntimeAction::Suppress,
+            Some(e) => match e.text()?.trim().to_ascii_lowercase().as_str() {
+                "suppress" => DowntimeAction::Suppress,
+                "resolve" if in_downtime => {
+                    return Err(e.err(
+                        "resolve cannot be used with in_downtime=1 (objects in downtime open \
+                         incidents): set one of them"
+                            .to_string(),
+                    ));
+                }
+                "resolve" => DowntimeAction::Resolve,
+                _ => {
+                    return Err(e.err(format!("expected suppress or resolve, got {}", e.shown())));
+                }
+            },
+        };
+        let suppress_services_of_down_hosts =
+            r.bool_or("suppress_services_of_down_hosts", false)?;
+        let dedup_key_prefix = match r.take("dedup_key_prefix") {
+            None => String::new(),
+            Some(e) => {
+                let text = e.text()?;
+                if text.chars().count() > MAX_DEDUP_KEY_PREFIX_CHARS
+                    || text.chars().any(char::is_control)
+                {
+                    return Err(e.err(format!(
+                        "expected at most {MAX_DEDUP_KEY_PREFIX_CHARS} characters without \
+                         control characters, got {}",
+                        e.shown()
+                    )));
+                }
+                text
+            }
+        };
+        let mut accepted_types = accepted_types;
+        accepted_types.extend(implied_types(&accepted_types, send_acknowledgements));
+        accepted_types.sort_unstable();
+        accepted_types.dedup();
         let send_data_test = r.bool_or("send_data_test", false)?;
         let d = SeverityMap::default();
         let severities = SeverityMap {
@@ -1649,6 +1753,10 @@ impl Config {
             in_downtime,
             flapping,
             skip_anon_events,
+            send_acknowledgements,
+            downtime_action,
+            suppress_services_of_down_hosts,
+            dedup_key_prefix,
             send_data_test,
             severities,
             accepted_hostgroups,
@@ -1786,10 +1894,20 @@ mod tests {
                 element::HOST_STATUS,
                 element::PB_HOST_STATUS,
                 element::SERVICE_STATUS,
-                element::PB_SERVICE_STATUS
+                element::PB_SERVICE_STATUS,
+                element::PB_ADAPTIVE_HOST_STATUS,
+                element::PB_ADAPTIVE_SERVICE_STATUS,
+                element::ACKNOWLEDGEMENT,
+                element::PB_ACKNOWLEDGEMENT,
             ])
         );
-        assert_eq!(c.accepted_types, vec![65550, 65560, 65565, 65568]);
+        assert_eq!(
+            c.accepted_types,
+            vec![65537, 65550, 65560, 65565, 65568, 65581, 65591, 65592]
+        );
+        assert!(c.send_acknowledgements && !c.suppress_services_of_down_hosts);
+        assert_eq!(c.downtime_action, DowntimeAction::Suppress);
+        assert_eq!(c.dedup_key_prefix, "");
         assert_eq!(c.host_status, vec![0, 1, 2]);
         assert_eq!(c.service_status, vec![0, 1, 2, 3]);
         assert!(c.hard_only);
@@ -1831,6 +1949,10 @@ mod tests {
             ("in_downtime", s("TRUE")),
             ("flapping", s("1")),
             ("skip_anon_events", s("1")),
+            ("send_acknowledgements", s("0")),
+            ("downtime_action", s("Suppress")),
+            ("suppress_services_of_down_hosts", s("1")),
+            ("dedup_key_prefix", s("paris-")),
             ("send_data_test", s("true")),
             ("severity_host_down", s("Error")),
             ("severity_host_unreachable", s("warning")),
@@ -1857,12 +1979,17 @@ mod tests {
         assert_eq!(c.max_buffer_age, Duration::from_millis(1500));
         assert_eq!(
             c.accepted_types,
-            vec![65537, 65541, 65550, 65560, 65565, 65568, 65572, 65581]
+            vec![
+                65537, 65541, 65550, 65560, 65565, 65568, 65572, 65581, 65591, 65592
+            ]
         );
         assert_eq!(c.host_status, vec![1, 2]);
         assert_eq!(c.service_status, vec![2]);
         assert!(!c.hard_only && c.acknowledged && c.in_downtime && c.flapping);
         assert!(c.skip_anon_events && c.send_data_test);
+        assert!(!c.send_acknowledgements && c.suppress_services_of_down_hosts);
+        assert_eq!(c.downtime_action, DowntimeAction::Suppress);
+        assert_eq!(c.dedup_key_prefix, "paris-");
         assert_eq!(
             c.severities,
             SeverityMap {
@@ -2072,6 +2199,19 @@ mod tests {
             ),
             ("proxy_protocol", s("ftp"), "http, https or socks5"),
             ("client", ParamValue::Bool(true), "expected a string"),
+            (
+                "downtime_action",
+                s("later"),
+                "expected suppress or resolve",
+            ),
+            ("send_acknowledgements", s("sure"), "expected 0 or 1"),
+            ("suppress_services_of_down_hosts", s("2"), "expected 0 or 1"),
+            ("dedup_key_prefix", s("prod\tparis"), "control characters"),
+            (
+                "dedup_key_prefix",
+                s(&"p".repeat(201)),
+                "at most 200 characters",
+            ),
         ];
         for (name, value, want) in table {
             let mut params: Vec<(&str, ParamValue)> = vec![(name, value.clone())];
@@ -2362,18 +2502,33 @@ mod tests {
     }
 
     #[test]
+    fn downtime_action_values() {
+        let (c, _) = parse(&[("downtime_action", s(" RESOLVE "))]);
+        assert_eq!(c.downtime_action, DowntimeAction::Resolve);
+        let e = parse_err(&[("in_downtime", s("1")), ("downtime_action", s("resolve"))]);
+        assert_eq!(e.parameter, "downtime_action");
+        assert!(e.to_string().contains("in_downtime=1"), "{e}");
+        let (c, _) = parse(&[("in_downtime", s("1")), ("downtime_action", s("suppress"))]);
+        assert!(c.in_downtime);
+    }
+
+    #[test]
     fn categories_and_elements() {
         let (c, w) = parse(&[("accepted_categories", s("neb,bam"))]);
-        assert_eq!(c.accepted_types.len(), 4);
+        assert_eq!(c.accepted_types.len(), 8);
         assert!(
             warnings_text(&w).contains("only neb events can become incidents"),
             "{w:?}"
         );
+        // statuses bring their adaptive statuses and acknowledgements along
         let (c, w) = parse(&[("accepted_elements", s("host_status,host,service_group"))]);
-        assert_eq!(c.accepted_types, vec![65550, 65568]);
+        assert_eq!(c.accepted_types, vec![65537, 65550, 65568, 65581, 65592]);
         assert_eq!(w.len(), 2, "{w:?}");
-        let (c, w) = parse(&[("accepted_elements", s("pb_service_status"))]);
-        assert_eq!(c.accepted_types, vec![65560, 65565]);
+        let (c, w) = parse(&[
+            ("accepted_elements", s("pb_service_status")),
+            ("send_acknowledgements", s("0")),
+        ]);
+        assert_eq!(c.accepted_types, vec![65560, 65565, 65591]);
         assert!(w.is_empty());
         let (c, _) = parse(&[("accepted_elements", s("acknowledgement"))]);
         assert_eq!(

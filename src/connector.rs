@@ -3,12 +3,14 @@
 use std::sync::Arc;
 
 use crate::config::{Config, ConfigError, ParamValue, Warning};
-use crate::decision::{Decision, Incident, Memory, Observed};
+use crate::decision::{Memory, Observed, Outcome, Source, Step};
 use crate::delivery::{Delivery, NewEvent, Transport};
-use crate::event::{Event, EventClass, EventError, ObjectKey, RawEvent, StatusEvent, event_type};
+use crate::event::{
+    Context, Event, EventClass, EventError, Kind, ObjectKey, RawEvent, StatusEvent, event_type,
+};
 use crate::log::{Level, Logger};
 use crate::outbox::Outbox;
-use crate::payload::{self, Action, Outgoing};
+use crate::payload::{self, Action, Note, Outgoing};
 use crate::send::Sender;
 
 /// Answer of the fast path for a status event.
@@ -189,32 +191,114 @@ impl Connector {
             return Ok(());
         }
         match Event::from_raw(raw)? {
-            Some(Event::Status(ev)) => self.status(&ev),
+            Some(Event::Status(ev)) => {
+                let outcome = self.memory.decide(&self.cfg, &ev);
+                self.apply(ev.key, &ev.ctx, Some(&ev), outcome, None);
+            }
+            Some(Event::Adaptive(ad)) => {
+                let outcome = self.memory.adapt(&self.cfg, &ad);
+                self.apply(ad.key, &ad.ctx, None, outcome, None);
+            }
             Some(Event::Acknowledgement(ack)) => {
+                let mut outcome = Outcome::default();
                 if ack.deletion_time.is_some() {
-                    if matches!(self.memory.incident(ack.key), Incident::Open { .. }) {
-                        self.log.warning(&format!(
-                            "acknowledgement of {} removed in Centreon; PagerDuty has no un-acknowledge, the incident stays acknowledged",
-                            ack.key
-                        ));
-                    }
-                } else if self.memory.acknowledge(ack.key) {
-                    let out = payload::acknowledge_event(
-                        ack.key,
-                        &ack.ctx,
-                        ack.author.as_deref(),
-                        ack.comment.as_deref(),
-                        ack.entry_time,
-                        &self.cfg,
-                        "",
-                    );
-                    self.log.debug(&format!("{}: acknowledge", ack.key));
-                    self.push(ack.key, out, false);
+                    outcome.ack_removed = self.memory.unacknowledge(ack.key);
+                } else if self.memory.acknowledge(&self.cfg, ack.key) {
+                    outcome.steps.push(Step {
+                        key: ack.key,
+                        action: Action::Acknowledge,
+                        source: Source::Bare,
+                        opens: false,
+                    });
+                } else {
+                    outcome.skip = Some(crate::decision::Skip::NoAcknowledgement);
                 }
+                let note = Note::acknowledged(
+                    ack.author.as_deref(),
+                    ack.comment.as_deref(),
+                    ack.entry_time,
+                );
+                self.apply(ack.key, &ack.ctx, None, outcome, Some(note));
             }
             Some(Event::Downtime(_)) | None => {}
         }
         Ok(())
+    }
+
+    /// Turns a decision into outgoing events, and logs it. `ev` is the status decided on (if
+    /// any); `ack` the acknowledgement event's note (if any).
+    fn apply(
+        &mut self,
+        key: ObjectKey,
+        ctx: &Context,
+        ev: Option<&StatusEvent>,
+        outcome: Outcome,
+        ack: Option<Note>,
+    ) {
+        if outcome.ack_removed {
+            self.log.warning(&format!(
+                "acknowledgement of {} removed in Centreon while its incident is open; PagerDuty \
+                 has no un-acknowledge: the incident stays acknowledged there (a new \
+                 acknowledgement is sent again)",
+                label(key, ctx)
+            ));
+        }
+        if let Some(why) = outcome.skip
+            && self.log.enabled(Level::Debug)
+        {
+            let state = ev.map_or("", |e| e.state_name());
+            self.log.debug(&format!(
+                "{} {state}: nothing sent ({why})",
+                label(key, ctx)
+            ));
+        }
+        for step in outcome.steps {
+            let status = match &step.source {
+                Source::Event => ev,
+                Source::Stored(held) => Some(&**held),
+                Source::Bare => None,
+            };
+            let out = match status {
+                Some(st) => {
+                    let mut out = payload::status_event(st, step.action, &self.cfg);
+                    if self.cfg.suppress_services_of_down_hosts
+                        && st.kind() == Kind::Host
+                        && step.action == Action::Trigger
+                    {
+                        let services = self.memory.suppressed_services(st.key.host_id);
+                        payload::list_suppressed_services(&mut out, &services);
+                    }
+                    out
+                }
+                None => {
+                    let note = match (step.action, ack) {
+                        (Action::Acknowledge, Some(note)) => note,
+                        (Action::Acknowledge, None) => Note::acknowledged(None, None, None),
+                        _ => Note::downtime_started(),
+                    };
+                    payload::note_event(step.key, ctx, &note, &self.cfg)
+                }
+            };
+            let names = status.map_or(ctx, |s| &s.ctx);
+            if names.host_name.is_none()
+                || (step.key.service_id != 0 && names.service_description.is_none())
+            {
+                self.log.warning(&format!(
+                    "{} is unknown to Broker's cache; sending it with its id",
+                    step.key
+                ));
+            }
+            if self.log.enabled(Level::Debug) {
+                let state = status.map_or("", |s| s.state_name());
+                self.log.debug(&format!(
+                    "{} {state}: {} {}",
+                    label(step.key, names),
+                    step.action.as_str(),
+                    out.dedup_key
+                ));
+            }
+            self.push(step.key, out, step.opens);
+        }
     }
 
     fn push(&mut self, key: ObjectKey, out: Outgoing, opens: bool) {
@@ -227,42 +311,6 @@ impl Connector {
             opens,
             object: self.memory.state(key),
         });
-    }
-
-    fn status(&mut self, ev: &StatusEvent) {
-        let was_open = matches!(self.memory.incident(ev.key), Incident::Open { .. });
-        match self.memory.decide(&self.cfg, ev) {
-            Decision::Skip(why) => {
-                if self.log.enabled(Level::Debug) {
-                    self.log.debug(&format!(
-                        "{} {}: nothing sent ({why})",
-                        ev.key,
-                        ev.state_name()
-                    ));
-                }
-            }
-            Decision::Send(action) => {
-                if ev.ctx.host_name.is_none()
-                    || (ev.key.service_id != 0 && ev.ctx.service_description.is_none())
-                {
-                    self.log.warning(&format!(
-                        "{} is unknown to Broker's cache; sending it with its id",
-                        ev.key
-                    ));
-                }
-                let out = payload::status_event(ev, action, &self.cfg, "");
-                if self.log.enabled(Level::Debug) {
-                    self.log.debug(&format!(
-                        "{} {}: {} {}",
-                        ev.key,
-                        ev.state_name(),
-                        action.as_str(),
-                        out.dedup_key
-                    ));
-                }
-                self.push(ev.key, out, action == Action::Trigger && !was_open);
-            }
-        }
     }
 
     /// Broker is idle: release buffered events now and return the verdict, waiting at most
@@ -321,6 +369,15 @@ impl Connector {
         if stored == 0 && unstored == 0 {
             self.log.info("stopped");
         }
+    }
+}
+
+/// `host #1 (srv-db)` or `service #1:2 (srv-db/Disk)`: ids and, when known, names, for the log.
+fn label(key: ObjectKey, ctx: &Context) -> String {
+    match (&ctx.host_name, &ctx.service_description, key.kind()) {
+        (Some(h), _, Kind::Host) => format!("{key} ({h})"),
+        (Some(h), Some(s), Kind::Service) => format!("{key} ({h}/{s})"),
+        _ => key.to_string(),
     }
 }
 

@@ -1,12 +1,20 @@
-//! What to send for a status: remembers, per object, what was observed and which incident is open.
+//! What to send for an event: remembers, per object, what was observed, which incident is open and which problem waits.
 //!
 //! The rules (README, "How Centreon states become PagerDuty incidents"):
 //! - a problem that passes the filters and has no open incident, or whose state differs from
 //!   the one sent, triggers (same `dedup_key`, so PagerDuty updates the open incident);
-//! - a problem already sent is not sent again; when it becomes acknowledged in Centreon the
-//!   incident is acknowledged;
+//! - a problem already sent is not sent again; when it becomes acknowledged in Centreon (flag
+//!   of a status, adaptive status or acknowledgement event) the open incident is acknowledged,
+//!   unless `send_acknowledgements = 0`; removing the acknowledgement only logs (PagerDuty
+//!   has no un-acknowledge);
 //! - a recovery resolves the open incident whatever the filters say (downtime, flapping,
 //!   acknowledgement): an incident is never left open by a filter;
+//! - a problem held back by a condition that ends by itself (downtime, flapping,
+//!   acknowledgement, a DOWN host with `suppress_services_of_down_hosts`) is kept, and
+//!   triggered when the condition ends if the object is still failing: a problem that starts
+//!   in a downtime is never lost;
+//! - `downtime_action = resolve`: an open incident is resolved when its object enters a
+//!   downtime;
 //! - a recovery of an object we have no memory of (first event after a start) is resolved
 //!   when the event is the state change itself, so incidents opened before a restart or by
 //!   the old Lua connector still close; other OK statuses of unknown objects send nothing.
@@ -14,8 +22,8 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use crate::config::Config;
-use crate::event::{Flags, Kind, ObjectKey, StatusEvent};
+use crate::config::{Config, DowntimeAction};
+use crate::event::{AdaptiveEvent, Flags, Kind, ObjectKey, StatusEvent};
 use crate::filter::{self, Rejection};
 use crate::outbox::ObjectState;
 use crate::payload::Action;
@@ -46,10 +54,37 @@ pub enum Incident {
     Open { state: i64, acknowledged: bool },
 }
 
-#[derive(Debug, Clone, Copy)]
+impl Incident {
+    fn is_open(self) -> bool {
+        matches!(self, Incident::Open { .. })
+    }
+}
+
+#[derive(Debug, Clone)]
 struct Entry {
     observed: Observed,
     incident: Incident,
+    /// A problem not sent because of a condition that ends by itself ([`Rejection::waits`]).
+    held: Option<Box<StatusEvent>>,
+    /// The status the open incident was triggered with: held again when a downtime resolves
+    /// the incident (`downtime_action = resolve`), and re-sent by a host whose list of
+    /// suppressed services changes.
+    sent: Option<Box<StatusEvent>>,
+}
+
+impl Entry {
+    fn unseen(incident: Incident) -> Entry {
+        Entry {
+            observed: Observed {
+                state: -1,
+                hard: false,
+                flags: Flags::default(),
+            },
+            incident,
+            held: None,
+            sent: None,
+        }
+    }
 }
 
 /// Why nothing is sent for a status.
@@ -63,6 +98,12 @@ pub enum Skip {
     Pending,
     /// The problem does not pass the filters.
     Filtered(Rejection),
+    /// The problem waits for its condition to end (downtime, flapping...).
+    Held(Rejection),
+    /// An acknowledgement with no open incident, or one `send_acknowledgements = 0` turns off.
+    NoAcknowledgement,
+    /// An event that changes nothing we act on.
+    Nothing,
 }
 
 impl fmt::Display for Skip {
@@ -72,15 +113,59 @@ impl fmt::Display for Skip {
             Skip::NoIncident => f.write_str("recovery with no open incident"),
             Skip::Pending => f.write_str("pending state"),
             Skip::Filtered(r) => write!(f, "filtered: {r}"),
+            Skip::Held(r) => write!(f, "held until it ends: {r}"),
+            Skip::NoAcknowledgement => {
+                f.write_str("no open incident to acknowledge (or send_acknowledgements=0)")
+            }
+            Skip::Nothing => f.write_str("nothing to act on"),
         }
     }
 }
 
-/// The outcome for one status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Decision {
-    Send(Action),
-    Skip(Skip),
+/// Which status an outgoing event is built from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Source {
+    /// The event being decided.
+    Event,
+    /// A status remembered earlier: a held problem now released, or a host's incident
+    /// re-sent with its updated list of services.
+    Stored(Box<StatusEvent>),
+    /// No status: an acknowledgement, or a resolve when a downtime starts.
+    Bare,
+}
+
+/// One event to send.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    pub key: ObjectKey,
+    pub action: Action,
+    pub source: Source,
+    /// The trigger opens an incident (none was open before it).
+    pub opens: bool,
+}
+
+/// What an event leads to.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Outcome {
+    pub steps: Vec<Step>,
+    /// Why nothing was sent for the event's own object (when nothing was).
+    pub skip: Option<Skip>,
+    /// The acknowledgement of an open, acknowledged incident was removed in Centreon.
+    pub ack_removed: bool,
+}
+
+impl Outcome {
+    fn skip(why: Skip) -> Outcome {
+        Outcome {
+            skip: Some(why),
+            ..Outcome::default()
+        }
+    }
+
+    /// The actions sent for the event's own object, in order (tests, logs).
+    pub fn actions(&self) -> Vec<Action> {
+        self.steps.iter().map(|s| s.action).collect()
+    }
 }
 
 /// Per-object memory of one connector.
@@ -120,17 +205,7 @@ impl Memory {
                 },
                 None => Incident::None,
             };
-            self.objects.insert(
-                s.key,
-                Entry {
-                    observed: Observed {
-                        state: -1,
-                        hard: false,
-                        flags: Flags::default(),
-                    },
-                    incident,
-                },
-            );
+            self.objects.insert(s.key, Entry::unseen(incident));
         }
     }
 
@@ -150,21 +225,6 @@ impl Memory {
         }
     }
 
-    /// Records a Centreon acknowledgement; true when an open, not yet acknowledged incident
-    /// must now be acknowledged in PagerDuty.
-    pub fn acknowledge(&mut self, key: ObjectKey) -> bool {
-        match self.objects.get_mut(&key) {
-            Some(Entry {
-                incident: Incident::Open { acknowledged, .. },
-                ..
-            }) if !*acknowledged => {
-                *acknowledged = true;
-                true
-            }
-            _ => false,
-        }
-    }
-
     /// Number of objects remembered.
     pub fn len(&self) -> usize {
         self.objects.len()
@@ -174,64 +234,315 @@ impl Memory {
         self.objects.is_empty()
     }
 
-    /// Decides what to send for `ev` and records it.
-    pub fn decide(&mut self, cfg: &Config, ev: &StatusEvent) -> Decision {
-        let known = self.objects.get(&ev.key).copied();
-        let incident = known.map_or(Incident::None, |e| e.incident);
-        let (decision, incident) = decide(cfg, ev, known.is_some(), incident);
-        self.objects.insert(
-            ev.key,
-            Entry {
-                observed: Observed::of(ev),
-                incident,
-            },
-        );
-        decision
+    /// Service problems of `host_id` held because the host is DOWN, by service id.
+    pub fn suppressed_services(&self, host_id: u64) -> Vec<&StatusEvent> {
+        let mut list: Vec<&StatusEvent> = self
+            .objects
+            .iter()
+            .filter(|(k, _)| k.host_id == host_id && k.service_id != 0)
+            .filter_map(|(_, e)| e.held.as_deref())
+            .collect();
+        list.sort_by_key(|ev| ev.key.service_id);
+        list
+    }
+
+    /// Is the host known to be DOWN or UNREACHABLE?
+    fn host_down(&self, host_id: u64) -> bool {
+        self.objects
+            .get(&ObjectKey {
+                host_id,
+                service_id: 0,
+            })
+            .is_some_and(|e| matches!(e.observed.state, 1 | 2))
+    }
+
+    /// Why a problem may not open an incident now, including a DOWN host.
+    fn rejection(&self, cfg: &Config, ev: &StatusEvent) -> Option<Rejection> {
+        filter::problem_filter(cfg, ev).or_else(|| {
+            (cfg.suppress_services_of_down_hosts
+                && ev.kind() == Kind::Service
+                && self.host_down(ev.key.host_id))
+            .then_some(Rejection::HostDown)
+        })
+    }
+
+    /// Decides what to send for a host or service status, and records it.
+    pub fn decide(&mut self, cfg: &Config, ev: &StatusEvent) -> Outcome {
+        let known = self.objects.contains_key(&ev.key);
+        let rejection = (ev.state != 0).then(|| self.rejection(cfg, ev)).flatten();
+        let entry = self
+            .objects
+            .entry(ev.key)
+            .or_insert_with(|| Entry::unseen(Incident::None));
+        let before = entry.observed;
+        entry.observed = Observed::of(ev);
+        let mut out = decide_status(cfg, ev, known, before.flags, rejection, entry);
+        if ev.kind() == Kind::Host
+            && cfg.suppress_services_of_down_hosts
+            && ev.state == 0
+            && matches!(before.state, 1 | 2)
+        {
+            out.steps.extend(self.release_services(cfg, ev.key.host_id));
+        }
+        if out.skip == Some(Skip::Held(Rejection::HostDown)) {
+            out.steps.extend(self.host_update(ev.key.host_id));
+        }
+        out
+    }
+
+    /// Applies a BBDO 3 adaptive status (acknowledgement or downtime depth changed).
+    pub fn adapt(&mut self, cfg: &Config, ad: &AdaptiveEvent) -> Outcome {
+        let Some(entry) = self.objects.get_mut(&ad.key) else {
+            return Outcome::skip(Skip::Nothing);
+        };
+        let mut out = Outcome::default();
+        let flags = &mut entry.observed.flags;
+        if let Some(ack) = ad.acknowledged {
+            flags.acknowledged = ack;
+        }
+        if let Some(dt) = ad.in_downtime {
+            flags.in_downtime = dt;
+        }
+        let flags = *flags;
+        if let Incident::Open {
+            state,
+            acknowledged,
+        } = entry.incident
+        {
+            if flags.in_downtime && cfg.downtime_action == DowntimeAction::Resolve {
+                entry.incident = Incident::None;
+                // still failing: triggered again when the downtime ends
+                entry.held = entry.sent.take();
+                out.steps.push(bare(ad.key, Action::Resolve));
+            } else if flags.acknowledged && !acknowledged && cfg.send_acknowledgements {
+                entry.incident = Incident::Open {
+                    state,
+                    acknowledged: true,
+                };
+                out.steps.push(bare(ad.key, Action::Acknowledge));
+            } else if ad.acknowledged == Some(false) && acknowledged {
+                entry.incident = Incident::Open {
+                    state,
+                    acknowledged: false,
+                };
+                out.ack_removed = true;
+            }
+        }
+        if let Some(held) = entry.held.as_mut() {
+            held.flags = flags;
+        }
+        if let Some(step) = self.release(cfg, ad.key) {
+            out.steps.push(step);
+        }
+        if out.steps.is_empty() && !out.ack_removed {
+            out.skip = Some(Skip::Nothing);
+        }
+        out
+    }
+
+    /// Applies a Centreon acknowledgement event: true when the open, not yet acknowledged
+    /// incident must now be acknowledged in PagerDuty (`send_acknowledgements` permitting).
+    pub fn acknowledge(&mut self, cfg: &Config, key: ObjectKey) -> bool {
+        match self.objects.get_mut(&key) {
+            Some(Entry {
+                incident: Incident::Open { acknowledged, .. },
+                ..
+            }) if !*acknowledged && cfg.send_acknowledgements => {
+                *acknowledged = true;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// An acknowledgement removed in Centreon: true when it concerned an open, acknowledged
+    /// incident (which PagerDuty keeps acknowledged). A later acknowledgement is sent again.
+    pub fn unacknowledge(&mut self, key: ObjectKey) -> bool {
+        match self.objects.get_mut(&key) {
+            Some(Entry {
+                incident: Incident::Open { acknowledged, .. },
+                ..
+            }) if *acknowledged => {
+                *acknowledged = false;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Sends the held problem of `key` if nothing holds it back any more.
+    fn release(&mut self, cfg: &Config, key: ObjectKey) -> Option<Step> {
+        let held = self.objects.get(&key)?.held.as_deref()?;
+        match self.rejection(cfg, held) {
+            Some(_) => None,
+            None => {
+                let entry = self.objects.get_mut(&key)?;
+                let held = entry.held.take()?;
+                let opens = !entry.incident.is_open();
+                entry.incident = Incident::Open {
+                    state: held.state,
+                    acknowledged: false,
+                };
+                entry.sent = Some(held.clone());
+                Some(Step {
+                    key,
+                    action: Action::Trigger,
+                    source: Source::Stored(held),
+                    opens,
+                })
+            }
+        }
+    }
+
+    /// The host is UP again: its held service problems are sent if nothing else holds them.
+    fn release_services(&mut self, cfg: &Config, host_id: u64) -> Vec<Step> {
+        let mut keys: Vec<ObjectKey> = self
+            .objects
+            .iter()
+            .filter(|(k, e)| k.host_id == host_id && k.service_id != 0 && e.held.is_some())
+            .map(|(k, _)| *k)
+            .collect();
+        keys.sort();
+        keys.into_iter()
+            .filter_map(|k| self.release(cfg, k))
+            .collect()
+    }
+
+    /// The host's open incident, re-sent so that it lists its suppressed services.
+    fn host_update(&self, host_id: u64) -> Option<Step> {
+        let key = ObjectKey {
+            host_id,
+            service_id: 0,
+        };
+        let entry = self.objects.get(&key)?;
+        let sent = entry.sent.as_ref().filter(|_| entry.incident.is_open())?;
+        Some(Step {
+            key,
+            action: Action::Trigger,
+            source: Source::Stored(sent.clone()),
+            opens: false,
+        })
     }
 }
 
-fn decide(cfg: &Config, ev: &StatusEvent, known: bool, incident: Incident) -> (Decision, Incident) {
+fn bare(key: ObjectKey, action: Action) -> Step {
+    Step {
+        key,
+        action,
+        source: Source::Bare,
+        opens: false,
+    }
+}
+
+fn current(ev: &StatusEvent, action: Action, opens: bool) -> Outcome {
+    Outcome {
+        steps: vec![Step {
+            key: ev.key,
+            action,
+            source: Source::Event,
+            opens,
+        }],
+        ..Outcome::default()
+    }
+}
+
+/// The rules for one status of one object; `entry` is updated in place.
+fn decide_status(
+    cfg: &Config,
+    ev: &StatusEvent,
+    known: bool,
+    flags_before: Flags,
+    rejection: Option<Rejection>,
+    entry: &mut Entry,
+) -> Outcome {
     let pending = ev.kind() == Kind::Service && ev.state == 4;
     if ev.state == 0 {
-        return match incident {
-            Incident::Open { .. } => (Decision::Send(Action::Resolve), Incident::None),
-            Incident::None if !known && ev.is_state_change() => {
-                (Decision::Send(Action::Resolve), Incident::None)
+        entry.held = None;
+        entry.sent = None;
+        return match entry.incident {
+            Incident::Open { .. } => {
+                entry.incident = Incident::None;
+                current(ev, Action::Resolve, false)
             }
-            Incident::None => (Decision::Skip(Skip::NoIncident), Incident::None),
+            Incident::None if !known && ev.is_state_change() => current(ev, Action::Resolve, false),
+            Incident::None => Outcome::skip(Skip::NoIncident),
         };
     }
     if pending {
-        return (Decision::Skip(Skip::Pending), incident);
+        return Outcome::skip(Skip::Pending);
     }
+    let mut ack_removed = false;
+    if let Incident::Open {
+        state,
+        acknowledged: true,
+    } = entry.incident
+        && !ev.flags.acknowledged
+        && flags_before.acknowledged
+    {
+        entry.incident = Incident::Open {
+            state,
+            acknowledged: false,
+        };
+        ack_removed = true;
+    }
+    let mut out = decide_problem(cfg, ev, rejection, entry);
+    out.ack_removed = ack_removed;
+    out
+}
+
+fn decide_problem(
+    cfg: &Config,
+    ev: &StatusEvent,
+    rejection: Option<Rejection>,
+    entry: &mut Entry,
+) -> Outcome {
+    let hold = |entry: &mut Entry, r: Rejection| {
+        entry.held = Some(Box::new(ev.clone()));
+        Outcome::skip(Skip::Held(r))
+    };
     if let Incident::Open {
         state,
         acknowledged,
-    } = incident
-        && state == ev.state
+    } = entry.incident
     {
-        return if ev.flags.acknowledged && !acknowledged {
-            (
-                Decision::Send(Action::Acknowledge),
-                Incident::Open {
+        if ev.flags.in_downtime && cfg.downtime_action == DowntimeAction::Resolve {
+            entry.incident = Incident::None;
+            entry.sent = None;
+            entry.held = Some(Box::new(ev.clone()));
+            return Outcome {
+                steps: vec![bare(ev.key, Action::Resolve)],
+                ..Outcome::default()
+            };
+        }
+        if state == ev.state {
+            entry.held = None;
+            if ev.flags.acknowledged && !acknowledged && cfg.send_acknowledgements {
+                entry.incident = Incident::Open {
                     state,
                     acknowledged: true,
-                },
-            )
-        } else {
-            (Decision::Skip(Skip::AlreadySent), incident)
-        };
+                };
+                return current(ev, Action::Acknowledge, false);
+            }
+            return Outcome::skip(Skip::AlreadySent);
+        }
     }
-    if let Some(rejection) = filter::problem_filter(cfg, ev) {
-        return (Decision::Skip(Skip::Filtered(rejection)), incident);
+    match rejection {
+        Some(r) if r.waits() => hold(entry, r),
+        Some(r) => {
+            entry.held = None;
+            Outcome::skip(Skip::Filtered(r))
+        }
+        None => {
+            let opens = !entry.incident.is_open();
+            entry.held = None;
+            entry.incident = Incident::Open {
+                state: ev.state,
+                acknowledged: false,
+            };
+            entry.sent = Some(Box::new(ev.clone()));
+            current(ev, Action::Trigger, opens)
+        }
     }
-    (
-        Decision::Send(Action::Trigger),
-        Incident::Open {
-            state: ev.state,
-            acknowledged: false,
-        },
-    )
 }
 
 #[cfg(test)]
@@ -240,21 +551,38 @@ mod tests {
     use crate::config::{Config, ParamValue};
     use crate::event::{Bbdo, Context};
 
-    fn cfg() -> Config {
-        let params = vec![(
+    fn cfg_with(extra: &[(&str, &str)]) -> Config {
+        let mut params = vec![(
             "pdy_routing_key".to_string(),
             ParamValue::Str("abcdefghijklmnopqrstuvwxyz012345".into()),
         )];
+        for (k, v) in extra {
+            params.push((k.to_string(), ParamValue::Str(v.to_string())));
+        }
         Config::from_params(&params).unwrap().0
     }
 
-    fn svc(state: i64, hard: bool, flags: Flags, change: bool) -> StatusEvent {
+    fn cfg() -> Config {
+        cfg_with(&[])
+    }
+
+    const SVC: ObjectKey = ObjectKey {
+        host_id: 1,
+        service_id: 2,
+    };
+    const SVC2: ObjectKey = ObjectKey {
+        host_id: 1,
+        service_id: 3,
+    };
+    const HOST: ObjectKey = ObjectKey {
+        host_id: 1,
+        service_id: 0,
+    };
+
+    fn status(key: ObjectKey, state: i64, hard: bool, flags: Flags, change: bool) -> StatusEvent {
         StatusEvent {
             bbdo: Bbdo::V3,
-            key: ObjectKey {
-                host_id: 1,
-                service_id: 2,
-            },
+            key,
             state,
             hard,
             check_attempt: None,
@@ -270,51 +598,81 @@ mod tests {
         }
     }
 
+    fn svc(state: i64, hard: bool, flags: Flags, change: bool) -> StatusEvent {
+        status(SVC, state, hard, flags, change)
+    }
+
     const NONE: Flags = Flags {
         acknowledged: false,
         in_downtime: false,
         flapping: false,
     };
+    const DT: Flags = Flags {
+        in_downtime: true,
+        ..NONE
+    };
+    const ACK: Flags = Flags {
+        acknowledged: true,
+        ..NONE
+    };
+    const FLAP: Flags = Flags {
+        flapping: true,
+        ..NONE
+    };
+
+    fn adaptive(
+        key: ObjectKey,
+        acknowledged: Option<bool>,
+        in_downtime: Option<bool>,
+    ) -> AdaptiveEvent {
+        AdaptiveEvent {
+            key,
+            acknowledged,
+            in_downtime,
+            ctx: Context::default(),
+        }
+    }
+
+    /// `(object, action)` of every step, in order.
+    fn sent(o: &Outcome) -> Vec<(ObjectKey, Action)> {
+        o.steps.iter().map(|s| (s.key, s.action)).collect()
+    }
 
     #[test]
     fn table_of_transitions() {
         let c = cfg();
-        let dt = Flags {
-            in_downtime: true,
-            ..NONE
-        };
-        let ack = Flags {
-            acknowledged: true,
-            ..NONE
-        };
         // (event, expected decision), applied in order on one memory.
-        let steps: Vec<(StatusEvent, Decision)> = vec![
-            (svc(0, true, NONE, false), Decision::Skip(Skip::NoIncident)),
+        let steps: Vec<(StatusEvent, Result<Action, Skip>)> = vec![
+            (svc(0, true, NONE, false), Err(Skip::NoIncident)),
             (
                 svc(2, false, NONE, true),
-                Decision::Skip(Skip::Filtered(Rejection::Soft)),
+                Err(Skip::Filtered(Rejection::Soft)),
             ),
-            (svc(2, true, NONE, true), Decision::Send(Action::Trigger)),
-            (svc(2, true, NONE, false), Decision::Skip(Skip::AlreadySent)),
-            (svc(1, true, NONE, true), Decision::Send(Action::Trigger)),
+            (svc(2, true, NONE, true), Ok(Action::Trigger)),
+            (svc(2, true, NONE, false), Err(Skip::AlreadySent)),
+            (svc(1, true, NONE, true), Ok(Action::Trigger)),
+            (svc(1, true, ACK, false), Ok(Action::Acknowledge)),
+            (svc(1, true, ACK, false), Err(Skip::AlreadySent)),
+            (svc(0, true, DT, true), Ok(Action::Resolve)),
+            (svc(0, true, NONE, false), Err(Skip::NoIncident)),
             (
-                svc(1, true, ack, false),
-                Decision::Send(Action::Acknowledge),
-            ),
-            (svc(1, true, ack, false), Decision::Skip(Skip::AlreadySent)),
-            (svc(0, true, dt, true), Decision::Send(Action::Resolve)),
-            (svc(0, true, NONE, false), Decision::Skip(Skip::NoIncident)),
-            (
-                svc(2, true, dt, true),
-                Decision::Skip(Skip::Filtered(Rejection::InDowntime)),
+                svc(2, true, DT, true),
+                Err(Skip::Held(Rejection::InDowntime)),
             ),
             // downtime ends while still CRITICAL: the problem is not lost
-            (svc(2, true, NONE, false), Decision::Send(Action::Trigger)),
-            (svc(4, true, NONE, true), Decision::Skip(Skip::Pending)),
+            (svc(2, true, NONE, false), Ok(Action::Trigger)),
+            (svc(4, true, NONE, true), Err(Skip::Pending)),
         ];
         let mut m = Memory::new();
         for (i, (ev, want)) in steps.iter().enumerate() {
-            assert_eq!(m.decide(&c, ev), *want, "step {i}");
+            let o = m.decide(&c, ev);
+            match want {
+                Ok(action) => assert_eq!(sent(&o), [(SVC, *action)], "step {i}"),
+                Err(skip) => {
+                    assert_eq!(o.skip, Some(*skip), "step {i}");
+                    assert!(o.steps.is_empty(), "step {i}");
+                }
+            }
         }
     }
 
@@ -323,13 +681,13 @@ mod tests {
         let c = cfg();
         let mut m = Memory::new();
         assert_eq!(
-            m.decide(&c, &svc(0, true, NONE, true)),
-            Decision::Send(Action::Resolve)
+            sent(&m.decide(&c, &svc(0, true, NONE, true))),
+            [(SVC, Action::Resolve)]
         );
         // once known, a later OK state change with no incident sends nothing
         assert_eq!(
-            m.decide(&c, &svc(0, true, NONE, true)),
-            Decision::Skip(Skip::NoIncident)
+            m.decide(&c, &svc(0, true, NONE, true)).skip,
+            Some(Skip::NoIncident)
         );
     }
 
@@ -341,15 +699,7 @@ mod tests {
         assert!(!m.unchanged(ev.key, Observed::of(&ev)));
         m.decide(&c, &ev);
         assert!(m.unchanged(ev.key, Observed::of(&ev)));
-        let acked = svc(
-            2,
-            true,
-            Flags {
-                acknowledged: true,
-                ..NONE
-            },
-            false,
-        );
+        let acked = svc(2, true, ACK, false);
         assert!(!m.unchanged(acked.key, Observed::of(&acked)));
         assert_eq!(
             m.incident(ev.key),
@@ -357,6 +707,250 @@ mod tests {
                 state: 2,
                 acknowledged: false
             }
+        );
+        // an adaptive status updates what the fast path compares with
+        m.adapt(&c, &adaptive(SVC, Some(true), None));
+        assert!(m.unchanged(acked.key, Observed::of(&acked)));
+    }
+
+    #[test]
+    fn problem_in_downtime_is_triggered_when_an_adaptive_status_ends_it() {
+        let c = cfg();
+        let mut m = Memory::new();
+        let mut ev = svc(2, true, DT, true);
+        ev.output = "CRITICAL - started in the downtime".into();
+        assert_eq!(
+            m.decide(&c, &ev).skip,
+            Some(Skip::Held(Rejection::InDowntime))
+        );
+        // another downtime change that keeps it in downtime: still held
+        assert!(
+            m.adapt(&c, &adaptive(SVC, None, Some(true)))
+                .steps
+                .is_empty()
+        );
+        let o = m.adapt(&c, &adaptive(SVC, None, Some(false)));
+        assert_eq!(sent(&o), [(SVC, Action::Trigger)]);
+        let Source::Stored(held) = &o.steps[0].source else {
+            panic!("trigger built from the held status")
+        };
+        assert_eq!(held.output, "CRITICAL - started in the downtime");
+        assert!(!held.flags.in_downtime);
+        assert!(o.steps[0].opens);
+        // the status that follows is the same: nothing more
+        assert!(m.unchanged(SVC, Observed::of(&svc(2, true, NONE, false))));
+        // recovery inside a later downtime still resolves
+        assert_eq!(
+            sent(&m.decide(&c, &svc(0, true, DT, true))),
+            [(SVC, Action::Resolve)]
+        );
+    }
+
+    #[test]
+    fn held_problem_that_recovers_in_the_downtime_is_forgotten() {
+        let c = cfg();
+        let mut m = Memory::new();
+        m.decide(&c, &svc(2, true, DT, true));
+        assert_eq!(
+            m.decide(&c, &svc(0, true, DT, true)).skip,
+            Some(Skip::NoIncident)
+        );
+        assert!(
+            m.adapt(&c, &adaptive(SVC, None, Some(false)))
+                .steps
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn downtime_action_resolve() {
+        let c = cfg_with(&[("downtime_action", "resolve")]);
+        let mut m = Memory::new();
+        m.decide(&c, &svc(2, true, NONE, true));
+        // BBDO 3: the downtime starts with an adaptive status
+        assert_eq!(
+            sent(&m.adapt(&c, &adaptive(SVC, None, Some(true)))),
+            [(SVC, Action::Resolve)]
+        );
+        assert_eq!(m.incident(SVC), Incident::None);
+        assert_eq!(
+            m.decide(&c, &svc(2, true, DT, false)).skip,
+            Some(Skip::Held(Rejection::InDowntime))
+        );
+        assert_eq!(
+            sent(&m.adapt(&c, &adaptive(SVC, None, Some(false)))),
+            [(SVC, Action::Trigger)]
+        );
+        // BBDO 2: the downtime starts with a status
+        assert_eq!(
+            sent(&m.decide(&c, &svc(2, true, DT, false))),
+            [(SVC, Action::Resolve)]
+        );
+        assert_eq!(
+            sent(&m.decide(&c, &svc(2, true, NONE, false))),
+            [(SVC, Action::Trigger)]
+        );
+        // BBDO 3 with no status in the downtime: the problem is still triggered at its end
+        m.decide(&c, &svc(0, true, NONE, true));
+        m.decide(&c, &svc(2, true, NONE, true));
+        assert_eq!(
+            sent(&m.adapt(&c, &adaptive(SVC, None, Some(true)))),
+            [(SVC, Action::Resolve)]
+        );
+        assert!(m.unchanged(SVC, Observed::of(&svc(2, true, DT, false))));
+        assert_eq!(
+            sent(&m.adapt(&c, &adaptive(SVC, None, Some(false)))),
+            [(SVC, Action::Trigger)]
+        );
+        // suppress (default) leaves the open incident alone
+        let s = cfg();
+        let mut m = Memory::new();
+        m.decide(&s, &svc(2, true, NONE, true));
+        assert!(
+            m.adapt(&s, &adaptive(SVC, None, Some(true)))
+                .steps
+                .is_empty()
+        );
+        assert!(m.incident(SVC) != Incident::None);
+    }
+
+    #[test]
+    fn flapping_waits_or_sends() {
+        let c = cfg();
+        let mut m = Memory::new();
+        assert_eq!(
+            m.decide(&c, &svc(2, true, FLAP, true)).skip,
+            Some(Skip::Held(Rejection::Flapping))
+        );
+        assert_eq!(
+            sent(&m.decide(&c, &svc(2, true, NONE, false))),
+            [(SVC, Action::Trigger)]
+        );
+        let send = cfg_with(&[("flapping", "1")]);
+        let mut m = Memory::new();
+        assert_eq!(
+            sent(&m.decide(&send, &svc(2, true, FLAP, true))),
+            [(SVC, Action::Trigger)]
+        );
+    }
+
+    #[test]
+    fn acknowledgements() {
+        let c = cfg();
+        let mut m = Memory::new();
+        // no open incident: nothing to acknowledge
+        assert!(!m.acknowledge(&c, SVC));
+        m.decide(&c, &svc(2, true, NONE, true));
+        assert!(m.acknowledge(&c, SVC));
+        assert!(!m.acknowledge(&c, SVC), "only once");
+        // the status that follows carries the flag: nothing more
+        assert_eq!(
+            m.decide(&c, &svc(2, true, ACK, false)).skip,
+            Some(Skip::AlreadySent)
+        );
+        // removed in Centreon: logged; a new acknowledgement is sent again
+        let o = m.decide(&c, &svc(2, true, NONE, false));
+        assert!(o.ack_removed && o.steps.is_empty());
+        assert_eq!(
+            sent(&m.adapt(&c, &adaptive(SVC, Some(true), None))),
+            [(SVC, Action::Acknowledge)]
+        );
+        let o = m.adapt(&c, &adaptive(SVC, Some(false), None));
+        assert!(o.ack_removed);
+        assert!(m.acknowledge(&c, SVC));
+        assert!(m.unacknowledge(SVC));
+        assert!(!m.unacknowledge(SVC));
+        // a recovery resolves; acknowledging it afterwards sends nothing
+        m.decide(&c, &svc(0, true, NONE, true));
+        assert!(!m.acknowledge(&c, SVC));
+
+        let off = cfg_with(&[("send_acknowledgements", "0")]);
+        let mut m = Memory::new();
+        m.decide(&off, &svc(2, true, NONE, true));
+        assert!(!m.acknowledge(&off, SVC));
+        assert!(m.decide(&off, &svc(2, true, ACK, false)).steps.is_empty());
+        assert!(
+            m.adapt(&off, &adaptive(SVC, Some(true), None))
+                .steps
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn problem_acknowledged_before_any_incident_waits_for_the_acknowledgement_to_go() {
+        let c = cfg();
+        let mut m = Memory::new();
+        assert_eq!(
+            m.decide(&c, &svc(2, true, ACK, true)).skip,
+            Some(Skip::Held(Rejection::Acknowledged))
+        );
+        assert_eq!(
+            sent(&m.adapt(&c, &adaptive(SVC, Some(false), None))),
+            [(SVC, Action::Trigger)]
+        );
+    }
+
+    #[test]
+    fn services_of_a_down_host() {
+        let c = cfg_with(&[("suppress_services_of_down_hosts", "1")]);
+        let mut m = Memory::new();
+        // SOFT DOWN: the host is not paged yet, but its services already wait
+        assert_eq!(
+            m.decide(&c, &status(HOST, 1, false, NONE, true)).skip,
+            Some(Skip::Filtered(Rejection::Soft))
+        );
+        let o = m.decide(&c, &status(SVC, 2, true, NONE, true));
+        assert_eq!(o.skip, Some(Skip::Held(Rejection::HostDown)));
+        assert!(o.steps.is_empty(), "no host incident to update yet");
+        // HARD DOWN: the host incident, listing the service
+        let o = m.decide(&c, &status(HOST, 1, true, NONE, false));
+        assert_eq!(sent(&o), [(HOST, Action::Trigger)]);
+        assert_eq!(
+            m.suppressed_services(1)
+                .iter()
+                .map(|e| e.key)
+                .collect::<Vec<_>>(),
+            [SVC]
+        );
+        // a second service fails: the host incident is updated, no service incident
+        let o = m.decide(&c, &status(SVC2, 1, true, NONE, true));
+        assert_eq!(sent(&o), [(HOST, Action::Trigger)]);
+        assert!(!o.steps[0].opens);
+        assert_eq!(m.suppressed_services(1).len(), 2);
+        // SVC2 recovers while the host is down: forgotten
+        m.decide(&c, &status(SVC2, 0, true, NONE, true));
+        // host UP: resolved, and the service still failing is triggered
+        let o = m.decide(&c, &status(HOST, 0, true, NONE, true));
+        assert_eq!(sent(&o), [(HOST, Action::Resolve), (SVC, Action::Trigger)]);
+        assert!(o.steps[1].opens);
+        assert!(m.suppressed_services(1).is_empty());
+
+        // without the parameter, services open their own incidents
+        let plain = cfg();
+        let mut m = Memory::new();
+        m.decide(&plain, &status(HOST, 1, true, NONE, true));
+        assert_eq!(
+            sent(&m.decide(&plain, &status(SVC, 2, true, NONE, true))),
+            [(SVC, Action::Trigger)]
+        );
+    }
+
+    #[test]
+    fn restored_state_neither_retriggers_nor_forgets() {
+        let c = cfg();
+        let mut m = Memory::new();
+        m.restore([ObjectState {
+            key: SVC,
+            open_state: Some(2),
+            acknowledged: true,
+        }]);
+        assert_eq!(
+            m.decide(&c, &svc(2, true, ACK, false)).skip,
+            Some(Skip::AlreadySent)
+        );
+        assert_eq!(
+            sent(&m.decide(&c, &svc(0, true, NONE, true))),
+            [(SVC, Action::Resolve)]
         );
     }
 }

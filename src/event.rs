@@ -57,6 +57,8 @@ pub enum Kind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventClass {
     Status(Kind, Bbdo),
+    /// BBDO 3 adaptive status: acknowledgement or downtime depth changed, nothing else.
+    Adaptive(Kind),
     Acknowledgement(Bbdo),
     Downtime(Bbdo),
 }
@@ -73,6 +75,8 @@ impl EventClass {
             SERVICE_STATUS => EventClass::Status(Kind::Service, Bbdo::V2),
             PB_HOST_STATUS => EventClass::Status(Kind::Host, Bbdo::V3),
             PB_SERVICE_STATUS => EventClass::Status(Kind::Service, Bbdo::V3),
+            PB_ADAPTIVE_HOST_STATUS => EventClass::Adaptive(Kind::Host),
+            PB_ADAPTIVE_SERVICE_STATUS => EventClass::Adaptive(Kind::Service),
             ACKNOWLEDGEMENT => EventClass::Acknowledgement(Bbdo::V2),
             PB_ACKNOWLEDGEMENT => EventClass::Acknowledgement(Bbdo::V3),
             DOWNTIME => EventClass::Downtime(Bbdo::V2),
@@ -360,12 +364,23 @@ pub struct AckEvent {
     pub ctx: Context,
 }
 
+/// A BBDO 3 adaptive status: only the fields Broker set are `Some`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdaptiveEvent {
+    pub key: ObjectKey,
+    pub acknowledged: Option<bool>,
+    pub in_downtime: Option<bool>,
+    pub ctx: Context,
+}
+
 /// Any event the library understands.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     Status(StatusEvent),
+    Adaptive(AdaptiveEvent),
     Acknowledgement(AckEvent),
-    /// Downtime events are accepted but carry no decision of their own yet.
+    /// Downtime events are accepted for compatibility; the downtime depth carried by status
+    /// and adaptive status events is what decisions use.
     Downtime(ObjectKey),
 }
 
@@ -394,15 +409,23 @@ impl Event {
             notes_url: raw.text("notes_url"),
             action_url: raw.text("action_url"),
         };
+        // Status events name their kind: a service needs its id, a host ignores any.
+        let key_of = |kind: Kind| match kind {
+            Kind::Host => Ok(ObjectKey {
+                host_id,
+                service_id: 0,
+            }),
+            Kind::Service if service_id == 0 => {
+                Err(EventError::new("service_id", "a positive integer"))
+            }
+            Kind::Service => Ok(ObjectKey {
+                host_id,
+                service_id,
+            }),
+        };
         Ok(Some(match class {
             EventClass::Status(kind, bbdo) => {
-                let service_id = match kind {
-                    Kind::Host => 0,
-                    Kind::Service if service_id == 0 => {
-                        return Err(EventError::new("service_id", "a positive integer"));
-                    }
-                    Kind::Service => service_id,
-                };
+                let key = key_of(kind)?;
                 let state = raw
                     .int("state")?
                     .ok_or_else(|| EventError::new("state", "an integer state"))?;
@@ -434,10 +457,7 @@ impl Event {
                 };
                 Event::Status(StatusEvent {
                     bbdo,
-                    key: ObjectKey {
-                        host_id,
-                        service_id,
-                    },
+                    key,
                     state,
                     hard: raw.int("state_type")?.unwrap_or(1) == 1,
                     check_attempt: raw.int("check_attempt")?,
@@ -456,6 +476,12 @@ impl Event {
                     ctx,
                 })
             }
+            EventClass::Adaptive(kind) => Event::Adaptive(AdaptiveEvent {
+                key: key_of(kind)?,
+                acknowledged: raw.int("acknowledgement_type")?.map(|t| t != 0),
+                in_downtime: raw.int("scheduled_downtime_depth")?.map(|d| d > 0),
+                ctx,
+            }),
             EventClass::Acknowledgement(bbdo) => Event::Acknowledgement(AckEvent {
                 bbdo,
                 key: ObjectKey {

@@ -53,6 +53,9 @@ pub enum Rejection {
     ServiceSeverity,
     /// `skip_anon_events = 1` and the host name (or service description) is unknown.
     Anonymous,
+    /// `suppress_services_of_down_hosts = 1` and the service's host is DOWN or UNREACHABLE
+    /// (decided by [`crate::decision`], which knows the host's state).
+    HostDown,
 }
 
 impl Rejection {
@@ -78,7 +81,22 @@ impl Rejection {
             Rejection::Anonymous => {
                 "host or service unknown to the Broker cache (skip_anon_events)"
             }
+            Rejection::HostDown => {
+                "host DOWN or UNREACHABLE, listed in its incident (suppress_services_of_down_hosts)"
+            }
         }
+    }
+
+    /// True for the reasons that end by themselves (acknowledgement removed, downtime or
+    /// flapping over, host back UP): the problem is kept and sent then if still present.
+    pub fn waits(self) -> bool {
+        matches!(
+            self,
+            Rejection::Acknowledged
+                | Rejection::InDowntime
+                | Rejection::Flapping
+                | Rejection::HostDown
+        )
     }
 }
 

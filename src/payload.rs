@@ -71,7 +71,7 @@ pub fn dedup_key(key: ObjectKey, prefix: &str) -> String {
 }
 
 /// The event for a host or service status.
-pub fn status_event(ev: &StatusEvent, action: Action, cfg: &Config, prefix: &str) -> Outgoing {
+pub fn status_event(ev: &StatusEvent, action: Action, cfg: &Config) -> Outgoing {
     let obj = Object::new(ev.key, &ev.ctx);
     let (first, rest) = split_first_line(&ev.output);
     let mut summary = format!("{}: {}", obj.label(), ev.state_name());
@@ -104,31 +104,56 @@ pub fn status_event(ev: &StatusEvent, action: Action, cfg: &Config, prefix: &str
     }
 
     let severity = severity(ev.kind(), ev.state, cfg);
-    obj.assemble(
-        action,
-        cfg,
-        prefix,
-        &summary,
-        severity,
-        ev.observed_at(),
-        details,
-    )
+    obj.assemble(action, cfg, &summary, severity, ev.observed_at(), details)
 }
 
-/// The `acknowledge` event for an acknowledgement set in Centreon at `at` (Unix seconds).
-pub fn acknowledge_event(
-    key: ObjectKey,
-    ctx: &Context,
-    author: Option<&str>,
-    comment: Option<&str>,
-    at: Option<i64>,
-    cfg: &Config,
-    prefix: &str,
-) -> Outgoing {
+/// What an event with no status behind it says: an acknowledgement, or a resolve when a
+/// downtime starts (`downtime_action = resolve`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Note<'a> {
+    pub action: Action,
+    /// Summary text after the object's name: "acknowledged", "resolved: downtime started".
+    pub what: &'a str,
+    pub author: Option<&'a str>,
+    pub comment: Option<&'a str>,
+    /// When it happened (Unix seconds).
+    pub at: Option<i64>,
+}
+
+impl<'a> Note<'a> {
+    /// An acknowledgement set in Centreon by `author` at `at`.
+    pub fn acknowledged(
+        author: Option<&'a str>,
+        comment: Option<&'a str>,
+        at: Option<i64>,
+    ) -> Self {
+        Note {
+            action: Action::Acknowledge,
+            what: "acknowledged",
+            author,
+            comment,
+            at,
+        }
+    }
+
+    /// The object entered a downtime and `downtime_action = resolve`.
+    pub fn downtime_started() -> Note<'static> {
+        Note {
+            action: Action::Resolve,
+            what: "resolved: downtime started",
+            author: None,
+            comment: None,
+            at: None,
+        }
+    }
+}
+
+/// The event for a [`Note`] about `key`.
+pub fn note_event(key: ObjectKey, ctx: &Context, note: &Note, cfg: &Config) -> Outgoing {
     let obj = Object::new(key, ctx);
-    let author = author.map(str::trim).filter(|a| !a.is_empty());
-    let comment = comment.filter(|c| !c.trim().is_empty());
-    let mut summary = format!("{}: acknowledged", obj.label());
+    let author = note.author.map(str::trim).filter(|a| !a.is_empty());
+    let comment = note.comment.filter(|c| !c.trim().is_empty());
+    let mut summary = format!("{}: {}", obj.label(), note.what);
     if let Some(a) = author {
         summary.push_str(" by ");
         summary.push_str(a);
@@ -149,14 +174,41 @@ pub fn acknowledge_event(
     }
     obj.context_details(&mut details);
     obj.assemble(
-        Action::Acknowledge,
+        note.action,
         cfg,
-        prefix,
         &summary,
         Severity::Info,
-        at.filter(|t| *t > 0),
+        note.at.filter(|t| *t > 0),
         details,
     )
+}
+
+/// Lists, in a host's event, the service problems it suppresses
+/// (`suppress_services_of_down_hosts`): `custom_details.SuppressedServices`, one line each.
+pub fn list_suppressed_services(out: &mut Outgoing, services: &[&StatusEvent]) {
+    if services.is_empty() {
+        return;
+    }
+    let lines: Vec<Value> = services
+        .iter()
+        .map(|ev| {
+            let obj = Object::new(ev.key, &ev.ctx);
+            let (first, _) = split_first_line(&ev.output);
+            let mut line = format!("{}: {}", obj.service, ev.state_name());
+            if !first.is_empty() {
+                line.push_str(" - ");
+                line.push_str(first);
+            }
+            truncate_chars(&line, MAX_SUMMARY_CHARS).into()
+        })
+        .collect();
+    if let Some(Value::Object(details)) = out
+        .body
+        .get_mut("payload")
+        .and_then(|p| p.get_mut("custom_details"))
+    {
+        details.insert("SuppressedServices".into(), Value::Array(lines));
+    }
 }
 
 /// The final request body: `routing_key` first, then the event; at most [`MAX_BODY`] bytes
@@ -322,14 +374,13 @@ impl<'a> Object<'a> {
         &self,
         action: Action,
         cfg: &Config,
-        prefix: &str,
         summary: &str,
         severity: Severity,
         timestamp: Option<i64>,
         details: Map<String, Value>,
     ) -> Outgoing {
         let summary = truncate_chars(summary, MAX_SUMMARY_CHARS);
-        let dedup_key = dedup_key(self.key, prefix);
+        let dedup_key = dedup_key(self.key, &cfg.dedup_key_prefix);
         let source = cfg
             .source
             .as_deref()
@@ -584,53 +635,22 @@ fn shrink(body: &mut Map<String, Value>, budget: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::SeverityMap;
+    use crate::config::ParamValue;
     use crate::event::{Bbdo, Flags};
     use serde_json::json;
-    use std::path::PathBuf;
-    use std::time::Duration;
 
     const KEY: &str = "0123456789abcdef0123456789abcdef";
 
     fn cfg() -> Config {
-        Config {
-            routing_key: Secret::new(KEY),
-            centreon_url: "https://centreon.example.com".into(),
-            source: None,
-            endpoint: "https://events.pagerduty.com/v2/enqueue".into(),
-            client: "Centreon Stream Connector".into(),
-            proxy: None,
-            timeout: Duration::from_secs(5),
-            verify_certificate: true,
-            log_level: 1,
-            log_path: PathBuf::from("/tmp/pd.log"),
-            max_buffer_size: 1,
-            max_buffer_age: Duration::from_secs(5),
-            accepted_types: Vec::new(),
-            host_status: vec![0, 1, 2],
-            service_status: vec![0, 1, 2, 3],
-            hard_only: true,
-            acknowledged: false,
-            in_downtime: false,
-            flapping: false,
-            skip_anon_events: false,
-            send_data_test: false,
-            severities: SeverityMap::default(),
-            accepted_hostgroups: Vec::new(),
-            rejected_hostgroups: Vec::new(),
-            accepted_servicegroups: Vec::new(),
-            rejected_servicegroups: Vec::new(),
-            accepted_pollers: Vec::new(),
-            rejected_pollers: Vec::new(),
-            host_severity_filter: None,
-            service_severity_filter: None,
-            outbox_path: "/tmp/unused.db".into(),
-            outbox_max_events: 100_000,
-            outbox_commit_delay: std::time::Duration::from_millis(10),
-            rejected_max_events: 1000,
-            stats_path: "/tmp/unused.stats.json".into(),
-            stats_interval: std::time::Duration::from_secs(5),
-        }
+        let params: Vec<(String, ParamValue)> = [
+            ("pdy_routing_key", KEY),
+            ("pdy_centreon_url", "https://centreon.example.com"),
+            ("outbox_path", "/tmp/unused.db"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), ParamValue::Str(v.to_string())))
+        .collect();
+        Config::from_params(&params).unwrap().0
     }
 
     fn status(host_id: u64, service_id: u64, state: i64) -> StatusEvent {
@@ -683,7 +703,7 @@ mod tests {
 
     #[test]
     fn golden_bbdo3_service_critical() {
-        let out = status_event(&critical_disk(), Action::Trigger, &cfg(), "");
+        let out = status_event(&critical_disk(), Action::Trigger, &cfg());
         assert_eq!(out.dedup_key, "12_34");
         assert_eq!(out.action, Action::Trigger);
         assert_eq!(
@@ -746,7 +766,8 @@ mod tests {
         let mut c = cfg();
         c.source = Some("centreon-prod".into());
         c.centreon_url = "http://centreon/".into();
-        let out = status_event(&ev, Action::Trigger, &c, "prod-");
+        c.dedup_key_prefix = "prod-".into();
+        let out = status_event(&ev, Action::Trigger, &c);
         assert_eq!(out.dedup_key, "prod-7_H");
         let expected = json!({
             "routing_key": "<masked>",
@@ -797,7 +818,7 @@ mod tests {
         ev.ctx.host_address = None;
         ev.ctx.notes_url = Some("https://wiki/disk".into());
         ev.ctx.action_url = Some("https://act/disk".into());
-        let out = status_event(&ev, Action::Resolve, &cfg(), "");
+        let out = status_event(&ev, Action::Resolve, &cfg());
         let expected = json!({
             "routing_key": KEY,
             "event_action": "resolve",
@@ -833,7 +854,7 @@ mod tests {
         let mut ev = status(99, 0, 2);
         ev.last_check = None;
         ev.last_state_change = None;
-        let out = status_event(&ev, Action::Trigger, &cfg(), "");
+        let out = status_event(&ev, Action::Trigger, &cfg());
         let expected = json!({
             "routing_key": KEY,
             "event_action": "trigger",
@@ -861,14 +882,14 @@ mod tests {
         let mut ev = status(5, 6, 3);
         ev.ctx.host_name = Some("h".into());
         ev.ctx.service_description = Some("  ".into());
-        let out = status_event(&ev, Action::Trigger, &cfg(), "");
+        let out = status_event(&ev, Action::Trigger, &cfg());
         assert_eq!(out.summary, "h/service #6: UNKNOWN");
         assert_eq!(out.body["payload"]["severity"], "error");
         assert_eq!(out.body["payload"]["component"], "service #6");
         assert_eq!(out.body["links"].as_array().unwrap().len(), 1);
         ev.ctx.host_name = None;
         ev.ctx.service_description = Some("svc".into());
-        let out = status_event(&ev, Action::Trigger, &cfg(), "");
+        let out = status_event(&ev, Action::Trigger, &cfg());
         assert_eq!(out.summary, "host #5/svc: UNKNOWN");
         assert!(out.body.get("links").is_none());
     }
@@ -901,14 +922,11 @@ mod tests {
             host_id: 1,
             service_id: 2,
         };
-        let out = acknowledge_event(
+        let out = note_event(
             key,
             &ctx,
-            Some("alice"),
-            Some("on it\nticket 42"),
-            Some(1_700_000_000),
+            &Note::acknowledged(Some("alice"), Some("on it\nticket 42"), Some(1_700_000_000)),
             &cfg(),
-            "",
         );
         assert_eq!(out.action, Action::Acknowledge);
         assert_eq!(out.summary, "h1/ping: acknowledged by alice: on it");
@@ -922,17 +940,14 @@ mod tests {
             "on it\nticket 42"
         );
         assert!(v.get("client").is_none() && v.get("client_url").is_none());
-        let anon = acknowledge_event(
+        let anon = note_event(
             ObjectKey {
                 host_id: 3,
                 service_id: 0,
             },
             &Context::default(),
-            None,
-            None,
-            None,
+            &Note::acknowledged(None, None, None),
             &cfg(),
-            "",
         );
         assert_eq!(anon.summary, "host #3: acknowledged");
         assert_eq!(anon.dedup_key, "3_H");
@@ -977,7 +992,8 @@ mod tests {
         ev.ctx.poller = Some(nasty.clone());
         let mut c = cfg();
         c.client = nasty.clone();
-        let out = status_event(&ev, Action::Trigger, &c, &nasty);
+        c.dedup_key_prefix = nasty.clone();
+        let out = status_event(&ev, Action::Trigger, &c);
         let body = encode(&out, &Secret::new(KEY));
         let v = parse(&body);
         assert_eq!(v["payload"]["custom_details"]["LongOutput"], nasty.as_str());
@@ -998,7 +1014,7 @@ mod tests {
         ev.output = "é".repeat(100_000);
         ev.ctx.host_name = Some("h".into());
         ev.ctx.service_description = Some("s".into());
-        let out = status_event(&ev, Action::Trigger, &cfg(), "");
+        let out = status_event(&ev, Action::Trigger, &cfg());
         assert_eq!(out.summary.chars().count(), 1024);
         assert!(out.summary.ends_with(TRUNCATION_MARKER));
         assert!(out.summary.starts_with("h/s: WARNING - éé"));
@@ -1018,7 +1034,7 @@ mod tests {
         let mut ev = status(1, 2, 2);
         ev.output = "\u{1}".repeat(100_000);
         ev.long_output = "long".repeat(1000);
-        let out = status_event(&ev, Action::Trigger, &cfg(), "");
+        let out = status_event(&ev, Action::Trigger, &cfg());
         let body = encode(&out, &Secret::new(KEY));
         assert!(body.len() <= MAX_BODY, "{}", body.len());
         assert!(
@@ -1040,7 +1056,7 @@ mod tests {
             .map(|i| format!("metric_{i}=1.5ms;10;20;0;100"))
             .collect::<Vec<_>>()
             .join(" ");
-        let out = status_event(&ev, Action::Trigger, &cfg(), "");
+        let out = status_event(&ev, Action::Trigger, &cfg());
         let body = encode(&out, &Secret::new(KEY));
         assert!(body.len() <= MAX_BODY, "{}", body.len());
         let v = parse(&body);
@@ -1055,7 +1071,7 @@ mod tests {
 
         // Metrics alone over the limit: dropped, everything else kept.
         ev.long_output = "short".into();
-        let out = status_event(&ev, Action::Trigger, &cfg(), "");
+        let out = status_event(&ev, Action::Trigger, &cfg());
         let v = parse(&encode(&out, &Secret::new(KEY)));
         let d = &v["payload"]["custom_details"];
         assert!(d.get("Metrics").is_none());
@@ -1066,7 +1082,7 @@ mod tests {
             .map(|i| format!("m{i}=1"))
             .collect::<Vec<_>>()
             .join(" ");
-        let out = status_event(&ev, Action::Trigger, &cfg(), "");
+        let out = status_event(&ev, Action::Trigger, &cfg());
         assert_eq!(
             out.body["payload"]["custom_details"]["Metrics"]
                 .as_object()
@@ -1089,7 +1105,7 @@ mod tests {
         ev.ctx.notes_url = Some(big.clone());
         let mut c = cfg();
         c.client = big.clone();
-        let out = status_event(&ev, Action::Trigger, &c, "");
+        let out = status_event(&ev, Action::Trigger, &c);
         let body = encode(&out, &Secret::new(KEY));
         assert!(body.len() <= MAX_BODY, "{}", body.len());
         let v = parse(&body);
@@ -1107,7 +1123,7 @@ mod tests {
             e.long_output = "y".repeat(600_000);
             e
         };
-        let out2 = status_event(&ev2, Action::Trigger, &cfg(), "");
+        let out2 = status_event(&ev2, Action::Trigger, &cfg());
         let body2 = encode(&out2, &long_key);
         assert!(body2.len() <= MAX_BODY, "{}", body2.len());
         assert_eq!(parse(&body2)["routing_key"], "k".repeat(5_000));

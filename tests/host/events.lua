@@ -131,6 +131,21 @@ function M.acknowledgement(o)
   return e
 end
 
+-- BBDO 3 adaptive status: only the fields given are set (Broker leaves unset optional
+-- fields nil), e.g. {host_id = 1, service_id = 2, acknowledgement_type = 1}.
+local function adaptive(o, name, with_service)
+  local e = header(3, name)
+  e.host_id = o.host_id or 0
+  if with_service then e.service_id = o.service_id or 0 end
+  if o.acknowledgement_type ~= nil then e.acknowledgement_type = o.acknowledgement_type end
+  if o.scheduled_downtime_depth ~= nil then e.scheduled_downtime_depth = o.scheduled_downtime_depth end
+  if o.notification_number ~= nil then e.notification_number = o.notification_number end
+  return e
+end
+
+function M.adaptive_service_status(o) return adaptive(o or {}, "adaptive_service_status", true) end
+function M.adaptive_host_status(o) return adaptive(o or {}, "adaptive_host_status", false) end
+
 function M.downtime(o)
   o = o or {}
   local v = version(o)

@@ -15,11 +15,18 @@ M.cache = {
     [12] = { name = "srv-db", alias = "database", address = "10.0.0.5", instance_id = 1,
              severity = 2, groups = { { group_id = 1, group_name = "linux" }, { group_id = 2, group_name = "db" } } },
     [13] = { name = "web 01/é", address = "10.0.0.6", instance_id = 1, groups = {} },
+    [20] = { name = "app-20", address = "10.0.0.20", instance_id = 1, groups = {} },
+    [21] = { name = "router-21", address = "10.0.0.21", instance_id = 1, groups = {} },
   },
   services = {
     ["12:34"] = { description = "Disk /var", severity = 1,
                   groups = { { group_id = 5, group_name = "storage" } } },
     ["13:35"] = { description = "HTTP & TLS", groups = {} },
+    ["20:1"] = { description = "svc-1", groups = {} }, ["20:2"] = { description = "svc-2", groups = {} },
+    ["20:3"] = { description = "svc-3", groups = {} }, ["20:4"] = { description = "svc-4", groups = {} },
+    ["20:5"] = { description = "svc-5", groups = {} }, ["20:6"] = { description = "svc-6", groups = {} },
+    ["20:7"] = { description = "svc-7", groups = {} }, ["21:1"] = { description = "BGP", groups = {} },
+    ["21:2"] = { description = "Interfaces", groups = {} },
   },
   instances = { [1] = "Central" },
 }

@@ -1,0 +1,209 @@
+//! The state machine end to end: every row of the README's "How Centreon states become PagerDuty incidents" table, in BBDO 2 and BBDO 3, through the real Lua bridge in the Broker emulator.
+//!
+//! `tests/scenarios/states.lua` plays Centreon's event sequences into two outputs: `A` with
+//! the default parameters and `V` (`dedup_key_prefix = "V-"`) with `downtime_action=resolve`,
+//! `suppress_services_of_down_hosts=1`, `skip_anon_events=1`, `send_acknowledgements=0`. Each
+//! `row_*` function checks one row of the table for both outputs; the README names them.
+
+mod support;
+
+use pd_standin::Standin;
+use serde_json::{Value, json};
+use support::*;
+
+/// What PagerDuty received, with the log.
+struct Got {
+    bodies: Vec<Value>,
+    log: String,
+    bbdo: u32,
+}
+
+impl Got {
+    fn seq(&self, key: &str) -> Vec<&str> {
+        for_key(&self.bodies, key)
+            .iter()
+            .map(|b| b["event_action"].as_str().unwrap())
+            .collect()
+    }
+    fn nth(&self, key: &str, n: usize) -> &Value {
+        for_key(&self.bodies, key)[n]
+    }
+}
+
+fn run(lua: &str, bbdo: u32) -> Got {
+    let pd = Standin::start().expect("start the PagerDuty stand-in");
+    let out = Run::new(lua, "states.lua")
+        .bbdo(bbdo)
+        .env("CPD_URL", pd.url())
+        .go();
+    out.assert_ok();
+    Got {
+        bodies: pd.accepted(),
+        log: out.log.clone(),
+        bbdo,
+    }
+}
+
+/// Problem -> acknowledgement -> recovery: trigger, acknowledge with author and comment,
+/// resolve; with `send_acknowledgements=0` no acknowledge.
+fn row_problem_ack_recovery(g: &Got) {
+    assert_eq!(g.seq("20_1"), ["trigger", "acknowledge", "resolve"]);
+    let ack = g.nth("20_1", 1);
+    assert_eq!(
+        ack["payload"]["summary"],
+        "app-20/svc-1: acknowledged by alice: on it, ticket 42"
+    );
+    assert_eq!(ack["payload"]["custom_details"]["Author"], "alice");
+    assert_eq!(
+        ack["payload"]["custom_details"]["Comment"],
+        "on it, ticket 42"
+    );
+    assert_eq!(ack["payload"]["severity"], "info");
+    assert_eq!(g.seq("V-20_1"), ["trigger", "resolve"]);
+}
+
+/// A problem that starts in a downtime opens nothing; when the downtime ends while it still
+/// fails, it is triggered then (BBDO 2: by the status; BBDO 3: by the adaptive status).
+fn row_problem_in_downtime_then_end(g: &Got) {
+    for key in ["20_2", "V-20_2"] {
+        assert_eq!(g.seq(key), ["trigger"], "{key}");
+        let summary = g.nth(key, 0)["payload"]["summary"].as_str().unwrap();
+        let want = if g.bbdo == 3 {
+            "app-20/svc-2: CRITICAL - CRITICAL - started in the downtime"
+        } else {
+            "app-20/svc-2: CRITICAL - CRITICAL - c"
+        };
+        assert_eq!(summary, want, "{key}");
+    }
+}
+
+/// Recovery inside a downtime resolves (suppress); with `downtime_action=resolve` the
+/// incident was already resolved when the downtime started.
+fn row_recovery_in_downtime(g: &Got) {
+    assert_eq!(g.seq("20_3"), ["trigger", "resolve"]);
+    assert_eq!(g.seq("V-20_3"), ["trigger", "resolve"]);
+    let r = g.nth("V-20_3", 1);
+    assert_eq!(
+        r["payload"]["summary"],
+        "app-20/svc-3: resolved: downtime started"
+    );
+}
+
+/// Downtime starting on an open incident: kept open (suppress) or resolved (resolve), then
+/// triggered again when the downtime ends while the problem persists.
+fn row_downtime_on_open_incident(g: &Got) {
+    assert_eq!(g.seq("20_7"), ["trigger", "resolve"]);
+    assert_eq!(
+        g.seq("V-20_7"),
+        ["trigger", "resolve", "trigger", "resolve"]
+    );
+}
+
+/// Flapping: nothing while it flaps, the current state once it stops.
+fn row_flapping(g: &Got) {
+    for key in ["20_4", "V-20_4"] {
+        assert_eq!(g.seq(key), ["trigger"], "{key}");
+        assert_eq!(
+            g.nth(key, 0)["payload"]["summary"],
+            "app-20/svc-4: CRITICAL - CRITICAL - stopped flapping"
+        );
+    }
+}
+
+/// An acknowledgement with no open incident sends nothing.
+fn row_ack_without_incident(g: &Got) {
+    assert!(g.seq("20_5").is_empty(), "{:?}", g.seq("20_5"));
+    assert!(g.seq("V-20_5").is_empty());
+}
+
+/// A service problem under a DOWN host: its own incident by default; with
+/// `suppress_services_of_down_hosts=1` listed in the host's incident, and triggered when the
+/// host comes back UP while it still fails.
+fn row_service_of_down_host(g: &Got) {
+    assert_eq!(g.seq("21_H"), ["trigger", "resolve"]);
+    assert_eq!(g.seq("21_1"), ["trigger", "resolve"]);
+    assert_eq!(g.seq("21_2"), ["trigger", "resolve"]);
+
+    assert_eq!(
+        g.seq("V-21_H"),
+        ["trigger", "trigger", "trigger", "resolve"]
+    );
+    assert!(
+        g.nth("V-21_H", 0)["payload"]["custom_details"]
+            .get("SuppressedServices")
+            .is_none()
+    );
+    assert_eq!(
+        g.nth("V-21_H", 1)["payload"]["custom_details"]["SuppressedServices"],
+        json!(["BGP: CRITICAL - CRITICAL - BGP session down"])
+    );
+    assert_eq!(
+        g.nth("V-21_H", 2)["payload"]["custom_details"]["SuppressedServices"],
+        json!([
+            "BGP: CRITICAL - CRITICAL - BGP session down",
+            "Interfaces: WARNING - WARNING - eth1 errors"
+        ])
+    );
+    // still failing when the host came back: triggered then, with its own output
+    assert_eq!(g.seq("V-21_1"), ["trigger", "resolve"]);
+    assert_eq!(
+        g.nth("V-21_1", 0)["payload"]["summary"],
+        "router-21/BGP: CRITICAL - CRITICAL - BGP session down"
+    );
+    // recovered while the host was down: never paged
+    assert!(g.seq("V-21_2").is_empty());
+}
+
+/// A host missing from Broker's cache is sent with its id and a warning; `skip_anon_events=1`
+/// drops it.
+fn row_host_missing_from_cache(g: &Got) {
+    assert_eq!(g.seq("99_H"), ["trigger"]);
+    let t = g.nth("99_H", 0);
+    assert_eq!(t["payload"]["source"], "host #99");
+    assert_eq!(
+        t["payload"]["summary"],
+        "host #99: DOWN - CRITICAL - unknown host down"
+    );
+    assert!(
+        g.log
+            .contains("host #99 is unknown to Broker's cache; sending it with its id"),
+        "warning logged"
+    );
+    assert!(g.seq("V-99_H").is_empty());
+}
+
+/// A restart between trigger and recovery: the replayed problem is not sent again, the
+/// recovery resolves.
+fn row_restart(g: &Got) {
+    for key in ["20_6", "V-20_6"] {
+        assert_eq!(g.seq(key), ["trigger", "resolve"], "{key}");
+    }
+}
+
+fn every_row(g: &Got) {
+    row_problem_ack_recovery(g);
+    row_problem_in_downtime_then_end(g);
+    row_recovery_in_downtime(g);
+    row_downtime_on_open_incident(g);
+    row_flapping(g);
+    row_ack_without_incident(g);
+    row_service_of_down_host(g);
+    row_host_missing_from_cache(g);
+    row_restart(g);
+    assert_eq!(
+        g.bodies.len(),
+        36,
+        "nothing else sent: {:#?}",
+        actions(&g.bodies)
+    );
+}
+
+#[test]
+fn state_machine_bbdo2() {
+    every_row(&run("5.3", 2));
+}
+
+#[test]
+fn state_machine_bbdo3() {
+    every_row(&run("5.4", 3));
+}
