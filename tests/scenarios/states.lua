@@ -56,6 +56,10 @@ end
 send(svc(20, 1, 2))
 ack(20, 1, "alice", "on it, ticket 42", 2)
 send(svc(20, 1, 2, { change = false, acknowledged = true }))
+-- the acknowledgement is removed while the problem persists: logged, nothing sent
+send(ev.acknowledgement { bbdo = C.bbdo, host_id = 20, service_id = 1, author = "alice",
+  deletion_time = os.time(), state = 2 })
+send(svc(20, 1, 2, { change = false, acknowledged = false }))
 send(svc(20, 1, 0))
 
 -- 20:2 problem that starts inside a downtime, then the downtime ends while it still fails
@@ -97,20 +101,21 @@ downtime(20, 7, 1, 2)
 downtime(20, 7, 0, 2)
 send(svc(20, 7, 0))
 
--- 20:6 restart between trigger and recovery; Broker replays the CRITICAL
+-- 20:6 restart between trigger (acknowledged) and recovery; Broker replays the CRITICAL
 send(svc(20, 6, 2))
+ack(20, 6, "carol", "", 2)
 for _, o in ipairs(outs) do C.settle(o) end
--- everything so far delivered (A 17, V 17), so that no request is in flight at the stop
+-- everything so far delivered (A 18, V 17), so that no request is in flight at the stop
 -- (one would be sent again after the restart: at least once, same dedup_key)
-C.delivered(outs[1], 34, 30)
+C.delivered(outs[1], 35, 30)
 for _, o in ipairs(outs) do o:stop() end
 outs = start()
-send(svc(20, 6, 2, { change = false, output = "CRITICAL - replayed after restart" }))
+send(svc(20, 6, 2, { change = false, acknowledged = true, output = "CRITICAL - replayed after restart" }))
 send(svc(20, 6, 0))
 
 for _, o in ipairs(outs) do C.settle(o) end
--- A: 20_1 x3, 20_2 x1, 20_3 x2, 20_4 x1, 21_H x2, 21_1 x2, 21_2 x2, 99_H x1, 20_7 x2, 20_6 x2
+-- A: 20_1 x3, 20_2 x1, 20_3 x2, 20_4 x1, 21_H x2, 21_1 x2, 21_2 x2, 99_H x1, 20_7 x2, 20_6 x3
 -- V: 20_1 x2, 20_2 x1, 20_3 x2, 20_4 x1, 21_H x4, 21_1 x2, 20_7 x4, 20_6 x2
-C.delivered(outs[1], 18 + 18, 30)
+C.delivered(outs[1], 19 + 18, 30)
 for _, o in ipairs(outs) do o:stop() end
 print("states: done")
