@@ -321,6 +321,16 @@ local function story()
     { status(S, 720, { host_id = 101, service_id = 201, state = 0, attempt = 1,
         output = "OK - /var used 64%", perfdata = "'/var'=64%;90;95;0;100" }) })
 
+  step(out, 740, "web-front-01", "the downtime ends while service 'HTTP response time' is still WARNING",
+    { "trigger", "102_203" },
+    { status(S, 740, { host_id = 102, service_id = 203, state = 1, attempt = 3, downtime = 0,
+        output = "WARNING - HTTP 200 in 2.6 s", perfdata = "time=2.6s;2;5;0" }) },
+    "a problem that started in a downtime is paged when the downtime ends")
+
+  step(out, 760, "web-front-01", "service 'HTTP response time' recovers (OK)", { "resolve", "102_203" },
+    { status(S, 760, { host_id = 102, service_id = 203, state = 0, attempt = 1,
+        output = "OK - HTTP 200 in 0.3 s", perfdata = "time=0.3s;2;5;0" }) })
+
   -- An older Broker speaking BBDO 2: a second output, its own handle in the same library.
   print("")
   print("Centreon Broker: a second output 'PagerDuty (BBDO 2)' with bbdo_version 2.0.0 (an older poller)")
