@@ -5,6 +5,8 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::luapattern::{self, Pattern};
+
 /// A parameter value as Broker hands it over (`string`/`password` entries are strings,
 /// `number` entries integers or floats), or as JSON gives it.
 #[derive(Debug, Clone, PartialEq)]
@@ -199,6 +201,11 @@ pub struct Config {
     pub rejected_hostgroups: Vec<String>,
     pub accepted_servicegroups: Vec<String>,
     pub rejected_servicegroups: Vec<String>,
+    /// `accepted_hosts` (Lua patterns, split with `accepted_hosts_enable_split_pattern`;
+    /// empty = all): a host name must match one.
+    pub accepted_hosts: Vec<Pattern>,
+    /// `accepted_services`, the same for service descriptions.
+    pub accepted_services: Vec<Pattern>,
     pub accepted_pollers: Vec<String>,
     pub rejected_pollers: Vec<String>,
     pub host_severity_filter: Option<SeverityFilter>,
@@ -555,33 +562,33 @@ static PARAMS: &[ParamInfo] = &[
     // Accepted, to be honoured later.
     p(
         "accepted_hosts",
-        NotHonouredYet,
-        "pattern: only matching host names open incidents",
+        Supported,
+        "Lua pattern a host name must match to open incidents (string.match, as the Lua library; default: all)",
     ),
     p(
         "accepted_services",
-        NotHonouredYet,
-        "pattern: only matching service descriptions open incidents",
+        Supported,
+        "Lua pattern a service description must match to open incidents (default: all)",
     ),
     p(
         "accepted_hosts_enable_split_pattern",
-        NotHonouredYet,
-        "1 = accepted_hosts is a list of patterns",
+        Supported,
+        "1 = accepted_hosts is a list of patterns (default 0)",
     ),
     p(
         "accepted_hosts_split_character",
-        NotHonouredYet,
-        "separator of accepted_hosts patterns",
+        Supported,
+        "separator characters of the accepted_hosts list (default ,)",
     ),
     p(
         "accepted_services_enable_split_pattern",
-        NotHonouredYet,
-        "1 = accepted_services is a list of patterns",
+        Supported,
+        "1 = accepted_services is a list of patterns (default 0)",
     ),
     p(
         "accepted_services_split_character",
-        NotHonouredYet,
-        "separator of accepted_services patterns",
+        Supported,
+        "separator characters of the accepted_services list (default ,)",
     ),
     p(
         "skip_nil_id",
@@ -1005,6 +1012,36 @@ impl Reader {
                 e.shown()
             ))
         })
+    }
+
+    /// `accepted_hosts`-style Lua patterns: one pattern, or with `split` set a list cut at
+    /// any character of `separator` (the library's `sc_common:split`). A pattern Lua would
+    /// refuse is an error naming the parameter, with Lua's message.
+    fn patterns(
+        &mut self,
+        name: &str,
+        split: &str,
+        separator: &str,
+    ) -> Result<Vec<Pattern>, ConfigError> {
+        let split = self.bool_or(split, false)?;
+        let separator = self.text_or(separator, ",")?;
+        let Some(e) = self.take(name) else {
+            return Ok(Vec::new());
+        };
+        let text = e.text()?;
+        let texts = if split {
+            luapattern::split(&text, &separator)
+                .map_err(|er| e.err(format!("cannot be split at {separator:?}: {er}")))?
+        } else {
+            vec![text]
+        };
+        texts
+            .iter()
+            .map(|t| {
+                Pattern::new(t)
+                    .map_err(|er| e.err(format!("{} is not a valid Lua pattern: {er}", e.quote(t))))
+            })
+            .collect()
     }
 
     /// An `accepted_X`/`rejected_X` pair of name lists; setting both is an error.
@@ -1695,6 +1732,16 @@ impl Config {
             r.list_pair("accepted_hostgroups", "rejected_hostgroups")?;
         let (accepted_servicegroups, rejected_servicegroups) =
             r.list_pair("accepted_servicegroups", "rejected_servicegroups")?;
+        let accepted_hosts = r.patterns(
+            "accepted_hosts",
+            "accepted_hosts_enable_split_pattern",
+            "accepted_hosts_split_character",
+        )?;
+        let accepted_services = r.patterns(
+            "accepted_services",
+            "accepted_services_enable_split_pattern",
+            "accepted_services_split_character",
+        )?;
         let (accepted_pollers, rejected_pollers) =
             r.list_pair("accepted_pollers", "rejected_pollers")?;
         let host_severity_filter =
@@ -1763,6 +1810,8 @@ impl Config {
             rejected_hostgroups,
             accepted_servicegroups,
             rejected_servicegroups,
+            accepted_hosts,
+            accepted_services,
             accepted_pollers,
             rejected_pollers,
             host_severity_filter,
@@ -2574,7 +2623,7 @@ mod tests {
     #[test]
     fn warnings_for_other_names() {
         let (_, w) = parse(&[
-            ("accepted_hosts", s("^web")),
+            ("skip_nil_id", s("1")),
             ("format_file", s("/etc/x.json")),
             ("log_curl_commands", ParamValue::Int(1)),
             ("timezone", s("Europe/Paris")),
@@ -2586,9 +2635,11 @@ mod tests {
         ]);
         let text = warnings_text(&w);
         assert_eq!(w.len(), 8, "{text}");
-        assert!(text.contains(
-            "parameter 'accepted_hosts' is accepted but not honoured by this version yet"
-        ));
+        assert!(
+            text.contains(
+                "parameter 'skip_nil_id' is accepted but not honoured by this version yet"
+            )
+        );
         assert!(
             text.contains(
                 "parameter 'format_file' is accepted but not honoured by this version yet"
@@ -2651,7 +2702,7 @@ mod tests {
             all.iter()
                 .filter(|p| p.status == ParamStatus::NotHonouredYet)
                 .count(),
-            15
+            9
         );
         // every supported name is read: setting it never gives an "unknown" warning
         for p in all.iter().filter(|p| p.status == ParamStatus::Supported) {

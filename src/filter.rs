@@ -2,7 +2,9 @@
 //! stream-connectors library (`sc_event.lua`), with the parameters users already set.
 //!
 //! The checks run in the library's order (`is_valid_host_status_event` /
-//! `is_valid_service_status_event`): names known (anonymous events), accepted state, state type,
+//! `is_valid_service_status_event`): names known (anonymous events), host and service name
+//! patterns (`accepted_hosts`, `accepted_services`: Lua patterns, see
+//! [`crate::luapattern`]), accepted state, state type,
 //! acknowledgement, downtime, flapping, poller, host severity, service severity, host groups,
 //! service groups. The first one that fails is the reason given.
 //!
@@ -27,6 +29,7 @@ use std::fmt;
 
 use crate::config::{CompareOp, Config, SeverityFilter};
 use crate::event::{Kind, StatusEvent};
+use crate::luapattern::Pattern;
 
 /// Why a status does not open an incident.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -53,6 +56,10 @@ pub enum Rejection {
     ServiceSeverity,
     /// `skip_anon_events = 1` and the host name (or service description) is unknown.
     Anonymous,
+    /// The host name matches none of the `accepted_hosts` patterns.
+    HostName,
+    /// The service description matches none of the `accepted_services` patterns.
+    ServiceName,
     /// `suppress_services_of_down_hosts = 1` and the service's host is DOWN or UNREACHABLE
     /// (decided by [`crate::decision`], which knows the host's state).
     HostDown,
@@ -81,6 +88,8 @@ impl Rejection {
             Rejection::Anonymous => {
                 "host or service unknown to the Broker cache (skip_anon_events)"
             }
+            Rejection::HostName => "host name does not match accepted_hosts",
+            Rejection::ServiceName => "service description does not match accepted_services",
             Rejection::HostDown => {
                 "host DOWN or UNREACHABLE, listed in its incident (suppress_services_of_down_hosts)"
             }
@@ -116,6 +125,24 @@ pub fn problem_filter(cfg: &Config, ev: &StatusEvent) -> Option<Rejection> {
         && (ctx.host_name.is_none() || (service && ctx.service_description.is_none()))
     {
         return Some(Rejection::Anonymous);
+    }
+    // is_valid_host / is_valid_service: Lua patterns on the name (the id when unknown, as
+    // the library does).
+    if !patterns_pass(
+        &cfg.accepted_hosts,
+        ctx.host_name.as_deref(),
+        ev.key.host_id,
+    ) {
+        return Some(Rejection::HostName);
+    }
+    if service
+        && !patterns_pass(
+            &cfg.accepted_services,
+            ctx.service_description.as_deref(),
+            ev.key.service_id,
+        )
+    {
+        return Some(Rejection::ServiceName);
     }
     // is_valid_event_status.
     let states = if service {
@@ -185,6 +212,22 @@ pub fn problem_filter(cfg: &Config, ev: &StatusEvent) -> Option<Rejection> {
 /// The library's group/poller rule, names compared exactly: with an accepted list, one of the
 /// object's names must be in it (an object with none is refused); with a rejected list, none
 /// may be (an object with none passes).
+/// No pattern, or `name` (else `id`, as the library falls back to it) matches one of them.
+fn patterns_pass(patterns: &[Pattern], name: Option<&str>, id: u64) -> bool {
+    if patterns.is_empty() {
+        return true;
+    }
+    let id_text;
+    let subject = match name {
+        Some(n) => n,
+        None => {
+            id_text = id.to_string();
+            &id_text
+        }
+    };
+    patterns.iter().any(|p| p.is_match(subject))
+}
+
 fn names_pass(accepted: &[String], rejected: &[String], names: &[String]) -> bool {
     if !accepted.is_empty() && !names.iter().any(|n| accepted.contains(n)) {
         return false;
@@ -422,6 +465,113 @@ mod tests {
             try_cfg(&[("accepted_hostgroups", "a"), ("rejected_hostgroups", "b")]).unwrap_err();
         assert!(err.to_string().contains("accepted_hostgroups"));
         assert!(err.to_string().contains("rejected_hostgroups"));
+    }
+
+    #[test]
+    fn host_and_service_name_patterns() {
+        // (parameters as users write them, host name, service description, expected)
+        type Row = (
+            Params,
+            Option<&'static str>,
+            Option<&'static str>,
+            Option<Rejection>,
+        );
+        let table: &[Row] = &[
+            (&[], Some("web1"), Some("disk"), None),
+            (
+                &[("accepted_hosts", "^web")],
+                Some("web1"),
+                Some("disk"),
+                None,
+            ),
+            (
+                &[("accepted_hosts", "^web")],
+                Some("db1"),
+                Some("disk"),
+                Some(Rejection::HostName),
+            ),
+            // without the split option a comma is part of the pattern
+            (
+                &[("accepted_hosts", "web1,db1")],
+                Some("db1"),
+                Some("disk"),
+                Some(Rejection::HostName),
+            ),
+            (
+                &[
+                    ("accepted_hosts", "web1,db%d"),
+                    ("accepted_hosts_enable_split_pattern", "1"),
+                ],
+                Some("db7"),
+                Some("disk"),
+                None,
+            ),
+            // pieces are not trimmed, as in the library: " db1" needs the space
+            (
+                &[
+                    ("accepted_hosts", "web1, db1$"),
+                    ("accepted_hosts_enable_split_pattern", "1"),
+                ],
+                Some("db1"),
+                Some("disk"),
+                Some(Rejection::HostName),
+            ),
+            (
+                &[
+                    ("accepted_hosts", "web1;^db"),
+                    ("accepted_hosts_enable_split_pattern", "1"),
+                    ("accepted_hosts_split_character", ";"),
+                ],
+                Some("db1"),
+                Some("disk"),
+                None,
+            ),
+            // a host unknown to the cache is matched by its id
+            (&[("accepted_hosts", "^1$")], None, Some("disk"), None),
+            (
+                &[("accepted_services", "^disk")],
+                Some("web1"),
+                Some("cpu"),
+                Some(Rejection::ServiceName),
+            ),
+            (
+                &[
+                    ("accepted_services", "^Disk"),
+                    ("accepted_services_enable_split_pattern", "1"),
+                ],
+                Some("web1"),
+                Some("Disk /var"),
+                None,
+            ),
+            (&[("accepted_services", "^2$")], Some("web1"), None, None),
+        ];
+        for (i, (params, host_name, svc_name, want)) in table.iter().enumerate() {
+            let c = cfg(params);
+            let mut ev = service(2);
+            ev.ctx.host_name = host_name.map(str::to_string);
+            ev.ctx.service_description = svc_name.map(str::to_string);
+            assert_eq!(problem_filter(&c, &ev), *want, "row {i}");
+        }
+        // service patterns never apply to hosts
+        let c = cfg(&[("accepted_services", "^nothing$")]);
+        assert_eq!(problem_filter(&c, &host(1)), None);
+        // a pattern Lua refuses is refused at init, naming the parameter and Lua's reason
+        let e = try_cfg(&[("accepted_hosts", "web[")]).unwrap_err();
+        assert_eq!(e.parameter, "accepted_hosts");
+        assert!(
+            e.to_string().contains("malformed pattern (missing ']')"),
+            "{e}"
+        );
+        let e = try_cfg(&[
+            ("accepted_services", "ok,(bad"),
+            ("accepted_services_enable_split_pattern", "1"),
+        ])
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("\"(bad\" is not a valid Lua pattern: unfinished capture"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -26,6 +26,7 @@ pub mod ffi;
 pub mod filter;
 pub mod log;
 mod lua;
+pub mod luapattern;
 pub mod outbox;
 pub mod payload;
 pub mod perfdata;
