@@ -300,7 +300,12 @@ static PARAMS: &[ParamInfo] = &[
     p(
         "pdy_routing_key",
         Supported,
-        "integration (routing) key of a PagerDuty Events API v2 integration: 32 letters or digits (required)",
+        "integration (routing) key of a PagerDuty Events API v2 integration: 32 letters or digits (required, unless pdy_routing_key_file or the PAGERDUTY_ROUTING_KEY environment variable gives it)",
+    ),
+    p(
+        "pdy_routing_key_file",
+        Supported,
+        "file holding the routing key (surrounding blank space ignored), readable by centreon-broker: keeps the key out of Broker's configuration",
     ),
     p(
         "pdy_centreon_url",
@@ -1429,27 +1434,60 @@ fn read_proxy(r: &mut Reader) -> Result<Option<Proxy>, ConfigError> {
     }))
 }
 
-fn read_routing_key(r: &mut Reader) -> Result<Secret, ConfigError> {
-    let e = r.take("pdy_routing_key").ok_or_else(|| ConfigError {
-        parameter: "pdy_routing_key".into(),
-        message: "is required: the 32-character integration key of a PagerDuty Events API v2 \
-                  integration"
-            .into(),
-    })?;
-    let key = e.text()?;
-    let n = key.chars().count();
+/// The environment variable the routing key is read from when no parameter gives it (for
+/// Broker: an `Environment=` line in a systemd drop-in of `centreon-broker`/`cbd`).
+pub const ROUTING_KEY_ENV: &str = "PAGERDUTY_ROUTING_KEY";
+
+/// Checks a routing key: 32 letters or digits. The message never shows the key.
+pub fn routing_key(text: &str) -> Result<Secret, String> {
+    let n = text.chars().count();
     if n != 32 {
-        return Err(e.err(format!(
+        return Err(format!(
             "expected 32 alphanumeric characters (got {n} characters)"
-        )));
+        ));
     }
-    let other = key.chars().filter(|c| !c.is_ascii_alphanumeric()).count();
+    let other = text.chars().filter(|c| !c.is_ascii_alphanumeric()).count();
     if other > 0 {
-        return Err(e.err(format!(
+        return Err(format!(
             "expected 32 alphanumeric characters (got {other} characters that are not letters or digits)"
-        )));
+        ));
     }
-    Ok(Secret::new(key))
+    Ok(Secret::new(text))
+}
+
+/// The routing key from `pdy_routing_key` (a Broker `password` parameter), from the file
+/// `pdy_routing_key_file`, or from the environment variable [`ROUTING_KEY_ENV`].
+fn read_routing_key(r: &mut Reader) -> Result<Secret, ConfigError> {
+    match (r.take("pdy_routing_key"), r.take("pdy_routing_key_file")) {
+        (Some(e), Some(f)) => Err(e.err(format!(
+            "cannot be used together with '{}': set one of them",
+            f.written
+        ))),
+        (Some(e), None) => routing_key(&e.text()?).map_err(|m| e.err(m)),
+        (None, Some(f)) => {
+            let path = f.text()?;
+            let text = std::fs::read_to_string(&path).map_err(|io| {
+                f.err(format!(
+                    "cannot read {path}: {io} (it must be readable by the centreon-broker user)"
+                ))
+            })?;
+            routing_key(text.trim()).map_err(|m| f.err(format!("{path}: {m}")))
+        }
+        (None, None) => match std::env::var(ROUTING_KEY_ENV) {
+            Ok(v) if !v.trim().is_empty() => routing_key(v.trim()).map_err(|m| ConfigError {
+                parameter: "pdy_routing_key".into(),
+                message: format!("from the environment variable {ROUTING_KEY_ENV}: {m}"),
+            }),
+            _ => Err(ConfigError {
+                parameter: "pdy_routing_key".into(),
+                message: format!(
+                    "is required: the 32-character integration key of a PagerDuty Events API \
+                     v2 integration (or pdy_routing_key_file, or the environment variable \
+                     {ROUTING_KEY_ENV})"
+                ),
+            }),
+        },
+    }
 }
 
 /// Categories Broker knows (only `neb` is of use to us).
@@ -2548,6 +2586,50 @@ mod tests {
             ("proxy_password", s("")),
         ]);
         assert!(c.proxy.is_none() && w.is_empty());
+    }
+
+    #[test]
+    fn routing_key_from_a_file() {
+        let dir = std::env::temp_dir().join(format!("cpd-key-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let good = dir.join("key");
+        std::fs::write(&good, format!("  {KEY}\n")).unwrap();
+        let bad = dir.join("bad");
+        std::fs::write(&bad, "not-a-key-but-a-secret-anyway!!!").unwrap();
+        let from = |params: Vec<(&str, String)>| {
+            let params: Vec<(String, ParamValue)> = params
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), s(&v)))
+                .collect();
+            Config::from_params(&params)
+        };
+        let path = |p: &std::path::Path| p.display().to_string();
+        let (c, _) = from(vec![("pdy_routing_key_file", path(&good))]).unwrap();
+        assert_eq!(c.routing_key.expose(), KEY);
+        let e = from(vec![("pdy_routing_key_file", path(&bad))]).unwrap_err();
+        assert_eq!(e.parameter, "pdy_routing_key_file");
+        assert!(
+            e.to_string()
+                .contains("expected 32 alphanumeric characters"),
+            "{e}"
+        );
+        assert!(!e.to_string().contains("secret-anyway"), "{e}");
+        let e = from(vec![("pdy_routing_key_file", path(&dir.join("missing")))]).unwrap_err();
+        assert!(e.to_string().contains("cannot read"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("readable by the centreon-broker user"),
+            "{e}"
+        );
+        let e = from(vec![
+            ("pdy_routing_key", KEY.to_string()),
+            ("pdy_routing_key_file", path(&good)),
+        ])
+        .unwrap_err();
+        assert_eq!(e.parameter, "pdy_routing_key");
+        assert!(e.to_string().contains("cannot be used together"), "{e}");
+        assert!(!e.to_string().contains(KEY));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

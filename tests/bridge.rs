@@ -341,3 +341,23 @@ fn full_broker_queue_during_an_outage_recovers_without_loss() {
     }
     assert_eq!(got.len(), 20);
 }
+
+#[test]
+fn routing_key_from_a_file_or_the_environment() {
+    let pd = standin();
+    let out = Run::new("5.4", "key_sources.lua")
+        .env("CPD_URL", pd.url())
+        .env("PAGERDUTY_ROUTING_KEY", ROUTING_KEY)
+        .go();
+    out.assert_ok();
+    let got = pd.accepted();
+    assert_eq!(sequence(&got, "12_34"), ["trigger"], "key from the file");
+    assert_eq!(
+        sequence(&got, "13_35"),
+        ["trigger"],
+        "key from the environment"
+    );
+    assert!(got.iter().all(|b| b["routing_key"] == ROUTING_KEY));
+    let env_log = std::fs::read_to_string(out.dir.join("e.log")).unwrap();
+    assert!(!env_log.contains(ROUTING_KEY) && env_log.contains("routing key ****"));
+}

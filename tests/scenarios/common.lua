@@ -35,13 +35,16 @@ M.cache = {
 function M.params(extra, key, name)
   local p = {
     { type = "string", name = "outbox_path", value = M.work .. "/" .. (name or "PagerDuty"):gsub("%W", "_") .. ".db" },
-    { type = "password", name = "pdy_routing_key", value = key or M.key },
     { type = "string", name = "http_server_url", value = M.url },
     { type = "string", name = "pdy_centreon_url", value = "https://centreon.example.com" },
     { type = "string", name = "log_path", value = M.log },
     { type = "number", name = "log_level", value = "3" },
     { type = "number", name = "http_timeout", value = "5" },
   }
+  -- key == false: no pdy_routing_key (the key comes from a file or the environment)
+  if key ~= false then
+    p[#p + 1] = { type = "password", name = "pdy_routing_key", value = key or M.key }
+  end
   for k, v in pairs(extra or {}) do
     if type(k) == "number" then
       p[#p + 1] = v

@@ -1,0 +1,16 @@
+-- The routing key kept out of Broker's configuration: from pdy_routing_key_file (output F)
+-- and from the PAGERDUTY_ROUTING_KEY environment variable (output E, no key parameter).
+local C = dofile(os.getenv("CPD_SCENARIO_DIR") .. "/common.lua")
+local key_file = C.work .. "/routing.key"
+local f = assert(io.open(key_file, "w"))
+f:write(C.key .. "\n")
+f:close()
+local from_file = C.output({ pdy_routing_key_file = key_file }, { name = "F", key = false })
+local from_env = C.output({ log_path = C.work .. "/e.log" }, { name = "E", key = false })
+C.running(from_file); C.running(from_env)
+from_file:send(C.svc { host_id = 12, service_id = 34, state = 2, output = "CRITICAL - key from a file" })
+from_env:send(C.svc { host_id = 13, service_id = 35, state = 2, output = "CRITICAL - key from the environment" })
+C.settle(from_file); C.settle(from_env)
+C.delivered(from_file, 1); C.delivered(from_env, 1, nil, C.work .. "/e.log")
+from_file:stop(); from_env:stop()
+print("key_sources: done")
