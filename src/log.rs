@@ -187,4 +187,32 @@ mod tests {
         assert!(new.contains("two"));
         std::fs::remove_dir_all(&dir).unwrap();
     }
+
+    #[test]
+    fn truncated_file_is_written_from_its_new_end() {
+        // logrotate's copytruncate: the file is emptied in place
+        let dir = std::env::temp_dir().join(format!("cpd-log-trunc-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("a.log");
+        let l = Logger::to_file(&path, Level::Debug);
+        l.info(&"x".repeat(1000));
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(0)
+            .unwrap();
+        l.info("after");
+        let bytes = std::fs::read(&path).unwrap();
+        assert!(
+            !bytes.contains(&0),
+            "no hole of NUL bytes before the new line"
+        );
+        assert!(
+            String::from_utf8(bytes)
+                .unwrap()
+                .ends_with("[INFO] after\n")
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -361,3 +361,18 @@ fn routing_key_from_a_file_or_the_environment() {
     let env_log = std::fs::read_to_string(out.dir.join("e.log")).unwrap();
     assert!(!env_log.contains(ROUTING_KEY) && env_log.contains("routing key ****"));
 }
+
+#[test]
+fn log_rotated_while_running() {
+    let pd = standin();
+    let out = Run::new("5.4", "rotation.lua")
+        .env("CPD_URL", pd.url())
+        .go();
+    out.assert_ok();
+    let old = std::fs::read_to_string(out.dir.join("connector.log.1")).unwrap();
+    assert!(old.contains("delivered trigger 12_34"), "{old}");
+    assert!(!old.contains("resolve"), "{old}");
+    assert!(out.log.contains("delivered resolve 12_34"), "{}", out.log);
+    assert!(!out.log.contains("trigger 12_34"), "{}", out.log);
+    assert_eq!(sequence(&pd.accepted(), "12_34"), ["trigger", "resolve"]);
+}
