@@ -157,6 +157,9 @@ pub struct Config {
     pub timeout: Duration,
     /// `verify_certificate`.
     pub verify_certificate: bool,
+    /// `ca_file`: PEM certificate authorities trusted in addition to the system's bundle
+    /// (corporate proxies that inspect TLS).
+    pub ca_file: Option<PathBuf>,
     /// `log_level` 0..=3.
     pub log_level: u8,
     /// `log_path` / `logfile`.
@@ -359,6 +362,11 @@ static PARAMS: &[ParamInfo] = &[
         "verify_certificate",
         Supported,
         "1 (default) = verify the TLS certificate of PagerDuty and of an https proxy; 0 = do not",
+    ),
+    p(
+        "ca_file",
+        Supported,
+        "PEM file of certificate authorities trusted in addition to the system's bundle (a proxy that inspects TLS)",
     ),
     // Logging.
     p(
@@ -1691,6 +1699,11 @@ impl Config {
             })?
             .unwrap_or(Duration::from_secs(DEFAULT_TIMEOUT_SECS));
         let verify_certificate = r.bool_or("verify_certificate", true)?;
+        let ca_file = r
+            .take("ca_file")
+            .map(|e| e.text())
+            .transpose()?
+            .map(PathBuf::from);
         let log_level = r.take("log_level").map_or(Ok(1), |e| e.integer(0, 3))? as u8;
         let log_path = r
             .pick("logfile", "log_path", |e| e.text())?
@@ -1826,6 +1839,7 @@ impl Config {
             proxy,
             timeout,
             verify_certificate,
+            ca_file,
             log_level,
             log_path,
             max_buffer_size,

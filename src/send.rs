@@ -2,10 +2,19 @@
 
 use std::time::Duration;
 
+use std::sync::Arc;
+
+use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig, parse_pem};
 use ureq::{Agent, Proxy as UreqProxy, ProxyProtocol};
 
 use crate::config::{Config, Proxy};
 use crate::retry::{self, Outcome};
+
+/// Where the system's certificate authorities are (Debian, then Enterprise Linux).
+const SYSTEM_CA_BUNDLES: &[&str] = &[
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+];
 
 /// Largest answer body read from PagerDuty (its answers are a few hundred bytes).
 const MAX_ANSWER: u64 = 64 * 1024;
@@ -31,11 +40,7 @@ impl Sender {
             .timeout_global(Some(cfg.timeout))
             .timeout_connect(Some(connect))
             .proxy(proxy)
-            .tls_config(
-                ureq::tls::TlsConfig::builder()
-                    .disable_verification(!cfg.verify_certificate)
-                    .build(),
-            )
+            .tls_config(tls_config(cfg)?)
             .max_idle_connections(connections.max(1))
             .max_idle_connections_per_host(connections.max(1))
             .max_idle_age(Duration::from_secs(55))
@@ -131,4 +136,39 @@ fn ureq_proxy(p: &Proxy) -> Result<UreqProxy, String> {
     }
     b.build()
         .map_err(|_| "parameter 'proxy': not a valid proxy address".to_string())
+}
+
+/// TLS settings: verification (unless `verify_certificate = 0`) against Mozilla's roots, or,
+/// with `ca_file`, against the system's bundle plus the authorities of that file.
+fn tls_config(cfg: &Config) -> Result<TlsConfig, String> {
+    let mut tls = TlsConfig::builder().disable_verification(!cfg.verify_certificate);
+    if let Some(path) = &cfg.ca_file {
+        let pem = std::fs::read(path)
+            .map_err(|e| format!("parameter 'ca_file': cannot read {}: {e}", path.display()))?;
+        let own = pem_certificates(&pem);
+        if own.is_empty() {
+            return Err(format!(
+                "parameter 'ca_file': no PEM certificate (-----BEGIN CERTIFICATE-----) in {}",
+                path.display()
+            ));
+        }
+        let mut roots: Vec<Certificate<'static>> = SYSTEM_CA_BUNDLES
+            .iter()
+            .find_map(|b| std::fs::read(b).ok())
+            .map(|pem| pem_certificates(&pem))
+            .unwrap_or_default();
+        roots.extend(own);
+        tls = tls.root_certs(RootCerts::Specific(Arc::new(roots)));
+    }
+    Ok(tls.build())
+}
+
+/// The certificates of a PEM bundle (other items and unreadable ones skipped).
+fn pem_certificates(pem: &[u8]) -> Vec<Certificate<'static>> {
+    parse_pem(pem)
+        .filter_map(|item| match item {
+            Ok(PemItem::Certificate(c)) => Some(c),
+            _ => None,
+        })
+        .collect()
 }

@@ -43,6 +43,8 @@ type Handshakes = Arc<Mutex<Vec<Result<(), String>>>>;
 /// TLS on 127.0.0.1 in front of a plain-HTTP upstream (the stand-in).
 struct Terminator {
     addr: SocketAddr,
+    /// The certificate it presents, as PEM (to trust it through `ca_file`).
+    cert_pem: String,
     handshakes: Handshakes,
     stop: Arc<AtomicBool>,
 }
@@ -54,6 +56,7 @@ impl Terminator {
             "localhost".to_string(),
         ])
         .expect("self-signed certificate");
+        let cert_pem = certified.cert.pem();
         let cert: CertificateDer<'static> = certified.cert.der().clone();
         let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
             certified.signing_key.serialize_der(),
@@ -99,6 +102,7 @@ impl Terminator {
         });
         Terminator {
             addr,
+            cert_pem,
             handshakes,
             stop,
         }
@@ -298,4 +302,43 @@ fn only_verify_certificate_0_skips_verification() {
         assert!(log.contains("delivered trigger 4_3"), "{name}: {log}");
         assert!(!log.contains(ROUTING_KEY), "{name}: the routing key leaked");
     }
+}
+
+#[test]
+fn ca_file_adds_a_trusted_authority() {
+    let pd = Standin::start().unwrap();
+    let tls = Terminator::start(pd.addr());
+    let dir = scratch("tls-ca-file");
+    let ca = dir.join("corporate-ca.pem");
+    std::fs::write(&ca, &tls.cert_pem).unwrap();
+    let mut c = connector(
+        json!({"http_server_url": tls.url(), "ca_file": ca.display().to_string()}),
+        &dir,
+    );
+    c.submit(&service(4, 2, 2, 100)).unwrap();
+    assert!(
+        c.wait_idle(Duration::from_secs(20)),
+        "delivered through the authority of ca_file\n{}",
+        log_of(&dir)
+    );
+    drop(c);
+    assert_eq!(pd.accepted().len(), 1);
+    assert!(tls.handshakes().iter().any(Result::is_ok));
+
+    // a file without a certificate is refused at init, naming the parameter
+    let empty = dir.join("empty.pem");
+    std::fs::write(&empty, "not a certificate\n").unwrap();
+    let cfg = json!({
+        "pdy_routing_key": ROUTING_KEY,
+        "ca_file": empty.display().to_string(),
+        "outbox_path": dir.join("o2.db").display().to_string(),
+        "log_path": dir.join("o2.log").display().to_string(),
+    });
+    let err = centreon_pagerduty::connector::Connector::from_json(&cfg)
+        .err()
+        .expect("init fails");
+    assert!(
+        err.0.starts_with("parameter 'ca_file': no PEM certificate"),
+        "{err}"
+    );
 }
