@@ -182,6 +182,10 @@ pub struct Config {
     pub in_downtime: bool,
     /// `flapping`: 1 = flapping objects may open incidents.
     pub flapping: bool,
+    /// `enable_host_status_dedup`: 0 = repeated host problem statuses are sent again.
+    pub host_status_dedup: bool,
+    /// `enable_service_status_dedup`: 0 = repeated service problem statuses are sent again.
+    pub service_status_dedup: bool,
     /// `skip_anon_events`: 1 = drop events the cache cannot name (old behaviour).
     pub skip_anon_events: bool,
     /// `send_acknowledgements`: 1 (default) = a Centreon acknowledgement acknowledges the
@@ -610,13 +614,13 @@ static PARAMS: &[ParamInfo] = &[
     ),
     p(
         "enable_host_status_dedup",
-        NotHonouredYet,
-        "deduplication of host statuses (the connector remembers what it sent)",
+        Supported,
+        "1 (default) = a host problem already sent is not sent again; 0 = every status of a host in a problem state is sent again (trigger, same dedup_key: PagerDuty adds it to the incident)",
     ),
     p(
         "enable_service_status_dedup",
-        NotHonouredYet,
-        "deduplication of service statuses (the connector remembers what it sent)",
+        Supported,
+        "1 (default) = a service problem already sent is not sent again; 0 = every status of a service in a problem state is sent again",
     ),
     p(
         "output_size_limit",
@@ -1673,6 +1677,15 @@ fn read_accepted_types(r: &mut Reader) -> Result<Vec<u32>, ConfigError> {
 }
 
 impl Config {
+    /// Is a repeated problem status of this kind of object left unsent
+    /// (`enable_host_status_dedup` / `enable_service_status_dedup`)?
+    pub fn dedup(&self, kind: crate::event::Kind) -> bool {
+        match kind {
+            crate::event::Kind::Host => self.host_status_dedup,
+            crate::event::Kind::Service => self.service_status_dedup,
+        }
+    }
+
     /// Parses Broker's parameters (the `conf` table of `init`). Order-independent; when a
     /// name appears twice the last value wins. An empty string counts as "not set".
     /// Returns the config and warnings (unknown, ignored or not-yet-honoured parameters...).
@@ -1730,6 +1743,8 @@ impl Config {
         let in_downtime = r.bool_or("in_downtime", false)?;
         let flapping = r.bool_or("flapping", false)?;
         let skip_anon_events = r.bool_or("skip_anon_events", false)?;
+        let host_status_dedup = r.bool_or("enable_host_status_dedup", true)?;
+        let service_status_dedup = r.bool_or("enable_service_status_dedup", true)?;
         let send_acknowledgements = r.bool_or("send_acknowledgements", true)?;
         let downtime_action = match r.take("downtime_action") {
             None => DowntimeAction::Suppress,
@@ -1852,6 +1867,8 @@ impl Config {
             in_downtime,
             flapping,
             skip_anon_events,
+            host_status_dedup,
+            service_status_dedup,
             send_acknowledgements,
             downtime_action,
             suppress_services_of_down_hosts,
@@ -2798,7 +2815,7 @@ mod tests {
             all.iter()
                 .filter(|p| p.status == ParamStatus::NotHonouredYet)
                 .count(),
-            9
+            7
         );
         // every supported name is read: setting it never gives an "unknown" warning
         for p in all.iter().filter(|p| p.status == ParamStatus::Supported) {

@@ -157,7 +157,10 @@ impl Connector {
         self.delivery.seen();
         match EventClass::of(category, element) {
             Some(EventClass::Status(..)) if self.accepts(category, element) => {
-                if self.memory.unchanged(key, observed) {
+                let resend = observed.state > 0
+                    && !self.cfg.dedup(key.kind())
+                    && !(key.kind() == Kind::Service && observed.state == 4);
+                if !resend && self.memory.unchanged(key, observed) {
                     Quick::Done(self.verdict())
                 } else {
                     Quick::NeedDetails

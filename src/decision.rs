@@ -546,6 +546,11 @@ fn decide_problem(
                 };
                 return current(ev, Action::Acknowledge, false);
             }
+            if !cfg.dedup(ev.kind()) && rejection.is_none() {
+                // enable_*_status_dedup = 0: every status of the problem is sent again
+                entry.sent = Some(Box::new(ev.clone()));
+                return current(ev, Action::Trigger, false);
+            }
             return Outcome::skip(Skip::AlreadySent);
         }
     }
@@ -873,6 +878,27 @@ mod tests {
             sent(&m.decide(&send, &svc(2, true, FLAP, true))),
             [(SVC, Action::Trigger)]
         );
+    }
+
+    #[test]
+    fn status_dedup_off_sends_every_problem_status_again() {
+        let c = cfg_with(&[("enable_service_status_dedup", "0")]);
+        let mut m = Memory::new();
+        let mut ev = svc(2, true, NONE, true);
+        assert_eq!(sent(&m.decide(&c, &ev)), [(SVC, Action::Trigger)]);
+        ev.output = "CRITICAL - still".into();
+        let o = m.decide(&c, &ev);
+        assert_eq!(sent(&o), [(SVC, Action::Trigger)]);
+        assert!(!o.steps[0].opens, "same incident");
+        // recoveries and acknowledgements are unchanged; hosts keep the default
+        assert_eq!(
+            sent(&m.decide(&c, &svc(0, true, NONE, true))),
+            [(SVC, Action::Resolve)]
+        );
+        assert!(m.decide(&c, &svc(0, true, NONE, false)).steps.is_empty());
+        let h = status(HOST, 1, true, NONE, true);
+        m.decide(&c, &h);
+        assert_eq!(m.decide(&c, &h).skip, Some(Skip::AlreadySent));
     }
 
     #[test]

@@ -213,3 +213,42 @@ fn state_machine_bbdo2() {
 fn state_machine_bbdo3() {
     every_row(&run("5.4", 3));
 }
+
+/// `enable_service_status_dedup=0`: the fast path the Lua bridge takes for an unchanged status
+/// hands it over anyway, and every status of a problem is sent again.
+#[test]
+fn status_dedup_off_bypasses_the_fast_path() {
+    use centreon_pagerduty::connector::Quick;
+    use centreon_pagerduty::decision::Observed;
+    use centreon_pagerduty::event::{Flags, ObjectKey};
+    let pd = Standin::start().unwrap();
+    for (dedup, want) in [("1", 1), ("0", 3)] {
+        let dir = scratch(&format!("dedup-{dedup}"));
+        let mut c = connector(
+            json!({"http_server_url": pd.url(), "enable_service_status_dedup": dedup}),
+            &dir,
+        );
+        let key = ObjectKey {
+            host_id: 7,
+            service_id: 8,
+        };
+        let observed = Observed {
+            state: 2,
+            hard: true,
+            flags: Flags::default(),
+        };
+        for t in [100, 160, 220] {
+            if c.quick_status(1, 29, key, observed) == Quick::NeedDetails {
+                c.submit_details(&service(7, 8, 2, t)).unwrap();
+            }
+        }
+        assert!(c.wait_idle(std::time::Duration::from_secs(20)));
+        drop(c);
+        assert_eq!(
+            for_key(&pd.accepted(), "7_8").len(),
+            want,
+            "enable_service_status_dedup={dedup}"
+        );
+        pd.clear();
+    }
+}
