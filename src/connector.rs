@@ -49,6 +49,8 @@ pub struct Connector {
     delivery: Delivery,
     /// Accepted `_type`s, indexed for the hot path.
     accepted: Vec<u32>,
+    /// Events decided, kept when asked ([`Connector::keep_decided`]: `replay --dry-run`).
+    decided: Option<Vec<Outgoing>>,
 }
 
 impl Connector {
@@ -117,6 +119,7 @@ impl Connector {
             memory,
             delivery,
             accepted,
+            decided: None,
         })
     }
 
@@ -304,7 +307,35 @@ impl Connector {
         }
     }
 
+    /// Sends an event built elsewhere (the command line's `send` and `pandora`) through the
+    /// outbox, like the events decided here. It is about no host or service: the incident
+    /// state recorded with it is that of host 0, which Centreon never uses (nothing open).
+    pub fn push_outgoing(&mut self, out: Outgoing) {
+        let nobody = ObjectKey {
+            host_id: 0,
+            service_id: 0,
+        };
+        self.push(nobody, out, false);
+    }
+
+    /// From now on, also keeps every event decided, in decision order, for
+    /// [`Connector::take_decided`] (`pagerduty-event replay --dry-run`).
+    pub fn keep_decided(&mut self) {
+        self.decided.get_or_insert_with(Vec::new);
+    }
+
+    /// The events decided since the last call (empty unless [`Connector::keep_decided`]).
+    pub fn take_decided(&mut self) -> Vec<Outgoing> {
+        self.decided
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
     fn push(&mut self, key: ObjectKey, out: Outgoing, opens: bool) {
+        if let Some(kept) = self.decided.as_mut() {
+            kept.push(out.clone());
+        }
         self.delivery
             .counters()
             .relevant

@@ -183,6 +183,81 @@ pub fn note_event(key: ObjectKey, ctx: &Context, note: &Note, cfg: &Config) -> O
     )
 }
 
+/// An event described field by field rather than decided from a Centreon status: the
+/// command line's `send` and `pandora`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Custom<'a> {
+    pub action: Action,
+    /// At most [`MAX_DEDUP_KEY_CHARS`] characters (the caller checks: a key is never cut).
+    pub dedup_key: &'a str,
+    /// Cut to [`MAX_SUMMARY_CHARS`] characters.
+    pub summary: &'a str,
+    pub source: &'a str,
+    pub severity: Severity,
+    /// When it happened (Unix seconds).
+    pub timestamp: Option<i64>,
+    pub component: Option<&'a str>,
+    pub group: Option<&'a str>,
+    pub class: Option<&'a str>,
+    pub details: Map<String, Value>,
+    /// `links`: `href` and, when given, `text`.
+    pub links: Vec<(&'a str, Option<&'a str>)>,
+    /// `client` and `client_url` (triggers only, as PagerDuty wants).
+    pub client: Option<&'a str>,
+    pub client_url: Option<&'a str>,
+}
+
+/// The event for a [`Custom`] description; its body always fits PagerDuty's size limit.
+pub fn custom_event(c: &Custom) -> Outgoing {
+    let summary = truncate_chars(c.summary, MAX_SUMMARY_CHARS);
+    let mut payload = Map::new();
+    payload.insert("summary".into(), summary.clone().into());
+    payload.insert("source".into(), c.source.into());
+    payload.insert("severity".into(), c.severity.as_str().into());
+    if let Some(t) = c.timestamp {
+        payload.insert("timestamp".into(), timefmt::rfc3339_utc(t).into());
+    }
+    for (name, value) in [
+        ("component", c.component),
+        ("group", c.group),
+        ("class", c.class),
+    ] {
+        if let Some(v) = value.filter(|v| !v.is_empty()) {
+            payload.insert(name.into(), v.into());
+        }
+    }
+    if !c.details.is_empty() {
+        payload.insert("custom_details".into(), Value::Object(c.details.clone()));
+    }
+    let mut body = Map::new();
+    body.insert("event_action".into(), c.action.as_str().into());
+    body.insert("dedup_key".into(), c.dedup_key.into());
+    body.insert("payload".into(), Value::Object(payload));
+    if !c.links.is_empty() {
+        let links = c
+            .links
+            .iter()
+            .map(|(href, text)| link(href.to_string(), *text))
+            .collect();
+        body.insert("links".into(), Value::Array(links));
+    }
+    if c.action == Action::Trigger {
+        if let Some(client) = c.client {
+            body.insert("client".into(), client.into());
+        }
+        if let Some(url) = c.client_url {
+            body.insert("client_url".into(), url.into());
+        }
+    }
+    shrink(&mut body, MAX_BODY - ROUTING_KEY_RESERVE);
+    Outgoing {
+        dedup_key: c.dedup_key.to_string(),
+        action: c.action,
+        summary,
+        body,
+    }
+}
+
 /// Lists, in a host's event, the service problems it suppresses
 /// (`suppress_services_of_down_hosts`): `custom_details.SuppressedServices`, one line each.
 pub fn list_suppressed_services(out: &mut Outgoing, services: &[&StatusEvent]) {
@@ -353,7 +428,7 @@ impl<'a> Object<'a> {
         let host = percent_encode(host);
         links.push(link(
             format!("{base}/centreon/main.php?p=20202&o=hd&host_name={host}"),
-            "Host page",
+            Some("Host page"),
         ));
         if self.kind() == Kind::Service
             && let Some(svc) = known(&self.ctx.service_description)
@@ -363,7 +438,7 @@ impl<'a> Object<'a> {
                         "{base}/centreon/main.php?p=20201&o=svcd&host_name={host}&service_description={}",
                         percent_encode(svc)
                     ),
-                    "Service page",
+                    Some("Service page"),
                 ));
         }
         links
@@ -432,10 +507,12 @@ impl<'a> Object<'a> {
     }
 }
 
-fn link(href: String, text: &str) -> Value {
+fn link(href: String, text: Option<&str>) -> Value {
     let mut l = Map::new();
     l.insert("href".into(), href.into());
-    l.insert("text".into(), text.into());
+    if let Some(t) = text {
+        l.insert("text".into(), t.into());
+    }
     Value::Object(l)
 }
 
@@ -1150,5 +1227,70 @@ mod tests {
             let json = serde_json::to_string(&c).unwrap();
             assert_eq!(json.len(), escaped_len(&c) + 2);
         }
+    }
+
+    fn custom(action: Action) -> Custom<'static> {
+        let mut details = Map::new();
+        details.insert("Agent".into(), "web-01".into());
+        Custom {
+            action,
+            dedup_key: "pandora-42",
+            summary: "Disk almost full",
+            source: "web-01",
+            severity: Severity::Warning,
+            timestamp: Some(1_700_000_000),
+            component: Some("disk_/var"),
+            group: None,
+            class: Some(""),
+            details,
+            links: vec![
+                ("https://pandora.example.com/", Some("Console")),
+                ("https://x/", None),
+            ],
+            client: Some("Pandora FMS"),
+            client_url: Some("https://pandora.example.com/"),
+        }
+    }
+
+    #[test]
+    fn custom_event_fields() {
+        let out = custom_event(&custom(Action::Trigger));
+        assert_eq!(out.dedup_key, "pandora-42");
+        assert_eq!(out.summary, "Disk almost full");
+        let body = Value::Object(out.body.clone());
+        assert_eq!(
+            body,
+            json!({
+                "event_action": "trigger",
+                "dedup_key": "pandora-42",
+                "payload": {
+                    "summary": "Disk almost full",
+                    "source": "web-01",
+                    "severity": "warning",
+                    "timestamp": "2023-11-14T22:13:20Z",
+                    "component": "disk_/var",
+                    "custom_details": {"Agent": "web-01"}
+                },
+                "links": [{"href": "https://pandora.example.com/", "text": "Console"}, {"href": "https://x/"}],
+                "client": "Pandora FMS",
+                "client_url": "https://pandora.example.com/"
+            })
+        );
+        // client and client_url are for triggers only
+        let out = custom_event(&custom(Action::Resolve));
+        assert!(!out.body.contains_key("client") && !out.body.contains_key("client_url"));
+        assert_eq!(out.body["event_action"], "resolve");
+    }
+
+    #[test]
+    fn custom_event_is_cut_to_the_limits() {
+        let long = "x".repeat(MAX_BODY);
+        let mut c = custom(Action::Trigger);
+        c.summary = &long;
+        c.details.insert("Data".into(), long.clone().into());
+        let out = custom_event(&c);
+        assert_eq!(out.summary.chars().count(), MAX_SUMMARY_CHARS);
+        assert!(out.summary.ends_with(TRUNCATION_MARKER));
+        assert!(encode(&out, &Secret::new(KEY)).len() <= MAX_BODY);
     }
 }

@@ -24,6 +24,44 @@ const MAX_ANSWER: u64 = 64 * 1024;
 pub struct Sender {
     agent: Agent,
     endpoint: String,
+    /// A proxy is used (configured, or from the environment).
+    proxied: bool,
+}
+
+/// What one request gave, before the retry policy judges it (for diagnostics such as
+/// `pagerduty-event test`; [`Sender::send`] classifies it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    /// An HTTP answer (from PagerDuty, or from a proxy on the way).
+    Answered {
+        status: u16,
+        /// The start of the answer's body (at most 64 KiB).
+        body: String,
+        retry_after: Option<String>,
+    },
+    /// No HTTP answer.
+    Failed {
+        kind: Failure,
+        /// The error in words, without anything secret.
+        detail: String,
+    },
+}
+
+/// Why a request got no HTTP answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// The endpoint's (or the proxy's) host name does not resolve.
+    HostNotFound,
+    /// Nothing accepts connections at that address and port.
+    Refused,
+    /// No answer in time (a firewall that drops packets, or a slow network).
+    Timeout,
+    /// The TLS handshake failed (an untrusted certificate, a proxy intercepting TLS...).
+    Tls,
+    /// The proxy refused or failed the tunnel.
+    Proxy,
+    /// Anything else (connection reset, closed...).
+    Other,
 }
 
 impl Sender {
@@ -34,6 +72,7 @@ impl Sender {
             Some(p) => Some(ureq_proxy(p)?),
             None => UreqProxy::try_from_env(),
         };
+        let proxied = proxy.is_some();
         let connect = cfg.timeout.min(Duration::from_secs(10));
         let agent: Agent = Agent::config_builder()
             .http_status_as_error(false)
@@ -50,12 +89,26 @@ impl Sender {
         Ok(Sender {
             agent,
             endpoint: cfg.endpoint.clone(),
+            proxied,
         })
     }
 
     /// POSTs one JSON body and classifies the answer. Never panics; errors carry no secret
     /// (the body, which holds the routing key, is never part of an error).
     pub fn send(&self, body: &[u8]) -> Outcome {
+        match self.post(body) {
+            Reply::Answered {
+                status,
+                body,
+                retry_after,
+            } => retry::classify(status, &body, retry_after.as_deref()),
+            Reply::Failed { detail, .. } => Outcome::Failed(detail),
+        }
+    }
+
+    /// POSTs one JSON body and returns the answer as it came. Never panics; errors carry no
+    /// secret.
+    pub fn post(&self, body: &[u8]) -> Reply {
         let result = self
             .agent
             .post(&self.endpoint)
@@ -69,21 +122,60 @@ impl Sender {
                     .get("retry-after")
                     .and_then(|v| v.to_str().ok())
                     .map(str::to_string);
-                let text = resp
+                let body = resp
                     .body_mut()
                     .with_config()
                     .limit(MAX_ANSWER)
                     .read_to_string()
                     .unwrap_or_default();
-                retry::classify(status, &text, retry_after.as_deref())
+                Reply::Answered {
+                    status,
+                    body,
+                    retry_after,
+                }
             }
-            Err(e) => Outcome::Failed(describe(&e)),
+            Err(e) => Reply::Failed {
+                kind: failure(&e),
+                detail: describe(&e),
+            },
         }
+    }
+
+    /// The endpoint events are POSTed to.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// True when requests go through a proxy (configured, or from `HTTPS_PROXY` and the like).
+    pub fn proxied(&self) -> bool {
+        self.proxied
     }
 
     /// Aborts requests in flight (they fail at once) so that sender threads can be joined.
     pub fn abort(&self) {
         self.agent.clone().shutdown();
+    }
+}
+
+/// The kind of a network error.
+fn failure(e: &ureq::Error) -> Failure {
+    use std::io::ErrorKind;
+    match e {
+        ureq::Error::HostNotFound => Failure::HostNotFound,
+        ureq::Error::Timeout(_) => Failure::Timeout,
+        ureq::Error::Tls(_) | ureq::Error::Rustls(_) | ureq::Error::TlsRequired => Failure::Tls,
+        ureq::Error::ConnectProxyFailed(_) | ureq::Error::InvalidProxyUrl => Failure::Proxy,
+        ureq::Error::ConnectionFailed => Failure::Refused,
+        // the standard library's resolver error ("failed to lookup address information")
+        ureq::Error::Io(io) if io.to_string().contains("lookup address") => Failure::HostNotFound,
+        ureq::Error::Io(io) => match io.kind() {
+            ErrorKind::ConnectionRefused => Failure::Refused,
+            ErrorKind::TimedOut | ErrorKind::WouldBlock => Failure::Timeout,
+            // rustls reports handshake and certificate failures as invalid data
+            ErrorKind::InvalidData => Failure::Tls,
+            _ => Failure::Other,
+        },
+        _ => Failure::Other,
     }
 }
 

@@ -1,0 +1,117 @@
+//! The `pagerduty-event` command line: Pandora FMS alerts, a general sender, `flush`, a connection test and Centreon event replay, all on the library's outbox and sender.
+//!
+//! Exit statuses: 0 done (delivered, or stored and queued for a later attempt), 1 failed
+//! (PagerDuty rejected the event, or it could not be stored), 2 bad usage (one line says why).
+
+mod args;
+mod diagnose;
+mod flush;
+mod key;
+mod options;
+mod pandora;
+mod replay;
+mod send;
+mod spool;
+mod timezone;
+
+/// Why a command stops early. Messages are one line and never hold a secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stop {
+    /// Bad usage: exit status 2.
+    Usage(String),
+    /// A failure: exit status 1.
+    Failed(String),
+}
+
+pub const EXIT_OK: i32 = 0;
+pub const EXIT_FAILED: i32 = 1;
+pub const EXIT_USAGE: i32 = 2;
+
+const HELP: &str = "\
+pagerduty-event: send events to PagerDuty (Events API v2) through a durable outbox.
+
+Usage: pagerduty-event <command> [options] [arguments]
+
+Commands:
+  pandora  a Pandora FMS alert, with Pandora's positional arguments:
+           pandora <service_api_key> <id_alert> <event_type> <description>
+                   [fired_timestamp] [severity] [agent_name] [module_name] [module_data]
+  send     any event: send --action trigger --dedup-key KEY --summary TEXT [...]
+  flush    deliver the events queued in the outbox
+  test     send a test trigger and its resolve; explain PagerDuty's answer
+  replay   drive recorded Centreon events (JSON lines) through the connector's
+           decisions; print (--dry-run) or send the PagerDuty events
+  help     this text; `pagerduty-event <command> --help` describes a command
+
+Events that cannot reach PagerDuty are stored in the outbox and sent by
+`pagerduty-event flush` or by the next invocation for the same routing key.
+
+Exit status: 0 delivered or queued, 1 failed (rejected by PagerDuty, or not
+stored), 2 bad usage.
+";
+
+/// Runs the command line (`args` without the program name); returns the exit status.
+pub fn run(args: &[String]) -> i32 {
+    let Some((command, rest)) = args.split_first() else {
+        eprintln!("pagerduty-event: missing command (see pagerduty-event --help)");
+        return EXIT_USAGE;
+    };
+    let result = match command.as_str() {
+        "pandora" => pandora::run(rest),
+        "send" => send::run(rest),
+        "flush" => flush::run(rest),
+        "test" => diagnose::run(rest),
+        "replay" => replay::run(rest),
+        "help" | "--help" | "-h" => {
+            match rest.first() {
+                Some(c) => return run(&[c.clone(), "--help".to_string()]),
+                None => print!("{HELP}"),
+            }
+            Ok(EXIT_OK)
+        }
+        "--version" | "version" => {
+            println!("pagerduty-event {}", crate::VERSION);
+            Ok(EXIT_OK)
+        }
+        other => {
+            eprintln!(
+                "pagerduty-event: unknown command {other:?} (commands: pandora, send, flush, test, replay; see pagerduty-event --help)"
+            );
+            return EXIT_USAGE;
+        }
+    };
+    match result {
+        Ok(code) => code,
+        Err(Stop::Usage(m)) => {
+            eprintln!("pagerduty-event {command}: {m} (see pagerduty-event {command} --help)");
+            EXIT_USAGE
+        }
+        Err(Stop::Failed(m)) => {
+            eprintln!("pagerduty-event {command}: {m}");
+            EXIT_FAILED
+        }
+    }
+}
+
+/// This machine's name (the default `source`).
+fn hostname() -> String {
+    ["/proc/sys/kernel/hostname", "/etc/hostname"]
+        .iter()
+        .filter_map(|p| std::fs::read_to_string(p).ok())
+        .chain(std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_string())
+        .find(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+/// Checks a `dedup_key`: 1 to 255 characters, no control character.
+fn check_dedup_key(key: &str, what: &str) -> Result<(), Stop> {
+    let n = key.chars().count();
+    if n == 0 || n > crate::payload::MAX_DEDUP_KEY_CHARS || key.chars().any(char::is_control) {
+        return Err(Stop::Usage(format!(
+            "{what}: expected 1 to {} characters without control characters (got {n})",
+            crate::payload::MAX_DEDUP_KEY_CHARS
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,444 @@
+//! The command line's outbox directory: one connector outbox per routing key, the key and endpoint kept beside it while events wait, and delivery with a bounded wait.
+//!
+//! `<dir>/centreon-pagerduty-<hash>.db` is the library's durable outbox for one routing key
+//! (`<hash>` is a hash of the key). The outbox stores events without their key, so
+//! `<dir>/centreon-pagerduty-<hash>.key.json` (mode 0600) keeps the key and the endpoint
+//! for `pagerduty-event flush`; it is written when an invocation opens the outbox and
+//! removed when the outbox is empty again. Invocations for one key take turns (the
+//! outbox's lock): each holds it for at most its `--wait`.
+
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value};
+
+use super::Stop;
+use super::key::Key;
+use super::options;
+use crate::config::{Config, Secret};
+use crate::connector::Connector;
+use crate::log::{Level, Logger};
+
+/// Environment variable naming the outbox directory.
+pub const ENV_OUTBOX: &str = "PAGERDUTY_EVENT_OUTBOX";
+/// The system-wide outbox directory, used when writable.
+pub const SYSTEM_DIR: &str = "/var/lib/pagerduty-event";
+/// How long an invocation waits for its turn on an outbox another one is using.
+pub const LOCK_WAIT: Duration = Duration::from_secs(30);
+/// How long storing events may take before the command gives up.
+const STORE_WAIT: Duration = Duration::from_secs(10);
+/// How often progress is checked while waiting.
+const POLL: Duration = Duration::from_millis(10);
+
+/// The outbox directory: `--outbox`, else `$PAGERDUTY_EVENT_OUTBOX`, else
+/// [`SYSTEM_DIR`] when writable, else `$XDG_STATE_HOME/pagerduty-event`, else
+/// `~/.local/state/pagerduty-event`. Created (mode 0700) when missing.
+pub fn directory(option: Option<&str>) -> Result<PathBuf, Stop> {
+    let given = option.map(|o| (o.to_string(), "--outbox")).or_else(|| {
+        std::env::var(ENV_OUTBOX)
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+            .map(|v| (v, ENV_OUTBOX))
+    });
+    if let Some((dir, from)) = given {
+        let dir = PathBuf::from(dir);
+        if dir.exists() && !dir.is_dir() {
+            return Err(Stop::Usage(format!(
+                "{from}: {} is not a directory (the outbox is a directory: one database per routing key)",
+                dir.display()
+            )));
+        }
+        create(&dir).map_err(|e| {
+            Stop::Failed(format!(
+                "cannot create the outbox directory {}: {e}",
+                dir.display()
+            ))
+        })?;
+        return Ok(dir);
+    }
+    let system = PathBuf::from(SYSTEM_DIR);
+    if writable(&system) {
+        return Ok(system);
+    }
+    let state = std::env::var_os("XDG_STATE_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .map(PathBuf::from)
+                .filter(|p| p.is_absolute())
+                .map(|h| h.join(".local/state"))
+        });
+    match state.map(|s| s.join("pagerduty-event")) {
+        Some(dir) if writable(&dir) => Ok(dir),
+        Some(dir) => Err(Stop::Failed(format!(
+            "cannot write the outbox directory {} (nor {SYSTEM_DIR}): give --outbox DIR or set {ENV_OUTBOX}",
+            dir.display()
+        ))),
+        None => Err(Stop::Failed(format!(
+            "no outbox directory: {SYSTEM_DIR} is not writable and HOME is not set; give --outbox DIR or set {ENV_OUTBOX}"
+        ))),
+    }
+}
+
+fn create(dir: &Path) -> std::io::Result<()> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
+/// The directory exists (or was created) and a file can be created in it.
+fn writable(dir: &Path) -> bool {
+    if create(dir).is_err() {
+        return false;
+    }
+    let probe = dir.join(format!(".probe-{}", std::process::id()));
+    let ok = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+        .is_ok();
+    let _ = std::fs::remove_file(&probe);
+    ok
+}
+
+/// The files of one routing key in the outbox directory.
+#[derive(Debug, Clone)]
+pub struct Place {
+    /// The connector's outbox database.
+    pub db: PathBuf,
+    /// The routing key and endpoint, for `flush`.
+    pub target: PathBuf,
+}
+
+const PREFIX: &str = "centreon-pagerduty-";
+const DB: &str = ".db";
+const TARGET: &str = ".key.json";
+
+impl Place {
+    pub fn of(dir: &Path, key: &Key) -> Place {
+        let stem = key.outbox_file.strip_suffix(DB).unwrap_or(&key.outbox_file);
+        Place::from_stem(dir, stem)
+    }
+
+    fn from_stem(dir: &Path, stem: &str) -> Place {
+        Place {
+            db: dir.join(format!("{stem}{DB}")),
+            target: dir.join(format!("{stem}{TARGET}")),
+        }
+    }
+}
+
+/// What the directory holds: `(stem, has a key file, has a database)`, sorted.
+pub fn listing(dir: &Path) -> Result<Vec<(Place, bool, bool)>, Stop> {
+    let entries = std::fs::read_dir(dir).map_err(|e| {
+        Stop::Failed(format!(
+            "cannot read the outbox directory {}: {e}",
+            dir.display()
+        ))
+    })?;
+    let mut stems = std::collections::BTreeMap::<String, (bool, bool)>::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !name.starts_with(PREFIX) {
+            continue;
+        }
+        if let Some(stem) = name.strip_suffix(TARGET) {
+            stems.entry(stem.to_string()).or_default().0 = true;
+        } else if let Some(stem) = name.strip_suffix(DB) {
+            stems.entry(stem.to_string()).or_default().1 = true;
+        }
+    }
+    Ok(stems
+        .into_iter()
+        .map(|(stem, (target, db))| (Place::from_stem(dir, &stem), target, db))
+        .collect())
+}
+
+/// The routing key and endpoint stored beside an outbox.
+pub fn read_target(path: &Path) -> Result<(Key, Option<String>), String> {
+    let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+    let v: Value = serde_json::from_str(&text).map_err(|_| "not a JSON object".to_string())?;
+    let key = v
+        .get("routing_key")
+        .and_then(Value::as_str)
+        .ok_or_else(|| "no routing_key".to_string())?;
+    let key = super::key::check(key, &format!("file {}", path.display())).map_err(|e| match e {
+        Stop::Usage(m) | Stop::Failed(m) => m,
+    })?;
+    let url = v.get("url").and_then(Value::as_str).map(str::to_string);
+    Ok((key, url))
+}
+
+/// Writes the key file (mode 0600, through a temporary file and a rename), unless it
+/// already says the same.
+fn write_target(path: &Path, key: &Secret, url: Option<&str>) -> std::io::Result<()> {
+    let mut doc = Map::new();
+    doc.insert("routing_key".into(), key.expose().into());
+    doc.insert("url".into(), url.map_or(Value::Null, Value::from));
+    let text = Value::Object(doc).to_string();
+    if std::fs::read_to_string(path).is_ok_and(|old| old == text) {
+        return Ok(());
+    }
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(".tmp-{}", std::process::id()));
+    let tmp = PathBuf::from(tmp);
+    {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)
+}
+
+/// What became of the events an invocation handled.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Outcome {
+    /// Events queued by earlier invocations, delivered or rejected first.
+    pub earlier_delivered: u64,
+    pub earlier_rejected: u64,
+    /// Earlier events still waiting when this invocation's events were stored.
+    pub earlier_left: u64,
+    /// This invocation's events.
+    pub delivered: u64,
+    pub rejected: u64,
+    /// Made unnecessary by a later event while waiting (merged in the outbox).
+    pub merged: u64,
+    /// Events still queued at the end (this invocation's and earlier ones).
+    pub queued: u64,
+    /// The last error, when one happened (never a secret).
+    pub reason: Option<String>,
+}
+
+/// One routing key's outbox, open (its lock held) with its connector running.
+pub struct Session {
+    connector: Connector,
+    log: Arc<Logger>,
+    key: Secret,
+    place: Place,
+    deadline: Instant,
+    verbose: bool,
+    outcome: Outcome,
+}
+
+impl Session {
+    /// Opens the outbox of `key` in `dir` with the connector `params` (network options),
+    /// waiting up to [`LOCK_WAIT`] for another invocation to finish with it. `url` is
+    /// stored beside the outbox for `flush`.
+    pub fn open(
+        dir: &Path,
+        key: &Key,
+        mut params: Map<String, Value>,
+        wait: Duration,
+        verbose: bool,
+    ) -> Result<Session, Stop> {
+        let place = Place::of(dir, key);
+        params.insert("pdy_routing_key".into(), key.secret.expose().into());
+        params.insert("outbox_path".into(), place.db.display().to_string().into());
+        let url = params
+            .get("http_server_url")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        let (cfg, warnings) =
+            Config::from_json(&Value::Object(params)).map_err(options::config_error)?;
+        for w in &warnings {
+            eprintln!("warning: {w}");
+        }
+        let log = Arc::new(Logger::in_memory(Level::Info));
+        let give_up = Instant::now() + LOCK_WAIT;
+        let connector = loop {
+            match Connector::new(cfg.clone(), &[], Some(Arc::clone(&log))) {
+                Ok(c) => break c,
+                Err(e) if e.0.contains("used by another") && Instant::now() < give_up => {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Err(e) if e.0.contains("used by another") => {
+                    return Err(Stop::Failed(format!(
+                        "the outbox {} stayed busy for {} s (another pagerduty-event for this routing key); nothing was stored",
+                        place.db.display(),
+                        LOCK_WAIT.as_secs()
+                    )));
+                }
+                Err(e) => {
+                    let why = e.0.replace("parameter 'outbox_path': ", "");
+                    return Err(Stop::Failed(format!("cannot use the outbox: {why}")));
+                }
+            }
+        };
+        if let Err(e) = write_target(&place.target, &key.secret, url.as_deref()) {
+            eprintln!(
+                "warning: cannot write {}: {e}; `pagerduty-event flush` will need --routing-key-file for events queued now",
+                place.target.display()
+            );
+        }
+        let earlier = connector.outstanding();
+        Ok(Session {
+            connector,
+            log,
+            key: key.secret.clone(),
+            place,
+            deadline: Instant::now() + wait,
+            verbose,
+            outcome: Outcome {
+                earlier_left: earlier,
+                ..Outcome::default()
+            },
+        })
+    }
+
+    /// Delivers the events queued by earlier invocations (all before this one's, so
+    /// none is overtaken). Stops when they are all answered, at the first failed attempt
+    /// (PagerDuty unreachable, 5xx, 429: they stay queued), or at the deadline.
+    pub fn deliver_earlier(&mut self) {
+        if self.outcome.earlier_left == 0 {
+            return;
+        }
+        let (delivered, rejected, _, _) = self.counts();
+        self.wait_answers();
+        let (d, r, _, _) = self.counts();
+        self.outcome.earlier_delivered = d - delivered;
+        self.outcome.earlier_rejected = r - rejected;
+        self.outcome.earlier_left = self.connector.outstanding();
+    }
+
+    /// Hands this invocation's events to the connector (`submit` decides how many), waits
+    /// until they are stored, then for PagerDuty's answers (unless earlier events are still
+    /// waiting: PagerDuty just failed them, these are queued behind).
+    pub fn deliver(&mut self, submit: impl FnOnce(&mut Connector)) -> Result<(), Stop> {
+        let (delivered, rejected, _, merged) = self.counts();
+        submit(&mut self.connector);
+        let give_up = Instant::now() + STORE_WAIT;
+        while !self.connector.flush() {
+            if Instant::now() >= give_up {
+                return Err(Stop::Failed(format!(
+                    "could not store the event in the outbox {}{}",
+                    self.place.db.display(),
+                    self.last_error()
+                        .map_or(String::new(), |e| format!(": {e}"))
+                )));
+            }
+        }
+        if self.outcome.earlier_left == 0 {
+            self.wait_answers();
+        }
+        let (d, r, _, m) = self.counts();
+        self.outcome.delivered = d - delivered;
+        self.outcome.rejected = r - rejected;
+        self.outcome.merged = m - merged;
+        Ok(())
+    }
+
+    /// Waits until nothing is outstanding, an attempt fails, or the deadline passes.
+    fn wait_answers(&self) {
+        let (_, _, failures, _) = self.counts();
+        while self.connector.outstanding() > 0
+            && self.counts().2 == failures
+            && Instant::now() < self.deadline
+        {
+            std::thread::sleep(POLL);
+        }
+    }
+
+    /// Delivered, rejected, failed attempts (retried or rate limited), merged.
+    fn counts(&self) -> (u64, u64, u64, u64) {
+        let c = self.connector.counters();
+        (
+            c.delivered.load(Relaxed),
+            c.rejected.load(Relaxed),
+            c.retried.load(Relaxed) + c.rate_limited.load(Relaxed),
+            c.merged.load(Relaxed),
+        )
+    }
+
+    /// The connector's last error (PagerDuty's answer or a network error; never a secret).
+    fn last_error(&self) -> Option<String> {
+        let snapshot = self.connector.counters().snapshot(&self.key, 0, None);
+        snapshot["routing_keys"][self.key.masked()]["last_error"]
+            .as_str()
+            .map(str::to_string)
+    }
+
+    /// Stops the connector (events not answered stay in the outbox, sent first next time),
+    /// removes the key file when nothing is queued, and says what happened.
+    pub fn close(self) -> Outcome {
+        let mut outcome = self.outcome.clone();
+        outcome.queued = self.connector.outstanding();
+        // a 429 is not recorded as an error by the sender: say it here
+        let limited = (self.connector.counters().rate_limited.load(Relaxed) > 0)
+            .then(|| "rate limited by PagerDuty (HTTP 429)".to_string());
+        outcome.reason = match (self.last_error(), limited) {
+            (Some(e), Some(l)) => Some(format!("{e}; {l}")),
+            (e, l) => e.or(l),
+        };
+        if outcome.queued == 0 {
+            let _ = std::fs::remove_file(&self.place.target);
+        }
+        let Session {
+            connector,
+            log,
+            verbose,
+            ..
+        } = self;
+        drop(connector);
+        if verbose {
+            for line in log.lines() {
+                eprintln!("{line}");
+            }
+        }
+        outcome
+    }
+}
+
+/// Prints what became of one event (`what`: `trigger pandora-42`); returns the exit status.
+pub fn report_one(what: &str, dir: &Path, wait: Duration, o: &Outcome) -> i32 {
+    let reason = o
+        .reason
+        .as_deref()
+        .map(|r| r.strip_prefix(&format!("{what}: ")).unwrap_or(r));
+    if o.earlier_delivered > 0 {
+        println!(
+            "{} event(s) queued earlier delivered first",
+            o.earlier_delivered
+        );
+    }
+    if o.earlier_rejected > 0 {
+        eprintln!(
+            "warning: PagerDuty rejected {} event(s) queued earlier (kept in the outbox's rejected table)",
+            o.earlier_rejected
+        );
+    }
+    if o.rejected > 0 {
+        eprintln!(
+            "pagerduty-event: {what}: rejected by PagerDuty ({}); not queued: correct the event and send it again",
+            reason.unwrap_or("no reason given")
+        );
+        return super::EXIT_FAILED;
+    }
+    if o.queued > 0 {
+        let why = match (o.earlier_left, reason) {
+            (0, Some(r)) => format!("PagerDuty not reached: {r}"),
+            (0, None) => format!("no answer from PagerDuty within {} s", wait.as_secs_f64()),
+            (n, r) => format!(
+                "behind {n} earlier event(s) not delivered yet: {}",
+                r.unwrap_or("PagerDuty did not answer in time")
+            ),
+        };
+        println!(
+            "{what}: queued in {} ({why}); `pagerduty-event flush` or the next invocation will send it",
+            dir.display()
+        );
+        return super::EXIT_OK;
+    }
+    println!("{what}: delivered to PagerDuty");
+    super::EXIT_OK
+}

@@ -1,0 +1,949 @@
+//! `pagerduty-event`, the built binary, against the local PagerDuty stand-in: Pandora FMS syntax, `send`, the outbox with `flush`, `test`, `replay`, usage errors, and the routing key never printed.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use pd_standin::{Answer, IncidentStatus, Standin};
+use serde_json::{Value, json};
+use support::{ROUTING_KEY, scratch};
+
+/// Nothing listens on the discard port of the loopback address.
+const UNREACHABLE: &str = "http://127.0.0.1:9/v2/enqueue";
+
+struct Run {
+    output: Output,
+}
+
+impl Run {
+    fn code(&self) -> i32 {
+        self.output.status.code().unwrap_or(-1)
+    }
+    fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.output.stdout).into_owned()
+    }
+    fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.output.stderr).into_owned()
+    }
+    fn all(&self) -> String {
+        format!("--- stdout\n{}--- stderr\n{}", self.stdout(), self.stderr())
+    }
+    fn expect(&self, code: i32) -> &Self {
+        assert_eq!(self.code(), code, "exit status\n{}", self.all());
+        self
+    }
+}
+
+/// Runs the binary in a clean environment (no proxy, no routing key, no outbox variable,
+/// HOME in `dir`); `env` adds variables. The routing key must never appear in its output.
+fn run_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pagerduty-event"));
+    cmd.args(args)
+        .env("HOME", dir)
+        .env_remove("XDG_STATE_HOME")
+        .env_remove("PAGERDUTY_ROUTING_KEY")
+        .env_remove("PAGERDUTY_EVENT_OUTBOX")
+        .env_remove("TZ");
+    for v in [
+        "http_proxy",
+        "https_proxy",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "all_proxy",
+    ] {
+        cmd.env_remove(v);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let output = cmd.output().expect("run pagerduty-event");
+    let run = Run { output };
+    assert!(
+        !run.stdout().contains(ROUTING_KEY) && !run.stderr().contains(ROUTING_KEY),
+        "the routing key was printed\n{}",
+        run.all()
+    );
+    run
+}
+
+fn run(dir: &Path, args: &[&str]) -> Run {
+    run_env(dir, args, &[])
+}
+
+/// A scratch directory with the routing key in `key` (mode 0600) and an outbox `outbox/`.
+struct Setup {
+    dir: PathBuf,
+    key_file: String,
+    outbox: String,
+}
+
+fn setup(name: &str) -> Setup {
+    let dir = scratch(&format!("cli-{name}"));
+    let key_file = dir.join("key");
+    std::fs::write(&key_file, format!("{ROUTING_KEY}\n")).unwrap();
+    Setup {
+        key_file: key_file.display().to_string(),
+        outbox: dir.join("outbox").display().to_string(),
+        dir,
+    }
+}
+
+impl Setup {
+    /// `pagerduty-event pandora` with the key file as `@PATH` and Pandora's arguments.
+    fn pandora(&self, url: &str, args: &[&str]) -> Run {
+        let key = format!("@{}", self.key_file);
+        let mut all = vec![
+            "pandora",
+            "--url",
+            url,
+            "--outbox",
+            &self.outbox,
+            "--timezone",
+            "+02:00",
+            &key,
+        ];
+        all.extend_from_slice(args);
+        run(&self.dir, &all)
+    }
+
+    fn send(&self, url: &str, args: &[&str]) -> Run {
+        let mut all = vec![
+            "send",
+            "--routing-key-file",
+            &self.key_file,
+            "--url",
+            url,
+            "--outbox",
+            &self.outbox,
+        ];
+        all.extend_from_slice(args);
+        run(&self.dir, &all)
+    }
+
+    /// Files of the outbox directory holding the routing key for `flush`.
+    fn key_files(&self) -> Vec<PathBuf> {
+        std::fs::read_dir(&self.outbox)
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.path())
+                    .filter(|p| p.to_string_lossy().ends_with(".key.json"))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+fn bodies_for<'a>(bodies: &'a [Value], dedup_key: &str) -> Vec<&'a Value> {
+    bodies
+        .iter()
+        .filter(|b| b["dedup_key"] == dedup_key)
+        .collect()
+}
+
+#[test]
+fn pandora_every_severity_and_both_event_types() {
+    let pd = Standin::start().unwrap();
+    let s = setup("pandora-severities");
+    let cases = [
+        ("Critical", "critical"),
+        ("Major", "error"),
+        ("Warning", "warning"),
+        ("Minor", "warning"),
+        ("Informational", "info"),
+        ("Normal", "info"),
+        ("Maintenance", "info"),
+    ];
+    for (i, (pandora, _)) in cases.iter().enumerate() {
+        let id = (100 + i).to_string();
+        let r = s.pandora(
+            &pd.url(),
+            &[
+                &id,
+                "trigger",
+                "Module disk_/var is in critical state",
+                "23-11-14 22:13:20",
+                pandora,
+                "web-01",
+                "disk_/var",
+                "-95.5",
+            ],
+        );
+        r.expect(0);
+        assert!(
+            r.stdout()
+                .contains(&format!("trigger pandora-{id}: delivered")),
+            "{}",
+            r.all()
+        );
+        let r = s.pandora(
+            &pd.url(),
+            &[
+                &id,
+                "resolve",
+                "[RECOVER]Module disk_/var is in critical state",
+                "2023-11-14 22:20:00",
+                pandora,
+                "web-01",
+                "disk_/var",
+                "40",
+            ],
+        );
+        r.expect(0);
+        assert!(
+            r.stdout()
+                .contains(&format!("resolve pandora-{id}: delivered")),
+            "{}",
+            r.all()
+        );
+    }
+    let bodies = pd.accepted();
+    assert_eq!(bodies.len(), 2 * cases.len());
+    for (i, (pandora, pagerduty)) in cases.iter().enumerate() {
+        let id = format!("pandora-{}", 100 + i);
+        let events = bodies_for(&bodies, &id);
+        assert_eq!(events.len(), 2, "{id}");
+        let (trigger, resolve) = (events[0], events[1]);
+        assert_eq!(trigger["event_action"], "trigger");
+        assert_eq!(resolve["event_action"], "resolve");
+        let p = &trigger["payload"];
+        assert_eq!(p["severity"], *pagerduty, "{pandora}");
+        assert_eq!(p["summary"], "Module disk_/var is in critical state");
+        // yy-mm-dd hh:mm:ss in the zone given by --timezone
+        assert_eq!(p["timestamp"], "2023-11-14T20:13:20Z");
+        assert_eq!(p["source"], "web-01");
+        assert_eq!(p["component"], "disk_/var");
+        assert_eq!(p["custom_details"]["ModuleData"], "-95.5");
+        assert_eq!(p["custom_details"]["AlertId"], (100 + i).to_string());
+        assert_eq!(p["custom_details"]["PandoraSeverity"], *pandora);
+        assert_eq!(trigger["client"], "Pandora FMS");
+        // the [RECOVER] prefix is removed
+        assert_eq!(
+            resolve["payload"]["summary"],
+            "Module disk_/var is in critical state"
+        );
+        assert_eq!(resolve["payload"]["timestamp"], "2023-11-14T20:20:00Z");
+    }
+    assert_eq!(pd.open_incident_count(), 0);
+    // a later trigger of the same alert opens a new incident
+    s.pandora(&pd.url(), &["100", "trigger", "again"]).expect(0);
+    let incidents: Vec<_> = pd
+        .incidents()
+        .into_iter()
+        .filter(|i| i.dedup_key == "pandora-100")
+        .collect();
+    assert_eq!(incidents.len(), 2, "{incidents:?}");
+    assert_eq!(incidents[0].status, IncidentStatus::Resolved);
+    assert_eq!(incidents[1].status, IncidentStatus::Open);
+    // nothing is queued: the key is not kept on disk
+    assert!(s.key_files().is_empty());
+}
+
+#[test]
+fn pandora_recovery_with_blank_fields_and_unquoted_timestamp() {
+    let pd = Standin::start().unwrap();
+    let s = setup("pandora-recover");
+    // `_timestamp_` left unquoted in the alert command: the date and the time are two words
+    s.pandora(
+        &pd.url(),
+        &[
+            "7",
+            "trigger",
+            "CPU high",
+            "2023-11-14",
+            "22:13:20",
+            "Warning",
+            "db-01",
+        ],
+    )
+    .expect(0);
+    // recovery fields left blank: Pandora repeats the firing values behind [RECOVER]
+    s.pandora(&pd.url(), &["7", "[RECOVER]trigger", "[RECOVER]CPU high"])
+        .expect(0);
+    let bodies = pd.accepted();
+    let actions: Vec<&Value> = bodies.iter().map(|b| &b["event_action"]).collect();
+    assert_eq!(actions, ["trigger", "resolve"]);
+    assert_eq!(bodies[0]["payload"]["timestamp"], "2023-11-14T20:13:20Z");
+    assert_eq!(bodies[0]["payload"]["severity"], "warning");
+    assert_eq!(bodies[1]["payload"]["summary"], "CPU high");
+    assert_eq!(pd.open_incident_count(), 0);
+}
+
+#[test]
+fn pandora_malformed_timestamp_and_missing_argument_exit_2() {
+    let pd = Standin::start().unwrap();
+    let s = setup("pandora-usage");
+    let r = s.pandora(
+        &pd.url(),
+        &["8", "trigger", "Disk", "14/11/2023 22:13:20", "Critical"],
+    );
+    r.expect(2);
+    let err = r.stderr();
+    assert_eq!(err.lines().count(), 1, "{}", r.all());
+    assert!(
+        err.contains("fired_timestamp") && err.contains("yy-mm-dd hh:mm:ss"),
+        "{err}"
+    );
+
+    let r = s.pandora(&pd.url(), &["8", "trigger"]);
+    r.expect(2);
+    assert_eq!(r.stderr().lines().count(), 1, "{}", r.all());
+    assert!(
+        r.stderr().contains("missing argument <description>"),
+        "{}",
+        r.all()
+    );
+
+    let r = s.pandora(&pd.url(), &["8", "fire", "Disk"]);
+    r.expect(2);
+    assert!(r.stderr().contains("event_type"), "{}", r.all());
+    // nothing sent, nothing stored
+    assert_eq!(pd.count(), 0);
+    assert!(s.key_files().is_empty());
+}
+
+#[test]
+fn unreachable_server_queues_then_flush_delivers() {
+    let pd = Standin::start().unwrap();
+    let s = setup("queue-flush");
+    let r = s.pandora(
+        UNREACHABLE,
+        &["9", "trigger", "Database down", "", "Critical", "db-01"],
+    );
+    r.expect(0);
+    assert!(
+        r.stdout().contains("trigger pandora-9: queued in"),
+        "{}",
+        r.all()
+    );
+    assert!(r.stdout().contains("pagerduty-event flush"), "{}", r.all());
+    // the key is kept beside the outbox, readable by its owner only
+    let keys = s.key_files();
+    assert_eq!(keys.len(), 1);
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&keys[0]).unwrap().permissions().mode();
+    assert_eq!(mode & 0o077, 0, "{mode:o}");
+
+    // still unreachable: flush says so, exit 1
+    let r = run(&s.dir, &["flush", "--outbox", &s.outbox]);
+    r.expect(1);
+    assert!(r.stdout().contains("1 still queued"), "{}", r.all());
+
+    let r = run(
+        &s.dir,
+        &["flush", "--outbox", &s.outbox, "--url", &pd.url()],
+    );
+    r.expect(0);
+    assert!(r.stdout().contains("1 delivered"), "{}", r.all());
+    let bodies = pd.accepted();
+    assert_eq!(bodies.len(), 1);
+    assert_eq!(bodies[0]["dedup_key"], "pandora-9");
+    assert_eq!(bodies[0]["routing_key"], ROUTING_KEY);
+    assert!(
+        s.key_files().is_empty(),
+        "nothing queued: the key file is gone"
+    );
+
+    let r = run(&s.dir, &["flush", "--outbox", &s.outbox]);
+    r.expect(0);
+    assert!(r.stdout().contains("nothing queued"), "{}", r.all());
+}
+
+#[test]
+fn later_invocation_sends_older_queued_events_first() {
+    let pd = Standin::start().unwrap();
+    let s = setup("older-first");
+    s.send(
+        UNREACHABLE,
+        &[
+            "--action",
+            "trigger",
+            "--dedup-key",
+            "job-1",
+            "--summary",
+            "backup failed",
+        ],
+    )
+    .expect(0);
+    s.send(
+        UNREACHABLE,
+        &["--action", "resolve", "--dedup-key", "job-1"],
+    )
+    .expect(0);
+    assert_eq!(pd.count(), 0);
+    let r = s.send(
+        &pd.url(),
+        &[
+            "--action",
+            "trigger",
+            "--dedup-key",
+            "job-2",
+            "--summary",
+            "disk full",
+        ],
+    );
+    r.expect(0);
+    assert!(
+        r.stdout().contains("queued earlier delivered first"),
+        "{}",
+        r.all()
+    );
+    assert!(
+        r.stdout().contains("trigger job-2: delivered"),
+        "{}",
+        r.all()
+    );
+    // the queued events first, in their order, then the new one
+    let order: Vec<(String, String)> = support::actions(&pd.accepted());
+    let expected = [
+        ("trigger", "job-1"),
+        ("resolve", "job-1"),
+        ("trigger", "job-2"),
+    ]
+    .map(|(a, k)| (a.to_string(), k.to_string()));
+    assert_eq!(order, expected);
+    assert!(s.key_files().is_empty());
+}
+
+#[test]
+fn send_sets_every_field() {
+    let pd = Standin::start().unwrap();
+    let s = setup("send-fields");
+    let r = s.send(
+        &pd.url(),
+        &[
+            "--action",
+            "trigger",
+            "--dedup-key",
+            "nightly-backup",
+            "--summary",
+            "Backup of db-01 failed",
+            "--severity",
+            "warning",
+            "--source",
+            "backup-server",
+            "--component",
+            "db-01",
+            "--group",
+            "databases",
+            "--class",
+            "backup",
+            "--detail",
+            "exit_code=3",
+            "--detail",
+            "log=/var/log/backup.log",
+            "--link",
+            "https://wiki.example.com/backup",
+            "--client",
+            "cron",
+            "--client-url",
+            "https://backup.example.com/",
+        ],
+    );
+    r.expect(0);
+    let b = &pd.accepted()[0];
+    let p = &b["payload"];
+    assert_eq!(b["event_action"], "trigger");
+    assert_eq!(b["dedup_key"], "nightly-backup");
+    assert_eq!(p["summary"], "Backup of db-01 failed");
+    assert_eq!(p["severity"], "warning");
+    assert_eq!(p["source"], "backup-server");
+    assert_eq!(p["component"], "db-01");
+    assert_eq!(p["group"], "databases");
+    assert_eq!(p["class"], "backup");
+    assert_eq!(
+        p["custom_details"],
+        json!({"exit_code": "3", "log": "/var/log/backup.log"})
+    );
+    assert_eq!(
+        b["links"],
+        json!([{"href": "https://wiki.example.com/backup"}])
+    );
+    assert_eq!(b["client"], "cron");
+    assert_eq!(b["client_url"], "https://backup.example.com/");
+    assert!(p["timestamp"].as_str().unwrap().ends_with('Z'));
+
+    s.send(
+        &pd.url(),
+        &["--action", "acknowledge", "--dedup-key", "nightly-backup"],
+    )
+    .expect(0);
+    s.send(
+        &pd.url(),
+        &["--action", "resolve", "--dedup-key", "nightly-backup"],
+    )
+    .expect(0);
+    assert_eq!(pd.open_incident_count(), 0);
+    assert_eq!(support::actions(&pd.accepted()).len(), 3);
+}
+
+#[test]
+fn send_rejected_by_pagerduty_exits_1_with_the_reason() {
+    let pd = Standin::start().unwrap();
+    pd.push_answers([Answer::Reject("payload.custom_details is invalid".into())]);
+    let s = setup("send-rejected");
+    let r = s.send(
+        &pd.url(),
+        &["--action", "trigger", "--dedup-key", "k1", "--summary", "x"],
+    );
+    r.expect(1);
+    assert!(r.stderr().contains("rejected by PagerDuty"), "{}", r.all());
+    assert!(
+        r.stderr().contains("payload.custom_details is invalid"),
+        "{}",
+        r.all()
+    );
+    assert!(!r.stdout().contains("queued"), "{}", r.all());
+    assert!(s.key_files().is_empty(), "a rejected event is not queued");
+}
+
+#[test]
+fn send_usage_errors_exit_2() {
+    let s = setup("send-usage");
+    for (args, needle) in [
+        (vec!["--dedup-key", "k", "--summary", "x"], "--action"),
+        (vec!["--action", "fire", "--dedup-key", "k"], "--action"),
+        (vec!["--action", "trigger", "--summary", "x"], "--dedup-key"),
+        (vec!["--action", "trigger", "--dedup-key", "k"], "--summary"),
+        (
+            vec![
+                "--action",
+                "trigger",
+                "--dedup-key",
+                "k",
+                "--summary",
+                "x",
+                "--severity",
+                "high",
+            ],
+            "--severity",
+        ),
+        (
+            vec![
+                "--action",
+                "trigger",
+                "--dedup-key",
+                "k",
+                "--summary",
+                "x",
+                "--detail",
+                "novalue",
+            ],
+            "--detail",
+        ),
+        (
+            vec![
+                "--action",
+                "trigger",
+                "--dedup-key",
+                "k",
+                "--summary",
+                "x",
+                "--bogus",
+            ],
+            "--bogus",
+        ),
+    ] {
+        let r = s.send(UNREACHABLE, &args);
+        r.expect(2);
+        assert_eq!(r.stderr().lines().count(), 1, "{}", r.all());
+        assert!(r.stderr().contains(needle), "{needle}: {}", r.all());
+    }
+    assert!(s.key_files().is_empty());
+}
+
+#[test]
+fn routing_key_from_environment_file_or_nowhere() {
+    let pd = Standin::start().unwrap();
+    let s = setup("key-sources");
+    let args = [
+        "send",
+        "--url",
+        &pd.url(),
+        "--outbox",
+        &s.outbox,
+        "--action",
+        "trigger",
+        "--dedup-key",
+        "env",
+        "--summary",
+        "from the environment",
+    ];
+    run_env(&s.dir, &args, &[("PAGERDUTY_ROUTING_KEY", ROUTING_KEY)]).expect(0);
+    assert_eq!(pd.accepted()[0]["routing_key"], ROUTING_KEY);
+
+    let r = run(&s.dir, &args);
+    r.expect(2);
+    assert!(r.stderr().contains("no routing key"), "{}", r.all());
+
+    // a wrong key is refused with where it came from, and never echoed
+    let wrong = "abcdefghijklmnopqrstuvwxyz0123456";
+    let r = run_env(&s.dir, &args, &[("PAGERDUTY_ROUTING_KEY", wrong)]);
+    r.expect(2);
+    assert!(r.stderr().contains("PAGERDUTY_ROUTING_KEY"), "{}", r.all());
+    assert!(
+        !r.stderr().contains(wrong) && !r.stdout().contains(wrong),
+        "{}",
+        r.all()
+    );
+
+    // the outbox directory may come from the environment too
+    let env_outbox = s.dir.join("env-outbox");
+    let r = run_env(
+        &s.dir,
+        &[
+            "send",
+            "--routing-key-file",
+            &s.key_file,
+            "--url",
+            UNREACHABLE,
+            "--action",
+            "trigger",
+            "--dedup-key",
+            "q",
+            "--summary",
+            "queued",
+        ],
+        &[("PAGERDUTY_EVENT_OUTBOX", &env_outbox.display().to_string())],
+    );
+    r.expect(0);
+    assert!(
+        r.stdout().contains(&env_outbox.display().to_string()),
+        "{}",
+        r.all()
+    );
+}
+
+#[test]
+fn concurrent_invocations_for_one_key_take_turns() {
+    let pd = Standin::start().unwrap();
+    pd.set_latency(std::time::Duration::from_millis(200));
+    let s = setup("concurrent");
+    let url = pd.url();
+    let runs: Vec<Run> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..3)
+            .map(|i| {
+                let (s, url) = (&s, &url);
+                scope.spawn(move || {
+                    let key = format!("c{i}");
+                    s.send(
+                        url,
+                        &["--action", "trigger", "--dedup-key", &key, "--summary", "x"],
+                    )
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for r in &runs {
+        r.expect(0);
+        assert!(r.stdout().contains("delivered"), "{}", r.all());
+    }
+    assert_eq!(pd.accepted().len(), 3);
+}
+
+#[test]
+fn test_command_explains_202_400_and_unreachable() {
+    let pd = Standin::start().unwrap();
+    let s = setup("test-command");
+    let test = |url: &str| {
+        run(
+            &s.dir,
+            &["test", "--routing-key-file", &s.key_file, "--url", url],
+        )
+    };
+
+    let r = test(&pd.url());
+    r.expect(0);
+    assert!(
+        r.stdout().contains("trigger: accepted (HTTP 202)"),
+        "{}",
+        r.all()
+    );
+    assert!(r.stdout().contains("resolve: accepted"), "{}", r.all());
+    assert!(
+        r.stdout().contains("****2345"),
+        "the key is shown masked\n{}",
+        r.all()
+    );
+    let bodies = pd.accepted();
+    assert_eq!(support::actions(&bodies).len(), 2);
+    assert!(
+        bodies[0]["payload"]["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with("centreon-pagerduty test event from ")
+    );
+    assert_eq!(pd.open_incident_count(), 0);
+
+    pd.push_answers([Answer::Reject("Invalid routing key".into())]);
+    let r = test(&pd.url());
+    r.expect(1);
+    assert!(
+        r.stdout().contains("refused the routing key"),
+        "{}",
+        r.all()
+    );
+    assert!(r.stdout().contains("Events API V2"), "{}", r.all());
+
+    let r = test(UNREACHABLE);
+    r.expect(1);
+    assert!(r.stdout().contains("connection refused"), "{}", r.all());
+    assert!(r.stdout().contains("HTTPS_PROXY"), "{}", r.all());
+
+    // a wrong path answers 404: the wrong URL or region
+    let r = test(&pd.url().replace("/v2/", "/v1/"));
+    r.expect(1);
+    assert!(
+        r.stdout().contains("HTTP 404") && r.stdout().contains("events.eu.pagerduty.com"),
+        "{}",
+        r.all()
+    );
+
+    pd.push_answers([Answer::TooMany { retry_after: None }]);
+    let r = test(&pd.url());
+    r.expect(1);
+    assert!(r.stdout().contains("rate limited"), "{}", r.all());
+    // `test` never uses the outbox
+    assert!(!Path::new(&s.outbox).exists());
+}
+
+#[test]
+fn replay_dry_run_matches_golden_output() {
+    let s = setup("replay-golden");
+    let root = support::root();
+    let input = root.join("tests/cli/replay.jsonl");
+    let golden = root.join("tests/cli/replay.golden");
+    let r = run(
+        &s.dir,
+        &[
+            "replay",
+            "--dry-run",
+            "--param",
+            "pdy_centreon_url=https://centreon.example.com",
+            &input.display().to_string(),
+        ],
+    );
+    r.expect(0);
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&golden, r.stdout()).unwrap();
+    }
+    let expected = std::fs::read_to_string(&golden).unwrap();
+    assert_eq!(
+        r.stdout(),
+        expected,
+        "replay output differs from tests/cli/replay.golden (UPDATE_GOLDEN=1 rewrites it)"
+    );
+    assert!(
+        r.stderr()
+            .contains("12 Centreon event(s), 8 PagerDuty event(s)"),
+        "{}",
+        r.all()
+    );
+}
+
+#[test]
+fn replay_sends_through_the_outbox_with_a_broker_configuration() {
+    let pd = Standin::start().unwrap();
+    let s = setup("replay-send");
+    // the output's JSON as Centreon's Broker configuration holds it
+    let config = s.dir.join("output.json");
+    std::fs::write(
+        &config,
+        json!({
+            "name": "PagerDuty", "type": "lua", "path": "/usr/share/centreon-broker/lua/pagerduty.lua",
+            "lua_parameter": [
+                {"type": "password", "name": "pdy_routing_key", "value": ROUTING_KEY},
+                {"type": "string", "name": "http_server_url", "value": pd.url()},
+                {"type": "string", "name": "pdy_centreon_url", "value": "https://centreon.example.com"},
+                {"type": "string", "name": "outbox_path", "value": "/nonexistent/outbox.db"},
+                {"type": "string", "name": "log_path", "value": "/nonexistent/log"}
+            ]
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let input = support::root().join("tests/cli/replay.jsonl");
+    let r = run(
+        &s.dir,
+        &[
+            "replay",
+            "--config",
+            &config.display().to_string(),
+            "--outbox",
+            &s.outbox,
+            &input.display().to_string(),
+        ],
+    );
+    r.expect(0);
+    assert_eq!(r.stdout().lines().count(), 8, "{}", r.all());
+    assert!(r.stderr().contains("8 delivered"), "{}", r.all());
+    let order = support::actions(&pd.accepted());
+    let keys: Vec<&str> = order
+        .iter()
+        .map(|(a, k)| (a.as_str(), k.as_str()))
+        .map(|(_, k)| k)
+        .collect();
+    assert_eq!(keys.len(), 8, "{order:?}");
+    let of = |k: &str| -> Vec<&str> {
+        order
+            .iter()
+            .filter(|(_, x)| x == k)
+            .map(|(a, _)| a.as_str())
+            .collect()
+    };
+    assert_eq!(
+        of("12_34"),
+        ["trigger", "trigger", "acknowledge", "resolve"]
+    );
+    assert_eq!(of("13_H"), ["trigger", "resolve"]);
+    assert_eq!(of("13_35"), ["trigger"]);
+    assert_eq!(of("99_H"), ["trigger"]);
+}
+
+#[test]
+fn help_on_every_command_and_usage_errors() {
+    let s = setup("help");
+    for cmd in ["pandora", "send", "flush", "test", "replay"] {
+        let r = run(&s.dir, &[cmd, "--help"]);
+        r.expect(0);
+        assert!(
+            r.stdout().starts_with("Usage: pagerduty-event"),
+            "{cmd}: {}",
+            r.all()
+        );
+        assert!(r.stderr().is_empty(), "{cmd}: {}", r.all());
+        run(&s.dir, &["help", cmd]).expect(0);
+    }
+    let r = run(&s.dir, &["--help"]);
+    r.expect(0);
+    for cmd in ["pandora", "send", "flush", "test", "replay"] {
+        assert!(r.stdout().contains(cmd), "{}", r.all());
+    }
+    let r = run(&s.dir, &["frobnicate"]);
+    r.expect(2);
+    assert_eq!(r.stderr().lines().count(), 1, "{}", r.all());
+    assert!(r.stderr().contains("unknown command"), "{}", r.all());
+    let r = run(&s.dir, &[]);
+    r.expect(2);
+    assert_eq!(r.stderr().lines().count(), 1, "{}", r.all());
+}
+
+#[test]
+fn pandora_timestamp_is_local_time_of_the_tz_environment() {
+    let s = setup("pandora-tz");
+    let key = format!("@{}", s.key_file);
+    let args = [
+        "pandora",
+        "--dry-run",
+        &key,
+        "5",
+        "trigger",
+        "Disk",
+        "23-11-14 22:13:20",
+        "Critical",
+    ];
+    let event = |r: &Run| -> Value { serde_json::from_str(r.stdout().trim()).unwrap() };
+    // a POSIX rule needs no zone file: Central European Time, +01:00 in November
+    let r = run_env(&s.dir, &args, &[("TZ", "CET-1CEST,M3.5.0,M10.5.0/3")]);
+    r.expect(0);
+    let e = event(&r);
+    assert_eq!(
+        e["payload"]["timestamp"],
+        "2023-11-14T21:13:20Z",
+        "{}",
+        r.all()
+    );
+    assert_eq!(e["routing_key"], "<masked>");
+    assert_eq!(e["dedup_key"], "pandora-5");
+    // --timezone wins over TZ
+    let mut with_option = args.to_vec();
+    with_option.insert(2, "--timezone");
+    with_option.insert(3, "UTC");
+    let r = run_env(
+        &s.dir,
+        &with_option,
+        &[("TZ", "CET-1CEST,M3.5.0,M10.5.0/3")],
+    );
+    assert_eq!(
+        event(&r)["payload"]["timestamp"],
+        "2023-11-14T22:13:20Z",
+        "{}",
+        r.all()
+    );
+    // a dry run touches no outbox
+    assert!(!Path::new(&s.outbox).exists());
+}
+
+#[test]
+fn event_that_cannot_be_stored_exits_1() {
+    let s = setup("not-stored");
+    // the outbox "directory" is a file: nothing can be stored there
+    let file = s.dir.join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let r = run(
+        &s.dir,
+        &[
+            "send",
+            "--routing-key-file",
+            &s.key_file,
+            "--url",
+            UNREACHABLE,
+            "--outbox",
+            &file.join("outbox").display().to_string(),
+            "--action",
+            "trigger",
+            "--dedup-key",
+            "k",
+            "--summary",
+            "x",
+        ],
+    );
+    r.expect(1);
+    assert_eq!(r.stderr().lines().count(), 1, "{}", r.all());
+    assert!(r.stderr().contains("outbox"), "{}", r.all());
+}
+
+#[test]
+fn server_errors_and_rate_limits_are_queued_not_failed() {
+    let pd = Standin::start().unwrap();
+    let s = setup("5xx-429");
+    pd.push_answers([Answer::ServerError(503)]);
+    let r = s.send(
+        &pd.url(),
+        &["--action", "trigger", "--dedup-key", "a", "--summary", "x"],
+    );
+    r.expect(0);
+    assert!(
+        r.stdout().contains("trigger a: queued") && r.stdout().contains("HTTP 503"),
+        "{}",
+        r.all()
+    );
+
+    pd.push_answers([Answer::TooMany {
+        retry_after: Some(1),
+    }]);
+    let r = s.send(
+        &pd.url(),
+        &["--action", "trigger", "--dedup-key", "b", "--summary", "y"],
+    );
+    r.expect(0);
+    // the queued event goes first and meets the rate limit: this one waits behind it
+    assert!(
+        r.stdout().contains("trigger b: queued") && r.stdout().contains("rate limited"),
+        "{}",
+        r.all()
+    );
+    assert_eq!(pd.accepted().len(), 0);
+
+    let r = run(&s.dir, &["flush", "--outbox", &s.outbox]);
+    r.expect(0);
+    // order is kept per dedup_key; these two are independent
+    let mut keys: Vec<String> = support::actions(&pd.accepted())
+        .into_iter()
+        .map(|(_, k)| k)
+        .collect();
+    keys.sort();
+    assert_eq!(keys, ["a", "b"]);
+}
