@@ -6,7 +6,7 @@ use super::Stop;
 use super::args::Parsed;
 
 /// The environment variable a routing key may come from.
-pub const ENV: &str = "PAGERDUTY_ROUTING_KEY";
+pub use crate::config::ROUTING_KEY_ENV as ENV;
 
 /// A routing key and where it came from (for messages: never the key itself).
 #[derive(Debug, Clone)]
