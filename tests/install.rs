@@ -68,7 +68,11 @@ fn installed_bridge_runs_and_uninstall_removes_it() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(pd.accepted().len(), 6, "the lifecycle scenario's six events");
+    assert_eq!(
+        pd.accepted().len(),
+        6,
+        "the lifecycle scenario's six events"
+    );
 
     let cli = Command::new(root_dir.join("usr/bin/pagerduty-event"))
         .arg("--version")
@@ -77,5 +81,9 @@ fn installed_bridge_runs_and_uninstall_removes_it() {
     assert!(cli.status.success());
 
     make("uninstall", &root_dir);
-    assert!(files_under(&root_dir).is_empty(), "{:?}", files_under(&root_dir));
+    assert!(
+        files_under(&root_dir).is_empty(),
+        "{:?}",
+        files_under(&root_dir)
+    );
 }

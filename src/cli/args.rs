@@ -86,6 +86,24 @@ impl Parsed {
     }
 }
 
+/// Parses a command that takes options only: `None` when `--help` was asked for (and
+/// printed), a usage error for any positional argument.
+pub fn parse_options(
+    args: &[String],
+    opts: &[Opt],
+    help: impl Fn() -> String,
+) -> Result<Option<Parsed>, Stop> {
+    let p = parse(args, opts, false)?;
+    if p.help {
+        print!("{}", help());
+        return Ok(None);
+    }
+    if let Some(extra) = p.positionals.first() {
+        return Err(Stop::Usage(format!("unexpected argument {extra:?}")));
+    }
+    Ok(Some(p))
+}
+
 /// Parses `args` (the words after the subcommand) against `opts`. With `options_first`,
 /// everything from the first positional argument on is positional (Pandora FMS passes
 /// values such as `-5` or `--x` that must not be read as options); `--` always ends the

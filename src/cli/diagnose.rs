@@ -35,14 +35,9 @@ Exit status: 0 PagerDuty accepted both events, 1 it did not, 2 bad usage.
 /// Runs `test`.
 pub fn run(argv: &[String]) -> Result<i32, Stop> {
     let opts = options::merge(&[ROUTING, NETWORK]);
-    let p = args::parse(argv, &opts, false)?;
-    if p.help {
-        print!("{}", help());
+    let Some(p) = args::parse_options(argv, &opts, help)? else {
         return Ok(EXIT_OK);
-    }
-    if let Some(extra) = p.positionals.first() {
-        return Err(Stop::Usage(format!("unexpected argument {extra:?}")));
-    }
+    };
     let key = key::required(&p)?;
     let mut params = options::network_params(&p, None);
     params.insert("pdy_routing_key".into(), key.secret.expose().into());

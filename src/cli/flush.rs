@@ -33,14 +33,9 @@ Exit status: 0 nothing left queued, 1 events remain (the reason is printed), 2 b
 /// Runs `flush`.
 pub fn run(argv: &[String]) -> Result<i32, Stop> {
     let opts = options::merge(&[ROUTING, NETWORK, DELIVERY]);
-    let p = args::parse(argv, &opts, false)?;
-    if p.help {
-        print!("{}", help());
+    let Some(p) = args::parse_options(argv, &opts, help)? else {
         return Ok(EXIT_OK);
-    }
-    if let Some(extra) = p.positionals.first() {
-        return Err(Stop::Usage(format!("unexpected argument {extra:?}")));
-    }
+    };
     let wait = options::wait(&p, WAIT)?;
     let dir = spool::directory(p.value("outbox"))?;
     let mut targets = Vec::new();

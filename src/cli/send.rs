@@ -72,14 +72,9 @@ Exit status: 0 delivered or queued, 1 rejected by PagerDuty or not stored, 2 bad
 /// Runs `send`.
 pub fn run(argv: &[String]) -> Result<i32, Stop> {
     let opts = options::merge(&[EVENT, PREVIEW, ROUTING, NETWORK, DELIVERY]);
-    let p = args::parse(argv, &opts, false)?;
-    if p.help {
-        print!("{}", help());
+    let Some(p) = args::parse_options(argv, &opts, help)? else {
         return Ok(EXIT_OK);
-    }
-    if let Some(extra) = p.positionals.first() {
-        return Err(Stop::Usage(format!("unexpected argument {extra:?}")));
-    }
+    };
     let action = match p.value("action") {
         None => {
             return Err(Stop::Usage(
