@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench/run.sh: `make bench`. Runs every benchmark, prints the table and writes BENCHMARKS.md
-# (machine, commands, date, results). `bash bench/run.sh --tiny` is the smoke run `make test`
-# uses (tiny inputs, nothing written to BENCHMARKS.md).
+# (machine, commands, date, results, then bench/HISTORY.md: profiling and fixes, before/after).
+# `bash bench/run.sh --tiny` is the smoke run `make test` uses (tiny inputs, nothing written to
+# BENCHMARKS.md).
 #
 #   1-2. write path and memory: bench/writepath.sh (Broker emulator, Lua 5.3 and 5.4)
 #   3.   outbox:   cargo run --release --example bench -- outbox
@@ -46,6 +47,11 @@ if [ ${#TINY[@]} -eq 0 ]; then
     echo "  several runs. Raw results: one JSON object per line in \`$(realpath --relative-to="$ROOT" "$RESULTS")\`."
     echo
     echo "$REPORT"
+    # what was profiled and fixed, with the figures before and after (kept by hand)
+    if [ -f bench/HISTORY.md ]; then
+      echo
+      cat bench/HISTORY.md
+    fi
   } > BENCHMARKS.md
   echo "wrote BENCHMARKS.md" >&2
 fi

@@ -1179,7 +1179,7 @@ fn report_outbox(out: &mut String, v: &Value) {
             format!("{} ms (1-row commit)", fmt(num(v, "raw_commit_ms"), 2)),
             format!("+{} ms", fmt(num(v, "ack_added_ms"), 2)),
             &format!(
-                "~ commit delay ({} ms) + fsync",
+                "~ one commit: it starts at once (the {} ms commit delay only applies within a burst)",
                 fmt(num(v, "commit_delay_ms"), 0)
             ),
             None,
@@ -1358,7 +1358,7 @@ fn report_storm(out: &mut String, v: &Value) {
     );
     let note = if scale > 1.0 {
         format!(
-            "{note} Caveat: only the stand-in's window is scaled; the connector's 429 pause (0.5 s x 1.5^n, +-50 %, up to 60 s) is not, so it is {} times longer relative to the window than in real time.",
+            "{note} Caveat: only the stand-in's window is scaled, not the connector's own pauses after a 429 (0.5 s x 1.5^n, +-50 %, at most 5 s, then one request probes; in a storm, paced by the length of the previous pause): they are {} times longer relative to the window than in real time.",
             fmt(scale, 0)
         )
     } else {

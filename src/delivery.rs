@@ -1,28 +1,37 @@
 //! Background delivery: a committer makes events durable in group commits, sender lanes deliver them (one `dedup_key` always in one lane, in order).
 //!
 //! Broker's thread only hands events over a channel and reads two counters: an event is
-//! acknowledged to Broker once the committer has written it to the outbox (one fsync for
-//! many events, at most `outbox_commit_delay` later). The committer also applies what the
-//! lanes report (delivered: deleted; rejected: moved to `rejected`), merges superseded
-//! pending events, holds new events back when the outbox is full or the disk fails (so
-//! Broker keeps them), releases committed events to the lanes according to
+//! acknowledged to Broker once the committer has written it to the outbox. A commit starts
+//! as soon as an event waits and the committer is idle, so an isolated event costs one
+//! fsync and no wait; events that arrive during a commit share the next one, which (in a
+//! burst) first waits as long as the previous commit took, at most `outbox_commit_delay`, so
+//! that a burst takes few fsyncs. The committer also applies what the lanes report
+//! (delivered: deleted; rejected: moved to `rejected`; these alone wait up to
+//! `outbox_commit_delay` to share a commit), merges
+//! superseded pending events, holds new events back when the outbox is full or the disk
+//! fails (so Broker keeps them), releases committed events to the lanes according to
 //! `max_buffer_size`/`max_buffer_age`, and writes the statistics file.
 //!
 //! A lane retries its head event with backoff (so a resolve never overtakes its trigger)
-//! while other lanes keep flowing; a 429 pauses every lane, since they share the routing
-//! key; a rejected event never blocks the events behind it. Every network call happens on
-//! the lanes; stopping aborts requests in flight and joins every thread.
+//! while other lanes keep flowing; a rejected event never blocks the events behind it. A 429
+//! pauses every lane, since they share the routing key, and when the pause ends a single
+//! request probes: another 429 pauses again (longer, at most 5 s without `Retry-After`);
+//! once PagerDuty processes one, the lanes resume one more at a time with each request it
+//! processes. An event answered 429 was not
+//! taken by PagerDuty: it goes back to its lane, where a newer event may still merge with
+//! it. Every network call happens on the lanes; stopping aborts requests in flight and
+//! joins every thread.
 
 use std::collections::{HashSet, VecDeque};
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender as Channel};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender as Channel, TryRecvError};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::config::{Config, Secret};
-use crate::log::Logger;
+use crate::log::{Level, Logger};
 use crate::outbox::{ObjectState, Outbox, OutboxError, Reader};
 use crate::payload::{self, Outgoing};
 use crate::retry::{self, Jitter, Outcome};
@@ -65,8 +74,135 @@ struct Queue {
     lanes: Vec<VecDeque<i64>>,
     /// Ids taken by a lane: being sent, or sent and awaiting deletion. Never merged.
     busy: HashSet<i64>,
-    paused_until: Option<Instant>,
+    /// The routing key's rate limit (429).
+    throttle: Throttle,
     stopping: bool,
+}
+
+/// The rate-limit state of the routing key. A 429 pauses every lane; when the pause ends, a
+/// single request probes while the other lanes wait: a 429 pauses again, longer; a request
+/// that PagerDuty processed (accepted or rejected) ends the episode, and the lanes resume
+/// one more at a time with each further request processed, so that a window that reopens
+/// slowly is not flooded. Requests already in flight when a pause starts may be answered 429
+/// too: those are stale, they neither lengthen the pause nor end the episode. An episode that
+/// starts right after the previous one ended (a storm) paces its probes by that episode's
+/// length.
+#[derive(Debug, Default)]
+struct Throttle {
+    /// No lane sends before this.
+    paused_until: Option<Instant>,
+    /// Requests allowed in flight since the latest 429: 1 (the probe), one more with each
+    /// request PagerDuty processes; `None`: no limit (every lane).
+    ramp: Option<usize>,
+    /// Requests sent and not answered yet.
+    in_flight: usize,
+    /// 429s of this episode that started a pause (the pause grows with them); 0: no episode.
+    strikes: u32,
+    /// Incremented by each pause: an answer to a request sent before the latest pause is stale.
+    epoch: u64,
+    /// Start of the episode.
+    since: Option<Instant>,
+    /// Length of the previous episode, when it ended less than that long before this one
+    /// started: how long PagerDuty is likely to take before it takes events again.
+    guide: Option<Duration>,
+    /// Length and end of the previous episode.
+    last: Option<(Duration, Instant)>,
+}
+
+/// A lane's permission to send one request: the throttle's epoch when it was given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Turn(u64);
+
+impl Throttle {
+    /// The key is paused or probing: an event committed now cannot be sent right away.
+    fn holds(&self, now: Instant) -> bool {
+        self.strikes > 0 || self.paused_until.is_some_and(|p| p > now)
+    }
+
+    /// `Ok` when a lane may send now, else `Err` with when to look again (`None`: when woken
+    /// by an answer).
+    fn check(&self, now: Instant) -> Result<(), Option<Instant>> {
+        if let Some(p) = self.paused_until.filter(|p| *p > now) {
+            return Err(Some(p));
+        }
+        if self.ramp.is_some_and(|k| self.in_flight >= k) {
+            return Err(None);
+        }
+        Ok(())
+    }
+
+    /// Like [`Throttle::check`], and takes the turn: every turn gets exactly one answer
+    /// ([`Throttle::limited`], [`Throttle::processed`] or [`Throttle::failed`]).
+    fn turn(&mut self, now: Instant) -> Result<Turn, Option<Instant>> {
+        self.check(now)?;
+        self.in_flight += 1;
+        Ok(Turn(self.epoch))
+    }
+
+    fn answered(&mut self) {
+        self.in_flight = self.in_flight.saturating_sub(1);
+    }
+
+    /// A 429 to the request sent on `turn`. The first one since the latest pause starts a new
+    /// pause (`Retry-After`, else the backoff of this episode's strikes, or the pace of the
+    /// previous episode in a storm) and returns it; a stale one only honours its `Retry-After`.
+    fn limited(
+        &mut self,
+        turn: Turn,
+        retry_after: Option<Duration>,
+        unit: f64,
+        now: Instant,
+    ) -> Option<Duration> {
+        self.answered();
+        if turn.0 != self.epoch {
+            if let Some(ra) = retry_after {
+                let until = now + ra;
+                self.paused_until = Some(self.paused_until.map_or(until, |p| p.max(until)));
+            }
+            return None;
+        }
+        if self.strikes == 0 {
+            self.since = Some(now);
+            self.guide = self
+                .last
+                .filter(|(length, ended)| now.saturating_duration_since(*ended) <= *length)
+                .map(|(length, _)| length);
+        }
+        self.strikes += 1;
+        let pause = retry_after.unwrap_or_else(|| match self.guide {
+            Some(previous) => retry::learned_pause(previous, self.strikes, unit),
+            None => retry::rate_limit_pause(self.strikes, unit),
+        });
+        self.paused_until = Some(now + pause);
+        self.ramp = Some(1);
+        self.epoch += 1;
+        Some(pause)
+    }
+
+    /// PagerDuty processed (accepted or rejected) the request sent on `turn`: one more lane
+    /// may send; the first since the latest pause ends the episode, whose length it returns.
+    fn processed(&mut self, turn: Turn, now: Instant) -> Option<Duration> {
+        self.answered();
+        if turn.0 != self.epoch {
+            return None;
+        }
+        self.ramp = self.ramp.map(|k| k + 1).filter(|k| *k < LANES);
+        if self.strikes == 0 {
+            return None;
+        }
+        let length = now.saturating_duration_since(self.since.unwrap_or(now));
+        self.strikes = 0;
+        self.since = None;
+        self.guide = None;
+        self.last = Some((length, now));
+        Some(length)
+    }
+
+    /// The request got no answer about the rate (5xx, network error): its lane backs off,
+    /// another one may send.
+    fn failed(&mut self) {
+        self.answered();
+    }
 }
 
 struct Shared {
@@ -123,7 +259,7 @@ impl Delivery {
                 buffer_since: None,
                 lanes,
                 busy: HashSet::new(),
-                paused_until: None,
+                throttle: Throttle::default(),
                 stopping: false,
             }),
             wake: Condvar::new(),
@@ -168,6 +304,7 @@ impl Delivery {
             last_stats: None,
             blocked: None,
             clear_since: None,
+            last_commit: None,
             batch_limit: MAX_BATCH,
         };
         d.committer = Some(
@@ -297,6 +434,9 @@ struct Committer {
     pending_rows: u64,
     max_events: u64,
     rejected_max: u64,
+    /// The longest a commit of new events waits for more within a burst; how long lane
+    /// results (deletions) wait for more to share a commit; the spacing of commit attempts
+    /// while the outbox is blocked. An event that finds the committer idle never waits.
     delay: Duration,
     max_buffer_size: usize,
     max_buffer_age: Duration,
@@ -306,6 +446,8 @@ struct Committer {
     blocked: Option<Blocked>,
     /// Since when nothing was held back and no write failed, while still `blocked`.
     clear_since: Option<Instant>,
+    /// End and duration of the latest commit.
+    last_commit: Option<(Instant, Duration)>,
     /// Events taken per transaction: halved after a failed commit (a full disk may have room
     /// for a few events but not for a large batch), doubled back after each success.
     batch_limit: usize,
@@ -326,24 +468,7 @@ impl Committer {
             match self.rx.recv_timeout(timeout) {
                 Ok(m) => {
                     stopping |= self.take(m, &mut release);
-                    // group commit: wait a little for more events
-                    let until = Instant::now() + self.delay;
-                    while self.held.len() + self.results.len() < MAX_BATCH {
-                        let left = until.saturating_duration_since(Instant::now());
-                        let next = if left.is_zero() {
-                            self.rx.try_recv().map_err(|_| RecvTimeoutError::Timeout)
-                        } else {
-                            self.rx.recv_timeout(left)
-                        };
-                        match next {
-                            Ok(m) => stopping |= self.take(m, &mut release),
-                            Err(RecvTimeoutError::Timeout) => break,
-                            Err(RecvTimeoutError::Disconnected) => {
-                                stopping = true;
-                                break;
-                            }
-                        }
-                    }
+                    stopping |= !stopping && self.gather(&mut release);
                 }
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => stopping = true,
@@ -355,6 +480,53 @@ impl Committer {
             self.release_due(release || stopping);
             self.write_stats(stopping);
         }
+    }
+
+    /// Takes the messages already waiting, then decides when to commit.
+    ///
+    /// New events: at once, when the committer was idle. When they arrived during the previous
+    /// commit or right after it (commits run back to back: a burst), they wait as long as that
+    /// commit took, at most `delay`, for more to join: commits then take at most half of the
+    /// time, and a burst groups into few commits however fast the disk, while an isolated
+    /// event waits for nothing but its own commit. Only lane results, or events held back
+    /// while the outbox is blocked: up to `delay`, so that deletions share a commit and a
+    /// failing disk is not retried per event. True when stopping.
+    fn gather(&mut self, release: &mut bool) -> bool {
+        let start = Instant::now();
+        let burst = self
+            .last_commit
+            .filter(|(ended, took)| start.saturating_duration_since(*ended) < *took)
+            .map(|(_, took)| start + took.min(self.delay));
+        while self.held.len() + self.results.len() < MAX_BATCH {
+            let m = match self.rx.try_recv() {
+                Ok(m) => m,
+                Err(TryRecvError::Disconnected) => return true,
+                Err(TryRecvError::Empty) => {
+                    let until = if self.held.is_empty() {
+                        (!self.results.is_empty()).then_some(start + self.delay)
+                    } else if self.blocked.is_some() {
+                        Some(start + self.delay)
+                    } else {
+                        burst
+                    };
+                    let left = until.map_or(Duration::ZERO, |u| {
+                        u.saturating_duration_since(Instant::now())
+                    });
+                    if left.is_zero() {
+                        break;
+                    }
+                    match self.rx.recv_timeout(left) {
+                        Ok(m) => m,
+                        Err(RecvTimeoutError::Timeout) => break,
+                        Err(RecvTimeoutError::Disconnected) => return true,
+                    }
+                }
+            };
+            if self.take(m, release) {
+                return true;
+            }
+        }
+        false
     }
 
     /// How long to wait for the next message: until the buffer is due, a retry of held
@@ -384,9 +556,14 @@ impl Committer {
     /// One transaction: results first (they free room and are never merged), then as many
     /// held events as the outbox has room for. Memory changes only once the commit succeeded.
     fn commit(&mut self) {
+        let began = Instant::now();
         let mut q = self.shared.lock();
         let busy = q.busy.clone();
         let is_busy = |id: i64| busy.contains(&id);
+        // a lane with rows waiting, or a rate-limited key, cannot send a new event right
+        // away: there, rows of this batch may merge with each other too
+        let throttled = q.throttle.holds(Instant::now());
+        let behind: Vec<bool> = q.lanes.iter().map(|l| throttled || !l.is_empty()).collect();
         let outcome = (|| -> Result<_, OutboxError> {
             let mut batch = self.outbox.batch()?;
             let mut done = Vec::new();
@@ -418,10 +595,11 @@ impl Committer {
                 if room == 0 {
                     break;
                 }
-                let ins = batch.insert(&ev.out, ev.opens, &is_busy)?;
+                let lane = lane_of(&ev.out.dedup_key);
+                let ins = batch.insert(&ev.out, ev.opens, &is_busy, behind[lane])?;
                 batch.object(&ev.object)?;
                 if let Some(id) = ins.id {
-                    added.push((id, lane_of(&ev.out.dedup_key)));
+                    added.push((id, lane));
                     room -= 1;
                 }
                 room += ins.removed.len() as u64;
@@ -461,7 +639,6 @@ impl Committer {
                     release(&mut q);
                 }
                 drop(q);
-                self.shared.wake.notify_all();
                 self.pending_rows = (self.pending_rows + added.len() as u64)
                     .saturating_sub(removed.len() as u64 + done.len() as u64);
                 self.results.clear();
@@ -470,19 +647,23 @@ impl Committer {
                 c.committed.fetch_add(added.len() as u64, Ordering::Relaxed);
                 c.commits.fetch_add(1, Ordering::Relaxed);
                 c.merged.fetch_add(merged, Ordering::Relaxed);
+                // pending before committed: outstanding() never misses an event in between
                 c.pending.store(self.pending_rows, Ordering::SeqCst);
+                // the acknowledgement first, then the lanes (waking 16 threads takes a while
+                // on a small machine)
+                if let Some(seq) = last_seq {
+                    self.shared.committed.store(seq, Ordering::SeqCst);
+                    let (lock, cv) = &self.shared.committed_signal;
+                    drop(lock.lock().unwrap_or_else(|e| e.into_inner()));
+                    cv.notify_all();
+                }
+                self.shared.wake.notify_all();
                 for (n, unsent_problem) in notes {
                     if unsent_problem {
                         self.shared.log.warning(&n);
                     } else {
                         self.shared.log.info(&n);
                     }
-                }
-                if let Some(seq) = last_seq {
-                    self.shared.committed.store(seq, Ordering::SeqCst);
-                    let (lock, cv) = &self.shared.committed_signal;
-                    drop(lock.lock().unwrap_or_else(|e| e.into_inner()));
-                    cv.notify_all();
                 }
                 self.batch_limit = (self.batch_limit * 2).min(MAX_BATCH);
                 if !self.held.is_empty() && self.pending_rows >= self.max_events {
@@ -498,6 +679,7 @@ impl Committer {
                 self.set_blocked(Some(Blocked::Disk), &e.0);
             }
         }
+        self.last_commit = Some((Instant::now(), began.elapsed()));
     }
 
     /// Announces the end of a blocked episode once nothing was held back and no write
@@ -583,42 +765,81 @@ fn release(q: &mut Queue) {
     q.buffer_since = None;
 }
 
-/// Takes the next id of `lane` (marking it busy), or `None` when stopping.
+/// Takes the next id of `lane` (marking it busy) once the lane may send, or `None` when
+/// stopping. During a rate-limit pause rows stay in the queue, where newer events can still
+/// merge with them.
 fn next_id(shared: &Shared, lane: usize) -> Option<i64> {
     let mut q = shared.lock();
     loop {
         if q.stopping {
             return None;
         }
-        if let Some(id) = q.lanes[lane].pop_front() {
-            q.busy.insert(id);
-            return Some(id);
+        let now = Instant::now();
+        let mut wake = None;
+        if !q.lanes[lane].is_empty() {
+            match q.throttle.check(now) {
+                Ok(()) => {
+                    let id = q.lanes[lane].pop_front()?;
+                    q.busy.insert(id);
+                    return Some(id);
+                }
+                Err(w) => wake = w,
+            }
         }
-        q = shared.wake.wait(q).unwrap_or_else(|e| e.into_inner());
+        q = park(shared, q, wake, now);
     }
 }
 
-/// Sleeps until `until` (or the end of a rate-limit pause); false when stopping.
-fn wait(shared: &Shared, until: Option<Instant>) -> bool {
+/// Waits until `not_before` (a retry's backoff) and a turn to send; `None` when stopping.
+fn wait_turn(shared: &Shared, not_before: Option<Instant>) -> Option<Turn> {
+    let mut q = shared.lock();
+    loop {
+        if q.stopping {
+            return None;
+        }
+        let now = Instant::now();
+        let wake = match not_before.filter(|t| *t > now) {
+            Some(t) => Some(t),
+            None => match q.throttle.turn(now) {
+                Ok(turn) => return Some(turn),
+                Err(w) => w,
+            },
+        };
+        q = park(shared, q, wake, now);
+    }
+}
+
+/// Sleeps until `until` (whatever the rate limit); false when stopping.
+fn sleep_until(shared: &Shared, until: Instant) -> bool {
     let mut q = shared.lock();
     loop {
         if q.stopping {
             return false;
         }
         let now = Instant::now();
-        let target = match (
-            q.paused_until.filter(|p| *p > now),
-            until.filter(|u| *u > now),
-        ) {
-            (None, None) => return true,
-            (Some(p), Some(u)) => p.max(u),
-            (Some(t), None) | (None, Some(t)) => t,
-        };
-        q = shared
-            .wake
-            .wait_timeout(q, target - now)
-            .unwrap_or_else(|e| e.into_inner())
-            .0;
+        if now >= until {
+            return true;
+        }
+        q = park(shared, q, Some(until), now);
+    }
+}
+
+/// Waits on the queue's condition variable until woken or `wake`.
+fn park<'a>(
+    shared: &'a Shared,
+    q: MutexGuard<'a, Queue>,
+    wake: Option<Instant>,
+    now: Instant,
+) -> MutexGuard<'a, Queue> {
+    match wake {
+        Some(t) => {
+            shared
+                .wake
+                .wait_timeout(q, t.saturating_duration_since(now))
+                .unwrap_or_else(|e| e.into_inner())
+                .0
+        }
+        None => shared.wake.wait(q).unwrap_or_else(|e| e.into_inner()),
     }
 }
 
@@ -630,7 +851,7 @@ fn run_lane(
     lane: usize,
 ) {
     let mut jitter = Jitter::from_clock();
-    while let Some(id) = next_id(shared, lane) {
+    'rows: while let Some(id) = next_id(shared, lane) {
         let row = loop {
             match reader.fetch(id) {
                 Ok(Some(row)) => break Some(row),
@@ -648,7 +869,7 @@ fn run_lane(
                     shared
                         .log
                         .warning(&format!("cannot read outbox row {id}: {e}; retrying"));
-                    if !wait(shared, Some(Instant::now() + Duration::from_secs(1))) {
+                    if !sleep_until(shared, Instant::now() + Duration::from_secs(1)) {
                         return;
                     }
                 }
@@ -658,11 +879,13 @@ fn run_lane(
         let out = row.outgoing();
         let what = format!("{} {}", out.action.as_str(), out.dedup_key);
         let mut attempts = 0u32;
+        // attempts without an answer (5xx, network error, timeout): PagerDuty may have the event
+        let mut failures = 0u32;
         let mut not_before = None;
         loop {
-            if !wait(shared, not_before) {
+            let Some(turn) = wait_turn(shared, not_before) else {
                 return; // stopping: the row stays in the outbox for the next run
-            }
+            };
             attempts += 1;
             let outcome = match transport {
                 Transport::Http(sender) => sender.send(&payload::encode(&out, &shared.routing_key)),
@@ -686,6 +909,7 @@ fn run_lane(
                         "delivered {what} (attempt {attempts}): {}",
                         out.summary
                     ));
+                    processed(shared, turn);
                     let _ = inbox.send(Msg::Delivered(id));
                     break;
                 }
@@ -696,32 +920,271 @@ fn run_lane(
                         "PagerDuty rejected {what}; kept in the outbox's rejected table: {reason}; event: {}",
                         payload::redacted(&out)
                     ));
+                    processed(shared, turn);
                     let _ = inbox.send(Msg::Rejected(id, reason));
                     break;
                 }
                 Outcome::RateLimited { retry_after } => {
                     shared.counters.rate_limited.fetch_add(1, Ordering::Relaxed);
-                    let pause =
-                        retry_after.unwrap_or_else(|| retry::backoff(attempts, jitter.next_unit()));
-                    shared.log.warning(&format!(
-                        "rate limited by PagerDuty on {what}; pausing this routing key for {:.1} s",
-                        pause.as_secs_f64()
-                    ));
-                    let mut q = shared.lock();
-                    let until = Instant::now() + pause;
-                    q.paused_until = Some(q.paused_until.map_or(until, |p| p.max(until)));
+                    let (pause, strikes, storm) = {
+                        let mut q = shared.lock();
+                        let pause = q.throttle.limited(
+                            turn,
+                            retry_after,
+                            jitter.next_unit(),
+                            Instant::now(),
+                        );
+                        (pause, q.throttle.strikes, q.throttle.guide.is_some())
+                    };
+                    shared.wake.notify_all();
+                    match pause {
+                        Some(p) if strikes <= 1 => shared.log.log(
+                            // a storm is announced once, not once per rate-limit window
+                            if storm { Level::Info } else { Level::Warning },
+                            &format!(
+                                "rate limited by PagerDuty on {what}; pausing this routing key for {:.1} s, then one request probes",
+                                p.as_secs_f64()
+                            ),
+                        ),
+                        Some(p) => shared.log.info(&format!(
+                            "still rate limited by PagerDuty ({what}); probing again in {:.1} s",
+                            p.as_secs_f64()
+                        )),
+                        None => shared.log.debug(&format!(
+                            "rate limited by PagerDuty on {what}, sent before the pause"
+                        )),
+                    }
+                    if failures == 0 {
+                        // PagerDuty did not take it: back to the head of the lane, where a
+                        // newer event of its dedup_key can still merge with it
+                        let mut q = shared.lock();
+                        q.busy.remove(&id);
+                        q.lanes[lane].push_front(id);
+                        continue 'rows;
+                    }
+                    not_before = None;
                 }
                 Outcome::Failed(reason) => {
+                    failures += 1;
+                    let ramping = {
+                        let mut q = shared.lock();
+                        q.throttle.failed();
+                        q.throttle.ramp.is_some()
+                    };
+                    if ramping {
+                        shared.wake.notify_all();
+                    }
                     shared.counters.retried.fetch_add(1, Ordering::Relaxed);
                     shared.counters.set_error(format!("{what}: {reason}"));
-                    let delay = retry::backoff(attempts, jitter.next_unit());
+                    let delay = retry::backoff(failures, jitter.next_unit());
                     shared.log.warning(&format!(
-                        "sending {what} failed ({reason}); retry {attempts} in {:.1} s",
+                        "sending {what} failed ({reason}); retry {failures} in {:.1} s",
                         delay.as_secs_f64()
                     ));
                     not_before = Some(Instant::now() + delay);
                 }
             }
         }
+    }
+}
+
+/// PagerDuty processed a request: after a 429, one more lane may send; the first one since
+/// the latest pause ends the rate-limit episode.
+fn processed(shared: &Shared, turn: Turn) {
+    let (ramping, ended) = {
+        let mut q = shared.lock();
+        let ramping = q.throttle.ramp.is_some();
+        let storm = q.throttle.guide.is_some();
+        let ended = q
+            .throttle
+            .processed(turn, Instant::now())
+            .map(|length| (length, storm));
+        (ramping, ended)
+    };
+    if ramping {
+        shared.wake.notify_all();
+    }
+    if let Some((length, storm)) = ended {
+        shared.log.log(
+            if storm { Level::Info } else { Level::Warning },
+            &format!(
+                "PagerDuty takes events again after {:.1} s of rate limiting: the lanes resume",
+                length.as_secs_f64()
+            ),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::ObjectKey;
+    use crate::payload::Action;
+    use std::sync::atomic::Ordering::Relaxed;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    /// A committer on a fresh outbox, without threads: the test drives it.
+    fn committer(name: &str) -> (Committer, Arc<Shared>) {
+        let dir = std::env::temp_dir().join(format!("cpd-delivery-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let (outbox, _) = Outbox::open(&dir.join("o.db")).unwrap();
+        let shared = Arc::new(Shared {
+            queue: Mutex::new(Queue {
+                buffer: Vec::new(),
+                buffer_since: None,
+                lanes: (0..LANES).map(|_| VecDeque::new()).collect(),
+                busy: HashSet::new(),
+                throttle: Throttle::default(),
+                stopping: false,
+            }),
+            wake: Condvar::new(),
+            submitted: AtomicU64::new(0),
+            committed: AtomicU64::new(0),
+            committed_signal: (Mutex::new(()), Condvar::new()),
+            counters: Counters::default(),
+            log: Arc::new(Logger::in_memory(Level::Debug)),
+            routing_key: Secret::new("abcdefghijklmnopqrstuvwxyz012345"),
+        });
+        let (_inbox, rx) = mpsc::channel();
+        let c = Committer {
+            shared: Arc::clone(&shared),
+            outbox,
+            rx,
+            held: VecDeque::new(),
+            results: Vec::new(),
+            pending_rows: 0,
+            max_events: 100_000,
+            rejected_max: 10,
+            delay: ms(10),
+            max_buffer_size: 1,
+            max_buffer_age: Duration::from_secs(1),
+            stats_path: dir.join("stats.json"),
+            stats_interval: Duration::from_secs(5),
+            last_stats: None,
+            blocked: None,
+            clear_since: None,
+            last_commit: None,
+            batch_limit: MAX_BATCH,
+        };
+        (c, shared)
+    }
+
+    fn event(key: &str, action: Action, opens: bool) -> Box<NewEvent> {
+        let mut body = serde_json::Map::new();
+        body.insert("dedup_key".into(), key.into());
+        body.insert("event_action".into(), action.as_str().into());
+        Box::new(NewEvent {
+            out: Outgoing {
+                dedup_key: key.into(),
+                action,
+                summary: key.into(),
+                body,
+            },
+            opens,
+            object: ObjectState {
+                key: ObjectKey {
+                    host_id: 1,
+                    service_id: 1,
+                },
+                open_state: None,
+                acknowledged: false,
+            },
+        })
+    }
+
+    #[test]
+    fn events_of_one_commit_merge_only_under_a_backlog() {
+        let (mut c, shared) = committer("backlog");
+        let merged = || shared.counters.merged.load(Relaxed);
+        // PagerDuty keeps up (idle lanes, no rate limit): a trigger and its resolve committed
+        // together are both sent
+        c.held.push_back((1, event("k1", Action::Trigger, true)));
+        c.held.push_back((2, event("k1", Action::Resolve, false)));
+        c.commit();
+        assert_eq!((c.pending_rows, merged()), (2, 0));
+        assert_eq!(shared.lock().lanes[lane_of("k1")].len(), 2);
+        // the key is rate limited: the same pair is merged away within its commit
+        shared.lock().throttle.paused_until = Some(Instant::now() + Duration::from_secs(60));
+        c.held.push_back((3, event("k2", Action::Trigger, true)));
+        c.held.push_back((4, event("k2", Action::Resolve, false)));
+        c.commit();
+        assert_eq!((c.pending_rows, merged()), (2, 2));
+        // no rate limit, but k1's lane has rows waiting (no lane thread takes them here):
+        // WARNING then CRITICAL committed together give one trigger
+        shared.lock().throttle = Throttle::default();
+        c.held.push_back((5, event("k1", Action::Trigger, true)));
+        c.held.push_back((6, event("k1", Action::Trigger, false)));
+        c.commit();
+        assert_eq!((c.pending_rows, merged()), (3, 3));
+        assert_eq!(shared.committed.load(Ordering::SeqCst), 6);
+        assert_eq!(shared.counters.commits.load(Relaxed), 3);
+    }
+
+    #[test]
+    fn after_a_429_one_request_probes_then_the_lanes_ramp_up() {
+        let t0 = Instant::now();
+        let mut t = Throttle::default();
+        // four lanes send at once; the first answer is a 429
+        let turns: Vec<Turn> = (0..4).map(|_| t.turn(t0).unwrap()).collect();
+        let pause = t.limited(turns[0], None, 0.5, t0).unwrap();
+        assert_eq!(pause, ms(500));
+        // the other requests were sent before the pause: their 429s do not lengthen it, and
+        // their acceptance does not end it
+        assert_eq!(t.limited(turns[1], None, 0.5, t0 + ms(10)), None);
+        assert_eq!(t.paused_until, Some(t0 + pause));
+        assert_eq!(t.processed(turns[2], t0 + ms(20)), None);
+        t.failed();
+        assert_eq!(t.in_flight, 0);
+        assert!(t.holds(t0 + ms(20)));
+        // nobody sends during the pause; after it, exactly one request probes
+        assert_eq!(t.check(t0 + ms(100)), Err(Some(t0 + pause)));
+        let after = t0 + pause;
+        let probe = t.turn(after).unwrap();
+        assert_eq!(t.check(after), Err(None));
+        // the probe is answered 429: a longer pause, then again a single probe
+        let second = t.limited(probe, None, 0.5, after).unwrap();
+        assert_eq!(second, retry::rate_limit_pause(2, 0.5));
+        assert!(second > pause);
+        let later = after + second;
+        // a probe without an answer (5xx, network error) lets another request probe
+        t.turn(later).unwrap();
+        t.failed();
+        let probe = t.turn(later).unwrap();
+        assert_eq!(t.turn(later), Err(None));
+        // the probe goes through: the episode ends, and each request PagerDuty processes
+        // lets one more lane send, up to all of them
+        let end = later + ms(5);
+        assert_eq!(t.processed(probe, end), Some(end - t0));
+        assert!(!t.holds(end));
+        let mut sent = vec![t.turn(end).unwrap(), t.turn(end).unwrap()];
+        assert_eq!(t.turn(end), Err(None));
+        for k in 3..LANES {
+            let turn = sent.pop().unwrap();
+            assert_eq!(t.processed(turn, end), None);
+            assert_eq!(t.ramp, Some(k));
+            sent.push(t.turn(end).unwrap());
+            sent.push(t.turn(end).unwrap());
+            assert_eq!(t.turn(end), Err(None));
+        }
+        let turn = sent.pop().unwrap();
+        t.processed(turn, end);
+        assert_eq!(t.ramp, None);
+        sent.push(t.turn(end).unwrap());
+        // a 429 right after: a storm, paced by the length of the previous episode; the other
+        // requests in flight are stale
+        let next = t.limited(sent[0], None, 0.5, end + ms(1)).unwrap();
+        assert_eq!(next, retry::learned_pause(end - t0, 1, 0.5));
+        for turn in sent.drain(1..) {
+            assert_eq!(t.limited(turn, None, 0.5, end + ms(1)), None);
+        }
+        assert_eq!(t.in_flight, 0);
+        // Retry-After is honoured as given
+        let probe = t.turn(end + ms(1) + next).unwrap();
+        let told = t.limited(probe, Some(Duration::from_secs(7)), 0.5, end + next);
+        assert_eq!(told, Some(Duration::from_secs(7)));
     }
 }

@@ -352,20 +352,23 @@ impl Outbox {
 /// One group commit.
 pub struct Batch<'a> {
     tx: rusqlite::Transaction<'a>,
-    /// Rows added by this batch: never merged with each other. Merging is for a backlog
-    /// (rows that already waited), not for events that arrive together while PagerDuty keeps up.
+    /// Rows added by this batch: merged with each other only under a backlog. Merging is for
+    /// events that could not be sent right away anyway, not for events that arrive together
+    /// while PagerDuty keeps up.
     fresh: std::collections::HashSet<i64>,
 }
 
 impl Batch<'_> {
     /// Adds an event, merging it with the pending rows of its `dedup_key` that it makes
-    /// unnecessary. Rows in `busy` (being sent, or sent and awaiting deletion) and rows added
-    /// by this same batch are never touched.
+    /// unnecessary. Rows in `busy` (being sent, or sent and awaiting deletion) are never
+    /// touched; rows added by this same batch only when `backlog` says that the event cannot
+    /// be sent right away anyway (its lane is behind, or the routing key is rate limited).
     pub fn insert(
         &mut self,
         out: &Outgoing,
         opens: bool,
         busy: &dyn Fn(i64) -> bool,
+        backlog: bool,
     ) -> Result<Inserted, OutboxError> {
         let mut result = Inserted::default();
         loop {
@@ -379,7 +382,7 @@ impl Batch<'_> {
                 })
                 .optional()?;
             let Some((id, action, last_opens)) =
-                last.filter(|(id, _, _)| !busy(*id) && !self.fresh.contains(id))
+                last.filter(|(id, _, _)| !busy(*id) && (backlog || !self.fresh.contains(id)))
             else {
                 break;
             };
@@ -574,9 +577,9 @@ mod tests {
             let (mut o, warn) = Outbox::open(&path).unwrap();
             assert!(warn.is_none());
             let mut b = o.batch().unwrap();
-            b.insert(&out("1_2", Action::Trigger, "a"), true, &none)
+            b.insert(&out("1_2", Action::Trigger, "a"), true, &none, false)
                 .unwrap();
-            b.insert(&out("3_H", Action::Trigger, "b"), true, &none)
+            b.insert(&out("3_H", Action::Trigger, "b"), true, &none, false)
                 .unwrap();
             b.object(&ObjectState {
                 key: ObjectKey {
@@ -604,7 +607,7 @@ mod tests {
     /// Inserts in a batch of its own (merging only applies to rows of earlier batches).
     fn put(o: &mut Outbox, out: Outgoing, opens: bool, busy: &dyn Fn(i64) -> bool) -> Inserted {
         let mut b = o.batch().unwrap();
-        let r = b.insert(&out, opens, busy).unwrap();
+        let r = b.insert(&out, opens, busy, false).unwrap();
         b.commit().unwrap();
         r
     }
@@ -651,13 +654,51 @@ mod tests {
         // events of one batch are never merged with each other (no backlog)
         let mut b = o.batch().unwrap();
         let a = b
-            .insert(&out("k3", Action::Trigger, "t"), true, &none)
+            .insert(&out("k3", Action::Trigger, "t"), true, &none, false)
             .unwrap();
         let z = b
-            .insert(&out("k3", Action::Resolve, "r"), false, &none)
+            .insert(&out("k3", Action::Resolve, "r"), false, &none, false)
             .unwrap();
         b.commit().unwrap();
         assert!(a.id.is_some() && z.id.is_some() && z.merged == 0);
+    }
+
+    #[test]
+    fn events_of_one_batch_merge_under_a_backlog() {
+        let d = dir("backlog");
+        let (mut o, _) = Outbox::open(&d.join("o.db")).unwrap();
+        let mut b = o.batch().unwrap();
+        // WARNING then CRITICAL of one batch: one trigger with the latest details
+        let w = b
+            .insert(&out("k4", Action::Trigger, "warning"), true, &none, true)
+            .unwrap();
+        let c = b
+            .insert(&out("k4", Action::Trigger, "critical"), false, &none, true)
+            .unwrap();
+        assert!(w.id.is_some() && c.id.is_none() && c.merged == 1);
+        // a trigger that opened nothing, then its resolve: neither is stored
+        let t = b
+            .insert(&out("k5", Action::Trigger, "t"), true, &none, true)
+            .unwrap();
+        let r = b
+            .insert(&out("k5", Action::Resolve, "r"), false, &none, true)
+            .unwrap();
+        assert_eq!((r.id, r.removed, r.merged), (None, vec![t.id.unwrap()], 2));
+        // a row of this batch that a lane has taken is still never merged
+        let t6 = b
+            .insert(&out("k6", Action::Trigger, "t"), true, &none, true)
+            .unwrap()
+            .id
+            .unwrap();
+        let busy = move |id: i64| id == t6;
+        let r6 = b
+            .insert(&out("k6", Action::Resolve, "r"), false, &busy, true)
+            .unwrap();
+        assert!(r6.id.is_some() && r6.merged == 0);
+        b.commit().unwrap();
+        assert_eq!(o.pending_count().unwrap(), 3);
+        let row = o.reader().unwrap().fetch(w.id.unwrap()).unwrap().unwrap();
+        assert_eq!(row.summary, "critical");
     }
 
     #[test]
@@ -668,10 +709,15 @@ mod tests {
         let mut ids = Vec::new();
         for i in 0..5 {
             ids.push(
-                b.insert(&out(&format!("k{i}"), Action::Trigger, "x"), true, &none)
-                    .unwrap()
-                    .id
-                    .unwrap(),
+                b.insert(
+                    &out(&format!("k{i}"), Action::Trigger, "x"),
+                    true,
+                    &none,
+                    false,
+                )
+                .unwrap()
+                .id
+                .unwrap(),
             );
         }
         for id in &ids {

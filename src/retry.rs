@@ -77,6 +77,33 @@ pub fn parse_retry_after(v: &str) -> Option<Duration> {
     Some(Duration::from_secs_f64(secs).min(RETRY_AFTER_CAP))
 }
 
+/// Longest pause after a 429 without `Retry-After`: one request probes the routing key at the
+/// end of each pause, so a longer pause only delays the events once PagerDuty takes them again.
+pub const RATE_LIMIT_PAUSE_CAP: Duration = Duration::from_secs(5);
+
+/// Pause of a routing key after its `strikes`-th 429 in a row (1 = the first): the backoff,
+/// capped at [`RATE_LIMIT_PAUSE_CAP`].
+pub fn rate_limit_pause(strikes: u32, unit: f64) -> Duration {
+    backoff(strikes, unit).min(RATE_LIMIT_PAUSE_CAP)
+}
+
+/// Pause after the `strikes`-th 429 of an episode that starts right after another one ended
+/// (a storm): the previous episode lasted `previous`, about as long as PagerDuty then took to
+/// take events again. The first probe goes at three quarters of it, the next ones in steps
+/// of a tenth growing by half each time; +-20 % jitter, at least 50 ms, capped at
+/// [`RATE_LIMIT_PAUSE_CAP`].
+pub fn learned_pause(previous: Duration, strikes: u32, unit: f64) -> Duration {
+    let fraction = match strikes {
+        0 | 1 => 0.75,
+        s => 0.1 * 1.5f64.powi(s.saturating_sub(2).min(40) as i32),
+    };
+    let secs = previous.as_secs_f64() * fraction * (0.8 + 0.4 * unit.clamp(0.0, 1.0));
+    Duration::from_secs_f64(secs.min(RATE_LIMIT_PAUSE_CAP.as_secs_f64())).max(LEARNED_PAUSE_MIN)
+}
+
+/// Shortest [`learned_pause`].
+pub const LEARNED_PAUSE_MIN: Duration = Duration::from_millis(50);
+
 /// Delay before attempt number `attempt` (1 = first retry). `unit` in [0, 1) supplies the jitter.
 pub fn backoff(attempt: u32, unit: f64) -> Duration {
     let exp = BACKOFF_BASE.as_secs_f64() * 1.5f64.powi(attempt.saturating_sub(1).min(40) as i32);
@@ -187,6 +214,19 @@ mod tests {
         assert_eq!(backoff(1, 1.0), Duration::from_millis(750));
         assert_eq!(backoff(100, 0.5), BACKOFF_CAP);
         assert!(backoff(100, 1.0) <= BACKOFF_CAP);
+        assert_eq!(rate_limit_pause(1, 0.5), Duration::from_millis(500));
+        assert_eq!(rate_limit_pause(100, 1.0), RATE_LIMIT_PAUSE_CAP);
+        assert!((1..60).all(|s| rate_limit_pause(s, 0.99) <= RATE_LIMIT_PAUSE_CAP));
+        let second = Duration::from_secs(1);
+        assert_eq!(learned_pause(second, 1, 0.5), Duration::from_millis(750));
+        assert_eq!(learned_pause(second, 2, 0.5), Duration::from_millis(100));
+        assert_eq!(learned_pause(second, 3, 0.5), Duration::from_millis(150));
+        assert_eq!(
+            learned_pause(Duration::from_secs(60), 1, 0.5),
+            RATE_LIMIT_PAUSE_CAP
+        );
+        assert_eq!(learned_pause(Duration::ZERO, 1, 0.5), LEARNED_PAUSE_MIN);
+        assert_eq!(learned_pause(second, 200, 1.0), RATE_LIMIT_PAUSE_CAP);
         let mut j = Jitter::new(42);
         let xs: Vec<f64> = (0..1000).map(|_| j.next_unit()).collect();
         assert!(xs.iter().all(|x| (0.0..1.0).contains(x)));
