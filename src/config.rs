@@ -222,7 +222,9 @@ pub struct Config {
     pub outbox_path: PathBuf,
     /// `outbox_max_events`: pending events kept before acknowledgements to Broker stop.
     pub outbox_max_events: u64,
-    /// `outbox_commit_delay_ms`: how long a group commit waits for more events.
+    /// `outbox_commit_delay_ms`: the longest a commit waits for more events within a burst (an
+    /// event that finds the committer idle is committed at once); also how long delivered
+    /// events wait to be deleted together.
     pub outbox_commit_delay: Duration,
     /// `rejected_max_events`: rejected events kept for inspection (oldest pruned).
     pub rejected_max_events: u64,
@@ -479,7 +481,7 @@ static PARAMS: &[ParamInfo] = &[
     p(
         "outbox_commit_delay_ms",
         Supported,
-        "milliseconds a group commit waits for more events, 0 to 1000 (default 10): the most it adds to an acknowledgement",
+        "milliseconds a commit may wait for more events within a burst, 0 to 1000 (default 10): an event that finds the committer idle is committed at once; events arriving during a commit wait at most as long as that commit took, and never more than this; also how long delivered events wait to be deleted together",
     ),
     p(
         "rejected_max_events",

@@ -264,7 +264,11 @@ fn after_a_429_a_single_request_probes_each_pause() {
     let mut c = connector(json!({"http_server_url": pd.url()}), &dir);
     c.submit(&service(40, 1, 2, 100)).unwrap();
     assert!(pd.wait_for_requests(1, Duration::from_secs(5)));
-    // the key is paused: events for 30 more services wait in (nearly) every lane
+    // the connector has read the 429 (not only sent the request): the key is paused
+    assert!(eventually(Duration::from_secs(5), || {
+        c.counters().rate_limited.load(Relaxed) >= 1
+    }));
+    // events for 30 more services wait in (nearly) every lane
     for s in 2..=31 {
         c.submit(&service(40, s, 2, 100)).unwrap();
     }
