@@ -219,6 +219,29 @@ struct Shared {
 }
 
 impl Shared {
+    /// Idle state with `lanes` already holding the pending ids of an earlier run.
+    fn new(lanes: Vec<VecDeque<i64>>, log: Arc<Logger>, routing_key: Secret) -> Shared {
+        Shared {
+            queue: Mutex::new(Queue {
+                buffer: Vec::new(),
+                buffer_since: None,
+                lanes,
+                busy: HashSet::new(),
+                throttle: Throttle::default(),
+                stopping: false,
+            }),
+            wake: Condvar::new(),
+            submitted: AtomicU64::new(0),
+            committed: AtomicU64::new(0),
+            committed_signal: (Mutex::new(()), Condvar::new()),
+            counters: Counters::default(),
+            log,
+            routing_key,
+        }
+    }
+}
+
+impl Shared {
     fn lock(&self) -> MutexGuard<'_, Queue> {
         self.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -253,23 +276,7 @@ impl Delivery {
                 pending.len()
             ));
         }
-        let shared = Arc::new(Shared {
-            queue: Mutex::new(Queue {
-                buffer: Vec::new(),
-                buffer_since: None,
-                lanes,
-                busy: HashSet::new(),
-                throttle: Throttle::default(),
-                stopping: false,
-            }),
-            wake: Condvar::new(),
-            submitted: AtomicU64::new(0),
-            committed: AtomicU64::new(0),
-            committed_signal: (Mutex::new(()), Condvar::new()),
-            counters: Counters::default(),
-            log,
-            routing_key: cfg.routing_key.clone(),
-        });
+        let shared = Arc::new(Shared::new(lanes, log, cfg.routing_key.clone()));
         shared
             .counters
             .pending
@@ -1032,23 +1039,11 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let (outbox, _) = Outbox::open(&dir.join("o.db")).unwrap();
-        let shared = Arc::new(Shared {
-            queue: Mutex::new(Queue {
-                buffer: Vec::new(),
-                buffer_since: None,
-                lanes: (0..LANES).map(|_| VecDeque::new()).collect(),
-                busy: HashSet::new(),
-                throttle: Throttle::default(),
-                stopping: false,
-            }),
-            wake: Condvar::new(),
-            submitted: AtomicU64::new(0),
-            committed: AtomicU64::new(0),
-            committed_signal: (Mutex::new(()), Condvar::new()),
-            counters: Counters::default(),
-            log: Arc::new(Logger::in_memory(Level::Debug)),
-            routing_key: Secret::new("abcdefghijklmnopqrstuvwxyz012345"),
-        });
+        let shared = Arc::new(Shared::new(
+            (0..LANES).map(|_| VecDeque::new()).collect(),
+            Arc::new(Logger::in_memory(Level::Debug)),
+            Secret::new("abcdefghijklmnopqrstuvwxyz012345"),
+        ));
         let (_inbox, rx) = mpsc::channel();
         let c = Committer {
             shared: Arc::clone(&shared),
