@@ -7,7 +7,7 @@ use std::process::{Command, Output};
 
 use pd_standin::{Answer, IncidentStatus, Standin};
 use serde_json::{Value, json};
-use support::{ROUTING_KEY, scratch};
+use support::{PROXY_VARS, ROUTING_KEY, scratch};
 
 /// Nothing listens on the discard port of the loopback address.
 const UNREACHABLE: &str = "http://127.0.0.1:9/v2/enqueue";
@@ -45,14 +45,7 @@ fn run_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
         .env_remove("PAGERDUTY_ROUTING_KEY")
         .env_remove("PAGERDUTY_EVENT_OUTBOX")
         .env_remove("TZ");
-    for v in [
-        "http_proxy",
-        "https_proxy",
-        "HTTP_PROXY",
-        "HTTPS_PROXY",
-        "ALL_PROXY",
-        "all_proxy",
-    ] {
+    for v in PROXY_VARS {
         cmd.env_remove(v);
     }
     for (k, v) in env {

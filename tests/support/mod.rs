@@ -7,6 +7,15 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 pub const ROUTING_KEY: &str = "abcdefghijklmnopqrstuvwxyz012345";
+/// Proxy variables removed from every child process: tests only talk to loopback.
+pub const PROXY_VARS: [&str; 6] = [
+    "http_proxy",
+    "https_proxy",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+    "all_proxy",
+];
 pub const OTHER_KEY: &str = "ZYXWVUTSRQPONMLKJIHGFEDCBA987654";
 
 /// The Lua versions Centreon ships (EL8/Debian 5.3, EL9 5.4).
@@ -174,12 +183,10 @@ impl<'a> Run<'a> {
             .env("CPD_WORK", dir)
             .env("CPD_LOG", &log)
             .env("CPD_BBDO", self.bbdo.to_string())
-            .env("CPD_KEY", ROUTING_KEY)
-            .env_remove("http_proxy")
-            .env_remove("https_proxy")
-            .env_remove("HTTP_PROXY")
-            .env_remove("HTTPS_PROXY")
-            .env_remove("ALL_PROXY");
+            .env("CPD_KEY", ROUTING_KEY);
+        for v in PROXY_VARS {
+            cmd.env_remove(v);
+        }
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
