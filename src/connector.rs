@@ -144,6 +144,11 @@ impl Connector {
         self.delivery.all_committed()
     }
 
+    /// Events an earlier run left in the outbox, found at start (sent first).
+    pub fn resumed(&self) -> u64 {
+        self.delivery.resumed()
+    }
+
     /// Events handed over and not yet delivered or rejected.
     pub fn outstanding(&self) -> u64 {
         self.delivery.outstanding()

@@ -254,6 +254,8 @@ pub struct Delivery {
     transport: Transport,
     lanes: Vec<JoinHandle<()>>,
     committer: Option<JoinHandle<()>>,
+    /// Events an earlier run left pending, queued first by this one.
+    resumed: u64,
 }
 
 impl Delivery {
@@ -293,6 +295,7 @@ impl Delivery {
             transport,
             lanes: Vec::new(),
             committer: None,
+            resumed: pending.len() as u64,
         };
         let committer = Committer {
             shared: Arc::clone(&d.shared),
@@ -374,6 +377,12 @@ impl Delivery {
     /// Releases buffered events to the lanes now (Broker is idle: `flush()`).
     pub fn release(&self) {
         let _ = self.inbox.send(Msg::Release);
+    }
+
+    /// Events an earlier run left pending, found in the outbox at start (however many
+    /// were delivered since).
+    pub fn resumed(&self) -> u64 {
+        self.resumed
     }
 
     /// Events handed over and not yet delivered or rejected (committed or not).

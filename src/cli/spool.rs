@@ -281,7 +281,8 @@ impl Session {
                 place.target.display()
             );
         }
-        let earlier = connector.outstanding();
+        // counted from the outbox as found: the lanes may already have delivered some
+        let earlier = connector.resumed();
         Ok(Session {
             connector,
             log,
@@ -303,11 +304,12 @@ impl Session {
         if self.outcome.earlier_left == 0 {
             return;
         }
-        let (delivered, rejected, _, _) = self.counts();
-        self.wait_answers();
+        // the connector is fresh: everything its counters hold concerns earlier events,
+        // including answers that came before this call
+        self.wait_answers(0);
         let (d, r, _, _) = self.counts();
-        self.outcome.earlier_delivered = d - delivered;
-        self.outcome.earlier_rejected = r - rejected;
+        self.outcome.earlier_delivered = d;
+        self.outcome.earlier_rejected = r;
         self.outcome.earlier_left = self.connector.outstanding();
     }
 
@@ -315,7 +317,7 @@ impl Session {
     /// until they are stored, then for PagerDuty's answers (unless earlier events are still
     /// waiting: PagerDuty just failed them, these are queued behind).
     pub fn deliver(&mut self, submit: impl FnOnce(&mut Connector)) -> Result<(), Stop> {
-        let (delivered, rejected, _, merged) = self.counts();
+        let (delivered, rejected, failures, merged) = self.counts();
         submit(&mut self.connector);
         let give_up = Instant::now() + STORE_WAIT;
         while !self.connector.flush() {
@@ -329,7 +331,7 @@ impl Session {
             }
         }
         if self.outcome.earlier_left == 0 {
-            self.wait_answers();
+            self.wait_answers(failures);
         }
         let (d, r, _, m) = self.counts();
         self.outcome.delivered = d - delivered;
@@ -338,9 +340,9 @@ impl Session {
         Ok(())
     }
 
-    /// Waits until nothing is outstanding, an attempt fails, or the deadline passes.
-    fn wait_answers(&self) {
-        let (_, _, failures, _) = self.counts();
+    /// Waits until nothing is outstanding, the failed attempts exceed `failures`, or the
+    /// deadline passes.
+    fn wait_answers(&self, failures: u64) {
         while self.connector.outstanding() > 0
             && self.counts().2 == failures
             && Instant::now() < self.deadline
@@ -441,4 +443,78 @@ pub fn report_one(what: &str, dir: &Path, wait: Duration, o: &Outcome) -> i32 {
     }
     println!("{what}: delivered to PagerDuty");
     super::EXIT_OK
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Severity;
+    use crate::payload::{Action, Custom, custom_event};
+
+    fn session(dir: &Path, key: &Key, params: Value) -> Session {
+        let Value::Object(params) = params else {
+            unreachable!()
+        };
+        Session::open(dir, key, params, Duration::from_secs(5), false)
+            .unwrap_or_else(|_| panic!("open the outbox in {}", dir.display()))
+    }
+
+    /// An event queued by an earlier run and delivered as soon as the outbox opens (before
+    /// `deliver_earlier` is even called) is reported as delivered, not as nothing.
+    #[test]
+    fn earlier_events_delivered_at_once_are_counted() {
+        let dir = std::env::temp_dir().join(format!("cpd-spool-earlier-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let key = super::super::key::check("abcdefghijklmnopqrstuvwxyz012345", "test").unwrap();
+
+        // nothing listens on the discard port: the event stays queued
+        let mut first = session(
+            &dir,
+            &key,
+            serde_json::json!({"http_server_url": "http://127.0.0.1:9/v2/enqueue"}),
+        );
+        first.deliver_earlier();
+        let event = Custom {
+            action: Action::Trigger,
+            dedup_key: "spool-1",
+            summary: "queued",
+            source: "test",
+            severity: Severity::Error,
+            timestamp: None,
+            component: None,
+            group: None,
+            class: None,
+            details: Map::new(),
+            links: Vec::new(),
+            client: None,
+            client_url: None,
+        };
+        first
+            .deliver(|c| c.push_outgoing(custom_event(&event)))
+            .unwrap();
+        let o = first.close();
+        assert_eq!((o.delivered, o.queued), (0, 1), "{o:?}");
+        assert!(Place::of(&dir, &key).target.exists());
+
+        // delivered at once (logged only), before anything else is asked
+        let mut second = session(
+            &dir,
+            &key,
+            serde_json::json!({"send_data_test": 1, "outbox_commit_delay_ms": 0}),
+        );
+        let give_up = Instant::now() + Duration::from_secs(10);
+        while second.connector.outstanding() > 0 && Instant::now() < give_up {
+            std::thread::sleep(POLL);
+        }
+        second.deliver_earlier();
+        let o = second.close();
+        assert_eq!(
+            (o.earlier_delivered, o.earlier_left, o.queued),
+            (1, 0, 0),
+            "{o:?}"
+        );
+        assert!(!Place::of(&dir, &key).target.exists(), "nothing queued");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
