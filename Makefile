@@ -3,7 +3,7 @@
 # expected from the machine's Rust toolchain, Debian's `cargo` package is tried otherwise).
 
 CARGO ?= cargo
-APT_PACKAGES := lua5.3 lua5.4 liblua5.3-dev liblua5.4-dev gcc g++ binutils sqlite3 util-linux
+APT_PACKAGES := lua5.3 lua5.4 liblua5.3-dev liblua5.4-dev gcc g++ binutils sqlite3 util-linux valgrind
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all deps build release test lint unit demo bench clean install uninstall

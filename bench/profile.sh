@@ -3,7 +3,8 @@
 # a deterministic complement to bench/writepath.sh, whose wall-clock figures move with the
 # machine's load.
 #
-#   bash bench/profile.sh [--lua 5.3|5.4] [--events N] [--top K] [--change-every C] [--reuse]
+#   bash bench/profile.sh [--lua 5.3|5.4] [--events N] [--top K] [--change-every C] [--reuse] [--json]
+#                          [--services S]
 #
 # Runs bench/writepath.lua ("time" mode) under callgrind for the baseline script and for the
 # bridge, with N and 3N timed events (default N = 10,000; events to a closed port), and
@@ -14,6 +15,9 @@
 # emulator and lays out target/bench/lua. Callgrind files stay in target/bench/profile/.
 # C (default 100) is bench/writepath.lua's BENCH_CHANGE_EVERY: 0 = no state change at all,
 # i.e. the fast path alone. --reuse: analyse the callgrind files of an earlier run again.
+# S (default 10,000): services of the scenario (BENCH_SERVICES; fewer only for smoke runs).
+# --json: print only one JSON line on stdout (make bench), the rest on stderr:
+#   {"bench":"instructions","lua":"5.4","events":2N,"baseline_ir":A,"bridge_ir":B,"added_ir":B-A,"ratio":B/A}
 set -euo pipefail
 export LC_ALL=C
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -21,7 +25,7 @@ cd "$ROOT"
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 case "$TARGET" in /*) ;; *) TARGET="$ROOT/$TARGET" ;; esac
 
-V=5.4 N=10000 TOP=25 CHANGE=100 REUSE=0
+V=5.4 N=10000 TOP=25 CHANGE=100 REUSE=0 JSON=0 SERVICES=10000
 while (($#)); do
   case "$1" in
     --lua) V=$2; shift ;;
@@ -29,6 +33,8 @@ while (($#)); do
     --top) TOP=$2; shift ;;
     --change-every) CHANGE=$2; shift ;;
     --reuse) REUSE=1 ;;
+    --json) JSON=1 ;;
+    --services) SERVICES=$2; shift ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "profile.sh: unknown argument $1" >&2; exit 2 ;;
   esac
@@ -48,6 +54,7 @@ export BENCH_EVENTS_LUA="$ROOT/tests/host/events.lua"
 export BENCH_KEY="BenchRoutingKeyCentreonPagerDut1"
 export BENCH_URL="http://127.0.0.1:9/v2/enqueue"
 export BENCH_CHANGE_EVERY="$CHANGE"
+export BENCH_SERVICES="$SERVICES"
 
 one() { # script n
   local s=$1 n=$2 w="$OUT/work-$V-$1-$2"
@@ -91,6 +98,12 @@ for s in baseline pagerduty; do
   b=$(total "$OUT/cg-$V-$s-$N3.out")
   PER[$s]=$(((b - a) / (N3 - N)))
 done
+if ((JSON)); then
+  awk -v v="$V" -v n=$((N3 - N)) -v a="${PER[baseline]}" -v b="${PER[pagerduty]}" 'BEGIN {
+    printf "{\"bench\":\"instructions\",\"lua\":\"%s\",\"events\":%d,\"baseline_ir\":%d,\"bridge_ir\":%d,\"added_ir\":%d,\"ratio\":%.4f}\n",
+      v, n, a, b, b - a, (a > 0 ? b / a : 0) }'
+  exec 1>&2
+fi
 printf 'Lua %s: Ir per event: baseline %d, bridge %d, added %d (%.1f%%)\n' "$V" "${PER[baseline]}" \
   "${PER[pagerduty]}" $((PER[pagerduty] - PER[baseline])) \
   "$(awk -v a="${PER[baseline]}" -v b="${PER[pagerduty]}" 'BEGIN { print (b - a) * 100 / a }')"
@@ -108,4 +121,4 @@ printf '%10s %10s %10s  %s\n' "added" "bridge" "baseline" "function"
 join -t $'\t' -a 1 -e 0 -o 0,1.2,2.2 <(per_event pagerduty | sort -t $'\t' -k1,1) \
   <(per_event baseline | sort -t $'\t' -k1,1) |
   awk -F '\t' '{ printf "%10d %10d %10d  %s\n", $2 - $3, $2, $3, $1 }' |
-  sort -rn | head -n "$TOP"
+  sort -rn | awk -v top="$TOP" 'NR <= top' # reads everything: no SIGPIPE under pipefail

@@ -6,7 +6,7 @@
 --
 -- Environment: BENCH_EVENTS_LUA (tests/host/events.lua), BENCH_WORK (a writable directory for
 -- the outbox and the log, emptied by the caller), BENCH_URL (Events API endpoint),
--- BENCH_KEY (32-character routing key); BENCH_CHANGE_EVERY (default 100, profiling only: 1 event
+-- BENCH_KEY (32-character routing key); BENCH_SERVICES (see below); BENCH_CHANGE_EVERY (default 100, profiling only: 1 event
 -- in that many is a state change, 0 for none).
 --
 -- One output (script <script.lua>, BBDO 3) receives BBDO 3 service status events (category 1,
@@ -22,8 +22,10 @@
 --   RESULT time <events> <seconds> <CPU seconds of the emulator's main thread, or ->
 -- "memory": after the warm-up, sends events_1 events, reads the emulator's resident memory,
 -- sends events up to events_2 in all, reads it again; prints
---   RESULT memory <events_1> <rss_kb_1> <events_2> <rss_kb_2>
--- Sanity counters (written, acknowledged, flushes, errors) go to stderr. The scenario fails
+--   RESULT memory <events_1> <rss_kb_1> <events_2> <rss_kb_2> <most events retained at once>
+--     <C heap kept free, kB>
+-- Sanity counters (written, acknowledged, flushes, errors) and, for "memory", where the memory
+-- is (C heap in use / kept free, Lua heap, the most events retained unacknowledged) go to stderr. The scenario fails
 -- (exit 1) if the output is not running at the end or reported errors.
 
 local mode, script, count = arg[1], arg[2], arg[3]
@@ -36,7 +38,11 @@ end
 local ev = dofile(env("BENCH_EVENTS_LUA"))
 local work = env("BENCH_WORK")
 
-local SERVICES, HOSTS = 10000, 500
+-- BENCH_SERVICES (default 10,000; smaller only for smoke runs of bench/profile.sh): services,
+-- 20 per host
+local SERVICES = math.tointeger(tonumber(host.getenv("BENCH_SERVICES") or "10000"))
+assert(SERVICES and SERVICES >= 20, "BENCH_SERVICES must be an integer >= 20")
+local HOSTS = SERVICES // 20
 -- 1 event in CHANGE_EVERY is a state change; BENCH_CHANGE_EVERY=0 (profiling only): none at all
 local CHANGE_EVERY = math.tointeger(tonumber(host.getenv("BENCH_CHANGE_EVERY") or "100"))
 assert(CHANGE_EVERY and CHANGE_EVERY >= 0, "BENCH_CHANGE_EVERY must be an integer >= 0")
@@ -203,5 +209,14 @@ else
   local rss2 = host.rss_kb()
   check()
   report()
-  print(string.format("RESULT memory %d %d %d %d", n1, rss1, n2, rss2))
+  -- where the resident memory is (diagnostics): the C heap in use and kept free, and the
+  -- Lua heap before and after a full collection (Broker's retention is in the Lua heap here)
+  local heap, lua_kb = host.heap(), collectgarbage("count")
+  collectgarbage("collect")
+  io.stderr:write(string.format(
+    "  C heap: %.1f MB in use, %.1f MB free but kept, %.1f MB mapped; Lua heap %.1f MB (%.1f MB live); most events retained at once: %d\n",
+    heap.in_use / 1048576, heap.free / 1048576, heap.mmapped / 1048576, lua_kb / 1024,
+    collectgarbage("count") / 1024, out:max_unacked()))
+  print(string.format("RESULT memory %d %d %d %d %d %d", n1, rss1, n2, rss2, out:max_unacked(),
+    heap.free // 1024))
 end

@@ -23,8 +23,12 @@
 # stdout: one JSON object per line:
 #   {"bench":"write_path","lua":"5.4","script":"baseline"|"bridge","events":N,"ns_per_event":X,"runs":[...]}
 #   {"bench":"write_path_summary","lua":"5.4","baseline_ns":M1,"bridge_ns":M2,"added_ns":M2-M1,"ratio":M2/M1}
-#   {"bench":"memory","lua":"5.4","script":"baseline"|"bridge","rss_kb_1m":A,"rss_kb_10m":B}
-#   {"bench":"memory_summary","lua":"5.4","growth_pct":(B-A)/A*100 of the bridge,"above_baseline_mb":(B_bridge-B_baseline)/1024}
+#   {"bench":"memory","lua":"5.4","script":"baseline"|"bridge","rss_kb_1m":A,"rss_kb_10m":B,
+#    "max_retained":K,"heap_free_kb":F}
+#   {"bench":"memory_summary","lua":"5.4","growth_pct":(B-A)/A*100 of the bridge,"above_baseline_mb":(B_bridge-B_baseline)/1024,
+#    "max_retained":K of the bridge,"heap_free_mb":F of the bridge,"baseline_heap_free_mb":F of the baseline}
+# (max_retained: the most events the emulator held unacknowledged at once, Broker's retention;
+# heap_free: C heap memory free but kept by malloc at the end, mallinfo2)
 # (rss_kb_1m / rss_kb_10m are the resident memory after the first and the second count of
 # events, whatever the counts.) Progress goes to stderr. No target is asserted: benchmarks are
 # not tests. Everything it writes is under target/ (target/bench/lua: the script dir;
@@ -212,28 +216,35 @@ fi
 # ---- memory ---------------------------------------------------------------------------------
 if ((DO_MEMORY)); then
   for v in "${LUAS[@]}"; do
-    declare -A R1=([baseline]="" [bridge]="") R2=([baseline]="" [bridge]="")
+    declare -A R1=([baseline]="" [bridge]="") R2=([baseline]="" [bridge]="") KEPT=([baseline]="" [bridge]="") FREE=([baseline]="" [bridge]="")
     for ((i = 1; i <= MEM_RUNS; i++)); do
       for name in baseline bridge; do
         say "== memory, Lua $v, $name, run $i/$MEM_RUNS: resident memory after ${MEM_EVENTS/,/ and } events"
         res=$(run_scenario "$v" "$name" memory "$MEM_EVENTS" "mem-$v-$name-$i")
-        read -r _ rss1 _ rss2 <<<"$res"
-        say "   $rss1 kB, then $rss2 kB"
+        read -r _ rss1 _ rss2 retained free_kb <<<"$res"
+        say "   $rss1 kB, then $rss2 kB (most events retained unacknowledged at once: $retained; C heap kept free: $free_kb kB)"
         R1[$name]+="$rss1 "
         R2[$name]+="$rss2 "
+        KEPT[$name]+="$retained "
+        FREE[$name]+="$free_kb "
       done
     done
-    declare -A M1=() M2=()
+    declare -A M1=() M2=() MK=() MF=()
     for name in baseline bridge; do
       # shellcheck disable=SC2086
       M1[$name]=$(median ${R1[$name]} | sed 's/\.0$//; s/\.5$//')
       # shellcheck disable=SC2086
       M2[$name]=$(median ${R2[$name]} | sed 's/\.0$//; s/\.5$//')
-      printf '{"bench":"memory","lua":"%s","script":"%s","rss_kb_1m":%d,"rss_kb_10m":%d}\n' \
-        "$v" "$name" "${M1[$name]}" "${M2[$name]}"
+      # shellcheck disable=SC2086
+      MK[$name]=$(median ${KEPT[$name]} | sed 's/\.0$//; s/\.5$//')
+      # shellcheck disable=SC2086
+      MF[$name]=$(median ${FREE[$name]} | sed 's/\.0$//; s/\.5$//')
+      printf '{"bench":"memory","lua":"%s","script":"%s","rss_kb_1m":%d,"rss_kb_10m":%d,"max_retained":%d,"heap_free_kb":%d}\n' \
+        "$v" "$name" "${M1[$name]}" "${M2[$name]}" "${MK[$name]}" "${MF[$name]}"
     done
-    awk -v v="$v" -v a="${M1[bridge]}" -v b="${M2[bridge]}" -v base="${M2[baseline]}" 'BEGIN {
-      printf "{\"bench\":\"memory_summary\",\"lua\":\"%s\",\"growth_pct\":%.2f,\"above_baseline_mb\":%.1f}\n",
-        v, (a > 0 ? (b - a) * 100 / a : 0), (b - base) / 1024 }'
+    awk -v v="$v" -v a="${M1[bridge]}" -v b="${M2[bridge]}" -v base="${M2[baseline]}" \
+      -v kept="${MK[bridge]}" -v free="${MF[bridge]}" -v free0="${MF[baseline]}" 'BEGIN {
+      printf "{\"bench\":\"memory_summary\",\"lua\":\"%s\",\"growth_pct\":%.2f,\"above_baseline_mb\":%.1f,\"max_retained\":%d,\"heap_free_mb\":%.1f,\"baseline_heap_free_mb\":%.1f}\n",
+        v, (a > 0 ? (b - a) * 100 / a : 0), (b - base) / 1024, kept, free / 1024, free0 / 1024 }'
   done
 fi

@@ -44,6 +44,13 @@ const LATENCY_MS: f64 = 50.0;
 const DELIVERY_TARGET_PER_S: f64 = 150.0;
 /// Storm: PagerDuty's rate limit per routing key and window.
 const STORM_LIMIT: u32 = 120;
+/// Write-path targets: added cost per event and ratio to the baseline script.
+const WRITE_PATH_MAX_ADDED_NS: f64 = 1_000.0;
+const WRITE_PATH_MAX_RATIO: f64 = 1.3;
+/// Memory targets: growth from the first to the second count of events, and the most above
+/// the baseline script.
+const MEMORY_MAX_GROWTH_PCT: f64 = 5.0;
+const MEMORY_MAX_ABOVE_MB: f64 = 20.0;
 /// Sender lanes per connector (`centreon_pagerduty::delivery::LANES`).
 const LANES: usize = centreon_pagerduty::delivery::LANES;
 
@@ -1091,6 +1098,7 @@ fn report(text: &str) -> String {
             "delivery" => report_delivery(&mut out, v),
             "storm" => report_storm(&mut out, v),
             "write_path_summary" => report_write_path(&mut out, v),
+            "instructions" => report_instructions(&mut out, v, &lines),
             "memory_summary" => report_memory(&mut out, v),
             _ => {}
         }
@@ -1367,50 +1375,115 @@ fn report_storm(out: &mut String, v: &Value) {
     table(out, "Storm (5)", &note, &rows);
 }
 
-fn target_of(v: &Value) -> String {
-    match &v["target"] {
-        Value::Null => "-".into(),
+fn lua_of(v: &Value) -> String {
+    match &v["lua"] {
         Value::String(s) => s.clone(),
+        Value::Null => "?".into(),
         other => other.to_string(),
     }
 }
 
 fn report_write_path(out: &mut String, v: &Value) {
-    let lua = match &v["lua"] {
-        Value::String(s) => s.clone(),
-        Value::Null => "?".into(),
-        other => other.to_string(),
-    };
-    let rows = [line(
-        &format!("write() per event, Lua {lua}"),
-        format!("{} ns", fmt(num(v, "bridge_ns"), 0)),
-        format!("{} ns", fmt(num(v, "baseline_ns"), 0)),
-        format!(
-            "{} (+{} ns)",
-            ratio(num(v, "ratio")),
-            fmt(num(v, "added_ns"), 0)
+    let lua = lua_of(v);
+    let (added, r) = (num(v, "added_ns"), num(v, "ratio"));
+    let rows = [
+        line(
+            &format!("write() per event, Lua {lua}: ratio"),
+            format!("{} ns", fmt(num(v, "bridge_ns"), 0)),
+            format!("{} ns", fmt(num(v, "baseline_ns"), 0)),
+            ratio(r),
+            &format!("<= x{WRITE_PATH_MAX_RATIO:.2}"),
+            r.is_finite().then_some(r <= WRITE_PATH_MAX_RATIO),
         ),
-        &target_of(v),
-        v["met"].as_bool(),
-    )];
+        line(
+            &format!("write() per event, Lua {lua}: added cost"),
+            format!("{} ns", fmt(num(v, "bridge_ns"), 0)),
+            format!("{} ns", fmt(num(v, "baseline_ns"), 0)),
+            format!("+{} ns", fmt(added, 0)),
+            &format!("<= +{} ns", fmt(WRITE_PATH_MAX_ADDED_NS, 0)),
+            added
+                .is_finite()
+                .then_some(added <= WRITE_PATH_MAX_ADDED_NS),
+        ),
+    ];
     table(out, &format!("Write path (Lua {lua})"), "", &rows);
 }
 
-fn report_memory(out: &mut String, v: &Value) {
-    let lua = match &v["lua"] {
-        Value::String(s) => format!(" (Lua {s})"),
-        Value::Null => String::new(),
-        other => format!(" (Lua {other})"),
-    };
-    let rows = [line(
-        &format!("resident memory growth{lua}"),
-        format!("{} %", fmt(num(v, "growth_pct"), 1)),
-        "0 % (baseline)".into(),
-        format!("+{} MB", fmt(num(v, "above_baseline_mb"), 1)),
-        &target_of(v),
-        v["met"].as_bool(),
+/// The write path in instructions (callgrind): repeatable whatever the machine's load. The
+/// added cost in time is estimated at the baseline's own speed (its ns per instruction in the
+/// wall-clock run of the same Lua version), when that run is in the results.
+fn report_instructions(out: &mut String, v: &Value, all: &[Value]) {
+    let lua = lua_of(v);
+    let (base, added, r) = (num(v, "baseline_ir"), num(v, "added_ir"), num(v, "ratio"));
+    let base_ns = all
+        .iter()
+        .find(|w| w["bench"] == "write_path_summary" && w["lua"] == v["lua"])
+        .map(|w| num(w, "baseline_ns"));
+    let mut rows = vec![line(
+        &format!("instructions per event, Lua {lua}: ratio"),
+        fmt(num(v, "bridge_ir"), 0),
+        fmt(base, 0),
+        format!("{} (+{})", ratio(r), fmt(added, 0)),
+        &format!("<= x{WRITE_PATH_MAX_RATIO:.2}"),
+        r.is_finite().then_some(r <= WRITE_PATH_MAX_RATIO),
     )];
-    table(out, &format!("Memory{lua}"), "", &rows);
+    if let Some(ns) = base_ns.filter(|ns| ns.is_finite() && base > 0.0) {
+        let est = added * ns / base;
+        rows.push(line(
+            &format!("added cost at the baseline's speed, Lua {lua}"),
+            format!("+{} ns", fmt(est, 0)),
+            format!("{} ns", fmt(ns, 0)),
+            format!("{} ns per instruction", fmt(ns / base, 3)),
+            &format!("<= +{} ns", fmt(WRITE_PATH_MAX_ADDED_NS, 0)),
+            est.is_finite().then_some(est <= WRITE_PATH_MAX_ADDED_NS),
+        ));
+    }
+    let note = format!(
+        "`valgrind --tool=callgrind` on the emulator, events to a closed port, steady state: (instructions after 3N events - after N) / 2N, N = {} events. Instruction counts do not move with the machine's load or the delivery threads; the wall-clock figures above do.",
+        fmt(num(v, "events") / 2.0, 0)
+    );
+    table(
+        out,
+        &format!("Write path in instructions (Lua {lua})"),
+        &note,
+        &rows,
+    );
+}
+
+fn report_memory(out: &mut String, v: &Value) {
+    let lua = lua_of(v);
+    let (growth, above) = (num(v, "growth_pct"), num(v, "above_baseline_mb"));
+    let rows = [
+        line(
+            &format!("resident memory growth, Lua {lua}"),
+            format!("{} %", fmt(growth, 1)),
+            "-".into(),
+            "-".into(),
+            &format!("<= {MEMORY_MAX_GROWTH_PCT} %"),
+            growth
+                .is_finite()
+                .then_some(growth <= MEMORY_MAX_GROWTH_PCT),
+        ),
+        line(
+            &format!("resident memory above the baseline script, Lua {lua}"),
+            format!("+{} MB", fmt(above, 1)),
+            "0 MB".into(),
+            "-".into(),
+            &format!("<= +{MEMORY_MAX_ABOVE_MB} MB"),
+            above.is_finite().then_some(above <= MEMORY_MAX_ABOVE_MB),
+        ),
+    ];
+    let note = if v["max_retained"].is_number() {
+        format!(
+            "Of which: Broker's retention, up to {} events unacknowledged at once while a commit runs (the emulator keeps them in its Lua heap, as Broker keeps them in its queue), and C heap kept free by malloc at the end: {} MB (baseline script: {} MB).",
+            fmt(num(v, "max_retained"), 0),
+            fmt(num(v, "heap_free_mb"), 1),
+            fmt(num(v, "baseline_heap_free_mb"), 1)
+        )
+    } else {
+        String::new()
+    };
+    table(out, &format!("Memory (Lua {lua})"), &note, &rows);
 }
 
 /// Smoke runs (`--tiny`), so that the benchmarks cannot rot: no timing is asserted. They run
@@ -1455,11 +1528,30 @@ mod tests {
         let text = concat!(
             "{\"bench\":\"write_path_summary\",\"lua\":\"5.4\",\"baseline_ns\":900,\"bridge_ns\":1500,\"added_ns\":600,\"ratio\":1.67}\n",
             "not json\n",
-            "{\"bench\":\"memory_summary\",\"growth_pct\":0.4,\"above_baseline_mb\":1.2}\n",
+            "{\"bench\":\"memory_summary\",\"growth_pct\":0.4,\"above_baseline_mb\":21.2,\"max_retained\":3581,\"heap_free_mb\":20.2,\"baseline_heap_free_mb\":4.4}\n",
         );
         let md = report(text);
         assert!(md.starts_with("## Results"), "{md}");
         assert!(md.contains("Lua 5.4") && md.contains("1,500 ns") && md.contains("+600 ns"));
-        assert!(md.contains("### Memory") && md.contains("+1.2 MB"));
+        // x1.67 misses the ratio target, +600 ns meets the added-cost one
+        assert!(md.contains("| x1.67 | <= x1.30 | **no** |"), "{md}");
+        assert!(md.contains("| +600 ns | <= +1,000 ns | yes |"), "{md}");
+        assert!(md.contains("### Memory") && md.contains("+21.2 MB"));
+        assert!(
+            md.contains("| <= 5 % | yes |") && md.contains("| <= +20 MB | **no** |"),
+            "{md}"
+        );
+        assert!(md.contains("up to 3,581 events unacknowledged"), "{md}");
+        let text = concat!(
+            "{\"bench\":\"write_path_summary\",\"lua\":\"5.4\",\"baseline_ns\":20000,\"bridge_ns\":26000,\"added_ns\":6000,\"ratio\":1.3}\n",
+            "{\"bench\":\"instructions\",\"lua\":\"5.4\",\"events\":20000,\"baseline_ir\":100000,\"bridge_ir\":102500,\"added_ir\":2500,\"ratio\":1.025}\n",
+        );
+        let md = report(text);
+        assert!(md.contains("| x1.02 (+2,500) | <= x1.30 | yes |"), "{md}");
+        // 2,500 instructions at 0.2 ns each
+        assert!(
+            md.contains("| +500 ns | 20,000 ns | 0.200 ns per instruction | <= +1,000 ns | yes |"),
+            "{md}"
+        );
     }
 }

@@ -69,8 +69,16 @@ struct Entry {
     held: Option<Box<StatusEvent>>,
     /// The status the open incident was triggered with: held again when a downtime resolves
     /// the incident (`downtime_action = resolve`), and re-sent by a host whose list of
-    /// suppressed services changes.
+    /// suppressed services changes. Kept only where one of these can happen ([`kept`]).
     sent: Option<Box<StatusEvent>>,
+}
+
+/// A copy of the status an incident was triggered with, when the configuration can use it
+/// again (about a kilobyte per open incident, not spent otherwise).
+fn kept(cfg: &Config, ev: &StatusEvent) -> Option<Box<StatusEvent>> {
+    let used = cfg.downtime_action == DowntimeAction::Resolve
+        || (cfg.suppress_services_of_down_hosts && ev.kind() == Kind::Host);
+    used.then(|| Box::new(ev.clone()))
 }
 
 impl Entry {
@@ -406,7 +414,7 @@ impl Memory {
                     state: held.state,
                     acknowledged: false,
                 };
-                entry.sent = Some(held.clone());
+                entry.sent = kept(cfg, &held);
                 Some(Step {
                     key,
                     action: Action::Trigger,
@@ -548,7 +556,7 @@ fn decide_problem(
             }
             if !cfg.dedup(ev.kind()) && rejection.is_none() {
                 // enable_*_status_dedup = 0: every status of the problem is sent again
-                entry.sent = Some(Box::new(ev.clone()));
+                entry.sent = kept(cfg, ev);
                 return current(ev, Action::Trigger, false);
             }
             return Outcome::skip(Skip::AlreadySent);
@@ -567,7 +575,7 @@ fn decide_problem(
                 state: ev.state,
                 acknowledged: false,
             };
-            entry.sent = Some(Box::new(ev.clone()));
+            entry.sent = kept(cfg, ev);
             current(ev, Action::Trigger, opens)
         }
     }
@@ -682,6 +690,36 @@ mod tests {
         }
         // 1,000 keys into 1,024 buckets: a good spread fills most of them
         assert!(low_bits.len() > 550, "{} distinct buckets", low_bits.len());
+    }
+
+    /// The status an incident was triggered with is copied only where the configuration can
+    /// use it again (about a kilobyte per open incident otherwise spent for nothing).
+    #[test]
+    fn the_triggering_status_is_kept_only_when_used() {
+        let kept = |m: &Memory, key| m.objects[&key].sent.is_some();
+        let mut m = Memory::new();
+        let c = cfg();
+        m.decide(&c, &svc(2, true, NONE, true));
+        m.decide(&c, &status(HOST, 1, true, NONE, true));
+        assert!(!kept(&m, SVC) && !kept(&m, HOST));
+
+        let c = cfg_with(&[("downtime_action", "resolve")]);
+        let mut m = Memory::new();
+        m.decide(&c, &svc(2, true, NONE, true));
+        assert!(
+            kept(&m, SVC),
+            "held again when a downtime resolves the incident"
+        );
+
+        let c = cfg_with(&[("suppress_services_of_down_hosts", "1")]);
+        let mut m = Memory::new();
+        m.decide(&c, &svc(2, true, NONE, true));
+        m.decide(&c, &status(HOST, 1, true, NONE, true));
+        assert!(
+            kept(&m, HOST),
+            "re-sent with the list of suppressed services"
+        );
+        assert!(!kept(&m, SVC));
     }
 
     #[test]

@@ -281,6 +281,9 @@ impl Outbox {
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        // a reader fetches one row by id (a few pages): a small page cache per lane, not
+        // SQLite's default 2 MB
+        conn.execute_batch("PRAGMA cache_size=-64")?;
         Ok(Reader { conn })
     }
 

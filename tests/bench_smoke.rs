@@ -20,6 +20,7 @@ fn every_benchmark_runs_on_a_tiny_input() {
     );
     for bench in [
         "\"bench\":\"write_path_summary\"",
+        "\"bench\":\"instructions\"",
         "\"bench\":\"memory_summary\"",
         "\"bench\":\"outbox\"",
         "\"bench\":\"delivery\"",

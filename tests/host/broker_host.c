@@ -32,6 +32,7 @@
  */
 
 #include <errno.h>
+#include <malloc.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -213,6 +214,7 @@ typedef struct output {
   int api_version;
   int filter_enabled;
   lua_Integer unacked, acked, written, filtered, flushes;
+  lua_Integer max_unacked; /* the most events ever retained at once */
   char *last_error;
   strlist errors, logs;
   int log_level;
@@ -916,6 +918,7 @@ static int do_send(lua_State *C, output *o, int evidx) {
   lua_rawseti(C, -2, (lua_Integer)lua_rawlen(C, -2) + 1);
   lua_pop(C, 1);
   o->unacked++;
+  if (o->unacked > o->max_unacked) o->max_unacked = o->unacked;
   if (o->state != ST_RUNNING) return 0;
 
   int ok = 1; /* checked by send_user_event */
@@ -1094,6 +1097,7 @@ static int o_idle_until(lua_State *C) {
     return 1;                                                                                      \
   }
 COUNTER(o_unacked, unacked)
+COUNTER(o_max_unacked, max_unacked)
 COUNTER(o_acked, acked)
 COUNTER(o_written, written)
 COUNTER(o_filtered, filtered)
@@ -1273,6 +1277,7 @@ static int h_output(lua_State *C) {
                                      {"idle", o_idle},
                                      {"idle_until", o_idle_until},
                                      {"unacked", o_unacked},
+                                     {"max_unacked", o_max_unacked},
                                      {"acked", o_acked},
                                      {"written", o_written},
                                      {"filtered", o_filtered},
@@ -1389,6 +1394,19 @@ static int h_rss_kb(lua_State *C) {
   return 1;
 }
 
+/* the C heap (mallinfo2, all arenas): bytes in use, free but kept, mapped directly */
+static int h_heap(lua_State *C) {
+  struct mallinfo2 m = mallinfo2();
+  lua_createtable(C, 0, 3);
+  lua_pushinteger(C, (lua_Integer)m.uordblks);
+  lua_setfield(C, -2, "in_use");
+  lua_pushinteger(C, (lua_Integer)m.fordblks);
+  lua_setfield(C, -2, "free");
+  lua_pushinteger(C, (lua_Integer)m.hblkhd);
+  lua_setfield(C, -2, "mmapped");
+  return 1;
+}
+
 static int h_getenv(lua_State *C) {
   const char *v = getenv(luaL_checkstring(C, 1));
   if (v) lua_pushstring(C, v);
@@ -1416,7 +1434,7 @@ int main(int argc, char **argv) {
   static const luaL_Reg host_f[] = {{"output", h_output}, {"send_many", h_send_many},
                                     {"sleep", h_sleep},   {"now", h_now},
                                     {"time", h_time},     {"rss_kb", h_rss_kb},
-                                    {"getenv", h_getenv}, {NULL, NULL}};
+                                    {"heap", h_heap},     {"getenv", h_getenv}, {NULL, NULL}};
   if (argc < 2) {
     fprintf(stderr, "usage: %s <scenario.lua> [args...]\n", argv[0]);
     return 2;
