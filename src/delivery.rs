@@ -4,7 +4,7 @@
 //! acknowledged to Broker once the committer has written it to the outbox. A commit starts
 //! as soon as an event waits and the committer is idle, so an isolated event costs one
 //! fsync and no wait; events that arrive during a commit share the next one, which (in a
-//! burst) first waits as long as the previous commit took, at most `outbox_commit_delay`, so
+//! burst: at least 8 of them) first waits as long as the previous commit took, at most `outbox_commit_delay`, so
 //! that a burst takes few fsyncs. The committer also applies what the lanes report
 //! (delivered: deleted; rejected: moved to `rejected`; these alone wait up to
 //! `outbox_commit_delay` to share a commit), merges
@@ -491,6 +491,9 @@ struct Committer {
 /// How long a blocked outbox must work normally before its recovery is announced.
 const RECOVERY_QUIET: Duration = Duration::from_secs(3);
 
+/// Events that must have arrived during a commit for the next one to wait for more (a burst).
+const BURST_EVENTS: usize = 8;
+
 /// Largest number of messages applied in one transaction.
 const MAX_BATCH: usize = 10_000;
 
@@ -519,11 +522,12 @@ impl Committer {
 
     /// Takes the messages already waiting, then decides when to commit.
     ///
-    /// New events: at once, when the committer was idle. When they arrived during the previous
-    /// commit or right after it (commits run back to back: a burst), they wait as long as that
-    /// commit took, at most `delay`, for more to join: commits then take at most half of the
-    /// time, and a burst groups into few commits however fast the disk, while an isolated
-    /// event waits for nothing but its own commit. Only lane results, or events held back
+    /// New events: at once, when the committer was idle. When at least [`BURST_EVENTS`] arrived
+    /// during the previous commit or right after it (commits run back to back: a burst), they
+    /// wait as long as that commit took, at most `delay`, for more to join: commits then take
+    /// at most half of the time, and a burst groups into few commits however fast the disk,
+    /// while an isolated event, or a trickle of a few per commit, waits for nothing but its
+    /// own commit. Only lane results, or events held back
     /// while the outbox is blocked: up to `delay`, so that deletions share a commit and a
     /// failing disk is not retried per event. True when stopping.
     fn gather(&mut self, release: &mut bool) -> bool {
@@ -542,7 +546,9 @@ impl Committer {
                     } else if self.blocked.is_some() {
                         Some(start + self.delay)
                     } else {
-                        burst
+                        // a trickle (a few events per commit) gains nothing by waiting: each
+                        // wait only keeps Broker's events unacknowledged longer
+                        burst.filter(|_| self.held.len() >= BURST_EVENTS)
                     };
                     let left = until.map_or(Duration::ZERO, |u| {
                         u.saturating_duration_since(Instant::now())
@@ -1122,6 +1128,35 @@ mod tests {
                 acknowledged: false,
             },
         })
+    }
+
+    /// After a commit, the next one waits for more events only in a burst: a trickle of a few
+    /// events per commit is committed at once (waiting only kept Broker's events unacknowledged).
+    #[test]
+    fn only_a_burst_waits_for_more_events() {
+        for (waiting, waits) in [(3, false), (BURST_EVENTS, true)] {
+            let (mut c, _shared) = committer(&format!("burst-{waiting}"));
+            let (tx, rx) = mpsc::channel();
+            c.rx = rx;
+            c.delay = Duration::from_secs(5);
+            // the previous commit just ended and took 2 s: events that came meanwhile
+            c.last_commit = Some((Instant::now(), Duration::from_secs(2)));
+            for seq in 0..waiting as u64 {
+                let ev = event(&format!("k{seq}"), Action::Trigger, true);
+                tx.send(Msg::Event(seq + 1, ev)).unwrap();
+            }
+            let later = tx.clone();
+            let late = std::thread::spawn(move || {
+                std::thread::sleep(ms(200));
+                let _ = later.send(Msg::Event(99, event("late", Action::Trigger, true)));
+            });
+            let mut release = false;
+            assert!(!c.gather(&mut release));
+            late.join().unwrap();
+            let joined = c.held.len() > waiting;
+            assert_eq!(joined, waits, "{waiting} events waiting");
+            drop(tx);
+        }
     }
 
     /// A commit wakes only the lanes its rows go to: with 16 lanes, waking all of them per
