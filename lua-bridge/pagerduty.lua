@@ -11,6 +11,9 @@ broker_api_version = 2
 local lib, handle
 local status_fn, submit_fn, flush_fn
 local accepted = {}
+-- With a format_file only: the other event fields and the broker_cache host / service fields
+-- its templates read (nil otherwise, so the default path reads nothing more).
+local extra_fields, host_fields, service_fields
 
 -- _type values of the events the library may act on (Broker contract, section 5).
 local HOST_STATUS, SERVICE_STATUS = 65550, 65560          -- BBDO 2
@@ -50,6 +53,14 @@ local function cached(method, ...)
   return nil
 end
 
+-- d[prefix .. name] = object[name] for the names given.
+local function copy_fields(d, prefix, object, names)
+  for i = 1, #names do
+    local v = object[names[i]]
+    if v ~= nil then d[prefix .. names[i]] = v end
+  end
+end
+
 local function details(e)
   local d = {}
   local t = e._type
@@ -60,6 +71,15 @@ local function details(e)
     if not (host_event and k == "service_id") then ok, v = pcall(field, e, k) end
     if ok and v ~= nil then d[k] = v end
   end
+  if extra_fields then
+    for i = 1, #extra_fields do
+      local k = extra_fields[i]
+      if d[k] == nil and not (host_event and k == "service_id") then
+        local ok, v = pcall(field, e, k)
+        if ok and v ~= nil then d[k] = v end
+      end
+    end
+  end
   local hid, sid = d.host_id, d.service_id
   if hid then
     d.host_name = cached("get_hostname", hid)
@@ -67,6 +87,7 @@ local function details(e)
     if type(host) == "table" then
       d.host_address = host.address
       if host.instance_id then d.poller = cached("get_instance_name", host.instance_id) end
+      if host_fields then copy_fields(d, "cache.host.", host, host_fields) end
     end
     d.hostgroups = group_names(cached("get_hostgroups", hid))
     d.host_severity = cached("get_severity", hid)
@@ -76,6 +97,10 @@ local function details(e)
       d.service_severity = cached("get_severity", hid, sid)
       d.notes_url = cached("get_notes_url", hid, sid)
       d.action_url = cached("get_action_url", hid, sid)
+      if service_fields then
+        local svc = cached("get_service", hid, sid)
+        if type(svc) == "table" then copy_fields(d, "cache.service.", svc, service_fields) end
+      end
     else
       d.notes_url = cached("get_notes_url", hid)
       d.action_url = cached("get_action_url", hid)
@@ -106,6 +131,26 @@ function init(conf)
     fail("init failed: " .. tostring(err))
   end
   handle = h
+  extra_fields, host_fields, service_fields = nil, nil, nil
+  if lib.template_fields then
+    local need, terr = lib.template_fields(h)
+    if terr then fail("init failed: " .. tostring(terr)) end
+    if need then
+      extra_fields = {}
+      for name in need:gmatch("%S+") do
+        local hf, sf = name:match("^cache%.host%.(.+)$"), name:match("^cache%.service%.(.+)$")
+        if hf then
+          host_fields = host_fields or {}
+          host_fields[#host_fields + 1] = hf
+        elseif sf then
+          service_fields = service_fields or {}
+          service_fields[#service_fields + 1] = sf
+        else
+          extra_fields[#extra_fields + 1] = name
+        end
+      end
+    end
+  end
   for _, t in ipairs(KNOWN_TYPES) do
     accepted[t] = lib.accepts(h, t >> 16, t & 0xffff) == true
   end

@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::luapattern::{self, Pattern};
+use crate::template::Templates;
+use std::sync::Arc;
 
 /// A parameter value as Broker hands it over (`string`/`password` entries are strings,
 /// `number` entries integers or floats), or as JSON gives it.
@@ -232,6 +234,8 @@ pub struct Config {
     pub stats_path: PathBuf,
     /// `stats_interval`: seconds between two statistics files.
     pub stats_interval: Duration,
+    /// `format_file`: the templates replacing the built-in events, checked (none by default).
+    pub templates: Option<Arc<Templates>>,
 }
 
 /// `downtime_action`: what a downtime does to an object's incidents.
@@ -646,8 +650,8 @@ static PARAMS: &[ParamInfo] = &[
     ),
     p(
         "format_file",
-        NotHonouredYet,
-        "JSON template replacing the built-in event format",
+        Supported,
+        "JSON file of templates keyed by <category>_<element> (neb_service_status, neb_host_status, neb_acknowledgement, neb_pb_...) replacing the built-in events, with the Lua library's macros ({output}, {cache.host.name}, {state_scstate}...); checked at start",
     ),
     p(
         "log_curl_commands",
@@ -1505,7 +1509,7 @@ fn read_routing_key(r: &mut Reader) -> Result<Secret, ConfigError> {
 }
 
 /// Categories Broker knows (only `neb` is of use to us).
-const KNOWN_CATEGORIES: &[&str] = &[
+pub(crate) const KNOWN_CATEGORIES: &[&str] = &[
     "neb",
     "bbdo",
     "storage",
@@ -1516,7 +1520,7 @@ const KNOWN_CATEGORIES: &[&str] = &[
 ];
 
 /// Element names the Centreon stream-connectors library knows, other than the ones we handle.
-const KNOWN_ELEMENTS: &[&str] = &[
+pub(crate) const KNOWN_ELEMENTS: &[&str] = &[
     "comment",
     "custom_variable",
     "custom_variable_status",
@@ -1847,6 +1851,18 @@ impl Config {
             r.take("stats_interval")
                 .map_or(Ok(5), |e| e.integer(1, 3600))? as u64,
         );
+        let templates = match r.take("format_file") {
+            None => None,
+            Some(e) => {
+                let path = e.text()?;
+                let (templates, warnings) = Templates::load(&path)
+                    .map_err(|m| e.err(format!("{}: {m}", e.quote(&path))))?;
+                for w in warnings {
+                    r.warn(w);
+                }
+                Some(Arc::new(templates))
+            }
+        };
         let config = Config {
             routing_key,
             centreon_url,
@@ -1893,6 +1909,7 @@ impl Config {
             rejected_max_events,
             stats_path,
             stats_interval,
+            templates,
         };
         Ok((config, r.finish()))
     }
@@ -2387,11 +2404,7 @@ mod tests {
 
         // The key appears in no error, no warning and no Debug output.
         let mut outputs = Vec::new();
-        let (c, w) = parse(&[
-            ("unknown_thing", s(KEY)),
-            ("timezone", s(KEY)),
-            ("format_file", s(KEY)),
-        ]);
+        let (c, w) = parse(&[("unknown_thing", s(KEY)), ("timezone", s(KEY))]);
         outputs.push(format!("{c:?}"));
         outputs.push(format!("{:?} {}", c.routing_key, c.routing_key));
         outputs.push(warnings_text(&w));
@@ -2404,6 +2417,7 @@ mod tests {
             ("accepted_categories", KEY),
             ("accepted_elements", KEY),
             ("hard_only", KEY),
+            ("format_file", KEY),
         ] {
             let e = parse_err(&[(name, s(value))]);
             let _ = e.to_string();
@@ -2739,7 +2753,6 @@ mod tests {
     fn warnings_for_other_names() {
         let (_, w) = parse(&[
             ("skip_nil_id", s("1")),
-            ("format_file", s("/etc/x.json")),
             ("log_curl_commands", ParamValue::Int(1)),
             ("timezone", s("Europe/Paris")),
             ("max_stored_events", s("10")),
@@ -2749,15 +2762,10 @@ mod tests {
             ("use_long_output", s("")), // empty: not set, no warning
         ]);
         let text = warnings_text(&w);
-        assert_eq!(w.len(), 8, "{text}");
+        assert_eq!(w.len(), 7, "{text}");
         assert!(
             text.contains(
                 "parameter 'skip_nil_id' is accepted but not honoured by this version yet"
-            )
-        );
-        assert!(
-            text.contains(
-                "parameter 'format_file' is accepted but not honoured by this version yet"
             )
         );
         assert!(text.contains("parameter 'log_curl_commands' is accepted but not honoured"));
@@ -2766,6 +2774,58 @@ mod tests {
         assert!(text.contains("parameter 'allow_insecure_connection' ignored: "));
         assert!(text.contains("unknown parameter 'my_param' (ignored)"));
         assert!(!text.contains("Europe/Paris"));
+    }
+
+    #[test]
+    fn format_file_is_read_and_checked_at_init() {
+        let dir = std::env::temp_dir().join(format!("cpd-format-file-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = |name: &str, text: &str| {
+            let p = dir.join(name);
+            std::fs::write(&p, text).unwrap();
+            p.display().to_string()
+        };
+        let good = file(
+            "good.json",
+            r#"{"neb_service_status": {"routing_key": "R0ut1ngKeyABCDEFGHIJKLMNOPQRSTUV",
+                "payload": {"summary": "{cache.host.name}: {output_scshort}"}}}"#,
+        );
+        let (c, w) = parse(&[("format_file", s(&good))]);
+        let t = c.templates.expect("templates");
+        assert!(t.fields().contains("output"));
+        let text = warnings_text(&w);
+        assert!(text.contains("routing_key is ignored"), "{text}");
+        assert!(
+            !text.contains("not honoured") && !text.contains(KEY),
+            "{text}"
+        );
+
+        for (name, content, want) in [
+            ("bad.json", "{\"neb_service_status\": ", "is not valid JSON"),
+            (
+                "macro.json",
+                r#"{"neb_service_status": {"payload": {"summary": "{cache.host.nom}"}}}"#,
+                "template \"neb_service_status\": unknown macro {cache.host.nom}",
+            ),
+            (
+                "flag.json",
+                r#"{"neb_host_status": {"payload": {"summary": "{state_scsatte}"}}}"#,
+                "template \"neb_host_status\": unknown flag _scsatte in macro {state_scsatte}",
+            ),
+        ] {
+            let path = file(name, content);
+            let e = parse_err(&[("format_file", s(&path))]);
+            assert_eq!(e.parameter, "format_file");
+            assert!(e.message.contains(&path) && e.message.contains(want), "{e}");
+        }
+        let e = parse_err(&[("format_file", s("/nonexistent/templates.json"))]);
+        assert!(
+            e.to_string().starts_with(
+                "parameter 'format_file': \"/nonexistent/templates.json\": cannot read it"
+            ),
+            "{e}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
@@ -2817,7 +2877,7 @@ mod tests {
             all.iter()
                 .filter(|p| p.status == ParamStatus::NotHonouredYet)
                 .count(),
-            7
+            6
         );
         // every supported name is read: setting it never gives an "unknown" warning
         for p in all.iter().filter(|p| p.status == ParamStatus::Supported) {

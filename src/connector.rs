@@ -131,6 +131,13 @@ impl Connector {
         &self.log
     }
 
+    /// The raw fields the `format_file` templates read beyond the usual ones, space separated
+    /// (`None` without templates): the Lua bridge reads them from the event and from
+    /// `broker_cache` (`cache.host.X`, `cache.service.X`) only then.
+    pub fn template_fields(&self) -> Option<String> {
+        self.cfg.templates.as_ref().map(|t| t.fields())
+    }
+
     /// Is this event type one we act on? (`filter()`; cheap.)
     pub fn accepts(&self, category: u32, element: u32) -> bool {
         self.accepted
@@ -201,7 +208,14 @@ impl Connector {
         if !self.accepts(category, element) {
             return Ok(());
         }
-        match Event::from_raw(raw)? {
+        let mut event = Event::from_raw(raw)?;
+        if let (Some(t), Some(ctx)) = (
+            self.cfg.templates.as_deref(),
+            event.as_mut().and_then(Event::context_mut),
+        ) {
+            t.capture(raw, ctx);
+        }
+        match event {
             Some(Event::Status(ev)) => {
                 let outcome = self.memory.decide(&self.cfg, &ev);
                 self.apply(ev.key, &ev.ctx, Some(&ev), outcome, None);
@@ -272,6 +286,9 @@ impl Connector {
             let out = match status {
                 Some(st) => {
                     let mut out = payload::status_event(st, step.action, &self.cfg);
+                    if let Some(t) = &self.cfg.templates {
+                        out = t.status_event(st, step.action, out, &self.log);
+                    }
                     if self.cfg.suppress_services_of_down_hosts
                         && st.kind() == Kind::Host
                         && step.action == Action::Trigger
@@ -287,7 +304,11 @@ impl Connector {
                         (Action::Acknowledge, None) => Note::acknowledged(None, None, None),
                         _ => Note::downtime_started(),
                     };
-                    payload::note_event(step.key, ctx, &note, &self.cfg)
+                    let out = payload::note_event(step.key, ctx, &note, &self.cfg);
+                    match &self.cfg.templates {
+                        Some(t) => t.note_event(step.key, ctx, step.action, out, &self.log),
+                        None => out,
+                    }
                 }
             };
             let names = status.map_or(ctx, |s| &s.ctx);

@@ -278,6 +278,9 @@ pub struct Context {
     pub host_address: Option<String>,
     pub notes_url: Option<String>,
     pub action_url: Option<String>,
+    /// Raw fields kept for `format_file` templates (the event fields and the `cache.host.*` /
+    /// `cache.service.*` values they name); empty unless a template is configured.
+    pub template_fields: Vec<(String, RawValue)>,
 }
 
 /// The flags of a status event that decide whether it may open an incident.
@@ -385,6 +388,16 @@ pub enum Event {
 }
 
 impl Event {
+    /// The cache context of the event (none for a downtime).
+    pub fn context_mut(&mut self) -> Option<&mut Context> {
+        match self {
+            Event::Status(e) => Some(&mut e.ctx),
+            Event::Adaptive(e) => Some(&mut e.ctx),
+            Event::Acknowledgement(e) => Some(&mut e.ctx),
+            Event::Downtime(_) => None,
+        }
+    }
+
     /// Checks and normalises a raw event. `Ok(None)` means "not an event type we act on".
     pub fn from_raw(raw: &RawEvent) -> Result<Option<Event>, EventError> {
         let (category, element) = raw.category_element()?;
@@ -408,6 +421,7 @@ impl Event {
             host_address: raw.text("host_address"),
             notes_url: raw.text("notes_url"),
             action_url: raw.text("action_url"),
+            template_fields: Vec::new(),
         };
         // Status events name their kind: a service needs its id, a host ignores any.
         let key_of = |kind: Kind| match kind {

@@ -7,6 +7,7 @@
 //! - [`filter`]: which problems may open incidents (the Lua library's filters).
 //! - [`decision`]: per-object memory and the state machine: trigger, acknowledge, resolve or nothing.
 //! - [`payload`]: the Events API v2 body (certified format, defects fixed), [`perfdata`], [`timefmt`].
+//! - [`template`]: `format_file` templates (the Lua library's JSON templates and macros).
 //! - [`retry`]: PagerDuty's answer -> done, rejected or retry, and the backoff.
 //! - [`send`]: the HTTP agent (keep-alive, timeouts, proxy, TLS) and one request.
 //! - [`outbox`]: the durable SQLite outbox (pending, rejected, per-object incident state).
@@ -35,6 +36,7 @@ pub mod perfdata;
 pub mod retry;
 pub mod send;
 pub mod stats;
+pub mod template;
 pub mod timefmt;
 
 /// The library version.

@@ -586,7 +586,7 @@ fn percent_encode(s: &str) -> String {
 }
 
 /// `s` if it has at most `max` characters, else its start and the marker, `max` in all.
-fn truncate_chars(s: &str, max: usize) -> String {
+pub(crate) fn truncate_chars(s: &str, max: usize) -> String {
     if s.char_indices().nth(max).is_none() {
         return s.to_string();
     }
@@ -643,6 +643,14 @@ fn cut_detail(body: &mut Map<String, Value>, key: &str, size: usize, budget: usi
     let target = escaped_len(s).saturating_sub(size.saturating_sub(budget));
     *s = cut_escaped(s, target);
     json_len(body)
+}
+
+/// Shrinks a body made elsewhere (a `format_file` template) as the built-in ones are;
+/// false when it still does not fit.
+pub(crate) fn fit(body: &mut Map<String, Value>) -> bool {
+    let budget = MAX_BODY - ROUTING_KEY_RESERVE;
+    shrink(body, budget);
+    json_len(body) <= budget
 }
 
 /// Makes the body fit in `budget` bytes: cut `LongOutput`, drop `Metrics` (giving their room
@@ -770,6 +778,7 @@ mod tests {
             host_address: Some("10.0.0.12".into()),
             notes_url: None,
             action_url: None,
+            template_fields: Vec::new(),
         };
         ev
     }

@@ -376,3 +376,91 @@ fn log_rotated_while_running() {
     assert!(!out.log.contains("trigger 12_34"), "{}", out.log);
     assert_eq!(sequence(&pd.accepted(), "12_34"), ["trigger", "resolve"]);
 }
+
+fn templates(lua: &str, bbdo: u32, api: u32) {
+    let pd = standin();
+    let out = Run::new(lua, "templates.lua")
+        .bbdo(bbdo)
+        .api(api)
+        .env("CPD_URL", pd.url())
+        .go();
+    out.assert_ok();
+    assert!(
+        out.log.contains("routing_key is ignored") && !out.log.contains("whatever the old"),
+        "{}",
+        out.log
+    );
+    let got = pd.accepted();
+    let key = "srv-db/Disk /var";
+    assert_eq!(
+        sequence(&got, key),
+        ["trigger", "acknowledge", "resolve"],
+        "the template's dedup_key for every event of the service: {:#?}",
+        actions(&got)
+    );
+    assert_eq!(sequence(&got, "12_H"), ["trigger", "resolve"]);
+    assert_eq!(got.len(), 5, "{:#?}", actions(&got));
+    assert_eq!(pd.open_incident_count(), 0);
+
+    let t = for_key(&got, key)[0];
+    assert_eq!(t["routing_key"], ROUTING_KEY);
+    let p = &t["payload"];
+    assert_eq!(
+        p["summary"],
+        "srv-db/Disk /var is CRITICAL: CRITICAL - /var 97%"
+    );
+    assert_eq!(p["source"], "database");
+    assert_eq!(p["severity"], "critical");
+    assert!(
+        p["timestamp"].as_str().unwrap().ends_with('Z'),
+        "{}",
+        p["timestamp"]
+    );
+    assert_eq!(
+        p["custom_details"],
+        json!({
+            "display": "Disk on /var",
+            "address": "10.0.0.5",
+            "poller": "Central",
+            "severities": [2, 1],
+            "groups": "linux,db / storage",
+            "type": "HARD",
+            "change": 12.5,
+            "attempt": "3"
+        })
+    );
+    let ack = for_key(&got, key)[1];
+    assert_eq!(ack["payload"]["summary"], "alice acknowledged: on it");
+    let resolve = for_key(&got, key)[2];
+    assert_eq!(
+        resolve["payload"]["severity"], "info",
+        "OK is no PagerDuty severity"
+    );
+    let h = for_key(&got, "12_H")[0];
+    assert_eq!(h["payload"]["summary"], "host srv-db DOWN");
+    assert_eq!(
+        h["payload"]["custom_details"],
+        json!({"hostgroups": ["linux", "db"], "id": 12})
+    );
+    assert_eq!(
+        h["payload"]["severity"], "critical",
+        "the built-in severity"
+    );
+}
+
+#[test]
+fn templates_lua53_bbdo3_userdata() {
+    templates("5.3", 3, 2);
+}
+#[test]
+fn templates_lua54_bbdo3_userdata() {
+    templates("5.4", 3, 2);
+}
+#[test]
+fn templates_lua53_bbdo2_tables() {
+    templates("5.3", 2, 1);
+}
+#[test]
+fn templates_lua54_bbdo2_tables() {
+    templates("5.4", 2, 1);
+}

@@ -16,7 +16,8 @@
 //! `status(h, category, element, host_id, service_id, state, state_type, acknowledged,
 //! downtime_depth, flapping) -> 0 | 1 | 2` (0: not acknowledged, 1: acknowledged, 2: send the
 //! details with `submit`), `submit(h, fields) -> verdict [, msg]`, `flush(h) -> verdict`,
-//! `outstanding(h) -> n`, `log(h, level, msg)`, `close(h)`, `version()`.
+//! `outstanding(h) -> n`, `log(h, level, msg)`, `close(h)`, `version()`,
+//! `template_fields(h) -> "name ..." | nil` (the fields `format_file` templates read).
 
 mod sys;
 
@@ -54,6 +55,7 @@ const FUNCTIONS: &[(&CStr, Entry)] = &[
     (c"log", l_log),
     (c"close", l_close),
     (c"version", l_version),
+    (c"template_fields", l_template_fields),
 ];
 
 // ---------------------------------------------------------------------------------------
@@ -622,4 +624,21 @@ unsafe extern "C" fn l_gc(l: *mut lua_State) -> c_int {
 unsafe extern "C" fn l_version(l: *mut lua_State) -> c_int {
     // SAFETY: entry point called by Lua.
     unsafe { guarded(l, || if push_str(l, crate::VERSION) { 1 } else { 0 }) }
+}
+
+unsafe extern "C" fn l_template_fields(l: *mut lua_State) -> c_int {
+    // SAFETY: entry point called by Lua.
+    unsafe {
+        guarded(l, || match connector(l) {
+            Ok(c) => match c.template_fields() {
+                Some(fields) if push_str(l, &fields) => 1,
+                Some(_) => nil_msg(l, "centreon_pagerduty.template_fields: out of memory"),
+                None => {
+                    lua_pushnil(l);
+                    1
+                }
+            },
+            Err(m) => nil_msg(l, m),
+        })
+    }
 }

@@ -19,7 +19,7 @@ M.cache = {
     [21] = { name = "router-21", address = "10.0.0.21", instance_id = 1, groups = {} },
   },
   services = {
-    ["12:34"] = { description = "Disk /var", severity = 1,
+    ["12:34"] = { description = "Disk /var", display_name = "Disk on /var", severity = 1,
                   groups = { { group_id = 5, group_name = "storage" } } },
     ["13:35"] = { description = "HTTP & TLS", groups = {} },
     ["20:1"] = { description = "svc-1", groups = {} }, ["20:2"] = { description = "svc-2", groups = {} },
