@@ -380,6 +380,8 @@ fn check_output(output: &Map<String, Value>, script: (&'static str, &'static str
     for w in warnings {
         let quoted = |name: &str| w.contains(&format!("'{}'", name.trim()));
         match report.lines.iter_mut().find(|l| quoted(&l.name)) {
+            // the verdict already says why an ignored or unknown name has no effect
+            Some(line) if matches!(line.verdict, Verdict::Ignored(_) | Verdict::Unknown) => {}
             Some(line) => line.notes.push(w),
             None => report.notes.push(w),
         }
