@@ -19,7 +19,8 @@
 //! - [`log`]: the log file (levels 0-3, rotation-safe).
 //! - `lua`: the Lua module `centreon_pagerduty` (unsafe glue, one binary for Lua 5.3 and 5.4).
 //! - [`ffi`]: the C ABI (`cpd_*`, `include/centreon_pagerduty.h`).
-//! - [`cli`]: the `pagerduty-event` command line (Pandora FMS, scripts, flush, test, replay).
+//! - [`cli`]: the `pagerduty-event` command line (Pandora FMS, scripts, flush, test, replay,
+//!   check-config).
 
 pub mod cli;
 pub mod config;
