@@ -1,9 +1,9 @@
 # centreon-pagerduty: the two commands are `make demo` (main job) and `make test` (everything).
-# Both install what they need on a fresh Debian machine (apt-get for Lua and gcc; cargo is
+# Both install what they need on a fresh Debian machine (apt-get for Lua, gcc and curl; cargo is
 # expected from the machine's Rust toolchain, Debian's `cargo` package is tried otherwise).
 
 CARGO ?= cargo
-APT_PACKAGES := lua5.3 lua5.4 liblua5.3-dev liblua5.4-dev gcc g++ binutils sqlite3 util-linux valgrind
+APT_PACKAGES := lua5.3 lua5.4 liblua5.3-dev liblua5.4-dev gcc g++ binutils sqlite3 util-linux valgrind curl
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all deps build release test lint unit demo bench clean install uninstall

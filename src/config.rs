@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::luapattern::{self, Pattern};
+use crate::output::OutputOptions;
 use crate::template::Templates;
 use std::sync::Arc;
 
@@ -190,6 +191,15 @@ pub struct Config {
     pub service_status_dedup: bool,
     /// `skip_anon_events`: 1 = drop events the cache cannot name (old behaviour).
     pub skip_anon_events: bool,
+    /// `skip_nil_id`: 1 (default) = an event without ids is dropped as a filter drops it;
+    /// 0 = it is reported as an error (it can never be sent: its `dedup_key` needs the ids).
+    pub skip_nil_id: bool,
+    /// `use_long_output`, `output_size_limit`, `remove_line_break_in_output`,
+    /// `output_line_break_replacement_character`: the plugin output as sent.
+    pub output: OutputOptions,
+    /// `log_curl_commands`: 1 = each request is also logged as a ready-to-run `curl` command
+    /// (routing key and proxy password masked).
+    pub log_curl_commands: bool,
     /// `send_acknowledgements`: 1 (default) = a Centreon acknowledgement acknowledges the
     /// open incident.
     pub send_acknowledgements: bool,
@@ -248,7 +258,7 @@ pub enum DowntimeAction {
     Resolve,
 }
 
-/// A parameter that was accepted but gave a warning (unknown name, not honoured yet...).
+/// A parameter that was accepted but gave a warning (unknown name, ignored, set twice...).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Warning(pub String);
 
@@ -282,8 +292,6 @@ impl fmt::Display for Warning {
 pub enum ParamStatus {
     /// Read and honoured (legacy spellings included: their `doc` says "legacy name of X").
     Supported,
-    /// Accepted without error but not honoured by this version yet; a warning says so when set.
-    NotHonouredYet,
     /// Known from the Lua connectors or their library but meaningless here; `doc` says why.
     Ignored,
 }
@@ -301,7 +309,7 @@ const fn p(name: &'static str, status: ParamStatus, doc: &'static str) -> ParamI
     ParamInfo { name, status, doc }
 }
 
-use ParamStatus::{Ignored, NotHonouredYet, Supported};
+use ParamStatus::{Ignored, Supported};
 
 const BAM: &str = "ignored: BAM events are not turned into incidents";
 const METRICS: &str = "ignored: metrics are not sent to PagerDuty";
@@ -615,8 +623,8 @@ static PARAMS: &[ParamInfo] = &[
     ),
     p(
         "skip_nil_id",
-        NotHonouredYet,
-        "1 = drop events without ids (events without host_id are always refused)",
+        Supported,
+        "1 (default) = an event without host_id (or a service status without service_id) is dropped, with a line at log level 2; 0 = it is logged as an error (it cannot be sent: its dedup_key needs the ids)",
     ),
     p(
         "enable_host_status_dedup",
@@ -630,23 +638,23 @@ static PARAMS: &[ParamInfo] = &[
     ),
     p(
         "output_size_limit",
-        NotHonouredYet,
-        "maximum length of the plugin output sent",
+        Supported,
+        "at most this many characters of plugin output in an event, first line and long output together, 1 to 1000000 (default: no limit but PagerDuty's)",
     ),
     p(
         "use_long_output",
-        NotHonouredYet,
-        "1 = send the long output too",
+        Supported,
+        "1 (default) = the long output is sent (custom_details.LongOutput); 0 = the first line only",
     ),
     p(
         "remove_line_break_in_output",
-        NotHonouredYet,
-        "1 = replace line breaks of the output",
+        Supported,
+        "1 = the line breaks of the output sent are replaced with output_line_break_replacement_character (default 0: kept)",
     ),
     p(
         "output_line_break_replacement_character",
-        NotHonouredYet,
-        "replacement of line breaks in the output",
+        Supported,
+        "what replaces a line break with remove_line_break_in_output=1 (default a space)",
     ),
     p(
         "format_file",
@@ -655,8 +663,8 @@ static PARAMS: &[ParamInfo] = &[
     ),
     p(
         "log_curl_commands",
-        NotHonouredYet,
-        "1 = log each request as a command line (without secrets)",
+        Supported,
+        "1 = each request to PagerDuty is also logged (log level 1) as a ready-to-run curl command; the routing key and the proxy password are masked (default 0)",
     ),
     // Known names that make no sense here.
     p("ba_status", Ignored, BAM),
@@ -733,8 +741,8 @@ static PARAMS: &[ParamInfo] = &[
     ),
 ];
 
-/// Every parameter name we know: supported ones (legacy spellings included), accepted ones not
-/// honoured yet, and known ones that are ignored, with the reason.
+/// Every parameter name we know: supported ones (legacy spellings included) and known ones
+/// that are ignored, with the reason.
 pub fn known_parameters() -> &'static [ParamInfo] {
     PARAMS
 }
@@ -1129,7 +1137,7 @@ impl Reader {
         }
     }
 
-    /// Warnings for what is left: not honoured yet, ignored, unknown.
+    /// Warnings for what is left: ignored, unknown.
     fn finish(mut self) -> Vec<Warning> {
         let rest = std::mem::take(&mut self.entries);
         for (name, e) in rest {
@@ -1137,10 +1145,6 @@ impl Reader {
                 continue;
             }
             let msg = match param_info(&name) {
-                Some(i) if i.status == NotHonouredYet => format!(
-                    "parameter '{}' is accepted but not honoured by this version yet",
-                    e.written
-                ),
                 Some(i) if i.status == Ignored => format!("parameter '{}' {}", e.written, i.doc),
                 // Supported names are all consumed; kept for safety.
                 Some(_) => continue,
@@ -1586,6 +1590,46 @@ fn handled_element(name: &str) -> Option<[u32; 2]> {
     })
 }
 
+/// Largest `output_size_limit`, in characters (PagerDuty takes 512 KB in all).
+const MAX_OUTPUT_SIZE_LIMIT: i64 = 1_000_000;
+
+/// `use_long_output`, `output_size_limit`, `remove_line_break_in_output` and
+/// `output_line_break_replacement_character` (see [`crate::output`]).
+fn read_output_options(r: &mut Reader) -> Result<OutputOptions, ConfigError> {
+    let long = r.bool_or("use_long_output", true)?;
+    let size_limit = r
+        .take("output_size_limit")
+        .map(|e| e.integer(1, MAX_OUTPUT_SIZE_LIMIT))
+        .transpose()?
+        .map(|n| n as usize);
+    let remove = r.bool_or("remove_line_break_in_output", false)?;
+    let replacement = match r.take("output_line_break_replacement_character") {
+        None => None,
+        // Kept as written (" | " is not trimmed); a blank value is the default space.
+        Some(Entry {
+            value: ParamValue::Str(s),
+            ..
+        }) => Some((s, remove)),
+        Some(e) => Some((e.text()?, remove)),
+    };
+    let line_break = match replacement {
+        Some((text, true)) => Some(text),
+        Some((_, false)) => {
+            r.warn(
+                "parameter 'output_line_break_replacement_character' has no effect without \
+                 remove_line_break_in_output=1",
+            );
+            None
+        }
+        None => remove.then(|| " ".to_string()),
+    };
+    Ok(OutputOptions {
+        long,
+        size_limit,
+        line_break,
+    })
+}
+
 /// Longest `dedup_key_prefix`: the ids after it always fit PagerDuty's 255 characters.
 const MAX_DEDUP_KEY_PREFIX_CHARS: usize = 200;
 
@@ -1749,6 +1793,9 @@ impl Config {
         let in_downtime = r.bool_or("in_downtime", false)?;
         let flapping = r.bool_or("flapping", false)?;
         let skip_anon_events = r.bool_or("skip_anon_events", false)?;
+        let skip_nil_id = r.bool_or("skip_nil_id", true)?;
+        let output = read_output_options(&mut r)?;
+        let log_curl_commands = r.bool_or("log_curl_commands", false)?;
         let host_status_dedup = r.bool_or("enable_host_status_dedup", true)?;
         let service_status_dedup = r.bool_or("enable_service_status_dedup", true)?;
         let send_acknowledgements = r.bool_or("send_acknowledgements", true)?;
@@ -1860,7 +1907,7 @@ impl Config {
                 for w in warnings {
                     r.warn(w);
                 }
-                Some(Arc::new(templates))
+                Some(Arc::new(templates.with_output(output.clone())))
             }
         };
         let config = Config {
@@ -1885,6 +1932,9 @@ impl Config {
             in_downtime,
             flapping,
             skip_anon_events,
+            skip_nil_id,
+            output,
+            log_curl_commands,
             host_status_dedup,
             service_status_dedup,
             send_acknowledgements,
@@ -2762,18 +2812,90 @@ mod tests {
             ("use_long_output", s("")), // empty: not set, no warning
         ]);
         let text = warnings_text(&w);
-        assert_eq!(w.len(), 7, "{text}");
-        assert!(
-            text.contains(
-                "parameter 'skip_nil_id' is accepted but not honoured by this version yet"
-            )
-        );
-        assert!(text.contains("parameter 'log_curl_commands' is accepted but not honoured"));
+        assert_eq!(w.len(), 5, "{text}");
+        assert!(!text.contains("skip_nil_id") && !text.contains("log_curl_commands"));
         assert!(text.contains("parameter 'timezone' ignored: "));
         assert!(text.contains("parameter 'max_stored_events' ignored: "));
         assert!(text.contains("parameter 'allow_insecure_connection' ignored: "));
         assert!(text.contains("unknown parameter 'my_param' (ignored)"));
         assert!(!text.contains("Europe/Paris"));
+    }
+
+    #[test]
+    fn output_options_skip_nil_id_and_curl_commands() {
+        let (c, w) = parse(&[]);
+        assert!(w.is_empty());
+        assert_eq!(c.output, OutputOptions::default());
+        assert!(c.skip_nil_id && !c.log_curl_commands);
+        // (parameters as users write them, use_long_output, output_size_limit, replacement)
+        type Row = (Params, bool, Option<usize>, Option<&'static str>);
+        let table: &[Row] = &[
+            (&[("use_long_output", "0")], false, None, None),
+            (&[("use_long_output", "1")], true, None, None),
+            (&[("output_size_limit", " 255 ")], true, Some(255), None),
+            (&[("output_size_limit", "")], true, None, None),
+            (
+                &[("remove_line_break_in_output", "1")],
+                true,
+                None,
+                Some(" "),
+            ),
+            (&[("remove_line_break_in_output", "0")], true, None, None),
+            (
+                &[
+                    ("remove_line_break_in_output", "1"),
+                    ("output_line_break_replacement_character", " | "),
+                ],
+                true,
+                None,
+                Some(" | "),
+            ),
+            (
+                &[
+                    ("remove_line_break_in_output", "1"),
+                    ("output_line_break_replacement_character", " "),
+                ],
+                true,
+                None,
+                Some(" "),
+            ),
+        ];
+        for (i, (params, long, limit, line_break)) in table.iter().enumerate() {
+            let params: Vec<(&str, ParamValue)> = params.iter().map(|(k, v)| (*k, s(v))).collect();
+            let (c, w) = parse(&params);
+            assert!(w.is_empty(), "row {i}: {w:?}");
+            assert_eq!(
+                c.output,
+                OutputOptions {
+                    long: *long,
+                    size_limit: *limit,
+                    line_break: line_break.map(str::to_string),
+                },
+                "row {i}"
+            );
+        }
+        let (c, w) = parse(&[("output_line_break_replacement_character", s("_"))]);
+        assert_eq!(c.output.line_break, None);
+        assert!(
+            warnings_text(&w).contains("has no effect without remove_line_break_in_output=1"),
+            "{w:?}"
+        );
+        for bad in ["0", "-1", "ten", "1000001"] {
+            let e = parse_err(&[("output_size_limit", s(bad))]);
+            assert_eq!(e.parameter, "output_size_limit");
+            assert!(e.message.contains("from 1 to 1000000"), "{e}");
+        }
+        let e = parse_err(&[("use_long_output", s("2"))]);
+        assert_eq!(e.parameter, "use_long_output");
+        let (c, _) = parse(&[
+            ("skip_nil_id", s("0")),
+            ("log_curl_commands", ParamValue::Int(1)),
+        ]);
+        assert!(!c.skip_nil_id && c.log_curl_commands);
+        assert_eq!(
+            parse_err(&[("skip_nil_id", s("yes please"))]).parameter,
+            "skip_nil_id"
+        );
     }
 
     #[test]
@@ -2873,12 +2995,6 @@ mod tests {
         for p in all.iter().filter(|p| p.status == ParamStatus::Ignored) {
             assert!(p.doc.starts_with("ignored: "), "{}", p.name);
         }
-        assert_eq!(
-            all.iter()
-                .filter(|p| p.status == ParamStatus::NotHonouredYet)
-                .count(),
-            6
-        );
         // every supported name is read: setting it never gives an "unknown" warning
         for p in all.iter().filter(|p| p.status == ParamStatus::Supported) {
             let params = with_key(&[(p.name, s("zzz-not-valid"))]);

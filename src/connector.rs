@@ -197,8 +197,20 @@ impl Connector {
     /// [`Connector::quick_status`] (the Lua bridge's second call).
     pub fn submit_details(&mut self, raw: &RawEvent) -> Result<bool, EventError> {
         let result = self.handle(raw);
-        if let Err(e) = &result {
-            self.log.error(&format!("{e}; event skipped"));
+        match &result {
+            Err(e) if e.is_missing_id() => {
+                let level = crate::filter::nil_id_level(&self.cfg);
+                self.log.log(
+                    level,
+                    &format!(
+                        "{e}; event skipped (skip_nil_id={}: an event without its ids cannot \
+                         become an incident)",
+                        self.cfg.skip_nil_id as u8
+                    ),
+                );
+            }
+            Err(e) => self.log.error(&format!("{e}; event skipped")),
+            Ok(()) => {}
         }
         result.map(|()| self.verdict())
     }

@@ -31,6 +31,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::config::{Config, Secret};
+use crate::curl::CurlCommand;
 use crate::log::{Level, Logger};
 use crate::outbox::{ObjectState, Outbox, OutboxError, Reader};
 use crate::payload::{self, Outgoing};
@@ -342,13 +343,15 @@ impl Delivery {
                 .spawn(move || committer.run())
                 .map_err(spawn_err)?,
         );
+        let curl = cfg.log_curl_commands.then(|| CurlCommand::new(cfg));
         for (lane, reader) in readers.into_iter().enumerate() {
             let shared = Arc::clone(&d.shared);
             let transport = d.transport.clone();
             let inbox = d.inbox.clone();
+            let curl = curl.clone();
             let t = std::thread::Builder::new()
                 .name(format!("cpd-lane-{lane}"))
-                .spawn(move || run_lane(&shared, &transport, &reader, &inbox, lane))
+                .spawn(move || run_lane(&shared, &transport, &reader, &inbox, lane, curl.as_ref()))
                 .map_err(spawn_err)?;
             d.lanes.push(t);
         }
@@ -889,12 +892,15 @@ fn park<'a>(
     }
 }
 
+/// Sends the rows of `lane` in order; `curl`: each attempt is also logged as a `curl` command
+/// (`log_curl_commands`).
 fn run_lane(
     shared: &Shared,
     transport: &Transport,
     reader: &Reader,
     inbox: &Channel<Msg>,
     lane: usize,
+    curl: Option<&CurlCommand>,
 ) {
     let mut jitter = Jitter::from_clock();
     'rows: while let Some(id) = next_id(shared, lane) {
@@ -933,6 +939,9 @@ fn run_lane(
                 return; // stopping: the row stays in the outbox for the next run
             };
             attempts += 1;
+            if let Some(curl) = curl {
+                shared.log.notice(&curl.line(&out, &shared.routing_key));
+            }
             let outcome = match transport {
                 Transport::Http(sender) => sender.send(&payload::encode(&out, &shared.routing_key)),
                 Transport::LogOnly => {

@@ -247,9 +247,18 @@ pub struct EventError {
     pub expected: &'static str,
 }
 
+/// What an id must be: BBDO 2 hands an id of 0 over as nil, so both mean "no id".
+const AN_ID: &str = "a positive integer";
+
 impl EventError {
     pub fn new(field: &'static str, expected: &'static str) -> Self {
         Self { field, expected }
+    }
+
+    /// The event lacks the ids that name its object (`host_id`, or the `service_id` of a
+    /// service status): nil, 0 or negative (`skip_nil_id`).
+    pub fn is_missing_id(&self) -> bool {
+        matches!(self.field, "host_id" | "service_id") && self.expected == AN_ID
     }
 }
 
@@ -407,8 +416,7 @@ impl Event {
         let host_id = raw
             .int("host_id")?
             .filter(|h| *h > 0)
-            .ok_or_else(|| EventError::new("host_id", "a positive integer"))?
-            as u64;
+            .ok_or_else(|| EventError::new("host_id", AN_ID))? as u64;
         let service_id = raw.int("service_id")?.unwrap_or(0).max(0) as u64;
         let ctx = Context {
             host_name: raw.text("host_name"),
@@ -429,9 +437,7 @@ impl Event {
                 host_id,
                 service_id: 0,
             }),
-            Kind::Service if service_id == 0 => {
-                Err(EventError::new("service_id", "a positive integer"))
-            }
+            Kind::Service if service_id == 0 => Err(EventError::new("service_id", AN_ID)),
             Kind::Service => Ok(ObjectKey {
                 host_id,
                 service_id,

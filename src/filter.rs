@@ -8,6 +8,8 @@
 //! acknowledgement, downtime, flapping, poller, host severity, service severity, host groups,
 //! service groups. The first one that fails is the reason given.
 //!
+//! Events that lack their ids never get here: [`nil_id_level`] says how `skip_nil_id` logs them.
+//!
 //! Where we differ from the library, on purpose:
 //! - `in_downtime`: the library compares `in_downtime >= scheduled_downtime_depth`, so with
 //!   `in_downtime = 1` an object under two overlapping downtimes (depth 2) was still refused.
@@ -29,6 +31,7 @@ use std::fmt;
 
 use crate::config::{CompareOp, Config, SeverityFilter};
 use crate::event::{Kind, StatusEvent};
+use crate::log::Level;
 use crate::luapattern::Pattern;
 
 /// Why a status does not open an incident.
@@ -207,6 +210,21 @@ pub fn problem_filter(cfg: &Config, ev: &StatusEvent) -> Option<Rejection> {
         return Some(Rejection::Servicegroup);
     }
     None
+}
+
+/// `skip_nil_id` (the library's `is_valid_host` / `is_valid_service`): the log level of an
+/// event dropped because it lacks its ids (no `host_id`, or a service status without
+/// `service_id`; see [`crate::event::EventError::is_missing_id`]). Such an event is never
+/// sent: its `dedup_key` is made of the ids. With 1 (default) it is dropped as a filter
+/// drops an event, with a line at level 2 (the library logged it as a warning, its level 2);
+/// with 0 it is an error, logged at every level: the library went on with the event there and
+/// failed on it with a Lua error.
+pub fn nil_id_level(cfg: &Config) -> Level {
+    if cfg.skip_nil_id {
+        Level::Info
+    } else {
+        Level::Error
+    }
 }
 
 /// The library's group/poller rule, names compared exactly: with an accepted list, one of the
@@ -579,7 +597,10 @@ mod tests {
         // (parameters, service's groups, expected)
         let table: &[(Params, &[&str], Option<Rejection>)] = &[
             (&[], &[], None),
+            (&[("accepted_servicegroups", "")], &["mail"], None),
+            (&[("rejected_servicegroups", " ")], &["mail"], None),
             (&[("accepted_servicegroups", "mail")], &["mail"], None),
+            (&[("accepted_servicegroups", " mail ")], &["mail"], None),
             (
                 &[("accepted_servicegroups", "mail")],
                 &["web"],
@@ -649,6 +670,18 @@ mod tests {
             ),
             (&[("rejected_pollers", "lab")], Some("Central"), None),
             (&[("rejected_pollers", "lab")], None, None),
+            (&[("accepted_pollers", "")], None, None),
+            (&[("accepted_pollers", " Central ")], Some("Central"), None),
+            (
+                &[("accepted_pollers", "Central,")],
+                Some("central"),
+                Some(Rejection::Poller),
+            ),
+            (
+                &[("rejected_pollers", "lab, Central")],
+                Some("Central"),
+                Some(Rejection::Poller),
+            ),
         ];
         for (i, (params, poller, want)) in table.iter().enumerate() {
             let c = cfg(params);
@@ -742,6 +775,78 @@ mod tests {
         // a host event needs no service description
         let c = cfg(&[("skip_anon_events", "1")]);
         assert_eq!(problem_filter(&c, &host(1)), None);
+    }
+
+    #[test]
+    fn skip_nil_id() {
+        // (skip_nil_id as written, log level of the dropped event)
+        let table = [
+            ("", Level::Info),
+            ("1", Level::Info),
+            (" yes ", Level::Info),
+            ("0", Level::Error),
+            ("false", Level::Error),
+        ];
+        for (i, (value, level)) in table.into_iter().enumerate() {
+            assert_eq!(
+                nil_id_level(&cfg(&[("skip_nil_id", value)])),
+                level,
+                "row {i}"
+            );
+        }
+        assert!(try_cfg(&[("skip_nil_id", "2")]).is_err());
+    }
+
+    #[test]
+    fn categories_and_elements() {
+        use crate::event::event_type;
+        const HOST: u32 = 14;
+        const SERVICE: u32 = 24;
+        const PB_SERVICE: u32 = 29;
+        const PB_HOST: u32 = 32;
+        const ACK: u32 = 1;
+        const DOWNTIME: u32 = 5;
+        // (accepted_categories, accepted_elements, element, considered)
+        let table: &[(&str, &str, u32, bool)] = &[
+            ("", "", HOST, true),
+            ("", "", PB_SERVICE, true),
+            ("", "", ACK, true),
+            ("", "", DOWNTIME, false),
+            ("neb", "", SERVICE, true),
+            (" neb , bam ", "", PB_HOST, true),
+            ("", "service_status", HOST, false),
+            ("", "service_status", PB_HOST, false),
+            ("", "service_status", PB_SERVICE, true),
+            ("", " host_status ", PB_HOST, true),
+            ("", "host_status,service_status", SERVICE, true),
+            ("", "host_status, downtime", DOWNTIME, true),
+            ("", "pb_service_status", SERVICE, true),
+            // acknowledgements of accepted statuses are always considered
+            ("", "service_status", ACK, true),
+            ("", "acknowledgement", HOST, false),
+        ];
+        for (i, (categories, elements, element, want)) in table.iter().enumerate() {
+            let c = cfg(&[
+                ("accepted_categories", categories),
+                ("accepted_elements", elements),
+            ]);
+            assert_eq!(
+                c.accepted_types.contains(&event_type(1, *element)),
+                *want,
+                "row {i}"
+            );
+        }
+        // no neb, or nothing this connector handles: an init error
+        for (categories, elements) in [("bam", ""), ("storage", ""), ("", "metric"), ("", "x")] {
+            assert!(
+                try_cfg(&[
+                    ("accepted_categories", categories),
+                    ("accepted_elements", elements),
+                ])
+                .is_err(),
+                "{categories:?} {elements:?}"
+            );
+        }
     }
 
     #[test]

@@ -7,9 +7,11 @@
 //! - [`filter`]: which problems may open incidents (the Lua library's filters).
 //! - [`decision`]: per-object memory and the state machine: trigger, acknowledge, resolve or nothing.
 //! - [`payload`]: the Events API v2 body (certified format, defects fixed), [`perfdata`], [`timefmt`].
+//! - [`output`]: the plugin output as sent (`use_long_output`, `output_size_limit`, line breaks).
 //! - [`template`]: `format_file` templates (the Lua library's JSON templates and macros).
 //! - [`retry`]: PagerDuty's answer -> done, rejected or retry, and the backoff.
-//! - [`send`]: the HTTP agent (keep-alive, timeouts, proxy, TLS) and one request.
+//! - [`send`]: the HTTP agent (keep-alive, timeouts, proxy, TLS) and one request; [`curl`]: the
+//!   same request as a `curl` command line (`log_curl_commands`).
 //! - [`outbox`]: the durable SQLite outbox (pending, rejected, per-object incident state).
 //! - [`delivery`]: the committer (group commits, merges, acknowledgement) and the sender lanes.
 //! - [`stats`]: counters and the statistics file.
@@ -17,11 +19,13 @@
 //! - [`log`]: the log file (levels 0-3, rotation-safe).
 //! - `lua`: the Lua module `centreon_pagerduty` (unsafe glue, one binary for Lua 5.3 and 5.4).
 //! - [`ffi`]: the C ABI (`cpd_*`, `include/centreon_pagerduty.h`).
-//! - [`cli`]: the `pagerduty-event` command line (Pandora FMS, scripts, flush, test, replay).
+//! - [`cli`]: the `pagerduty-event` command line (Pandora FMS, scripts, flush, test, replay,
+//!   check-config).
 
 pub mod cli;
 pub mod config;
 pub mod connector;
+pub mod curl;
 pub mod decision;
 pub mod delivery;
 pub mod event;
@@ -31,6 +35,7 @@ pub mod log;
 mod lua;
 pub mod luapattern;
 pub mod outbox;
+pub mod output;
 pub mod payload;
 pub mod perfdata;
 pub mod retry;

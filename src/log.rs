@@ -98,13 +98,22 @@ impl Logger {
     }
 
     pub fn log(&self, level: Level, msg: &str) {
+        self.write(level, level.label(), msg)
+    }
+
+    /// What the Lua library logs as a notice (`log_curl_commands`): written from log level 1
+    /// on, like warnings, labelled `NOTICE`.
+    pub fn notice(&self, msg: &str) {
+        self.write(Level::Warning, "NOTICE", msg)
+    }
+
+    fn write(&self, level: Level, label: &str, msg: &str) {
         if !self.enabled(level) {
             return;
         }
         let line = format!(
-            "{} [{}] {}\n",
+            "{} [{label}] {}\n",
             timefmt::rfc3339_utc(timefmt::now_unix()),
-            level.label(),
             msg.replace('\n', "\\n")
         );
         let mut sink = self.sink.lock().unwrap_or_else(|e| e.into_inner());
@@ -166,6 +175,17 @@ mod tests {
         assert_eq!(lines.len(), 2);
         assert!(lines[0].ends_with("[INFO] shown"), "{}", lines[0]);
         assert!(lines[1].ends_with("[ERROR] multi\\nline"), "{}", lines[1]);
+    }
+
+    #[test]
+    fn notices_are_written_from_level_1() {
+        let quiet = Logger::in_memory(Level::Error);
+        quiet.notice("hidden");
+        assert!(quiet.lines().is_empty());
+        let l = Logger::in_memory(Level::Warning);
+        l.notice("curl -X POST");
+        let lines = l.lines();
+        assert!(lines[0].ends_with("[NOTICE] curl -X POST"), "{lines:?}");
     }
 
     #[test]

@@ -74,21 +74,23 @@ pub fn dedup_key(key: ObjectKey, prefix: &str) -> String {
 pub fn status_event(ev: &StatusEvent, action: Action, cfg: &Config) -> Outgoing {
     let obj = Object::new(ev.key, &ev.ctx);
     let (first, rest) = split_first_line(&ev.output);
-    let mut summary = format!("{}: {}", obj.label(), ev.state_name());
-    if !first.is_empty() {
-        summary.push_str(" - ");
-        summary.push_str(first);
-    }
-
-    let mut details = Map::new();
-    obj.group_details(&mut details);
-    details.insert("Output".into(), first.into());
     let long: Vec<&str> = [rest.trim_end_matches(['\r', '\n']), ev.long_output.as_str()]
         .into_iter()
         .filter(|s| !s.trim().is_empty())
         .collect();
-    if !long.is_empty() {
-        details.insert("LongOutput".into(), long.join("\n").into());
+    // use_long_output, output_size_limit, remove_line_break_in_output
+    let (output, long) = cfg.output.details(first, &long.join("\n"));
+    let mut summary = format!("{}: {}", obj.label(), ev.state_name());
+    if !output.is_empty() {
+        summary.push_str(" - ");
+        summary.push_str(&output);
+    }
+
+    let mut details = Map::new();
+    obj.group_details(&mut details);
+    details.insert("Output".into(), output.into());
+    if let Some(long) = long {
+        details.insert("LongOutput".into(), long.into());
     }
     details.insert(
         "StateType".into(),
@@ -295,6 +297,12 @@ pub fn encode(out: &Outgoing, routing_key: &Secret) -> Vec<u8> {
 /// The body as [`encode`] would send it, with `"routing_key":"<masked>"`: for logs.
 pub fn redacted(out: &Outgoing) -> String {
     String::from_utf8_lossy(&render(out, "<masked>")).into_owned()
+}
+
+/// The body as [`encode`] would send it, the routing key masked as [`Secret::masked`] shows
+/// it (`log_curl_commands`): the same bytes once the real key is put back.
+pub fn with_masked_key(out: &Outgoing, routing_key: &Secret) -> String {
+    String::from_utf8_lossy(&render(out, &routing_key.masked())).into_owned()
 }
 
 fn render(out: &Outgoing, routing_key: &str) -> Vec<u8> {
@@ -727,12 +735,18 @@ mod tests {
     const KEY: &str = "0123456789abcdef0123456789abcdef";
 
     fn cfg() -> Config {
+        cfg_with(&[])
+    }
+
+    /// The test configuration with `extra` parameters, as users write them.
+    fn cfg_with(extra: &[(&str, &str)]) -> Config {
         let params: Vec<(String, ParamValue)> = [
             ("pdy_routing_key", KEY),
             ("pdy_centreon_url", "https://centreon.example.com"),
             ("outbox_path", "/tmp/unused.db"),
         ]
         .iter()
+        .chain(extra)
         .map(|(k, v)| (k.to_string(), ParamValue::Str(v.to_string())))
         .collect();
         Config::from_params(&params).unwrap().0
@@ -1213,6 +1227,98 @@ mod tests {
         let body2 = encode(&out2, &long_key);
         assert!(body2.len() <= MAX_BODY, "{}", body2.len());
         assert_eq!(parse(&body2)["routing_key"], "k".repeat(5_000));
+    }
+
+    #[test]
+    fn output_options_shape_output_long_output_and_summary() {
+        // BBDO 2 output (long output after the first line) and BBDO 3 long_output alike
+        let mut v2 = critical_disk();
+        v2.output = "CRITICAL - /var 95% used\nline two\nline three".into();
+        v2.long_output.clear();
+        let mut v3 = critical_disk();
+        v3.output = "CRITICAL - /var 95% used".into();
+        v3.long_output = "line two\nline three".into();
+        // (parameters, summary, Output, LongOutput)
+        type Row = (
+            &'static [(&'static str, &'static str)],
+            &'static str,
+            &'static str,
+            Option<&'static str>,
+        );
+        let table: &[Row] = &[
+            (
+                &[],
+                "db-01.paris/Disk /var: CRITICAL - CRITICAL - /var 95% used",
+                "CRITICAL - /var 95% used",
+                Some("line two\nline three"),
+            ),
+            (
+                &[("use_long_output", "0")],
+                "db-01.paris/Disk /var: CRITICAL - CRITICAL - /var 95% used",
+                "CRITICAL - /var 95% used",
+                None,
+            ),
+            (
+                &[("remove_line_break_in_output", "1")],
+                "db-01.paris/Disk /var: CRITICAL - CRITICAL - /var 95% used",
+                "CRITICAL - /var 95% used",
+                Some("line two line three"),
+            ),
+            (
+                &[
+                    ("remove_line_break_in_output", "1"),
+                    ("output_line_break_replacement_character", " | "),
+                ],
+                "db-01.paris/Disk /var: CRITICAL - CRITICAL - /var 95% used",
+                "CRITICAL - /var 95% used",
+                Some("line two | line three"),
+            ),
+            (
+                &[("output_size_limit", "33")],
+                "db-01.paris/Disk /var: CRITICAL - CRITICAL - /var 95% used",
+                "CRITICAL - /var 95% used",
+                Some("line two"),
+            ),
+            (
+                &[("output_size_limit", "8")],
+                "db-01.paris/Disk /var: CRITICAL - CRITICAL",
+                "CRITICAL",
+                None,
+            ),
+            (
+                &[("output_size_limit", "20"), ("use_long_output", "1")],
+                "db-01.paris/Disk /var: CRITICAL - CRITICAL…[truncated]",
+                "CRITICAL…[truncated]",
+                None,
+            ),
+        ];
+        for (i, (params, summary, output, long)) in table.iter().enumerate() {
+            let c = cfg_with(params);
+            for ev in [&v2, &v3] {
+                let out = status_event(ev, Action::Trigger, &c);
+                let d = &out.body["payload"]["custom_details"];
+                assert_eq!(out.summary, *summary, "row {i}");
+                assert_eq!(out.body["payload"]["summary"], *summary, "row {i}");
+                assert_eq!(d["Output"], *output, "row {i}");
+                assert_eq!(
+                    d.get("LongOutput").and_then(Value::as_str),
+                    *long,
+                    "row {i}"
+                );
+            }
+        }
+        // the summary stays within PagerDuty's 1024 characters whatever the limit
+        let mut big = critical_disk();
+        big.output = "x".repeat(5000);
+        let out = status_event(
+            &big,
+            Action::Trigger,
+            &cfg_with(&[("output_size_limit", "4000")]),
+        );
+        assert_eq!(out.summary.chars().count(), MAX_SUMMARY_CHARS);
+        let d = &out.body["payload"]["custom_details"];
+        assert_eq!(d["Output"].as_str().unwrap().chars().count(), 4000);
+        assert!(d.get("LongOutput").is_none(), "no room left for it");
     }
 
     #[test]

@@ -19,6 +19,12 @@ const SYSTEM_CA_BUNDLES: &[&str] = &[
 /// Largest answer body read from PagerDuty (its answers are a few hundred bytes).
 const MAX_ANSWER: u64 = 64 * 1024;
 
+/// The longest a connection may take to open (less when the whole request may take less).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The `User-Agent` of every request.
+pub const USER_AGENT: &str = concat!("centreon-pagerduty/", env!("CARGO_PKG_VERSION"));
+
 /// Sends encoded events to one endpoint over kept-alive connections.
 #[derive(Clone)]
 pub struct Sender {
@@ -73,7 +79,7 @@ impl Sender {
             None => UreqProxy::try_from_env(),
         };
         let proxied = proxy.is_some();
-        let connect = cfg.timeout.min(Duration::from_secs(10));
+        let connect = cfg.timeout.min(CONNECT_TIMEOUT);
         let agent: Agent = Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(cfg.timeout))
@@ -83,7 +89,7 @@ impl Sender {
             .max_idle_connections(connections.max(1))
             .max_idle_connections_per_host(connections.max(1))
             .max_idle_age(Duration::from_secs(55))
-            .user_agent(concat!("centreon-pagerduty/", env!("CARGO_PKG_VERSION")))
+            .user_agent(USER_AGENT)
             .build()
             .into();
         Ok(Sender {

@@ -25,6 +25,7 @@ use crate::config::{KNOWN_CATEGORIES, KNOWN_ELEMENTS, Severity};
 use crate::event::{Bbdo, Context, Kind, ObjectKey, RawEvent, RawValue, StatusEvent, element};
 use crate::log::Logger;
 use crate::luapattern::Pattern;
+use crate::output::{OutputOptions, first_line};
 use crate::payload::{self, Action, Outgoing};
 use crate::timefmt;
 
@@ -363,6 +364,8 @@ pub struct Templates {
     dedup: [Option<Vec<Piece>>; 2],
     /// Raw fields the templates read: event fields, `cache.host.X`, `cache.service.X`.
     needs: Vec<String>,
+    /// The output options `{output}` and `{short_output}` follow.
+    output: OutputOptions,
 }
 
 /// What reading a template file gives: the templates and the warnings for the log.
@@ -467,9 +470,17 @@ impl Templates {
                 slots,
                 dedup: chosen,
                 needs: needs.into_iter().collect(),
+                output: OutputOptions::default(),
             },
             warnings,
         ))
+    }
+
+    /// The same templates, their `{output}` and `{short_output}` shaped by `output`
+    /// (`use_long_output`, `output_size_limit`, `remove_line_break_in_output`).
+    pub fn with_output(mut self, output: OutputOptions) -> Self {
+        self.output = output;
+        self
     }
 
     /// The raw fields the templates read, for the bridge (space separated): event fields and
@@ -548,7 +559,11 @@ impl Templates {
         mut builtin: Outgoing,
         log: &Logger,
     ) -> Outgoing {
-        let scope = Scope { key, ctx };
+        let scope = Scope {
+            key,
+            ctx,
+            output: &self.output,
+        };
         if let Some(dedup) = self.dedup[(key.kind() == Kind::Service) as usize].as_ref() {
             let text = render_text(dedup, &scope);
             match dedup_problem(&text) {
@@ -1069,6 +1084,7 @@ impl Val {
 struct Scope<'a> {
     key: ObjectKey,
     ctx: &'a Context,
+    output: &'a OutputOptions,
 }
 
 impl Scope<'_> {
@@ -1095,8 +1111,12 @@ impl Scope<'_> {
             _ => None,
         };
         match name {
-            // sc_event's build_outputs: the first line; output and long output together.
-            "short_output" => output().map(|o| Val::Str(first_line(&o).to_string())),
+            // sc_event's build_outputs: the output options; the first line; output and long
+            // output together (never shaped by the options).
+            "output" => output()
+                .map(|o| Val::Str(self.output.text(&o)))
+                .or_else(|| self.raw(name)),
+            "short_output" => output().map(|o| Val::Str(self.output.text(first_line(&o)))),
             "long_output" => {
                 let o = output()?;
                 Some(Val::Str(match self.raw("long_output") {
@@ -1229,10 +1249,6 @@ fn date_of(v: &Val) -> Option<String> {
         Val::Float(f) if f.is_finite() => Some(timefmt::rfc3339_utc(*f as i64)),
         _ => None,
     }
-}
-
-fn first_line(s: &str) -> &str {
-    s.split('\n').next().unwrap_or_default()
 }
 
 fn render_text(p: &[Piece], scope: &Scope) -> String {
@@ -1417,7 +1433,11 @@ mod tests {
 
     fn eval_in(s: &str, what: For, key: ObjectKey, ctx: &Context) -> Value {
         let n = node(&json!(s), what, "x").unwrap_or_else(|e| panic!("{s}: {e}"));
-        n.render(&Scope { key, ctx })
+        n.render(&Scope {
+            key,
+            ctx,
+            output: &OutputOptions::default(),
+        })
     }
 
     const SVC: ObjectKey = ObjectKey {
@@ -1432,6 +1452,69 @@ mod tests {
     /// `s` rendered in a service status template for [`raw`].
     fn eval(s: &str) -> Value {
         eval_in(s, For::Service, SVC, &scope_ctx(&raw()))
+    }
+
+    #[test]
+    fn output_macros_follow_the_output_options() {
+        // a BBDO 2 output: first line and long output in one text
+        let mut r = raw();
+        r.fields
+            .retain(|(k, _)| k != "output" && k != "long_output");
+        r.fields.push((
+            "output".into(),
+            RawValue::Str("CRITICAL - /var 97%\ninodes 50%".into()),
+        ));
+        let c = scope_ctx(&r);
+        let eval_with = |s: &str, o: OutputOptions| {
+            let n = node(&json!(s), For::Service, "x").unwrap();
+            n.render(&Scope {
+                key: SVC,
+                ctx: &c,
+                output: &o,
+            })
+        };
+        let opts = |long, size_limit, line_break: Option<&str>| OutputOptions {
+            long,
+            size_limit,
+            line_break: line_break.map(str::to_string),
+        };
+        // (options, {output}, {short_output}, {long_output})
+        let table = [
+            (
+                opts(true, None, None),
+                "CRITICAL - /var 97%\ninodes 50%",
+                "CRITICAL - /var 97%",
+            ),
+            (
+                opts(false, None, None),
+                "CRITICAL - /var 97%",
+                "CRITICAL - /var 97%",
+            ),
+            (
+                opts(true, None, Some(" ")),
+                "CRITICAL - /var 97% inodes 50%",
+                "CRITICAL - /var 97%",
+            ),
+            (opts(true, Some(8), None), "CRITICAL", "CRITICAL"),
+        ];
+        for (i, (o, output, short)) in table.into_iter().enumerate() {
+            assert_eq!(eval_with("{output}", o.clone()), json!(output), "row {i}");
+            assert_eq!(
+                eval_with("{short_output}", o.clone()),
+                json!(short),
+                "row {i}"
+            );
+            // the long output is the library's: never shaped by the options
+            assert_eq!(
+                eval_with("{long_output}", o),
+                json!("CRITICAL - /var 97%\ninodes 50%"),
+                "row {i}"
+            );
+        }
+        // set through the configuration: use_long_output=0 reaches the templates
+        let t = load(json!({"neb_service_status": {"payload": {"summary": "{output}"}}}))
+            .with_output(opts(false, None, None));
+        assert_eq!(t.output, opts(false, None, None));
     }
 
     #[test]
@@ -1612,7 +1695,11 @@ mod tests {
             panic!()
         };
         let c = scope_ctx(&raw());
-        let s = Scope { key: SVC, ctx: &c };
+        let s = Scope {
+            key: SVC,
+            ctx: &c,
+            output: &OutputOptions::default(),
+        };
         assert_eq!(render_text(&field.0, &s), "by_12");
         assert_eq!(render_text(&inner[0].0, &s), "CRITICAL");
     }

@@ -464,3 +464,113 @@ fn templates_lua53_bbdo2_tables() {
 fn templates_lua54_bbdo2_tables() {
     templates("5.4", 2, 1);
 }
+
+/// The Lua library's output options, `skip_nil_id` and `log_curl_commands` through the real
+/// bridge; the logged curl command, with the real key put back, is run with the real `curl`
+/// against the stand-in and posts the very same request.
+fn library_options(lua: &str, bbdo: u32) {
+    let pd = standin();
+    let out = Run::new(lua, "library_options.lua")
+        .bbdo(bbdo)
+        .env("CPD_URL", pd.url())
+        .go();
+    out.assert_ok();
+    let got = pd.accepted();
+    let mut sent = actions(&got);
+    sent.sort();
+    assert_eq!(
+        sent,
+        [
+            ("trigger".to_string(), "a-12_34".to_string()),
+            ("trigger".to_string(), "b-12_34".to_string())
+        ],
+        "nothing for the events without host_id"
+    );
+    assert_eq!(got.len(), 2, "{:#?}", actions(&got));
+
+    // use_long_output=0 and output_size_limit=20: the first line, cut to 20 characters
+    let a = &for_key(&got, "a-12_34")[0]["payload"];
+    assert_eq!(
+        a["summary"],
+        "srv-db/Disk /var: CRITICAL - CRITICAL…[truncated]"
+    );
+    assert_eq!(a["custom_details"]["Output"], "CRITICAL…[truncated]");
+    assert!(a["custom_details"].get("LongOutput").is_none(), "{a}");
+    // remove_line_break_in_output=1 with " | "
+    let b = &for_key(&got, "b-12_34")[0]["payload"];
+    assert_eq!(
+        b["custom_details"]["Output"],
+        "CRITICAL - it's /var 97% $HOME `id` \\ \"q\""
+    );
+    assert_eq!(b["custom_details"]["LongOutput"], "inodes 50% | mounted ro");
+
+    // skip_nil_id: 1 (default) drops at level 2, 0 logs an error
+    let skipped = |level: &str, value: u8| {
+        out.log.lines().any(|l| {
+            l.contains(&format!("[{level}] malformed event: field 'host_id' must be a positive integer; event skipped (skip_nil_id={value}"))
+        })
+    };
+    assert!(skipped("INFO", 1), "{}", out.log);
+    assert!(skipped("ERROR", 0), "{}", out.log);
+
+    // log_curl_commands=1 on output B only: one line, for its one request
+    let commands: Vec<&str> = out
+        .log
+        .lines()
+        .filter_map(|l| l.split_once("[NOTICE] ").map(|(_, c)| c))
+        .collect();
+    assert_eq!(commands.len(), 1, "{}", out.log);
+    let command = commands[0];
+    assert!(command.starts_with("curl "), "{command}");
+    assert!(command.contains(&format!("'{}'", pd.url())), "{command}");
+    let masked = centreon_pagerduty::config::Secret::new(ROUTING_KEY).masked();
+    assert!(
+        command.contains(&format!("\"routing_key\":\"{masked}\"")),
+        "the key is masked as everywhere else: {command}"
+    );
+    assert!(!command.contains(ROUTING_KEY));
+    let sent_before = pd.requests().len();
+    let mut sh = std::process::Command::new("sh");
+    sh.arg("-c").arg(command.replace(&masked, ROUTING_KEY));
+    for v in PROXY_VARS {
+        sh.env_remove(v);
+    }
+    let ran = sh.output().expect("run sh");
+    assert!(
+        ran.status.success(),
+        "the logged command is valid shell and curl succeeds: {}\n{command}",
+        String::from_utf8_lossy(&ran.stderr)
+    );
+    assert!(
+        pd.wait_for_requests(sent_before + 1, Duration::from_secs(10)),
+        "curl posted"
+    );
+    let requests = pd.requests();
+    let original = requests
+        .iter()
+        .find(|r| r.json.as_ref().is_some_and(|j| j["dedup_key"] == "b-12_34"))
+        .unwrap();
+    let replayed = requests.last().unwrap();
+    assert_eq!(replayed.status, 202, "{}", replayed.response_body);
+    assert_eq!(
+        String::from_utf8_lossy(&replayed.body),
+        String::from_utf8_lossy(&original.body),
+        "the same bytes"
+    );
+    assert_eq!(
+        (&replayed.method, &replayed.path),
+        (&original.method, &original.path)
+    );
+    for h in ["content-type", "user-agent"] {
+        assert_eq!(replayed.header(h), original.header(h), "{h}");
+    }
+}
+
+#[test]
+fn library_options_lua53_bbdo2() {
+    library_options("5.3", 2);
+}
+#[test]
+fn library_options_lua54_bbdo3() {
+    library_options("5.4", 3);
+}

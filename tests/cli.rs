@@ -940,3 +940,100 @@ fn server_errors_and_rate_limits_are_queued_not_failed() {
     keys.sort();
     assert_eq!(keys, ["a", "b"]);
 }
+
+#[test]
+fn check_config_of_a_broker_configuration_matches_golden_output() {
+    let s = setup("check-config");
+    // relative paths: the golden output names the file as given
+    let config = "tests/cli/central-broker.json";
+    let golden = support::root().join("tests/cli/check-config.golden");
+    let r = run(&s.dir, &["check-config", config]);
+    // the certified output's documented example key (13 characters) and format_file (absent
+    // here) are invalid: exit status 1
+    r.expect(1);
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&golden, r.stdout()).unwrap();
+    }
+    let expected = std::fs::read_to_string(&golden).unwrap();
+    assert_eq!(
+        r.stdout(),
+        expected,
+        "check-config output differs from tests/cli/check-config.golden (UPDATE_GOLDEN=1 rewrites it)"
+    );
+    for secret in [
+        "xxxxxxxxxxxxx",
+        "Pr0xyPa55",
+        "db-PASSWORD-not-ours",
+        "splunk-TOKEN-not-ours",
+    ] {
+        assert!(!r.all().contains(secret), "{secret} printed\n{}", r.all());
+    }
+}
+
+#[test]
+fn check_config_exit_statuses() {
+    let s = setup("check-config-status");
+    let write = |name: &str, v: serde_json::Value| {
+        let p = s.dir.join(name);
+        std::fs::write(&p, v.to_string()).unwrap();
+        p.display().to_string()
+    };
+    let output = |params: serde_json::Value| {
+        json!({"centreonBroker": {"broker_name": "b", "output": [{
+            "name": "pd", "type": "lua", "path": "/usr/share/centreon-broker/lua/pagerduty.lua",
+            "lua_parameter": params
+        }]}})
+    };
+    // every parameter usable: 0 (an ignored and an unknown one included)
+    let ok = write(
+        "ok.json",
+        output(json!([
+            {"type": "password", "name": "pdy_routing_key", "value": ROUTING_KEY},
+            {"type": "string", "name": "timezone", "value": "Europe/Paris"},
+            {"type": "string", "name": "my_own", "value": "x"}
+        ])),
+    );
+    let r = run(&s.dir, &["check-config", &ok]);
+    r.expect(0);
+    assert!(
+        r.stdout()
+            .contains("3 parameter(s): 1 honoured, 0 renamed, 1 ignored, 1 unknown, 0 invalid"),
+        "{}",
+        r.all()
+    );
+    // one parameter refused: 1, with the connector's own message
+    let bad = write(
+        "bad.json",
+        output(json!({"type": "string", "name": "hard_only", "value": "maybe"})),
+    );
+    let r = run(&s.dir, &["check-config", &bad]);
+    r.expect(1);
+    assert!(
+        r.stdout()
+            .contains("hard_only  invalid: expected 0 or 1, got \"maybe\""),
+        "{}",
+        r.all()
+    );
+    // no PagerDuty output: 1
+    let none = write("none.json", json!({"centreonBroker": {"output": []}}));
+    run(&s.dir, &["check-config", &none]).expect(1);
+    // usage: no file, two files, a file that is not JSON or not Broker's: 2
+    run(&s.dir, &["check-config"]).expect(2);
+    run(&s.dir, &["check-config", &ok, &ok]).expect(2);
+    run(
+        &s.dir,
+        &["check-config", "/nonexistent/central-broker.json"],
+    )
+    .expect(2);
+    let text = s.dir.join("text.json");
+    std::fs::write(&text, "not json").unwrap();
+    run(&s.dir, &["check-config", &text.display().to_string()]).expect(2);
+    let other = write("other.json", json!({"output": []}));
+    run(&s.dir, &["check-config", &other]).expect(2);
+    let help = run(&s.dir, &["check-config", "--help"]);
+    help.expect(0);
+    assert!(
+        help.stdout()
+            .contains("Usage: pagerduty-event check-config BROKER.json")
+    );
+}

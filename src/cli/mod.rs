@@ -1,9 +1,10 @@
-//! The `pagerduty-event` command line: Pandora FMS alerts, a general sender, `flush`, a connection test and Centreon event replay, all on the library's outbox and sender.
+//! The `pagerduty-event` command line: Pandora FMS alerts, a general sender, `flush`, a connection test, Centreon event replay and a migration check of Broker's configuration, on the library's outbox, sender and configuration.
 //!
 //! Exit statuses: 0 done (delivered, or stored and queued for a later attempt), 1 failed
 //! (PagerDuty rejected the event, or it could not be stored), 2 bad usage (one line says why).
 
 mod args;
+mod check_config;
 mod diagnose;
 mod flush;
 mod key;
@@ -41,13 +42,17 @@ Commands:
   test     send a test trigger and its resolve; explain PagerDuty's answer
   replay   drive recorded Centreon events (JSON lines) through the connector's
            decisions; print (--dry-run) or send the PagerDuty events
+  check-config BROKER.json
+           migration check: for each parameter of the PagerDuty Lua outputs of a
+           Centreon Broker configuration file, honoured, renamed, ignored or invalid
   help     this text; `pagerduty-event <command> --help` describes a command
 
 Events that cannot reach PagerDuty are stored in the outbox and sent by
 `pagerduty-event flush` or by the next invocation for the same routing key.
 
 Exit status: 0 delivered or queued, 1 failed (rejected by PagerDuty, or not
-stored), 2 bad usage.
+stored), 2 bad usage. check-config: 0 all parameters usable, 1 some invalid, 2 bad
+usage.
 ";
 
 /// Runs the command line (`args` without the program name); returns the exit status.
@@ -62,6 +67,7 @@ pub fn run(args: &[String]) -> i32 {
         "flush" => flush::run(rest),
         "test" => diagnose::run(rest),
         "replay" => replay::run(rest),
+        "check-config" => check_config::run(rest),
         "help" | "--help" | "-h" => {
             match rest.first() {
                 Some(c) => return run(&[c.clone(), "--help".to_string()]),
@@ -75,7 +81,7 @@ pub fn run(args: &[String]) -> i32 {
         }
         other => {
             eprintln!(
-                "pagerduty-event: unknown command {other:?} (commands: pandora, send, flush, test, replay; see pagerduty-event --help)"
+                "pagerduty-event: unknown command {other:?} (commands: pandora, send, flush, test, replay, check-config; see pagerduty-event --help)"
             );
             return EXIT_USAGE;
         }

@@ -1,0 +1,604 @@
+//! `pagerduty-event check-config`: reads a Centreon Broker configuration file and says, for each parameter of its PagerDuty Lua outputs, whether this connector honours it, knows it under another name, ignores it (and why), or refuses it.
+//!
+//! Values are checked by the connector's own configuration parsing ([`Config::from_params`]),
+//! so the messages are the ones `init()` would log; nothing prints a value: the routing key
+//! and passwords never appear.
+
+use std::path::Path;
+
+use serde_json::{Map, Value};
+
+use super::args;
+use super::{EXIT_FAILED, EXIT_OK, Stop};
+use crate::config::{Config, ParamInfo, ParamStatus, ParamValue, known_parameters};
+
+/// The scripts whose outputs are checked (by file name), and what they are.
+const SCRIPTS: &[(&str, &str)] = &[
+    ("pagerduty.lua", "this connector's Lua bridge"),
+    (
+        "pagerduty-events-apiv2.lua",
+        "the certified Lua connector: point the path at pagerduty.lua to switch",
+    ),
+    (
+        "pagerduty-apiv1.lua",
+        "the legacy Lua connector: point the path at pagerduty.lua to switch",
+    ),
+];
+
+/// Stands for a routing key the file lacks or gets wrong, so that the other parameters are
+/// still checked (never printed, never used to send).
+const PLACEHOLDER_KEY: &str = "00000000000000000000000000000000";
+
+/// Where the routing key may come from.
+const KEY_PARAMS: &[&str] = &["pdy_routing_key", "pdy_routing_key_file"];
+
+/// A parameter whose meaning changes with the script an output ran: (script, name, note).
+const MEANING_CHANGES: &[(&str, &str, &str)] = &[(
+    "pagerduty-apiv1.lua",
+    "skip_anon_events",
+    "pagerduty-apiv1.lua sent objects the cache could not name when it was 1 and dropped them \
+     when it was 0; here 1 drops them and 0 (the default) sends them: remove it, or swap its value",
+)];
+
+fn help() -> String {
+    "\
+Usage: pagerduty-event check-config BROKER.json
+
+Reads a Centreon Broker configuration file (for example
+/etc/centreon-broker/central-broker.json) and checks every Lua output whose path is
+pagerduty.lua (this connector), pagerduty-events-apiv2.lua or pagerduty-apiv1.lua (the
+Lua connectors it replaces). For each lua_parameter it prints one of:
+
+  honoured   this connector reads it, with the same meaning
+  renamed    an older spelling, still read (the line names the current one)
+  ignored    accepted, without effect here; the line says why
+  unknown    not a parameter of this connector nor of the Lua connectors (ignored)
+  invalid    the connector would refuse to start: the message init() would log
+
+Values are checked as the connector checks them at start; a format_file or a
+pdy_routing_key_file is read from this machine. No value is ever printed (the routing
+key and passwords stay hidden).
+
+Exit status: 0 every parameter can be used, 1 some parameter is invalid (or no PagerDuty
+output was found), 2 bad usage or a file that is not a Broker configuration.
+"
+    .to_string()
+}
+
+/// Runs `check-config`.
+pub fn run(argv: &[String]) -> Result<i32, Stop> {
+    let p = args::parse(argv, &[], false)?;
+    if p.help {
+        print!("{}", help());
+        return Ok(EXIT_OK);
+    }
+    let path = match p.positionals.as_slice() {
+        [one] => one.as_str(),
+        [] => {
+            return Err(Stop::Usage(
+                "missing BROKER.json (a Centreon Broker configuration file)".into(),
+            ));
+        }
+        [_, extra, ..] => return Err(Stop::Usage(format!("unexpected argument {extra:?}"))),
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Stop::Usage(format!("cannot read {path}: {e}")))?;
+    let root: Value = serde_json::from_str(&text)
+        .map_err(|e| Stop::Usage(format!("{path} is not JSON ({e})")))?;
+    let broker = root
+        .get("centreonBroker")
+        .and_then(Value::as_object)
+        .ok_or_else(|| {
+            Stop::Usage(format!(
+                "{path}: no \"centreonBroker\" object: not a Centreon Broker configuration file"
+            ))
+        })?;
+    let outputs = one_or_many(broker.get("output"));
+    let checked: Vec<Report> = outputs
+        .iter()
+        .filter_map(|o| o.as_object())
+        .filter_map(|o| script_of(o).map(|s| check_output(o, s)))
+        .collect();
+    let name = broker
+        .get("broker_name")
+        .and_then(Value::as_str)
+        .unwrap_or("?");
+    println!(
+        "{path}: Broker {name:?}: {} output(s), {} with a PagerDuty connector",
+        outputs.len(),
+        checked.len()
+    );
+    if checked.is_empty() {
+        println!(
+            "no Lua output runs {}",
+            SCRIPTS
+                .iter()
+                .map(|(s, _)| *s)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        return Ok(EXIT_FAILED);
+    }
+    let mut invalid = false;
+    for report in &checked {
+        println!();
+        print!("{}", report.text());
+        invalid |= report.invalid();
+    }
+    Ok(if invalid { EXIT_FAILED } else { EXIT_OK })
+}
+
+/// A JSON array's items, or a single value as one item (Broker accepts both).
+fn one_or_many(v: Option<&Value>) -> Vec<&Value> {
+    match v {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(items)) => items.iter().collect(),
+        Some(one) => vec![one],
+    }
+}
+
+/// The script an output runs, when it is a Lua output of one of [`SCRIPTS`].
+fn script_of(output: &Map<String, Value>) -> Option<(&'static str, &'static str)> {
+    let lua = output
+        .get("type")
+        .and_then(Value::as_str)
+        .is_some_and(|t| t.eq_ignore_ascii_case("lua"));
+    let path = output.get("path").and_then(Value::as_str)?;
+    let file = Path::new(path.trim()).file_name()?.to_str()?;
+    SCRIPTS
+        .iter()
+        .find(|(s, _)| lua && *s == file)
+        .map(|(s, what)| (*s, *what))
+}
+
+/// What one `lua_parameter` entry becomes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Verdict {
+    Honoured,
+    /// An older spelling: the current name.
+    Renamed(String),
+    /// Why it has no effect.
+    Ignored(String),
+    Unknown,
+    /// The configuration's message.
+    Invalid(String),
+}
+
+impl Verdict {
+    fn label(&self) -> &'static str {
+        match self {
+            Verdict::Honoured => "honoured",
+            Verdict::Renamed(_) => "renamed",
+            Verdict::Ignored(_) => "ignored",
+            Verdict::Unknown => "unknown",
+            Verdict::Invalid(_) => "invalid",
+        }
+    }
+}
+
+/// One parameter as written, and what it becomes.
+struct Line {
+    name: String,
+    verdict: Verdict,
+    /// Warnings of the configuration about it, and notes.
+    notes: Vec<String>,
+}
+
+/// The check of one output.
+struct Report {
+    name: String,
+    path: String,
+    what: &'static str,
+    lines: Vec<Line>,
+    /// Problems of the output as a whole (category filter, routing key...).
+    problems: Vec<String>,
+    /// Warnings that name no parameter of the output.
+    notes: Vec<String>,
+}
+
+impl Report {
+    fn invalid(&self) -> bool {
+        !self.problems.is_empty()
+            || self
+                .lines
+                .iter()
+                .any(|l| matches!(l.verdict, Verdict::Invalid(_)))
+    }
+
+    fn text(&self) -> String {
+        let mut out = format!("output {:?} ({}): {}\n", self.name, self.path, self.what);
+        for p in &self.problems {
+            out.push_str(&format!("  problem: {p}\n"));
+        }
+        let width = self.lines.iter().map(|l| l.name.len()).max().unwrap_or(0);
+        for l in &self.lines {
+            let detail = match &l.verdict {
+                Verdict::Honoured | Verdict::Unknown => String::new(),
+                Verdict::Renamed(to) => format!(": legacy name of {to}, still read"),
+                Verdict::Ignored(why) | Verdict::Invalid(why) => format!(": {why}"),
+            };
+            out.push_str(&format!(
+                "  {:<width$}  {}{detail}\n",
+                l.name,
+                l.verdict.label()
+            ));
+            if l.verdict == Verdict::Unknown {
+                out.push_str(&format!(
+                    "  {:<width$}    not a parameter of this connector nor of the Lua connectors\n",
+                    ""
+                ));
+            }
+            for n in &l.notes {
+                out.push_str(&format!("  {:<width$}    {n}\n", ""));
+            }
+        }
+        for n in &self.notes {
+            out.push_str(&format!("  note: {n}\n"));
+        }
+        let count = |label: &str| {
+            self.lines
+                .iter()
+                .filter(|l| l.verdict.label() == label)
+                .count()
+        };
+        out.push_str(&format!(
+            "  {} parameter(s): {} honoured, {} renamed, {} ignored, {} unknown, {} invalid\n",
+            self.lines.len(),
+            count("honoured"),
+            count("renamed"),
+            count("ignored"),
+            count("unknown"),
+            count("invalid")
+        ));
+        out
+    }
+}
+
+/// One `lua_parameter` entry as Broker hands it to `init()`: `string` and `password` values
+/// as strings, `number` values as numbers; `None` for the types Broker drops.
+fn broker_value(kind: &str, value: &Value) -> Option<ParamValue> {
+    let text = match value {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    };
+    match kind {
+        "" | "string" | "password" => Some(ParamValue::Str(text)),
+        "number" => Some(
+            text.trim()
+                .parse::<i64>()
+                .map(ParamValue::Int)
+                .or_else(|_| text.trim().parse::<f64>().map(ParamValue::Float))
+                .unwrap_or(ParamValue::Str(text)),
+        ),
+        _ => None,
+    }
+}
+
+fn info(name: &str) -> Option<&'static ParamInfo> {
+    known_parameters().iter().find(|p| p.name == name)
+}
+
+/// The verdict of a parameter the configuration accepted, from its name.
+fn by_name(name: &str) -> Verdict {
+    match info(name) {
+        Some(i) if i.status == ParamStatus::Ignored => {
+            Verdict::Ignored(i.doc.strip_prefix("ignored: ").unwrap_or(i.doc).to_string())
+        }
+        Some(i) => match i.doc.strip_prefix("legacy name of ") {
+            Some(to) => Verdict::Renamed(to.to_string()),
+            None => Verdict::Honoured,
+        },
+        None => Verdict::Unknown,
+    }
+}
+
+fn check_output(output: &Map<String, Value>, script: (&'static str, &'static str)) -> Report {
+    let mut report = Report {
+        name: output
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string(),
+        path: output
+            .get("path")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string(),
+        what: script.1,
+        lines: Vec::new(),
+        problems: Vec::new(),
+        notes: Vec::new(),
+    };
+    if let Some(categories) = output
+        .get("filters")
+        .and_then(|f| f.get("category"))
+        .map(|c| one_or_many(Some(c)))
+        && !categories
+            .iter()
+            .any(|c| c.as_str().is_some_and(|c| c.eq_ignore_ascii_case("neb")))
+    {
+        report.problems.push(
+            "its category filter leaves out neb: no host or service status reaches the connector"
+                .into(),
+        );
+    }
+
+    // The entries Broker hands over, in the file's order.
+    let mut given: Vec<(String, ParamValue)> = Vec::new();
+    for entry in one_or_many(output.get("lua_parameter")) {
+        let name = entry
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        if name.trim().is_empty() {
+            report
+                .problems
+                .push("a lua_parameter entry has no name: Broker refuses the output".into());
+            continue;
+        }
+        let kind = entry.get("type").and_then(Value::as_str).unwrap_or("");
+        let value = entry.get("value").unwrap_or(&Value::Null);
+        match broker_value(kind, value) {
+            Some(v) => {
+                given.push((name.clone(), v));
+                report.lines.push(Line {
+                    name,
+                    verdict: Verdict::Honoured,
+                    notes: Vec::new(),
+                });
+            }
+            None => report.lines.push(Line {
+                name,
+                verdict: Verdict::Ignored(format!(
+                    "Broker drops parameters of type {kind:?} (it hands string, number and \
+                     password ones to the script)"
+                )),
+                notes: Vec::new(),
+            }),
+        }
+    }
+
+    let (invalid, warnings) = validate(given.clone(), &mut report.problems);
+    for line in report.lines.iter_mut() {
+        if matches!(line.verdict, Verdict::Ignored(_)) {
+            continue;
+        }
+        let name = line.name.trim();
+        line.verdict = match invalid.iter().find(|(n, _)| n == name) {
+            Some((_, message)) => Verdict::Invalid(message.clone()),
+            None => by_name(name),
+        };
+        if let Some((_, _, note)) = MEANING_CHANGES
+            .iter()
+            .find(|(s, n, _)| *s == script.0 && *n == name)
+        {
+            line.notes.push((*note).to_string());
+        }
+    }
+    for w in warnings {
+        let quoted = |name: &str| w.contains(&format!("'{}'", name.trim()));
+        match report.lines.iter_mut().find(|l| quoted(&l.name)) {
+            // the verdict already says why an ignored or unknown name has no effect
+            Some(line) if matches!(line.verdict, Verdict::Ignored(_) | Verdict::Unknown) => {}
+            Some(line) => line.notes.push(w),
+            None => report.notes.push(w),
+        }
+    }
+    report
+}
+
+/// Checks the parameters with the connector's own parsing: each parameter it refuses is set
+/// aside with its message and the rest checked again, until it accepts them. Returns the
+/// refused parameters and the warnings of the accepted rest; `problems` gets what names no
+/// written parameter.
+fn validate(
+    mut params: Vec<(String, ParamValue)>,
+    problems: &mut Vec<String>,
+) -> (Vec<(String, String)>, Vec<String>) {
+    let mut invalid: Vec<(String, String)> = Vec::new();
+    let written =
+        |params: &[(String, ParamValue)], name: &str| params.iter().any(|(n, _)| n.trim() == name);
+    let placeholder = || {
+        (
+            "pdy_routing_key".to_string(),
+            ParamValue::Str(PLACEHOLDER_KEY.into()),
+        )
+    };
+    if !KEY_PARAMS.iter().any(|k| written(&params, k)) {
+        problems.push(format!(
+            "no pdy_routing_key nor pdy_routing_key_file: the connector starts only if Broker's \
+             environment gives {} (a systemd Environment= line)",
+            crate::config::ROUTING_KEY_ENV
+        ));
+        params.push(placeholder());
+    }
+    // Each round sets at least one written parameter aside: at most one round per parameter.
+    for _ in 0..=params.len() {
+        let e = match Config::from_params(&params) {
+            Ok((_, warnings)) => {
+                return (invalid, warnings.into_iter().map(|w| w.0).collect());
+            }
+            Err(e) => e,
+        };
+        let named = e.parameter.trim().to_string();
+        // The parameter at fault: the one the error names, or one its message quotes.
+        let culprit = if written(&params, &named) {
+            Some((named.clone(), e.message.clone()))
+        } else {
+            params
+                .iter()
+                .map(|(n, _)| n.trim().to_string())
+                .find(|n| e.message.contains(&format!("'{n}'")))
+                .map(|n| (n, e.to_string()))
+        };
+        let Some((name, message)) = culprit else {
+            problems.push(e.to_string());
+            break;
+        };
+        params.retain(|(n, _)| n.trim() != name);
+        invalid.push((name.clone(), message));
+        if KEY_PARAMS.contains(&name.as_str()) && !KEY_PARAMS.iter().any(|k| written(&params, k)) {
+            params.push(placeholder());
+        }
+    }
+    (invalid, Vec::new())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn report(output: Value) -> Report {
+        let o = output.as_object().unwrap();
+        let script = script_of(o).expect("a PagerDuty output");
+        check_output(o, script)
+    }
+
+    fn verdicts(r: &Report) -> Vec<(String, &'static str)> {
+        r.lines
+            .iter()
+            .map(|l| (l.name.clone(), l.verdict.label()))
+            .collect()
+    }
+
+    #[test]
+    fn outputs_are_recognised_by_script() {
+        let o = |t: &str, p: &str| json!({"type": t, "path": p});
+        let of = |v: Value| script_of(v.as_object().unwrap()).map(|s| s.0);
+        assert_eq!(
+            of(o("lua", "/usr/share/centreon-broker/lua/pagerduty.lua")),
+            Some("pagerduty.lua")
+        );
+        assert_eq!(
+            of(o("LUA", "/opt/pagerduty-events-apiv2.lua")),
+            Some("pagerduty-events-apiv2.lua")
+        );
+        assert_eq!(
+            of(o("lua", "pagerduty-apiv1.lua")),
+            Some("pagerduty-apiv1.lua")
+        );
+        assert_eq!(
+            of(o("lua", "/usr/share/centreon-broker/lua/splunk.lua")),
+            None
+        );
+        assert_eq!(of(o("unified_sql", "/x/pagerduty.lua")), None);
+        assert_eq!(of(json!({"type": "lua"})), None);
+    }
+
+    #[test]
+    fn every_verdict() {
+        let r = report(json!({
+            "name": "pd", "type": "lua", "path": "/x/pagerduty.lua",
+            "lua_parameter": [
+                {"type": "password", "name": "pdy_routing_key", "value": "short-SECRET"},
+                {"type": "number", "name": "http_timeout", "value": "5"},
+                {"type": "string", "name": "timezone", "value": "Europe/Paris"},
+                {"type": "string", "name": "my_param", "value": "x"},
+                {"type": "number", "name": "max_buffer_size", "value": "0"},
+                {"type": "boolean", "name": "hard_only", "value": "1"},
+                {"type": "string", "name": "accepted_hostgroups", "value": "a"},
+                {"type": "string", "name": "rejected_hostgroups", "value": "b"},
+                {"type": "string", "name": "proxy_password", "value": "pw-SECRET"},
+                {"type": "string", "name": "log_level", "value": "2"}
+            ]
+        }));
+        assert_eq!(
+            verdicts(&r),
+            [
+                ("pdy_routing_key".to_string(), "invalid"),
+                ("http_timeout".to_string(), "renamed"),
+                ("timezone".to_string(), "ignored"),
+                ("my_param".to_string(), "unknown"),
+                ("max_buffer_size".to_string(), "invalid"),
+                ("hard_only".to_string(), "ignored"),
+                ("accepted_hostgroups".to_string(), "invalid"),
+                ("rejected_hostgroups".to_string(), "honoured"),
+                ("proxy_password".to_string(), "invalid"),
+                ("log_level".to_string(), "honoured"),
+            ]
+        );
+        assert!(r.invalid());
+        let text = r.text();
+        assert!(!text.contains("SECRET"), "{text}");
+        assert!(
+            text.contains("pdy_routing_key      invalid: expected 32 alphanumeric characters (got 12 characters)"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "max_buffer_size      invalid: expected an integer from 1 to 10000, got 0"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("proxy_password       invalid: is set but 'proxy_address' is not"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "http_timeout         renamed: legacy name of connection_timeout, still read"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "10 parameter(s): 2 honoured, 1 renamed, 2 ignored, 1 unknown, 4 invalid"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_valid_output_and_output_level_problems() {
+        let r = report(json!({
+            "name": "pd", "type": "lua", "path": "pagerduty.lua",
+            "filters": {"category": ["storage"]},
+            "lua_parameter": {"type": "string", "name": "proxy_address", "value": "proxy"}
+        }));
+        assert_eq!(verdicts(&r), [("proxy_address".to_string(), "invalid")]);
+        assert!(
+            r.problems[0].contains("category filter leaves out neb"),
+            "{:?}",
+            r.problems
+        );
+        assert!(
+            r.problems[1].contains("PAGERDUTY_ROUTING_KEY"),
+            "{:?}",
+            r.problems
+        );
+        assert!(
+            r.text().contains(
+                "invalid: parameter 'proxy_port': is required when 'proxy_address' is set"
+            ),
+            "{}",
+            r.text()
+        );
+        let r = report(json!({
+            "name": "pd", "type": "lua", "path": "pagerduty.lua",
+            "filters": {"category": ["neb"]},
+            "lua_parameter": [
+                {"type": "password", "name": "pdy_routing_key", "value": PLACEHOLDER_KEY},
+                {"type": "string", "name": "skip_anon_events", "value": "1"},
+                {"type": "string", "name": "accepted_elements", "value": "host_status,host"}
+            ]
+        }));
+        assert!(!r.invalid(), "{}", r.text());
+        assert!(
+            r.text().contains("element \"host\" ignored"),
+            "{}",
+            r.text()
+        );
+        // the same parameter in an output of the legacy script: its meaning changed
+        let r = report(json!({
+            "name": "old", "type": "lua", "path": "/x/pagerduty-apiv1.lua",
+            "lua_parameter": [
+                {"type": "password", "name": "pdy_routing_key", "value": PLACEHOLDER_KEY},
+                {"type": "number", "name": "skip_anon_events", "value": "1"}
+            ]
+        }));
+        assert!(r.text().contains("swap its value"), "{}", r.text());
+    }
+}
