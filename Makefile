@@ -3,10 +3,12 @@
 # expected from the machine's Rust toolchain, Debian's `cargo` package is tried otherwise).
 
 CARGO ?= cargo
-APT_PACKAGES := lua5.3 lua5.4 liblua5.3-dev liblua5.4-dev gcc g++ binutils sqlite3 util-linux valgrind curl
+APT_PACKAGES := lua5.3 lua5.4 liblua5.3-dev liblua5.4-dev gcc g++ binutils sqlite3 util-linux valgrind curl \
+	dpkg-dev rpm
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build release test lint unit demo bench clean install uninstall
+.PHONY: all deps build release test lint unit demo bench clean install uninstall packages deb rpm \
+	package-build
 
 # make install: where things go (DESTDIR for packaging, PREFIX for the tree).
 PREFIX ?= /usr
@@ -74,6 +76,45 @@ install:
 uninstall:
 	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
 	-rmdir $(DESTDIR)$(LUADIR)/lib 2>/dev/null
+
+## packages: the DEB and the RPMs in $(PKGDIR) (default target/packages), the layout of
+## `make install` (/usr/lib64 on EL) plus the docs, files root-owned 0644/0755:
+##   centreon-pagerduty_<version>-1_amd64.deb      Debian 11/12: Depends lua5.3 | lua5.4
+##   centreon-pagerduty-<version>-1.el8.x86_64.rpm EL8: Requires lua(abi) = 5.3
+##   centreon-pagerduty-<version>-1.el9.x86_64.rpm EL9: Requires lua(abi) = 5.4
+## cargo-deb and cargo-generate-rpm are installed with `cargo install --locked` when missing.
+## The binaries need the glibc of the build machine or newer (printed; the packages require
+## it): build on the oldest target (EL8: `make rpm`, which needs only cargo) to serve all.
+PKGDIR ?= target/packages
+CARGO_DEB_VERSION := 3.8.0
+CARGO_GENERATE_RPM_VERSION := 0.16.1
+packages: deb rpm
+
+## deb: only the DEB
+deb: deps package-build
+	@$(CARGO) deb --version >/dev/null 2>&1 || $(CARGO) install --locked cargo-deb@$(CARGO_DEB_VERSION)
+	mkdir -p $(PKGDIR)
+	$(CARGO) deb --no-build --no-strip --output $(PKGDIR)/
+
+## rpm: only the RPMs (el8 and el9)
+rpm: package-build
+	@$(CARGO) generate-rpm --version >/dev/null 2>&1 || $(CARGO) install --locked cargo-generate-rpm@$(CARGO_GENERATE_RPM_VERSION)
+	mkdir -p $(PKGDIR)
+	for v in el8 el9; do \
+	  $(CARGO) generate-rpm --variant $$v --auto-req builtin --payload-compress gzip --output $(PKGDIR)/ || exit 1; \
+	done
+
+# The tree both kinds of package are made from (the asset sources in Cargo.toml): `make install`
+# into it, debug info stripped (35 MB -> 6 MB per binary; symbols stay, for backtraces).
+PKGSTAGE := target/package-stage
+package-build:
+	rm -rf $(PKGSTAGE)
+	$(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/$(PKGSTAGE) PREFIX=/usr \
+	  LUADIR=/usr/share/centreon-broker/lua BINDIR=/usr/bin LIBDIR=/usr/lib INCLUDEDIR=/usr/include
+	cd $(PKGSTAGE)/usr && strip --strip-debug bin/pagerduty-event lib/libcentreon_pagerduty.so \
+	  share/centreon-broker/lua/lib/centreon_pagerduty.so
+	@echo "the binaries need $$(objdump -T $(PKGSTAGE)/usr/bin/pagerduty-event \
+	  $(PKGSTAGE)/usr/lib/libcentreon_pagerduty.so | grep -o 'GLIBC_[0-9.]*' | sort -uV | tail -1) or newer"
 
 clean:
 	$(CARGO) clean

@@ -276,3 +276,69 @@ pub fn service(host: u64, svc: u64, state: i64, t: i64) -> centreon_pagerduty::e
 pub fn log_of(dir: &Path) -> String {
     std::fs::read_to_string(dir.join("connector.log")).unwrap_or_default()
 }
+
+/// Runs `make <target>` in the repository with `VAR=value` arguments; panics with its output
+/// when it fails.
+pub fn make(target: &str, vars: &[(&str, &Path)]) {
+    let mut cmd = Command::new("make");
+    cmd.arg(target).current_dir(root());
+    for (k, v) in vars {
+        cmd.arg(format!("{k}={}", v.display()));
+    }
+    let out = cmd.output().expect("run make");
+    assert!(
+        out.status.success(),
+        "make {target}: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The files (not directories) under `dir`, relative to it, sorted.
+pub fn files_under(dir: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                found.push(p.strip_prefix(dir).unwrap().display().to_string());
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+/// Runs an installed tree (`root_dir/usr/...`, from `make install` or a package) as Broker
+/// would load it: the lifecycle scenario through `usr/share/centreon-broker/lua/pagerduty.lua`
+/// and the `lib/centreon_pagerduty.so` beside it, in the Lua 5.3 emulator, to a stand-in that
+/// must receive its six events; then `usr/bin/pagerduty-event --version`. `dir` holds the
+/// outbox and the log.
+pub fn run_installed(dir: &Path, root_dir: &Path) {
+    let pd = pd_standin::Standin::start().unwrap();
+    let lua_dir = root_dir.join("usr/share/centreon-broker/lua");
+    let run = Run::new("5.3", "lifecycle.lua").env("CPD_URL", pd.url());
+    let out = run
+        .command(dir, &lua_dir)
+        .output()
+        .expect("run the emulator");
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        pd.accepted().len(),
+        6,
+        "the lifecycle scenario's six events"
+    );
+    let cli = Command::new(root_dir.join("usr/bin/pagerduty-event"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert!(cli.status.success(), "{cli:?}");
+}
