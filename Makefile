@@ -1,6 +1,8 @@
 # centreon-pagerduty: the two commands are `make demo` (main job) and `make test` (everything).
-# Both install what they need on a fresh Debian machine (apt-get for Lua, gcc and curl; cargo is
-# expected from the machine's Rust toolchain, Debian's `cargo` package is tried otherwise).
+# Both install what they need on a fresh Debian machine (apt-get for Lua, gcc, curl, dpkg-dev
+# and rpm; `make packages`, run by the tests, installs cargo-deb and cargo-generate-rpm with
+# cargo; cargo is expected from the machine's Rust toolchain, Debian's `cargo` package is tried
+# otherwise).
 
 CARGO ?= cargo
 APT_PACKAGES := lua5.3 lua5.4 liblua5.3-dev liblua5.4-dev gcc g++ binutils sqlite3 util-linux valgrind curl \
@@ -43,7 +45,7 @@ lint: deps
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-## test: the whole suite (lint, unit, Lua 5.3 and 5.4 end-to-end, C ABI)
+## test: the whole suite (lint, unit, Lua 5.3 and 5.4 end-to-end, C ABI, packages)
 test: deps lint
 	$(CARGO) build --workspace
 	$(CARGO) test --workspace
@@ -84,9 +86,11 @@ uninstall:
 ##   centreon-pagerduty-<version>-1.el9.x86_64.rpm EL9: Requires lua(abi) = 5.4
 ## cargo-deb and cargo-generate-rpm are installed with `cargo install --locked` when missing.
 ## The binaries need the glibc of the build machine or newer (printed; the packages require
-## it): build on the oldest target (EL8: `make rpm`, which needs only cargo) to serve all.
+## it): build on the oldest target (EL8: `make rpm`, needing only cargo, gcc, binutils).
 PKGDIR ?= target/packages
 CARGO_DEB_VERSION := 3.8.0
+# 0.16.1: 0.19 and later build a PGP stack for signing (2.7x the CPU to install), and 0.18
+# cannot read variants.
 CARGO_GENERATE_RPM_VERSION := 0.16.1
 packages: deb rpm
 
@@ -94,7 +98,7 @@ packages: deb rpm
 deb: deps package-build
 	@$(CARGO) deb --version >/dev/null 2>&1 || $(CARGO) install --locked cargo-deb@$(CARGO_DEB_VERSION)
 	mkdir -p $(PKGDIR)
-	$(CARGO) deb --no-build --no-strip --output $(PKGDIR)/
+	$(CARGO) deb --no-build --no-strip --output $(PKGDIR)/   # stripped in the stage
 
 ## rpm: only the RPMs (el8 and el9)
 rpm: package-build
