@@ -702,12 +702,25 @@ fn test_command_explains_202_400_and_unreachable() {
     assert!(!Path::new(&s.outbox).exists());
 }
 
+/// `output` is the golden file `golden` (relative to the repository); `UPDATE_GOLDEN=1`
+/// rewrites the file instead.
+fn assert_golden(output: &str, golden: &str) {
+    let path = support::root().join(golden);
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, output).unwrap();
+    }
+    let expected = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(
+        output, expected,
+        "output differs from {golden} (UPDATE_GOLDEN=1 rewrites it)"
+    );
+}
+
 #[test]
 fn replay_dry_run_matches_golden_output() {
     let s = setup("replay-golden");
     let root = support::root();
     let input = root.join("tests/cli/replay.jsonl");
-    let golden = root.join("tests/cli/replay.golden");
     let r = run(
         &s.dir,
         &[
@@ -719,15 +732,7 @@ fn replay_dry_run_matches_golden_output() {
         ],
     );
     r.expect(0);
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::write(&golden, r.stdout()).unwrap();
-    }
-    let expected = std::fs::read_to_string(&golden).unwrap();
-    assert_eq!(
-        r.stdout(),
-        expected,
-        "replay output differs from tests/cli/replay.golden (UPDATE_GOLDEN=1 rewrites it)"
-    );
+    assert_golden(&r.stdout(), "tests/cli/replay.golden");
     assert!(
         r.stderr()
             .contains("12 Centreon event(s), 8 PagerDuty event(s)"),
@@ -946,20 +951,11 @@ fn check_config_of_a_broker_configuration_matches_golden_output() {
     let s = setup("check-config");
     // relative paths: the golden output names the file as given
     let config = "tests/cli/central-broker.json";
-    let golden = support::root().join("tests/cli/check-config.golden");
     let r = run(&s.dir, &["check-config", config]);
     // the certified output's documented example key (13 characters) and format_file (absent
     // here) are invalid: exit status 1
     r.expect(1);
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::write(&golden, r.stdout()).unwrap();
-    }
-    let expected = std::fs::read_to_string(&golden).unwrap();
-    assert_eq!(
-        r.stdout(),
-        expected,
-        "check-config output differs from tests/cli/check-config.golden (UPDATE_GOLDEN=1 rewrites it)"
-    );
+    assert_golden(&r.stdout(), "tests/cli/check-config.golden");
     for secret in [
         "xxxxxxxxxxxxx",
         "Pr0xyPa55",
