@@ -14,7 +14,7 @@ if [[ ! -x "$bin" || "$src" -nt "$bin" ]]; then
   mkdir -p "$target/host"
   tmp="$bin.$$"   # several builders may run at once: compile privately, then rename
   gcc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 "-I/usr/include/lua$version" \
-    "$src" -o "$tmp" "-llua$version" -ldl -lm
+    "$src" -o "$tmp" "-llua$version" -ldl -lm -pthread
   mv -f "$tmp" "$bin"
 fi
 echo "$bin"
