@@ -50,6 +50,15 @@ pub struct Parsed {
 }
 
 impl Parsed {
+    /// The one positional argument; `missing` says what it is when absent.
+    pub fn one_positional(&self, missing: &str) -> Result<&str, Stop> {
+        match self.positionals.as_slice() {
+            [one] => Ok(one.as_str()),
+            [] => Err(Stop::Usage(format!("missing {missing}"))),
+            [_, extra, ..] => Err(Stop::Usage(format!("unexpected argument {extra:?}"))),
+        }
+    }
+
     /// True when the flag (or an option of that name) was given.
     pub fn flag(&self, name: &str) -> bool {
         self.values.iter().any(|(n, _)| *n == name)

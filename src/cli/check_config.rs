@@ -72,15 +72,7 @@ pub fn run(argv: &[String]) -> Result<i32, Stop> {
         print!("{}", help());
         return Ok(EXIT_OK);
     }
-    let path = match p.positionals.as_slice() {
-        [one] => one.as_str(),
-        [] => {
-            return Err(Stop::Usage(
-                "missing BROKER.json (a Centreon Broker configuration file)".into(),
-            ));
-        }
-        [_, extra, ..] => return Err(Stop::Usage(format!("unexpected argument {extra:?}"))),
-    };
+    let path = p.one_positional("BROKER.json (a Centreon Broker configuration file)")?;
     let text = std::fs::read_to_string(path)
         .map_err(|e| Stop::Usage(format!("cannot read {path}: {e}")))?;
     let root: Value = serde_json::from_str(&text)

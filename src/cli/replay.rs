@@ -76,15 +76,7 @@ pub fn run(argv: &[String]) -> Result<i32, Stop> {
         print!("{}", help());
         return Ok(EXIT_OK);
     }
-    let input = match p.positionals.as_slice() {
-        [one] => one.as_str(),
-        [] => {
-            return Err(Stop::Usage(
-                "missing FILE (the recorded events; - for standard input)".into(),
-            ));
-        }
-        [_, extra, ..] => return Err(Stop::Usage(format!("unexpected argument {extra:?}"))),
-    };
+    let input = p.one_positional("FILE (the recorded events; - for standard input)")?;
     let events = read_events(input)?;
     let mut params = parameters(&p)?;
     for name in OUTPUT_FILES {
