@@ -62,16 +62,19 @@ bench: deps
 ## install: the bridge and the library where Broker looks for them
 ## (/usr/share/centreon-broker/lua/pagerduty.lua and lib/centreon_pagerduty.so), the command
 ## line tool, the C library and its header; DESTDIR and PREFIX are honoured. Builds first
-## (when root has no cargo: `make release` as yourself, then `sudo make install`).
+## (when root has no cargo: `make release` as yourself, then `sudo make install`), in cargo's
+## target dir (CARGO_TARGET_DIR, default target).
+TARGET_DIR = $(or $(CARGO_TARGET_DIR),target)
+RELEASE_DIR = $(TARGET_DIR)/release
 install:
 	@if command -v $(CARGO) >/dev/null 2>&1; then $(CARGO) build --release --lib --bin pagerduty-event; \
-	elif [ ! -f target/release/libcentreon_pagerduty.so ] || [ ! -f target/release/pagerduty-event ]; then \
+	elif [ ! -f $(RELEASE_DIR)/libcentreon_pagerduty.so ] || [ ! -f $(RELEASE_DIR)/pagerduty-event ]; then \
 	  echo "make install: no cargo here and nothing built: run 'make release' first" >&2; exit 1; fi
 	install -d -m 0755 $(DESTDIR)$(LUADIR)/lib $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)
 	install -m 0644 lua-bridge/pagerduty.lua $(DESTDIR)$(LUADIR)/pagerduty.lua
-	install -m 0755 target/release/libcentreon_pagerduty.so $(DESTDIR)$(LUADIR)/lib/centreon_pagerduty.so
-	install -m 0755 target/release/libcentreon_pagerduty.so $(DESTDIR)$(LIBDIR)/libcentreon_pagerduty.so
-	install -m 0755 target/release/pagerduty-event $(DESTDIR)$(BINDIR)/pagerduty-event
+	install -m 0755 $(RELEASE_DIR)/libcentreon_pagerduty.so $(DESTDIR)$(LUADIR)/lib/centreon_pagerduty.so
+	install -m 0755 $(RELEASE_DIR)/libcentreon_pagerduty.so $(DESTDIR)$(LIBDIR)/libcentreon_pagerduty.so
+	install -m 0755 $(RELEASE_DIR)/pagerduty-event $(DESTDIR)$(BINDIR)/pagerduty-event
 	install -m 0644 include/centreon_pagerduty.h $(DESTDIR)$(INCLUDEDIR)/centreon_pagerduty.h
 
 ## uninstall: removes what install put (nothing else: outboxes and logs stay)
@@ -81,12 +84,12 @@ uninstall:
 
 ## packages: the DEB and the RPMs in $(PKGDIR) (default target/packages), the layout of
 ## `make install` (/usr/lib64 on EL) plus the docs, files root-owned 0644/0755:
-##   centreon-pagerduty_<version>-1_amd64.deb      Debian 11/12: Depends lua5.3 | lua5.4
+##   centreon-pagerduty_<version>-1_amd64.deb      Debian 11/12: Depends lua5.3 | lua5.4, libc6
 ##   centreon-pagerduty-<version>-1.el8.x86_64.rpm EL8: Requires lua(abi) = 5.3
 ##   centreon-pagerduty-<version>-1.el9.x86_64.rpm EL9: Requires lua(abi) = 5.4
 ## cargo-deb and cargo-generate-rpm are installed with `cargo install --locked` when missing.
-## The binaries need the glibc of the build machine or newer (printed; the packages require
-## it): build on the oldest target (EL8: `make rpm`, needing only cargo, gcc, binutils).
+## The binaries need glibc 2.28 or newer (EL8 has 2.28, Debian 11 2.31, EL9 2.34, Debian 12
+## 2.36), whatever the build machine's: see package-build.
 PKGDIR ?= target/packages
 CARGO_DEB_VERSION := 3.8.0
 # 0.16.1: 0.19 and later build a PGP stack for signing (2.7x the CPU to install), and 0.18
@@ -98,7 +101,7 @@ packages: deb rpm
 deb: deps package-build
 	@$(CARGO) deb --version >/dev/null 2>&1 || $(CARGO) install --locked cargo-deb@$(CARGO_DEB_VERSION)
 	mkdir -p $(PKGDIR)
-	$(CARGO) deb --no-build --no-strip --output $(PKGDIR)/   # stripped in the stage
+	$(CARGO) deb --no-build --no-strip $(DEB_VARIANT) --output $(PKGDIR)/   # stripped in the stage
 
 ## rpm: only the RPMs (el8 and el9)
 rpm: package-build
@@ -110,15 +113,40 @@ rpm: package-build
 
 # The tree both kinds of package are made from (the asset sources in Cargo.toml): `make install`
 # into it, debug info stripped (35 MB -> 6 MB per binary; symbols stay, for backtraces).
+# Its binaries are built in $(TARGET_DIR)/compat (target/release is left alone) and linked
+# against PACKAGE_SYSROOT, made once by packaging/sysroot.sh (needs Debian's archive the first
+# time, 15 MB, 10 s): Debian 11's headers and startup files, with glibc's libraries cut down to
+# the symbols of glibc $(PACKAGE_GLIBC), so that no binary can need a newer one; then
+# packaging/check-glibc.sh fails the build if one still does (or needs a library other than
+# glibc's and libgcc_s). PACKAGE_SYSROOT=none builds against this machine's glibc instead
+# (packages for it or newer only: printed).
 PKGSTAGE := target/package-stage
+PACKAGE_GLIBC := 2.28
+PACKAGE_SYSROOT ?= $(TARGET_DIR)/sysroot-glibc$(PACKAGE_GLIBC)
+ifeq ($(PACKAGE_SYSROOT),none)
+PACKAGE_CHECK := none
+# the DEB depends on the libc6 dpkg-shlibdeps finds (the RPMs always require what they need)
+DEB_VARIANT := --variant native
+else
+PACKAGE_CHECK := $(PACKAGE_GLIBC)
+SR := $(abspath $(PACKAGE_SYSROOT))
+# gcc (the linker driver) takes the sysroot's crt files and libraries before its own
+# directories' (-B, -L); the cc crate (bundled SQLite, ring) compiles with its headers.
+PACKAGE_ENV := CARGO_TARGET_DIR=$(TARGET_DIR)/compat \
+  RUSTFLAGS='-C link-arg=--sysroot=$(SR) -C link-arg=-B$(SR)/usr/lib/x86_64-linux-gnu \
+  -L native=$(SR)/usr/lib/x86_64-linux-gnu -L native=$(SR)/lib/x86_64-linux-gnu' \
+  CFLAGS_x86_64_unknown_linux_gnu=--sysroot=$(SR)
+package-build: $(PACKAGE_SYSROOT)/.ready
+$(PACKAGE_SYSROOT)/.ready: packaging/sysroot.sh
+	bash packaging/sysroot.sh $(PACKAGE_SYSROOT) $(PACKAGE_GLIBC)
+endif
 package-build:
 	rm -rf $(PKGSTAGE)
-	$(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/$(PKGSTAGE) PREFIX=/usr \
+	$(PACKAGE_ENV) $(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/$(PKGSTAGE) PREFIX=/usr \
 	  LUADIR=/usr/share/centreon-broker/lua BINDIR=/usr/bin LIBDIR=/usr/lib INCLUDEDIR=/usr/include
 	cd $(PKGSTAGE)/usr && strip --strip-debug bin/pagerduty-event lib/libcentreon_pagerduty.so \
 	  share/centreon-broker/lua/lib/centreon_pagerduty.so
-	@echo "the binaries need $$(objdump -T $(PKGSTAGE)/usr/bin/pagerduty-event \
-	  $(PKGSTAGE)/usr/lib/libcentreon_pagerduty.so | grep -o 'GLIBC_[0-9.]*' | sort -uV | tail -1) or newer"
+	bash packaging/check-glibc.sh $(PACKAGE_CHECK) $(PKGSTAGE)
 
 clean:
 	$(CARGO) clean

@@ -278,10 +278,28 @@ pub fn log_of(dir: &Path) -> String {
 }
 
 /// Runs `make <target>` in the repository with `VAR=value` arguments; panics with its output
-/// when it fails.
+/// when it fails. Without the variables cargo sets for this test binary (they describe the
+/// test, not a build: ring's build script tracks CARGO_MANIFEST_DIR, CARGO_PKG_* and OUT_DIR,
+/// and seeing them come and go would rebuild the release binaries between `make` run here and
+/// in a shell).
 pub fn make(target: &str, vars: &[(&str, &Path)]) {
     let mut cmd = Command::new("make");
     cmd.arg(target).current_dir(root());
+    for (k, _) in std::env::vars_os() {
+        let k = k.to_string_lossy();
+        if k.starts_with("CARGO_PKG_")
+            || k.starts_with("CARGO_MANIFEST_")
+            || [
+                "CARGO_CRATE_NAME",
+                "CARGO_PRIMARY_PACKAGE",
+                "CARGO_TARGET_TMPDIR",
+                "OUT_DIR",
+            ]
+            .contains(&k.as_ref())
+        {
+            cmd.env_remove(k.as_ref());
+        }
+    }
     for (k, v) in vars {
         cmd.arg(format!("{k}={}", v.display()));
     }
