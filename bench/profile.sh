@@ -6,8 +6,9 @@
 #   bash bench/profile.sh [--lua 5.3|5.4] [--events N] [--top K] [--change-every C] [--reuse] [--json]
 #                          [--services S]
 #
-# Runs bench/writepath.lua ("time" mode) under callgrind for the baseline script and for the
-# bridge, with N and 3N timed events (default N = 10,000; events to a closed port), and
+# Runs bench/writepath.lua ("time" mode) under callgrind for the baseline script, for
+# bench/fieldread.lua (the bridge's field reads alone) and for the bridge, with N and 3N timed
+# events (default N = 10,000; events to a closed port), and
 # subtracts: (Ir(3N) - Ir(N)) / 2N is the cost of one event in the steady state, setup and
 # warm-up excluded. Prints Ir/event for both scripts, the difference, and the K (default 25)
 # functions whose inclusive cost per event grew most in the bridge run (liblua has no symbols:
@@ -17,7 +18,9 @@
 # i.e. the fast path alone. --reuse: analyse the callgrind files of an earlier run again.
 # S (default 10,000): services of the scenario (BENCH_SERVICES; fewer only for smoke runs).
 # --json: print only one JSON line on stdout (make bench), the rest on stderr:
-#   {"bench":"instructions","lua":"5.4","events":2N,"baseline_ir":A,"bridge_ir":B,"added_ir":B-A,"ratio":B/A}
+#   {"bench":"instructions","lua":"5.4","events":2N,"baseline_ir":A,"fieldread_ir":F,"bridge_ir":B,
+#    "added_ir":B-A,"ratio":B/A}
+# F - A is what reading the fields the bridge reads costs (Broker's userdata), B - F the library's own.
 set -euo pipefail
 export LC_ALL=C
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -43,7 +46,7 @@ done
 command -v valgrind >/dev/null || { echo "profile.sh: valgrind is not installed" >&2; exit 1; }
 HOST_BIN="$TARGET/host/broker_host-$V"
 LUA_DIR="$TARGET/bench/lua"
-[[ -x "$HOST_BIN" && -f "$LUA_DIR/pagerduty.lua" && -f "$LUA_DIR/lib/centreon_pagerduty.so" ]] || {
+[[ -x "$HOST_BIN" && -f "$LUA_DIR/pagerduty.lua" && -f "$LUA_DIR/fieldread.lua" && -f "$LUA_DIR/lib/centreon_pagerduty.so" ]] || {
   echo "profile.sh: run bash bench/writepath.sh --tiny first (emulator, script dir)" >&2
   exit 1
 }
@@ -79,13 +82,13 @@ inclusive() {
 
 N3=$((3 * N))
 if ((REUSE)); then
-  for f in "$OUT"/cg-"$V"-{baseline,pagerduty}-{"$N","$N3"}.out; do
+  for f in "$OUT"/cg-"$V"-{baseline,fieldread,pagerduty}-{"$N","$N3"}.out; do
     [[ -f "$f" ]] || { echo "profile.sh: --reuse: $f is missing" >&2; exit 1; }
   done
 else
   echo "== callgrind, Lua $V, $N and $N3 events per script (1 in $CHANGE a state change; this takes minutes)" >&2
   pids=()
-  for s in baseline pagerduty; do
+  for s in baseline fieldread pagerduty; do
     (one "$s" "$N" && one "$s" "$N3") &
     pids+=($!)
   done
@@ -93,17 +96,19 @@ else
 fi
 
 declare -A PER
-for s in baseline pagerduty; do
+for s in baseline fieldread pagerduty; do
   a=$(total "$OUT/cg-$V-$s-$N.out")
   b=$(total "$OUT/cg-$V-$s-$N3.out")
   PER[$s]=$(((b - a) / (N3 - N)))
 done
 if ((JSON)); then
-  awk -v v="$V" -v n=$((N3 - N)) -v a="${PER[baseline]}" -v b="${PER[pagerduty]}" 'BEGIN {
-    printf "{\"bench\":\"instructions\",\"lua\":\"%s\",\"events\":%d,\"baseline_ir\":%d,\"bridge_ir\":%d,\"added_ir\":%d,\"ratio\":%.4f}\n",
-      v, n, a, b, b - a, (a > 0 ? b / a : 0) }'
+  awk -v v="$V" -v n=$((N3 - N)) -v a="${PER[baseline]}" -v f="${PER[fieldread]}" -v b="${PER[pagerduty]}" 'BEGIN {
+    printf "{\"bench\":\"instructions\",\"lua\":\"%s\",\"events\":%d,\"baseline_ir\":%d,\"fieldread_ir\":%d,\"bridge_ir\":%d,\"added_ir\":%d,\"ratio\":%.4f}\n",
+      v, n, a, f, b, b - a, (a > 0 ? b / a : 0) }'
   exec 1>&2
 fi
+printf 'Lua %s: Ir per event: baseline %d, field reads alone %d (+%d), bridge %d\n' "$V" "${PER[baseline]}" \
+  "${PER[fieldread]}" $((PER[fieldread] - PER[baseline])) "${PER[pagerduty]}"
 printf 'Lua %s: Ir per event: baseline %d, bridge %d, added %d (%.1f%%)\n' "$V" "${PER[baseline]}" \
   "${PER[pagerduty]}" $((PER[pagerduty] - PER[baseline])) \
   "$(awk -v a="${PER[baseline]}" -v b="${PER[pagerduty]}" 'BEGIN { print (b - a) * 100 / a }')"

@@ -89,6 +89,7 @@ install_file() { # src dst
 }
 install_file "$ROOT/lua-bridge/pagerduty.lua" "$BENCH/lua/pagerduty.lua"
 install_file "$ROOT/bench/baseline.lua" "$BENCH/lua/baseline.lua"
+install_file "$ROOT/bench/fieldread.lua" "$BENCH/lua/fieldread.lua" # bench/profile.sh
 install_file "$SO" "$BENCH/lua/lib/centreon_pagerduty.so"
 declare -A SCRIPT=([baseline]="$BENCH/lua/baseline.lua" [bridge]="$BENCH/lua/pagerduty.lua")
 say "script dir: $BENCH/lua"

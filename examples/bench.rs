@@ -1427,6 +1427,26 @@ fn report_instructions(out: &mut String, v: &Value, all: &[Value]) {
         &format!("<= x{WRITE_PATH_MAX_RATIO:.2}"),
         r.is_finite().then_some(r <= WRITE_PATH_MAX_RATIO),
     )];
+    // the split of the added instructions (profile.sh's third script, bench/fieldread.lua)
+    let fields = num(v, "fieldread_ir") - base;
+    if fields.is_finite() {
+        rows.push(line(
+            &format!("of which reading the event's fields, Lua {lua}"),
+            format!("+{}", fmt(fields, 0)),
+            "0".into(),
+            "the bridge's 7 reads per event (Broker's userdata)".into(),
+            "-",
+            None,
+        ));
+        rows.push(line(
+            &format!("of which the library and the bridge's own code, Lua {lua}"),
+            format!("+{}", fmt(added - fields, 0)),
+            "0".into(),
+            "bridge - field reads alone".into(),
+            "-",
+            None,
+        ));
+    }
     if let Some(ns) = base_ns.filter(|ns| ns.is_finite() && base > 0.0) {
         let est = added * ns / base;
         rows.push(line(
@@ -1439,7 +1459,7 @@ fn report_instructions(out: &mut String, v: &Value, all: &[Value]) {
         ));
     }
     let note = format!(
-        "`valgrind --tool=callgrind` on the emulator, events to a closed port, steady state: (instructions after 3N events - after N) / 2N, N = {} events. Instruction counts do not move with the machine's load or the delivery threads; the wall-clock figures above do.",
+        "`valgrind --tool=callgrind` on the emulator, events to a closed port, steady state: (instructions after 3N events - after N) / 2N, N = {} events, each run ending with a full garbage collection. Instruction counts do not move with the machine's load or the delivery threads; the wall-clock figures above do. `bench/fieldread.lua` reads the fields the bridge reads for every event and does nothing else: what any output that looks at an event's state pays Broker for it.",
         fmt(num(v, "events") / 2.0, 0)
     );
     table(
@@ -1544,10 +1564,16 @@ mod tests {
         assert!(md.contains("up to 3,581 events unacknowledged"), "{md}");
         let text = concat!(
             "{\"bench\":\"write_path_summary\",\"lua\":\"5.4\",\"baseline_ns\":20000,\"bridge_ns\":26000,\"added_ns\":6000,\"ratio\":1.3}\n",
-            "{\"bench\":\"instructions\",\"lua\":\"5.4\",\"events\":20000,\"baseline_ir\":100000,\"bridge_ir\":102500,\"added_ir\":2500,\"ratio\":1.025}\n",
+            "{\"bench\":\"instructions\",\"lua\":\"5.4\",\"events\":20000,\"baseline_ir\":100000,\"fieldread_ir\":101800,\"bridge_ir\":102500,\"added_ir\":2500,\"ratio\":1.025}\n",
         );
         let md = report(text);
         assert!(md.contains("| x1.02 (+2,500) | <= x1.30 | yes |"), "{md}");
+        // 1,800 of them reading fields, 700 the library's
+        assert!(md.contains("| +1,800 | 0 |"), "{md}");
+        assert!(
+            md.contains("| +700 | 0 | bridge - field reads alone |"),
+            "{md}"
+        );
         // 2,500 instructions at 0.2 ns each
         assert!(
             md.contains("| +500 ns | 20,000 ns | 0.200 ns per instruction | <= +1,000 ns | yes |"),

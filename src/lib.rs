@@ -11,7 +11,8 @@
 //! - [`template`]: `format_file` templates (the Lua library's JSON templates and macros).
 //! - [`retry`]: PagerDuty's answer -> done, rejected or retry, and the backoff.
 //! - [`send`]: the HTTP agent (keep-alive, timeouts, proxy, TLS) and one request; [`curl`]: the
-//!   same request as a `curl` command line (`log_curl_commands`).
+//!   same request as a `curl` command line (`log_curl_commands`); [`resolve`]: name resolution
+//!   without a thread per request (IP literals at once, host names kept 30 s).
 //! - [`outbox`]: the durable SQLite outbox (pending, rejected, per-object incident state).
 //! - [`delivery`]: the committer (group commits, merges, acknowledgement) and the sender lanes.
 //! - [`stats`]: counters and the statistics file.
@@ -38,6 +39,7 @@ pub mod outbox;
 pub mod output;
 pub mod payload;
 pub mod perfdata;
+pub mod resolve;
 pub mod retry;
 pub mod send;
 pub mod stats;

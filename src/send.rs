@@ -5,9 +5,11 @@ use std::time::Duration;
 use std::sync::Arc;
 
 use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig, parse_pem};
+use ureq::unversioned::transport::DefaultConnector;
 use ureq::{Agent, Proxy as UreqProxy, ProxyProtocol};
 
 use crate::config::{Config, Proxy};
+use crate::resolve::CachingResolver;
 use crate::retry::{self, Outcome};
 
 /// Where the system's certificate authorities are (Debian, then Enterprise Linux).
@@ -80,7 +82,7 @@ impl Sender {
         };
         let proxied = proxy.is_some();
         let connect = cfg.timeout.min(CONNECT_TIMEOUT);
-        let agent: Agent = Agent::config_builder()
+        let config = Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(cfg.timeout))
             .timeout_connect(Some(connect))
@@ -90,8 +92,13 @@ impl Sender {
             .max_idle_connections_per_host(connections.max(1))
             .max_idle_age(Duration::from_secs(55))
             .user_agent(USER_AGENT)
-            .build()
-            .into();
+            .build();
+        // no thread and no DNS lookup per request (crate::resolve)
+        let agent = Agent::with_parts(
+            config,
+            DefaultConnector::default(),
+            CachingResolver::default(),
+        );
         Ok(Sender {
             agent,
             endpoint: cfg.endpoint.clone(),
