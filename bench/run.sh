@@ -2,7 +2,9 @@
 # bench/run.sh: `make bench`. Runs every benchmark, prints the table and writes BENCHMARKS.md
 # (machine, commands, date, results, then bench/HISTORY.md: profiling and fixes, before/after).
 # `bash bench/run.sh --tiny` is the smoke run `make test` uses (tiny inputs, nothing written to
-# BENCHMARKS.md).
+# BENCHMARKS.md). `bash bench/run.sh --report` runs nothing: it writes BENCHMARKS.md again from
+# the results of the last run (target/bench/results.jsonl, for instance after one benchmark was
+# run again and its line replaced, or after bench/HISTORY.md changed).
 #
 #   1-2. write path and memory: bench/writepath.sh (Broker emulator, Lua 5.3 and 5.4)
 #   1.   write path in instructions: bench/profile.sh --json (callgrind, Lua 5.3 and 5.4)
@@ -15,15 +17,21 @@ cd "$ROOT"
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 case "$TARGET" in /*) ;; *) TARGET="$ROOT/$TARGET" ;; esac
 TINY=()
-[ "${1:-}" = "--tiny" ] && TINY=(--tiny)
+REPORT_ONLY=0
+case "${1:-}" in
+  --tiny) TINY=(--tiny) ;;
+  --report) REPORT_ONLY=1 ;;
+esac
 
 mkdir -p "$TARGET/bench"
 RESULTS="$TARGET/bench/results${TINY:+-tiny}.jsonl"
-: > "$RESULTS"
+((REPORT_ONLY)) && [ ! -s "$RESULTS" ] && { echo "run.sh --report: $RESULTS is empty" >&2; exit 1; }
+((REPORT_ONLY)) || : > "$RESULTS"
 
 cargo build --release --quiet --lib --example bench -p centreon-pagerduty
 cargo build --release --quiet -p pd-standin
 BENCH="$TARGET/release/examples/bench"
+if ((REPORT_ONLY == 0)); then
 
 echo "== write path and memory" >&2
 bash bench/writepath.sh "${TINY[@]}" | tee -a "$RESULTS"
@@ -39,6 +47,7 @@ for b in outbox delivery storm; do
   echo "== $b" >&2
   "$BENCH" "$b" "${TINY[@]}" | tee -a "$RESULTS"
 done
+fi
 
 REPORT="$("$BENCH" report "$RESULTS")"
 echo "$REPORT"
@@ -46,7 +55,7 @@ if [ ${#TINY[@]} -eq 0 ]; then
   {
     echo "# Benchmarks"
     echo
-    echo "Measured by \`make bench\` on $(date -u +%Y-%m-%d) ($(date -u +%H:%M) UTC)."
+    echo "Measured by \`make bench\`, results of $(date -u -r "$RESULTS" +%Y-%m-%d) ($(date -u -r "$RESULTS" +%H:%M) UTC)."
     echo
     echo "- Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(uname -sr)"
     echo "- Toolchain: $(rustc --version), $(lua5.3 -v 2>&1 | head -1), $(lua5.4 -v 2>&1 | head -1)"
