@@ -26,14 +26,15 @@ pub const TTL: Duration = Duration::from_secs(30);
 /// Most names kept at once (an endpoint and a proxy in practice); beyond it the cache starts over.
 const MAX_NAMES: usize = 16;
 
-/// The agent's resolver: see the module documentation.
+/// The agent's resolver: see the module documentation. `R` looks host names up (ureq's own
+/// resolver, a thread per lookup with the request's timeout).
 #[derive(Debug, Default)]
-pub struct CachingResolver {
-    lookup: DefaultResolver,
+pub struct CachingResolver<R = DefaultResolver> {
+    lookup: R,
     names: Mutex<TtlCache<ResolvedSocketAddrs>>,
 }
 
-impl Resolver for CachingResolver {
+impl<R: Resolver> Resolver for CachingResolver<R> {
     fn resolve(
         &self,
         uri: &Uri,
@@ -100,27 +101,59 @@ impl<V: Clone> TtlCache<V> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     use ureq::Timeout;
     use ureq::unversioned::transport::time::Duration as UreqDuration;
 
-    fn no_timeout() -> NextTimeout {
-        NextTimeout {
+    /// A name lookup that counts its calls and answers 192.0.2.1 (or fails): no network.
+    #[derive(Debug, Default)]
+    struct Counted {
+        calls: AtomicUsize,
+        fail: AtomicBool,
+    }
+
+    impl Resolver for Counted {
+        fn resolve(
+            &self,
+            uri: &Uri,
+            _: &Config,
+            _: NextTimeout,
+        ) -> Result<ResolvedSocketAddrs, ureq::Error> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            if self.fail.load(Ordering::SeqCst) {
+                return Err(ureq::Error::HostNotFound);
+            }
+            let port = host_and_port(uri)
+                .unwrap()
+                .rsplit(':')
+                .next()
+                .unwrap()
+                .to_string();
+            let mut addrs = self.empty();
+            addrs.push(format!("192.0.2.1:{port}").parse().unwrap());
+            Ok(addrs)
+        }
+    }
+
+    fn resolve(r: &CachingResolver<Counted>, url: &str) -> Result<Vec<SocketAddr>, ureq::Error> {
+        let uri: Uri = url.parse().unwrap();
+        let timeout = NextTimeout {
             after: UreqDuration::NotHappening,
             reason: Timeout::Global,
             per_read: None,
             per_write: None,
-        }
+        };
+        r.resolve(&uri, &Config::default(), timeout)
+            .map(|a| a.to_vec())
     }
 
-    fn resolve(r: &CachingResolver, url: &str) -> Result<Vec<SocketAddr>, ureq::Error> {
-        let uri: Uri = url.parse().unwrap();
-        r.resolve(&uri, &Config::default(), no_timeout())
-            .map(|a| a.to_vec())
+    fn calls(r: &CachingResolver<Counted>) -> usize {
+        r.lookup.calls.load(Ordering::SeqCst)
     }
 
     #[test]
     fn ip_literals_are_answered_without_a_lookup_or_a_cache_entry() {
-        let r = CachingResolver::default();
+        let r = CachingResolver::<Counted>::default();
         assert_eq!(
             resolve(&r, "http://127.0.0.1:8080/v2/enqueue").unwrap(),
             vec!["127.0.0.1:8080".parse().unwrap()]
@@ -133,27 +166,38 @@ mod tests {
             resolve(&r, "http://10.1.2.3/").unwrap(),
             vec!["10.1.2.3:80".parse().unwrap()]
         );
+        assert_eq!(calls(&r), 0);
         assert!(r.names.lock().unwrap().entries.is_empty());
     }
 
     #[test]
-    fn host_names_are_looked_up_then_kept() {
-        let r = CachingResolver::default();
-        let addrs = resolve(&r, "http://localhost:9/x").unwrap();
-        assert!(!addrs.is_empty() && addrs.iter().all(|a| a.port() == 9));
-        let c = r.names.lock().unwrap();
-        assert_eq!(c.entries.len(), 1);
-        assert_eq!(
-            c.fresh("localhost:9", Instant::now()).unwrap().to_vec(),
-            addrs
-        );
+    fn a_host_name_is_looked_up_once_then_kept() {
+        let r = CachingResolver::<Counted>::default();
+        let want: Vec<SocketAddr> = vec!["192.0.2.1:443".parse().unwrap()];
+        for _ in 0..5 {
+            assert_eq!(
+                resolve(&r, "https://events.pagerduty.com/v2/enqueue").unwrap(),
+                want
+            );
+        }
+        assert_eq!(calls(&r), 1);
+        // another port is another entry
+        resolve(&r, "http://events.pagerduty.com:8080/x").unwrap();
+        assert_eq!(calls(&r), 2);
     }
 
     #[test]
     fn a_failed_lookup_is_not_kept() {
-        let r = CachingResolver::default();
-        assert!(resolve(&r, "http://no-such-host.invalid/x").is_err());
+        let r = CachingResolver::<Counted>::default();
+        r.lookup.fail.store(true, Ordering::SeqCst);
+        for n in 1..=3 {
+            assert!(resolve(&r, "https://events.pagerduty.com/v2/enqueue").is_err());
+            assert_eq!(calls(&r), n);
+        }
         assert!(r.names.lock().unwrap().entries.is_empty());
+        r.lookup.fail.store(false, Ordering::SeqCst);
+        assert!(resolve(&r, "https://events.pagerduty.com/v2/enqueue").is_ok());
+        assert_eq!(calls(&r), 4);
     }
 
     #[test]

@@ -97,7 +97,7 @@ impl Sender {
         let agent = Agent::with_parts(
             config,
             DefaultConnector::default(),
-            CachingResolver::default(),
+            <CachingResolver>::default(),
         );
         Ok(Sender {
             agent,
