@@ -28,6 +28,7 @@ use crate::event::{AdaptiveEvent, Flags, Kind, ObjectKey, StatusEvent};
 use crate::filter::{self, Rejection};
 use crate::outbox::ObjectState;
 use crate::payload::Action;
+use crate::seen::Seen;
 
 /// The part of a status that can change a decision. Two statuses with the same `Observed`
 /// lead to the same decision, so the fast path can skip an unchanged object.
@@ -63,7 +64,6 @@ impl Incident {
 
 #[derive(Debug, Clone)]
 struct Entry {
-    observed: Observed,
     incident: Incident,
     /// A problem not sent because of a condition that ends by itself ([`Rejection::waits`]).
     held: Option<Box<StatusEvent>>,
@@ -84,11 +84,6 @@ fn kept(cfg: &Config, ev: &StatusEvent) -> Option<Box<StatusEvent>> {
 impl Entry {
     fn unseen(incident: Incident) -> Entry {
         Entry {
-            observed: Observed {
-                state: -1,
-                hard: false,
-                flags: Flags::default(),
-            },
             incident,
             held: None,
             sent: None,
@@ -203,7 +198,20 @@ impl Hasher for KeyHasher {
 #[derive(Debug, Default)]
 pub struct Memory {
     objects: HashMap<ObjectKey, Entry, BuildHasherDefault<KeyHasher>>,
+    /// What was last observed of each object: apart, for the fast path (crate::seen).
+    seen: Seen,
 }
+
+/// What an object never observed (or only restored from the outbox) counts as.
+const UNSEEN: Observed = Observed {
+    state: -1,
+    hard: false,
+    flags: Flags {
+        acknowledged: false,
+        in_downtime: false,
+        flapping: false,
+    },
+};
 
 impl Memory {
     pub fn new() -> Self {
@@ -213,9 +221,7 @@ impl Memory {
     /// Fast path: true when this object was seen with exactly this observation, so the
     /// decision is "nothing to send" without looking at the rest of the event.
     pub fn unchanged(&self, key: ObjectKey, observed: Observed) -> bool {
-        self.objects
-            .get(&key)
-            .is_some_and(|e| e.observed == observed)
+        self.seen.get(key) == Some(observed)
     }
 
     /// The incident we believe is open for `key`.
@@ -279,12 +285,12 @@ impl Memory {
 
     /// Is the host known to be DOWN or UNREACHABLE?
     fn host_down(&self, host_id: u64) -> bool {
-        self.objects
-            .get(&ObjectKey {
+        self.seen
+            .get(ObjectKey {
                 host_id,
                 service_id: 0,
             })
-            .is_some_and(|e| matches!(e.observed.state, 1 | 2))
+            .is_some_and(|o| matches!(o.state, 1 | 2))
     }
 
     /// Why a problem may not open an incident now, including a DOWN host.
@@ -301,12 +307,12 @@ impl Memory {
     pub fn decide(&mut self, cfg: &Config, ev: &StatusEvent) -> Outcome {
         let known = self.objects.contains_key(&ev.key);
         let rejection = (ev.state != 0).then(|| self.rejection(cfg, ev)).flatten();
+        let before = self.seen.get(ev.key).unwrap_or(UNSEEN);
+        self.seen.insert(ev.key, Observed::of(ev));
         let entry = self
             .objects
             .entry(ev.key)
             .or_insert_with(|| Entry::unseen(Incident::None));
-        let before = entry.observed;
-        entry.observed = Observed::of(ev);
         let mut out = decide_status(cfg, ev, known, before.flags, rejection, entry);
         if ev.kind() == Kind::Host
             && cfg.suppress_services_of_down_hosts
@@ -327,14 +333,15 @@ impl Memory {
             return Outcome::skip(Skip::Nothing);
         };
         let mut out = Outcome::default();
-        let flags = &mut entry.observed.flags;
+        let mut observed = self.seen.get(ad.key).unwrap_or(UNSEEN);
         if let Some(ack) = ad.acknowledged {
-            flags.acknowledged = ack;
+            observed.flags.acknowledged = ack;
         }
         if let Some(dt) = ad.in_downtime {
-            flags.in_downtime = dt;
+            observed.flags.in_downtime = dt;
         }
-        let flags = *flags;
+        self.seen.insert(ad.key, observed);
+        let flags = observed.flags;
         if let Incident::Open {
             state,
             acknowledged,

@@ -5,7 +5,8 @@
 //! - [`config`]: the output's parameters (legacy and certified spellings), checked at `init`.
 //! - [`event`]: Centreon events as field records and their typed, BBDO-independent form.
 //! - [`filter`]: which problems may open incidents (the Lua library's filters).
-//! - [`decision`]: per-object memory and the state machine: trigger, acknowledge, resolve or nothing.
+//! - [`decision`]: per-object memory and the state machine: trigger, acknowledge, resolve or nothing;
+//!   [`seen`]: the fast path's table of what each object last showed (one cache line per lookup).
 //! - [`payload`]: the Events API v2 body (certified format, defects fixed), [`perfdata`], [`timefmt`].
 //! - [`output`]: the plugin output as sent (`use_long_output`, `output_size_limit`, line breaks).
 //! - [`template`]: `format_file` templates (the Lua library's JSON templates and macros).
@@ -41,6 +42,7 @@ pub mod payload;
 pub mod perfdata;
 pub mod resolve;
 pub mod retry;
+pub mod seen;
 pub mod send;
 pub mod stats;
 pub mod template;

@@ -21,6 +21,12 @@ const SYSTEM_CA_BUNDLES: &[&str] = &[
 /// Largest answer body read from PagerDuty (its answers are a few hundred bytes).
 const MAX_ANSWER: u64 = 64 * 1024;
 
+/// Each connection's read and write buffers (ureq's default is 128 KiB each, zeroed when the
+/// connection opens: 4 MiB resident for 16 lanes). PagerDuty's answer headers are under 2 KiB;
+/// a larger request body is written through the buffer in pieces, so 16 KiB holds any answer
+/// header and costs one write per 16 KiB of an event (at most 512 KB).
+pub const CONNECTION_BUFFER: usize = 16 * 1024;
+
 /// The longest a connection may take to open (less when the whole request may take less).
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -91,6 +97,8 @@ impl Sender {
             .max_idle_connections(connections.max(1))
             .max_idle_connections_per_host(connections.max(1))
             .max_idle_age(Duration::from_secs(55))
+            .input_buffer_size(CONNECTION_BUFFER)
+            .output_buffer_size(CONNECTION_BUFFER)
             .user_agent(USER_AGENT)
             .build();
         // no thread and no DNS lookup per request (crate::resolve)
@@ -276,4 +284,124 @@ fn pem_certificates(pem: &[u8]) -> Vec<Certificate<'static>> {
             _ => None,
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ParamValue;
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::TcpListener;
+
+    /// One loopback server answering each request with `header_bytes` of extra header and
+    /// status 202; returns the URL and a thread giving the bodies it read.
+    fn server(
+        requests: usize,
+        header_bytes: usize,
+    ) -> (String, std::thread::JoinHandle<Vec<Vec<u8>>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/v2/enqueue", listener.local_addr().unwrap());
+        let t = std::thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            stream
+                .set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            let mut w = stream.try_clone().unwrap();
+            let mut r = BufReader::new(stream);
+            let mut bodies = Vec::new();
+            for _ in 0..requests {
+                let mut length = 0;
+                loop {
+                    let mut line = String::new();
+                    if r.read_line(&mut line).unwrap() == 0 {
+                        return bodies;
+                    }
+                    let lower = line.to_ascii_lowercase();
+                    if let Some(v) = lower.strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap();
+                    }
+                    if line == "\r\n" {
+                        break;
+                    }
+                }
+                let mut body = vec![0; length];
+                r.read_exact(&mut body).unwrap();
+                bodies.push(body);
+                let answer = br#"{"status":"success","message":"Event processed","dedup_key":"k"}"#;
+                let filler = "x".repeat(header_bytes);
+                let head = format!(
+                    "HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\nX-Filler: {filler}\r\nContent-Length: {}\r\n\r\n",
+                    answer.len()
+                );
+                if w.write_all(head.as_bytes())
+                    .and_then(|_| w.write_all(answer))
+                    .is_err()
+                {
+                    return bodies;
+                }
+            }
+            bodies
+        });
+        (url, t)
+    }
+
+    fn sender(url: &str) -> Sender {
+        let params = [
+            (
+                "pdy_routing_key".to_string(),
+                ParamValue::Str("0123456789abcdef0123456789abcdef".into()),
+            ),
+            ("http_server_url".to_string(), ParamValue::Str(url.into())),
+        ];
+        let (cfg, _) = Config::from_params(&params).unwrap();
+        Sender::new(&cfg, 1).unwrap()
+    }
+
+    #[test]
+    fn bodies_larger_than_the_connection_buffer_arrive_whole() {
+        // 30 times the buffer, near PagerDuty's 512 KB limit, then a small one on the same
+        // kept-alive connection
+        let big: Vec<u8> = (0..30 * CONNECTION_BUFFER)
+            .map(|i| b'a' + (i % 26) as u8)
+            .collect();
+        let (url, t) = server(2, 0);
+        let s = sender(&url);
+        // ureq's default (128 KiB each, zeroed per connection) would cost 4 MiB for 16 lanes
+        assert_eq!(s.agent.config().input_buffer_size(), CONNECTION_BUFFER);
+        assert_eq!(s.agent.config().output_buffer_size(), CONNECTION_BUFFER);
+        for body in [&big[..], b"{}"] {
+            match s.post(body) {
+                Reply::Answered { status, .. } => assert_eq!(status, 202),
+                other => panic!("{other:?}"),
+            }
+        }
+        let got = t.join().unwrap();
+        assert_eq!(got.len(), 2);
+        assert!(
+            got[0] == big,
+            "the large body arrived changed ({} bytes)",
+            got[0].len()
+        );
+        assert_eq!(got[1], b"{}");
+    }
+
+    #[test]
+    fn answer_headers_up_to_half_the_buffer_are_read_larger_ones_fail_cleanly() {
+        let (url, t) = server(1, CONNECTION_BUFFER / 2);
+        match sender(&url).post(b"{}") {
+            Reply::Answered { status, body, .. } => {
+                assert_eq!(status, 202);
+                assert!(body.contains("success"), "{body}");
+            }
+            other => panic!("{other:?}"),
+        }
+        t.join().unwrap();
+        // a header larger than the buffer: an error, not a hang nor a panic
+        let (url, t) = server(1, 4 * CONNECTION_BUFFER);
+        match sender(&url).post(b"{}") {
+            Reply::Failed { detail, .. } => assert!(!detail.is_empty()),
+            other => panic!("expected a failure, got {other:?}"),
+        }
+        drop(t.join());
+    }
 }
