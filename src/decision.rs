@@ -173,8 +173,9 @@ impl Outcome {
 }
 
 /// A fast hasher for [`ObjectKey`]s (two integers Broker assigns, so no flooding to fear):
-/// the multiply-rotate mix of rustc's `FxHasher`. The per-event lookup is on Broker's
-/// thread; SipHash cost about 200 instructions of it.
+/// the multiply-rotate mix of rustc's `FxHasher`. The details path's lookups are on Broker's
+/// thread, where SipHash cost about 200 instructions each (the per-event one is in
+/// [`crate::seen`]).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct KeyHasher(u64);
 
