@@ -211,13 +211,31 @@ mod tests {
         let mut m = Model::default();
         assert_eq!(apply(&mut m, 1, "trigger", "a"), "opened #1");
         assert_eq!(apply(&mut m, 1, "trigger", "a"), "updated #1");
-        assert_eq!(apply(&mut m, 2, "trigger", "a"), "opened #2", "another routing key");
+        assert_eq!(
+            apply(&mut m, 2, "trigger", "a"),
+            "opened #2",
+            "another routing key"
+        );
         assert_eq!(apply(&mut m, 1, "acknowledge", "a"), "acknowledged #1");
-        assert_eq!(apply(&mut m, 1, "trigger", "a"), "updated #1", "acknowledged is still open");
+        assert_eq!(
+            apply(&mut m, 1, "trigger", "a"),
+            "updated #1",
+            "acknowledged is still open"
+        );
         assert_eq!(apply(&mut m, 1, "resolve", "a"), "resolved #1");
-        assert_eq!(apply(&mut m, 1, "resolve", "a"), "dropped (no open incident)");
-        assert_eq!(apply(&mut m, 1, "acknowledge", "a"), "dropped (no open incident)");
-        assert_eq!(apply(&mut m, 1, "trigger", "a"), "opened #3", "a new incident after a resolve");
+        assert_eq!(
+            apply(&mut m, 1, "resolve", "a"),
+            "dropped (no open incident)"
+        );
+        assert_eq!(
+            apply(&mut m, 1, "acknowledge", "a"),
+            "dropped (no open incident)"
+        );
+        assert_eq!(
+            apply(&mut m, 1, "trigger", "a"),
+            "opened #3",
+            "a new incident after a resolve"
+        );
         assert_eq!(apply(&mut m, 2, "resolve", "a"), "resolved #2");
         assert_eq!(m.open_count(), 1);
         let statuses: Vec<_> = m.incidents().iter().map(|i| (i.number, i.status)).collect();
