@@ -39,16 +39,7 @@ impl Seen {
         if self.slots.is_empty() {
             return None;
         }
-        let mask = self.slots.len() - 1;
-        let mut i = self.home(key);
-        loop {
-            let s = &self.slots[i];
-            match s.observed {
-                None => return None,
-                Some(o) if s.key == key => return Some(o),
-                Some(_) => i = (i + 1) & mask,
-            }
-        }
+        self.slots[self.find(key)].observed
     }
 
     /// Records what was observed of `key`.
@@ -66,16 +57,8 @@ impl Seen {
         };
     }
 
-    /// Number of objects held.
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    /// The slot of `key`, or the free slot where it goes. The table is never full.
+    /// The slot of `key`, or the free slot where it goes (the table is never full, nor empty
+    /// here).
     fn find(&self, key: ObjectKey) -> usize {
         let mask = self.slots.len() - 1;
         let mut i = self.home(key);
@@ -143,8 +126,8 @@ mod tests {
                 t.insert(key(h, s), obs(((h + s) % 3) as i64));
             }
         }
-        assert_eq!(t.len(), 10_000);
-        assert!(t.slots.len() * 3 >= t.len() * 4, "at most 3/4 full");
+        assert_eq!(t.len, 10_000);
+        assert!(t.slots.len() * 3 >= t.len * 4, "at most 3/4 full");
         for h in 0..500u64 {
             for s in 0..20u64 {
                 assert_eq!(t.get(key(h, s)), Some(obs(((h + s) % 3) as i64)));
@@ -154,7 +137,7 @@ mod tests {
         assert_eq!(t.get(key(0, 20)), None);
         t.insert(key(7, 3), obs(4));
         assert_eq!(t.get(key(7, 3)), Some(obs(4)));
-        assert_eq!(t.len(), 10_000, "an overwrite is not a new object");
+        assert_eq!(t.len, 10_000, "an overwrite is not a new object");
     }
 
     #[test]
