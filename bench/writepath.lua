@@ -20,6 +20,7 @@
 --
 -- "time": host.now() around host.send_many(out, events, gen) only; prints
 --   RESULT time <events> <seconds> <CPU seconds of the emulator's main thread, or ->
+--     <times the main thread was put to sleep (voluntary context switches), or ->
 -- "memory": after the warm-up, sends events_1 events, reads the emulator's resident memory,
 -- sends events up to events_2 in all, reads it again; prints
 --   RESULT memory <events_1> <rss_kb_1> <events_2> <rss_kb_2> <most events retained at once>
@@ -186,15 +187,26 @@ local function thread_cpu()
   return (ut + st) / 100 -- USER_HZ
 end
 
+-- Times this thread was put to sleep (voluntary context switches: a lock another thread held,
+-- a blocking call); nil where /proc/thread-self is missing. The baseline script never waits:
+-- each wait of the bridge is Broker's thread stopped by the library's threads.
+local function thread_waits()
+  local f = io.open("/proc/thread-self/status")
+  if not f then return nil end
+  local text = f:read("a")
+  f:close()
+  return tonumber(text:match("\nvoluntary_ctxt_switches:%s*(%d+)"))
+end
+
 if mode == "time" then
   local n = math.tointeger(tonumber(count))
   assert(n and n > 0, "events must be a positive integer")
   local flushes0 = out:flushes()
-  local c0 = thread_cpu()
+  local w0, c0 = thread_waits(), thread_cpu()
   local t0 = host.now()
   host.send_many(out, n, gen)
   local t1 = host.now()
-  local c1 = thread_cpu()
+  local c1, w1 = thread_cpu(), thread_waits()
   -- outside the timed window: a full collection, so that callgrind's totals for N and 3N
   -- events (bench/profile.sh) both end with the garbage collected, whatever the phase of the
   -- collector when the loop ended
@@ -202,7 +214,8 @@ if mode == "time" then
   check()
   report()
   io.stderr:write(string.format("  flushes during the timed loop (back-pressure): %d\n", out:flushes() - flushes0))
-  print(string.format("RESULT time %d %.9f %s", n, t1 - t0, c0 and c1 and string.format("%.2f", c1 - c0) or "-"))
+  print(string.format("RESULT time %d %.9f %s %s", n, t1 - t0, c0 and c1 and string.format("%.2f", c1 - c0) or "-",
+    w0 and w1 and string.format("%d", w1 - w0) or "-"))
 else
   local n1, n2 = count:match("^(%d+),(%d+)$")
   n1, n2 = math.tointeger(tonumber(n1)), math.tointeger(tonumber(n2))

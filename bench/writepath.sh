@@ -21,8 +21,13 @@
 # service). Medians over the runs.
 #
 # stdout: one JSON object per line:
-#   {"bench":"write_path","lua":"5.4","script":"baseline"|"bridge","events":N,"ns_per_event":X,"runs":[...]}
-#   {"bench":"write_path_summary","lua":"5.4","baseline_ns":M1,"bridge_ns":M2,"added_ns":M2-M1,"ratio":M2/M1}
+#   {"bench":"write_path","lua":"5.4","script":"baseline"|"bridge","events":N,"ns_per_event":X,"runs":[...],
+#    "waits_per_100k":W}
+#   {"bench":"write_path_summary","lua":"5.4","baseline_ns":M1,"bridge_ns":M2,"added_ns":M2-M1,"ratio":M2/M1,
+#    "baseline_waits_per_100k":W1,"bridge_waits_per_100k":W2}
+# (waits: how often the emulator's main thread, Broker's, was put to sleep during the timed
+# loop, per 100,000 events: voluntary context switches, a lock held by another thread; -1 where
+# /proc/thread-self is missing)
 #   {"bench":"memory","lua":"5.4","script":"baseline"|"bridge","rss_kb_1m":A,"rss_kb_10m":B,
 #    "max_retained":K,"heap_free_kb":F}
 #   {"bench":"memory_summary","lua":"5.4","growth_pct":(B-A)/A*100 of the bridge,"above_baseline_mb":(B_bridge-B_baseline)/1024,
@@ -186,31 +191,35 @@ run_scenario() {
 # ---- write path -----------------------------------------------------------------------------
 if ((DO_TIME)); then
   for v in "${LUAS[@]}"; do
-    declare -A NS=([baseline]="" [bridge]="") CPU=([baseline]="" [bridge]="")
+    declare -A NS=([baseline]="" [bridge]="") CPU=([baseline]="" [bridge]="") WAITS=([baseline]="" [bridge]="")
     for ((i = 1; i <= RUNS; i++)); do
       for name in baseline bridge; do
         say "== write path, Lua $v, $name, run $i/$RUNS: $EVENTS events"
         res=$(run_scenario "$v" "$name" time "$EVENTS" "time-$v-$name-$i")
-        read -r n secs cpu <<<"$res"
+        read -r n secs cpu waits <<<"$res"
         ns=$(awk -v s="$secs" -v n="$n" 'BEGIN { printf "%.1f", s * 1e9 / n }')
         cpu_ns=$(awk -v s="$cpu" -v n="$n" 'BEGIN { if (s == "-") print "?"; else printf "%.0f", s * 1e9 / n }')
-        say "   $ns ns/event (main thread CPU: $cpu_ns ns/event)"
+        waits_100k=$(awk -v w="${waits:--}" -v n="$n" 'BEGIN { if (w == "-") print "-1"; else printf "%.1f", w * 100000 / n }')
+        say "   $ns ns/event (main thread CPU: $cpu_ns ns/event; put to sleep $waits_100k times per 100,000 events)"
         CPU[$name]+="$cpu_ns "
         NS[$name]+="$ns "
+        WAITS[$name]+="$waits_100k "
       done
     done
-    declare -A MED=()
+    declare -A MED=() MEDW=()
     for name in baseline bridge; do
       # shellcheck disable=SC2086
       MED[$name]=$(median ${NS[$name]})
+      # shellcheck disable=SC2086
+      MEDW[$name]=$(median ${WAITS[$name]})
       runs=$(printf '%s' "${NS[$name]}" | sed 's/ $//; s/ /,/g')
-      printf '{"bench":"write_path","lua":"%s","script":"%s","events":%d,"ns_per_event":%s,"runs":[%s]}\n' \
-        "$v" "$name" "$EVENTS" "${MED[$name]}" "$runs"
+      printf '{"bench":"write_path","lua":"%s","script":"%s","events":%d,"ns_per_event":%s,"runs":[%s],"waits_per_100k":%s}\n' \
+        "$v" "$name" "$EVENTS" "${MED[$name]}" "$runs" "${MEDW[$name]}"
     done
     say "   Lua $v main-thread CPU ns/event (diagnostic, 10 ms resolution): baseline ${CPU[baseline]}| bridge ${CPU[bridge]}"
-    awk -v v="$v" -v a="${MED[baseline]}" -v b="${MED[bridge]}" 'BEGIN {
-      printf "{\"bench\":\"write_path_summary\",\"lua\":\"%s\",\"baseline_ns\":%.1f,\"bridge_ns\":%.1f,\"added_ns\":%.1f,\"ratio\":%.3f}\n",
-        v, a, b, b - a, (a > 0 ? b / a : 0) }'
+    awk -v v="$v" -v a="${MED[baseline]}" -v b="${MED[bridge]}" -v wa="${MEDW[baseline]}" -v wb="${MEDW[bridge]}" 'BEGIN {
+      printf "{\"bench\":\"write_path_summary\",\"lua\":\"%s\",\"baseline_ns\":%.1f,\"bridge_ns\":%.1f,\"added_ns\":%.1f,\"ratio\":%.3f,\"baseline_waits_per_100k\":%.1f,\"bridge_waits_per_100k\":%.1f}\n",
+        v, a, b, b - a, (a > 0 ? b / a : 0), wa, wb }'
   done
 fi
 

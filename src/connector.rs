@@ -379,7 +379,8 @@ impl Connector {
             .relevant
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.delivery.push(NewEvent {
-            out,
+            // serialised here, so that the committer frees a few strings, not a JSON tree
+            out: out.into(),
             opens,
             object: self.memory.state(key),
         });

@@ -4,16 +4,18 @@
 //! acknowledged to Broker once the committer has written it to the outbox. A commit starts
 //! as soon as an event waits and the committer is idle, so an isolated event costs one
 //! fsync and no wait; events that arrive during a commit share the next one, which (in a
-//! burst: at least 8 of them) first waits as long as the previous commit took, at most `outbox_commit_delay`, so
-//! that a burst takes few fsyncs. The committer also applies what the lanes report
+//! burst: at least 2 of them) first waits `outbox_commit_delay` for more, so that a burst
+//! takes few fsyncs however fast the disk. The committer also applies what the lanes report
 //! (delivered: deleted; rejected: moved to `rejected`; these alone wait up to
 //! `outbox_commit_delay` to share a commit), merges
 //! superseded pending events, holds new events back when the outbox is full or the disk
 //! fails (so Broker keeps them), releases committed events to the lanes according to
 //! `max_buffer_size`/`max_buffer_age`, and writes the statistics file.
 //!
-//! A lane retries its head event with backoff (so a resolve never overtakes its trigger)
-//! while other lanes keep flowing; a rejected event never blocks the events behind it. A 429
+//! A lane gets each row the committer just stored from memory, as stored, and reads back
+//! only the others (left by an earlier run, updated since their commit). It retries its
+//! head event with backoff (so a resolve never overtakes its trigger) while other lanes
+//! keep flowing; a rejected event never blocks the events behind it. A 429
 //! pauses every lane, since they share the routing key, and when the pause ends a single
 //! request probes: another 429 pauses again (longer, at most 5 s without `Retry-After`);
 //! once PagerDuty processes one, the lanes resume one more at a time with each request it
@@ -22,7 +24,7 @@
 //! it. Every network call happens on the lanes; stopping aborts requests in flight and
 //! joins every thread.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender as Channel, TryRecvError};
@@ -33,8 +35,8 @@ use std::time::{Duration, Instant};
 use crate::config::{Config, Secret};
 use crate::curl::CurlCommand;
 use crate::log::{Level, Logger};
-use crate::outbox::{ObjectState, Outbox, OutboxError, Reader};
-use crate::payload::{self, Outgoing};
+use crate::outbox::{ObjectState, Outbox, OutboxError, Reader, Stored};
+use crate::payload;
 use crate::retry::{self, Jitter, Outcome};
 use crate::send::Sender;
 use crate::stats::{self, Counters};
@@ -53,7 +55,7 @@ pub enum Transport {
 
 /// One event decided on Broker's thread.
 pub struct NewEvent {
-    pub out: Outgoing,
+    pub out: Stored,
     /// The trigger opens an incident (none was open before it).
     pub opens: bool,
     /// The object's incident state after this event.
@@ -75,6 +77,10 @@ struct Queue {
     lanes: Vec<VecDeque<i64>>,
     /// Ids taken by a lane: being sent, or sent and awaiting deletion. Never merged.
     busy: HashSet<i64>,
+    /// Rows just committed, as stored, until their lane takes them: the lane sends them
+    /// without reading them back from the database (at most [`READY_MAX`]; a row merged or
+    /// updated since is dropped from here, and the lane reads the database).
+    ready: HashMap<i64, Stored>,
     /// The routing key's rate limit (429).
     throttle: Throttle,
     stopping: bool,
@@ -230,6 +236,7 @@ impl Shared {
                 buffer_since: None,
                 lanes,
                 busy: HashSet::new(),
+                ready: HashMap::new(),
                 throttle: Throttle::default(),
                 stopping: false,
             }),
@@ -494,8 +501,12 @@ struct Committer {
 /// How long a blocked outbox must work normally before its recovery is announced.
 const RECOVERY_QUIET: Duration = Duration::from_secs(3);
 
-/// Events that must have arrived during a commit for the next one to wait for more (a burst).
-const BURST_EVENTS: usize = 8;
+/// Events that must have arrived during a commit for the next one to wait for more (a burst):
+/// two mean that events come faster than the disk commits them.
+const BURST_EVENTS: usize = 2;
+
+/// Most rows kept in [`Queue::ready`]; rows beyond are read back by their lane.
+const READY_MAX: usize = 1024;
 
 /// Largest number of messages applied in one transaction.
 const MAX_BATCH: usize = 10_000;
@@ -523,14 +534,41 @@ impl Committer {
         }
     }
 
+    /// Moves the `taken` events just committed out of `held`, keeping the new rows (`origin`:
+    /// index in `held`, row id) in [`Queue::ready`] for their lanes, unless merged away or
+    /// updated in the same commit. Rows `updated` or `gone` are dropped from it: their lane
+    /// reads the database.
+    fn keep_ready(
+        held: &mut VecDeque<(u64, Box<NewEvent>)>,
+        q: &mut Queue,
+        taken: usize,
+        origin: &[(usize, i64)],
+        updated: &[i64],
+        gone: &HashSet<i64>,
+    ) {
+        for id in updated.iter().chain(gone) {
+            q.ready.remove(id);
+        }
+        let mut origin = origin.iter().peekable();
+        for (i, (_, ev)) in held.drain(..taken).enumerate() {
+            let Some(&(_, id)) = origin.next_if(|(at, _)| *at == i) else {
+                continue;
+            };
+            if q.ready.len() < READY_MAX && !gone.contains(&id) && !updated.contains(&id) {
+                q.ready.insert(id, ev.out);
+            }
+        }
+    }
+
     /// Takes the messages already waiting, then decides when to commit.
     ///
     /// New events: at once, when the committer was idle. When at least [`BURST_EVENTS`] arrived
     /// during the previous commit or right after it (commits run back to back: a burst), they
-    /// wait as long as that commit took, at most `delay`, for more to join: commits then take
-    /// at most half of the time, and a burst groups into few commits however fast the disk,
-    /// while an isolated event, or a trickle of a few per commit, waits for nothing but its
-    /// own commit. Only lane results, or events held back
+    /// wait `delay` for more to join, so that a burst groups into few commits however fast the
+    /// disk (waiting only as long as the previous commit took made the grouping depend on how
+    /// long the committer itself worked: with a fast disk and fast commits, 10,000 events took
+    /// 2,000 commits), while an isolated event, or a trickle of one per commit, waits for
+    /// nothing but its own commit. Only lane results, or events held back
     /// while the outbox is blocked: up to `delay`, so that deletions share a commit and a
     /// failing disk is not retried per event. True when stopping.
     fn gather(&mut self, release: &mut bool) -> bool {
@@ -538,7 +576,7 @@ impl Committer {
         let burst = self
             .last_commit
             .filter(|(ended, took)| start.saturating_duration_since(*ended) < *took)
-            .map(|(_, took)| start + took.min(self.delay));
+            .map(|_| start + self.delay);
         while self.held.len() + self.results.len() < MAX_BATCH {
             let m = match self.rx.try_recv() {
                 Ok(m) => m,
@@ -630,12 +668,15 @@ impl Committer {
                 .max_events
                 .saturating_sub(self.pending_rows.saturating_sub(done.len() as u64));
             let mut added = Vec::new();
+            // the held event each new row comes from, and rows whose body was replaced
+            let mut origin = Vec::new();
+            let mut updated = Vec::new();
             let mut removed = Vec::new();
             let mut merged = 0u64;
             let mut notes = Vec::new();
             let mut taken = 0usize;
             let mut last_seq = None;
-            for (seq, ev) in self.held.iter().take(self.batch_limit) {
+            for (i, (seq, ev)) in self.held.iter().take(self.batch_limit).enumerate() {
                 if room == 0 {
                     break;
                 }
@@ -644,8 +685,10 @@ impl Committer {
                 batch.object(&ev.object)?;
                 if let Some(id) = ins.id {
                     added.push((id, lane));
+                    origin.push((i, id));
                     room -= 1;
                 }
+                updated.extend(ins.updated);
                 room += ins.removed.len() as u64;
                 removed.extend(ins.removed);
                 merged += ins.merged;
@@ -655,15 +698,27 @@ impl Committer {
             }
             batch.commit()?;
             Ok((
-                done, rejected, added, removed, merged, notes, taken, last_seq,
+                done, rejected, added, origin, updated, removed, merged, notes, taken, last_seq,
             ))
         })();
         match outcome {
-            Ok((done, _rejected, added, removed, merged, notes, taken, last_seq)) => {
+            Ok((
+                done,
+                _rejected,
+                added,
+                origin,
+                updated,
+                removed,
+                merged,
+                notes,
+                taken,
+                last_seq,
+            )) => {
                 for id in &done {
                     q.busy.remove(id);
                 }
                 let gone: HashSet<i64> = removed.iter().copied().collect();
+                Self::keep_ready(&mut self.held, &mut q, taken, &origin, &updated, &gone);
                 if !gone.is_empty() {
                     q.buffer.retain(|(id, _)| !gone.contains(id));
                     for lane in q.lanes.iter_mut() {
@@ -687,7 +742,6 @@ impl Committer {
                 self.pending_rows = (self.pending_rows + added.len() as u64)
                     .saturating_sub(removed.len() as u64 + done.len() as u64);
                 self.results.clear();
-                self.held.drain(..taken);
                 let c = &self.shared.counters;
                 c.committed.fetch_add(added.len() as u64, Ordering::Relaxed);
                 c.commits.fetch_add(1, Ordering::Relaxed);
@@ -817,7 +871,7 @@ fn release(q: &mut Queue) -> u64 {
 /// Takes the next id of `lane` (marking it busy) once the lane may send, or `None` when
 /// stopping. During a rate-limit pause rows stay in the queue, where newer events can still
 /// merge with them.
-fn next_id(shared: &Shared, lane: usize) -> Option<i64> {
+fn next_id(shared: &Shared, lane: usize) -> Option<(i64, Option<Stored>)> {
     let mut q = shared.lock();
     loop {
         if q.stopping {
@@ -830,7 +884,7 @@ fn next_id(shared: &Shared, lane: usize) -> Option<i64> {
                 Ok(()) => {
                     let id = q.lanes[lane].pop_front()?;
                     q.busy.insert(id);
-                    return Some(id);
+                    return Some((id, q.ready.remove(&id)));
                 }
                 Err(w) => wake = w,
             }
@@ -903,32 +957,36 @@ fn run_lane(
     curl: Option<&CurlCommand>,
 ) {
     let mut jitter = Jitter::from_clock();
-    'rows: while let Some(id) = next_id(shared, lane) {
-        let row = loop {
-            match reader.fetch(id) {
-                Ok(Some(row)) => break Some(row),
-                Ok(None) => {
-                    let _ = inbox.send(Msg::Delivered(id));
-                    break None;
-                }
-                Err(e) if e.is_unreadable_row() => {
-                    shared.log.error(&format!("{e}; moved to rejected"));
-                    let _ = inbox.send(Msg::Rejected(id, e.0));
-                    break None;
-                }
-                // a transient database error (busy, I/O): try again, never drop the event
-                Err(e) => {
-                    shared
-                        .log
-                        .warning(&format!("cannot read outbox row {id}: {e}; retrying"));
-                    if !sleep_until(shared, lane, Instant::now() + Duration::from_secs(1)) {
-                        return;
+    'rows: while let Some((id, kept)) = next_id(shared, lane) {
+        // a row committed by this run is at hand; others (left by an earlier run, updated since
+        // it was committed) are read back
+        let row = match kept {
+            Some(out) => Some(out),
+            None => loop {
+                match reader.fetch(id) {
+                    Ok(Some(row)) => break Some(row),
+                    Ok(None) => {
+                        let _ = inbox.send(Msg::Delivered(id));
+                        break None;
+                    }
+                    Err(e) if e.is_unreadable_row() => {
+                        shared.log.error(&format!("{e}; moved to rejected"));
+                        let _ = inbox.send(Msg::Rejected(id, e.0));
+                        break None;
+                    }
+                    // a transient database error (busy, I/O): try again, never drop the event
+                    Err(e) => {
+                        shared
+                            .log
+                            .warning(&format!("cannot read outbox row {id}: {e}; retrying"));
+                        if !sleep_until(shared, lane, Instant::now() + Duration::from_secs(1)) {
+                            return;
+                        }
                     }
                 }
-            }
+            },
         };
-        let Some(row) = row else { continue };
-        let out = row.outgoing();
+        let Some(out) = row else { continue };
         let what = format!("{} {}", out.action.as_str(), out.dedup_key);
         let mut attempts = 0u32;
         // attempts without an answer (5xx, network error, timeout): PagerDuty may have the event
@@ -940,14 +998,18 @@ fn run_lane(
             };
             attempts += 1;
             if let Some(curl) = curl {
-                shared.log.notice(&curl.line(&out, &shared.routing_key));
+                shared
+                    .log
+                    .notice(&curl.line(&out.outgoing(), &shared.routing_key));
             }
             let outcome = match transport {
-                Transport::Http(sender) => sender.send(&payload::encode(&out, &shared.routing_key)),
+                Transport::Http(sender) => {
+                    sender.send(&payload::encode_json(&out.body, &shared.routing_key))
+                }
                 Transport::LogOnly => {
                     shared.log.warning(&format!(
                         "send_data_test: would send {}",
-                        payload::redacted(&out)
+                        payload::redacted(&out.outgoing())
                     ));
                     Outcome::Accepted
                 }
@@ -973,7 +1035,7 @@ fn run_lane(
                     shared.counters.set_error(format!("{what}: {reason}"));
                     shared.log.error(&format!(
                         "PagerDuty rejected {what}; kept in the outbox's rejected table: {reason}; event: {}",
-                        payload::redacted(&out)
+                        payload::redacted(&out.outgoing())
                     ));
                     processed(shared, turn);
                     let _ = inbox.send(Msg::Rejected(id, reason));
@@ -1074,7 +1136,7 @@ fn processed(shared: &Shared, turn: Turn) {
 mod tests {
     use super::*;
     use crate::event::ObjectKey;
-    use crate::payload::Action;
+    use crate::payload::{Action, Outgoing};
     use std::sync::atomic::Ordering::Relaxed;
 
     fn ms(n: u64) -> Duration {
@@ -1126,7 +1188,8 @@ mod tests {
                 action,
                 summary: key.into(),
                 body,
-            },
+            }
+            .into(),
             opens,
             object: ObjectState {
                 key: ObjectKey {
@@ -1139,17 +1202,18 @@ mod tests {
         })
     }
 
-    /// After a commit, the next one waits for more events only in a burst: a trickle of a few
-    /// events per commit is committed at once (waiting only kept Broker's events unacknowledged).
+    /// After a commit, the next one waits for more events only in a burst: a trickle of one
+    /// event per commit is committed at once (waiting only kept Broker's events unacknowledged).
+    /// A burst waits the whole delay, however short the previous commit was.
     #[test]
     fn only_a_burst_waits_for_more_events() {
-        for (waiting, waits) in [(3, false), (BURST_EVENTS, true)] {
+        for (waiting, waits) in [(1, false), (BURST_EVENTS, true)] {
             let (mut c, _shared) = committer(&format!("burst-{waiting}"));
             let (tx, rx) = mpsc::channel();
             c.rx = rx;
-            c.delay = Duration::from_secs(5);
-            // the previous commit just ended and took 2 s: events that came meanwhile
-            c.last_commit = Some((Instant::now(), Duration::from_secs(2)));
+            c.delay = Duration::from_secs(1);
+            // the previous commit just ended and took 20 ms: events that came meanwhile
+            c.last_commit = Some((Instant::now(), ms(20)));
             for seq in 0..waiting as u64 {
                 let ev = event(&format!("k{seq}"), Action::Trigger, true);
                 tx.send(Msg::Event(seq + 1, ev)).unwrap();
@@ -1191,6 +1255,49 @@ mod tests {
         for (lane, rows) in q.lanes.iter().enumerate() {
             assert_eq!(!rows.is_empty(), lanes.contains(&lane), "lane {lane}");
         }
+    }
+
+    /// A committed row reaches its lane from memory, exactly as stored; a row updated or
+    /// merged away after its commit is never sent from memory.
+    #[test]
+    fn lanes_take_committed_rows_from_memory_unless_changed_since() {
+        let (mut c, shared) = committer("ready");
+        let reader = c.outbox.reader().unwrap();
+        c.held.push_back((1, event("k1", Action::Trigger, true)));
+        c.commit();
+        let (id, kept) = next_id(&shared, lane_of("k1")).unwrap();
+        assert_eq!(kept, reader.fetch(id).unwrap());
+        assert!(shared.lock().ready.is_empty());
+        // rate limited: rows wait in their lanes, where newer events merge with them
+        shared.lock().throttle.paused_until = Some(Instant::now() + Duration::from_secs(60));
+        c.held.push_back((2, event("k2", Action::Trigger, true)));
+        c.held.push_back((3, event("k3", Action::Trigger, true)));
+        c.commit();
+        assert_eq!(shared.lock().ready.len(), 2);
+        let mut critical = event("k2", Action::Trigger, false);
+        critical.out.summary = "critical".into();
+        c.held.push_back((4, critical));
+        c.held.push_back((5, event("k3", Action::Resolve, false)));
+        c.commit();
+        assert_eq!(shared.counters.merged.load(Relaxed), 3);
+        assert!(
+            shared.lock().ready.is_empty(),
+            "the update and the merge dropped both"
+        );
+        assert_eq!(shared.lock().lanes[lane_of("k3")].len(), 0);
+        shared.lock().throttle = Throttle::default();
+        let (id, kept) = next_id(&shared, lane_of("k2")).unwrap();
+        assert_eq!(kept, None, "read back from the database");
+        assert_eq!(reader.fetch(id).unwrap().unwrap().summary, "critical");
+        // in the same commit: a row updated right after its insert is not kept either
+        shared.lock().throttle.paused_until = Some(Instant::now() + Duration::from_secs(60));
+        c.held.push_back((6, event("k4", Action::Trigger, true)));
+        let mut newer = event("k4", Action::Trigger, false);
+        newer.out.summary = "newer".into();
+        c.held.push_back((7, newer));
+        c.commit();
+        assert!(shared.lock().ready.is_empty());
+        assert!(c.held.is_empty());
     }
 
     #[test]

@@ -291,35 +291,60 @@ pub fn list_suppressed_services(out: &mut Outgoing, services: &[&StatusEvent]) {
 /// The final request body: `routing_key` first, then the event; at most [`MAX_BODY`] bytes
 /// (shrunk further if an unusually long routing key needs the room).
 pub fn encode(out: &Outgoing, routing_key: &Secret) -> Vec<u8> {
-    render(out, routing_key.expose())
+    render(&out.body, routing_key.expose())
+}
+
+/// [`encode`] of a body that is JSON text already, as the outbox stores it: the same bytes,
+/// the text spliced as it is, parsed only when it must be shrunk to fit.
+pub fn encode_json(body: &str, routing_key: &Secret) -> Vec<u8> {
+    let key = routing_key.expose();
+    let prefix = key_prefix(key);
+    if body.len() <= MAX_BODY.saturating_sub(prefix.len())
+        && body.starts_with('{')
+        && body.ends_with('}')
+    {
+        return join(prefix, body.as_bytes());
+    }
+    render(&serde_json::from_str(body).unwrap_or_default(), key)
 }
 
 /// The body as [`encode`] would send it, with `"routing_key":"<masked>"`: for logs.
 pub fn redacted(out: &Outgoing) -> String {
-    String::from_utf8_lossy(&render(out, "<masked>")).into_owned()
+    String::from_utf8_lossy(&render(&out.body, "<masked>")).into_owned()
 }
 
 /// The body as [`encode`] would send it, the routing key masked as [`Secret::masked`] shows
 /// it (`log_curl_commands`): the same bytes once the real key is put back.
 pub fn with_masked_key(out: &Outgoing, routing_key: &Secret) -> String {
-    String::from_utf8_lossy(&render(out, &routing_key.masked())).into_owned()
+    String::from_utf8_lossy(&render(&out.body, &routing_key.masked())).into_owned()
 }
 
-fn render(out: &Outgoing, routing_key: &str) -> Vec<u8> {
+fn render(body: &Map<String, Value>, routing_key: &str) -> Vec<u8> {
+    let prefix = key_prefix(routing_key);
+    let budget = MAX_BODY.saturating_sub(prefix.len());
+    let mut text = to_bytes(body);
+    if text.len() > budget {
+        let mut smaller = body.clone();
+        shrink(&mut smaller, budget);
+        text = to_bytes(&smaller);
+    }
+    join(prefix, &text)
+}
+
+/// `{"routing_key":"<key>"`: the request body up to the event's fields.
+fn key_prefix(routing_key: &str) -> Vec<u8> {
     let mut bytes = b"{\"routing_key\":".to_vec();
     bytes.extend_from_slice(
         Value::String(routing_key.to_string())
             .to_string()
             .as_bytes(),
     );
-    // The body's opening brace becomes the comma: same length.
-    let budget = MAX_BODY.saturating_sub(bytes.len());
-    let mut body = to_bytes(&out.body);
-    if body.len() > budget {
-        let mut smaller = out.body.clone();
-        shrink(&mut smaller, budget);
-        body = to_bytes(&smaller);
-    }
+    bytes
+}
+
+/// The prefix, then the fields of the JSON object `body`: its opening brace becomes the comma
+/// (same length, so `body` fitting the budget is enough).
+fn join(mut bytes: Vec<u8>, body: &[u8]) -> Vec<u8> {
     if body.len() <= 2 {
         bytes.push(b'}');
     } else {
@@ -1106,6 +1131,34 @@ mod tests {
         assert_eq!(rv["routing_key"], "<masked>");
         let href = v["links"][1]["href"].as_str().unwrap();
         assert!(href.bytes().all(|b| b.is_ascii_graphic()), "{href}");
+    }
+
+    /// The outbox keeps bodies as JSON text; sending splices that text: the bytes must be
+    /// those of the event itself, shrunk the same way when too large.
+    #[test]
+    fn encoding_the_stored_text_gives_the_same_bytes() {
+        let key = Secret::new(KEY);
+        let mut big = status(1, 2, 2);
+        big.long_output = "x".repeat(2 * MAX_BODY);
+        let mut nasty = status(3, 4, 2);
+        nasty.output = "\"quoted\" \\ é\u{1}".into();
+        for ev in [status(1, 2, 2), nasty, big] {
+            let out = status_event(&ev, Action::Trigger, &cfg());
+            let text = serde_json::to_string(&out.body).unwrap();
+            let sent = encode_json(&text, &key);
+            assert_eq!(sent, encode(&out, &key));
+            assert!(sent.len() <= MAX_BODY);
+            // text as another writer may have stored it: parsed, then the same bytes
+            assert_eq!(encode_json(&format!(" {text}"), &key), sent);
+        }
+        let empty = Outgoing {
+            dedup_key: "k".into(),
+            action: Action::Resolve,
+            summary: String::new(),
+            body: Map::new(),
+        };
+        assert_eq!(encode_json("{}", &key), encode(&empty, &key));
+        assert_eq!(parse(&encode_json("{}", &key))["routing_key"], KEY);
     }
 
     #[test]
