@@ -1439,7 +1439,7 @@ fn report_write_path(out: &mut String, v: &Value) {
 }
 
 /// What the sleeps of Broker's thread are (see bench/HISTORY.md, section 6).
-const WRITE_PATH_NOTE: &str = "Put to sleep: voluntary context switches of the emulator's main thread (Broker's) during the timed loop, the times it waited for a lock another thread held (in this emulator, the C library's malloc arena: glibc gives at most 8 arenas per core, so on 2 cores some of the library's 17 threads (committer and 16 lanes) share Broker's thread's arena). A diagnostic without a target; the wall-clock times above also count them.";
+const WRITE_PATH_NOTE: &str = "Put to sleep: voluntary context switches of the emulator's main thread (Broker's) during the timed loop, the times it waited for a lock another thread held (in this emulator, the C library's malloc arena: glibc gives at most 8 arenas per core, so on 2 cores some of the library's 17 threads (committer and 16 lanes) share Broker's thread's arena). A diagnostic without a target; the wall-clock times in the table include them.";
 
 /// The write path in instructions (callgrind): repeatable whatever the machine's load. The
 /// added cost in time is estimated at the baseline's own speed (its ns per instruction in the
