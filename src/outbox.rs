@@ -76,8 +76,7 @@ impl Stored {
 impl From<Outgoing> for Stored {
     fn from(out: Outgoing) -> Self {
         Stored {
-            // a map of JSON values always serialises
-            body: serde_json::to_string(&out.body).unwrap_or_default(),
+            body: crate::payload::body_text(&out.body),
             dedup_key: out.dedup_key,
             action: out.action,
             summary: out.summary,

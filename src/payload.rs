@@ -355,8 +355,13 @@ fn join(mut bytes: Vec<u8>, body: &[u8]) -> Vec<u8> {
 }
 
 fn to_bytes(body: &Map<String, Value>) -> Vec<u8> {
+    body_text(body).into_bytes()
+}
+
+/// `body` as JSON text, as the outbox stores it and [`encode`] sends it.
+pub fn body_text(body: &Map<String, Value>) -> String {
     // Serialising a `Map` of `Value`s cannot fail (keys are strings, numbers finite).
-    serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec())
+    serde_json::to_string(body).unwrap_or_else(|_| "{}".into())
 }
 
 /// Counts the bytes a value serialises to, without building them.
