@@ -7,7 +7,7 @@
 # run again and its line replaced, or after bench/HISTORY.md changed).
 #
 #   1-2. write path and memory: bench/writepath.sh (Broker emulator, Lua 5.3 and 5.4)
-#   1.   write path in instructions: bench/profile.sh --json (callgrind, Lua 5.3 and 5.4)
+#   1.   write path in instructions: bench/profile.sh --gc stop --json (callgrind, Lua 5.3 and 5.4)
 #   3.   outbox:   cargo run --release --example bench -- outbox
 #   4.   delivery: cargo run --release --example bench -- delivery
 #   5.   storm:    cargo run --release --example bench -- storm
@@ -38,9 +38,9 @@ bash bench/writepath.sh "${TINY[@]}" | tee -a "$RESULTS"
 echo "== write path, instruction counts (valgrind --tool=callgrind)" >&2
 for v in 5.3 5.4; do
   if [ ${#TINY[@]} -eq 0 ]; then
-    bash bench/profile.sh --lua "$v" --json --top 15 | tee -a "$RESULTS"
+    bash bench/profile.sh --lua "$v" --gc stop --json --top 15 | tee -a "$RESULTS"
   else
-    bash bench/profile.sh --lua "$v" --json --top 5 --events 300 --services 500 | tee -a "$RESULTS"
+    bash bench/profile.sh --lua "$v" --gc stop --json --top 5 --events 300 --services 500 | tee -a "$RESULTS"
   fi
 done
 for b in outbox delivery storm; do
@@ -59,7 +59,7 @@ if [ ${#TINY[@]} -eq 0 ]; then
     echo
     echo "- Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(uname -sr)"
     echo "- Toolchain: $(rustc --version), $(lua5.3 -v 2>&1 | head -1), $(lua5.4 -v 2>&1 | head -1)"
-    echo "- Commands: \`bash bench/writepath.sh\`, \`bash bench/profile.sh --lua 5.3|5.4 --json\`, \`target/release/examples/bench outbox|delivery|storm\`,"
+    echo "- Commands: \`bash bench/writepath.sh\`, \`bash bench/profile.sh --lua 5.3|5.4 --gc stop --json\`, \`target/release/examples/bench outbox|delivery|storm\`,"
     echo "  \`target/release/examples/bench report $RESULTS\` (all run by \`make bench\`)"
     echo "- Every figure is compared with a baseline measured in the same run; times are medians of"
     echo "  several runs. Raw results: one JSON object per line in \`$(realpath --relative-to="$ROOT" "$RESULTS")\`."

@@ -163,6 +163,12 @@ end
 host.send_many(out, SERVICES, gen)
 check()
 collectgarbage()
+local GC_STOPPED = host.getenv("BENCH_GC") == "stop"
+if GC_STOPPED then
+  out:gc("collect")
+  collectgarbage("stop")
+  out:gc("stop")
+end
 
 local function report()
   io.stderr:write(string.format("  [%s] written %d, acknowledged %d, unacknowledged %d, flushes %d\n",
@@ -209,8 +215,8 @@ if mode == "time" then
   local c1, w1 = thread_cpu(), thread_waits()
   -- outside the timed window: a full collection, so that callgrind's totals for N and 3N
   -- events (bench/profile.sh) both end with the garbage collected, whatever the phase of the
-  -- collector when the loop ended
-  collectgarbage()
+  -- collector when the loop ended (none with BENCH_GC=stop: no collector runs at all)
+  if not GC_STOPPED then collectgarbage() end
   check()
   report()
   io.stderr:write(string.format("  flushes during the timed loop (back-pressure): %d\n", out:flushes() - flushes0))

@@ -170,22 +170,29 @@ function filter(category, element)
   return false
 end
 
+-- Status types: the element given to status(), and whether the event is a service's.
+local STATUS_ELEMENT = { [PB_SERVICE_STATUS] = 29, [PB_HOST_STATUS] = 32, [SERVICE_STATUS] = 24,
+  [HOST_STATUS] = 14 }
+local SERVICE_TYPE = { [PB_SERVICE_STATUS] = true, [SERVICE_STATUS] = true }
+
+-- status() answers 0 (not acknowledged yet), 1 (acknowledged), 2 (hand over the details) and,
+-- when asked without the flags, 3 (ask again with them). Each field read is a call into
+-- Broker: an OK status (state 0) is first asked about without the acknowledgement, downtime
+-- and flapping fields, which cannot change the decision for an object that stays OK.
 function write(e)
-  local t, r = filtered_type, 2
+  local t, r = filtered_type, 3
   filtered_type = nil
   if t == nil then t = e._type end
-  if t == PB_SERVICE_STATUS then
-    r = status_fn(handle, 1, 29, e.host_id, e.service_id, e.state, e.state_type,
-      (e.acknowledgement_type or 0) ~= 0, e.scheduled_downtime_depth, e.flapping)
-  elseif t == PB_HOST_STATUS then
-    r = status_fn(handle, 1, 32, e.host_id, 0, e.state, e.state_type,
-      (e.acknowledgement_type or 0) ~= 0, e.scheduled_downtime_depth, e.flapping)
-  elseif t == SERVICE_STATUS then
-    r = status_fn(handle, 1, 24, e.host_id, e.service_id, e.state, e.state_type,
-      e.acknowledged, e.scheduled_downtime_depth, e.flapping)
-  elseif t == HOST_STATUS then
-    r = status_fn(handle, 1, 14, e.host_id, 0, e.state, e.state_type,
-      e.acknowledged, e.scheduled_downtime_depth, e.flapping)
+  local element = STATUS_ELEMENT[t]
+  if element then
+    local hid, sid, st, stt = e.host_id, 0, e.state, e.state_type
+    if SERVICE_TYPE[t] then sid = e.service_id end
+    if st == 0 then r = status_fn(handle, 1, element, hid, sid, 0, stt) end
+    if r == 3 then
+      local ack
+      if t >= PB_SERVICE_STATUS then ack = (e.acknowledgement_type or 0) ~= 0 else ack = e.acknowledged end
+      r = status_fn(handle, 1, element, hid, sid, st, stt, ack, e.scheduled_downtime_depth, e.flapping)
+    end
   else
     r = status_fn(handle, e.category, e.element, e.host_id)
   end

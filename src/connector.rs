@@ -20,6 +20,9 @@ pub enum Quick {
     Done(bool),
     /// The object changed: hand over the whole event with its cache context ([`Connector::submit`]).
     NeedDetails,
+    /// Asked without the flags ([`Connector::quick_state`]) and they may matter: ask again
+    /// with them ([`Connector::quick_status`]).
+    NeedFlags,
 }
 
 /// Why a connector could not be created. The message names the parameter and never holds a secret.
@@ -169,18 +172,45 @@ impl Connector {
         key: ObjectKey,
         observed: Observed,
     ) -> Quick {
+        self.quick(category, element, |c| {
+            let resend = observed.state > 0
+                && !c.cfg.dedup(key.kind())
+                && !(key.kind() == Kind::Service && observed.state == 4);
+            if !resend && c.memory.unchanged(key, observed) {
+                Quick::Done(c.verdict())
+            } else {
+                Quick::NeedDetails
+            }
+        })
+    }
+
+    /// The fast path's first question, before the acknowledgement, downtime and flapping
+    /// fields are read (each field costs Broker a call): an object that stays OK (or UP) is
+    /// done, as its flags change no decision ([`Memory::still_ok`]); anything else answers
+    /// [`Quick::NeedFlags`], and the host asks [`Connector::quick_status`].
+    pub fn quick_state(
+        &self,
+        category: u32,
+        element: u32,
+        key: ObjectKey,
+        state: i64,
+        hard: bool,
+    ) -> Quick {
+        self.quick(category, element, |c| {
+            if c.memory.still_ok(key, state, hard) {
+                Quick::Done(c.verdict())
+            } else {
+                Quick::NeedFlags
+            }
+        })
+    }
+
+    /// The part of both fast-path questions that does not depend on the status: counts the
+    /// event, and answers for the types that are not statuses.
+    fn quick(&self, category: u32, element: u32, status: impl FnOnce(&Self) -> Quick) -> Quick {
         self.delivery.seen();
         match EventClass::of(category, element) {
-            Some(EventClass::Status(..)) if self.accepts(category, element) => {
-                let resend = observed.state > 0
-                    && !self.cfg.dedup(key.kind())
-                    && !(key.kind() == Kind::Service && observed.state == 4);
-                if !resend && self.memory.unchanged(key, observed) {
-                    Quick::Done(self.verdict())
-                } else {
-                    Quick::NeedDetails
-                }
-            }
+            Some(EventClass::Status(..)) if self.accepts(category, element) => status(self),
             Some(_) if self.accepts(category, element) => Quick::NeedDetails,
             _ => Quick::Done(self.verdict()),
         }

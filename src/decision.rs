@@ -225,6 +225,16 @@ impl Memory {
         self.seen.get(key) == Some(observed)
     }
 
+    /// Fast path without the flags: true when this object was last seen OK (UP for a host)
+    /// with the same state type, and is OK again. Its acknowledgement, downtime and flapping
+    /// flags cannot change a decision: an OK status only ever resolves, and an object seen OK
+    /// has no open incident and nothing held (the status that made it OK resolved and cleared
+    /// them, whatever its flags). Its remembered flags are left as they were: they only
+    /// matter again for a problem, which is a state change and is examined in full.
+    pub fn still_ok(&self, key: ObjectKey, state: i64, hard: bool) -> bool {
+        state == 0 && matches!(self.seen.get(key), Some(o) if o.state == 0 && o.hard == hard)
+    }
+
     /// The incident we believe is open for `key`.
     pub fn incident(&self, key: ObjectKey) -> Incident {
         self.objects
@@ -680,6 +690,66 @@ mod tests {
     /// `(object, action)` of every step, in order.
     fn sent(o: &Outcome) -> Vec<(ObjectKey, Action)> {
         o.steps.iter().map(|s| (s.key, s.action)).collect()
+    }
+
+    /// The fast path's question without flags (`still_ok`) is answered yes only for an
+    /// object last seen OK with the same state type, and then, whatever its flags were and
+    /// are (every combination, under every downtime_action and with acknowledgements sent or
+    /// not), examining the status in full would have sent nothing either.
+    #[test]
+    fn an_object_that_stays_ok_needs_no_flags() {
+        let mut m = Memory::new();
+        let c = cfg();
+        assert!(!m.still_ok(SVC, 0, true), "never seen");
+        m.decide(&c, &svc(0, true, NONE, false));
+        assert!(m.still_ok(SVC, 0, true));
+        assert!(!m.still_ok(SVC, 0, false), "the state type changed");
+        assert!(!m.still_ok(SVC, 2, true), "a problem");
+        assert!(!m.still_ok(SVC2, 0, true), "another object");
+        m.decide(&c, &svc(2, true, NONE, true));
+        assert!(!m.still_ok(SVC, 0, true), "a recovery is examined in full");
+        m.restore([ObjectState {
+            key: HOST,
+            open_state: Some(1),
+            acknowledged: false,
+        }]);
+        assert!(!m.still_ok(HOST, 0, true), "restored, not yet seen");
+
+        let all = [
+            NONE,
+            DT,
+            ACK,
+            FLAP,
+            Flags {
+                acknowledged: true,
+                in_downtime: true,
+                flapping: true,
+            },
+        ];
+        for extra in [
+            &[][..],
+            &[("downtime_action", "resolve")],
+            &[("send_acknowledgements", "0")],
+        ] {
+            let c = cfg_with(extra);
+            for before in all {
+                for now in all {
+                    for change in [false, true] {
+                        let mut m = Memory::new();
+                        m.decide(&c, &svc(2, true, before, true));
+                        m.decide(&c, &svc(0, true, before, true));
+                        assert!(m.still_ok(SVC, 0, true));
+                        let out = m.decide(&c, &svc(0, true, now, change));
+                        assert!(
+                            out.steps.is_empty() && !out.ack_removed,
+                            "{extra:?} {before:?} -> {now:?}: {:?}",
+                            sent(&out)
+                        );
+                        assert_eq!(m.incident(SVC), Incident::None);
+                    }
+                }
+            }
+        }
     }
 
     #[test]

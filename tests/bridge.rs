@@ -139,6 +139,44 @@ fn lifecycle_lua54_bbdo3_tables() {
     lifecycle("5.4", 3, 1);
 }
 
+/// The fast path asks Broker for 4 fields of a service that stays OK (3 of a host that stays
+/// UP) and for the 3 flags too when the object has a problem (the scenario checks the counts);
+/// skipping the flags of OK objects loses nothing: a problem that starts in a downtime entered
+/// while OK is triggered when the downtime ends, an acknowledgement is sent.
+fn field_reads(lua: &str, bbdo: u32) {
+    let pd = standin();
+    let run = Run::new(lua, "field_reads.lua")
+        .bbdo(bbdo)
+        .env("CPD_URL", pd.url())
+        .go();
+    run.assert_ok();
+    assert!(
+        run.stdout()
+            .contains("field_reads: per event: OK service 4.00"),
+        "{}",
+        run.stdout()
+    );
+    let got = pd.accepted();
+    assert_eq!(sequence(&got, "20_2"), ["trigger", "resolve"]);
+    assert_eq!(sequence(&got, "20_H"), ["trigger", "resolve"]);
+    assert_eq!(
+        sequence(&got, "21_1"),
+        ["trigger"],
+        "held in the downtime, then sent"
+    );
+    assert_eq!(sequence(&got, "21_2"), ["trigger", "acknowledge"]);
+    assert_eq!(got.len(), 7, "nothing else sent: {:#?}", actions(&got));
+}
+
+#[test]
+fn field_reads_lua53_bbdo3() {
+    field_reads("5.3", 3);
+}
+#[test]
+fn field_reads_lua54_bbdo2() {
+    field_reads("5.4", 2);
+}
+
 #[test]
 fn pagerduty_errors_neither_block_nor_lose_events() {
     for lua in LUAS {

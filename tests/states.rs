@@ -254,3 +254,52 @@ fn status_dedup_off_bypasses_the_fast_path() {
         pd.clear();
     }
 }
+
+/// The fast path's first question, without the flags: only an object that stays OK is done;
+/// a first status, a problem or a recovery asks for the flags; other event types for details.
+#[test]
+fn quick_state_is_done_only_for_an_object_that_stays_ok() {
+    use centreon_pagerduty::connector::Quick;
+    use centreon_pagerduty::event::ObjectKey;
+    let dir = scratch("quick-state");
+    let mut c = connector(
+        json!({"http_server_url": "http://127.0.0.1:9/v2/enqueue"}),
+        &dir,
+    );
+    let key = ObjectKey {
+        host_id: 7,
+        service_id: 8,
+    };
+    assert_eq!(
+        c.quick_state(1, 29, key, 0, true),
+        Quick::NeedFlags,
+        "never seen"
+    );
+    c.submit_details(&service(7, 8, 0, 100)).unwrap();
+    assert!(matches!(c.quick_state(1, 29, key, 0, true), Quick::Done(_)));
+    assert_eq!(
+        c.quick_state(1, 29, key, 0, false),
+        Quick::NeedFlags,
+        "SOFT now"
+    );
+    assert_eq!(
+        c.quick_state(1, 29, key, 2, true),
+        Quick::NeedFlags,
+        "a problem"
+    );
+    c.submit_details(&service(7, 8, 2, 160)).unwrap();
+    assert_eq!(
+        c.quick_state(1, 29, key, 0, true),
+        Quick::NeedFlags,
+        "a recovery"
+    );
+    assert_eq!(
+        c.quick_state(1, 45, key, 0, true),
+        Quick::NeedDetails,
+        "an acknowledgement"
+    );
+    assert!(
+        matches!(c.quick_state(1, 23, key, 0, true), Quick::Done(_)),
+        "not a type we act on"
+    );
+}

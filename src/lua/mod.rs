@@ -15,7 +15,8 @@
 //! `new(conf) -> h | nil, msg`, `accepts(h, category, element) -> bool`,
 //! `status(h, category, element, host_id, service_id, state, state_type, acknowledged,
 //! downtime_depth, flapping) -> 0 | 1 | 2` (0: not acknowledged, 1: acknowledged, 2: send the
-//! details with `submit`), `submit(h, fields) -> verdict [, msg]`, `flush(h) -> verdict`,
+//! details with `submit`); called with only the first 7 arguments (no flags) it may also answer
+//! 3: call again with the flags (an OK status of an object seen OK needs none), `submit(h, fields) -> verdict [, msg]`, `flush(h) -> verdict`,
 //! `outstanding(h) -> n`, `log(h, level, msg)`, `close(h)`, `version()`,
 //! `template_fields(h) -> "name ..." | nil` (the fields `format_file` templates read).
 
@@ -37,6 +38,7 @@ use crate::log::Level;
 const STATUS_PENDING: lua_Integer = 0;
 const STATUS_ACKNOWLEDGED: lua_Integer = 1;
 const STATUS_NEED_DETAILS: lua_Integer = 2;
+const STATUS_NEED_FLAGS: lua_Integer = 3;
 
 /// Upvalues shared by every function of the module.
 const UV_METATABLE: c_int = lua_upvalueindex(1);
@@ -506,16 +508,23 @@ unsafe extern "C" fn l_status(l: *mut lua_State) -> c_int {
                             host_id: host_id as u64,
                             service_id: int_arg(l, 5).unwrap_or(0).max(0) as u64,
                         };
-                        let observed = Observed {
-                            state: int_arg(l, 6).unwrap_or(-1),
-                            hard: int_arg(l, 7).unwrap_or(1) == 1,
-                            flags: Flags {
+                        let state = int_arg(l, 6).unwrap_or(-1);
+                        let hard = int_arg(l, 7).unwrap_or(1) == 1;
+                        if lua_gettop(l) < 8 {
+                            c.quick_state(cat as u32, elem as u32, key, state, hard)
+                        } else {
+                            let flags = Flags {
                                 acknowledged: flag_arg(l, 8),
                                 in_downtime: int_arg(l, 9).unwrap_or(0) > 0,
                                 flapping: flag_arg(l, 10),
-                            },
-                        };
-                        c.quick_status(cat as u32, elem as u32, key, observed)
+                            };
+                            c.quick_status(
+                                cat as u32,
+                                elem as u32,
+                                key,
+                                Observed { state, hard, flags },
+                            )
+                        }
                     }
                     // let submit() report what is wrong with the event
                     _ => Quick::NeedDetails,
@@ -526,6 +535,7 @@ unsafe extern "C" fn l_status(l: *mut lua_State) -> c_int {
                         Quick::Done(true) => STATUS_ACKNOWLEDGED,
                         Quick::Done(false) => STATUS_PENDING,
                         Quick::NeedDetails => STATUS_NEED_DETAILS,
+                        Quick::NeedFlags => STATUS_NEED_FLAGS,
                     },
                 );
                 1

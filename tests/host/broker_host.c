@@ -646,8 +646,11 @@ static int bc_get_service(lua_State *L) {
 
 /* ---- events given to write() (s.5) --------------------------------------- */
 
-/* api 2: read-only userdata; its field table is the uservalue */
+/* api 2: read-only userdata; its field table is the uservalue. Every read is counted
+   (host.field_reads(): what a script costs Broker in calls, for the tests). */
+static lua_Integer field_reads;
 static int ev_index(lua_State *L) {
+  field_reads++;
   lua_getuservalue(L, 1);
   lua_pushvalue(L, 2);
   lua_rawget(L, -2);
@@ -1106,6 +1109,17 @@ COUNTER(o_filtered, filtered)
 COUNTER(o_flushes, flushes)
 COUNTER(o_api_version, api_version)
 
+/* out:gc("stop" | "restart" | "collect"): the output state's garbage collector (profiling:
+   bench/profile.sh --gc stop counts instructions without the collector's phase) */
+static int o_collector(lua_State *C) {
+  output *o = get_output(C, 1);
+  static const char *const what[] = {"stop", "restart", "collect", NULL};
+  static const int op[] = {LUA_GCSTOP, LUA_GCRESTART, LUA_GCCOLLECT};
+  int i = luaL_checkoption(C, 2, NULL, what);
+  if (o->L) lua_gc(o->L, op[i], 0);
+  return 0;
+}
+
 static int o_filtering(lua_State *C) {
   lua_pushboolean(C, get_output(C, 1)->filter_enabled);
   return 1;
@@ -1286,6 +1300,7 @@ static int h_output(lua_State *C) {
                                      {"flushes", o_flushes},
                                      {"api_version", o_api_version},
                                      {"filtering", o_filtering},
+                                     {"gc", o_collector},
                                      {"reload", o_reload},
                                      {"stop", o_stop},
                                      {"pending", o_pending},
@@ -1409,6 +1424,11 @@ static int h_heap(lua_State *C) {
   return 1;
 }
 
+static int h_field_reads(lua_State *C) {
+  lua_pushinteger(C, field_reads);
+  return 1;
+}
+
 static int h_getenv(lua_State *C) {
   const char *v = getenv(luaL_checkstring(C, 1));
   if (v) lua_pushstring(C, v);
@@ -1451,7 +1471,8 @@ int main(int argc, char **argv) {
   static const luaL_Reg host_f[] = {{"output", h_output}, {"send_many", h_send_many},
                                     {"sleep", h_sleep},   {"now", h_now},
                                     {"time", h_time},     {"rss_kb", h_rss_kb},
-                                    {"heap", h_heap},     {"getenv", h_getenv}, {NULL, NULL}};
+                                    {"heap", h_heap},     {"getenv", h_getenv},
+                                    {"field_reads", h_field_reads}, {NULL, NULL}};
   if (argc < 2) {
     fprintf(stderr, "usage: %s <scenario.lua> [args...]\n", argv[0]);
     return 2;

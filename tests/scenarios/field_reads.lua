@@ -1,0 +1,56 @@
+-- What the bridge reads of a status that changes nothing (each field read is a call into
+-- Broker's userdata, counted by host.field_reads(); API 2 only), and that skipping the flags
+-- of an object that stays OK loses nothing: a problem that starts in a downtime entered while
+-- OK is still triggered when the downtime ends, an acknowledgement of a problem still sent.
+local C = dofile(os.getenv("CPD_SCENARIO_DIR") .. "/common.lua")
+local out = C.output()
+C.running(out)
+
+-- field reads per event of `n` copies of a status that changes nothing
+local function reads_per_event(make, n)
+  out:send(make(true)) -- the first status of the object: the details path
+  local before = host.field_reads()
+  for _ = 1, n do out:send(make(false)) end
+  return (host.field_reads() - before) / n
+end
+
+local N = 50
+local ok_svc = reads_per_event(function(change)
+  return C.svc { host_id = 20, service_id = 1, state = 0, change = false, output = "OK" }
+end, N)
+local crit_svc = reads_per_event(function(change)
+  return C.svc { host_id = 20, service_id = 2, state = 2, change = change, output = "CRITICAL" }
+end, N)
+local up_host = reads_per_event(function(change)
+  return C.hst { host_id = 21, state = 0, change = false, output = "OK - rta 1ms" }
+end, N)
+local down_host = reads_per_event(function(change)
+  return C.hst { host_id = 20, state = 1, change = change, output = "CRITICAL - down" }
+end, N)
+print(string.format("field_reads: per event: OK service %.2f, CRITICAL service %.2f, UP host %.2f, DOWN host %.2f",
+  ok_svc, crit_svc, up_host, down_host))
+C.eq(ok_svc, 4.0, "field reads of an unchanged OK service (host_id, service_id, state, state_type)")
+C.eq(crit_svc, 7.0, "field reads of an unchanged CRITICAL service (and its 3 flags)")
+C.eq(up_host, 3.0, "field reads of an unchanged UP host (host_id, state, state_type)")
+C.eq(down_host, 6.0, "field reads of an unchanged DOWN host (and its 3 flags)")
+C.delivered(out, 2) -- triggers of 20:2 and host 20 (an OK of an unknown object that is not a
+                    -- state change sends nothing)
+out:send(C.hst { host_id = 20, state = 0, output = "OK - back" })
+
+-- 21:1 enters a downtime while OK (not read), fails in it (held), the downtime ends: trigger
+out:send(C.svc { host_id = 21, service_id = 1, state = 0, change = false, output = "OK" })
+out:send(C.svc { host_id = 21, service_id = 1, state = 0, change = false, downtime = 1, output = "OK" })
+out:send(C.svc { host_id = 21, service_id = 1, state = 2, downtime = 1, output = "CRITICAL - in downtime" })
+out:send(C.svc { host_id = 21, service_id = 1, state = 2, change = false, downtime = 1, output = "CRITICAL - in downtime" })
+out:send(C.svc { host_id = 21, service_id = 1, state = 2, change = false, output = "CRITICAL - downtime over" })
+-- 21:2 fails, is acknowledged: acknowledge
+out:send(C.svc { host_id = 21, service_id = 2, state = 2, output = "CRITICAL" })
+C.delivered(out, 5) -- host 20 resolved, 21:1 and 21:2 triggered
+out:send(C.svc { host_id = 21, service_id = 2, state = 2, change = false, acknowledged = true, output = "CRITICAL" })
+C.delivered(out, 6)
+out:send(C.svc { host_id = 20, service_id = 2, state = 0, output = "OK" })
+C.delivered(out, 7)
+C.settle(out)
+C.eq(out:unacked(), 0, "unacknowledged after settle")
+out:stop()
+print("field_reads: done")
