@@ -11,6 +11,20 @@ broker_api_version = 2
 local lib, handle
 local status_fn, submit_fn, flush_fn
 local accepted = {}
+-- Objects the library last found OK and unchanged are remembered here (stays_ok[host_id]
+-- [service_id] = true, service_id 0 for a host): another OK status needs no call at all, as
+-- the library would answer the same (it changes nothing for an object that stays OK, whatever
+-- its state type and flags, which are not even read). Only the acknowledgement is left to
+-- know: `settled` is the library's last verdict (every event handed over durably stored);
+-- nothing becomes pending without a call, so while settled such an event is acknowledged
+-- here; while not, it waits (false, which acknowledges nothing) and every WAIT_CALLS-th asks
+-- again. Any status of the object that is not OK goes to the library and forgets it. `unseen`
+-- counts the events answered here, handed to the next call for the library's statistics (at
+-- most UNSEEN_MAX of them wait).
+local stays_ok, settled, waiting, unseen = {}, false, 0, 0
+local WAIT_CALLS, UNSEEN_MAX = 32, 4096
+local math_type = math.type
+
 -- With a format_file only: the other event fields and the broker_cache host / service fields
 -- its templates read (nil otherwise, so the default path reads nothing more).
 local extra_fields, host_fields, service_fields
@@ -131,6 +145,7 @@ function init(conf)
     fail("init failed: " .. tostring(err))
   end
   handle = h
+  stays_ok, settled, waiting, unseen = {}, false, 0, 0
   extra_fields, host_fields, service_fields = nil, nil, nil
   if lib.template_fields then
     local need, terr = lib.template_fields(h)
@@ -176,31 +191,72 @@ local STATUS_ELEMENT = { [PB_SERVICE_STATUS] = 29, [PB_HOST_STATUS] = 32, [SERVI
 local SERVICE_TYPE = { [PB_SERVICE_STATUS] = true, [SERVICE_STATUS] = true }
 
 -- status() answers 0 (not acknowledged yet), 1 (acknowledged), 2 (hand over the details) and,
--- when asked without the flags, 3 (ask again with them). Each field read is a call into
--- Broker: an OK status (state 0) is first asked about without the acknowledgement, downtime
--- and flapping fields, which cannot change the decision for an object that stays OK.
+-- when asked without the state type and flags, 3 (ask again with them). Each field read is a
+-- call into Broker: an OK status (state 0) is first asked about with the object's ids and
+-- state alone, as the others cannot change the decision for an object that stays OK.
+
+-- An object whose status goes to the library is no longer known to stay OK.
+local function forget(known, sid)
+  if known and known[sid] ~= nil then known[sid] = nil end
+end
+
 function write(e)
   local t, r = filtered_type, 3
   filtered_type = nil
   if t == nil then t = e._type end
   local element = STATUS_ELEMENT[t]
   if element then
-    local hid, sid, st, stt = e.host_id, 0, e.state, e.state_type
+    local hid, sid, st = e.host_id, 0, e.state
     if SERVICE_TYPE[t] then sid = e.service_id end
-    if st == 0 then r = status_fn(handle, 1, element, hid, sid, 0, stt) end
-    if r == 3 then
+    local known = stays_ok[hid]
+    if st == 0 then
+      if known and known[sid] then
+        if settled then
+          if unseen < UNSEEN_MAX then
+            unseen = unseen + 1
+            return true
+          end
+        elseif waiting < WAIT_CALLS - 1 then
+          waiting, unseen = waiting + 1, unseen + 1
+          return false
+        end
+      end
+      r = status_fn(handle, 1, element, hid, sid, 0, unseen)
+      unseen, waiting = 0, 0
+      if r == 0 or r == 1 then
+        if math_type(sid) == "integer" then
+          if not known and math_type(hid) == "integer" then
+            known = {}
+            stays_ok[hid] = known
+          end
+          if known then known[sid] = true end
+        end
+        settled = r == 1
+        return settled
+      end
+    end
+    forget(known, sid)
+    if r == 3 or st ~= 0 then
       local ack
       if t >= PB_SERVICE_STATUS then ack = (e.acknowledgement_type or 0) ~= 0 else ack = e.acknowledged end
-      r = status_fn(handle, 1, element, hid, sid, st, stt, ack, e.scheduled_downtime_depth, e.flapping)
+      r = status_fn(handle, 1, element, hid, sid, st, e.state_type, ack, e.scheduled_downtime_depth, e.flapping,
+        unseen)
+      unseen, waiting = 0, 0
     end
   else
     r = status_fn(handle, e.category, e.element, e.host_id)
   end
-  if r ~= 2 then return r == 1 end
-  return submit_fn(handle, details(e)) == true
+  if r ~= 2 then
+    settled = r == 1
+    return settled
+  end
+  settled = submit_fn(handle, details(e)) == true
+  return settled
 end
 
 function flush()
   if not handle then return true end
-  return flush_fn(handle) == true
+  settled = flush_fn(handle, unseen) == true
+  unseen, waiting = 0, 0
+  return settled
 end

@@ -184,20 +184,14 @@ impl Connector {
         })
     }
 
-    /// The fast path's first question, before the acknowledgement, downtime and flapping
-    /// fields are read (each field costs Broker a call): an object that stays OK (or UP) is
-    /// done, as its flags change no decision ([`Memory::still_ok`]); anything else answers
-    /// [`Quick::NeedFlags`], and the host asks [`Connector::quick_status`].
-    pub fn quick_state(
-        &self,
-        category: u32,
-        element: u32,
-        key: ObjectKey,
-        state: i64,
-        hard: bool,
-    ) -> Quick {
+    /// The fast path's first question, before the state type and the acknowledgement,
+    /// downtime and flapping fields are read (each field costs Broker a call): an object that
+    /// stays OK (or UP) is done, as neither its flags nor its state type change a decision
+    /// ([`Memory::still_ok`]); anything else answers [`Quick::NeedFlags`], and the host asks
+    /// [`Connector::quick_status`].
+    pub fn quick_state(&self, category: u32, element: u32, key: ObjectKey, state: i64) -> Quick {
         self.quick(category, element, |c| {
-            if c.memory.still_ok(key, state, hard) {
+            if c.memory.still_ok(key, state) {
                 Quick::Done(c.verdict())
             } else {
                 Quick::NeedFlags
@@ -205,15 +199,27 @@ impl Connector {
         })
     }
 
-    /// The part of both fast-path questions that does not depend on the status: counts the
-    /// event, and answers for the types that are not statuses.
+    /// Counts events a host answered itself, without asking (the Lua bridge's objects that
+    /// stay OK): statistics `events_seen` and `events_answered_by_script`.
+    pub fn count_unseen(&self, events: u64) {
+        if events > 0 {
+            self.delivery.answered_by_script(events);
+        }
+    }
+
+    /// The part of both fast-path questions that does not depend on the status: answers for
+    /// the types that are not statuses, and counts the event (once: not when the answer is
+    /// [`Quick::NeedFlags`], as the same event is asked about again).
     fn quick(&self, category: u32, element: u32, status: impl FnOnce(&Self) -> Quick) -> Quick {
-        self.delivery.seen();
-        match EventClass::of(category, element) {
+        let answer = match EventClass::of(category, element) {
             Some(EventClass::Status(..)) if self.accepts(category, element) => status(self),
             Some(_) if self.accepts(category, element) => Quick::NeedDetails,
             _ => Quick::Done(self.verdict()),
+        };
+        if !matches!(answer, Quick::NeedFlags) {
+            self.delivery.seen();
         }
+        answer
     }
 
     /// Handles a whole event handed over by a host (C ABI, tools). A malformed event is

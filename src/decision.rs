@@ -225,14 +225,15 @@ impl Memory {
         self.seen.get(key) == Some(observed)
     }
 
-    /// Fast path without the flags: true when this object was last seen OK (UP for a host)
-    /// with the same state type, and is OK again. Its acknowledgement, downtime and flapping
-    /// flags cannot change a decision: an OK status only ever resolves, and an object seen OK
-    /// has no open incident and nothing held (the status that made it OK resolved and cleared
-    /// them, whatever its flags). Its remembered flags are left as they were: they only
-    /// matter again for a problem, which is a state change and is examined in full.
-    pub fn still_ok(&self, key: ObjectKey, state: i64, hard: bool) -> bool {
-        state == 0 && matches!(self.seen.get(key), Some(o) if o.state == 0 && o.hard == hard)
+    /// Fast path without the flags and the state type: true when this object was last seen
+    /// OK (UP for a host) and is OK again. Neither its acknowledgement, downtime and flapping
+    /// flags nor its state type (HARD or SOFT) can change a decision: an OK status only ever
+    /// resolves, and an object seen OK has no open incident and nothing held (the status that
+    /// made it OK resolved and cleared them, whatever its flags and type). What is remembered
+    /// of it is left as it was: that only matters again for a problem, which is a state change
+    /// and is examined in full.
+    pub fn still_ok(&self, key: ObjectKey, state: i64) -> bool {
+        state == 0 && matches!(self.seen.get(key), Some(o) if o.state == 0)
     }
 
     /// The incident we believe is open for `key`.
@@ -700,20 +701,19 @@ mod tests {
     fn an_object_that_stays_ok_needs_no_flags() {
         let mut m = Memory::new();
         let c = cfg();
-        assert!(!m.still_ok(SVC, 0, true), "never seen");
+        assert!(!m.still_ok(SVC, 0), "never seen");
         m.decide(&c, &svc(0, true, NONE, false));
-        assert!(m.still_ok(SVC, 0, true));
-        assert!(!m.still_ok(SVC, 0, false), "the state type changed");
-        assert!(!m.still_ok(SVC, 2, true), "a problem");
-        assert!(!m.still_ok(SVC2, 0, true), "another object");
+        assert!(m.still_ok(SVC, 0));
+        assert!(!m.still_ok(SVC, 2), "a problem");
+        assert!(!m.still_ok(SVC2, 0), "another object");
         m.decide(&c, &svc(2, true, NONE, true));
-        assert!(!m.still_ok(SVC, 0, true), "a recovery is examined in full");
+        assert!(!m.still_ok(SVC, 0), "a recovery is examined in full");
         m.restore([ObjectState {
             key: HOST,
             open_state: Some(1),
             acknowledged: false,
         }]);
-        assert!(!m.still_ok(HOST, 0, true), "restored, not yet seen");
+        assert!(!m.still_ok(HOST, 0), "restored, not yet seen");
 
         let all = [
             NONE,
@@ -728,6 +728,7 @@ mod tests {
         ];
         for extra in [
             &[][..],
+            &[("hard_only", "0")],
             &[("downtime_action", "resolve")],
             &[("send_acknowledgements", "0")],
         ] {
@@ -735,17 +736,21 @@ mod tests {
             for before in all {
                 for now in all {
                     for change in [false, true] {
-                        let mut m = Memory::new();
-                        m.decide(&c, &svc(2, true, before, true));
-                        m.decide(&c, &svc(0, true, before, true));
-                        assert!(m.still_ok(SVC, 0, true));
-                        let out = m.decide(&c, &svc(0, true, now, change));
-                        assert!(
-                            out.steps.is_empty() && !out.ack_removed,
-                            "{extra:?} {before:?} -> {now:?}: {:?}",
-                            sent(&out)
-                        );
-                        assert_eq!(m.incident(SVC), Incident::None);
+                        // the problem, the OK that ended it and the next OK: HARD or SOFT each
+                        for types in 0..8u8 {
+                            let [problem, ok, again] = [0, 1, 2].map(|bit| types & (1 << bit) != 0);
+                            let mut m = Memory::new();
+                            m.decide(&c, &svc(2, problem, before, true));
+                            m.decide(&c, &svc(0, ok, before, true));
+                            assert!(m.still_ok(SVC, 0));
+                            let out = m.decide(&c, &svc(0, again, now, change));
+                            assert!(
+                                out.steps.is_empty() && !out.ack_removed,
+                                "{extra:?} {before:?} -> {now:?} {types}: {:?}",
+                                sent(&out)
+                            );
+                            assert_eq!(m.incident(SVC), Incident::None);
+                        }
                     }
                 }
             }

@@ -380,6 +380,14 @@ impl Delivery {
         self.shared.counters.seen.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts events the host answered itself without asking (statistics: seen, and
+    /// answered by the script).
+    pub fn answered_by_script(&self, events: u64) {
+        let c = &self.shared.counters;
+        c.seen.fetch_add(events, Ordering::Relaxed);
+        c.answered_by_script.fetch_add(events, Ordering::Relaxed);
+    }
+
     /// True when every event handed over is durably stored.
     pub fn all_committed(&self) -> bool {
         self.shared.committed.load(Ordering::SeqCst) >= self.shared.submitted.load(Ordering::SeqCst)

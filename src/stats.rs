@@ -15,6 +15,9 @@ use crate::timefmt;
 pub struct Counters {
     /// Events Broker handed to `write()` (status fast path included).
     pub seen: AtomicU64,
+    /// Of those, statuses of objects that stay OK which the Lua bridge answered without
+    /// calling the library (it remembers what the library last found OK and unchanged).
+    pub answered_by_script: AtomicU64,
     /// Events that had something to send.
     pub relevant: AtomicU64,
     /// Rows written to the outbox.
@@ -51,6 +54,7 @@ impl Counters {
             .clone();
         let per_key = json!({
             "events_seen": self.seen.load(Relaxed),
+            "events_answered_by_script": self.answered_by_script.load(Relaxed),
             "events_relevant": self.relevant.load(Relaxed),
             "committed": self.committed.load(Relaxed),
             "commits": self.commits.load(Relaxed),

@@ -270,36 +270,19 @@ fn quick_state_is_done_only_for_an_object_that_stays_ok() {
         host_id: 7,
         service_id: 8,
     };
-    assert_eq!(
-        c.quick_state(1, 29, key, 0, true),
-        Quick::NeedFlags,
-        "never seen"
-    );
+    assert_eq!(c.quick_state(1, 29, key, 0), Quick::NeedFlags, "never seen");
     c.submit_details(&service(7, 8, 0, 100)).unwrap();
-    assert!(matches!(c.quick_state(1, 29, key, 0, true), Quick::Done(_)));
-    assert_eq!(
-        c.quick_state(1, 29, key, 0, false),
-        Quick::NeedFlags,
-        "SOFT now"
-    );
-    assert_eq!(
-        c.quick_state(1, 29, key, 2, true),
-        Quick::NeedFlags,
-        "a problem"
-    );
+    assert!(matches!(c.quick_state(1, 29, key, 0), Quick::Done(_)));
+    assert_eq!(c.quick_state(1, 29, key, 2), Quick::NeedFlags, "a problem");
     c.submit_details(&service(7, 8, 2, 160)).unwrap();
+    assert_eq!(c.quick_state(1, 29, key, 0), Quick::NeedFlags, "a recovery");
     assert_eq!(
-        c.quick_state(1, 29, key, 0, true),
-        Quick::NeedFlags,
-        "a recovery"
-    );
-    assert_eq!(
-        c.quick_state(1, 45, key, 0, true),
+        c.quick_state(1, 45, key, 0),
         Quick::NeedDetails,
         "an acknowledgement"
     );
     assert!(
-        matches!(c.quick_state(1, 23, key, 0, true), Quick::Done(_)),
+        matches!(c.quick_state(1, 23, key, 0), Quick::Done(_)),
         "not a type we act on"
     );
 }

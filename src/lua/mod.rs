@@ -14,9 +14,12 @@
 //! Functions (the handle `h` is a full userdata; its `__gc` stops and joins the threads):
 //! `new(conf) -> h | nil, msg`, `accepts(h, category, element) -> bool`,
 //! `status(h, category, element, host_id, service_id, state, state_type, acknowledged,
-//! downtime_depth, flapping) -> 0 | 1 | 2` (0: not acknowledged, 1: acknowledged, 2: send the
-//! details with `submit`); called with only the first 7 arguments (no flags) it may also answer
-//! 3: call again with the flags (an OK status of an object seen OK needs none), `submit(h, fields) -> verdict [, msg]`, `flush(h) -> verdict`,
+//! downtime_depth, flapping [, unseen]) -> 0 | 1 | 2` (0: not acknowledged, 1: acknowledged, 2:
+//! send the details with `submit`); called as `status(h, category, element, host_id,
+//! service_id, state [, unseen])` (no state type, no flags) it may also answer 3: call again
+//! with them (an OK status of an object seen OK needs none). `unseen`: events the script
+//! answered itself since its last call (counted in the statistics), `submit(h, fields) ->
+//! verdict [, msg]`, `flush(h [, unseen]) -> verdict`,
 //! `outstanding(h) -> n`, `log(h, level, msg)`, `close(h)`, `version()`,
 //! `template_fields(h) -> "name ..." | nil` (the fields `format_file` templates read).
 
@@ -336,6 +339,12 @@ unsafe fn newud_of_upvalues(l: *mut lua_State) -> Option<NewUserdata> {
 // Reading arguments (no call here can raise a Lua error)
 // ---------------------------------------------------------------------------------------
 
+/// A count of events (`unseen`): absent or not a positive number is 0.
+unsafe fn unseen_arg(l: *mut lua_State, idx: c_int) -> u64 {
+    // SAFETY: as int_arg; idx is at most 11, within the stack space Lua guarantees a C function.
+    unsafe { int_arg(l, idx).map_or(0, |n| n.max(0) as u64) }
+}
+
 unsafe fn int_arg(l: *mut lua_State, idx: c_int) -> Option<i64> {
     // SAFETY: lua_tointegerx never raises.
     unsafe {
@@ -498,6 +507,10 @@ unsafe extern "C" fn l_status(l: *mut lua_State) -> c_int {
     unsafe {
         guarded(l, || match connector(l) {
             Ok(c) => {
+                // 7 arguments at most without the state type and flags (`unseen` 7th), 10 or
+                // 11 with them (`unseen` 11th)
+                let full = lua_gettop(l) > 7;
+                c.count_unseen(unseen_arg(l, if full { 11 } else { 7 }));
                 let answer = match (int_arg(l, 2), int_arg(l, 3), int_arg(l, 4)) {
                     (Some(cat), Some(elem), Some(host_id))
                         if host_id > 0
@@ -509,10 +522,10 @@ unsafe extern "C" fn l_status(l: *mut lua_State) -> c_int {
                             service_id: int_arg(l, 5).unwrap_or(0).max(0) as u64,
                         };
                         let state = int_arg(l, 6).unwrap_or(-1);
-                        let hard = int_arg(l, 7).unwrap_or(1) == 1;
-                        if lua_gettop(l) < 8 {
-                            c.quick_state(cat as u32, elem as u32, key, state, hard)
+                        if !full {
+                            c.quick_state(cat as u32, elem as u32, key, state)
                         } else {
+                            let hard = int_arg(l, 7).unwrap_or(1) == 1;
                             let flags = Flags {
                                 acknowledged: flag_arg(l, 8),
                                 in_downtime: int_arg(l, 9).unwrap_or(0) > 0,
@@ -574,6 +587,7 @@ unsafe extern "C" fn l_flush(l: *mut lua_State) -> c_int {
     unsafe {
         guarded(l, || match connector(l) {
             Ok(c) => {
+                c.count_unseen(unseen_arg(l, 2));
                 lua_pushboolean(l, c.flush() as c_int);
                 1
             }

@@ -124,13 +124,23 @@ function M.delivered(out, n, timeout, log)
   end
 end
 
--- Pending events in the outbox, from the statistics file of output `name` (nil if not yet written).
-function M.pending(name)
-  local f = io.open(M.work .. "/" .. (name or "PagerDuty"):gsub("%W", "_") .. ".db.stats.json")
+-- The statistics file of output `name` (the default stats_path).
+function M.stats_file(name)
+  return M.work .. "/" .. (name or "PagerDuty"):gsub("%W", "_") .. ".db.stats.json"
+end
+
+-- A counter of a statistics file (default: output PagerDuty's; nil if not yet written).
+function M.stat(counter, file)
+  local f = io.open(file or M.stats_file())
   if not f then return nil end
   local text = f:read("a")
   f:close()
-  return tonumber(text:match('"pending": (%d+)'))
+  return tonumber(text:match('"' .. counter .. '": (%d+)'))
+end
+
+-- Pending events in the outbox (nil if the statistics are not yet written).
+function M.pending(name)
+  return M.stat("pending", M.stats_file(name))
 end
 
 -- Broker idles until the outbox is empty (needs a short stats_interval).
