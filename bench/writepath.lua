@@ -7,14 +7,21 @@
 -- Environment: BENCH_EVENTS_LUA (tests/host/events.lua), BENCH_WORK (a writable directory for
 -- the outbox and the log, emptied by the caller), BENCH_URL (Events API endpoint),
 -- BENCH_KEY (32-character routing key); BENCH_SERVICES (see below); BENCH_CHANGE_EVERY (default 100, profiling only: 1 event
--- in that many is a state change, 0 for none).
+-- in that many is a state change, 0 for none); BENCH_PROBLEM_ROUNDS (default 2: how many rounds
+-- a problem lasts, at most 2 x BENCH_CHANGE_EVERY - 1).
 --
 -- One output (script <script.lua>, BBDO 3) receives BBDO 3 service status events (category 1,
 -- element 29) for 10,000 services on 500 hosts, generated here in the same way whatever the
--- script. Service s is checked once per round of 10,000 events; in round r it changes state
--- (0 <-> 2, HARD, last_check == last_state_change) when (r + s) % 100 == 0, so exactly 1 event
--- in 100 is a state change, spread evenly; every other event repeats the current state with a
--- new check time. Round 0 (one event per service) is a warm-up that is not measured: it
+-- script. Service s is checked once per round of 10,000 events; from round 1 on it is CRITICAL
+-- (HARD) in the rounds r where (r + s) % 200 < 2, OK in the others: each service has a problem
+-- of 2 rounds (10 minutes at a 5-minute check interval) every 200 rounds, so 1 event in 100 is
+-- a state change (last_check == last_state_change; one CRITICAL, one recovery), spread evenly,
+-- and 1 % of the services are in a problem at any time, as on a healthy platform; every other
+-- event repeats the current state with a new check time. (Until 2026-12-04 a service went
+-- CRITICAL at its first change and stayed so for 100 rounds: in a 1,000,000-event run the
+-- services in a problem grew from none to all, half the events on average, where a status
+-- takes the bridge 7 field reads instead of 3; BENCH_PROBLEM_ROUNDS=100 gives half the services
+-- in a problem throughout.) Round 0 (one event per service) is a warm-up that is not measured: it
 -- introduces every service to the script (the bridge's first event for an unknown object
 -- always takes the details path).
 --
@@ -47,6 +54,10 @@ local HOSTS = SERVICES // 20
 -- 1 event in CHANGE_EVERY is a state change; BENCH_CHANGE_EVERY=0 (profiling only): none at all
 local CHANGE_EVERY = math.tointeger(tonumber(host.getenv("BENCH_CHANGE_EVERY") or "100"))
 assert(CHANGE_EVERY and CHANGE_EVERY >= 0, "BENCH_CHANGE_EVERY must be an integer >= 0")
+local PERIOD = 2 * CHANGE_EVERY
+local PROBLEM_ROUNDS = math.tointeger(tonumber(host.getenv("BENCH_PROBLEM_ROUNDS") or "2"))
+assert(PROBLEM_ROUNDS and PROBLEM_ROUNDS >= 1 and (CHANGE_EVERY == 0 or PROBLEM_ROUNDS < PERIOD),
+  "BENCH_PROBLEM_ROUNDS must be an integer from 1 to 2 x BENCH_CHANGE_EVERY - 1")
 local CHECK_INTERVAL = 300
 
 -- ---- what Broker's cache knows ------------------------------------------------------------
@@ -120,8 +131,9 @@ local function gen()
   e.next_check = t + CHECK_INTERVAL
   e.latency = (g % 97) * 0.001
   e.execution_time = 0.05 + (g % 13) * 0.01
-  if r > 0 and CHANGE_EVERY > 0 and (r + s) % CHANGE_EVERY == 0 then
-    local st = 2 - v.state
+  local st = v.state
+  if r > 0 and CHANGE_EVERY > 0 then st = ((r + s) % PERIOD < PROBLEM_ROUNDS) and 2 or 0 end
+  if st ~= v.state then
     v.state = st
     e.state = st
     e.output = v.out[st]
