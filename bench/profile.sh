@@ -73,11 +73,10 @@ export BENCH_SERVICES="$SERVICES"
 export BENCH_GC="$GC"
 
 # Every run sees arguments and an environment of the same lengths (the script as a copy named
-# cg-<first letter>.lua, work directories named alike, N and 3N of the same digit count when N
-# is 10,000 or more): Lua also seeds its string hashes with a stack address, which moves with
-# them, and two seeds give the same events costs up to 1,700 instructions apart (measured
-# 2026-12-04: bench/fieldread.lua +589 then +2,340 over the baseline with only the paths'
-# lengths changed).
+# cg-<first letter>.lua, work directories named alike; N and 3N have the same digit count for
+# the default N): Lua also seeds its string hashes with a stack address, which moves with them,
+# and the seed moves the same events' cost by up to 1,700 instructions (2026-12-04, Lua 5.4:
+# bench/fieldread.lua +589, +1,420 and +1,393 over the baseline from three sets of paths).
 one() { # script n
   local s=$1 n=$2 w="$OUT/work-$V-${1:0:1}-$2"
   cp -f "$LUA_DIR/$s.lua" "$LUA_DIR/cg-${s:0:1}.lua"
