@@ -49,6 +49,23 @@ local function field(e, k)
   return e[k]
 end
 
+-- All of FIELDS in one table constructor (one protected call, the table sized once), made
+-- from FIELDS at load: read_fields(e, host_event) never reads service_id of a host event.
+local read_fields
+do
+  local src = { "local e, host_event = ... return {" }
+  for i = 1, #FIELDS do
+    local k = FIELDS[i]
+    if k == "service_id" then
+      src[#src + 1] = k .. " = not host_event and e." .. k .. " or nil,"
+    else
+      src[#src + 1] = k .. " = e." .. k .. ","
+    end
+  end
+  src[#src + 1] = "}"
+  read_fields = assert(load(table.concat(src, "\n"), "=pagerduty.lua:read_fields", "t", {}))
+end
+
 local function group_names(groups)
   if type(groups) ~= "table" then return nil end
   local names = {}
@@ -76,14 +93,19 @@ local function copy_fields(d, prefix, object, names)
 end
 
 local function details(e)
-  local d = {}
   local t = e._type
   local host_event = t == HOST_STATUS or t == PB_HOST_STATUS or t == 65592
-  for i = 1, #FIELDS do
-    local k = FIELDS[i]
-    local ok, v = false, nil
-    if not (host_event and k == "service_id") then ok, v = pcall(field, e, k) end
-    if ok and v ~= nil then d[k] = v end
+  -- one protected call for all fields; only if a read raises, each field on its own (a field
+  -- that cannot be read is absent, the others are kept)
+  local ok, d = pcall(read_fields, e, host_event)
+  if not ok then
+    d = {}
+    for i = 1, #FIELDS do
+      local k = FIELDS[i]
+      local v
+      if not (host_event and k == "service_id") then ok, v = pcall(field, e, k) end
+      if ok and v ~= nil then d[k] = v end
+    end
   end
   if extra_fields then
     for i = 1, #extra_fields do
@@ -96,13 +118,15 @@ local function details(e)
   end
   local hid, sid = d.host_id, d.service_id
   if hid then
-    d.host_name = cached("get_hostname", hid)
     local host = cached("get_host", hid)
     if type(host) == "table" then
+      d.host_name = host.name
       d.host_address = host.address
       if host.instance_id then d.poller = cached("get_instance_name", host.instance_id) end
       if host_fields then copy_fields(d, "cache.host.", host, host_fields) end
     end
+    -- the full object normally has the name; a cache without get_host may still have it
+    if d.host_name == nil then d.host_name = cached("get_hostname", hid) end
     d.hostgroups = group_names(cached("get_hostgroups", hid))
     d.host_severity = cached("get_severity", hid)
     if sid and sid ~= 0 then

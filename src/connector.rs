@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use crate::config::{Config, ConfigError, ParamValue, Warning};
 use crate::decision::{Memory, Observed, Outcome, Source, Step};
-use crate::delivery::{Delivery, NewEvent, Transport};
+use crate::delivery::{Body, Delivery, NewEvent, Transport};
 use crate::event::{
     Context, Event, EventClass, EventError, Kind, ObjectKey, RawEvent, StatusEvent, event_type,
 };
@@ -326,58 +326,88 @@ impl Connector {
             ));
         }
         for step in outcome.steps {
-            let status = match &step.source {
-                Source::Event => ev,
-                Source::Stored(held) => Some(&**held),
-                Source::Bare => None,
-            };
-            let out = match status {
-                Some(st) => {
-                    let mut out = payload::status_event(st, step.action, &self.cfg);
-                    if let Some(t) = &self.cfg.templates {
-                        out = t.status_event(st, step.action, out, &self.log);
-                    }
-                    if self.cfg.suppress_services_of_down_hosts
-                        && st.kind() == Kind::Host
-                        && step.action == Action::Trigger
-                    {
-                        let services = self.memory.suppressed_services(st.key.host_id);
-                        payload::list_suppressed_services(&mut out, &services);
-                    }
-                    out
-                }
-                None => {
-                    let note = match (step.action, ack) {
+            let Step {
+                key,
+                action,
+                source,
+                opens,
+            } = step;
+            let body = match (source, ev) {
+                (Source::Stored(held), _) => match self.status_out(key, action, &held) {
+                    Some(out) => self.stored(out),
+                    None => Body::Status(held, action),
+                },
+                (Source::Event, Some(st)) => match self.status_out(key, action, st) {
+                    Some(out) => self.stored(out),
+                    None => Body::Status(Box::new(st.clone()), action),
+                },
+                (Source::Event | Source::Bare, _) => {
+                    let note = match (action, ack) {
                         (Action::Acknowledge, Some(note)) => note,
                         (Action::Acknowledge, None) => Note::acknowledged(None, None, None),
                         _ => Note::downtime_started(),
                     };
-                    let out = payload::note_event(step.key, ctx, &note, &self.cfg);
-                    match &self.cfg.templates {
-                        Some(t) => t.note_event(step.key, ctx, step.action, out, &self.log),
+                    let out = payload::note_event(key, ctx, &note, &self.cfg);
+                    let out = match &self.cfg.templates {
+                        Some(t) => t.note_event(key, ctx, action, out, &self.log),
                         None => out,
-                    }
+                    };
+                    self.log_step(key, action, None, ctx, &out.dedup_key);
+                    self.stored(out)
                 }
             };
-            let names = status.map_or(ctx, |s| &s.ctx);
-            if names.host_name.is_none()
-                || (step.key.service_id != 0 && names.service_description.is_none())
-            {
-                self.log.warning(&format!(
-                    "{} is unknown to Broker's cache; sending it with its id",
-                    step.key
-                ));
-            }
-            if self.log.enabled(Level::Debug) {
-                let state = status.map_or("", |s| s.state_name());
-                self.log.debug(&format!(
-                    "{} {state}: {} {}",
-                    label(step.key, names),
-                    step.action.as_str(),
-                    out.dedup_key
-                ));
-            }
-            self.push(step.key, out, step.opens);
+            self.push(key, body, opens);
+        }
+    }
+
+    /// The event for status `st` when it is built on this thread: with templates, the list of
+    /// a down host's services (both read this thread's state) or decisions kept (wanted at
+    /// once); `None` when the committer builds it, off Broker's thread (a plain status: its
+    /// payload is most of the work of a state change). Logs the step.
+    fn status_out(&self, key: ObjectKey, action: Action, st: &StatusEvent) -> Option<Outgoing> {
+        let suppress = self.cfg.suppress_services_of_down_hosts
+            && st.kind() == Kind::Host
+            && action == Action::Trigger;
+        if self.cfg.templates.is_none() && self.decided.is_none() && !suppress {
+            let dedup_key = payload::dedup_key(st.key, &self.cfg.dedup_key_prefix);
+            self.log_step(key, action, Some(st), &st.ctx, &dedup_key);
+            return None;
+        }
+        let mut out = payload::status_event(st, action, &self.cfg);
+        if let Some(t) = &self.cfg.templates {
+            out = t.status_event(st, action, out, &self.log);
+        }
+        if suppress {
+            let services = self.memory.suppressed_services(st.key.host_id);
+            payload::list_suppressed_services(&mut out, &services);
+        }
+        self.log_step(key, action, Some(st), &st.ctx, &out.dedup_key);
+        Some(out)
+    }
+
+    /// Logs one event about to be handed over: a warning when Broker's cache does not know
+    /// the object's names, the event itself at debug level.
+    fn log_step(
+        &self,
+        key: ObjectKey,
+        action: Action,
+        status: Option<&StatusEvent>,
+        names: &Context,
+        dedup_key: &str,
+    ) {
+        if names.host_name.is_none() || (key.service_id != 0 && names.service_description.is_none())
+        {
+            self.log.warning(&format!(
+                "{key} is unknown to Broker's cache; sending it with its id"
+            ));
+        }
+        if self.log.enabled(Level::Debug) {
+            let state = status.map_or("", |s| s.state_name());
+            self.log.debug(&format!(
+                "{} {state}: {} {dedup_key}",
+                label(key, names),
+                action.as_str(),
+            ));
         }
     }
 
@@ -389,7 +419,8 @@ impl Connector {
             host_id: 0,
             service_id: 0,
         };
-        self.push(nobody, out, false);
+        let body = self.stored(out);
+        self.push(nobody, body, false);
     }
 
     /// From now on, also keeps every event decided, in decision order, for
@@ -406,17 +437,21 @@ impl Connector {
             .unwrap_or_default()
     }
 
-    fn push(&mut self, key: ObjectKey, out: Outgoing, opens: bool) {
+    /// An event built on this thread, kept too when decisions are ([`Connector::keep_decided`]).
+    fn stored(&mut self, out: Outgoing) -> Body {
         if let Some(kept) = self.decided.as_mut() {
             kept.push(out.clone());
         }
+        Body::Stored(out.into())
+    }
+
+    fn push(&mut self, key: ObjectKey, body: Body, opens: bool) {
         self.delivery
             .counters()
             .relevant
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.delivery.push(NewEvent {
-            // serialised here, so that the committer frees a few strings, not a JSON tree
-            out: out.into(),
+            body,
             opens,
             object: self.memory.state(key),
         });

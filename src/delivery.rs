@@ -1,7 +1,9 @@
 //! Background delivery: a committer makes events durable in group commits, sender lanes deliver them (one `dedup_key` always in one lane, in order).
 //!
 //! Broker's thread only hands events over a channel and reads two counters: an event is
-//! acknowledged to Broker once the committer has written it to the outbox. A commit starts
+//! acknowledged to Broker once the committer has written it to the outbox. The committer
+//! also builds the payload of a status (handed over as the status and its action), the
+//! largest part of a state change's work. A commit starts
 //! as soon as an event waits and the committer is idle, so an isolated event costs one
 //! fsync and no wait; events that arrive during a commit share the next one, which (in a
 //! burst: at least 2 of them) first waits `outbox_commit_delay` for more, so that a burst
@@ -34,9 +36,10 @@ use std::time::{Duration, Instant};
 
 use crate::config::{Config, Secret};
 use crate::curl::CurlCommand;
+use crate::event::StatusEvent;
 use crate::log::{Level, Logger};
 use crate::outbox::{ObjectState, Outbox, OutboxError, Reader, Stored};
-use crate::payload;
+use crate::payload::{self, Action};
 use crate::retry::{self, Jitter, Outcome};
 use crate::send::Sender;
 use crate::stats::{self, Counters};
@@ -53,13 +56,71 @@ pub enum Transport {
     LogOnly,
 }
 
+/// The body of an event decided on Broker's thread.
+pub enum Body {
+    /// Built there (acknowledgements, templates, the command line).
+    Stored(Stored),
+    /// A status and the action to send for it: the committer builds its payload, most of
+    /// the work of a state change, off Broker's thread (the same payload: it depends on the
+    /// status and the configuration only, never on when it is built).
+    Status(Box<StatusEvent>, Action),
+}
+
 /// One event decided on Broker's thread.
 pub struct NewEvent {
-    pub out: Stored,
+    pub body: Body,
     /// The trigger opens an incident (none was open before it).
     pub opens: bool,
     /// The object's incident state after this event.
     pub object: ObjectState,
+}
+
+/// A new event in the committer.
+struct Held {
+    /// The event as stored; for a status handed over unbuilt, a placeholder with its action
+    /// until [`Held::build`] (right before the commit that stores it).
+    out: Stored,
+    /// The status `out` is still to be built from.
+    status: Option<Box<StatusEvent>>,
+    opens: bool,
+    object: ObjectState,
+}
+
+impl Held {
+    fn new(ev: NewEvent) -> Held {
+        let NewEvent {
+            body,
+            opens,
+            object,
+        } = ev;
+        let (out, status) = match body {
+            Body::Stored(out) => (out, None),
+            Body::Status(st, action) => (
+                Stored {
+                    dedup_key: String::new(),
+                    action,
+                    summary: String::new(),
+                    body: String::new(),
+                },
+                Some(st),
+            ),
+        };
+        Held {
+            out,
+            status,
+            opens,
+            object,
+        }
+    }
+
+    /// Builds the payload of a status handed over unbuilt (once; the committer's thread,
+    /// outside any lock: the same payload Broker's thread would have built, as it depends on
+    /// the status and the configuration only).
+    fn build(&mut self, cfg: &Config) {
+        if let Some(st) = self.status.take() {
+            self.out = payload::status_event(&st, self.out.action, cfg).into();
+        }
+    }
 }
 
 enum Msg {
@@ -326,6 +387,7 @@ impl Delivery {
         };
         let committer = Committer {
             shared: Arc::clone(&d.shared),
+            cfg: cfg.clone(),
             outbox,
             rx,
             held: VecDeque::new(),
@@ -478,10 +540,12 @@ enum Blocked {
 
 struct Committer {
     shared: Arc<Shared>,
+    /// What the payloads of statuses are built with.
+    cfg: Config,
     outbox: Outbox,
     rx: Receiver<Msg>,
     /// Events received and not yet committed, in order.
-    held: VecDeque<(u64, Box<NewEvent>)>,
+    held: VecDeque<(u64, Held)>,
     /// Delivered and rejected rows to apply.
     results: Vec<Msg>,
     pending_rows: u64,
@@ -547,7 +611,7 @@ impl Committer {
     /// updated in the same commit. Rows `updated` or `gone` are dropped from it: their lane
     /// reads the database.
     fn keep_ready(
-        held: &mut VecDeque<(u64, Box<NewEvent>)>,
+        held: &mut VecDeque<(u64, Held)>,
         q: &mut Queue,
         taken: usize,
         origin: &[(usize, i64)],
@@ -637,7 +701,7 @@ impl Committer {
 
     fn take(&mut self, m: Msg, release: &mut bool) -> bool {
         match m {
-            Msg::Event(seq, ev) => self.held.push_back((seq, ev)),
+            Msg::Event(seq, ev) => self.held.push_back((seq, Held::new(*ev))),
             Msg::Delivered(_) | Msg::Rejected(..) => self.results.push(m),
             Msg::Release => *release = true,
             Msg::Stop => return true,
@@ -649,6 +713,12 @@ impl Committer {
     /// held events as the outbox has room for. Memory changes only once the commit succeeded.
     fn commit(&mut self) {
         let began = Instant::now();
+        // the payloads this batch may store, before anything is locked: built here rather than
+        // as the events arrive, gathering stays as quick as it was (how many events share a
+        // commit, and so which merge, must not depend on how long their payloads take)
+        for (_, ev) in self.held.iter_mut().take(self.batch_limit) {
+            ev.build(&self.cfg);
+        }
         let mut q = self.shared.lock();
         let busy = q.busy.clone();
         let is_busy = |id: i64| busy.contains(&id);
@@ -1145,8 +1215,9 @@ fn processed(shared: &Shared, turn: Turn) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::ParamValue;
     use crate::event::ObjectKey;
-    use crate::payload::{Action, Outgoing};
+    use crate::payload::Outgoing;
     use std::sync::atomic::Ordering::Relaxed;
 
     fn ms(n: u64) -> Duration {
@@ -1159,14 +1230,17 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let (outbox, _) = Outbox::open(&dir.join("o.db")).unwrap();
+        let key = "abcdefghijklmnopqrstuvwxyz012345";
         let shared = Arc::new(Shared::new(
             (0..LANES).map(|_| VecDeque::new()).collect(),
             Arc::new(Logger::in_memory(Level::Debug)),
-            Secret::new("abcdefghijklmnopqrstuvwxyz012345"),
+            Secret::new(key),
         ));
         let (_inbox, rx) = mpsc::channel();
+        let params = [("pdy_routing_key".to_string(), ParamValue::Str(key.into()))];
         let c = Committer {
             shared: Arc::clone(&shared),
+            cfg: Config::from_params(&params).unwrap().0,
             outbox,
             rx,
             held: VecDeque::new(),
@@ -1188,11 +1262,11 @@ mod tests {
         (c, shared)
     }
 
-    fn event(key: &str, action: Action, opens: bool) -> Box<NewEvent> {
+    fn event(key: &str, action: Action, opens: bool) -> Held {
         let mut body = serde_json::Map::new();
         body.insert("dedup_key".into(), key.into());
         body.insert("event_action".into(), action.as_str().into());
-        Box::new(NewEvent {
+        Held {
             out: Outgoing {
                 dedup_key: key.into(),
                 action,
@@ -1200,6 +1274,7 @@ mod tests {
                 body,
             }
             .into(),
+            status: None,
             opens,
             object: ObjectState {
                 key: ObjectKey {
@@ -1209,7 +1284,71 @@ mod tests {
                 open_state: None,
                 acknowledged: false,
             },
-        })
+        }
+    }
+
+    /// The same event as Broker's thread hands it over.
+    fn handed(seq: u64, key: &str, action: Action, opens: bool) -> Msg {
+        let Held {
+            out, opens, object, ..
+        } = event(key, action, opens);
+        Msg::Event(
+            seq,
+            Box::new(NewEvent {
+                body: Body::Stored(out),
+                opens,
+                object,
+            }),
+        )
+    }
+
+    /// A status handed over unbuilt is stored with exactly the payload Broker's thread would
+    /// have built, and the stored and built bodies go to the outbox alike.
+    #[test]
+    fn the_committer_builds_status_payloads_as_brokers_thread_would() {
+        use crate::event::{Event, RawEvent, RawValue};
+        let (mut c, _shared) = committer("build");
+        let raw = RawEvent::new()
+            .with("category", RawValue::Int(1))
+            .with("element", RawValue::Int(29))
+            .with("host_id", RawValue::Int(12))
+            .with("service_id", RawValue::Int(34))
+            .with("state", RawValue::Int(2))
+            .with("state_type", RawValue::Int(1))
+            .with("output", RawValue::Str("CRITICAL - disk full".into()))
+            .with("perfdata", RawValue::Str("'used'=97%;80;90;0;100".into()))
+            .with("last_check", RawValue::Int(1_700_000_000))
+            .with("last_state_change", RawValue::Int(1_700_000_000))
+            .with("host_name", RawValue::Str("srv-db".into()))
+            .with("service_description", RawValue::Str("Disk".into()));
+        let Some(Event::Status(st)) = Event::from_raw(&raw).unwrap() else {
+            panic!("not a status");
+        };
+        let want: Stored = payload::status_event(&st, Action::Trigger, &c.cfg).into();
+        assert!(want.body.contains("\"Metrics\""), "{}", want.body);
+        let object = ObjectState {
+            key: st.key,
+            open_state: Some(2),
+            acknowledged: false,
+        };
+        let msg = Msg::Event(
+            1,
+            Box::new(NewEvent {
+                body: Body::Status(Box::new(st), Action::Trigger),
+                opens: true,
+                object,
+            }),
+        );
+        let mut release = false;
+        assert!(!c.take(msg, &mut release));
+        let (seq, held) = &c.held[0];
+        assert_eq!((*seq, held.opens, held.object), (1, true, object));
+        assert!(held.status.is_some(), "built at the commit, not on arrival");
+        c.commit();
+        let stored = c.outbox.pending().unwrap();
+        assert_eq!(stored.len(), 1);
+        let reader = c.outbox.reader().unwrap();
+        assert_eq!(reader.fetch(stored[0].0).unwrap(), Some(want));
     }
 
     /// After a commit, the next one waits for more events only in a burst: a trickle of one
@@ -1225,13 +1364,13 @@ mod tests {
             // the previous commit just ended and took 20 ms: events that came meanwhile
             c.last_commit = Some((Instant::now(), ms(20)));
             for seq in 0..waiting as u64 {
-                let ev = event(&format!("k{seq}"), Action::Trigger, true);
-                tx.send(Msg::Event(seq + 1, ev)).unwrap();
+                tx.send(handed(seq + 1, &format!("k{seq}"), Action::Trigger, true))
+                    .unwrap();
             }
             let later = tx.clone();
             let late = std::thread::spawn(move || {
                 std::thread::sleep(ms(200));
-                let _ = later.send(Msg::Event(99, event("late", Action::Trigger, true)));
+                let _ = later.send(handed(99, "late", Action::Trigger, true));
             });
             let mut release = false;
             assert!(!c.gather(&mut release));

@@ -47,10 +47,11 @@ CREATE TABLE IF NOT EXISTS objects (
 );
 ";
 
-/// An event as the outbox stores it: the body already serialised. Built on Broker's thread
-/// and freed by the committer: a handful of allocations instead of a JSON tree of dozens,
-/// each of which the committer would free into Broker's thread's malloc arena, contending
-/// for its lock.
+/// An event as the outbox stores it: the body already serialised. A status's is built by the
+/// committer (off Broker's thread); an event built on Broker's thread (acknowledgements,
+/// templates) is serialised there, so that the committer frees a handful of allocations
+/// instead of a JSON tree of dozens, each of which it would free into Broker's thread's
+/// malloc arena, contending for its lock.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Stored {
     pub dedup_key: String,

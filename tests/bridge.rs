@@ -334,8 +334,17 @@ fn hostile_output_still_gives_valid_events() {
             .go()
             .assert_ok();
         let got = pd.accepted();
-        assert_eq!(got.len(), 4, "{:#?}", actions(&got));
+        assert_eq!(got.len(), 5, "{:#?}", actions(&got));
         assert!(pd.requests().iter().all(|r| r.status == 202));
+        let strict = &for_key(&got, "12_36")[0]["payload"];
+        assert!(
+            strict["summary"]
+                .as_str()
+                .unwrap()
+                .ends_with("CRITICAL - CRITICAL - strict event"),
+            "{strict}"
+        );
+        assert_eq!(strict["custom_details"]["Metrics"]["used"]["value"], 97.0);
         let nasty = &for_key(&got, "12_34")[0]["payload"];
         let summary = nasty["summary"].as_str().unwrap();
         assert!(summary.contains("\"quoted\" back\\slash"), "{summary}");

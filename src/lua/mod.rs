@@ -264,7 +264,11 @@ unsafe fn string_at(l: *mut lua_State, idx: c_int) -> Option<String> {
             return None;
         }
         let bytes = std::slice::from_raw_parts(p.cast::<u8>(), len);
-        Some(String::from_utf8_lossy(bytes).into_owned())
+        // valid UTF-8 (nearly always) is copied as it is; only invalid bytes take the lossy path
+        Some(match std::str::from_utf8(bytes) {
+            Ok(s) => s.to_owned(),
+            Err(_) => String::from_utf8_lossy(bytes).into_owned(),
+        })
     }
 }
 
@@ -419,7 +423,8 @@ unsafe fn fields_of(l: *mut lua_State, idx: c_int) -> Vec<(String, RawValue)> {
     // SAFETY: lua_next over a table, keys read only when they are strings.
     unsafe {
         let t = abs_index(l, idx);
-        let mut out = Vec::new();
+        // room for the bridge's details (its FIELDS and the names from Broker's cache) at once
+        let mut out = Vec::with_capacity(48);
         if lua_type(l, t) != LUA_TTABLE || lua_checkstack(l, 6) == 0 {
             return out;
         }

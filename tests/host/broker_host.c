@@ -653,7 +653,13 @@ static int ev_index(lua_State *L) {
   field_reads++;
   lua_getuservalue(L, 1);
   lua_pushvalue(L, 2);
-  lua_rawget(L, -2);
+  if (lua_rawget(L, -2) == LUA_TNIL) {
+    /* an event built with __strict = true raises on a field it lacks (tests: a Broker whose
+       reads of unknown fields fail) */
+    lua_getfield(L, -2, "__strict");
+    if (lua_toboolean(L, -1)) return luaL_error(L, "broker_event: no field '%s'", lua_tostring(L, 2));
+    lua_pop(L, 1);
+  }
   return 1;
 }
 

@@ -11,7 +11,13 @@ out:send(C.svc { host_id = 13, service_id = 35, state = 3, output = "UNKNOWN - "
 -- unknown to the cache: still sent, with ids
 out:send(C.hst { host_id = 99, state = 1, output = "DOWN - unknown host" })
 out:send(C.svc { host_id = 12, service_id = 99, state = 2, output = "CRITICAL - unknown service" })
+-- a Broker that raises on reading a field the event lacks: the details are then read one field
+-- at a time, and the event is sent with every field it has
+local strict = C.svc { host_id = 12, service_id = 36, state = 2, output = "CRITICAL - strict event",
+  perfdata = "'used'=97%;80;90;0;100" }
+strict.__strict = true
+out:send(strict)
 C.settle(out)
-C.delivered(out, 4)
+C.delivered(out, 5)
 out:stop()
 print("payload_edge: done")
