@@ -5,9 +5,11 @@
 //! also builds the payload of a status (handed over as the status and its action), the
 //! largest part of a state change's work. A commit starts
 //! as soon as an event waits and the committer is idle, so an isolated event costs one
-//! fsync and no wait; events that arrive during a commit share the next one, which (in a
-//! burst: at least 2 of them) first waits `outbox_commit_delay` for more, so that a burst
-//! takes few fsyncs however fast the disk. The committer also applies what the lanes report
+//! fsync and no wait; events that arrive during a commit share the next one, which in a
+//! burst (the latest 16 events all arrived within `outbox_commit_delay`) first waits that delay
+//! for more, so that a burst takes few fsyncs however fast the disk, while a slower stream is
+//! committed as it comes (waiting would leave a state change pending at every moment, and
+//! Broker's acknowledgement with it). The committer also applies what the lanes report
 //! (delivered: deleted; rejected: moved to `rejected`; these alone wait up to
 //! `outbox_commit_delay` to share a commit), merges
 //! superseded pending events, holds new events back when the outbox is full or the disk
@@ -403,7 +405,7 @@ impl Delivery {
             last_stats: None,
             blocked: None,
             clear_since: None,
-            last_commit: None,
+            arrivals: VecDeque::with_capacity(BURST_EVENTS),
             batch_limit: MAX_BATCH,
         };
         d.committer = Some(
@@ -563,8 +565,8 @@ struct Committer {
     blocked: Option<Blocked>,
     /// Since when nothing was held back and no write failed, while still `blocked`.
     clear_since: Option<Instant>,
-    /// End and duration of the latest commit.
-    last_commit: Option<(Instant, Duration)>,
+    /// When the latest [`BURST_EVENTS`] events arrived, oldest first.
+    arrivals: VecDeque<Instant>,
     /// Events taken per transaction: halved after a failed commit (a full disk may have room
     /// for a few events but not for a large batch), doubled back after each success.
     batch_limit: usize,
@@ -573,9 +575,14 @@ struct Committer {
 /// How long a blocked outbox must work normally before its recovery is announced.
 const RECOVERY_QUIET: Duration = Duration::from_secs(3);
 
-/// Events that must have arrived during a commit for the next one to wait for more (a burst):
-/// two mean that events come faster than the disk commits them.
-const BURST_EVENTS: usize = 2;
+/// Events that must have arrived within one commit delay for a commit to wait for more (a
+/// burst): 1,600 state changes per second at the default 10 ms, so that waiting gathers at
+/// least as many per commit. Below that rate every wait would only keep a state change pending
+/// (Broker's acknowledgement waits for all of them) while gathering a few events: with Broker
+/// handing over 600 state changes per second and two events per commit as the trigger, the
+/// acknowledgement was held back so long that Broker retained up to 10,000 events (its whole
+/// memory queue) instead of at most about 500.
+const BURST_EVENTS: usize = 16;
 
 /// Most rows kept in [`Queue::ready`]; rows beyond are read back by their lane.
 const READY_MAX: usize = 1024;
@@ -636,21 +643,16 @@ impl Committer {
 
     /// Takes the messages already waiting, then decides when to commit.
     ///
-    /// New events: at once, when the committer was idle. When at least [`BURST_EVENTS`] arrived
-    /// during the previous commit or right after it (commits run back to back: a burst), they
-    /// wait `delay` for more to join, so that a burst groups into few commits however fast the
-    /// disk (waiting only as long as the previous commit took made the grouping depend on how
-    /// long the committer itself worked: with a fast disk and fast commits, 10,000 events took
-    /// 2,000 commits), while an isolated event, or a trickle of one per commit, waits for
+    /// New events: at once, unless in a burst ([`Committer::burst_until`]): then they wait
+    /// `delay` for more to join, so that a burst groups into few commits however fast the disk
+    /// (waiting only as long as the previous commit took made the grouping depend on how long
+    /// the committer itself worked: with a fast disk and fast commits, 10,000 events took
+    /// 2,000 commits), while an isolated event, or a stream slower than a burst, waits for
     /// nothing but its own commit. Only lane results, or events held back
     /// while the outbox is blocked: up to `delay`, so that deletions share a commit and a
     /// failing disk is not retried per event. True when stopping.
     fn gather(&mut self, release: &mut bool) -> bool {
         let start = Instant::now();
-        let burst = self
-            .last_commit
-            .filter(|(ended, took)| start.saturating_duration_since(*ended) < *took)
-            .map(|_| start + self.delay);
         while self.held.len() + self.results.len() < MAX_BATCH {
             let m = match self.rx.try_recv() {
                 Ok(m) => m,
@@ -663,7 +665,7 @@ impl Committer {
                     } else {
                         // a trickle (a few events per commit) gains nothing by waiting: each
                         // wait only keeps Broker's events unacknowledged longer
-                        burst.filter(|_| self.held.len() >= BURST_EVENTS)
+                        self.burst_until(start)
                     };
                     let left = until.map_or(Duration::ZERO, |u| {
                         u.saturating_duration_since(Instant::now())
@@ -699,9 +701,24 @@ impl Committer {
         t.max(Duration::from_millis(1))
     }
 
+    /// Until when the commit of the events gathered since `start` waits for more: `delay`
+    /// after `start` in a burst (the latest [`BURST_EVENTS`] events all arrived within `delay`),
+    /// else not at all.
+    fn burst_until(&self, start: Instant) -> Option<Instant> {
+        let oldest = *self.arrivals.front()?;
+        (self.arrivals.len() >= BURST_EVENTS && oldest.elapsed() <= self.delay)
+            .then_some(start + self.delay)
+    }
+
     fn take(&mut self, m: Msg, release: &mut bool) -> bool {
         match m {
-            Msg::Event(seq, ev) => self.held.push_back((seq, Held::new(*ev))),
+            Msg::Event(seq, ev) => {
+                if self.arrivals.len() >= BURST_EVENTS {
+                    self.arrivals.pop_front();
+                }
+                self.arrivals.push_back(Instant::now());
+                self.held.push_back((seq, Held::new(*ev)));
+            }
             Msg::Delivered(_) | Msg::Rejected(..) => self.results.push(m),
             Msg::Release => *release = true,
             Msg::Stop => return true,
@@ -712,7 +729,6 @@ impl Committer {
     /// One transaction: results first (they free room and are never merged), then as many
     /// held events as the outbox has room for. Memory changes only once the commit succeeded.
     fn commit(&mut self) {
-        let began = Instant::now();
         // the payloads this batch may store, before anything is locked: built here rather than
         // as the events arrive, gathering stays as quick as it was (how many events share a
         // commit, and so which merge, must not depend on how long their payloads take)
@@ -858,7 +874,6 @@ impl Committer {
                 self.set_blocked(Some(Blocked::Disk), &e.0);
             }
         }
-        self.last_commit = Some((Instant::now(), began.elapsed()));
     }
 
     /// Announces the end of a blocked episode once nothing was held back and no write
@@ -1256,7 +1271,7 @@ mod tests {
             last_stats: None,
             blocked: None,
             clear_since: None,
-            last_commit: None,
+            arrivals: VecDeque::with_capacity(BURST_EVENTS),
             batch_limit: MAX_BATCH,
         };
         (c, shared)
@@ -1351,32 +1366,53 @@ mod tests {
         assert_eq!(reader.fetch(stored[0].0).unwrap(), Some(want));
     }
 
-    /// After a commit, the next one waits for more events only in a burst: a trickle of one
-    /// event per commit is committed at once (waiting only kept Broker's events unacknowledged).
-    /// A burst waits the whole delay, however short the previous commit was.
+    /// New events wait for more only in a burst: the latest [`BURST_EVENTS`] events all
+    /// arrived within the delay. Fewer, or as many spread over more than the delay (a steady
+    /// stream of state changes, where waiting only kept Broker's events unacknowledged), are
+    /// committed at once; a burst waits the whole delay, however short the previous commit was.
     #[test]
     fn only_a_burst_waits_for_more_events() {
-        for (waiting, waits) in [(1, false), (BURST_EVENTS, true)] {
-            let (mut c, _shared) = committer(&format!("burst-{waiting}"));
+        let delay = Duration::from_secs(1);
+        // (events already arrived, how long ago the oldest of them came, whether the commit waits)
+        for (arrived, oldest_ago, waits) in [
+            (2, ms(0), false),
+            (BURST_EVENTS - 1, ms(0), false),
+            (BURST_EVENTS + 5, delay + ms(500), false),
+            (BURST_EVENTS, ms(0), true),
+            (BURST_EVENTS + 5, delay / 2, true),
+        ] {
+            let (mut c, _shared) =
+                committer(&format!("burst-{arrived}-{}", oldest_ago.as_millis()));
             let (tx, rx) = mpsc::channel();
             c.rx = rx;
-            c.delay = Duration::from_secs(1);
-            // the previous commit just ended and took 20 ms: events that came meanwhile
-            c.last_commit = Some((Instant::now(), ms(20)));
-            for seq in 0..waiting as u64 {
-                tx.send(handed(seq + 1, &format!("k{seq}"), Action::Trigger, true))
-                    .unwrap();
+            c.delay = delay;
+            let mut release = false;
+            // the earlier events, committed already: only their arrival times are left
+            for seq in 0..arrived as u64 - 1 {
+                let m = handed(seq + 1, &format!("k{seq}"), Action::Trigger, true);
+                assert!(!c.take(m, &mut release));
             }
+            c.held.clear();
+            let shift = |t: Instant| t.checked_sub(oldest_ago).expect("uptime");
+            for t in c.arrivals.iter_mut() {
+                *t = shift(*t);
+            }
+            tx.send(handed(arrived as u64, "now", Action::Trigger, true))
+                .unwrap();
             let later = tx.clone();
             let late = std::thread::spawn(move || {
                 std::thread::sleep(ms(200));
                 let _ = later.send(handed(99, "late", Action::Trigger, true));
             });
-            let mut release = false;
+            let m = c.rx.recv().unwrap();
+            assert!(!c.take(m, &mut release));
             assert!(!c.gather(&mut release));
             late.join().unwrap();
-            let joined = c.held.len() > waiting;
-            assert_eq!(joined, waits, "{waiting} events waiting");
+            let joined = c.held.len() > 1;
+            assert_eq!(
+                joined, waits,
+                "{arrived} events, the oldest {oldest_ago:?} ago"
+            );
             drop(tx);
         }
     }
