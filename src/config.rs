@@ -234,8 +234,9 @@ pub struct Config {
     pub outbox_path: PathBuf,
     /// `outbox_max_events`: pending events kept before acknowledgements to Broker stop.
     pub outbox_max_events: u64,
-    /// `outbox_commit_delay_ms`: the longest a commit waits for more events within a burst (an
-    /// event that finds the committer idle is committed at once); also how long delivered
+    /// `outbox_commit_delay_ms`: the longest a commit waits for more events within a burst, when
+    /// the latest 16 events all arrived within this delay (an event that finds the committer
+    /// idle, or a slower stream, is committed at once); also how long delivered
     /// events wait to be deleted together.
     pub outbox_commit_delay: Duration,
     /// `rejected_max_events`: rejected events kept for inspection (oldest pruned).
