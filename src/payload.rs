@@ -358,17 +358,15 @@ fn to_bytes(body: &Map<String, Value>) -> Vec<u8> {
     body_text(body).into_bytes()
 }
 
-/// Largest capacity reserved up front for a body's text (PagerDuty's limit on an event is 512 KB).
-const MAX_BODY_HINT: usize = 1 << 20;
-
 /// `body` as JSON text, as the outbox stores it and [`encode`] sends it.
 pub fn body_text(body: &Map<String, Value>) -> String {
     // Sized first, then written once: growing the text by doubling took about 5 reallocations
     // per payload, each a turn of a malloc arena lock that Broker's thread may share (perf:
     // most of the times the committer woke Broker's thread waiting for that lock).
     // Serialising a `Map` of `Value`s cannot fail (keys are strings, numbers finite).
-    // (`json_len` says `usize::MAX` for what cannot be serialised: no capacity then.)
-    let mut out = Vec::with_capacity(json_len(body).min(MAX_BODY_HINT));
+    // Bodies are shrunk to fit `MAX_BODY` before they get here; the cap only guards the
+    // `usize::MAX` that `json_len` says for what cannot be serialised.
+    let mut out = Vec::with_capacity(json_len(body).min(MAX_BODY));
     match serde_json::to_writer(&mut out, body).map(|()| String::from_utf8(out)) {
         Ok(Ok(text)) => text,
         _ => "{}".into(),
