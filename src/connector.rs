@@ -172,7 +172,7 @@ impl Connector {
         key: ObjectKey,
         observed: Observed,
     ) -> Quick {
-        self.quick(category, element, |c| {
+        self.quick(category, element, key, |c| {
             let resend = observed.state > 0
                 && !c.cfg.dedup(key.kind())
                 && !(key.kind() == Kind::Service && observed.state == 4);
@@ -190,7 +190,7 @@ impl Connector {
     /// ([`Memory::still_ok`]); anything else answers [`Quick::NeedFlags`], and the host asks
     /// [`Connector::quick_status`].
     pub fn quick_state(&self, category: u32, element: u32, key: ObjectKey, state: i64) -> Quick {
-        self.quick(category, element, |c| {
+        self.quick(category, element, key, |c| {
             if c.memory.still_ok(key, state) {
                 Quick::Done(c.verdict())
             } else {
@@ -210,9 +210,21 @@ impl Connector {
     /// The part of both fast-path questions that does not depend on the status: answers for
     /// the types that are not statuses, and counts the event (once: not when the answer is
     /// [`Quick::NeedFlags`], as the same event is asked about again).
-    fn quick(&self, category: u32, element: u32, status: impl FnOnce(&Self) -> Quick) -> Quick {
+    fn quick(
+        &self,
+        category: u32,
+        element: u32,
+        key: ObjectKey,
+        status: impl FnOnce(&Self) -> Quick,
+    ) -> Quick {
         let answer = match EventClass::of(category, element) {
-            Some(EventClass::Status(..)) if self.accepts(category, element) => status(self),
+            // a key of the other kind (a service status without a service id, read as 0) is
+            // never another object's memory: the details report what is wrong with the event
+            Some(EventClass::Status(kind, _))
+                if kind == key.kind() && self.accepts(category, element) =>
+            {
+                status(self)
+            }
             Some(_) if self.accepts(category, element) => Quick::NeedDetails,
             _ => Quick::Done(self.verdict()),
         };

@@ -286,3 +286,54 @@ fn quick_state_is_done_only_for_an_object_that_stays_ok() {
         "not a type we act on"
     );
 }
+
+/// A service status without its service id is never answered from the host's memory (the id
+/// reads as 0, the host's key): it goes to the details, which log it and skip it.
+#[test]
+fn a_service_status_without_service_id_is_not_taken_for_its_host() {
+    use centreon_pagerduty::connector::Quick;
+    use centreon_pagerduty::decision::Observed;
+    use centreon_pagerduty::event::{Flags, ObjectKey, RawEvent};
+    let dir = scratch("no-service-id");
+    let mut c = connector(
+        json!({"http_server_url": "http://127.0.0.1:9/v2/enqueue"}),
+        &dir,
+    );
+    // host 7 is known DOWN (1, HARD)
+    let host = |state: i64, t: i64| {
+        RawEvent::from_json(&json!({
+            "category": 1, "element": 32, "host_id": 7, "state": state, "state_type": 1,
+            "last_check": t, "last_state_change": t, "output": "down", "host_name": "h",
+        }))
+        .unwrap()
+    };
+    c.submit_details(&host(1, 100)).unwrap();
+    let host_key = ObjectKey {
+        host_id: 7,
+        service_id: 0,
+    };
+    let down = Observed {
+        state: 1,
+        hard: true,
+        flags: Flags::default(),
+    };
+    assert!(
+        matches!(c.quick_status(1, 32, host_key, down), Quick::Done(_)),
+        "the host's own status is answered from its memory"
+    );
+    // a service status (WARNING, 1: the host's state number) without a service id
+    assert_eq!(c.quick_status(1, 29, host_key, down), Quick::NeedDetails);
+    assert_eq!(c.quick_state(1, 29, host_key, 1), Quick::NeedDetails);
+    let svc = RawEvent::from_json(&json!({
+        "category": 1, "element": 29, "host_id": 7, "state": 1, "state_type": 1,
+        "last_check": 160, "last_state_change": 160, "output": "warning",
+    }))
+    .unwrap();
+    assert!(c.submit_details(&svc).is_err(), "reported, not taken");
+    drop(c);
+    assert!(
+        log_of(&dir).contains("service_id"),
+        "the log names the missing field: {}",
+        log_of(&dir)
+    );
+}
