@@ -201,7 +201,7 @@ impl Connector {
 
     /// Counts events a host answered itself, without asking (the Lua bridge's objects that
     /// stay OK): statistics `events_seen` and `events_answered_by_script`.
-    pub fn count_unseen(&self, events: u64) {
+    pub fn count_answered_by_script(&self, events: u64) {
         if events > 0 {
             self.delivery.answered_by_script(events);
         }

@@ -515,7 +515,7 @@ unsafe extern "C" fn l_status(l: *mut lua_State) -> c_int {
                 // 7 arguments at most without the state type and flags (`unseen` 7th), 10 or
                 // 11 with them (`unseen` 11th)
                 let full = lua_gettop(l) > 7;
-                c.count_unseen(unseen_arg(l, if full { 11 } else { 7 }));
+                c.count_answered_by_script(unseen_arg(l, if full { 11 } else { 7 }));
                 let answer = match (int_arg(l, 2), int_arg(l, 3), int_arg(l, 4)) {
                     (Some(cat), Some(elem), Some(host_id))
                         if host_id > 0
@@ -592,7 +592,7 @@ unsafe extern "C" fn l_flush(l: *mut lua_State) -> c_int {
     unsafe {
         guarded(l, || match connector(l) {
             Ok(c) => {
-                c.count_unseen(unseen_arg(l, 2));
+                c.count_answered_by_script(unseen_arg(l, 2));
                 lua_pushboolean(l, c.flush() as c_int);
                 1
             }
