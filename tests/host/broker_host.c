@@ -542,6 +542,10 @@ static int bc_get_instance_name(lua_State *L) {
   return 1;
 }
 
+/* A fresh array of fresh { group_id, group_name } tables (the script may modify them), built
+ * as Broker's l_broker_cache_get_hostgroups / _get_servicegroups build it: lua_newtable, then
+ * per group lua_createtable(L, 0, 2) and the two fields. A group entry that is not a table
+ * is skipped; a field of another type is copied as it is. */
 static int push_groups(lua_State *L, int has) {
   if (!has) {
     lua_pushnil(L);
@@ -549,12 +553,19 @@ static int push_groups(lua_State *L, int has) {
   }
   int obj = lua_gettop(L);
   lua_newtable(L);
+  int dst = obj + 1;
   if (lua_getfield(L, obj, "groups") == LUA_TTABLE) {
-    lua_Integer n = (lua_Integer)lua_rawlen(L, -1);
+    int src = dst + 1;
+    lua_Integer n = (lua_Integer)lua_rawlen(L, src), out = 0;
     for (lua_Integer i = 1; i <= n; i++) {
-      lua_rawgeti(L, -1, i);
-      copy_value(L, -1, L, 0); /* fresh copy: the script may modify it */
-      lua_rawseti(L, -4, i);
+      if (lua_rawgeti(L, src, i) == LUA_TTABLE) {
+        lua_createtable(L, 0, 2);
+        lua_getfield(L, -2, "group_id");
+        lua_setfield(L, -2, "group_id");
+        lua_getfield(L, -2, "group_name");
+        lua_setfield(L, -2, "group_name");
+        lua_rawseti(L, dst, ++out);
+      }
       lua_pop(L, 1);
     }
   }

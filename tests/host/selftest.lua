@@ -288,6 +288,8 @@ do
                notes_url = "http://n/12", action_url = "http://a/12", notes = "n12",
                groups = { { group_id = 1, group_name = "linux" } } },
       [13] = { name = "srv-web" },
+      [14] = { name = "srv-odd", groups = { { group_id = 3, group_name = "a", extra = true }, "junk",
+                                            { group_id = 4, group_name = "b" } } },
     },
     services = {
       ["12:34"] = { description = "Disk /var", severity = 1, action_url = "http://a/12/34",
@@ -307,6 +309,10 @@ do
     assert(#hg == 1 and hg[1].group_id == 1 and hg[1].group_name == "linux")
     hg[1].group_name = "mutated"
     assert(c:get_hostgroups(12)[1].group_name == "linux")
+    -- as Broker builds them: only group_id and group_name, entries that are not tables skipped
+    local n = 0
+    for k in pairs(c:get_hostgroups(14)[1]) do n = n + 1 end
+    assert(n == 2 and #c:get_hostgroups(14) == 2 and c:get_hostgroups(14)[2].group_name == "b")
     local none = c:get_hostgroups(13)
     assert(type(none) == "table" and next(none) == nil)
     assert(c:get_hostgroups(99) == nil)
