@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/writepath.sh: write-path and memory benchmarks of the Lua bridge, in the Broker emulator.
 #
-#   bash bench/writepath.sh            # full size: 5 x 1,000,000 events per script and Lua
+#   bash bench/writepath.sh            # full size: 9 x 1,000,000 events per script and Lua
 #                                      # version, memory after 1,000,000 and 10,000,000 events
 #   bash bench/writepath.sh --tiny     # smoke run (make test): 1 x 2,000 events, memory after
 #                                      # 2,000 and 20,000 events
@@ -45,7 +45,10 @@ cd "$ROOT"
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 case "$TARGET" in /*) ;; *) TARGET="$ROOT/$TARGET" ;; esac
 
-RUNS=5
+# 9 runs (5 until 2026-12-07): single runs of the same script move by up to 2.7 us within
+# minutes on this shared host, and a median of 5 moved the bridge's added cost by 0.7 us between
+# two full runs of the same code (bench/HISTORY.md, sections 10 and 11)
+RUNS=9
 EVENTS=1000000
 MEM_EVENTS=1000000,10000000
 MEM_RUNS=1
