@@ -37,34 +37,70 @@ local KNOWN_TYPES = { HOST_STATUS, SERVICE_STATUS, PB_SERVICE_STATUS, PB_HOST_ST
   65541, 65572,   -- downtime (BBDO 2, BBDO 3)
   65591, 65592 }  -- adaptive service / host status (BBDO 3: acknowledgement, downtime depth)
 
--- Fields handed to the library on the details path (missing ones are simply absent).
+-- Fields handed to the library on the details path (missing ones are simply absent): all of
+-- them for the events that are not statuses (acknowledgements, downtimes, adaptive statuses).
 local FIELDS = { "category", "element", "host_id", "service_id", "state", "state_type",
   "check_attempt", "max_check_attempts", "last_check", "last_state_change",
   "last_hard_state_change", "last_hard_state", "output", "long_output", "perfdata",
   "acknowledged", "acknowledgement_type", "scheduled_downtime_depth", "flapping",
   "author", "comment_data", "entry_time", "deletion_time", "sticky", "type",
   "start_time", "end_time", "actual_start_time", "actual_end_time", "started", "cancelled" }
+-- A status's: write() already has its type (category, element), ids and state, and often its
+-- state type and flags; of the rest, only what the library reads of a status (each read is a
+-- call into Broker). A format_file's templates get the fields they name on top (extra_fields).
+local STATUS_FIELDS = { "check_attempt", "max_check_attempts", "last_check", "last_state_change",
+  "last_hard_state_change", "output", "long_output", "perfdata" }
+-- The flags, when write() has not read them: BBDO 3 has no `acknowledged`; the library takes
+-- BBDO 2's `acknowledged`, else `acknowledgement_type` (read for BBDO 2 even when write() has
+-- read `acknowledged`).
+local FLAGS_V3 = { "state_type", "acknowledgement_type", "scheduled_downtime_depth", "flapping" }
+local FLAGS_V2 = { "state_type", "acknowledged", "acknowledgement_type", "scheduled_downtime_depth",
+  "flapping" }
 
 local function field(e, k)
   return e[k]
 end
 
--- All of FIELDS in one table constructor (one protected call, the table sized once), made
--- from FIELDS at load: read_fields(e, host_event) never reads service_id of a host event.
-local read_fields
-do
-  local src = { "local e, host_event = ... return {" }
-  for i = 1, #FIELDS do
-    local k = FIELDS[i]
+-- A reader of the fields `names` in one table constructor (one protected call, the table sized
+-- once), made at load: reader(e, host_event) never reads service_id of a host event. The
+-- constructor also names, as nil, the fields write() and the cache lookups add afterwards, so
+-- that the table is sized for them too.
+local ADDED = { "category", "element", "host_id", "service_id", "state", "host_name",
+  "host_address", "poller", "hostgroups", "host_severity", "service_description", "servicegroups",
+  "service_severity", "notes_url", "action_url" }
+local function reader(names, chunk_name)
+  local src, listed = { "local e, host_event = ... return {" }, {}
+  for i = 1, #names do
+    local k = names[i]
+    listed[k] = true
     if k == "service_id" then
       src[#src + 1] = k .. " = not host_event and e." .. k .. " or nil,"
     else
       src[#src + 1] = k .. " = e." .. k .. ","
     end
   end
+  for i = 1, #ADDED do
+    if not listed[ADDED[i]] then src[#src + 1] = ADDED[i] .. " = nil," end
+  end
   src[#src + 1] = "}"
-  read_fields = assert(load(table.concat(src, "\n"), "=pagerduty.lua:read_fields", "t", {}))
+  return { names = names, read = assert(load(table.concat(src, "\n"), "=pagerduty.lua:" .. chunk_name, "t", {})) }
 end
+
+local function concat(a, b)
+  local t = {}
+  for i = 1, #a do t[#t + 1] = a[i] end
+  for i = 1, #b do t[#t + 1] = b[i] end
+  return t
+end
+
+local READ_ALL = reader(FIELDS, "read_fields")
+-- [bbdo 3][flags already read]
+local READ_STATUS = {
+  [true] = { [true] = reader(STATUS_FIELDS, "read_status"),
+             [false] = reader(concat(STATUS_FIELDS, FLAGS_V3), "read_status_flags") },
+  [false] = { [true] = reader(concat(STATUS_FIELDS, { "acknowledgement_type" }), "read_status_v2"),
+              [false] = reader(concat(STATUS_FIELDS, FLAGS_V2), "read_status_flags_v2") },
+}
 
 local function group_names(groups)
   if type(groups) ~= "table" then return nil end
@@ -92,21 +128,27 @@ local function copy_fields(d, prefix, object, names)
   end
 end
 
-local function details(e)
-  local t = e._type
-  local host_event = t == HOST_STATUS or t == PB_HOST_STATUS or t == 65592
+-- The fields of `plan` (a reader) of event e, in a fresh table.
+local function read_details(e, plan, host_event)
   -- one protected call for all fields; only if a read raises, each field on its own (a field
   -- that cannot be read is absent, the others are kept)
-  local ok, d = pcall(read_fields, e, host_event)
+  local ok, d = pcall(plan.read, e, host_event)
   if not ok then
     d = {}
-    for i = 1, #FIELDS do
-      local k = FIELDS[i]
+    local names = plan.names
+    for i = 1, #names do
+      local k = names[i]
       local v
       if not (host_event and k == "service_id") then ok, v = pcall(field, e, k) end
       if ok and v ~= nil then d[k] = v end
     end
   end
+  return d
+end
+
+-- Completes the details d of event e for the library: the format_file's extra fields (those
+-- not read yet), then the names from Broker's cache.
+local function complete(d, e, host_event)
   if extra_fields then
     for i = 1, #extra_fields do
       local k = extra_fields[i]
@@ -260,21 +302,44 @@ function write(e)
       end
     end
     forget(known, sid)
-    if r == 3 or st ~= 0 then
+    local v3, flags_read = t >= PB_SERVICE_STATUS, r == 3 or st ~= 0
+    local ackv, stype, sdd, flap
+    if flags_read then
       local ack
-      if t >= PB_SERVICE_STATUS then ack = (e.acknowledgement_type or 0) ~= 0 else ack = e.acknowledged end
-      r = status_fn(handle, 1, element, hid, sid, st, e.state_type, ack, e.scheduled_downtime_depth, e.flapping,
-        unseen)
+      if v3 then
+        ackv = e.acknowledgement_type
+        ack = (ackv or 0) ~= 0
+      else
+        ackv = e.acknowledged
+        ack = ackv
+      end
+      stype, sdd, flap = e.state_type, e.scheduled_downtime_depth, e.flapping
+      r = status_fn(handle, 1, element, hid, sid, st, stype, ack, sdd, flap, unseen)
       unseen, waiting = 0, 0
     end
-  else
-    r = status_fn(handle, e.category, e.element, e.host_id)
+    if r ~= 2 then
+      settled = r == 1
+      return settled
+    end
+    -- the details: what write() has read is not read again
+    local host_event = not SERVICE_TYPE[t]
+    local d = read_details(e, READ_STATUS[v3][flags_read], host_event)
+    d.category, d.element, d.host_id, d.state = 1, element, hid, st
+    if not host_event then d.service_id = sid end
+    if flags_read then
+      d.state_type, d.scheduled_downtime_depth, d.flapping = stype, sdd, flap
+      if v3 then d.acknowledgement_type = ackv else d.acknowledged = ackv end
+    end
+    settled = submit_fn(handle, complete(d, e, host_event)) == true
+    return settled
   end
+  r = status_fn(handle, e.category, e.element, e.host_id)
   if r ~= 2 then
     settled = r == 1
     return settled
   end
-  settled = submit_fn(handle, details(e)) == true
+  local host_event = t == 65592 -- adaptive host status
+  settled = submit_fn(handle, complete(read_details(e, READ_ALL, host_event), e, host_event)) == true
   return settled
 end
 

@@ -50,6 +50,26 @@ out:send(C.svc { host_id = 21, service_id = 2, state = 2, change = false, acknow
 C.delivered(out, 6)
 out:send(C.svc { host_id = 20, service_id = 2, state = 0, output = "OK" })
 C.delivered(out, 7)
+
+-- A state change takes the details path, which does not read again what write() has read (the
+-- type, ids, state and flags) and reads of a status only what the library uses: 8 fields
+-- (38 reads in all for a service until 2026-12-07, when the details were all 31 fields).
+local function reads_of(ev)
+  local before = host.field_reads()
+  out:send(ev)
+  return host.field_reads() - before
+end
+local svc_problem = reads_of(C.svc { host_id = 20, service_id = 3, state = 2, output = "CRITICAL - new" })
+local svc_recovery = reads_of(C.svc { host_id = 20, service_id = 3, state = 0, output = "OK - back" })
+local host_problem = reads_of(C.hst { host_id = 21, state = 1, output = "CRITICAL - down" })
+print(string.format("field_reads: state changes: service problem %d, its recovery %d, host problem %d",
+  svc_problem, svc_recovery, host_problem))
+-- BBDO 2: acknowledgement_type too (the library's second choice after `acknowledged`)
+local v2 = C.bbdo == 2 and 1 or 0
+C.eq(svc_problem, 15 + v2, "field reads of a service going CRITICAL (3 + 4 flags + 8 details)")
+C.eq(svc_recovery, 15 + v2, "field reads of a service recovering (3 + 4 flags + 8 details)")
+C.eq(host_problem, 14 + v2, "field reads of a host going DOWN (2 + 4 flags + 8 details)")
+C.delivered(out, 10)
 C.settle(out)
 C.eq(out:unacked(), 0, "unacknowledged after settle")
 out:stop()
