@@ -24,7 +24,9 @@
 # --gc stop: no garbage collection in the counted part (BENCH_GC=stop in bench/writepath.lua):
 # the collector's cycles fall at different places for different scripts and move each total by
 # about 2,000 instructions per event at N = 10,000; without it the three scripts' differences
-# are exact (the fast path allocates nothing; the collector's own cost is then not counted).
+# are close (the fast path allocates nothing; the collector's own cost is then not counted),
+# though runs of the same scripts an hour apart have differed by up to about 800 instructions
+# per event (2026-12-07, bench/HISTORY.md section 11).
 # --json: print only one JSON line on stdout (make bench), the rest on stderr:
 #   {"bench":"instructions","lua":"5.4","gc":"on"|"stop","events":2N,"baseline_ir":A,"fieldread_ir":F,"bridge_ir":B,
 #    "added_ir":B-A,"ratio":B/A}

@@ -1475,7 +1475,7 @@ fn report_instructions(out: &mut String, v: &Value, all: &[Value]) {
         "`valgrind --tool=callgrind` on the emulator, events to a closed port, steady state: (instructions after 3N events - after N) / 2N, N = {} events, counted on the emulator's main thread only (Broker's thread: Broker's work, the script and the library's calls, not the library's own threads), with time() fixed so that Lua seeds its string hashes alike in every run ({}). Instruction counts do not move with the machine's load; the wall-clock figures above do.",
         fmt(num(v, "events") / 2.0, 0),
         if gc_stopped {
-            "and the garbage collectors stopped during the counted loops: runs of different scripts then compare to a few instructions; the collector's cost of the bridge's own allocations, the details of the 1 event in 100 that changes state, is not counted"
+            "and the garbage collectors stopped during the counted loops, so that the collector's phase does not move the totals; runs of the same scripts an hour apart still differed by up to about 800 instructions per event (2026-12-07); the collector's cost of the bridge's own allocations, the details of the 1 event in 100 that changes state, is not counted"
         } else {
             "each run ending with a full garbage collection; where the collector's cycles fall still moves each total by about 2,000"
         }
