@@ -303,6 +303,13 @@ pub(crate) fn reason(status: u16) -> &'static str {
         201 => "Created",
         202 => "Accepted",
         204 => "No Content",
+        300 => "Multiple Choices",
+        301 => "Moved Permanently",
+        302 => "Found",
+        303 => "See Other",
+        304 => "Not Modified",
+        307 => "Temporary Redirect",
+        308 => "Permanent Redirect",
         400 => "Bad Request",
         401 => "Unauthorized",
         403 => "Forbidden",
@@ -325,7 +332,7 @@ pub(crate) fn reason(status: u16) -> &'static str {
     }
 }
 
-/// Writes a complete JSON response.
+/// Writes a complete response: JSON unless `extra_headers` give a `Content-Type`.
 pub(crate) fn write_response(
     stream: &mut TcpStream,
     status: u16,
@@ -336,7 +343,10 @@ pub(crate) fn write_response(
 ) -> io::Result<()> {
     let mut out = String::with_capacity(256 + body.len());
     let _ = write!(out, "HTTP/1.1 {status} {}\r\n", reason(status));
-    out.push_str("Server: pd-standin\r\nContent-Type: application/json\r\n");
+    out.push_str("Server: pd-standin\r\n");
+    if header(extra_headers, "content-type").is_none() {
+        out.push_str("Content-Type: application/json\r\n");
+    }
     for (name, value) in extra_headers {
         let _ = write!(out, "{name}: {value}\r\n");
     }

@@ -91,7 +91,22 @@ pub enum Answer {
     Reset,
     /// Close the connection without answering (the client sees end of stream).
     Close,
+    /// Answer this redirect status (300..=399) with this `Location` header and a short
+    /// HTML body, as a captive portal, a proxy's login page or a moved URL does.
+    /// PagerDuty's Events API never redirects.
+    Redirect(u16, String),
+    /// Answer this status with this body as `text/html` (a captive portal's or a proxy's
+    /// page); an empty body sends [`PORTAL_PAGE`]. No validation, no incident model.
+    Page(u16, String),
+    /// Answer this status with a body that quotes the request's body, routing key
+    /// included, as a WAF or a proxy's error page does: for 400..=499 PagerDuty's JSON
+    /// error shape with the quote in `errors`, otherwise a plain-text page. No
+    /// validation, no incident model.
+    Echo(u16),
 }
+
+/// The page of [`Answer::Page`] when none is given: a captive portal's login page.
+pub const PORTAL_PAGE: &str = "<!DOCTYPE html>\n<html><head><title>Guest Wi-Fi - Please log in</title></head>\n<body><form method=\"post\" action=\"/login\"><input name=\"user\"><input name=\"password\" type=\"password\"><button>Log in</button></form></body></html>\n";
 
 impl Answer {
     /// `Answer::Delay(delay, Box::new(then))`.
@@ -103,9 +118,10 @@ impl Answer {
     ///
     /// Forms (case-insensitive keywords): `202` or `accept`; `400 reason`;
     /// `429`; `429 retry-after=N`; `500`, `502`, `503` (any 5xx) for
-    /// [`Answer::ServerError`]; `hang`; `reset`; `close`; `delay MS ANSWER`; any other
-    /// status `NNN [body]` (200..=599) for [`Answer::Status`]; `202 body` is also a
-    /// raw [`Answer::Status`].
+    /// [`Answer::ServerError`]; `hang`; `reset`; `close`; `delay MS ANSWER`;
+    /// `redirect NNN URL` (300..=399) for [`Answer::Redirect`]; `html NNN [body]` for
+    /// [`Answer::Page`]; `echo NNN` for [`Answer::Echo`]; any other status `NNN [body]`
+    /// (200..=599) for [`Answer::Status`]; `202 body` is also a raw [`Answer::Status`].
     pub fn parse(line: &str) -> Result<Answer, String> {
         let line = line.trim();
         let (head, rest) = match line.split_once(char::is_whitespace) {
@@ -125,6 +141,19 @@ impl Answer {
             "hang" => no_rest(Answer::Hang),
             "reset" => no_rest(Answer::Reset),
             "close" => no_rest(Answer::Close),
+            "redirect" => {
+                let (code, url) = rest
+                    .split_once(char::is_whitespace)
+                    .ok_or_else(|| format!("expected `redirect NNN URL` in {line:?}"))?;
+                let code = status_in(code, 300..=399, line)?;
+                Ok(Answer::Redirect(code, url.trim().to_string()))
+            }
+            "html" => {
+                let (code, body) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+                let code = status_in(code, 200..=599, line)?;
+                Ok(Answer::Page(code, body.trim().to_string()))
+            }
+            "echo" => Ok(Answer::Echo(status_in(rest, 200..=599, line)?)),
             "delay" => {
                 let (ms, then) = rest
                     .split_once(char::is_whitespace)
@@ -166,6 +195,22 @@ impl Answer {
                 }
             }
         }
+    }
+}
+
+/// A status code of an answer line, within `range`.
+fn status_in(code: &str, range: std::ops::RangeInclusive<u16>, line: &str) -> Result<u16, String> {
+    let code: u16 = code
+        .parse()
+        .map_err(|_| format!("expected a status code, got {code:?} in {line:?}"))?;
+    if range.contains(&code) {
+        Ok(code)
+    } else {
+        Err(format!(
+            "status {code} out of range {}..={} in {line:?}",
+            range.start(),
+            range.end()
+        ))
     }
 }
 
@@ -214,6 +259,23 @@ impl Request {
     pub fn redacted_json(&self) -> Option<Value> {
         self.json.as_ref().map(redact)
     }
+
+    /// The body answered, with the request's routing key (which [`Answer::Echo`] quotes)
+    /// replaced by `...` and its last four characters.
+    pub fn redacted_response_body(&self) -> String {
+        let key = self
+            .json
+            .as_ref()
+            .and_then(|j| j.get("routing_key"))
+            .and_then(Value::as_str)
+            .filter(|k| !k.is_empty());
+        match key {
+            Some(key) => self
+                .response_body
+                .replace(key, &format!("...{}", last4(key))),
+            None => self.response_body.clone(),
+        }
+    }
 }
 
 impl fmt::Debug for Request {
@@ -228,7 +290,7 @@ impl fmt::Debug for Request {
             .field("body_len", &self.body.len())
             .field("json", &self.redacted_json())
             .field("status", &self.status)
-            .field("response_body", &self.response_body)
+            .field("response_body", &self.redacted_response_body())
             .field("connection_id", &self.connection_id)
             .finish()
     }

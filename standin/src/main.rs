@@ -23,7 +23,10 @@ A PagerDuty Events API v2 stand-in on 127.0.0.1 (POST /v2/enqueue, /v2/change/en
   --rate-window-ms N  length of the rate-limit sliding window (default 60000)
   --answers FILE      scripted answers, one per line, used in order before the normal
                       behaviour: 202 | 400 reason | 429 | 429 retry-after=N | 500 | 502 |
-                      503 | hang | reset | close | delay MS ANSWER | NNN [raw body]
+                      503 | hang | reset | close | delay MS ANSWER | NNN [raw body] |
+                      redirect NNN URL (3xx with Location) | html NNN [page] (text/html;
+                      a captive portal's login page by default) | echo NNN (quotes the
+                      request body, routing key included: JSON for 4xx, else text)
                       (blank lines and lines starting with # are skipped)
   --events-out FILE   append every accepted (202) body to FILE as one JSON line
   --max-seconds N     stop after N seconds
@@ -181,7 +184,7 @@ fn describe(req: &Request, clock: &Clock) -> String {
     let json = req.json.as_ref().filter(|j| j.is_object());
     let is_event = route == ENQUEUE_PATH || route == CHANGE_ENQUEUE_PATH;
     let mut line = if let (true, Some(_)) = (is_event, json) {
-        let response: Option<Value> = serde_json::from_str(&req.response_body).ok();
+        let response: Option<Value> = serde_json::from_str(&req.redacted_response_body()).ok();
         let action = str_at(json, &["event_action"])
             .or((route == CHANGE_ENQUEUE_PATH).then_some("change"))
             .unwrap_or("-");

@@ -11,7 +11,8 @@ use serde_json::Value;
 use crate::http::{self, Conn, RawRequest, ReadError};
 use crate::model::ModelEvent;
 use crate::{
-    Answer, CHANGE_ENQUEUE_PATH, ENQUEUE_PATH, Shared, THROTTLE_MESSAGE, key_hash, last4, validate,
+    Answer, CHANGE_ENQUEUE_PATH, ENQUEUE_PATH, PORTAL_PAGE, Shared, THROTTLE_MESSAGE, key_hash,
+    last4, validate,
 };
 
 /// How often blocked reads and the accept loop look at the stop flag.
@@ -101,6 +102,59 @@ fn server_error(status: u16) -> Reply {
     )
 }
 
+fn redirect(status: u16, location: String) -> Reply {
+    let mut reply = Reply::new(
+        status,
+        format!(
+            "<html><head><title>{status} {}</title></head><body><a href=\"{location}\">here</a></body></html>\n",
+            http::reason(status)
+        ),
+    );
+    reply.headers.push(("Location".to_string(), location));
+    reply
+        .headers
+        .push(("Content-Type".to_string(), "text/html".to_string()));
+    reply
+}
+
+fn page(status: u16, body: String) -> Reply {
+    let body = if body.is_empty() {
+        PORTAL_PAGE.to_string()
+    } else {
+        body
+    };
+    let mut reply = Reply::new(status, body);
+    reply.headers.push((
+        "Content-Type".to_string(),
+        "text/html; charset=utf-8".to_string(),
+    ));
+    reply
+}
+
+/// The request's body quoted back, as a WAF (4xx, PagerDuty's JSON shape) or a proxy's
+/// error page (plain text) does.
+fn echo(status: u16, req: &RawRequest) -> Reply {
+    let quoted = String::from_utf8_lossy(&req.body);
+    if (400..=499).contains(&status) {
+        let mut reply = invalid(vec![format!("could not process the request: {quoted}")]);
+        reply.status = status;
+        return reply;
+    }
+    let mut reply = Reply::new(
+        status,
+        format!(
+            "{status} {} while handling {} {}: {quoted}\n",
+            http::reason(status),
+            req.method,
+            req.target
+        ),
+    );
+    reply
+        .headers
+        .push(("Content-Type".to_string(), "text/plain".to_string()));
+    reply
+}
+
 fn serve(shared: &Shared, stream: TcpStream, conn_id: u64) {
     let setup = stream
         .set_nonblocking(false)
@@ -176,6 +230,9 @@ fn respond(
         Answer::Reject(reason) => invalid(vec![reason]),
         Answer::TooMany { retry_after } => throttled(retry_after),
         Answer::ServerError(status) => server_error(status),
+        Answer::Redirect(status, location) => redirect(status, location),
+        Answer::Page(status, body) => page(status, body),
+        Answer::Echo(status) => echo(status, req),
     };
     shared.finish(seq, reply.status, &reply.body);
     send(conn, &reply, keep_alive, req.http10)

@@ -98,7 +98,7 @@ fn logs_events_writes_the_events_file_and_stops_at_end_of_stdin() {
     let answers = temp_path("answers.txt");
     std::fs::write(
         &answers,
-        "# first two requests are scripted\n429 retry-after=2\n\n400 no thanks\n",
+        "# first requests are scripted\n429 retry-after=2\n\n400 no thanks\necho 400\nredirect 302 http://portal.example/login\nhtml 200\n",
     )
     .unwrap();
     let mut run = Running::start(&[
@@ -119,6 +119,24 @@ fn logs_events_writes_the_events_file_and_stops_at_end_of_stdin() {
     let r = c.post("/v2/enqueue", &body).unwrap();
     assert_eq!(r.status, 400);
     assert!(run.next_line().contains("errors: no thanks"));
+    // the hostile answers: the echoed key is never printed, only its last four characters
+    let r = c.post("/v2/enqueue", &body).unwrap();
+    assert!(r.status == 400 && r.body.contains(KEY), "{}", r.body);
+    let line = run.next_line();
+    assert!(
+        line.contains(" 400 trigger 12_34 ") && line.contains("...6789") && !line.contains(KEY),
+        "{line}"
+    );
+    let r = c.post("/v2/enqueue", &body).unwrap();
+    assert_eq!(
+        (r.status, r.header("location")),
+        (302, Some("http://portal.example/login"))
+    );
+    assert!(run.next_line().contains(" 302 trigger 12_34 "));
+    let r = c.post("/v2/enqueue", &body).unwrap();
+    assert_eq!(r.status, 200);
+    assert!(r.body.contains("<title>"), "{}", r.body);
+    assert!(run.next_line().contains(" 200 trigger 12_34 "));
     let r = c.post("/v2/enqueue", &body).unwrap();
     assert_eq!(r.status, 202);
     let line = run.next_line();

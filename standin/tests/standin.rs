@@ -742,6 +742,21 @@ fn answer_lines_parse() {
             Answer::Status(418, "{\"x\":1}".to_string()),
         ),
         ("200", Answer::Status(200, String::new())),
+        (
+            "redirect 302 http://portal.example/login?from=x",
+            Answer::Redirect(302, "http://portal.example/login?from=x".to_string()),
+        ),
+        (
+            "REDIRECT 301 /v2/moved",
+            Answer::Redirect(301, "/v2/moved".to_string()),
+        ),
+        ("html 200", Answer::Page(200, String::new())),
+        (
+            "html 200 <html>proxy</html>",
+            Answer::Page(200, "<html>proxy</html>".to_string()),
+        ),
+        ("echo 400", Answer::Echo(400)),
+        ("echo 502", Answer::Echo(502)),
     ];
     for (line, expected) in cases {
         assert_eq!(Answer::parse(line), Ok(expected.clone()), "{line}");
@@ -756,7 +771,59 @@ fn answer_lines_parse() {
         "hang now",
         "99",
         "600",
+        "redirect 302",
+        "redirect 200 http://x/",
+        "redirect x http://x/",
+        "html",
+        "html 700",
+        "echo",
+        "echo 42",
+        "echo 400 more",
     ] {
         assert!(Answer::parse(bad).is_err(), "{bad}");
     }
+}
+
+#[test]
+fn hostile_answers_redirect_answer_html_and_echo_the_request() {
+    let pd = Standin::start().unwrap();
+    for code in [301, 302, 303] {
+        pd.push_answer(Answer::Redirect(code, "http://portal.example/login".into()));
+        let r = post(pd.addr(), &trigger("r", "redirected"));
+        assert_eq!(r.status, code);
+        assert_eq!(r.header("location"), Some("http://portal.example/login"));
+        assert_eq!(r.header("content-type"), Some("text/html"));
+    }
+    pd.push_answer(Answer::Page(200, String::new()));
+    let r = post(pd.addr(), &trigger("p", "portal"));
+    assert_eq!(r.status, 200);
+    assert!(r.header("content-type").unwrap().starts_with("text/html"));
+    assert_eq!(r.body, pd_standin::PORTAL_PAGE);
+    assert!(serde_json::from_str::<Value>(&r.body).is_err(), "not JSON");
+
+    pd.push_answer(Answer::Echo(400));
+    let sent = trigger("e", "echoed");
+    let r = post(pd.addr(), &sent);
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json()["status"], "invalid event");
+    assert!(r.errors()[0].contains(common::KEY), "{}", r.body);
+    assert!(r.errors()[0].ends_with(&sent), "{}", r.body);
+
+    pd.push_answer(Answer::Echo(502));
+    let r = post(pd.addr(), &sent);
+    assert_eq!(r.status, 502);
+    assert_eq!(r.header("content-type"), Some("text/plain"));
+    assert!(
+        r.body
+            .starts_with("502 Bad Gateway while handling POST /v2/enqueue: "),
+        "{}",
+        r.body
+    );
+    assert!(r.body.contains(common::KEY), "{}", r.body);
+
+    // none of them reached the incident model; the answers are recorded as sent
+    assert!(pd.accepted().is_empty());
+    assert_eq!(pd.open_incident_count(), 0);
+    let statuses: Vec<u16> = pd.requests().iter().map(|r| r.status).collect();
+    assert_eq!(statuses, [301, 302, 303, 200, 400, 502]);
 }
