@@ -1109,6 +1109,9 @@ fn run_lane(
                     Outcome::Accepted
                 }
             };
+            if matches!(outcome, Outcome::Misdirected(_)) {
+                shared.counters.misdirected.fetch_add(1, Ordering::Relaxed);
+            }
             if shared.lock().stopping
                 && !matches!(outcome, Outcome::Accepted | Outcome::Rejected(_))
             {
@@ -1176,7 +1179,7 @@ fn run_lane(
                     }
                     not_before = None;
                 }
-                Outcome::Failed(reason) => {
+                Outcome::Failed(reason) | Outcome::Misdirected(reason) => {
                     failures += 1;
                     let ramping = {
                         let mut q = shared.lock();

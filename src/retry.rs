@@ -5,7 +5,7 @@ use std::time::Duration;
 /// What became of one attempt to deliver an event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    /// 2xx: PagerDuty has the event.
+    /// 2xx with PagerDuty's JSON answer (`"status": "success"`): PagerDuty has the event.
     Accepted,
     /// The event itself is wrong (400, 413, 422): never retried, recorded with PagerDuty's reason.
     Rejected(String),
@@ -13,6 +13,11 @@ pub enum Outcome {
     RateLimited { retry_after: Option<Duration> },
     /// Anything else (5xx, 408, other 4xx, network errors, timeouts): retried with backoff.
     Failed(String),
+    /// The answer did not come from PagerDuty's Events API: a redirect (3xx, never
+    /// followed), or a 2xx without PagerDuty's JSON answer (a captive portal, a proxy's
+    /// login page, a wrong URL). Kept and retried like [`Outcome::Failed`], but waiting
+    /// alone will not fix it: the URL or the proxy must change.
+    Misdirected(String),
 }
 
 /// Backoff: 0.5 s x 1.5 per attempt, +-50 % jitter, capped (Alertmanager's policy).
@@ -21,10 +26,23 @@ pub const BACKOFF_CAP: Duration = Duration::from_secs(60);
 /// Upper bound for a server-supplied `Retry-After`.
 pub const RETRY_AFTER_CAP: Duration = Duration::from_secs(300);
 
-/// Classifies an HTTP answer.
-pub fn classify(status: u16, body: &str, retry_after: Option<&str>) -> Outcome {
+/// Classifies an HTTP answer: its status, body, `Retry-After` and `Location` headers.
+pub fn classify(
+    status: u16,
+    body: &str,
+    retry_after: Option<&str>,
+    location: Option<&str>,
+) -> Outcome {
     match status {
-        200..=299 => Outcome::Accepted,
+        200..=299 => accepted(status, body),
+        300..=399 => Outcome::Misdirected(match location {
+            Some(l) => format!(
+                "HTTP {status}: redirected to {l}, not followed (PagerDuty's Events API never redirects: a captive portal, a proxy's login page or a wrong URL)"
+            ),
+            None => format!(
+                "HTTP {status} (a redirection status, not PagerDuty's answer: a captive portal, a proxy or a wrong URL)"
+            ),
+        }),
         400 | 413 | 422 => Outcome::Rejected(reason(status, body)),
         429 => Outcome::RateLimited {
             retry_after: retry_after.and_then(parse_retry_after),
@@ -33,7 +51,25 @@ pub fn classify(status: u16, body: &str, retry_after: Option<&str>) -> Outcome {
     }
 }
 
-/// PagerDuty's explanation: `message` and `errors` of the JSON answer, else the start of the body.
+/// A 2xx is PagerDuty's only when its body is PagerDuty's JSON answer with `"status": "success"`.
+fn accepted(status: u16, body: &str) -> Outcome {
+    let said = serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v.get("status").and_then(|s| s.as_str()).map(str::to_string));
+    match said.as_deref() {
+        Some("success") => Outcome::Accepted,
+        Some(other) => Outcome::Misdirected(format!(
+            "HTTP {status} but the answer says status {other:?}, not \"success\" ({}): PagerDuty may not have the event",
+            excerpt(body)
+        )),
+        None => Outcome::Misdirected(format!(
+            "HTTP {status} but not PagerDuty's answer ({}): a captive portal, a proxy or a wrong URL answered instead of PagerDuty",
+            excerpt(body)
+        )),
+    }
+}
+
+/// PagerDuty's explanation: `message` and `errors` of the JSON answer, else an excerpt of the body.
 fn reason(status: u16, body: &str) -> String {
     let detail = match serde_json::from_str::<serde_json::Value>(body) {
         Ok(v) => {
@@ -54,18 +90,44 @@ fn reason(status: u16, body: &str) -> String {
                 (true, true) => String::new(),
             }
         }
-        Err(_) => body
-            .chars()
-            .take(200)
-            .collect::<String>()
-            .trim()
-            .to_string(),
+        Err(_) if body.trim().is_empty() => String::new(),
+        Err(_) => excerpt(body),
     };
     if detail.is_empty() {
         format!("HTTP {status}")
     } else {
         format!("HTTP {status}: {detail}")
     }
+}
+
+/// A body in a few words for a log line: an HTML page by its title, other text by its
+/// first 200 characters; white space (line breaks included) collapsed.
+fn excerpt(body: &str) -> String {
+    let words = |s: &str, n: usize| {
+        s.split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .chars()
+            .take(n)
+            .collect::<String>()
+    };
+    let lower = body.to_ascii_lowercase();
+    if lower.trim_start().starts_with('<') && lower.contains("<html") {
+        let title = lower
+            .find("<title")
+            .and_then(|i| Some(i + lower[i..].find('>')? + 1))
+            .and_then(|start| Some((start, start + lower[start..].find("</title")?)))
+            .map(|(start, end)| words(&body[start..end], 100))
+            .filter(|t| !t.is_empty());
+        return match title {
+            Some(t) => format!("an HTML page titled {t:?}"),
+            None => "an HTML page".to_string(),
+        };
+    }
+    if body.trim().is_empty() {
+        return "an empty body".to_string();
+    }
+    words(body, 200)
 }
 
 /// `Retry-After` in seconds (HTTP dates are not used by PagerDuty and are ignored).
@@ -146,57 +208,119 @@ impl Jitter {
 mod tests {
     use super::*;
 
+    /// PagerDuty's answer to an accepted event.
+    const SUCCESS: &str = r#"{"status":"success","message":"Event processed","dedup_key":"k"}"#;
+    const PORTAL: &str = "<!DOCTYPE html>\n<HTML><head><Title>Guest Wi-Fi\n  log in</title></head><body>...</body></html>";
+
     #[test]
     fn every_status_has_an_action() {
-        let table: &[(u16, &str)] = &[
-            (200, "accepted"),
-            (202, "accepted"),
-            (400, "rejected"),
-            (401, "failed"),
-            (403, "failed"),
-            (404, "failed"),
-            (407, "failed"),
-            (408, "failed"),
-            (413, "rejected"),
-            (422, "rejected"),
-            (429, "rate"),
-            (500, "failed"),
-            (501, "failed"),
-            (502, "failed"),
-            (503, "failed"),
-            (504, "failed"),
+        let table: &[(u16, &str, Option<&str>, &str)] = &[
+            (200, SUCCESS, None, "accepted"),
+            (202, SUCCESS, None, "accepted"),
+            // a 2xx that is not PagerDuty's answer: a portal, a proxy, a wrong URL
+            (200, PORTAL, None, "misdirected"),
+            (200, "", None, "misdirected"),
+            (202, "OK", None, "misdirected"),
+            (204, "", None, "misdirected"),
+            (202, r#"{"status":"queued"}"#, None, "misdirected"),
+            (202, r#"{"message":"Event processed"}"#, None, "misdirected"),
+            (202, r#"["success"]"#, None, "misdirected"),
+            // redirects are never followed nor taken as delivery
+            (301, "", Some("https://portal.example/"), "misdirected"),
+            (302, PORTAL, Some("/login"), "misdirected"),
+            (303, "", Some("https://portal.example/"), "misdirected"),
+            (307, "", Some("https://portal.example/"), "misdirected"),
+            (308, "", Some("https://portal.example/"), "misdirected"),
+            (304, "", None, "misdirected"),
+            (400, "", None, "rejected"),
+            (401, "", None, "failed"),
+            (403, "", None, "failed"),
+            (404, "", None, "failed"),
+            (407, "", None, "failed"),
+            (408, "", None, "failed"),
+            (413, "", None, "rejected"),
+            (422, "", None, "rejected"),
+            (429, "", None, "rate"),
+            (500, "", None, "failed"),
+            (501, "", None, "failed"),
+            (502, "", None, "failed"),
+            (503, "", None, "failed"),
+            (504, "", None, "failed"),
         ];
-        for (status, want) in table {
-            let got = match classify(*status, "", None) {
+        for (status, body, location, want) in table {
+            let got = match classify(*status, body, None, *location) {
                 Outcome::Accepted => "accepted",
                 Outcome::Rejected(_) => "rejected",
                 Outcome::RateLimited { .. } => "rate",
                 Outcome::Failed(_) => "failed",
+                Outcome::Misdirected(_) => "misdirected",
             };
-            assert_eq!(got, *want, "status {status}");
+            assert_eq!(got, *want, "status {status} {body:?}");
         }
+    }
+
+    #[test]
+    fn answers_not_from_pagerduty_say_why() {
+        let Outcome::Misdirected(r) = classify(302, "", None, Some("http://portal.example/login"))
+        else {
+            panic!()
+        };
+        assert!(
+            r.starts_with("HTTP 302: redirected to http://portal.example/login, not followed"),
+            "{r}"
+        );
+        let Outcome::Misdirected(r) = classify(200, PORTAL, None, None) else {
+            panic!()
+        };
+        assert!(
+            r.starts_with(
+                r#"HTTP 200 but not PagerDuty's answer (an HTML page titled "Guest Wi-Fi log in")"#
+            ),
+            "{r}"
+        );
+        let Outcome::Misdirected(r) = classify(202, r#"{"status":"queued"}"#, None, None) else {
+            panic!()
+        };
+        assert!(r.contains(r#"says status "queued""#), "{r}");
+        // line breaks of an answer never split a log line
+        assert_eq!(
+            classify(502, "bad\r\n  gateway\n", None, None),
+            Outcome::Failed("HTTP 502: bad gateway".into())
+        );
+        assert_eq!(
+            classify(
+                502,
+                "<html><title>502 Bad Gateway</title></html>",
+                None,
+                None
+            ),
+            Outcome::Failed(r#"HTTP 502: an HTML page titled "502 Bad Gateway""#.into())
+        );
     }
 
     #[test]
     fn rejection_keeps_pagerduty_reason() {
         let body = r#"{"status":"invalid event","message":"Event object is invalid","errors":["'payload.summary' is missing or blank"]}"#;
         assert_eq!(
-            classify(400, body, None),
+            classify(400, body, None, None),
             Outcome::Rejected(
                 "HTTP 400: Event object is invalid: 'payload.summary' is missing or blank".into()
             )
         );
         assert_eq!(
-            classify(400, "not json", None),
+            classify(400, "not json", None, None),
             Outcome::Rejected("HTTP 400: not json".into())
         );
-        assert_eq!(classify(500, "", None), Outcome::Failed("HTTP 500".into()));
+        assert_eq!(
+            classify(500, "", None, None),
+            Outcome::Failed("HTTP 500".into())
+        );
     }
 
     #[test]
     fn retry_after_is_honoured_and_capped() {
         assert_eq!(
-            classify(429, "", Some("7")),
+            classify(429, "", Some("7"), None),
             Outcome::RateLimited {
                 retry_after: Some(Duration::from_secs(7))
             }

@@ -8,7 +8,7 @@ use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig, parse_pem};
 use ureq::unversioned::transport::DefaultConnector;
 use ureq::{Agent, Proxy as UreqProxy, ProxyProtocol};
 
-use crate::config::{Config, Proxy};
+use crate::config::{Config, Proxy, Secret};
 use crate::resolve::CachingResolver;
 use crate::retry::{self, Outcome};
 
@@ -33,6 +33,17 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The `User-Agent` of every request.
 pub const USER_AGENT: &str = concat!("centreon-pagerduty/", env!("CARGO_PKG_VERSION"));
 
+/// The proxy variables of the environment, in the order ureq reads them (the first one set
+/// is used, even for an `https://` endpoint).
+pub const PROXY_ENV: [&str; 6] = [
+    "ALL_PROXY",
+    "all_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+];
+
 /// Sends encoded events to one endpoint over kept-alive connections.
 #[derive(Clone)]
 pub struct Sender {
@@ -40,6 +51,41 @@ pub struct Sender {
     endpoint: String,
     /// A proxy is used (configured, or from the environment).
     proxied: bool,
+    mask: Mask,
+}
+
+/// The secrets a server's answer may echo (a WAF's or a proxy's error page, a 400 quoting
+/// the request): the routing key and the proxy's password, also as the `Proxy-Authorization`
+/// token that carries it. Each secret with what is shown instead.
+#[derive(Clone)]
+struct Mask(Vec<(String, String)>);
+
+impl Mask {
+    fn new(key: &Secret, proxy: Option<&UreqProxy>) -> Mask {
+        use base64::Engine;
+        let mut secrets = vec![(key.expose().to_string(), key.masked())];
+        if let Some(password) = proxy.and_then(UreqProxy::password) {
+            let user = proxy.and_then(UreqProxy::username).unwrap_or_default();
+            let token =
+                base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+            secrets.push((token, "****".to_string()));
+            secrets.push((password.to_string(), "****".to_string()));
+        }
+        secrets.retain(|(secret, _)| !secret.is_empty());
+        Mask(secrets)
+    }
+
+    /// `text` with every secret masked: every text taken from a server's answer (body,
+    /// `Location`, error) goes through here before anything else reads it.
+    fn apply(&self, text: &str) -> String {
+        let mut text = text.to_string();
+        for (secret, shown) in &self.0 {
+            if text.contains(secret.as_str()) {
+                text = text.replace(secret.as_str(), shown);
+            }
+        }
+        text
+    }
 }
 
 /// What one request gave, before the retry policy judges it (for diagnostics such as
@@ -47,11 +93,14 @@ pub struct Sender {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reply {
     /// An HTTP answer (from PagerDuty, or from a proxy on the way).
+    /// Texts taken from the answer have the routing key and proxy password masked.
     Answered {
         status: u16,
         /// The start of the answer's body (at most 64 KiB).
         body: String,
         retry_after: Option<String>,
+        /// Where a redirect points (never followed).
+        location: Option<String>,
     },
     /// No HTTP answer.
     Failed {
@@ -84,12 +133,16 @@ impl Sender {
     pub fn new(cfg: &Config, connections: usize) -> Result<Sender, String> {
         let proxy = match &cfg.proxy {
             Some(p) => Some(ureq_proxy(p)?),
-            None => UreqProxy::try_from_env(),
+            None => proxy_from_env()?,
         };
         let proxied = proxy.is_some();
+        let mask = Mask::new(&cfg.routing_key, proxy.as_ref());
         let connect = cfg.timeout.min(CONNECT_TIMEOUT);
         let config = Agent::config_builder()
             .http_status_as_error(false)
+            // a redirect is not PagerDuty's answer: followed, it turns the POST into a GET
+            // without body whose 200 would pass for delivery (retry::classify judges it)
+            .max_redirects(0)
             .timeout_global(Some(cfg.timeout))
             .timeout_connect(Some(connect))
             .proxy(proxy)
@@ -111,6 +164,7 @@ impl Sender {
             agent,
             endpoint: cfg.endpoint.clone(),
             proxied,
+            mask,
         })
     }
 
@@ -122,13 +176,14 @@ impl Sender {
                 status,
                 body,
                 retry_after,
-            } => retry::classify(status, &body, retry_after.as_deref()),
+                location,
+            } => retry::classify(status, &body, retry_after.as_deref(), location.as_deref()),
             Reply::Failed { detail, .. } => Outcome::Failed(detail),
         }
     }
 
-    /// POSTs one JSON body and returns the answer as it came. Never panics; errors carry no
-    /// secret.
+    /// POSTs one JSON body and returns the answer as it came, secrets masked (redirects are
+    /// not followed). Never panics; errors carry no secret.
     pub fn post(&self, body: &[u8]) -> Reply {
         let result = self
             .agent
@@ -138,26 +193,30 @@ impl Sender {
         match result {
             Ok(mut resp) => {
                 let status = resp.status().as_u16();
-                let retry_after = resp
-                    .headers()
-                    .get("retry-after")
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_string);
+                let header = |name: &str| {
+                    resp.headers()
+                        .get(name)
+                        .map(|v| self.mask.apply(&String::from_utf8_lossy(v.as_bytes())))
+                };
+                let retry_after = header("retry-after");
+                let location = header("location");
                 let body = resp
                     .body_mut()
                     .with_config()
                     .limit(MAX_ANSWER)
+                    .lossy_utf8(true)
                     .read_to_string()
                     .unwrap_or_default();
                 Reply::Answered {
                     status,
-                    body,
+                    body: self.mask.apply(&body),
                     retry_after,
+                    location,
                 }
             }
             Err(e) => Reply::Failed {
                 kind: failure(&e),
-                detail: describe(&e),
+                detail: self.mask.apply(&describe(&e)),
             },
         }
     }
@@ -210,6 +269,31 @@ fn describe(e: &ureq::Error) -> String {
         ureq::Error::Tls(m) => format!("TLS error: {m}"),
         other => format!("{other}"),
     }
+}
+
+/// The proxy of the environment ([`PROXY_ENV`]): the first variable set and not empty. One
+/// that is not a proxy URL is an error naming it, never showing its value (it may hold a
+/// password), instead of going direct as if it were not set.
+fn proxy_from_env() -> Result<Option<UreqProxy>, String> {
+    let Some((name, value)) = PROXY_ENV.iter().find_map(|name| {
+        std::env::var(name)
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+            .map(|v| (*name, v))
+    }) else {
+        return Ok(None);
+    };
+    let invalid = || {
+        format!(
+            "environment variable {name}: not a proxy URL (expected [http|https|socks4|socks4a|socks5]://[user:password@]host[:port]; its value is not shown, it may hold a password)"
+        )
+    };
+    let parsed = UreqProxy::new(value.trim()).map_err(|_| invalid())?;
+    if parsed.host().is_empty() {
+        return Err(invalid());
+    }
+    // ureq reads the same variables in the same order, with NO_PROXY: the one just checked
+    UreqProxy::try_from_env().map(Some).ok_or_else(invalid)
 }
 
 fn ureq_proxy(p: &Proxy) -> Result<UreqProxy, String> {
@@ -403,5 +487,114 @@ mod tests {
             other => panic!("expected a failure, got {other:?}"),
         }
         drop(t.join());
+    }
+
+    /// The body `sender` POSTs: an event with its routing key, as the lanes encode it.
+    fn event_body() -> Vec<u8> {
+        format!(
+            r#"{{"routing_key":"{KEY}","event_action":"trigger","dedup_key":"d","payload":{{"summary":"s","source":"h","severity":"error"}}}}"#
+        )
+        .into_bytes()
+    }
+
+    const KEY: &str = "0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn redirects_are_not_followed_and_reach_classify_with_their_location() {
+        use pd_standin::{Answer, Standin};
+        let pd = Standin::start().unwrap();
+        let portal = format!("http://{}/portal/login", pd.addr());
+        for code in [301, 302, 303, 307, 308] {
+            // followed, the redirect would GET the portal's page and take its 200 as delivery
+            pd.push_answers([
+                Answer::Redirect(code, portal.clone()),
+                Answer::Page(200, String::new()),
+            ]);
+            let s = sender(&pd.url());
+            match s.post(&event_body()) {
+                Reply::Answered {
+                    status, location, ..
+                } => {
+                    assert_eq!(status, code);
+                    assert_eq!(location.as_deref(), Some(portal.as_str()));
+                }
+                other => panic!("{other:?}"),
+            }
+            let seen: Vec<(String, String)> = pd
+                .requests()
+                .iter()
+                .map(|r| (r.method.clone(), r.path.clone()))
+                .collect();
+            assert_eq!(
+                seen,
+                [("POST".to_string(), "/v2/enqueue".to_string())],
+                "HTTP {code}: the redirect was followed"
+            );
+            // the portal's page is still queued for a follower: take it away
+            assert_eq!(pd.pending_answers(), 1);
+            assert!(matches!(s.post(b"{}"), Reply::Answered { status: 200, .. }));
+            pd.push_answer(Answer::Redirect(code, portal.clone()));
+            match s.send(&event_body()) {
+                Outcome::Misdirected(r) => assert!(r.contains(&portal), "{r}"),
+                other => panic!("HTTP {code}: {other:?}"),
+            }
+            pd.clear();
+        }
+        // a 2xx is delivery only with PagerDuty's answer
+        pd.push_answer(Answer::Page(200, String::new()));
+        match sender(&pd.url()).send(&event_body()) {
+            Outcome::Misdirected(r) => assert!(r.contains("Guest Wi-Fi"), "{r}"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(sender(&pd.url()).send(&event_body()), Outcome::Accepted);
+    }
+
+    #[test]
+    fn answers_echoing_the_request_have_the_key_masked() {
+        use pd_standin::{Answer, Standin};
+        let pd = Standin::start().unwrap();
+        let s = sender(&pd.url());
+        let masked = Secret::new(KEY).masked();
+        for code in [400, 502] {
+            pd.push_answer(Answer::Echo(code));
+            let reply = s.post(&event_body());
+            let Reply::Answered { status, body, .. } = &reply else {
+                panic!("{reply:?}")
+            };
+            assert_eq!(*status, code);
+            assert!(!body.contains(KEY), "HTTP {code}: {body}");
+            assert!(body.contains(&masked), "HTTP {code}: {body}");
+            assert!(pd.requests().last().unwrap().response_body.contains(KEY));
+            pd.push_answer(Answer::Echo(code));
+            let text = format!("{:?}", s.send(&event_body()));
+            assert!(!text.contains(KEY) && text.contains(&masked), "{text}");
+        }
+        // a redirect whose Location quotes the key
+        pd.push_answer(Answer::Redirect(
+            302,
+            format!("http://portal.example/?k={KEY}"),
+        ));
+        match s.post(&event_body()) {
+            Reply::Answered { location, .. } => {
+                assert_eq!(location, Some(format!("http://portal.example/?k={masked}")));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_proxy_password_is_masked_also_as_its_authorization_token() {
+        let proxy = UreqProxy::new("http://centreon:pr0xy-s3cret@127.0.0.1:3128").unwrap();
+        let mask = Mask::new(&Secret::new(KEY), Some(&proxy));
+        let text = format!(
+            "denied {KEY} for centreon:pr0xy-s3cret (Proxy-Authorization: Basic Y2VudHJlb246cHIweHktczNjcmV0)"
+        );
+        assert_eq!(
+            mask.apply(&text),
+            "denied ****************************cdef for centreon:**** (Proxy-Authorization: Basic ****)"
+        );
+        // no proxy, or one without a password: the key only
+        let mask = Mask::new(&Secret::new(KEY), None);
+        assert_eq!(mask.apply("pr0xy-s3cret"), "pr0xy-s3cret");
     }
 }

@@ -27,6 +27,9 @@ pub struct Counters {
     pub delivered: AtomicU64,
     /// Attempts that failed and were retried (5xx, network errors, timeouts).
     pub retried: AtomicU64,
+    /// Of the retried attempts, those answered by something other than PagerDuty's Events
+    /// API (a redirect, a 2xx without PagerDuty's answer): the URL or the proxy is wrong.
+    pub misdirected: AtomicU64,
     pub rejected: AtomicU64,
     pub rate_limited: AtomicU64,
     /// Pending events made unnecessary by a later one.
@@ -60,6 +63,7 @@ impl Counters {
             "commits": self.commits.load(Relaxed),
             "delivered": self.delivered.load(Relaxed),
             "retried": self.retried.load(Relaxed),
+            "misdirected": self.misdirected.load(Relaxed),
             "rejected": self.rejected.load(Relaxed),
             "rate_limited": self.rate_limited.load(Relaxed),
             "merged": self.merged.load(Relaxed),

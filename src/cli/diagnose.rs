@@ -43,7 +43,13 @@ pub fn run(argv: &[String]) -> Result<i32, Stop> {
     params.insert("pdy_routing_key".into(), key.secret.expose().into());
     let (cfg, _) =
         Config::from_json(&serde_json::Value::Object(params)).map_err(options::config_error)?;
-    let sender = Sender::new(&cfg, 1).map_err(|e| Stop::Usage(format!("--proxy: {e}")))?;
+    let sender = Sender::new(&cfg, 1).map_err(|e| {
+        Stop::Usage(if e.starts_with("environment variable") {
+            e
+        } else {
+            format!("--proxy: {e}")
+        })
+    })?;
     let host = super::hostname();
     let now = crate::timefmt::now_unix();
     let dedup_key = format!("pagerduty-event-test-{host}-{now}");
@@ -108,9 +114,31 @@ fn explain(action: Action, reply: &Reply, sender: &Sender, cfg: &Config) -> (boo
         "if this network needs a proxy to reach the Internet, set HTTPS_PROXY=http://proxy:3128 or give --proxy".to_string()
     };
     match reply {
-        Reply::Answered { status, body, .. } => {
-            let said = answer_text(*status, body);
+        Reply::Answered {
+            status,
+            body,
+            location,
+            ..
+        } => {
+            let outcome = retry::classify(*status, body, None, location.as_deref());
+            let said = answer_text(&outcome, *status);
             match status {
+                200..=299 if outcome != Outcome::Accepted => (
+                    false,
+                    format!(
+                        "NOT delivered: {said}. PagerDuty answers 202 with {{\"status\":\"success\"}}; this answer came from something else on the way, such as a captive portal or a proxy's login page, or from another server at a wrong URL; {proxy_hint}; {region}."
+                    ),
+                ),
+                300..=399 => (
+                    false,
+                    format!(
+                        "NOT delivered: the request was redirected ({}). PagerDuty's Events API never redirects, so the redirect was not followed: a captive portal or a proxy's login page intercepts this machine's traffic, or the URL is wrong (http:// instead of https://, a wrong host or path). Open that address in a browser from this machine to see which; {proxy_hint}; {region}.",
+                        match location {
+                            Some(l) => format!("HTTP {status} to {l}"),
+                            None => format!("HTTP {status}, without a Location"),
+                        }
+                    ),
+                ),
                 200..=299 => (
                     true,
                     match action {
@@ -199,9 +227,9 @@ fn explain(action: Action, reply: &Reply, sender: &Sender, cfg: &Config) -> (boo
 }
 
 /// `HTTP 400: message: errors`, as the retry policy words PagerDuty's answer.
-fn answer_text(status: u16, body: &str) -> String {
-    match retry::classify(status, body, None) {
-        Outcome::Rejected(r) | Outcome::Failed(r) => r,
+fn answer_text(outcome: &Outcome, status: u16) -> String {
+    match outcome {
+        Outcome::Rejected(r) | Outcome::Failed(r) | Outcome::Misdirected(r) => r.clone(),
         Outcome::Accepted | Outcome::RateLimited { .. } => format!("HTTP {status}"),
     }
 }

@@ -1,7 +1,8 @@
 //! The `pagerduty-event` command line: Pandora FMS alerts, a general sender, `flush`, a connection test, Centreon event replay and a migration check of Broker's configuration, on the library's outbox, sender and configuration.
 //!
 //! Exit statuses: 0 done (delivered, or stored and queued for a later attempt), 1 failed
-//! (PagerDuty rejected the event, or it could not be stored), 2 bad usage (one line says why).
+//! (PagerDuty rejected the event, it could not be stored, or something other than PagerDuty
+//! answered: a redirect, a proxy's page; the event stays queued), 2 bad usage (one line says why).
 
 mod args;
 mod check_config;
@@ -50,8 +51,8 @@ Commands:
 Events that cannot reach PagerDuty are stored in the outbox and sent by
 `pagerduty-event flush` or by the next invocation for the same routing key.
 
-Exit status: 0 delivered or queued, 1 failed (rejected by PagerDuty, or not
-stored), 2 bad usage. check-config: 0 all parameters usable, 1 some invalid, 2 bad
+Exit status: 0 delivered or queued, 1 failed (rejected by PagerDuty, not stored,
+or answered by something other than PagerDuty: kept queued), 2 bad usage. check-config: 0 all parameters usable, 1 some invalid, 2 bad
 usage.
 ";
 

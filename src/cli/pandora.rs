@@ -76,7 +76,9 @@ Pandora:
 {}
 {}
 {}
-Exit status: 0 delivered or queued, 1 rejected by PagerDuty or not stored, 2 bad usage.
+Exit status: 0 delivered or queued, 1 rejected by PagerDuty, not stored, or answered by
+something other than PagerDuty (a redirect, a proxy's or portal's page: kept queued),
+2 bad usage.
 ",
         options::ROUTING_HELP,
         options::NETWORK_HELP,

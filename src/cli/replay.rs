@@ -59,7 +59,8 @@ start from nothing.
 {}
 {}
 {}
-Exit status: 0 done, 1 some event rejected by PagerDuty or not stored, 2 bad usage
+Exit status: 0 done, 1 some event rejected by PagerDuty, not stored or answered by
+something other than PagerDuty (a redirect, a proxy's page: kept queued), 2 bad usage
 or unreadable input.
 ",
         options::ROUTING_HELP,
@@ -128,7 +129,10 @@ pub fn run(argv: &[String]) -> Result<i32, Stop> {
             dir.display()
         );
     }
-    Ok(if o.rejected > 0 { EXIT_FAILED } else { EXIT_OK })
+    // events kept because something other than PagerDuty answered fail too: waiting will
+    // not deliver them
+    let failed = o.rejected > 0 || (o.queued > 0 && o.misdirected > 0);
+    Ok(if failed { EXIT_FAILED } else { EXIT_OK })
 }
 
 /// `--dry-run`: a connector that sends nothing (`send_data_test`), on a throw-away outbox.

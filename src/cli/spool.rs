@@ -216,6 +216,9 @@ pub struct Outcome {
     pub merged: u64,
     /// Events still queued at the end (this invocation's and earlier ones).
     pub queued: u64,
+    /// Attempts answered by something other than PagerDuty's Events API (a redirect, a 2xx
+    /// without PagerDuty's answer): waiting will not help, the URL or the proxy is wrong.
+    pub misdirected: u64,
     /// The last error, when one happened (never a secret).
     pub reason: Option<String>,
 }
@@ -270,8 +273,13 @@ impl Session {
                     )));
                 }
                 Err(e) => {
-                    let why = e.0.replace("parameter 'outbox_path': ", "");
-                    return Err(Stop::Failed(format!("cannot use the outbox: {why}")));
+                    // the outbox, the log, or the network settings (a proxy variable)
+                    return Err(Stop::Failed(
+                        match e.0.strip_prefix("parameter 'outbox_path': ") {
+                            Some(why) => format!("cannot use the outbox: {why}"),
+                            None => e.0,
+                        },
+                    ));
                 }
             }
         };
@@ -375,6 +383,7 @@ impl Session {
     pub fn close(self) -> Outcome {
         let mut outcome = self.outcome.clone();
         outcome.queued = self.connector.outstanding();
+        outcome.misdirected = self.connector.counters().misdirected.load(Relaxed);
         // a 429 is not recorded as an error by the sender: say it here
         let limited = (self.connector.counters().rate_limited.load(Relaxed) > 0)
             .then(|| "rate limited by PagerDuty (HTTP 429)".to_string());
@@ -423,6 +432,14 @@ pub fn report_one(what: &str, dir: &Path, wait: Duration, o: &Outcome) -> i32 {
         eprintln!(
             "pagerduty-event: {what}: rejected by PagerDuty ({}); not queued: correct the event and send it again",
             reason.unwrap_or("no reason given")
+        );
+        return super::EXIT_FAILED;
+    }
+    if o.queued > 0 && o.misdirected > 0 {
+        eprintln!(
+            "pagerduty-event: {what}: NOT delivered: {}; kept in {}: correct --url or the proxy (HTTPS_PROXY), then `pagerduty-event flush` sends it",
+            reason.unwrap_or("not PagerDuty's answer"),
+            dir.display()
         );
         return super::EXIT_FAILED;
     }
