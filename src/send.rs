@@ -288,12 +288,26 @@ fn proxy_from_env() -> Result<Option<UreqProxy>, String> {
             "environment variable {name}: not a proxy URL (expected [http|https|socks4|socks4a|socks5]://[user:password@]host[:port]; its value is not shown, it may hold a password)"
         )
     };
-    let parsed = UreqProxy::new(value.trim()).map_err(|_| invalid())?;
-    if parsed.host().is_empty() {
+    // ureq takes a port that is not a number (or above 65535) for 80
+    let parsed = UreqProxy::new(&value).map_err(|_| invalid())?;
+    if parsed.host().is_empty() || !port_is_a_number(&value) {
         return Err(invalid());
     }
     // ureq reads the same variables in the same order, with NO_PROXY: the one just checked
     UreqProxy::try_from_env().map(Some).ok_or_else(invalid)
+}
+
+/// The port of `scheme://user:password@host:port/`, when one is written, is 1 to 65535.
+fn port_is_a_number(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    match host_port.rsplit_once(':') {
+        // an IPv6 address without a port: [::1]
+        Some((_, port)) if port.contains(']') => true,
+        Some((_, port)) => port.parse::<u16>().is_ok_and(|n| n > 0),
+        None => true,
+    }
 }
 
 fn ureq_proxy(p: &Proxy) -> Result<UreqProxy, String> {
@@ -579,6 +593,27 @@ mod tests {
                 assert_eq!(location, Some(format!("http://portal.example/?k={masked}")));
             }
             other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_proxy_port_must_be_a_number() {
+        for ok in [
+            "http://proxy:3128",
+            "http://u:p@proxy:3128/",
+            "proxy",
+            "http://[::1]",
+            "http://[::1]:8080",
+        ] {
+            assert!(port_is_a_number(ok), "{ok}");
+        }
+        for bad in [
+            "http://proxy:31a8",
+            "http://u:p@proxy:99999",
+            "proxy:0",
+            "http://u:p@h:",
+        ] {
+            assert!(!port_is_a_number(bad), "{bad}");
         }
     }
 

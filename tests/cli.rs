@@ -1057,3 +1057,266 @@ fn check_config_exit_statuses() {
             .contains("Usage: pagerduty-event check-config BROKER.json")
     );
 }
+
+/// The masked form of [`ROUTING_KEY`] (all but its last four characters hidden).
+const MASKED_KEY: &str = "****************************2345";
+
+#[test]
+fn send_answered_by_a_redirect_or_a_portal_is_not_delivered_and_exits_1() {
+    let pd = Standin::start().unwrap();
+    let portal = format!("http://{}/portal/login", pd.addr());
+    let s = setup("send-redirect");
+    pd.push_answers([Answer::Redirect(302, portal.clone())]);
+    let r = s.send(
+        &pd.url(),
+        &["--action", "trigger", "--dedup-key", "r1", "--summary", "x"],
+    );
+    r.expect(1);
+    assert!(!r.all().contains("delivered to"), "{}", r.all());
+    assert!(
+        r.stderr()
+            .contains("trigger r1: NOT delivered: HTTP 302: redirected to ")
+            && r.stderr().contains(&portal)
+            && r.stderr().contains("correct --url or the proxy"),
+        "{}",
+        r.all()
+    );
+    assert_eq!(s.key_files().len(), 1, "kept in the outbox");
+
+    let p = setup("send-portal");
+    pd.push_answers([Answer::Page(200, String::new())]);
+    let r = p.send(
+        &pd.url(),
+        &["--action", "trigger", "--dedup-key", "p1", "--summary", "y"],
+    );
+    r.expect(1);
+    assert!(!r.all().contains("delivered to"), "{}", r.all());
+    assert!(
+        r.stderr()
+            .contains(r#"NOT delivered: HTTP 200 but not PagerDuty's answer (an HTML page titled "Guest Wi-Fi - Please log in")"#),
+        "{}",
+        r.all()
+    );
+    assert!(pd.accepted().is_empty());
+    assert!(
+        pd.requests().iter().all(|r| r.method == "POST"),
+        "never followed"
+    );
+
+    // once the endpoint answers 202, both are delivered (once)
+    for o in [&s, &p] {
+        let r = run(&o.dir, &["flush", "--outbox", &o.outbox]);
+        r.expect(0);
+        assert!(r.stdout().contains("1 delivered"), "{}", r.all());
+    }
+    let keys: Vec<(String, String)> = support::actions(&pd.accepted());
+    assert_eq!(
+        keys,
+        [
+            ("trigger".to_string(), "r1".to_string()),
+            ("trigger".to_string(), "p1".to_string())
+        ]
+    );
+}
+
+#[test]
+fn test_command_explains_a_redirect_and_answers_not_from_pagerduty() {
+    let pd = Standin::start().unwrap();
+    let portal = format!("http://{}/portal/login", pd.addr());
+    let s = setup("test-redirect");
+    let test = || {
+        run(
+            &s.dir,
+            &[
+                "test",
+                "--routing-key-file",
+                &s.key_file,
+                "--url",
+                &pd.url(),
+            ],
+        )
+    };
+    for code in [301, 302, 303] {
+        pd.push_answers([Answer::Redirect(code, portal.clone())]);
+        let r = test();
+        r.expect(1);
+        assert!(
+            r.stdout().contains(&format!(
+                "trigger: NOT delivered: the request was redirected (HTTP {code} to {portal}). PagerDuty's Events API never redirects"
+            )),
+            "{}",
+            r.all()
+        );
+        assert!(!r.stdout().contains("accepted"), "{}", r.all());
+    }
+    pd.push_answers([Answer::Page(200, String::new())]);
+    let r = test();
+    r.expect(1);
+    assert!(
+        r.stdout()
+            .contains(r#"trigger: NOT delivered: HTTP 200 but not PagerDuty's answer (an HTML page titled "Guest Wi-Fi - Please log in")"#),
+        "{}",
+        r.all()
+    );
+    // JSON, but not PagerDuty's "success"
+    pd.push_answers([Answer::Status(202, r#"{"status":"queued"}"#.into())]);
+    let r = test();
+    r.expect(1);
+    assert!(
+        r.stdout()
+            .contains(r#"answer says status "queued", not "success""#),
+        "{}",
+        r.all()
+    );
+    assert!(
+        pd.requests().iter().all(|r| r.method == "POST"),
+        "never followed"
+    );
+    assert!(pd.incidents().is_empty());
+}
+
+#[test]
+fn an_echoed_routing_key_is_never_printed() {
+    // run_env checks that the full key is in no output
+    let pd = Standin::start().unwrap();
+    let s = setup("echo");
+    pd.push_answers([Answer::Echo(502)]);
+    let r = s.send(
+        &pd.url(),
+        &[
+            "--action",
+            "trigger",
+            "--dedup-key",
+            "e1",
+            "--summary",
+            "x",
+            "--verbose",
+        ],
+    );
+    r.expect(0);
+    assert!(
+        r.stdout().contains("trigger e1: queued") && r.stdout().contains(MASKED_KEY),
+        "{}",
+        r.all()
+    );
+    assert!(
+        r.stderr().contains(MASKED_KEY),
+        "the log lines\n{}",
+        r.all()
+    );
+    pd.push_answers([Answer::Echo(400)]);
+    let r = run(&s.dir, &["flush", "--outbox", &s.outbox, "--verbose"]);
+    r.expect(0);
+    assert!(
+        r.stdout().contains("1 rejected by PagerDuty"),
+        "{}",
+        r.all()
+    );
+    assert!(r.stderr().contains(MASKED_KEY), "{}", r.all());
+    pd.push_answers([Answer::Echo(400)]);
+    let r = s.send(
+        &pd.url(),
+        &["--action", "trigger", "--dedup-key", "e2", "--summary", "x"],
+    );
+    r.expect(1);
+    assert!(
+        r.stderr().contains("rejected by PagerDuty") && r.stderr().contains(MASKED_KEY),
+        "{}",
+        r.all()
+    );
+    for code in [400, 502] {
+        pd.push_answers([Answer::Echo(code)]);
+        let r = run(
+            &s.dir,
+            &[
+                "test",
+                "--routing-key-file",
+                &s.key_file,
+                "--url",
+                &pd.url(),
+            ],
+        );
+        r.expect(1);
+        assert!(r.stdout().contains(MASKED_KEY), "{}", r.all());
+        // quoting the request's routing_key field is not PagerDuty refusing the key
+        assert!(
+            !r.stdout().contains("refused the routing key"),
+            "{}",
+            r.all()
+        );
+    }
+    assert!(
+        pd.requests()
+            .iter()
+            .filter(|r| r.response_body.contains(ROUTING_KEY))
+            .count()
+            >= 5,
+        "the stand-in did echo the key"
+    );
+}
+
+#[test]
+fn an_unparseable_proxy_variable_is_an_error_naming_it() {
+    let pd = Standin::start().unwrap();
+    let s = setup("proxy-env");
+    for var in ["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "HTTP_PROXY"] {
+        for value in [
+            // quotes kept from an environment file
+            "\"http://centreon:pr0xy-s3cret@proxy.example:3128\"",
+            "ftp://centreon:pr0xy-s3cret@proxy.example:21",
+            // ureq would take the port for 80
+            "http://centreon:pr0xy-s3cret@proxy.example:31a8",
+        ] {
+            let key = format!("@{}", s.key_file);
+            let send = [
+                "send",
+                "--routing-key-file",
+                &s.key_file,
+                "--url",
+                &pd.url(),
+                "--outbox",
+                &s.outbox,
+                "--action",
+                "trigger",
+                "--dedup-key",
+                "x",
+                "--summary",
+                "x",
+            ];
+            let test = [
+                "test",
+                "--routing-key-file",
+                &s.key_file,
+                "--url",
+                &pd.url(),
+            ];
+            let pandora = [
+                "pandora",
+                "--url",
+                &pd.url(),
+                "--outbox",
+                &s.outbox,
+                &key,
+                "1",
+                "trigger",
+                "x",
+                "",
+                "Critical",
+                "db",
+            ];
+            for args in [&send[..], &test[..], &pandora[..]] {
+                let r = run_env(&s.dir, args, &[(var, value)]);
+                assert_ne!(r.code(), 0, "{var}={value} {args:?}\n{}", r.all());
+                assert!(
+                    r.stderr()
+                        .contains(&format!("environment variable {var}: not a proxy URL")),
+                    "{var}={value} {args:?}\n{}",
+                    r.all()
+                );
+                assert!(!r.all().contains("pr0xy-s3cret"), "{}", r.all());
+                assert!(!r.all().contains("delivered"), "{}", r.all());
+            }
+        }
+    }
+    assert_eq!(pd.count(), 0, "nothing went direct");
+}

@@ -464,3 +464,121 @@ fn proxy_from_the_environment() {
         "HTTPS_PROXY honoured"
     );
 }
+
+/// Every file the connector wrote in `dir` (log, statistics, outbox database and journal),
+/// as text.
+fn files_text(dir: &std::path::Path) -> String {
+    files_under(dir)
+        .iter()
+        .map(|f| String::from_utf8_lossy(&std::fs::read(dir.join(f)).unwrap()).into_owned())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn a_redirect_or_a_portal_page_keeps_the_event_until_pagerduty_answers_202() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let pd = Standin::start().unwrap();
+    let portal = format!("http://{}/portal/login", pd.addr());
+    // followed, a redirect GETs the portal's page, whose 200 passed for delivery
+    pd.push_answers([
+        Answer::Redirect(301, portal.clone()),
+        Answer::Redirect(302, portal.clone()),
+        Answer::Redirect(303, portal.clone()),
+        Answer::Page(200, String::new()),
+    ]);
+    let dir = scratch("redirect");
+    let mut c = connector(json!({"http_server_url": pd.url()}), &dir);
+    c.submit(&service(5, 6, 2, 100)).unwrap();
+    assert!(
+        pd.wait_for_accepted(1, Duration::from_secs(60)),
+        "the event was lost: {:?}\n{}",
+        pd.requests(),
+        log_of(&dir)
+    );
+    assert!(c.wait_idle(Duration::from_secs(10)), "{}", log_of(&dir));
+    let requests = pd.requests();
+    let seen: Vec<(&str, &str, u16)> = requests
+        .iter()
+        .map(|r| (r.method.as_str(), r.path.as_str(), r.status))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("POST", "/v2/enqueue", 301),
+            ("POST", "/v2/enqueue", 302),
+            ("POST", "/v2/enqueue", 303),
+            ("POST", "/v2/enqueue", 200),
+            ("POST", "/v2/enqueue", 202),
+        ],
+        "never followed, sent again until PagerDuty answered"
+    );
+    assert_eq!(pd.accepted()[0]["dedup_key"], "5_6");
+    let counters = c.counters();
+    assert_eq!(counters.delivered.load(Relaxed), 1);
+    assert_eq!(counters.misdirected.load(Relaxed), 4);
+    assert_eq!(counters.retried.load(Relaxed), 4);
+    c.close();
+    let log = log_of(&dir);
+    for code in [301, 302, 303] {
+        assert!(
+            log.contains(&format!(
+                "HTTP {code}: redirected to {portal}, not followed"
+            )),
+            "{log}"
+        );
+    }
+    assert!(
+        log.contains(r#"HTTP 200 but not PagerDuty's answer (an HTML page titled "Guest Wi-Fi - Please log in")"#),
+        "{log}"
+    );
+    assert!(log.contains("delivered trigger 5_6 (attempt 5)"), "{log}");
+}
+
+#[test]
+fn an_echoed_routing_key_lands_nowhere() {
+    let pd = Standin::start().unwrap();
+    // a proxy's 502 page, then a WAF's 400, both quoting the request with its key
+    pd.push_answers([Answer::Echo(502), Answer::Echo(400)]);
+    let dir = scratch("echo");
+    let mut c = connector(
+        json!({"http_server_url": pd.url(), "stats_path": dir.join("stats.json").display().to_string()}),
+        &dir,
+    );
+    c.submit(&service(3, 4, 2, 100)).unwrap();
+    assert!(c.wait_idle(Duration::from_secs(30)), "{}", log_of(&dir));
+    c.close();
+    let requests = pd.requests();
+    assert_eq!(requests.len(), 2);
+    assert!(
+        requests
+            .iter()
+            .all(|r| r.response_body.contains(ROUTING_KEY))
+    );
+    let masked = "****************************2345";
+    // the answers did reach the log, the statistics and the rejected table, masked
+    let log = log_of(&dir);
+    assert!(
+        log.contains(&format!("HTTP 502: 502 Bad Gateway while handling POST /v2/enqueue: {{\"routing_key\":\"{masked}\"")),
+        "{log}"
+    );
+    let stats = std::fs::read_to_string(dir.join("stats.json")).unwrap();
+    assert!(stats.contains(masked), "{stats}");
+    let db = rusqlite::Connection::open(dir.join("outbox.db")).unwrap();
+    let reason: String = db
+        .query_row("SELECT reason FROM rejected", [], |r| r.get(0))
+        .unwrap();
+    assert!(
+        reason.starts_with("HTTP 400: Event object is invalid: could not process the request: ")
+            && reason.contains(masked),
+        "{reason}"
+    );
+    drop(db);
+    // the full key is in no file the connector wrote
+    let files = files_under(&dir);
+    assert!(files.iter().any(|f| f == "stats.json"), "{files:?}");
+    assert!(
+        !files_text(&dir).contains(ROUTING_KEY),
+        "the routing key leaked into {files:?}"
+    );
+}

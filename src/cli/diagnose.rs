@@ -126,7 +126,7 @@ fn explain(action: Action, reply: &Reply, sender: &Sender, cfg: &Config) -> (boo
                 200..=299 if outcome != Outcome::Accepted => (
                     false,
                     format!(
-                        "NOT delivered: {said}. PagerDuty answers 202 with {{\"status\":\"success\"}}; this answer came from something else on the way, such as a captive portal or a proxy's login page, or from another server at a wrong URL; {proxy_hint}; {region}."
+                        "NOT delivered: {said}. PagerDuty answers 202 with {{\"status\":\"success\"}}; {proxy_hint}; {region}."
                     ),
                 ),
                 300..=399 => (
@@ -148,9 +148,7 @@ fn explain(action: Action, reply: &Reply, sender: &Sender, cfg: &Config) -> (boo
                         _ => format!("accepted ({said}): the test incident is resolved"),
                     },
                 ),
-                400 if body.to_ascii_lowercase().contains("routing key")
-                    || body.to_ascii_lowercase().contains("routing_key") =>
-                {
+                400 if mentions_routing_key(body) => {
                     (
                         false,
                         format!(
@@ -224,6 +222,16 @@ fn explain(action: Action, reply: &Reply, sender: &Sender, cfg: &Config) -> (boo
             (false, text)
         }
     }
+}
+
+/// PagerDuty's answer speaks of the routing key (not merely quoting the request's field, as
+/// a WAF echoing the event does).
+fn mentions_routing_key(body: &str) -> bool {
+    let said = body
+        .to_ascii_lowercase()
+        .replace("\"routing_key\":", "")
+        .replace("\\\"routing_key\\\":", "");
+    said.contains("routing key") || said.contains("routing_key")
 }
 
 /// `HTTP 400: message: errors`, as the retry policy words PagerDuty's answer.
