@@ -128,6 +128,17 @@ local function copy_fields(d, prefix, object, names)
   end
 end
 
+-- The names of a broker_cache host object into d; returns its instance id. The object is a
+-- table with broker_api_version 1 and a read-only userdata (Broker's broker_event) with 2:
+-- both are read by indexing, never told apart by type() nor iterated (called protected: a
+-- read that raises leaves the rest to the other lookups).
+local function host_object(d, host)
+  d.host_name = host.name
+  d.host_address = host.address
+  if host_fields then copy_fields(d, "cache.host.", host, host_fields) end
+  return host.instance_id
+end
+
 -- The fields of `plan` (a reader) of event e, in a fresh table.
 local function read_details(e, plan, host_event)
   -- one protected call for all fields; only if a read raises, each field on its own (a field
@@ -161,11 +172,9 @@ local function complete(d, e, host_event)
   local hid, sid = d.host_id, d.service_id
   if hid then
     local host = cached("get_host", hid)
-    if type(host) == "table" then
-      d.host_name = host.name
-      d.host_address = host.address
-      if host.instance_id then d.poller = cached("get_instance_name", host.instance_id) end
-      if host_fields then copy_fields(d, "cache.host.", host, host_fields) end
+    if host ~= nil then
+      local ok, instance_id = pcall(host_object, d, host)
+      if ok and instance_id then d.poller = cached("get_instance_name", instance_id) end
     end
     -- the full object normally has the name; a cache without get_host may still have it
     if d.host_name == nil then d.host_name = cached("get_hostname", hid) end
@@ -179,7 +188,7 @@ local function complete(d, e, host_event)
       d.action_url = cached("get_action_url", hid, sid)
       if service_fields then
         local svc = cached("get_service", hid, sid)
-        if type(svc) == "table" then copy_fields(d, "cache.service.", svc, service_fields) end
+        if svc ~= nil then pcall(copy_fields, d, "cache.service.", svc, service_fields) end
       end
     else
       d.notes_url = cached("get_notes_url", hid)

@@ -269,6 +269,24 @@ impl Connector {
             return Ok(());
         }
         let mut event = Event::from_raw(raw)?;
+        // names Broker's cache no longer knows (it forgets, after a crash, what was defined
+        // since its last clean stop) come from what was remembered with the incident
+        let (key, ctx) = match &mut event {
+            Some(Event::Status(e)) => (e.key, Some(&mut e.ctx)),
+            Some(Event::Adaptive(e)) => (e.key, Some(&mut e.ctx)),
+            Some(Event::Acknowledgement(e)) => (e.key, Some(&mut e.ctx)),
+            Some(Event::Downtime(k)) => (*k, None),
+            None => return Ok(()),
+        };
+        if let Some(ctx) = ctx
+            && self.memory.recall(key, ctx)
+            && self.log.enabled(Level::Debug)
+        {
+            self.log.debug(&format!(
+                "{} is unknown to Broker's cache; named as when it was last sent",
+                label(key, ctx)
+            ));
+        }
         if let (Some(t), Some(ctx)) = (
             self.cfg.templates.as_deref(),
             event.as_mut().and_then(Event::context_mut),
@@ -344,6 +362,14 @@ impl Connector {
                 source,
                 opens,
             } = step;
+            self.memory.remember(
+                key,
+                match (&source, ev) {
+                    (Source::Stored(held), _) => &held.ctx,
+                    (Source::Event, Some(st)) => &st.ctx,
+                    _ => ctx,
+                },
+            );
             let body = match (source, ev) {
                 (Source::Stored(held), _) => match self.status_out(key, action, &held) {
                     Some(out) => self.stored(out),

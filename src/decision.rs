@@ -22,9 +22,10 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Arc;
 
 use crate::config::{Config, DowntimeAction};
-use crate::event::{AdaptiveEvent, Flags, Kind, ObjectKey, StatusEvent};
+use crate::event::{AdaptiveEvent, Context, Flags, Kind, Names, ObjectKey, StatusEvent};
 use crate::filter::{self, Rejection};
 use crate::outbox::ObjectState;
 use crate::payload::Action;
@@ -71,6 +72,9 @@ struct Entry {
     /// the incident (`downtime_action = resolve`), and re-sent by a host whose list of
     /// suppressed services changes. Kept only where one of these can happen ([`kept`]).
     sent: Option<Box<StatusEvent>>,
+    /// Its names as Broker's cache last gave them with an event sent for it (persisted with
+    /// its incident state): used when Broker's cache no longer knows it.
+    names: Option<Arc<Names>>,
 }
 
 /// A copy of the status an incident was triggered with, when the configuration can use it
@@ -87,6 +91,7 @@ impl Entry {
             incident,
             held: None,
             sent: None,
+            names: None,
         }
     }
 }
@@ -254,13 +259,40 @@ impl Memory {
                 },
                 None => Incident::None,
             };
-            self.objects.insert(s.key, Entry::unseen(incident));
+            let mut entry = Entry::unseen(incident);
+            entry.names = s.names;
+            self.objects.insert(s.key, entry);
+        }
+    }
+
+    /// Completes `ctx` with the names remembered for `key` where Broker's cache did not know
+    /// the object (after a crash Broker forgets what was defined since its last clean stop).
+    /// True when something was taken from memory.
+    pub fn recall(&self, key: ObjectKey, ctx: &mut Context) -> bool {
+        match self.objects.get(&key).and_then(|e| e.names.as_deref()) {
+            Some(names) => names.fill(key, ctx),
+            None => false,
+        }
+    }
+
+    /// Remembers the names Broker's cache gave for `key` (an object something is sent for),
+    /// when it knew the whole object and they changed.
+    pub fn remember(&mut self, key: ObjectKey, ctx: &Context) {
+        let Some(entry) = self.objects.get_mut(&key) else {
+            return;
+        };
+        if entry.names.as_deref().is_some_and(|n| n.same_as(ctx)) {
+            return;
+        }
+        if let Some(names) = Names::of(key, ctx) {
+            entry.names = Some(Arc::new(names));
         }
     }
 
     /// The incident state of `key`, as persisted.
     pub fn state(&self, key: ObjectKey) -> ObjectState {
-        let (open_state, acknowledged) = match self.incident(key) {
+        let entry = self.objects.get(&key);
+        let (open_state, acknowledged) = match entry.map_or(Incident::None, |e| e.incident) {
             Incident::Open {
                 state,
                 acknowledged,
@@ -271,6 +303,7 @@ impl Memory {
             key,
             open_state,
             acknowledged,
+            names: entry.and_then(|e| e.names.clone()),
         }
     }
 
@@ -712,6 +745,7 @@ mod tests {
             key: HOST,
             open_state: Some(1),
             acknowledged: false,
+            names: None,
         }]);
         assert!(!m.still_ok(HOST, 0), "restored, not yet seen");
 
@@ -1131,6 +1165,7 @@ mod tests {
             key: SVC,
             open_state: Some(2),
             acknowledged: true,
+            names: None,
         }]);
         assert_eq!(
             m.decide(&c, &svc(2, true, ACK, false)).skip,

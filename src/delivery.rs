@@ -1301,6 +1301,7 @@ mod tests {
                 },
                 open_state: None,
                 acknowledged: false,
+                names: None,
             },
         }
     }
@@ -1348,19 +1349,20 @@ mod tests {
             key: st.key,
             open_state: Some(2),
             acknowledged: false,
+            names: None,
         };
         let msg = Msg::Event(
             1,
             Box::new(NewEvent {
                 body: Body::Status(Box::new(st), Action::Trigger),
                 opens: true,
-                object,
+                object: object.clone(),
             }),
         );
         let mut release = false;
         assert!(!c.take(msg, &mut release));
         let (seq, held) = &c.held[0];
-        assert_eq!((*seq, held.opens, held.object), (1, true, object));
+        assert_eq!((*seq, held.opens, &held.object), (1, true, &object));
         assert!(held.status.is_some(), "built at the commit, not on arrival");
         c.commit();
         let stored = c.outbox.pending().unwrap();

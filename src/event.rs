@@ -292,6 +292,83 @@ pub struct Context {
     pub template_fields: Vec<(String, RawValue)>,
 }
 
+/// What Broker's cache last told about an object: kept with its incident state in the outbox,
+/// because Broker saves its cache only at a clean stop (after a crash, the objects defined
+/// since then are unknown to it) and a resolve or acknowledgement must name the object as its
+/// trigger did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Names {
+    pub host_name: Option<String>,
+    pub host_address: Option<String>,
+    pub poller: Option<String>,
+    pub hostgroups: Vec<String>,
+    pub host_severity: Option<i64>,
+    pub service_description: Option<String>,
+    pub servicegroups: Vec<String>,
+    pub service_severity: Option<i64>,
+}
+
+impl Names {
+    /// Broker's cache knows the host of `ctx` (then its host fields are its answers).
+    fn host_known(ctx: &Context) -> bool {
+        ctx.host_name.is_some()
+    }
+
+    /// Broker's cache knows the service of `ctx` (a host has none to know).
+    fn service_known(key: ObjectKey, ctx: &Context) -> bool {
+        key.service_id == 0 || ctx.service_description.is_some()
+    }
+
+    /// The names of `ctx`, when Broker's cache knew the whole object.
+    pub fn of(key: ObjectKey, ctx: &Context) -> Option<Names> {
+        (Self::host_known(ctx) && Self::service_known(key, ctx)).then(|| Names {
+            host_name: ctx.host_name.clone(),
+            host_address: ctx.host_address.clone(),
+            poller: ctx.poller.clone(),
+            hostgroups: ctx.hostgroups.clone(),
+            host_severity: ctx.host_severity,
+            service_description: ctx.service_description.clone(),
+            servicegroups: ctx.servicegroups.clone(),
+            service_severity: ctx.service_severity,
+        })
+    }
+
+    /// True when `ctx` says the same as these names (nothing to remember again).
+    pub fn same_as(&self, ctx: &Context) -> bool {
+        self.host_name == ctx.host_name
+            && self.host_address == ctx.host_address
+            && self.poller == ctx.poller
+            && self.hostgroups == ctx.hostgroups
+            && self.host_severity == ctx.host_severity
+            && self.service_description == ctx.service_description
+            && self.servicegroups == ctx.servicegroups
+            && self.service_severity == ctx.service_severity
+    }
+
+    /// Completes `ctx` with these names where Broker's cache did not know the object: the
+    /// host's fields when it did not know the host, the service's when it did not know the
+    /// service (what it knows stays its answer). True when something was taken from here.
+    pub fn fill(&self, key: ObjectKey, ctx: &mut Context) -> bool {
+        let mut filled = false;
+        if !Self::host_known(ctx) && self.host_name.is_some() {
+            ctx.host_name.clone_from(&self.host_name);
+            ctx.host_address.clone_from(&self.host_address);
+            ctx.poller.clone_from(&self.poller);
+            ctx.hostgroups.clone_from(&self.hostgroups);
+            ctx.host_severity = self.host_severity;
+            filled = true;
+        }
+        if !Self::service_known(key, ctx) && self.service_description.is_some() {
+            ctx.service_description
+                .clone_from(&self.service_description);
+            ctx.servicegroups.clone_from(&self.servicegroups);
+            ctx.service_severity = self.service_severity;
+            filled = true;
+        }
+        filled
+    }
+}
+
 /// The flags of a status event that decide whether it may open an incident.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Flags {

@@ -12,11 +12,27 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
-use crate::event::ObjectKey;
+use std::sync::Arc;
+
+use crate::event::{Names, ObjectKey};
 use crate::payload::{Action, Outgoing};
 
-/// Schema version stored in `PRAGMA user_version`.
-const SCHEMA_VERSION: i64 = 1;
+/// Schema version stored in `PRAGMA user_version`: [`SCHEMA`] is version 1, each of
+/// [`MIGRATIONS`] the next one.
+const SCHEMA_VERSION: i64 = 1 + MIGRATIONS.len() as i64;
+
+/// What brings a database of version `1 + i` to version `2 + i` (additive: columns added).
+const MIGRATIONS: &[&str] = &[
+    // 2: each object's names as Broker's cache last gave them (NULL: never known)
+    "ALTER TABLE objects ADD COLUMN host_name TEXT;
+     ALTER TABLE objects ADD COLUMN host_address TEXT;
+     ALTER TABLE objects ADD COLUMN poller TEXT;
+     ALTER TABLE objects ADD COLUMN hostgroups TEXT;        -- JSON array of names
+     ALTER TABLE objects ADD COLUMN host_severity INTEGER;
+     ALTER TABLE objects ADD COLUMN service_description TEXT;
+     ALTER TABLE objects ADD COLUMN servicegroups TEXT;     -- JSON array of names
+     ALTER TABLE objects ADD COLUMN service_severity INTEGER;",
+];
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS outbox (
@@ -86,12 +102,19 @@ impl From<Outgoing> for Stored {
 }
 
 /// The incident state of an object, as persisted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectState {
     pub key: ObjectKey,
     /// `Some(state)` when an incident is open.
     pub open_state: Option<i64>,
     pub acknowledged: bool,
+    /// Its names as Broker's cache last gave them (`None`: never known).
+    pub names: Option<Arc<Names>>,
+}
+
+fn group_list(json: Option<String>) -> Vec<String> {
+    json.and_then(|j| serde_json::from_str(&j).ok())
+        .unwrap_or_default()
 }
 
 /// What inserting an event did to the pending rows of its `dedup_key`.
@@ -264,6 +287,14 @@ impl Outbox {
             )));
         }
         conn.execute_batch(SCHEMA).map_err(named)?;
+        // one transaction per step: a database is at one version or the next, never between
+        for (i, step) in MIGRATIONS.iter().enumerate() {
+            let to = i as i64 + 2;
+            if version.max(1) < to {
+                conn.execute_batch(&format!("BEGIN; {step}; PRAGMA user_version={to}; COMMIT;"))
+                    .map_err(named)?;
+            }
+        }
         conn.execute_batch(&format!("PRAGMA user_version={SCHEMA_VERSION}"))
             .map_err(named)?;
         Ok(conn)
@@ -340,10 +371,22 @@ impl Outbox {
 
     /// Persisted incident states.
     pub fn objects(&self) -> Result<Vec<ObjectState>, OutboxError> {
-        let mut st = self
-            .conn
-            .prepare("SELECT host_id, service_id, open_state, acknowledged FROM objects")?;
+        let mut st = self.conn.prepare(
+            "SELECT host_id, service_id, open_state, acknowledged, host_name, host_address, \
+             poller, hostgroups, host_severity, service_description, servicegroups, \
+             service_severity FROM objects",
+        )?;
         let rows = st.query_map([], |r| {
+            let names = Names {
+                host_name: r.get(4)?,
+                host_address: r.get(5)?,
+                poller: r.get(6)?,
+                hostgroups: group_list(r.get(7)?),
+                host_severity: r.get(8)?,
+                service_description: r.get(9)?,
+                servicegroups: group_list(r.get(10)?),
+                service_severity: r.get(11)?,
+            };
             Ok(ObjectState {
                 key: ObjectKey {
                     host_id: r.get::<_, i64>(0)? as u64,
@@ -351,6 +394,7 @@ impl Outbox {
                 },
                 open_state: r.get(2)?,
                 acknowledged: r.get::<_, i64>(3)? != 0,
+                names: names.host_name.is_some().then(|| Arc::new(names)),
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -501,16 +545,34 @@ impl Batch<'_> {
 
     /// Records the incident state of an object.
     pub fn object(&mut self, s: &ObjectState) -> Result<(), OutboxError> {
+        let n = s.names.as_deref();
         self.tx
             .prepare_cached(
-                "INSERT INTO objects (host_id, service_id, open_state, acknowledged) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (host_id, service_id) DO UPDATE SET open_state = excluded.open_state, acknowledged = excluded.acknowledged",
+                "INSERT INTO objects (host_id, service_id, open_state, acknowledged, host_name,
+                     host_address, poller, hostgroups, host_severity, service_description,
+                     servicegroups, service_severity)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+                 ON CONFLICT (host_id, service_id) DO UPDATE SET open_state = excluded.open_state,
+                     acknowledged = excluded.acknowledged, host_name = excluded.host_name,
+                     host_address = excluded.host_address, poller = excluded.poller,
+                     hostgroups = excluded.hostgroups, host_severity = excluded.host_severity,
+                     service_description = excluded.service_description,
+                     servicegroups = excluded.servicegroups,
+                     service_severity = excluded.service_severity",
             )?
             .execute(params![
                 s.key.host_id as i64,
                 s.key.service_id as i64,
                 s.open_state,
-                s.acknowledged as i64
+                s.acknowledged as i64,
+                n.and_then(|n| n.host_name.as_deref()),
+                n.and_then(|n| n.host_address.as_deref()),
+                n.and_then(|n| n.poller.as_deref()),
+                n.map(|n| serde_json::to_string(&n.hostgroups).unwrap_or_default()),
+                n.and_then(|n| n.host_severity),
+                n.and_then(|n| n.service_description.as_deref()),
+                n.map(|n| serde_json::to_string(&n.servicegroups).unwrap_or_default()),
+                n.and_then(|n| n.service_severity),
             ])?;
         Ok(())
     }
@@ -608,6 +670,7 @@ mod tests {
                 },
                 open_state: Some(2),
                 acknowledged: false,
+                names: None,
             })
             .unwrap();
             b.commit().unwrap();
@@ -813,5 +876,58 @@ mod tests {
             err.contains("outbox_path") && err.contains("does not exist"),
             "{err}"
         );
+    }
+
+    /// A database of schema 1 (before names were kept) is migrated in place: its incident
+    /// states stay, without names; names written afterwards read back the same.
+    #[test]
+    fn schema_1_is_migrated_and_names_read_back() {
+        let path = dir("migrate").join("o.db");
+        {
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch(SCHEMA).unwrap();
+            c.execute_batch("INSERT INTO objects VALUES (7, 0, 1, 0); PRAGMA user_version=1;")
+                .unwrap();
+        }
+        let key = ObjectKey {
+            host_id: 7,
+            service_id: 3,
+        };
+        let names = Names {
+            host_name: Some("srv-7".into()),
+            host_address: Some("10.0.0.7".into()),
+            poller: Some("Central".into()),
+            hostgroups: vec!["linux".into(), "db".into()],
+            host_severity: Some(2),
+            service_description: Some("Disk".into()),
+            servicegroups: vec![],
+            service_severity: None,
+        };
+        {
+            let (mut o, warn) = Outbox::open(&path).unwrap();
+            assert!(warn.is_none());
+            let old = o.objects().unwrap();
+            assert_eq!(old.len(), 1);
+            assert_eq!((old[0].open_state, old[0].names.clone()), (Some(1), None));
+            let mut b = o.batch().unwrap();
+            b.object(&ObjectState {
+                key,
+                open_state: Some(2),
+                acknowledged: true,
+                names: Some(Arc::new(names.clone())),
+            })
+            .unwrap();
+            b.commit().unwrap();
+        }
+        let (o, _) = Outbox::open(&path).unwrap();
+        let version: i64 = o
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        let got = o.objects().unwrap();
+        let s = got.iter().find(|s| s.key == key).unwrap();
+        assert_eq!(s.names.as_deref(), Some(&names));
+        assert!(s.acknowledged);
     }
 }

@@ -541,6 +541,17 @@ fn templates_lua53_bbdo3_userdata() {
 fn templates_lua54_bbdo3_userdata() {
     templates("5.4", 3, 2);
 }
+/// Broker's `get_host` / `get_service` give read-only userdata with `broker_api_version = 2`
+/// (as the emulator now does): the `{cache.host.*}` / `{cache.service.*}` fields are filled in
+/// BBDO 2 too.
+#[test]
+fn templates_lua53_bbdo2_userdata() {
+    templates("5.3", 2, 2);
+}
+#[test]
+fn templates_lua54_bbdo2_userdata() {
+    templates("5.4", 2, 2);
+}
 #[test]
 fn templates_lua53_bbdo2_tables() {
     templates("5.3", 2, 1);

@@ -30,9 +30,9 @@ impl Got {
     }
 }
 
-fn run(lua: &str, bbdo: u32) -> Got {
+fn run(lua: &str, bbdo: u32, scenario: &str) -> Got {
     let pd = Standin::start().expect("start the PagerDuty stand-in");
-    let out = Run::new(lua, "states.lua")
+    let out = Run::new(lua, scenario)
         .bbdo(bbdo)
         .env("CPD_URL", pd.url())
         .go();
@@ -206,12 +206,12 @@ fn every_row(g: &Got) {
 
 #[test]
 fn state_machine_bbdo2() {
-    every_row(&run("5.3", 2));
+    every_row(&run("5.3", 2, "states.lua"));
 }
 
 #[test]
 fn state_machine_bbdo3() {
-    every_row(&run("5.4", 3));
+    every_row(&run("5.4", 3, "states.lua"));
 }
 
 /// `enable_service_status_dedup=0`: the fast path the Lua bridge takes for an unchanged status
@@ -336,4 +336,53 @@ fn a_service_status_without_service_id_is_not_taken_for_its_host() {
         "the log names the missing field: {}",
         log_of(&dir)
     );
+}
+
+/// Broker saves its cache only at a clean stop: after a crash it no longer knows the objects
+/// defined since. Their acknowledgement, re-trigger and resolve after a restart with an empty
+/// cache (`tests/scenarios/empty_cache.lua`) carry the names, address, poller, groups and
+/// severities of their trigger, kept with the incident in the outbox; an object never named
+/// is still sent with its ids.
+fn names_kept_across_a_restart_with_an_empty_cache(lua: &str, bbdo: u32) {
+    let g = run(lua, bbdo, "empty_cache.lua");
+    assert_eq!(g.seq("12_34"), ["trigger", "resolve"]);
+    assert_eq!(g.seq("13_H"), ["trigger", "resolve"]);
+    assert_eq!(g.seq("20_1"), ["trigger", "acknowledge", "trigger"]);
+    let resolve = &g.nth("12_34", 1)["payload"];
+    assert_eq!(resolve["summary"], "srv-db/Disk /var: OK - OK - /var 50%");
+    assert_eq!(resolve["source"], "srv-db");
+    assert_eq!(resolve["component"], "Disk /var");
+    assert_eq!(resolve["group"], "linux, db");
+    let d = &resolve["custom_details"];
+    assert_eq!(d["HostAddress"], "10.0.0.5");
+    assert_eq!(d["Poller"], "Central");
+    assert_eq!(d["Hostgroups"], "linux, db");
+    assert_eq!(d["Servicegroups"], "storage");
+    assert_eq!(d["Hostseverity"], 2);
+    assert_eq!(d["Serviceseverity"], 1);
+    assert_eq!(g.nth("13_H", 1)["payload"]["summary"], "web 01/é: UP - UP");
+    assert_eq!(
+        g.nth("20_1", 1)["payload"]["summary"],
+        "app-20/svc-1: acknowledged by alice: on it"
+    );
+    assert_eq!(
+        g.nth("20_1", 2)["payload"]["summary"],
+        "app-20/svc-1: WARNING - WARNING - svc-1"
+    );
+    assert_eq!(g.nth("99_1", 0)["payload"]["source"], "host #99");
+    assert!(
+        g.log.contains("service #20:1 (app-20/svc-1) is unknown to Broker's cache; named as when it was last sent"),
+        "{}",
+        g.log
+    );
+}
+
+#[test]
+fn names_kept_across_a_restart_with_an_empty_cache_bbdo2() {
+    names_kept_across_a_restart_with_an_empty_cache("5.3", 2);
+}
+
+#[test]
+fn names_kept_across_a_restart_with_an_empty_cache_bbdo3() {
+    names_kept_across_a_restart_with_an_empty_cache("5.4", 3);
 }

@@ -215,6 +215,7 @@ typedef struct output {
   ostate state;
   int api_version;
   int filter_enabled;
+  int has_flush; /* flush() existed when the script was loaded (Broker decides it once) */
   lua_Integer unacked, acked, written, filtered, flushes;
   lua_Integer max_unacked; /* the most events ever retained at once */
   char *last_error;
@@ -245,24 +246,38 @@ static void ack_all(lua_State *C, output *o) {
 }
 
 /* ---- broker_log (s.4) --------------------------------------------------- */
+/* A userdata whose metatable "lua_broker_log" is its own __index, as Broker's broker_log_reg
+ * (broker_log.cc): every method checks its self with luaL_checkudata, so broker_log.info(0, m)
+ * (a dot call) raises. */
 
+#define LOG_MT "lua_broker_log"
+#define CACHE_MT "lua_broker_cache"
+
+static output *log_self(lua_State *L) { return *(output **)luaL_checkudata(L, 1, LOG_MT); }
+
+/* Broker: level = lua_tointeger (a non-number is 0), a level outside 0..3 raises. The path is
+ * lua_tostring: nil is undefined behaviour in Broker (a std::string from NULL), so the
+ * emulator raises instead. */
 static int bl_set_parameters(lua_State *L) {
-  output *o = (output *)lua_touserdata(L, lua_upvalueindex(1));
-  lua_Integer level = luaL_checkinteger(L, 2);
+  output *o = log_self(L);
+  lua_Integer level = lua_tointeger(L, 2);
   const char *path = luaL_checkstring(L, 3);
   if (level < 0 || level > 3)
-    return luaL_error(L, "broker_log::set_parameters(): level must be an integer between 0 and 3");
+    return luaL_error(L, "set_parameters expects the first argument to be 0, 1, 2 or 3.");
   o->log_level = (int)level;
   free(o->log_path);
   o->log_path = strdup(path);
   return 0;
 }
 
-static int bl_write(lua_State *L, const char *kind, int always) {
-  output *o = (output *)lua_touserdata(L, lua_upvalueindex(1));
-  lua_Integer level = luaL_checkinteger(L, 2);
-  const char *msg = luaL_checkstring(L, 3);
-  if (!always && level > o->log_level) return 0;
+/* Broker's _log_func: info, warning and error alike are written only when
+ * level <= the configured level (lua_tointeger: a non-number is 0); a nil text is "(null)". */
+static int bl_write(lua_State *L, const char *kind) {
+  output *o = log_self(L);
+  lua_Integer level = lua_tointeger(L, 2);
+  const char *msg = lua_tostring(L, 3);
+  if (!msg) msg = "(null)";
+  if (level > o->log_level) return 0;
   lua_pushfstring(L, "%s: %s", kind, msg);
   const char *line = lua_tostring(L, -1);
   strlist_add(&o->logs, line);
@@ -283,9 +298,9 @@ static int bl_write(lua_State *L, const char *kind, int always) {
   return 0;
 }
 
-static int bl_info(lua_State *L) { return bl_write(L, "INFO", 0); }
-static int bl_warning(lua_State *L) { return bl_write(L, "WARNING", 0); }
-static int bl_error(lua_State *L) { return bl_write(L, "ERROR", 1); }
+static int bl_info(lua_State *L) { return bl_write(L, "INFO"); }
+static int bl_warning(lua_State *L) { return bl_write(L, "WARNING"); }
+static int bl_error(lua_State *L) { return bl_write(L, "ERROR"); }
 
 /* ---- broker table (s.4) -------------------------------------------------- */
 
@@ -502,10 +517,12 @@ static int cache_service(lua_State *L, output *o, lua_Integer hid, lua_Integer s
   return 1;
 }
 
-/* arg 2 = host_id, optional arg 3 = service_id (nil/0 -> the host) */
+/* Broker's get_severity, get_notes_url, get_action_url, get_notes, get_check_command: arg 2 =
+ * host_id; a service_id is read only when there are 3 or more arguments (lua_gettop), with
+ * luaL_checkinteger, so an explicit nil there raises; 0 is the host. */
 static int cache_object(lua_State *L, output *o) {
   lua_Integer hid = luaL_checkinteger(L, 2);
-  lua_Integer sid = luaL_optinteger(L, 3, 0);
+  lua_Integer sid = lua_gettop(L) >= 3 ? luaL_checkinteger(L, 3) : 0;
   return sid ? cache_service(L, o, hid, sid) : cache_host(L, o, hid);
 }
 
@@ -519,17 +536,28 @@ static int push_field(lua_State *L, int has, const char *field) {
   return 1;
 }
 
-static output *cache_self(lua_State *L) { return (output *)lua_touserdata(L, lua_upvalueindex(1)); }
+/* A string field of a known object: Broker returns the object's std::string, "" when it was
+ * never set (macro_cache::get_notes_url & co.); nil only when the object is unknown. */
+static int push_string_field(lua_State *L, int has, const char *field) {
+  push_field(L, has, field);
+  if (has && lua_isnil(L, -1)) {
+    lua_pop(L, 1);
+    lua_pushliteral(L, "");
+  }
+  return 1;
+}
+
+static output *cache_self(lua_State *L) { return *(output **)luaL_checkudata(L, 1, CACHE_MT); }
 
 static int bc_get_hostname(lua_State *L) {
   output *o = cache_self(L);
-  return push_field(L, cache_host(L, o, luaL_checkinteger(L, 2)), "name");
+  return push_string_field(L, cache_host(L, o, luaL_checkinteger(L, 2)), "name");
 }
 
 static int bc_get_service_description(lua_State *L) {
   output *o = cache_self(L);
   lua_Integer h = luaL_checkinteger(L, 2), s = luaL_checkinteger(L, 3);
-  return push_field(L, cache_service(L, o, h, s), "description");
+  return push_string_field(L, cache_service(L, o, h, s), "description");
 }
 
 static int bc_get_instance_name(lua_State *L) {
@@ -538,17 +566,18 @@ static int bc_get_instance_name(lua_State *L) {
     lua_pushnil(L);
     return 1;
   }
-  if (lua_istable(L, -1)) return push_field(L, 1, "name");
+  if (lua_istable(L, -1)) return push_string_field(L, 1, "name");
   return 1;
 }
 
 /* A fresh array of fresh { group_id, group_name } tables (the script may modify them), built
  * as Broker's l_broker_cache_get_hostgroups / _get_servicegroups build it: lua_newtable, then
- * per group lua_createtable(L, 0, 2) and the two fields. A group entry that is not a table
- * is skipped; a field of another type is copied as it is. */
+ * per group lua_createtable(L, 0, 2) and the two fields. Broker reads the group members, not
+ * the host: an unknown object gives an empty table, never nil. A group entry that is not a
+ * table is skipped; a field of another type is copied as it is. */
 static int push_groups(lua_State *L, int has) {
   if (!has) {
-    lua_pushnil(L);
+    lua_newtable(L);
     return 1;
   }
   int obj = lua_gettop(L);
@@ -585,6 +614,8 @@ static int bc_get_servicegroups(lua_State *L) {
   return push_groups(L, cache_service(L, o, h, s));
 }
 
+/* The CRITICALITY_LEVEL custom variable (macro_cache::get_severity): an integer; nil when the
+ * object has none (Broker keeps only non-zero levels: a severity of 0 is nil too). */
 static int bc_get_severity(lua_State *L) {
   output *o = cache_self(L);
   int has = cache_object(L, o);
@@ -594,7 +625,7 @@ static int bc_get_severity(lua_State *L) {
   }
   lua_getfield(L, -1, "severity");
   lua_remove(L, -2);
-  if (lua_isnumber(L, -1)) {
+  if (lua_isnumber(L, -1) && (lua_Integer)lua_tonumber(L, -1) != 0) {
     lua_Integer v = (lua_Integer)lua_tonumber(L, -1);
     lua_pop(L, 1);
     lua_pushinteger(L, v);
@@ -607,25 +638,45 @@ static int bc_get_severity(lua_State *L) {
 
 static int bc_field(lua_State *L, const char *field) {
   output *o = cache_self(L);
-  return push_field(L, cache_object(L, o), field);
+  return push_string_field(L, cache_object(L, o), field);
 }
 static int bc_get_notes_url(lua_State *L) { return bc_field(L, "notes_url"); }
 static int bc_get_action_url(lua_State *L) { return bc_field(L, "action_url"); }
 static int bc_get_notes(lua_State *L) { return bc_field(L, "notes"); }
 static int bc_get_check_command(lua_State *L) { return bc_field(L, "check_command"); }
 
-/* full object: every scalar field of the cache entry plus the ids */
-static int push_object(lua_State *L, int has, lua_Integer hid, lua_Integer sid) {
+/* The string fields Broker's host and service objects always have ("" when unset): BBDO 2's
+ * neb::host / neb::service mappings and BBDO 3's Host / Service messages (neb.proto). */
+static const char *const HOST_STRINGS[] = {
+    "name", "alias", "address", "display_name", "notes", "notes_url", "action_url",
+    "check_command", "check_period", "notification_period", "event_handler", "icon_image",
+    "icon_image_alt", "statusmap_image", "timezone", "output", "perfdata", NULL};
+static const char *const SERVICE_STRINGS[] = {
+    "description", "display_name", "notes", "notes_url", "action_url", "check_command",
+    "check_period", "notification_period", "event_handler", "icon_image", "icon_image_alt",
+    "output", "perfdata", NULL};
+
+static void wrap_userdata(lua_State *L, int counted);
+
+/* The full object, as Broker's get_host / get_service build it from the cached neb::host /
+ * pb_host (neb::service / pb_service): `_type`, `category`, `element` of that event type, the
+ * ids, every string field ("" when unset), the scenario's other scalar fields; not `groups`
+ * nor `severity` (Broker keeps those apart: group members, custom variables). BBDO 2 gives
+ * nil for a zero instance_id (invalid_on_zero), BBDO 3 gives 0. API 1: a fresh table
+ * (create_as_table); API 2: a read-only broker_event userdata (broker_event::create). */
+static int push_object(lua_State *L, output *o, int has, lua_Integer hid, lua_Integer sid) {
   if (!has) {
     lua_pushnil(L);
     return 1;
   }
+  int v3 = o->bbdo[0] != '2';
   int obj = lua_gettop(L);
   lua_newtable(L);
   int dst = obj + 1;
   lua_pushnil(L);
   while (lua_next(L, obj)) {
-    if (lua_type(L, -2) == LUA_TSTRING && !lua_istable(L, -1)) {
+    if (lua_type(L, -2) == LUA_TSTRING && !lua_istable(L, -1) &&
+        strcmp(lua_tostring(L, -2), "severity") != 0) {
       lua_pushvalue(L, -2);
       lua_insert(L, -2);
       lua_rawset(L, dst);
@@ -633,6 +684,36 @@ static int push_object(lua_State *L, int has, lua_Integer hid, lua_Integer sid) 
       lua_pop(L, 1);
     }
   }
+  for (const char *const *f = sid ? SERVICE_STRINGS : HOST_STRINGS; *f; f++) {
+    if (lua_getfield(L, dst, *f) == LUA_TNIL) {
+      lua_pushliteral(L, "");
+      lua_setfield(L, dst, *f);
+    }
+    lua_pop(L, 1);
+  }
+  if (sid && v3 && lua_getfield(L, dst, "long_output") == LUA_TNIL) {
+    lua_pushliteral(L, "");
+    lua_setfield(L, dst, "long_output");
+  }
+  if (sid && v3) lua_pop(L, 1);
+  if (!sid) {
+    int t = lua_getfield(L, dst, "instance_id");
+    if (v3 && t == LUA_TNIL) {
+      lua_pushinteger(L, 0);
+      lua_setfield(L, dst, "instance_id");
+    } else if (!v3 && lua_isnumber(L, -1) && lua_tointeger(L, -1) == 0) {
+      lua_pushnil(L);
+      lua_setfield(L, dst, "instance_id");
+    }
+    lua_pop(L, 1);
+  }
+  lua_Integer element = sid ? (v3 ? 27 : 23) : (v3 ? 30 : 12);
+  lua_pushinteger(L, (1 << 16) | element);
+  lua_setfield(L, dst, "_type");
+  lua_pushinteger(L, 1);
+  lua_setfield(L, dst, "category");
+  lua_pushinteger(L, element);
+  lua_setfield(L, dst, "element");
   lua_pushinteger(L, hid);
   lua_setfield(L, dst, "host_id");
   if (sid) {
@@ -640,28 +721,31 @@ static int push_object(lua_State *L, int has, lua_Integer hid, lua_Integer sid) 
     lua_setfield(L, dst, "service_id");
   }
   lua_remove(L, obj);
+  if (o->api_version == 2) wrap_userdata(L, 0);
   return 1;
 }
 
 static int bc_get_host(lua_State *L) {
   output *o = cache_self(L);
   lua_Integer h = luaL_checkinteger(L, 2);
-  return push_object(L, cache_host(L, o, h), h, 0);
+  return push_object(L, o, cache_host(L, o, h), h, 0);
 }
 
 static int bc_get_service(lua_State *L) {
   output *o = cache_self(L);
   lua_Integer h = luaL_checkinteger(L, 2), s = luaL_checkinteger(L, 3);
-  return push_object(L, cache_service(L, o, h, s), h, s);
+  return push_object(L, o, cache_service(L, o, h, s), h, s);
 }
 
 /* ---- events given to write() (s.5) --------------------------------------- */
 
-/* api 2: read-only userdata; its field table is the uservalue. Every read is counted
-   (host.field_reads(): what a script costs Broker in calls, for the tests). */
+/* api 2: read-only userdata; its field table is the uservalue. Every read of an event handed
+   to write() is counted (host.field_reads(): what a script costs Broker in calls, for the
+   tests); the userdata's one byte tells an event (1) from a broker_cache object (0), which
+   share Broker's "broker_event" metatable. */
 static lua_Integer field_reads;
 static int ev_index(lua_State *L) {
-  field_reads++;
+  if (*(const unsigned char *)lua_touserdata(L, 1)) field_reads++;
   lua_getuservalue(L, 1);
   lua_pushvalue(L, 2);
   if (lua_rawget(L, -2) == LUA_TNIL) {
@@ -674,13 +758,9 @@ static int ev_index(lua_State *L) {
   return 1;
 }
 
-static int ev_newindex(lua_State *L) { return luaL_error(L, "read-only event"); }
-
-static int ev_tostring(lua_State *L) {
-  lua_pushfstring(L, "broker_event: %p", lua_topointer(L, 1));
-  return 1;
-}
-
+/* Broker's metatable (broker_event_reg): __gc, __index, __next, __pairs; no __newindex (an
+ * assignment raises Lua's own "attempt to index a userdata value") and no __tostring
+ * (tostring() names it by __name: "broker_event: 0x..."). pairs() walks the fields. */
 static int ev_next(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   lua_settop(L, 2);
@@ -690,6 +770,7 @@ static int ev_next(lua_State *L) {
 }
 
 static int ev_pairs(lua_State *L) {
+  luaL_checkudata(L, 1, EVENT_MT);
   lua_pushcfunction(L, ev_next);
   lua_getuservalue(L, 1);
   lua_pushnil(L);
@@ -697,33 +778,34 @@ static int ev_pairs(lua_State *L) {
 }
 
 static void register_event_mt(lua_State *L) {
-  static const luaL_Reg mt[] = {{"__index", ev_index},       {"__newindex", ev_newindex},
-                                {"__tostring", ev_tostring}, {"__pairs", ev_pairs},
-                                {NULL, NULL}};
+  static const luaL_Reg mt[] = {{"__index", ev_index}, {"__pairs", ev_pairs}, {NULL, NULL}};
   luaL_newmetatable(L, EVENT_MT); /* also sets __name = "broker_event" */
   luaL_setfuncs(L, mt, 0);
   lua_pop(L, 1);
 }
 
+/* replace the table at the top of L by a read-only broker_event userdata holding it */
+static void wrap_userdata(lua_State *L, int counted) {
+#if LUA_VERSION_NUM >= 504
+  unsigned char *b = (unsigned char *)lua_newuserdatauv(L, 1, 1);
+#else
+  unsigned char *b = (unsigned char *)lua_newuserdata(L, 1);
+#endif
+  *b = (unsigned char)counted;
+  lua_insert(L, -2);
+#if LUA_VERSION_NUM >= 504
+  lua_setiuservalue(L, -2, 1);
+#else
+  lua_setuservalue(L, -2);
+#endif
+  luaL_setmetatable(L, EVENT_MT);
+}
+
 /* push onto the output state the event at evidx of the control state */
 static void push_event(lua_State *C, output *o, int evidx) {
   lua_State *L = o->L;
-  if (o->api_version == 2) {
-#if LUA_VERSION_NUM >= 504
-    lua_newuserdatauv(L, 1, 1);
-#else
-    lua_newuserdata(L, 1);
-#endif
-    copy_value(C, evidx, L, 0);
-#if LUA_VERSION_NUM >= 504
-    lua_setiuservalue(L, -2, 1);
-#else
-    lua_setuservalue(L, -2);
-#endif
-    luaL_setmetatable(L, EVENT_MT);
-  } else {
-    copy_value(C, evidx, L, 0);
-  }
+  copy_value(C, evidx, L, 0);
+  if (o->api_version == 2) wrap_userdata(L, 1);
 }
 
 /* ---- loading (s.1) -------------------------------------------------------- */
@@ -737,6 +819,20 @@ static void append_path(lua_State *L, const char *field, const char *dir, const 
   lua_pop(L, 2);
 }
 
+/* a userdata holding o whose metatable `mt` (methods `f`) is its own __index, as Broker
+   registers broker_log and broker_cache */
+static void push_self_object(lua_State *L, output *o, const char *mt, const luaL_Reg *f) {
+  output **u = (output **)lua_newuserdata(L, sizeof(output *));
+  *u = o;
+  luaL_newmetatable(L, mt);
+  luaL_setfuncs(L, f, 0);
+  lua_pushvalue(L, -1);
+  lua_setfield(L, -2, "__index");
+  lua_setmetatable(L, -2);
+}
+
+/* Broker's _load_script, after the api version: broker_log (userdata), the broker_event
+   metatable as a global, broker (a plain table of functions) */
 static void set_globals(output *o) {
   lua_State *L = o->L;
   static const luaL_Reg log_f[] = {{"set_parameters", bl_set_parameters},
@@ -749,10 +845,10 @@ static void set_globals(output *o) {
                                       {"json_encode", b_json_encode},
                                       {"stat", b_stat},
                                       {NULL, NULL}};
-  lua_newtable(L);
-  lua_pushlightuserdata(L, o);
-  luaL_setfuncs(L, log_f, 1);
+  push_self_object(L, o, LOG_MT, log_f);
   lua_setglobal(L, "broker_log");
+  luaL_getmetatable(L, EVENT_MT);
+  lua_setglobal(L, "broker_event");
   lua_newtable(L);
   lua_pushlightuserdata(L, o);
   luaL_setfuncs(L, broker_f, 1);
@@ -789,9 +885,7 @@ static void set_cache_global(lua_State *C, output *o) {
                                      {"get_service", bc_get_service},
                                      {NULL, NULL}};
   install_cache_data(C, o);
-  lua_newtable(L);
-  lua_pushlightuserdata(L, o);
-  luaL_setfuncs(L, cache_f, 1);
+  push_self_object(L, o, CACHE_MT, cache_f);
   lua_setglobal(L, "broker_cache");
 }
 
@@ -814,6 +908,7 @@ static void output_load(lua_State *C, output *o) {
   o->L = L;
   o->api_version = 1;
   o->filter_enabled = 0;
+  o->has_flush = 0;
   o->cache_out_ref = LUA_NOREF;
   o->log_level = 0;
   free(o->log_path);
@@ -824,8 +919,17 @@ static void output_load(lua_State *C, output *o) {
   append_path(L, "cpath", o->script_dir, "lib/?.so");
   register_event_mt(L);
 
-  /* 2. top-level chunk: Broker drops the real message */
-  if (luaL_loadfile(L, o->script) != LUA_OK || lua_pcall(L, 0, 0, 0) != LUA_OK) {
+  /* 2. the chunk (luabinding::_load_script): a syntax error keeps its message ("could not be
+     loaded: ..."), an error while running it is reported only as "could not be compiled" */
+  if (luaL_loadfile(L, o->script) != LUA_OK) {
+    char buf[1024];
+    snprintf(buf, sizeof buf, "could not be loaded: %s", errmsg(L, -1));
+    lua_pop(L, 1);
+    set_error(o, buf);
+    o->state = ST_FAILED;
+    return;
+  }
+  if (lua_pcall(L, 0, 0, 0) != LUA_OK) {
     char buf[1024];
     snprintf(buf, sizeof buf, "could not be compiled (real message, dropped by Broker: %s)",
              errmsg(L, -1));
@@ -837,27 +941,41 @@ static void output_load(lua_State *C, output *o) {
     return;
   }
 
-  /* 3. globals, only now */
-  set_globals(o);
-
-  /* 4. broker_api_version */
-  lua_getglobal(L, "broker_api_version");
-  if (lua_isnumber(L, -1) && lua_tonumber(L, -1) == 2) o->api_version = 2;
-  lua_pop(L, 1);
-
+  /* 3. init() then write() must exist */
   const char *missing = NULL;
-  int has_init = lua_getglobal(L, "init") == LUA_TFUNCTION;
-  int has_write = lua_getglobal(L, "write") == LUA_TFUNCTION;
-  lua_pop(L, 2);
-  if (!has_write) missing = "write() global function is missing";
-  if (!has_init) missing = "init() global function is missing";
+  if (lua_getglobal(L, "init") != LUA_TFUNCTION)
+    missing = "init() global function is missing";
+  else if (lua_getglobal(L, "write") != LUA_TFUNCTION)
+    missing = "write() global function is missing";
+  lua_settop(L, 0);
   if (missing) {
     set_error(o, missing);
     o->state = ST_FAILED;
     return;
   }
 
-  /* 5. init(conf) */
+  /* 4. the filter probe, filter(1, 2): before init() and before broker_log, broker and
+     broker_cache exist; an error or a non-boolean disables filtering for the whole run */
+  if (lua_getglobal(L, "filter") == LUA_TFUNCTION) {
+    lua_pushinteger(L, 1);
+    lua_pushinteger(L, 2);
+    if (lua_pcall(L, 2, 1, 0) == LUA_OK && lua_isboolean(L, -1)) o->filter_enabled = 1;
+  }
+  lua_settop(L, 0);
+
+  /* 5. flush() is looked for once */
+  o->has_flush = lua_getglobal(L, "flush") == LUA_TFUNCTION;
+  lua_pop(L, 1);
+
+  /* 6. broker_api_version (1 unless it is 2) */
+  lua_getglobal(L, "broker_api_version");
+  if (lua_isnumber(L, -1) && lua_tonumber(L, -1) == 2) o->api_version = 2;
+  lua_pop(L, 1);
+
+  /* 7. globals, only now */
+  set_globals(o);
+
+  /* 8. init(conf) */
   lua_getglobal(L, "init");
   lua_rawgeti(C, LUA_REGISTRYINDEX, o->params_ref);
   copy_value(C, -1, L, 0);
@@ -869,16 +987,11 @@ static void output_load(lua_State *C, output *o) {
     return;
   }
 
-  /* 6. broker_cache, after init (24.04+) */
+  /* 9. broker_cache. Broker registers it before init() (step 7), but it must not be used in
+     init(): from 24.04 the macro_cache behind it is constructed after the Lua state (member
+     order in lua::stream), so the emulator leaves it nil until init() has returned. */
   set_cache_global(C, o);
 
-  /* 7. filter probe */
-  if (lua_getglobal(L, "filter") == LUA_TFUNCTION) {
-    lua_pushinteger(L, 1);
-    lua_pushinteger(L, 2);
-    if (lua_pcall(L, 2, 1, 0) == LUA_OK && lua_isboolean(L, -1)) o->filter_enabled = 1;
-  }
-  lua_pop(L, 1);
   o->state = ST_RUNNING;
 }
 
@@ -889,10 +1002,8 @@ static void output_load(lua_State *C, output *o) {
 static int call_flush(lua_State *C, output *o) {
   if (!o->L || o->state != ST_RUNNING) return -1;
   lua_State *L = o->L;
-  if (lua_getglobal(L, "flush") != LUA_TFUNCTION) {
-    lua_pop(L, 1);
-    return -1;
-  }
+  if (!o->has_flush) return -1;
+  lua_getglobal(L, "flush");
   o->flushes++;
   if (lua_pcall(L, 0, 1, 0) != LUA_OK) {
     set_error(o, errmsg(L, -1));
@@ -956,6 +1067,8 @@ static int do_send(lua_State *C, output *o, int evidx) {
     int pass = 0;
     if (lua_pcall(L, 2, 1, 0) != LUA_OK)
       set_error(o, errmsg(L, -1));
+    else if (!lua_isboolean(L, -1))
+      set_error(o, "`filter' must return a boolean"); /* Broker: no write(), counted */
     else
       pass = lua_toboolean(L, -1);
     lua_pop(L, 1);

@@ -119,14 +119,16 @@ local main = host.output{
 eq(main:state(), "running", "load: running")
 eq(main:api_version(), 1, "api version 1 by default")
 eq(main:filtering(), true, "filter probe enables filtering")
-check(has_log(main, "INFO: filter probe 1 2"), "filter(1, 2) probed")
+-- audit row "filter probe": Broker probes filter(1, 2) before broker_log exists and before init()
+check(has_log(main, "INFO: filter probe 1 2: broker_log=nil init_done=false"), "filter(1, 2) probed before globals and init")
 check(has_log(main, "INFO: top: broker_log=nil broker=nil broker_cache=nil"), "no globals during chunk")
 check(has_log(main, "INFO: init: broker_cache=nil broker=table"), "broker_cache only after init")
 check(has_log(main, "INFO: conf: mode=string:x n_float=float:1.5 n_int=integer:42 n_num=integer:7 secret=string:pw"),
   "lua_parameter conversion")
 check(not has_log(main, "INFO: level1 message"), "log level 0 drops level 1")
 check(not has_log(main, "WARNING: level2 message"), "log level 0 drops level 2 warning")
-check(has_log(main, "ERROR: level3 error"), "errors always logged")
+-- audit row "broker_log levels": error() obeys the level like info() and warning()
+check(not has_log(main, "ERROR: level3 error"), "log level 0 drops a level 3 error too")
 eq(main:error(), nil, "no error after load")
 
 eq(main:send(svc(12)), false, "1st write -> false, not acked")
@@ -173,7 +175,8 @@ check(not ok and tostring(err):find("element", 1, true), "event without element 
 do
   local logpath = tmp .. "/broker.log"
   local o = host.output{ script = script, params = { log_level = 3, log_path = logpath } }
-  check(has_log(o, "INFO: level1 message") and has_log(o, "WARNING: level2 message"), "log level 3 records all")
+  check(has_log(o, "INFO: level1 message") and has_log(o, "WARNING: level2 message")
+    and has_log(o, "ERROR: level3 error"), "log level 3 records all")
   local f = io.open(logpath)
   local text = f and f:read("a") or ""
   if f then f:close() end
@@ -195,9 +198,11 @@ do
     assert(type(e) == "userdata")
     assert(e.output == "W\nL" and e.acknowledged == false and math.type(e.host_id) == "integer")
     assert(e.nonexistent == nil)
+    -- Broker's metatable has no __newindex: Lua's own error
     local ok, err = pcall(function() e.host_id = 1 end)
-    assert(not ok and tostring(err):find("read-only event", 1, true))
-    assert(tostring(e):find("broker_event", 1, true))
+    assert(not ok and tostring(err):find("attempt to index a broker_event value", 1, true))
+    assert(tostring(e):find("^broker_event: "))
+    assert(getmetatable(e) == broker_event and broker_event.__pairs and broker_event.__newindex == nil)
     local n = 0
     for k, v in pairs(e) do n = n + 1 end
     assert(n > 10)
@@ -301,6 +306,9 @@ do
   local o = host.output{ script = script, cache = cache, params = { ack = "always" } }
   probe(o, [[
     local c = broker_cache
+    -- audit row "broker_cache object": a userdata whose methods check their self
+    assert(type(c) == "userdata" and type(broker_log) == "userdata" and type(broker) == "table")
+    assert(not pcall(c.get_hostname, 12))
     assert(c:get_hostname(12) == "srv-db")
     assert(c:get_hostname(99) == nil)
     assert(c:get_service_description(12, 34) == "Disk /var")
@@ -315,19 +323,31 @@ do
     assert(n == 2 and #c:get_hostgroups(14) == 2 and c:get_hostgroups(14)[2].group_name == "b")
     local none = c:get_hostgroups(13)
     assert(type(none) == "table" and next(none) == nil)
-    assert(c:get_hostgroups(99) == nil)
+    -- audit row "groups of an unknown object": an empty table, never nil
+    local unknown = c:get_hostgroups(99)
+    assert(type(unknown) == "table" and next(unknown) == nil)
     assert(c:get_servicegroups(12, 34)[1].group_name == "disks")
     assert(next(c:get_servicegroups(12, 35)) == nil)
-    assert(c:get_servicegroups(12, 99) == nil)
+    assert(type(c:get_servicegroups(12, 99)) == "table" and next(c:get_servicegroups(12, 99)) == nil)
     assert(c:get_instance_name(1) == "Central" and c:get_instance_name(2) == nil)
     assert(c:get_severity(12) == 2 and math.type(c:get_severity(12)) == "integer")
     assert(c:get_severity(12, 34) == 1 and c:get_severity(12, 35) == nil and c:get_severity(99) == nil)
+    -- audit row "get_severity arguments": a service_id is read when given, an explicit nil raises
+    assert(c:get_severity(12, 0) == 2 and not pcall(c.get_severity, c, 12, nil))
     assert(c:get_notes_url(12) == "http://n/12" and c:get_action_url(12, 34) == "http://a/12/34")
-    assert(c:get_notes(12) == "n12" and c:get_check_command(12) == nil)
+    assert(c:get_notes(12) == "n12")
+    -- audit row "string fields of a known object": "" when unset, nil only for an unknown object
+    assert(c:get_check_command(12) == "" and c:get_notes_url(13) == "" and c:get_action_url(12, 35) == "")
+    assert(c:get_notes_url(99) == nil and c:get_action_url(12, 99) == nil)
+    -- API 1: full objects are fresh tables with the event type of a host / service (BBDO 3)
     local h = c:get_host(12)
+    assert(type(h) == "table" and h._type == 65566 and h.category == 1 and h.element == 30)
     assert(h.host_id == 12 and h.address == "10.0.0.5" and h.name == "srv-db" and h.groups == nil)
+    assert(h.severity == nil and h.instance_id == 1 and h.timezone == "")
+    assert(c:get_host(13).instance_id == 0)
     local s = c:get_service(12, 34)
-    assert(s.host_id == 12 and s.service_id == 34 and s.description == "Disk /var")
+    assert(type(s) == "table" and s._type == 65563 and s.element == 27)
+    assert(s.host_id == 12 and s.service_id == 34 and s.description == "Disk /var" and s.long_output == "")
     assert(c:get_host(99) == nil and c:get_service(1, 2) == nil)
     assert(not pcall(c.get_hostname, c, nil))
     assert(not pcall(c.get_hostname))
@@ -335,6 +355,77 @@ do
   o:set_cache{ hosts = { [12] = { name = "renamed" } } }
   probe(o, [[assert(broker_cache:get_hostname(12) == "renamed" and broker_cache:get_hostname(13) == nil)]],
     "set_cache replaces data")
+  o:stop()
+end
+
+------------------------------------------------------------------------------
+-- audit row "cache objects under API 2": get_host / get_service give read-only broker_event
+-- userdata (broker_event::create), BBDO 2 (neb::host / neb::service) and BBDO 3 (pb_host /
+-- pb_service); read by indexing, pairs() walks them, the reads are not counted as event reads
+do
+  local api2 = write_file("api2_cache.lua", string.format("SELFTEST_API = 2\ndofile(%q)\n", script))
+  local cache = {
+    hosts = { [12] = { name = "srv-db", address = "10.0.0.5", instance_id = 1, severity = 2,
+                       groups = { { group_id = 1, group_name = "linux" } } },
+              [13] = { name = "srv-web" } },
+    services = { ["12:34"] = { description = "Disk /var", display_name = "Disk" } },
+    instances = { [1] = "Central" },
+  }
+  for _, v in ipairs({ { "2.0.0", 65548, 65559, "nil" }, { "3.0.0", 65566, 65563, "0" } }) do
+    local bbdo, htype, stype, no_instance = v[1], v[2], v[3], v[4]
+    local o = host.output{ script = api2, bbdo = bbdo, cache = cache, params = { ack = "always" } }
+    local reads = host.field_reads()
+    probe(o, string.format([[
+      local h = broker_cache:get_host(12)
+      assert(type(h) == "userdata" and getmetatable(h) == broker_event)
+      assert(h.name == "srv-db" and h.address == "10.0.0.5" and h.instance_id == 1 and h.host_id == 12)
+      assert(h._type == %d and h.category == 1 and h.element == %d and h.alias == "")
+      assert(h.groups == nil and h.severity == nil and h.nonexistent == nil)
+      assert(not pcall(function() h.name = "x" end))
+      local n = 0
+      for k, v in pairs(h) do n = n + 1 end
+      assert(n > 10)
+      assert(tostring(broker_cache:get_host(13).instance_id) == %q)
+      local s = broker_cache:get_service(12, 34)
+      assert(type(s) == "userdata" and s.description == "Disk /var" and s.display_name == "Disk")
+      assert(s._type == %d and s.host_id == 12 and s.service_id == 34 and s.notes_url == "")
+      assert(broker_cache:get_host(99) == nil and broker_cache:get_service(12, 99) == nil)
+    ]], htype, htype & 0xffff, no_instance, stype), "cache objects are userdata under API 2, BBDO " .. bbdo)
+    eq(host.field_reads() - reads, 2, "cache object reads not counted (only the probe event's element and probe), BBDO " .. bbdo)
+    o:stop()
+  end
+end
+
+------------------------------------------------------------------------------
+-- audit rows "filter() at run time", "flush() looked for once", "broker_log arguments"
+do
+  local fnb = host.output{ script = write_file("filter_nonbool.lua", string.format(
+    "dofile(%q)\nfunction filter(c, e) if c == 1 and e == 2 then return true end return 1 end\n", script)),
+    params = { ack = "always" } }
+  eq(fnb:filtering(), true, "filter probe returned a boolean")
+  fnb:send(svc(1))
+  eq(fnb:written(), 0, "a non-boolean from filter(): no write()")
+  eq(fnb:unacked(), 1, "a non-boolean from filter(): the event is counted")
+  check(has_error(fnb, "`filter' must return a boolean"), "a non-boolean from filter() is reported")
+  fnb:stop()
+
+  local late = host.output{ script = write_file("late_flush.lua", string.format(
+    "dofile(%q)\nlocal f = flush\nflush = nil\nlocal i = init\nfunction init(c) i(c) flush = f end\n", script)),
+    params = { ack = "never" } }
+  late:send(svc(1))
+  eq(late:flush(), false, "flush() defined only in init(): never called")
+  eq(late:flushes(), 0, "flush() defined only in init(): not counted")
+  late:stop()
+
+  local o = host.output{ script = script, params = { log_level = 1 } }
+  probe(o, [[
+    broker_log:info("not a number", "level read with lua_tointeger: 0")
+    broker_log:warning(1, nil)
+    assert(not pcall(broker_log.info, 0, "dot call"))
+    assert(not pcall(broker_log.set_parameters, broker_log, 4, ""))
+  ]], "broker_log arguments")
+  check(has_log(o, "INFO: level read with lua_tointeger: 0"), "a non-number level is 0")
+  check(has_log(o, "WARNING: (null)"), "a nil message is (null)")
   o:stop()
 end
 
@@ -367,7 +458,8 @@ do
   eq(o:unacked(), 1, "chunk error: event queues")
 
   local s = host.output{ script = write_file("syntax_err.lua", "function (\n") }
-  eq(s:error(), "could not be compiled", "syntax error -> could not be compiled")
+  -- audit row "chunk errors": a syntax error keeps its message, a runtime error does not
+  check((s:error() or ""):find("^could not be loaded: .*syntax_err%.lua:1:"), "syntax error -> could not be loaded: <message>")
 
   local nw = host.output{ script = write_file("no_write.lua", "function init() end\n") }
   eq(nw:state(), "failed", "missing write(): failed")

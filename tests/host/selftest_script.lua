@@ -13,6 +13,8 @@ broker_api_version = SELFTEST_API or 1
 
 local top = string.format("top: broker_log=%s broker=%s broker_cache=%s",
   type(broker_log), type(broker), type(broker_cache))
+-- what the filter probe saw (Broker probes filter(1, 2) before broker_log exists and before init)
+local probe_seen
 local conf = {}
 local n = 0
 local nflush = 0
@@ -36,6 +38,7 @@ function init(c)
   broker_log:set_parameters(tonumber(c.log_level) or 0, c.log_path or "")
   broker_log:info(0, top)
   broker_log:info(0, "init: broker_cache=" .. type(broker_cache) .. " broker=" .. type(broker))
+  if probe_seen then broker_log:info(0, "filter probe 1 2: " .. probe_seen) end
   broker_log:info(0, "conf: " .. describe(c))
   broker_log:info(1, "level1 message")
   broker_log:warning(2, "level2 message")
@@ -50,7 +53,9 @@ function init(c)
 end
 
 function filter(category, element)
-  if category == 1 and element == 2 then broker_log:info(0, "filter probe 1 2") end
+  if category == 1 and element == 2 then
+    probe_seen = string.format("broker_log=%s init_done=%s", type(broker_log), tostring(next(conf) ~= nil))
+  end
   return category == 1
 end
 
