@@ -55,7 +55,7 @@ test: deps lint
 demo: deps
 	bash demo/run.sh
 
-## bench: every benchmark (write path, memory, outbox, delivery, storm); writes BENCHMARKS.md
+## bench: every benchmark (write path, memory, outbox, delivery, storm, template shrink); writes BENCHMARKS.md
 bench: deps
 	bash bench/run.sh
 

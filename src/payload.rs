@@ -23,6 +23,8 @@ pub const MAX_DEDUP_KEY_CHARS: usize = 255;
 pub const TRUNCATION_MARKER: &str = "…[truncated]";
 /// Room kept for `"routing_key":"…",` when an event is built (keys are 32 characters).
 const ROUTING_KEY_RESERVE: usize = 1024;
+/// Largest event (JSON text without `routing_key`) built: [`MAX_BODY`] less that room.
+pub(crate) const BODY_BUDGET: usize = MAX_BODY - ROUTING_KEY_RESERVE;
 /// Length that `source`, `component`, `group` and `client` are cut to as a last resort.
 const LAST_RESORT_CHARS: usize = 1024;
 
@@ -251,7 +253,7 @@ pub fn custom_event(c: &Custom) -> Outgoing {
             body.insert("client_url".into(), url.into());
         }
     }
-    shrink(&mut body, MAX_BODY - ROUTING_KEY_RESERVE);
+    shrink(&mut body, BODY_BUDGET);
     Outgoing {
         dedup_key: c.dedup_key.to_string(),
         action: c.action,
@@ -386,7 +388,7 @@ impl io::Write for Counter {
     }
 }
 
-fn json_len<T: serde::Serialize + ?Sized>(v: &T) -> usize {
+pub(crate) fn json_len<T: serde::Serialize + ?Sized>(v: &T) -> usize {
     let mut c = Counter(0);
     match serde_json::to_writer(&mut c, v) {
         Ok(()) => c.0,
@@ -544,7 +546,7 @@ impl<'a> Object<'a> {
             body.insert("client".into(), cfg.client.as_str().into());
             body.insert("client_url".into(), format!("{base}/centreon/").into());
         }
-        shrink(&mut body, MAX_BODY - ROUTING_KEY_RESERVE);
+        shrink(&mut body, BODY_BUDGET);
         Outgoing {
             dedup_key,
             action,
@@ -651,28 +653,76 @@ fn escaped_char_len(c: char) -> usize {
     }
 }
 
-fn escaped_len(s: &str) -> usize {
+/// Bytes `s` takes inside a JSON string (its quotes not counted).
+pub(crate) fn escaped_len(s: &str) -> usize {
     s.chars().map(escaped_char_len).sum()
 }
 
 /// `s` cut so that, marker included, it takes at most `max` bytes once escaped (only the
 /// marker when even that does not fit).
 fn cut_escaped(s: &str, max: usize) -> String {
-    if escaped_len(s) <= max {
-        return s.to_string();
+    let n = escaped_len(s);
+    if n > max && max < escaped_len(TRUNCATION_MARKER) {
+        return TRUNCATION_MARKER.into();
     }
-    let room = max.saturating_sub(escaped_len(TRUNCATION_MARKER));
-    let mut used = 0;
-    let mut end = 0;
-    for (i, c) in s.char_indices() {
-        let n = escaped_char_len(c);
-        if used + n > room {
-            break;
+    join_within(&[(s, n)], max)
+}
+
+/// The texts `parts` (each with its [`escaped_len`]) joined, at most `max` bytes once
+/// escaped: all of them when they fit; else as much of them as fits before the marker, cut
+/// on a character boundary, then the marker (nothing at all when even the marker does not
+/// fit). Only what is kept is copied: the work is bounded by `max`, not by the parts.
+pub(crate) fn join_within(parts: &[(&str, usize)], max: usize) -> String {
+    let total: usize = parts.iter().map(|(_, n)| n).sum();
+    if total <= max {
+        let mut out = String::with_capacity(parts.iter().map(|(s, _)| s.len()).sum());
+        parts.iter().for_each(|(s, _)| out.push_str(s));
+        return out;
+    }
+    let Some(mut room) = max.checked_sub(escaped_len(TRUNCATION_MARKER)) else {
+        return String::new();
+    };
+    let mut out = String::with_capacity(room + TRUNCATION_MARKER.len());
+    for (s, n) in parts {
+        if *n <= room {
+            out.push_str(s);
+            room -= n;
+            continue;
         }
-        used += n;
-        end = i + c.len_utf8();
+        let mut end = 0;
+        for (i, c) in s.char_indices() {
+            let n = escaped_char_len(c);
+            if n > room {
+                break;
+            }
+            room -= n;
+            end = i + c.len_utf8();
+        }
+        out.push_str(&s[..end]);
+        break;
     }
-    format!("{}{TRUNCATION_MARKER}", &s[..end])
+    out.push_str(TRUNCATION_MARKER);
+    out
+}
+
+/// The fair share of `room` among texts of escaped lengths `lengths`, when they do not all
+/// fit in it: the texts shorter than the share keep all they have, the others are cut to the
+/// share, the same for all of them (the largest share that fits). `None` when all fit.
+pub(crate) fn fair_share(lengths: &[usize], room: usize) -> Option<usize> {
+    if lengths.iter().sum::<usize>() <= room {
+        return None;
+    }
+    let mut sorted = lengths.to_vec();
+    sorted.sort_unstable();
+    let mut left = room;
+    for (i, len) in sorted.iter().enumerate() {
+        let share = left / (sorted.len() - i);
+        if *len > share {
+            return Some(share);
+        }
+        left -= len;
+    }
+    None
 }
 
 fn details_mut(body: &mut Map<String, Value>) -> Option<&mut Map<String, Value>> {
@@ -690,14 +740,6 @@ fn cut_detail(body: &mut Map<String, Value>, key: &str, size: usize, budget: usi
     let target = escaped_len(s).saturating_sub(size.saturating_sub(budget));
     *s = cut_escaped(s, target);
     json_len(body)
-}
-
-/// Shrinks a body made elsewhere (a `format_file` template) as the built-in ones are;
-/// false when it still does not fit.
-pub(crate) fn fit(body: &mut Map<String, Value>) -> bool {
-    let budget = MAX_BODY - ROUTING_KEY_RESERVE;
-    shrink(body, budget);
-    json_len(body) <= budget
 }
 
 /// Makes the body fit in `budget` bytes: cut `LongOutput`, drop `Metrics` (giving their room
@@ -1410,6 +1452,45 @@ mod tests {
             percent_encode("a b&c=d/é?#%+"),
             "a%20b%26c%3Dd%2F%C3%A9%3F%23%25%2B"
         );
+    }
+
+    #[test]
+    fn fair_share_keeps_the_short_and_cuts_the_long_alike() {
+        assert_eq!(fair_share(&[10, 20, 30], 60), None);
+        assert_eq!(fair_share(&[], 0), None);
+        // 10 and 20 fit in a third of 90: kept; the rest (60) is shared by the two long ones
+        assert_eq!(fair_share(&[100, 10, 1000, 20], 90), Some(30));
+        assert_eq!(fair_share(&[10_000; 200], 511_000), Some(2555));
+        assert_eq!(fair_share(&[5, 5], 3), Some(1));
+        for (lens, room) in [(vec![7, 300, 2, 90, 90], 150), (vec![1; 5], 4)] {
+            let share = fair_share(&lens, room).unwrap();
+            let used: usize = lens.iter().map(|n| (*n).min(share)).sum();
+            assert!(
+                used <= room && room - used < lens.len(),
+                "{lens:?} {room}: {share}"
+            );
+        }
+    }
+
+    #[test]
+    fn join_within_copies_only_what_it_keeps() {
+        let parts = [("ab\"c", 5), ("é€", 5), ("\u{1}x", 7), ("0123456789", 10)];
+        assert_eq!(join_within(&parts, 27), "ab\"cé€\u{1}x0123456789");
+        let marker = escaped_len(TRUNCATION_MARKER);
+        // never a character cut in two, never past the limit
+        for max in 0..27 {
+            let j = join_within(&parts, max);
+            assert!(escaped_len(&j) <= max, "{max}: {j:?}");
+            if max < marker {
+                assert_eq!(j, "");
+            } else {
+                assert!(j.ends_with(TRUNCATION_MARKER));
+            }
+        }
+        let j = join_within(&parts, marker + 6);
+        assert_eq!(j, format!("ab\"c{TRUNCATION_MARKER}"));
+        let j = join_within(&parts, marker + 7);
+        assert_eq!(j, format!("ab\"cé{TRUNCATION_MARKER}"));
     }
 
     #[test]

@@ -17,7 +17,7 @@
 //! one unless the status template of the object's kind sets it, in which case every event
 //! about the object (trigger, acknowledge, resolve) uses it. PagerDuty's limits still apply.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use serde_json::{Map, Value};
 
@@ -564,8 +564,9 @@ impl Templates {
             ctx,
             output: &self.output,
         };
+        let mut render = Render::new(&scope);
         if let Some(dedup) = self.dedup[(key.kind() == Kind::Service) as usize].as_ref() {
-            let text = render_text(dedup, &scope);
+            let text = render.whole(dedup);
             match dedup_problem(&text) {
                 None => set_dedup_key(&mut builtin, text),
                 Some(why) => log.warning(&format!(
@@ -577,11 +578,7 @@ impl Templates {
         let Some(t) = template else {
             return builtin;
         };
-        let mut body = Map::new();
-        for (k, node) in &t.fields {
-            body.insert(render_text(k, &scope), node.render(&scope));
-        }
-        match finish(body, action, &builtin) {
+        match render.event(t, action, &builtin) {
             Some(out) => out,
             None => {
                 log.warning(&format!(
@@ -591,6 +588,25 @@ impl Templates {
                 builtin
             }
         }
+    }
+}
+
+impl<'t> Render<'t, '_> {
+    /// The event of template `t`, shrunk to the budget; `None` when what is not
+    /// `custom_details` does not fit alone.
+    fn event(&mut self, t: &'t Template, action: Action, builtin: &Outgoing) -> Option<Outgoing> {
+        let body = self.body(t);
+        if self.over {
+            return None;
+        }
+        let mut out = finish(body, action, builtin);
+        let room = payload::BODY_BUDGET.checked_sub(payload::json_len(&out.body))?;
+        if let Some(details) = self.details(room)
+            && let Some(Value::Object(p)) = out.body.get_mut("payload")
+        {
+            p.insert("custom_details".into(), details);
+        }
+        (payload::json_len(&out.body) <= payload::BODY_BUDGET).then_some(out)
     }
 }
 
@@ -1251,35 +1267,271 @@ fn date_of(v: &Val) -> Option<String> {
     }
 }
 
-fn render_text(p: &[Piece], scope: &Scope) -> String {
-    let mut out = String::new();
-    for piece in p {
-        match piece {
-            Piece::Lit(s) => out.push_str(s),
-            Piece::Mac(m) => {
-                if let Some(v) = scope.resolve(m) {
-                    out.push_str(&v.text());
+/// A macro's value, resolved once per event: its text among text and that text's length in
+/// a JSON string.
+struct Shown {
+    val: Val,
+    /// The text of a value that is not a string (a string is its own text).
+    text: Option<String>,
+    escaped: usize,
+}
+
+impl Shown {
+    fn new(val: Val) -> Shown {
+        let text = match &val {
+            Val::Str(_) => None,
+            other => Some(other.text()),
+        };
+        let mut shown = Shown {
+            val,
+            text,
+            escaped: 0,
+        };
+        shown.escaped = payload::escaped_len(shown.text());
+        shown
+    }
+
+    fn text(&self) -> &str {
+        match (&self.val, &self.text) {
+            (Val::Str(s), _) => s,
+            (_, Some(t)) => t,
+            _ => "",
+        }
+    }
+}
+
+/// How a text of a template is sized.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// Kept whole, as long as the event fits.
+    Whole,
+    /// `payload.summary` and `payload.severity`: built no longer than PagerDuty's 1024
+    /// characters.
+    Label,
+    /// A text of `payload.custom_details`: shares the room the rest of the event leaves.
+    Detail,
+}
+
+/// Bytes of JSON text enough for one character more than a summary may have, whatever the
+/// characters (an escaped character takes at most 6 bytes), and the marker.
+const LABEL_BYTES: usize = (payload::MAX_SUMMARY_CHARS + 1) * 6 + payload::TRUNCATION_MARKER.len();
+
+/// Where the text of a string comes from.
+#[derive(Clone, Copy)]
+enum Str<'t> {
+    Pieces(&'t [Piece]),
+    Macro(&'t Macro),
+    Fixed(&'t str),
+}
+
+/// One event made from a template, in one pass over its size: every macro resolved once,
+/// every text built no longer than the room left for it (never built whole and cut after).
+///
+/// The first pass builds the event with the texts of `payload.custom_details` left empty,
+/// their lengths noted, and stops building once the event is over [`payload::BODY_BUDGET`];
+/// the room the rest leaves is then shared among those texts ([`payload::fair_share`]) and
+/// `custom_details` alone is built again, each text cut to the share.
+struct Render<'t, 's> {
+    scope: &'s Scope<'s>,
+    /// Per macro as written: its value.
+    memo: HashMap<&'t str, Option<Shown>>,
+    /// First pass: the texts of `custom_details` are left empty, their lengths in `lengths`.
+    measuring: bool,
+    /// Second pass: the most escaped bytes a text of `custom_details` keeps (`None`: all).
+    share: Option<usize>,
+    lengths: Vec<usize>,
+    /// The `custom_details` of the payload (the last one: the one the map keeps).
+    details: Option<&'t Node>,
+    /// Bytes of JSON text built so far (at most what the event takes).
+    used: usize,
+    /// The event went over the budget: what follows was not built.
+    over: bool,
+}
+
+impl<'t, 's> Render<'t, 's> {
+    fn new(scope: &'s Scope<'s>) -> Self {
+        Render {
+            scope,
+            memo: HashMap::new(),
+            measuring: true,
+            share: None,
+            lengths: Vec::new(),
+            details: None,
+            used: 0,
+            over: false,
+        }
+    }
+
+    fn resolve(&mut self, m: &'t Macro) {
+        let scope = self.scope;
+        self.memo
+            .entry(m.text.as_str())
+            .or_insert_with(|| scope.resolve(m).map(Shown::new));
+    }
+
+    fn shown(&self, m: &Macro) -> Option<&Shown> {
+        self.memo.get(m.text.as_str()).and_then(Option::as_ref)
+    }
+
+    /// A text whole (a `dedup_key`), outside the event's budget.
+    fn whole(&mut self, p: &'t [Piece]) -> String {
+        for piece in p {
+            if let Piece::Mac(m) = piece {
+                self.resolve(m);
+            }
+        }
+        p.iter()
+            .filter_map(|piece| match piece {
+                Piece::Lit(s) => Some(s.as_str()),
+                Piece::Mac(m) => self.shown(m).map(Shown::text),
+            })
+            .collect()
+    }
+
+    /// A string of the event, sized by its role.
+    fn string(&mut self, src: Str<'t>, role: Role) -> Value {
+        match src {
+            Str::Pieces(p) => p.iter().for_each(|piece| {
+                if let Piece::Mac(m) = piece {
+                    self.resolve(m)
                 }
+            }),
+            Str::Macro(m) => self.resolve(m),
+            Str::Fixed(_) => {}
+        }
+        let memo = &self.memo;
+        let shown = |m: &Macro| memo.get(m.text.as_str()).and_then(Option::as_ref);
+        let parts: Vec<(&str, usize)> = match src {
+            Str::Pieces(p) => p
+                .iter()
+                .filter_map(|piece| match piece {
+                    Piece::Lit(s) => Some((s.as_str(), payload::escaped_len(s))),
+                    Piece::Mac(m) => shown(m).map(|v| (v.text(), v.escaped)),
+                })
+                .collect(),
+            Str::Macro(m) => shown(m)
+                .map(|v| (v.text(), v.escaped))
+                .into_iter()
+                .collect(),
+            Str::Fixed(s) => vec![(s, payload::escaped_len(s))],
+        };
+        let total: usize = parts.iter().map(|(_, n)| n).sum();
+        let cap = match role {
+            Role::Detail if self.measuring => {
+                self.lengths.push(total);
+                0
+            }
+            Role::Detail => self.share.unwrap_or(usize::MAX),
+            Role::Label => LABEL_BYTES,
+            Role::Whole => usize::MAX,
+        };
+        // One byte more than the room left: a text that does not fit shows it.
+        let room = payload::BODY_BUDGET.saturating_sub(self.used) + 1;
+        let mut text = payload::join_within(&parts, cap.min(room));
+        if role == Role::Label {
+            text = payload::truncate_chars(&text, payload::MAX_SUMMARY_CHARS);
+        }
+        let len = if total <= cap.min(room) {
+            total
+        } else {
+            payload::escaped_len(&text)
+        };
+        self.grow(len + 2);
+        text.into()
+    }
+
+    fn grow(&mut self, bytes: usize) {
+        self.used += bytes;
+        self.over |= self.used > payload::BODY_BUDGET;
+    }
+
+    fn key(&mut self, p: &'t [Piece]) -> String {
+        let key = match self.string(Str::Pieces(p), Role::Whole) {
+            Value::String(s) => s,
+            _ => String::new(),
+        };
+        self.grow(1);
+        key
+    }
+
+    fn node(&mut self, n: &'t Node, role: Role) -> Value {
+        if self.over {
+            return Value::Null;
+        }
+        match n {
+            Node::Fixed(Value::String(s)) => self.string(Str::Fixed(s), role),
+            Node::Fixed(v) => {
+                self.grow(payload::json_len(v));
+                v.clone()
+            }
+            Node::Exact(m) => {
+                self.resolve(m);
+                match self.shown(m).map(|v| &v.val) {
+                    None => {
+                        self.grow(4);
+                        Value::Null
+                    }
+                    Some(Val::Str(_)) => self.string(Str::Macro(m), role),
+                    Some(v) => {
+                        let v = v.clone().json();
+                        self.grow(payload::json_len(&v));
+                        v
+                    }
+                }
+            }
+            Node::Text(p) => self.string(Str::Pieces(p), role),
+            Node::Array(items) => items.iter().map(|i| self.node(i, role)).collect(),
+            Node::Object(fields) => {
+                let mut map = Map::new();
+                for (k, v) in fields {
+                    let key = self.key(k);
+                    map.insert(key, self.node(v, role));
+                }
+                Value::Object(map)
             }
         }
     }
-    out
-}
 
-impl Node {
-    fn render(&self, scope: &Scope) -> Value {
-        match self {
-            Node::Fixed(v) => v.clone(),
-            Node::Exact(m) => scope.resolve(m).map_or(Value::Null, Val::json),
-            Node::Text(p) => render_text(p, scope).into(),
-            Node::Array(items) => items.iter().map(|i| i.render(scope)).collect(),
-            Node::Object(fields) => Value::Object(
-                fields
-                    .iter()
-                    .map(|(k, v)| (render_text(k, scope), v.render(scope)))
-                    .collect(),
-            ),
+    /// The first pass: the event's fields, `custom_details` texts left empty.
+    fn body(&mut self, t: &'t Template) -> Map<String, Value> {
+        let mut body = Map::new();
+        for (k, node) in &t.fields {
+            let key = self.key(k);
+            let value = match node {
+                Node::Object(fields) if key == "payload" => {
+                    self.details = None;
+                    let mut p = Map::new();
+                    for (k, v) in fields {
+                        let key = self.key(k);
+                        let role = match key.as_str() {
+                            "summary" | "severity" => Role::Label,
+                            "custom_details" => {
+                                self.details = Some(v);
+                                self.lengths.clear();
+                                Role::Detail
+                            }
+                            _ => Role::Whole,
+                        };
+                        p.insert(key, self.node(v, role));
+                    }
+                    Value::Object(p)
+                }
+                _ => self.node(node, Role::Whole),
+            };
+            body.insert(key, value);
         }
+        body
+    }
+
+    /// The second pass: `custom_details` built with its texts cut to the fair share of
+    /// `room` bytes.
+    fn details(&mut self, room: usize) -> Option<Value> {
+        let details = self.details?;
+        self.measuring = false;
+        self.share = payload::fair_share(&self.lengths, room);
+        self.used = 0;
+        self.over = false;
+        Some(self.node(details, Role::Detail))
     }
 }
 
@@ -1293,8 +1545,8 @@ fn as_text(v: &Value) -> String {
 
 /// The rendered template made a valid event: the connector's `event_action` and `dedup_key`,
 /// PagerDuty's required and string fields (the built-in ones where the template gives none
-/// or an invalid one), its size limit. `None` when it cannot fit.
-fn finish(mut body: Map<String, Value>, action: Action, builtin: &Outgoing) -> Option<Outgoing> {
+/// or an invalid one).
+fn finish(mut body: Map<String, Value>, action: Action, builtin: &Outgoing) -> Outgoing {
     body.remove("routing_key");
     body.insert("event_action".into(), action.as_str().into());
     body.insert("dedup_key".into(), builtin.dedup_key.as_str().into());
@@ -1359,20 +1611,17 @@ fn finish(mut body: Map<String, Value>, action: Action, builtin: &Outgoing) -> O
         body.remove("client");
         body.remove("client_url");
     }
-    if !payload::fit(&mut body) {
-        return None;
-    }
     let summary = body
         .get("payload")
         .and_then(|p| p.get("summary"))
         .and_then(Value::as_str)
         .map_or_else(|| builtin.summary.clone(), str::to_string);
-    Some(Outgoing {
+    Outgoing {
         dedup_key: builtin.dedup_key.clone(),
         action,
         summary,
         body,
-    })
+    }
 }
 
 #[cfg(test)]
@@ -1433,11 +1682,12 @@ mod tests {
 
     fn eval_in(s: &str, what: For, key: ObjectKey, ctx: &Context) -> Value {
         let n = node(&json!(s), what, "x").unwrap_or_else(|e| panic!("{s}: {e}"));
-        n.render(&Scope {
+        let scope = Scope {
             key,
             ctx,
             output: &OutputOptions::default(),
-        })
+        };
+        Render::new(&scope).node(&n, Role::Whole)
     }
 
     const SVC: ObjectKey = ObjectKey {
@@ -1467,11 +1717,12 @@ mod tests {
         let c = scope_ctx(&r);
         let eval_with = |s: &str, o: OutputOptions| {
             let n = node(&json!(s), For::Service, "x").unwrap();
-            n.render(&Scope {
+            let scope = Scope {
                 key: SVC,
                 ctx: &c,
                 output: &o,
-            })
+            };
+            Render::new(&scope).node(&n, Role::Whole)
         };
         let opts = |long, size_limit, line_break: Option<&str>| OutputOptions {
             long,
@@ -1700,8 +1951,8 @@ mod tests {
             ctx: &c,
             output: &OutputOptions::default(),
         };
-        assert_eq!(render_text(&field.0, &s), "by_12");
-        assert_eq!(render_text(&inner[0].0, &s), "CRITICAL");
+        assert_eq!(Render::new(&s).whole(&field.0), "by_12");
+        assert_eq!(Render::new(&s).whole(&inner[0].0), "CRITICAL");
     }
 
     fn tpl(key: &str, body: Value) -> Value {
@@ -2022,6 +2273,109 @@ mod tests {
         assert_eq!(v["x"], "DOWN");
         assert_eq!(v["payload"]["summary"], "srv-db: DOWN - DOWN");
         assert_eq!(v["payload"]["class"], "host");
+    }
+
+    /// Bytes a text takes in a JSON string.
+    fn escaped(s: &str) -> usize {
+        serde_json::to_string(s).unwrap().len() - 2
+    }
+
+    #[test]
+    fn details_share_the_room_fairly_in_one_pass() {
+        let t = load(json!({"neb_service_status": {
+            "dedup_key": "{host_id}_{service_id}",
+            "payload": {"summary": "{output_scshort}", "source": "{cache.host.name}",
+                "severity": "{state_scstate}",
+                "custom_details": {"small": "{host_id}", "fixed": "a \"literal\"", "pct": "{percent_state_change}",
+                    "long": "{long_output}", "output": "out: {output}",
+                    "nested": {"list": ["{long_output}", "{short_output}"]}}},
+            "links": [{"href": "https://x/{host_id}"}]
+        }}));
+        // multi-byte characters, quotes and control characters (escaped to 2 and 6 bytes)
+        let unit = "é\"\u{1}€ab\\";
+        let mut big = raw();
+        big.fields
+            .retain(|(k, _)| k != "output" && k != "long_output");
+        big.fields.push((
+            "output".into(),
+            RawValue::Str(format!("CRITICAL\n{}", unit.repeat(40_000))),
+        ));
+        big.fields
+            .push(("long_output".into(), RawValue::Str(unit.repeat(30_000))));
+        let st = status(&big, &t);
+        let (out, log) = send(&t, &st, Action::Trigger);
+        assert!(log.is_empty(), "{log:?}");
+        let body = payload::encode(&out, &Secret::new(KEY));
+        assert!(body.len() <= payload::MAX_BODY, "{}", body.len());
+        let v: Value = serde_json::from_slice(&body).expect("valid JSON");
+        let p = &v["payload"];
+        assert_eq!(p["summary"], "CRITICAL");
+        assert_eq!(p["source"], "srv-db");
+        assert_eq!(p["severity"], "critical");
+        assert_eq!(v["dedup_key"], "12_34");
+        assert_eq!(v["links"], json!([{"href": "https://x/12"}]));
+        let d = &p["custom_details"];
+        // what is shorter than the share is kept whole
+        assert_eq!(d["small"], 12);
+        assert_eq!(d["fixed"], "a \"literal\"");
+        assert_eq!(d["pct"], 6.25);
+        assert_eq!(d["nested"]["list"][1], "CRITICAL");
+        // the three long texts get one share each, cut on a character, marked
+        let full_output = format!("CRITICAL\n{}", unit.repeat(40_000));
+        let full_long = format!("{full_output}\n{}", unit.repeat(30_000));
+        let cut = [
+            (d["long"].as_str().unwrap(), full_long.clone()),
+            (d["output"].as_str().unwrap(), format!("out: {full_output}")),
+            (d["nested"]["list"][0].as_str().unwrap(), full_long),
+        ];
+        let lens: Vec<usize> = cut.iter().map(|(c, _)| escaped(c)).collect();
+        let share = *lens.iter().max().unwrap();
+        for (c, full) in &cut {
+            let kept = c.strip_suffix(payload::TRUNCATION_MARKER).expect("marked");
+            assert!(full.starts_with(kept), "a prefix of the text");
+            // an escaped character takes at most 6 bytes: the cut is as close as that
+            assert!(escaped(c) + 6 > share, "{lens:?}");
+        }
+        // the room is used: the body is the budget, less the per-text rounding
+        let sent_len = body.len();
+        assert!(
+            sent_len + 3 * 6 + 100 >= payload::MAX_BODY - 1024,
+            "{sent_len}"
+        );
+    }
+
+    #[test]
+    fn fixed_part_too_big_falls_back_at_once() {
+        // 200 top-level fields of a 400 KB output: nothing past the budget is built, and
+        // the event goes in the built-in format
+        let fields: Map<String, Value> = (0..200)
+            .map(|i| (format!("x{i}"), Value::from("{long_output}")))
+            .collect();
+        let mut tpl = json!({"payload": {"summary": "{output}"}});
+        tpl.as_object_mut().unwrap().extend(fields);
+        let t = load(json!({ "neb_service_status": tpl }));
+        let mut big = raw();
+        big.fields.retain(|(k, _)| k != "long_output");
+        big.fields
+            .push(("long_output".into(), RawValue::Str("l".repeat(400_000))));
+        let st = status(&big, &t);
+        let (out, log) = send(&t, &st, Action::Trigger);
+        assert!(
+            log[0].contains("does not fit PagerDuty's 512 KB"),
+            "{log:?}"
+        );
+        assert!(out.body.get("x0").is_none());
+        // the render stopped past the budget: at most the budget and one text was built
+        let scope = Scope {
+            key: SVC,
+            ctx: &st.ctx,
+            output: &OutputOptions::default(),
+        };
+        let mut r = Render::new(&scope);
+        let body = r.body(t.slot(For::Service, Bbdo::V3).unwrap());
+        assert!(r.over);
+        let built: usize = body.values().map(payload::json_len).sum();
+        assert!(built <= payload::BODY_BUDGET + 400_100, "{built}");
     }
 
     #[test]
