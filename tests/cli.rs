@@ -38,9 +38,16 @@ impl Run {
 /// Runs the binary in a clean environment (no proxy, no routing key, no outbox variable,
 /// HOME in `dir`); `env` adds variables. The routing key must never appear in its output.
 fn run_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pagerduty-event"));
-    cmd.args(args)
-        .env("HOME", dir)
+    let mut cmd = Command::new(BIN);
+    cmd.args(args);
+    run_command(dir, cmd, env)
+}
+
+const BIN: &str = env!("CARGO_BIN_EXE_pagerduty-event");
+
+/// Runs `cmd` as [`run_env`] runs the binary.
+fn run_command(dir: &Path, mut cmd: Command, env: &[(&str, &str)]) -> Run {
+    cmd.env("HOME", dir)
         .env_remove("XDG_STATE_HOME")
         .env_remove("PAGERDUTY_ROUTING_KEY")
         .env_remove("PAGERDUTY_EVENT_OUTBOX")
@@ -86,7 +93,19 @@ fn setup(name: &str) -> Setup {
 impl Setup {
     /// `pagerduty-event pandora` with the key file as `@PATH` and Pandora's arguments.
     fn pandora(&self, url: &str, args: &[&str]) -> Run {
-        let key = format!("@{}", self.key_file);
+        let key = self.key_argument();
+        let mut all = vec![key.as_str()];
+        all.extend_from_slice(args);
+        self.pandora_fields(url, &all)
+    }
+
+    /// The key file as Pandora's `service_api_key` argument.
+    fn key_argument(&self) -> String {
+        format!("@{}", self.key_file)
+    }
+
+    /// `pagerduty-event pandora` with every positional argument given (the key too).
+    fn pandora_fields(&self, url: &str, fields: &[&str]) -> Run {
         let mut all = vec![
             "pandora",
             "--url",
@@ -95,10 +114,25 @@ impl Setup {
             &self.outbox,
             "--timezone",
             "+02:00",
-            &key,
         ];
-        all.extend_from_slice(args);
+        all.extend_from_slice(fields);
         run(&self.dir, &all)
+    }
+
+    /// What Pandora FMS does with the documented alert command: each value substituted as
+    /// plain text between the command's double quotes, the line run by `sh -c`.
+    fn pandora_through_shell(&self, url: &str, values: &[&str]) -> Run {
+        let mut line = format!(
+            "exec \"$0\" pandora --url {url} --outbox '{}' --timezone +02:00 \"{}\"",
+            self.outbox,
+            self.key_argument()
+        );
+        for v in values {
+            line.push_str(&format!(" \"{v}\""));
+        }
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c").arg(line).arg(BIN);
+        run_command(&self.dir, cmd, &[])
     }
 
     fn send(&self, url: &str, args: &[&str]) -> Run {
@@ -260,6 +294,135 @@ fn pandora_recovery_with_blank_fields_and_unquoted_timestamp() {
     assert_eq!(bodies[0]["payload"]["timestamp"], "2023-11-14T20:13:20Z");
     assert_eq!(bodies[0]["payload"]["severity"], "warning");
     assert_eq!(bodies[1]["payload"]["summary"], "CPU high");
+    assert_eq!(pd.open_incident_count(), 0);
+}
+
+/// A `"` in a description or in module data ends the alert command's quoting: the shell
+/// splits the value into more words than Pandora's fields. The alert is still delivered,
+/// the words joined back by the documented rule, with a warning.
+#[test]
+fn pandora_values_with_quotes_are_delivered() {
+    let pd = Standin::start().unwrap();
+    let s = setup("pandora-quotes");
+    let r = s.pandora_through_shell(
+        &pd.url(),
+        &[
+            "31",
+            "trigger",
+            r#"Disk "/var is full" on web-01"#,
+            "23-11-14 22:13:20",
+            "Major",
+            "web-01",
+            "disk_/var",
+            r#"status "not ok" (3 retries)"#,
+        ],
+    );
+    r.expect(0);
+    assert!(
+        r.stdout().contains("trigger pandora-31: delivered"),
+        "{}",
+        r.all()
+    );
+    assert!(
+        r.stderr()
+            .contains("warning: 12 words for Pandora's 9 fields"),
+        "{}",
+        r.all()
+    );
+    let bodies = pd.accepted();
+    assert_eq!(bodies.len(), 1, "{bodies:?}");
+    let p = &bodies[0]["payload"];
+    // the shell removed the quotes; the words are joined with the blank it split at
+    assert_eq!(p["summary"], "Disk /var is full on web-01");
+    assert_eq!(
+        p["custom_details"]["ModuleData"],
+        "status not ok (3 retries)"
+    );
+    assert_eq!(p["timestamp"], "2023-11-14T20:13:20Z");
+    assert_eq!(p["severity"], "error");
+    assert_eq!(p["source"], "web-01");
+    assert_eq!(p["component"], "disk_/var");
+
+    // its recovery, quotes again, resolves the same incident
+    s.pandora_through_shell(
+        &pd.url(),
+        &[
+            "31",
+            "resolve",
+            r#"Disk "/var is fine" again"#,
+            "23-11-14 22:30:00",
+            "Major",
+            "web-01",
+            "disk_/var",
+            "40",
+        ],
+    )
+    .expect(0);
+    assert_eq!(pd.open_incident_count(), 0);
+    assert_eq!(pd.accepted()[1]["event_action"], "resolve");
+}
+
+/// Pandora's own PagerDuty command takes its arguments from the action's fields, and on a
+/// recovery whose fields are left blank Pandora puts `[RECOVER]` before every field but
+/// Field 1: the key and the alert id arrive marked too, and the event type may be the
+/// marker alone.
+#[test]
+fn pandora_recovery_with_every_field_marked_resolves() {
+    let pd = Standin::start().unwrap();
+    let s = setup("pandora-recover-all");
+    let key = s.key_argument();
+    for (id, event_type) in [("51", "[RECOVER]trigger"), ("52", "[RECOVER]")] {
+        s.pandora_fields(
+            &pd.url(),
+            &[
+                &key,
+                id,
+                "trigger",
+                "Fan failure",
+                "23-11-14 22:13:20",
+                "Critical",
+                "sw-01",
+                "fan",
+                "0",
+            ],
+        )
+        .expect(0);
+        let marked = |v: &str| format!("[RECOVER]{v}");
+        let r = s.pandora_fields(
+            &pd.url(),
+            &[
+                &marked(&key),
+                &marked(id),
+                event_type,
+                &marked("Fan failure"),
+                &marked("23-11-14 22:20:00"),
+                &marked("Critical"),
+                &marked("sw-01"),
+                "fan",
+                "1",
+            ],
+        );
+        r.expect(0);
+        assert!(
+            r.stdout()
+                .contains(&format!("resolve pandora-{id}: delivered")),
+            "{}",
+            r.all()
+        );
+    }
+    let bodies = pd.accepted();
+    let actions = support::actions(&bodies);
+    let expected = [
+        ("trigger", "pandora-51"),
+        ("resolve", "pandora-51"),
+        ("trigger", "pandora-52"),
+        ("resolve", "pandora-52"),
+    ]
+    .map(|(a, k)| (a.to_string(), k.to_string()));
+    assert_eq!(actions, expected);
+    assert_eq!(bodies[1]["payload"]["summary"], "Fan failure");
+    assert_eq!(bodies[1]["payload"]["timestamp"], "2023-11-14T20:20:00Z");
+    assert_eq!(bodies[1]["payload"]["source"], "sw-01");
     assert_eq!(pd.open_incident_count(), 0);
 }
 
