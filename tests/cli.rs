@@ -1220,3 +1220,159 @@ fn check_config_exit_statuses() {
             .contains("Usage: pagerduty-event check-config BROKER.json")
     );
 }
+
+/// The user nobody, for commands run as a user other than root (the tests run as root).
+const NOBODY: &str = "65534";
+/// A group id that stands for `pagerduty-event`, the group the packages create.
+const SPOOL_GID: &str = "4242";
+
+/// `sh -c script` in a mount namespace of its own, where `/var/lib` is an empty tmpfs and
+/// `/etc/group` holds the group `pagerduty-event` (gid [`SPOOL_GID`]): the shared outbox
+/// directory `/var/lib/pagerduty-event` is the real default one, and nothing of this
+/// machine's is touched. `$BIN` is the program, `$S` the scratch directory.
+fn in_private_var_lib(s: &Setup, script: &str) -> Run {
+    let group = s.dir.join("group");
+    let mut groups = std::fs::read_to_string("/etc/group").unwrap();
+    groups.push_str(&format!("pagerduty-event:x:{SPOOL_GID}:\n"));
+    std::fs::write(&group, groups).unwrap();
+    let full = format!(
+        "set -e\nmount -t tmpfs tmpfs /var/lib\nmount --bind \"$S/group\" /etc/group\nset +e\n{script}"
+    );
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--mount", "sh", "-c", &full])
+        .env("BIN", BIN)
+        .env("S", &s.dir);
+    run_command(&s.dir, cmd, &[])
+}
+
+/// `$1`'s exit status, stdout and stderr in `$S/<name>.{code,out,err}`.
+const STEP: &str = "step() { name=$1; shift; \"$@\" >\"$S/$name.out\" 2>\"$S/$name.err\"; echo $? >\"$S/$name.code\"; }\n";
+
+/// What one step of [`in_private_var_lib`] printed, and its exit status.
+fn step(s: &Setup, name: &str) -> (i32, String, String) {
+    let read = |ext: &str| std::fs::read_to_string(s.dir.join(format!("{name}.{ext}"))).unwrap();
+    let (out, err) = (read("out"), read("err"));
+    assert!(!out.contains(ROUTING_KEY) && !err.contains(ROUTING_KEY));
+    (read("code").trim().parse().unwrap(), out, err)
+}
+
+fn assert_root() {
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(
+        std::fs::metadata("/proc/self").unwrap().uid(),
+        0,
+        "this test runs commands as another user: run the tests as root"
+    );
+}
+
+/// Root's flush timer runs before anything is queued, then the Pandora server (a user in
+/// the group pagerduty-event) queues an event while PagerDuty cannot be reached: the event
+/// lands in the shared /var/lib/pagerduty-event, where the next flush finds and delivers
+/// it. A user outside the group is told which directory and which group, nothing stored.
+#[test]
+fn events_queued_by_a_user_of_the_group_are_flushed_by_root() {
+    assert_root();
+    let pd = Standin::start().unwrap();
+    let s = setup("shared-spool");
+    let mut perms = std::fs::metadata(&s.key_file).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o644);
+    std::fs::set_permissions(&s.key_file, perms).unwrap();
+    let as_user = |groups: &str| {
+        format!("setpriv --reuid {NOBODY} --regid {NOBODY} {groups} env HOME=\"$S/home\"")
+    };
+    let script = format!(
+        "{STEP}\
+         step flush1 \"$BIN\" flush --url {UNREACHABLE}\n\
+         stat -c '%a %g' /var/lib/pagerduty-event >\"$S/mode\"\n\
+         step member {member} \"$BIN\" pandora --url {UNREACHABLE} @{key} 9 trigger 'Database down'\n\
+         step outsider {outsider} \"$BIN\" pandora --url {UNREACHABLE} @{key} 10 trigger 'Disk full'\n\
+         step flush2 \"$BIN\" flush --url {url}\n\
+         ls -l /var/lib/pagerduty-event >\"$S/listing\"\n",
+        member = as_user(&format!("--groups {SPOOL_GID}")),
+        outsider = as_user("--clear-groups"),
+        key = s.key_file,
+        url = pd.url(),
+    );
+    in_private_var_lib(&s, &script).expect(0);
+    let listing = std::fs::read_to_string(s.dir.join("listing")).unwrap_or_default();
+
+    let (code, out, err) = step(&s, "flush1");
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("nothing queued"), "{out}{err}");
+    // created as the packages create it: setgid, the group's
+    let mode = std::fs::read_to_string(s.dir.join("mode")).unwrap();
+    assert_eq!(mode.trim(), format!("2770 {SPOOL_GID}"));
+
+    let (code, out, err) = step(&s, "member");
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("trigger pandora-9: queued in /var/lib/pagerduty-event"),
+        "{out}{err}"
+    );
+
+    let (code, out, err) = step(&s, "outsider");
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        err.contains("cannot write the shared outbox directory /var/lib/pagerduty-event")
+            && err.contains("group pagerduty-event")
+            && err.contains("nothing was stored"),
+        "{out}{err}"
+    );
+
+    let (code, out, err) = step(&s, "flush2");
+    assert_eq!(code, 0, "{out}{err}\n{listing}");
+    assert!(out.contains("1 delivered"), "{out}{err}");
+    assert_eq!(
+        support::actions(&pd.accepted()),
+        [("trigger".to_string(), "pandora-9".to_string())]
+    );
+    // what the user queued belongs to the group and is writable by it
+    assert!(
+        listing
+            .lines()
+            .filter(|l| l.contains("centreon-pagerduty-") && l.ends_with(".db"))
+            .all(|l| l.starts_with("-rw-rw----")),
+        "{listing}"
+    );
+}
+
+/// `flush` names every outbox it cannot read and exits 1; `--outbox` on a path that does
+/// not exist is an error, not "nothing queued".
+#[test]
+fn flush_reports_unreadable_outboxes_and_missing_directories() {
+    assert_root();
+    let s = setup("flush-unreadable");
+    let r = run(&s.dir, &["flush", "--outbox", &s.outbox]);
+    r.expect(1);
+    assert!(r.stderr().contains(&s.outbox), "{}", r.all());
+    assert!(!Path::new(&s.outbox).exists(), "flush created {}", s.outbox);
+
+    // root queues in a directory others may write; nobody cannot read what root stored
+    std::fs::create_dir(&s.outbox).unwrap();
+    let mut perms = std::fs::metadata(&s.outbox).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o777);
+    std::fs::set_permissions(&s.outbox, perms).unwrap();
+    s.pandora(UNREACHABLE, &["11", "trigger", "Queue full"])
+        .expect(0);
+    let mut cmd = Command::new("setpriv");
+    cmd.args(["--reuid", NOBODY, "--regid", NOBODY, "--clear-groups", BIN])
+        .args(["flush", "--outbox", &s.outbox]);
+    let r = run_command(&s.dir, cmd, &[]);
+    r.expect(1);
+    let err = r.stderr();
+    assert!(
+        err.contains("cannot read this outbox's routing key")
+            && err.contains("cannot read this outbox"),
+        "{}",
+        r.all()
+    );
+    assert!(!r.stdout().contains("nothing"), "{}", r.all());
+    // root reads them: delivered later, nothing was moved aside
+    let pd = Standin::start().unwrap();
+    run(
+        &s.dir,
+        &["flush", "--outbox", &s.outbox, "--url", &pd.url()],
+    )
+    .expect(0);
+    assert_eq!(pd.count(), 1);
+}
