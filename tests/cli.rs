@@ -1277,6 +1277,10 @@ fn events_queued_by_a_user_of_the_group_are_flushed_by_root() {
     let mut perms = std::fs::metadata(&s.key_file).unwrap().permissions();
     std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o644);
     std::fs::set_permissions(&s.key_file, perms).unwrap();
+    // an outbox an earlier version queued in the user's own directory
+    let old = s.dir.join("home/.local/state/pagerduty-event");
+    std::fs::create_dir_all(&old).unwrap();
+    std::fs::write(old.join("centreon-pagerduty-0123.key.json"), "{}").unwrap();
     let as_user = |groups: &str| {
         format!("setpriv --reuid {NOBODY} --regid {NOBODY} {groups} env HOME=\"$S/home\"")
     };
@@ -1307,6 +1311,13 @@ fn events_queued_by_a_user_of_the_group_are_flushed_by_root() {
     assert_eq!(code, 0, "{out}{err}");
     assert!(
         out.contains("trigger pandora-9: queued in /var/lib/pagerduty-event"),
+        "{out}{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "warning: {} holds outboxes of an earlier pagerduty-event",
+            old.display()
+        )),
         "{out}{err}"
     );
 

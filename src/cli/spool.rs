@@ -75,7 +75,9 @@ pub fn directory(option: Option<&str>) -> Result<PathBuf, Stop> {
         if !writable(&system) {
             return Err(Stop::Failed(no_access(&system)));
         }
-        if let Some(own) = user_dir().filter(|d| listing(d).is_ok_and(|l| !l.is_empty())) {
+        // a key file stays beside an outbox while events are queued in it
+        let queued = |d: &PathBuf| listing(d).is_ok_and(|l| l.iter().any(|(_, key, _)| *key));
+        if let Some(own) = user_dir().filter(queued) {
             eprintln!(
                 "warning: {} holds outboxes of an earlier pagerduty-event (events now go to {SYSTEM_DIR}): deliver them with `pagerduty-event flush --outbox {}` run as {}",
                 own.display(),
