@@ -26,8 +26,8 @@ endpoint it was queued for, unless --url is given. Run it from a timer (see the 
 {}
 {}
 {}
-Without --outbox (or PAGERDUTY_EVENT_OUTBOX), the outbox directories are {} (the
-shared one) and this user's own, those that exist; a directory given must exist.
+Without --outbox (or PAGERDUTY_EVENT_OUTBOX), it delivers the shared outbox directory
+{} and this user's own, those that exist; a directory given must exist.
 
 Exit status: 0 nothing left queued, 1 events remain (the reason is printed) or an outbox,
 its routing key or a directory could not be read (each is named), 2 bad usage.
