@@ -163,7 +163,8 @@ pub struct Outbox {
     _lock: File,
 }
 
-fn lock_path(path: &Path) -> PathBuf {
+/// The lock file beside the outbox database `path`.
+pub(crate) fn lock_path(path: &Path) -> PathBuf {
     let mut p = path.as_os_str().to_owned();
     p.push(".lock");
     PathBuf::from(p)

@@ -38,9 +38,16 @@ impl Run {
 /// Runs the binary in a clean environment (no proxy, no routing key, no outbox variable,
 /// HOME in `dir`); `env` adds variables. The routing key must never appear in its output.
 fn run_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pagerduty-event"));
-    cmd.args(args)
-        .env("HOME", dir)
+    let mut cmd = Command::new(BIN);
+    cmd.args(args);
+    run_command(dir, cmd, env)
+}
+
+const BIN: &str = env!("CARGO_BIN_EXE_pagerduty-event");
+
+/// Runs `cmd` as [`run_env`] runs the binary.
+fn run_command(dir: &Path, mut cmd: Command, env: &[(&str, &str)]) -> Run {
+    cmd.env("HOME", dir)
         .env_remove("XDG_STATE_HOME")
         .env_remove("PAGERDUTY_ROUTING_KEY")
         .env_remove("PAGERDUTY_EVENT_OUTBOX")
@@ -86,7 +93,19 @@ fn setup(name: &str) -> Setup {
 impl Setup {
     /// `pagerduty-event pandora` with the key file as `@PATH` and Pandora's arguments.
     fn pandora(&self, url: &str, args: &[&str]) -> Run {
-        let key = format!("@{}", self.key_file);
+        let key = self.key_argument();
+        let mut all = vec![key.as_str()];
+        all.extend_from_slice(args);
+        self.pandora_fields(url, &all)
+    }
+
+    /// The key file as Pandora's `service_api_key` argument.
+    fn key_argument(&self) -> String {
+        format!("@{}", self.key_file)
+    }
+
+    /// `pagerduty-event pandora` with every positional argument given (the key too).
+    fn pandora_fields(&self, url: &str, fields: &[&str]) -> Run {
         let mut all = vec![
             "pandora",
             "--url",
@@ -95,10 +114,25 @@ impl Setup {
             &self.outbox,
             "--timezone",
             "+02:00",
-            &key,
         ];
-        all.extend_from_slice(args);
+        all.extend_from_slice(fields);
         run(&self.dir, &all)
+    }
+
+    /// What Pandora FMS does with the documented alert command: each value substituted as
+    /// plain text between the command's double quotes, the line run by `sh -c`.
+    fn pandora_through_shell(&self, url: &str, values: &[&str]) -> Run {
+        let mut line = format!(
+            "exec \"$0\" pandora --url {url} --outbox '{}' --timezone +02:00 \"{}\"",
+            self.outbox,
+            self.key_argument()
+        );
+        for v in values {
+            line.push_str(&format!(" \"{v}\""));
+        }
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c").arg(line).arg(BIN);
+        run_command(&self.dir, cmd, &[])
     }
 
     fn send(&self, url: &str, args: &[&str]) -> Run {
@@ -260,6 +294,135 @@ fn pandora_recovery_with_blank_fields_and_unquoted_timestamp() {
     assert_eq!(bodies[0]["payload"]["timestamp"], "2023-11-14T20:13:20Z");
     assert_eq!(bodies[0]["payload"]["severity"], "warning");
     assert_eq!(bodies[1]["payload"]["summary"], "CPU high");
+    assert_eq!(pd.open_incident_count(), 0);
+}
+
+/// A `"` in a description or in module data ends the alert command's quoting: the shell
+/// splits the value into more words than Pandora's fields. The alert is still delivered,
+/// the words joined back by the documented rule, with a warning.
+#[test]
+fn pandora_values_with_quotes_are_delivered() {
+    let pd = Standin::start().unwrap();
+    let s = setup("pandora-quotes");
+    let r = s.pandora_through_shell(
+        &pd.url(),
+        &[
+            "31",
+            "trigger",
+            r#"Disk "/var is full" on web-01"#,
+            "23-11-14 22:13:20",
+            "Major",
+            "web-01",
+            "disk_/var",
+            r#"status "not ok" (3 retries)"#,
+        ],
+    );
+    r.expect(0);
+    assert!(
+        r.stdout().contains("trigger pandora-31: delivered"),
+        "{}",
+        r.all()
+    );
+    assert!(
+        r.stderr()
+            .contains("warning: 12 words for Pandora's 9 fields"),
+        "{}",
+        r.all()
+    );
+    let bodies = pd.accepted();
+    assert_eq!(bodies.len(), 1, "{bodies:?}");
+    let p = &bodies[0]["payload"];
+    // the shell removed the quotes; the words are joined with the blank it split at
+    assert_eq!(p["summary"], "Disk /var is full on web-01");
+    assert_eq!(
+        p["custom_details"]["ModuleData"],
+        "status not ok (3 retries)"
+    );
+    assert_eq!(p["timestamp"], "2023-11-14T20:13:20Z");
+    assert_eq!(p["severity"], "error");
+    assert_eq!(p["source"], "web-01");
+    assert_eq!(p["component"], "disk_/var");
+
+    // its recovery, quotes again, resolves the same incident
+    s.pandora_through_shell(
+        &pd.url(),
+        &[
+            "31",
+            "resolve",
+            r#"Disk "/var is fine" again"#,
+            "23-11-14 22:30:00",
+            "Major",
+            "web-01",
+            "disk_/var",
+            "40",
+        ],
+    )
+    .expect(0);
+    assert_eq!(pd.open_incident_count(), 0);
+    assert_eq!(pd.accepted()[1]["event_action"], "resolve");
+}
+
+/// Pandora's own PagerDuty command takes its arguments from the action's fields, and on a
+/// recovery whose fields are left blank Pandora puts `[RECOVER]` before every field but
+/// Field 1: the key and the alert id arrive marked too, and the event type may be the
+/// marker alone.
+#[test]
+fn pandora_recovery_with_every_field_marked_resolves() {
+    let pd = Standin::start().unwrap();
+    let s = setup("pandora-recover-all");
+    let key = s.key_argument();
+    for (id, event_type) in [("51", "[RECOVER]trigger"), ("52", "[RECOVER]")] {
+        s.pandora_fields(
+            &pd.url(),
+            &[
+                &key,
+                id,
+                "trigger",
+                "Fan failure",
+                "23-11-14 22:13:20",
+                "Critical",
+                "sw-01",
+                "fan",
+                "0",
+            ],
+        )
+        .expect(0);
+        let marked = |v: &str| format!("[RECOVER]{v}");
+        let r = s.pandora_fields(
+            &pd.url(),
+            &[
+                &marked(&key),
+                &marked(id),
+                event_type,
+                &marked("Fan failure"),
+                &marked("23-11-14 22:20:00"),
+                &marked("Critical"),
+                &marked("sw-01"),
+                "fan",
+                "1",
+            ],
+        );
+        r.expect(0);
+        assert!(
+            r.stdout()
+                .contains(&format!("resolve pandora-{id}: delivered")),
+            "{}",
+            r.all()
+        );
+    }
+    let bodies = pd.accepted();
+    let actions = support::actions(&bodies);
+    let expected = [
+        ("trigger", "pandora-51"),
+        ("resolve", "pandora-51"),
+        ("trigger", "pandora-52"),
+        ("resolve", "pandora-52"),
+    ]
+    .map(|(a, k)| (a.to_string(), k.to_string()));
+    assert_eq!(actions, expected);
+    assert_eq!(bodies[1]["payload"]["summary"], "Fan failure");
+    assert_eq!(bodies[1]["payload"]["timestamp"], "2023-11-14T20:20:00Z");
+    assert_eq!(bodies[1]["payload"]["source"], "sw-01");
     assert_eq!(pd.open_incident_count(), 0);
 }
 
@@ -1319,4 +1482,171 @@ fn an_unparseable_proxy_variable_is_an_error_naming_it() {
         }
     }
     assert_eq!(pd.count(), 0, "nothing went direct");
+}
+
+/// The user nobody, for commands run as a user other than root (the tests run as root).
+const NOBODY: &str = "65534";
+/// A group id that stands for `pagerduty-event`, the group the packages create.
+const SPOOL_GID: &str = "4242";
+
+/// `sh -c script` in a mount namespace of its own, where `/var/lib` is an empty tmpfs and
+/// `/etc/group` holds the group `pagerduty-event` (gid [`SPOOL_GID`]): the shared outbox
+/// directory `/var/lib/pagerduty-event` is the real default one, and nothing of this
+/// machine's is touched. `$BIN` is the program, `$S` the scratch directory.
+fn in_private_var_lib(s: &Setup, script: &str) -> Run {
+    let group = s.dir.join("group");
+    let mut groups = std::fs::read_to_string("/etc/group").unwrap();
+    groups.push_str(&format!("pagerduty-event:x:{SPOOL_GID}:\n"));
+    std::fs::write(&group, groups).unwrap();
+    let full = format!(
+        "set -e\nmount -t tmpfs tmpfs /var/lib\nmount --bind \"$S/group\" /etc/group\nset +e\n{script}"
+    );
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--mount", "sh", "-c", &full])
+        .env("BIN", BIN)
+        .env("S", &s.dir);
+    run_command(&s.dir, cmd, &[])
+}
+
+/// `$1`'s exit status, stdout and stderr in `$S/<name>.{code,out,err}`.
+const STEP: &str = "step() { name=$1; shift; \"$@\" >\"$S/$name.out\" 2>\"$S/$name.err\"; echo $? >\"$S/$name.code\"; }\n";
+
+/// What one step of [`in_private_var_lib`] printed, and its exit status.
+fn step(s: &Setup, name: &str) -> (i32, String, String) {
+    let read = |ext: &str| std::fs::read_to_string(s.dir.join(format!("{name}.{ext}"))).unwrap();
+    let (out, err) = (read("out"), read("err"));
+    assert!(!out.contains(ROUTING_KEY) && !err.contains(ROUTING_KEY));
+    (read("code").trim().parse().unwrap(), out, err)
+}
+
+fn assert_root() {
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(
+        std::fs::metadata("/proc/self").unwrap().uid(),
+        0,
+        "this test runs commands as another user: run the tests as root"
+    );
+}
+
+/// Root's flush timer runs before anything is queued, then the Pandora server (a user in
+/// the group pagerduty-event) queues an event while PagerDuty cannot be reached: the event
+/// lands in the shared /var/lib/pagerduty-event, where the next flush finds and delivers
+/// it. A user outside the group is told which directory and which group, nothing stored.
+#[test]
+fn events_queued_by_a_user_of_the_group_are_flushed_by_root() {
+    assert_root();
+    let pd = Standin::start().unwrap();
+    let s = setup("shared-spool");
+    let mut perms = std::fs::metadata(&s.key_file).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o644);
+    std::fs::set_permissions(&s.key_file, perms).unwrap();
+    // an outbox an earlier version queued in the user's own directory
+    let old = s.dir.join("home/.local/state/pagerduty-event");
+    std::fs::create_dir_all(&old).unwrap();
+    std::fs::write(old.join("centreon-pagerduty-0123.key.json"), "{}").unwrap();
+    let as_user = |groups: &str| {
+        format!("setpriv --reuid {NOBODY} --regid {NOBODY} {groups} env HOME=\"$S/home\"")
+    };
+    let script = format!(
+        "{STEP}\
+         step flush1 \"$BIN\" flush --url {UNREACHABLE}\n\
+         stat -c '%a %g' /var/lib/pagerduty-event >\"$S/mode\"\n\
+         step member {member} \"$BIN\" pandora --url {UNREACHABLE} @{key} 9 trigger 'Database down'\n\
+         step outsider {outsider} \"$BIN\" pandora --url {UNREACHABLE} @{key} 10 trigger 'Disk full'\n\
+         step flush2 \"$BIN\" flush --url {url}\n\
+         ls -l /var/lib/pagerduty-event >\"$S/listing\"\n",
+        member = as_user(&format!("--groups {SPOOL_GID}")),
+        outsider = as_user("--clear-groups"),
+        key = s.key_file,
+        url = pd.url(),
+    );
+    in_private_var_lib(&s, &script).expect(0);
+    let listing = std::fs::read_to_string(s.dir.join("listing")).unwrap_or_default();
+
+    let (code, out, err) = step(&s, "flush1");
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("nothing queued"), "{out}{err}");
+    // created as the packages create it: setgid, the group's
+    let mode = std::fs::read_to_string(s.dir.join("mode")).unwrap();
+    assert_eq!(mode.trim(), format!("2770 {SPOOL_GID}"));
+
+    let (code, out, err) = step(&s, "member");
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("trigger pandora-9: queued in /var/lib/pagerduty-event"),
+        "{out}{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "warning: {} holds outboxes of an earlier pagerduty-event",
+            old.display()
+        )),
+        "{out}{err}"
+    );
+
+    let (code, out, err) = step(&s, "outsider");
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        err.contains("cannot write the shared outbox directory /var/lib/pagerduty-event")
+            && err.contains("group pagerduty-event")
+            && err.contains("nothing was stored"),
+        "{out}{err}"
+    );
+
+    let (code, out, err) = step(&s, "flush2");
+    assert_eq!(code, 0, "{out}{err}\n{listing}");
+    assert!(out.contains("1 delivered"), "{out}{err}");
+    assert_eq!(
+        support::actions(&pd.accepted()),
+        [("trigger".to_string(), "pandora-9".to_string())]
+    );
+    // what the user queued belongs to the group and is writable by it
+    assert!(
+        listing
+            .lines()
+            .filter(|l| l.contains("centreon-pagerduty-") && l.ends_with(".db"))
+            .all(|l| l.starts_with("-rw-rw----")),
+        "{listing}"
+    );
+}
+
+/// `flush` names every outbox it cannot read and exits 1; `--outbox` on a path that does
+/// not exist is an error, not "nothing queued".
+#[test]
+fn flush_reports_unreadable_outboxes_and_missing_directories() {
+    assert_root();
+    let s = setup("flush-unreadable");
+    let r = run(&s.dir, &["flush", "--outbox", &s.outbox]);
+    r.expect(1);
+    assert!(r.stderr().contains(&s.outbox), "{}", r.all());
+    assert!(!Path::new(&s.outbox).exists(), "flush created {}", s.outbox);
+
+    // root queues in a directory others may write; nobody cannot read what root stored
+    std::fs::create_dir(&s.outbox).unwrap();
+    let mut perms = std::fs::metadata(&s.outbox).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o777);
+    std::fs::set_permissions(&s.outbox, perms).unwrap();
+    s.pandora(UNREACHABLE, &["11", "trigger", "Queue full"])
+        .expect(0);
+    let mut cmd = Command::new("setpriv");
+    cmd.args(["--reuid", NOBODY, "--regid", NOBODY, "--clear-groups", BIN])
+        .args(["flush", "--outbox", &s.outbox]);
+    let r = run_command(&s.dir, cmd, &[]);
+    r.expect(1);
+    let err = r.stderr();
+    assert!(
+        err.contains("cannot read this outbox's routing key")
+            && err.contains("cannot read this outbox"),
+        "{}",
+        r.all()
+    );
+    assert!(!r.stdout().contains("nothing"), "{}", r.all());
+    // root reads them: delivered later, nothing was moved aside
+    let pd = Standin::start().unwrap();
+    run(
+        &s.dir,
+        &["flush", "--outbox", &s.outbox, "--url", &pd.url()],
+    )
+    .expect(0);
+    assert_eq!(pd.count(), 1);
 }

@@ -195,11 +195,23 @@ fn deb_depends_on_lua_holds_the_install_layout_and_runs_when_extracted() {
     };
     postinst("abort-upgrade");
     assert!(!fake.exists());
+    // and the shared outbox of pagerduty-event: the system group pagerduty-event (created in
+    // the root's /etc/group), /var/lib/pagerduty-event root:pagerduty-event 2770; a directory
+    // made 0700 by an earlier pagerduty-event run as root is given that group and mode
+    std::fs::create_dir_all(fake.join("etc")).unwrap();
+    std::fs::write(fake.join("etc/group"), "root:x:0:\n").unwrap();
+    std::fs::create_dir_all(fake.join("var/lib/pagerduty-event")).unwrap();
+    std::fs::set_permissions(
+        fake.join("var/lib/pagerduty-event"),
+        std::fs::Permissions::from_mode(0o700),
+    )
+    .unwrap();
     for _ in 0..2 {
         postinst("configure");
         for (d, mode) in [
             ("var/lib/centreon-broker", 0o775),
             ("var/log/centreon-broker", 0o755),
+            ("var/lib/pagerduty-event", 0o2770),
         ] {
             let m = std::fs::metadata(fake.join(d))
                 .unwrap()
@@ -207,6 +219,16 @@ fn deb_depends_on_lua_holds_the_install_layout_and_runs_when_extracted() {
                 .mode();
             assert_eq!(m & 0o7777, mode, "{d}");
         }
+        let groups = std::fs::read_to_string(fake.join("etc/group")).unwrap();
+        let ours: Vec<&str> = groups
+            .lines()
+            .filter(|l| l.starts_with("pagerduty-event:"))
+            .collect();
+        assert_eq!(ours.len(), 1, "{groups}");
+        let gid: u32 = ours[0].split(':').nth(2).unwrap().parse().unwrap();
+        let spool = std::fs::metadata(fake.join("var/lib/pagerduty-event")).unwrap();
+        use std::os::unix::fs::MetadataExt;
+        assert_eq!((spool.uid(), spool.gid()), (0, gid), "{groups}");
     }
 }
 

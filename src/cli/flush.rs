@@ -1,9 +1,13 @@
 //! `pagerduty-event flush`: delivers the events queued in the outbox directory, routing key by routing key, and says what is left and why.
 
-use super::args;
+use std::path::Path;
+use std::time::Duration;
+
+use super::args::{self, Parsed};
+use super::key::{self, Key};
 use super::options::{self, DELIVERY, NETWORK, ROUTING};
 use super::spool::{self, Place, Session};
-use super::{EXIT_FAILED, EXIT_OK, Stop, key};
+use super::{EXIT_FAILED, EXIT_OK, Stop};
 use crate::outbox::Outbox;
 
 /// Default `--wait`, seconds.
@@ -22,11 +26,16 @@ endpoint it was queued for, unless --url is given. Run it from a timer (see the 
 {}
 {}
 {}
-Exit status: 0 nothing left queued, 1 events remain (the reason is printed), 2 bad usage.
+Without --outbox (or PAGERDUTY_EVENT_OUTBOX), it delivers the shared outbox directory
+{} and this user's own, those that exist; a directory given must exist.
+
+Exit status: 0 nothing left queued, 1 events remain (the reason is printed) or an outbox,
+its routing key or a directory could not be read (each is named), 2 bad usage.
 ",
         options::ROUTING_HELP,
         options::NETWORK_HELP,
-        options::delivery_help(WAIT)
+        options::delivery_help(WAIT),
+        spool::SYSTEM_DIR
     )
 }
 
@@ -37,23 +46,80 @@ pub fn run(argv: &[String]) -> Result<i32, Stop> {
         return Ok(EXIT_OK);
     };
     let wait = options::wait(&p, WAIT)?;
-    let dir = spool::directory(p.value("outbox"))?;
+    let dirs = spool::flush_directories(p.value("outbox"))?;
+    let key = key::from_options(&p, false)?;
+    let mut total = Totals::default();
+    if dirs.is_empty() {
+        println!(
+            "nothing queued: {} does not exist (nor this user's own outbox directory)",
+            spool::SYSTEM_DIR
+        );
+    }
+    for dir in &dirs {
+        flush_directory(&p, dir, key.as_ref(), wait, &mut total);
+    }
+    if total.unreadable > 0 {
+        eprintln!(
+            "pagerduty-event flush: {} outbox(es) or directories could not be read (above): their events, if any, are still queued",
+            total.unreadable
+        );
+    } else if total.left == 0 && !dirs.is_empty() {
+        println!(
+            "{} event(s) delivered; nothing left queued",
+            total.delivered
+        );
+    }
+    Ok(if total.left > 0 || total.unreadable > 0 {
+        EXIT_FAILED
+    } else {
+        EXIT_OK
+    })
+}
+
+/// What `flush` did across its directories.
+#[derive(Default)]
+struct Totals {
+    delivered: u64,
+    /// Events still queued.
+    left: u64,
+    /// Directories, key files and outboxes that could not be read or opened.
+    unreadable: u64,
+}
+
+/// Delivers what one outbox directory holds (only `key`'s outbox when given); every
+/// directory, key file or outbox that cannot be read is reported and counted.
+fn flush_directory(p: &Parsed, dir: &Path, key: Option<&Key>, wait: Duration, total: &mut Totals) {
+    let unreadable_before = total.unreadable;
     let mut targets = Vec::new();
     let mut unknown = Vec::new();
-    match key::from_options(&p, false)? {
+    match key {
         Some(k) => {
-            let place = Place::of(&dir, &k);
+            let place = Place::of(dir, k);
             let url = spool::read_target(&place.target).ok().and_then(|(_, u)| u);
-            targets.push((k, url));
+            targets.push((k.clone(), url));
         }
         None => {
-            for (place, has_target, has_db) in spool::listing(&dir)? {
+            let listing = match spool::listing(dir) {
+                Ok(l) => l,
+                Err(Stop::Usage(m) | Stop::Failed(m)) => {
+                    eprintln!("{m}");
+                    total.unreadable += 1;
+                    return;
+                }
+            };
+            for (place, has_target, has_db) in listing {
                 if has_target {
                     match spool::read_target(&place.target) {
                         Ok(t) => targets.push(t),
                         Err(e) => {
-                            eprintln!("warning: {}: {e}", place.target.display());
-                            unknown.push(place);
+                            eprintln!(
+                                "{}: cannot read this outbox's routing key: {e}",
+                                place.target.display()
+                            );
+                            total.unreadable += 1;
+                            if has_db {
+                                unknown.push(place);
+                            }
                         }
                     }
                 } else if has_db {
@@ -62,11 +128,18 @@ pub fn run(argv: &[String]) -> Result<i32, Stop> {
             }
         }
     }
-    let mut left = 0u64;
-    let mut delivered = 0u64;
+    let mut delivered = 0;
+    let mut left = 0;
     for (k, url) in &targets {
-        let params = options::network_params(&p, url.as_deref());
-        let mut session = Session::open(&dir, k, params, wait, p.flag("verbose"))?;
+        let params = options::network_params(p, url.as_deref());
+        let mut session = match Session::open(dir, k, params, wait, p.flag("verbose")) {
+            Ok(s) => s,
+            Err(Stop::Usage(m) | Stop::Failed(m)) => {
+                eprintln!("routing key {}: {m}", k.secret.masked());
+                total.unreadable += 1;
+                continue;
+            }
+        };
         session.deliver_earlier();
         let o = session.close();
         delivered += o.earlier_delivered;
@@ -94,27 +167,34 @@ pub fn run(argv: &[String]) -> Result<i32, Stop> {
         println!("{line}");
     }
     for place in &unknown {
-        let waiting = pending(place);
-        if waiting > 0 {
-            left += waiting;
-            eprintln!(
-                "{}: {waiting} queued event(s) for a routing key this directory does not hold; deliver them with `pagerduty-event flush --routing-key-file PATH`",
-                place.db.display()
-            );
+        match pending(dir, place) {
+            Ok(0) => {}
+            Ok(waiting) => {
+                left += waiting;
+                eprintln!(
+                    "{}: {waiting} queued event(s) for a routing key this directory does not hold; deliver them with `pagerduty-event flush --routing-key-file PATH`",
+                    place.db.display()
+                );
+            }
+            Err(e) => {
+                eprintln!("{}: cannot read this outbox: {e}", place.db.display());
+                total.unreadable += 1;
+            }
         }
     }
-    if targets.is_empty() && left == 0 {
+    if targets.is_empty() && left == 0 && total.unreadable == unreadable_before {
         println!("nothing queued in {}", dir.display());
-    } else if left == 0 {
-        println!("{delivered} event(s) delivered; nothing left queued");
     }
-    Ok(if left > 0 { EXIT_FAILED } else { EXIT_OK })
+    total.delivered += delivered;
+    total.left += left;
 }
 
-/// Events waiting in an outbox whose routing key is unknown (0 when it cannot be opened now).
-fn pending(place: &Place) -> u64 {
-    Outbox::open(&place.db)
-        .ok()
-        .and_then(|(outbox, _)| outbox.pending_count().ok())
-        .unwrap_or(0)
+/// Events waiting in an outbox whose routing key is unknown.
+fn pending(dir: &Path, place: &Place) -> Result<u64, String> {
+    let text = |e: Stop| match e {
+        Stop::Usage(m) | Stop::Failed(m) => m,
+    };
+    place.prepare(dir).map_err(text)?;
+    let (outbox, _) = Outbox::open(&place.db).map_err(|e| e.0)?;
+    outbox.pending_count().map_err(|e| e.0)
 }

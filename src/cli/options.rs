@@ -45,9 +45,10 @@ pub fn delivery_help(wait: u64) -> String {
     format!(
         "\
 Outbox:
-  --outbox DIR       outbox directory (default: $PAGERDUTY_EVENT_OUTBOX, else
-                     /var/lib/pagerduty-event when writable, else
-                     $XDG_STATE_HOME/pagerduty-event or ~/.local/state/pagerduty-event)
+  --outbox DIR       outbox directory (default: $PAGERDUTY_EVENT_OUTBOX, else the shared
+                     /var/lib/pagerduty-event, which members of the group pagerduty-event
+                     write; only when it does not exist, $XDG_STATE_HOME/pagerduty-event
+                     or ~/.local/state/pagerduty-event)
   --wait SECONDS     longest wait for PagerDuty's answers (default {wait}); events not
                      answered by then stay queued
   --verbose          print the connector's log lines on stderr

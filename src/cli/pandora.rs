@@ -56,8 +56,9 @@ before the first argument (arguments may start with '-').
                    PAGERDUTY_ROUTING_KEY); prefer @PATH: the command line is visible in `ps`
   id_alert         Pandora's alert id: the incident's dedup_key is pandora-<id_alert>
   event_type       trigger (open or update the incident) or resolve (close it);
-                   a value or description starting with [RECOVER] is a recovery: resolve
-  description      the incident's summary ([RECOVER] prefix removed)
+                   an event type or description starting with [RECOVER] (Pandora's
+                   recovery marker, [RECOVER] alone included) is a recovery: resolve
+  description      the incident's summary
   fired_timestamp  yy-mm-dd hh:mm:ss or yyyy-mm-dd hh:mm:ss, Pandora's local time
                    (see --timezone); empty or absent: now
   severity         Critical -> critical, Major -> error, Warning and Minor -> warning,
@@ -65,6 +66,10 @@ before the first argument (arguments may start with '-').
   agent_name       source (default: this machine's name)
   module_name      component
   module_data      custom detail ModuleData
+
+Pandora's [RECOVER] marker is removed from every argument. A value holding a \" splits
+into more words than fields: they are joined back around fired_timestamp and severity,
+with a warning (docs/command-line.md, \"Values with quotes\").
 
 Pandora:
   --timezone ZONE         zone of fired_timestamp: a name (Europe/Madrid), UTC, or an
@@ -170,23 +175,29 @@ struct Alert {
 
 impl Alert {
     fn parse(args: &[String]) -> Result<Alert, Stop> {
-        let mut args: Vec<String> = args.to_vec();
-        // an unquoted `_timestamp_` macro arrives as two words: a date, then a time
-        if args.len() > 5 && looks_like_date(&args[4]) && looks_like_time(&args[5]) {
-            let time = args.remove(5);
-            args[4] = format!("{} {time}", args[4]);
+        // Pandora puts its recovery marker before every field but Field 1 when the
+        // recovery fields are left blank: off every argument (a key, an id, a timestamp
+        // behind it would be refused or name another incident); the alert is a recovery
+        // when the event type or the description had it (fixed positions, before any text
+        // a quote could split)
+        let mut recovering = false;
+        let words: Vec<String> = args
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                let (rest, marked) = unrecover(a);
+                recovering |= marked && (i == 2 || i == 3);
+                rest.to_string()
+            })
+            .collect();
+        let (args, note) = rebuild(words);
+        if let Some(note) = note {
+            eprintln!("warning: {note}");
         }
         if args.len() < 4 {
             return Err(Stop::Usage(format!(
                 "missing argument <{}> (Pandora passes: <service_api_key> <id_alert> <event_type> <description> [fired_timestamp] [severity] [agent_name] [module_name] [module_data])",
                 ARGUMENTS[args.len()]
-            )));
-        }
-        if args.len() > ARGUMENTS.len() {
-            return Err(Stop::Usage(format!(
-                "{} arguments, at most {} expected: quote each Pandora macro in the command (\"_field3_\")",
-                args.len(),
-                ARGUMENTS.len()
             )));
         }
         let opt = |i: usize| {
@@ -198,10 +209,9 @@ impl Alert {
         if id.is_empty() {
             return Err(Stop::Usage("id_alert is empty".into()));
         }
-        let (event_type, recovering_type) = unrecover(&args[2]);
-        let (description, recovering_description) = unrecover(&args[3]);
-        let action = match event_type.to_ascii_lowercase().as_str() {
-            "trigger" if recovering_type || recovering_description => Action::Resolve,
+        let action = match args[2].trim().to_ascii_lowercase().as_str() {
+            // `[RECOVER]` alone: a recovery whose event type field is blank
+            "" | "trigger" | "resolve" | "acknowledge" if recovering => Action::Resolve,
             "trigger" => Action::Trigger,
             "resolve" => Action::Resolve,
             "acknowledge" => Action::Acknowledge,
@@ -235,7 +245,7 @@ impl Alert {
             key: args[0].trim().to_string(),
             id,
             action,
-            description: description.to_string(),
+            description: args[3].trim().to_string(),
             fired,
             fired_local,
             severity,
@@ -249,11 +259,94 @@ impl Alert {
 
 /// A field without Pandora's `[RECOVER]` prefix, and whether it had it.
 fn unrecover(field: &str) -> (&str, bool) {
-    let t = field.trim();
-    match t.strip_prefix(RECOVER) {
-        Some(rest) => (rest.trim(), true),
-        None => (t, false),
+    match field.trim_start().strip_prefix(RECOVER) {
+        Some(rest) => (rest, true),
+        None => (field, false),
     }
+}
+
+/// Pandora's fields from the words the shell made of the alert command (the rule is
+/// documented in docs/command-line.md, "Values with quotes"). Pandora substitutes macros
+/// as plain text, so a `"` in a value ends the command's quoting and the shell splits the
+/// value at its blanks. An unquoted `_timestamp_`'s date and time are joined first. Then,
+/// when the words do not fit the fields (more than nine, or no timestamp where
+/// fired_timestamp goes), the fixed-format fields anchor them: service_api_key, id_alert
+/// and event_type are the first three words (nothing free-form comes before them);
+/// fired_timestamp followed by a severity is the first such pair after the fourth word;
+/// the words between are the description, joined with one space (the blank the shell
+/// split at); after the severity come agent_name and module_name, one word each, and
+/// module_data is everything left, joined the same way. Without that pair, more than nine
+/// words make everything after event_type the description; nine or fewer are left as
+/// they are (a malformed timestamp is reported as such). The note says what was joined.
+fn rebuild(mut words: Vec<String>) -> (Vec<String>, Option<String>) {
+    let mut i = 4;
+    while i + 1 < words.len() {
+        if looks_like_date(&words[i]) && looks_like_time(&words[i + 1]) {
+            let time = words.remove(i + 1);
+            words[i] = format!("{} {time}", words[i]);
+        }
+        i += 1;
+    }
+    let n = words.len();
+    let fits = n <= ARGUMENTS.len()
+        && words
+            .get(4)
+            .is_none_or(|w| w.trim().is_empty() || is_timestamp(w));
+    if n <= 4 || fits {
+        return (words, None);
+    }
+    let split = format!(
+        "{n} words for Pandora's {} fields (a \" in a value ends the command's quoting and the shell splits the value at its blanks)",
+        ARGUMENTS.len()
+    );
+    let Some(at) = (4..n).find(|&i| is_anchor(&words, i)) else {
+        if n <= ARGUMENTS.len() {
+            return (words, None);
+        }
+        let description = words[3..].join(" ");
+        let mut fields = words;
+        fields.truncate(3);
+        fields.push(description);
+        return (
+            fields,
+            Some(format!(
+                "{split}: no fired_timestamp followed by a severity among them, so words 4 to {n} are the description"
+            )),
+        );
+    };
+    let mut joined = Vec::new();
+    if at > 4 {
+        joined.push(format!("words 4 to {at} are the description"));
+    }
+    let data = at + 4;
+    if n > data + 1 {
+        joined.push(format!("words {} to {n} are module_data", data + 1));
+    }
+    let tail = words.split_off(at);
+    let description = words.split_off(3).join(" ");
+    let mut fields = words;
+    fields.push(description);
+    fields.extend(tail.iter().take(4).cloned());
+    if tail.len() > 4 {
+        fields.push(tail[4..].join(" "));
+    }
+    (fields, Some(format!("{split}: {}", joined.join(", "))))
+}
+
+/// `words[i]` is fired_timestamp and `words[i + 1]` the severity: a timestamp followed by
+/// a Pandora severity, an empty word or nothing, or an empty word followed by a severity.
+fn is_anchor(words: &[String], i: usize) -> bool {
+    let next = words.get(i + 1).map(|w| w.trim());
+    let severity_follows = next.is_some_and(|s| severity(s).is_some());
+    if words[i].trim().is_empty() {
+        severity_follows
+    } else {
+        is_timestamp(&words[i]) && (severity_follows || next.is_none_or(str::is_empty))
+    }
+}
+
+fn is_timestamp(word: &str) -> bool {
+    timefmt::parse_pandora(word).is_some()
 }
 
 /// Pandora FMS's criticity names (and PagerDuty's own) as PagerDuty severities.
@@ -350,6 +443,134 @@ mod tests {
         );
         let a = alert(&["k", "1", "trigger", "[RECOVER]Disk full"]).unwrap();
         assert_eq!(a.action, Action::Resolve);
+        // the event type field blank in the recovery: the marker alone
+        let a = alert(&["k", "1", "[RECOVER]", "[RECOVER]"]).unwrap();
+        assert_eq!((a.action, a.description.as_str()), (Action::Resolve, ""));
+        // every field but Field 1 marked: the key, the id, the timestamp and the severity
+        // are read without it
+        let a = alert(&[
+            "[RECOVER]@/k",
+            "[RECOVER]42",
+            "[RECOVER]trigger",
+            "[RECOVER]Disk full",
+            "[RECOVER]23-11-14 22:13:20",
+            "[RECOVER]Major",
+            "[RECOVER]web-01",
+        ])
+        .unwrap();
+        assert_eq!(
+            (a.key.as_str(), a.id.as_str(), a.action),
+            ("@/k", "42", Action::Resolve)
+        );
+        assert_eq!(a.fired_local, Some(1_700_000_000));
+        assert_eq!(a.severity, Severity::Error);
+        assert_eq!(a.agent.as_deref(), Some("web-01"));
+        // a trigger whose module data starts with the marker is still a trigger
+        let a = alert(&["k", "1", "trigger", "d", "", "", "", "", "[RECOVER]x"]).unwrap();
+        assert_eq!(a.action, Action::Trigger);
+    }
+
+    fn words(w: &[&str]) -> Vec<String> {
+        w.iter().map(|s| s.to_string()).collect()
+    }
+
+    /// The words `sh` makes of `pandora "_field1_" ... "_data_"` when a value holds quotes.
+    #[test]
+    fn words_split_by_quotes_are_joined_back() {
+        // description `Disk "/var is full" now`
+        let a = alert(&[
+            "@/k",
+            "42",
+            "trigger",
+            "Disk /var",
+            "is",
+            "full now",
+            "23-11-14 22:13:20",
+            "Major",
+            "web-01",
+            "disk_/var",
+            "95",
+        ])
+        .unwrap();
+        assert_eq!(a.description, "Disk /var is full now");
+        assert_eq!(a.fired_local, Some(1_700_000_000));
+        assert_eq!(a.severity, Severity::Error);
+        assert_eq!(
+            (a.agent.as_deref(), a.module.as_deref(), a.data.as_deref()),
+            (Some("web-01"), Some("disk_/var"), Some("95"))
+        );
+        // module data `status "not ok" (3 retries)`, description intact, timestamp unquoted
+        let (fields, note) = rebuild(words(&[
+            "@/k",
+            "42",
+            "trigger",
+            "Service down",
+            "2023-11-14",
+            "22:13:20",
+            "Critical",
+            "web-01",
+            "http",
+            "status not",
+            "ok (3",
+            "retries)",
+        ]));
+        assert_eq!(
+            fields,
+            [
+                "@/k",
+                "42",
+                "trigger",
+                "Service down",
+                "2023-11-14 22:13:20",
+                "Critical",
+                "web-01",
+                "http",
+                "status not ok (3 retries)"
+            ]
+        );
+        let note = note.unwrap();
+        assert!(note.contains("words 9 to 11 are module_data"), "{note}");
+        // both, with an empty timestamp (not in the command) and an empty severity
+        let (fields, _) = rebuild(words(&[
+            "k", "1", "resolve", "a", "b", "", "Warning", "ag", "mod", "x", "y",
+        ]));
+        assert_eq!(
+            fields,
+            [
+                "k", "1", "resolve", "a b", "", "Warning", "ag", "mod", "x y"
+            ]
+        );
+        // a command ending at the severity
+        let (fields, _) = rebuild(words(&[
+            "k",
+            "1",
+            "trigger",
+            "a",
+            "b",
+            "23-11-14 22:13:20",
+            "Minor",
+        ]));
+        assert_eq!(
+            fields,
+            ["k", "1", "trigger", "a b", "23-11-14 22:13:20", "Minor"]
+        );
+    }
+
+    #[test]
+    fn words_without_an_anchor() {
+        // more words than fields and no timestamp followed by a severity: all of it is the
+        // description, delivered
+        let a = alert(&["k", "1", "trigger", "d", "", "", "", "", "", "x"]).unwrap();
+        assert_eq!(a.description, "d      x");
+        assert_eq!(a.fired, None);
+        let (fields, note) = rebuild(words(&[
+            "k", "1", "trigger", "a", "b", "c", "d", "e", "f", "g",
+        ]));
+        assert_eq!(fields, ["k", "1", "trigger", "a b c d e f g"]);
+        assert!(note.unwrap().contains("words 4 to 10 are the description"));
+        // nine words or fewer fit the fields: nothing is joined, nothing said
+        let w = words(&["k", "1", "trigger", "a", "", "Major", "ag", "mod", "data"]);
+        assert_eq!(rebuild(w.clone()), (w, None));
     }
 
     #[test]
@@ -381,9 +602,6 @@ mod tests {
         assert!(usage(alert(&["k", "1", "fire", "d"])).contains("event_type"));
         let m = usage(alert(&["k", "1", "trigger", "d", "14/11/2023 22:13"]));
         assert!(m.starts_with("fired_timestamp:"), "{m}");
-        assert!(
-            usage(alert(&["k", "1", "trigger", "d", "", "", "", "", "", "x"])).contains("quote")
-        );
         assert!(usage(alert(&["k", " ", "trigger", "d"])).contains("id_alert"));
     }
 }

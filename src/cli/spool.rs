@@ -34,18 +34,28 @@ const STORE_WAIT: Duration = Duration::from_secs(10);
 /// How often progress is checked while waiting.
 const POLL: Duration = Duration::from_millis(10);
 
-/// The outbox directory: `--outbox`, else `$PAGERDUTY_EVENT_OUTBOX`, else
-/// [`SYSTEM_DIR`] when writable, else `$XDG_STATE_HOME/pagerduty-event`, else
-/// `~/.local/state/pagerduty-event`. Created (mode 0700) when missing.
-pub fn directory(option: Option<&str>) -> Result<PathBuf, Stop> {
-    let given = option.map(|o| (o.to_string(), "--outbox")).or_else(|| {
+/// The group whose members may queue events in [`SYSTEM_DIR`] (created by the packages).
+pub const GROUP: &str = "pagerduty-event";
+
+/// The directory given with `--outbox` or [`ENV_OUTBOX`], and which of them gave it.
+fn given(option: Option<&str>) -> Option<(PathBuf, &'static str)> {
+    option.map(|o| (PathBuf::from(o), "--outbox")).or_else(|| {
         std::env::var(ENV_OUTBOX)
             .ok()
             .filter(|v| !v.trim().is_empty())
-            .map(|v| (v, ENV_OUTBOX))
-    });
-    if let Some((dir, from)) = given {
-        let dir = PathBuf::from(dir);
+            .map(|v| (PathBuf::from(v), ENV_OUTBOX))
+    })
+}
+
+/// The outbox directory events are queued in: `--outbox`, else `$PAGERDUTY_EVENT_OUTBOX`
+/// (created, mode 0700, when missing), else the shared [`SYSTEM_DIR`]. A user who cannot
+/// write the shared directory gets an error naming it and its group: nothing is queued
+/// where `flush` would not look. Only when [`SYSTEM_DIR`] does not exist (installed
+/// without the packages) does a user other than root queue in its own
+/// `$XDG_STATE_HOME/pagerduty-event` or `~/.local/state/pagerduty-event`; root creates the
+/// shared directory instead.
+pub fn directory(option: Option<&str>) -> Result<PathBuf, Stop> {
+    if let Some((dir, from)) = given(option) {
         if dir.exists() && !dir.is_dir() {
             return Err(Stop::Usage(format!(
                 "{from}: {} is not a directory (the outbox is a directory: one database per routing key)",
@@ -60,11 +70,77 @@ pub fn directory(option: Option<&str>) -> Result<PathBuf, Stop> {
         })?;
         return Ok(dir);
     }
-    let system = PathBuf::from(SYSTEM_DIR);
-    if writable(&system) {
+    let system = system_dir()?;
+    if system.exists() {
+        if !writable(&system) {
+            return Err(Stop::Failed(no_access(&system)));
+        }
+        // a key file stays beside an outbox while events are queued in it
+        let queued = |d: &PathBuf| listing(d).is_ok_and(|l| l.iter().any(|(_, key, _)| *key));
+        if let Some(own) = user_dir().filter(queued) {
+            eprintln!(
+                "warning: {} holds outboxes of an earlier pagerduty-event (events now go to {SYSTEM_DIR}): deliver them with `pagerduty-event flush --outbox {}` run as {}",
+                own.display(),
+                own.display(),
+                user_name()
+            );
+        }
         return Ok(system);
     }
-    let state = std::env::var_os("XDG_STATE_HOME")
+    match user_dir() {
+        Some(dir) if writable(&dir) => Ok(dir),
+        Some(dir) => Err(Stop::Failed(format!(
+            "cannot write the outbox directory {} ({SYSTEM_DIR}, the shared one, does not exist: install the package or see the README): give --outbox DIR or set {ENV_OUTBOX}",
+            dir.display()
+        ))),
+        None => Err(Stop::Failed(format!(
+            "no outbox directory: {SYSTEM_DIR} does not exist and HOME is not set; give --outbox DIR or set {ENV_OUTBOX}"
+        ))),
+    }
+}
+
+/// The outbox directories `flush` delivers: the one given (which must exist), else
+/// [`SYSTEM_DIR`] and this user's own directory, those that exist (none: nothing queued).
+pub fn flush_directories(option: Option<&str>) -> Result<Vec<PathBuf>, Stop> {
+    if let Some((dir, from)) = given(option) {
+        return match std::fs::metadata(&dir) {
+            Ok(m) if m.is_dir() => Ok(vec![dir]),
+            Ok(_) => Err(Stop::Usage(format!(
+                "{from}: {} is not a directory (the outbox is a directory: one database per routing key)",
+                dir.display()
+            ))),
+            Err(e) => Err(Stop::Failed(format!(
+                "{from}: cannot use the outbox directory {}: {e}",
+                dir.display()
+            ))),
+        };
+    }
+    let mut dirs: Vec<PathBuf> = vec![system_dir()?];
+    dirs.extend(user_dir());
+    dirs.retain(|d| d.exists());
+    dirs.dedup();
+    Ok(dirs)
+}
+
+/// [`SYSTEM_DIR`], created as the packages create it when root finds it missing (root's
+/// `flush` timer may run first: a directory only root could write would leave the users
+/// who queue events nowhere to put them but their own directories, which it never reads).
+fn system_dir() -> Result<PathBuf, Stop> {
+    let system = PathBuf::from(SYSTEM_DIR);
+    if !system.exists() && euid() == Some(0) {
+        create_shared(&system).map_err(|e| {
+            Stop::Failed(format!(
+                "cannot create the outbox directory {SYSTEM_DIR}: {e}"
+            ))
+        })?;
+    }
+    Ok(system)
+}
+
+/// The per-user outbox directory: `$XDG_STATE_HOME/pagerduty-event`, else
+/// `~/.local/state/pagerduty-event`.
+fn user_dir() -> Option<PathBuf> {
+    std::env::var_os("XDG_STATE_HOME")
         .map(PathBuf::from)
         .filter(|p| p.is_absolute())
         .or_else(|| {
@@ -72,17 +148,70 @@ pub fn directory(option: Option<&str>) -> Result<PathBuf, Stop> {
                 .map(PathBuf::from)
                 .filter(|p| p.is_absolute())
                 .map(|h| h.join(".local/state"))
-        });
-    match state.map(|s| s.join("pagerduty-event")) {
-        Some(dir) if writable(&dir) => Ok(dir),
-        Some(dir) => Err(Stop::Failed(format!(
-            "cannot write the outbox directory {} (nor {SYSTEM_DIR}): give --outbox DIR or set {ENV_OUTBOX}",
+        })
+        .map(|s| s.join("pagerduty-event"))
+}
+
+/// Why this user cannot queue in the shared directory, and what to do.
+fn no_access(dir: &Path) -> String {
+    use std::os::unix::fs::MetadataExt;
+    let user = user_name();
+    let Ok(m) = std::fs::metadata(dir) else {
+        return format!("cannot use the outbox directory {}", dir.display());
+    };
+    let group = group_name(m.gid()).unwrap_or_else(|| m.gid().to_string());
+    let mode = m.mode() & 0o7777;
+    let fix = if mode & 0o070 == 0o070 {
+        format!(
+            "add {user} to the group {group} (usermod -a -G {group} {user}) and restart what runs pagerduty-event (Pandora FMS's server)"
+        )
+    } else {
+        format!(
+            "make it the shared outbox, as the packages do (chgrp {GROUP} {0} && chmod 2770 {0}), and add {user} to the group {GROUP}",
             dir.display()
-        ))),
-        None => Err(Stop::Failed(format!(
-            "no outbox directory: {SYSTEM_DIR} is not writable and HOME is not set; give --outbox DIR or set {ENV_OUTBOX}"
-        ))),
-    }
+        )
+    };
+    format!(
+        "{user} cannot write the shared outbox directory {} (group {group}, mode {mode:o}): {fix}; or give --outbox DIR or set {ENV_OUTBOX} (then run `pagerduty-event flush` on that directory); nothing was stored",
+        dir.display()
+    )
+}
+
+/// This process's effective user id (the owner of `/proc/self`).
+fn euid() -> Option<u32> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").ok().map(|m| m.uid())
+}
+
+/// This process's user name (from /etc/passwd), else `uid N`.
+fn user_name() -> String {
+    let Some(uid) = euid() else {
+        return "this user".into();
+    };
+    name_of("/etc/passwd", 2, uid).unwrap_or_else(|| format!("uid {uid}"))
+}
+
+fn group_name(gid: u32) -> Option<String> {
+    name_of("/etc/group", 2, gid)
+}
+
+/// The id of a group of /etc/group.
+fn group_id(name: &str) -> Option<u32> {
+    let text = std::fs::read_to_string("/etc/group").ok()?;
+    text.lines()
+        .map(|l| l.split(':').collect::<Vec<_>>())
+        .find(|f| f.first() == Some(&name))
+        .and_then(|f| f.get(2)?.parse().ok())
+}
+
+/// The name of the entry of a colon-separated database (/etc/passwd, /etc/group) whose
+/// field `field` is `id`.
+fn name_of(file: &str, field: usize, id: u32) -> Option<String> {
+    let text = std::fs::read_to_string(file).ok()?;
+    text.lines()
+        .map(|l| l.split(':').collect::<Vec<_>>())
+        .find(|f| f.get(field).and_then(|v| v.parse::<u32>().ok()) == Some(id))
+        .map(|f| f[0].to_string())
 }
 
 fn create(dir: &Path) -> std::io::Result<()> {
@@ -90,6 +219,24 @@ fn create(dir: &Path) -> std::io::Result<()> {
         .recursive(true)
         .mode(0o700)
         .create(dir)
+}
+
+/// Creates the shared directory as the packages do: mode 2770, group [`GROUP`] when it
+/// exists (root's alone otherwise, until the packages make it shared).
+fn create_shared(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    create(dir)?;
+    if let Some(gid) = group_id(GROUP) {
+        std::os::unix::fs::chown(dir, None, Some(gid))?;
+    }
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o2770))
+}
+
+/// The directory is shared with its group (group-writable): files created there are made
+/// group-readable and writable so that the group's members and root's `flush` can use them.
+fn shared(dir: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(dir).is_ok_and(|m| m.permissions().mode() & 0o020 != 0)
 }
 
 /// The directory exists (or was created) and a file can be created in it.
@@ -121,6 +268,61 @@ const DB: &str = ".db";
 const TARGET: &str = ".key.json";
 
 impl Place {
+    /// The outbox's files: the database, SQLite's journal files, the lock.
+    fn files(&self) -> Vec<PathBuf> {
+        let beside = |suffix: &str| {
+            let mut p = self.db.as_os_str().to_owned();
+            p.push(suffix);
+            PathBuf::from(p)
+        };
+        vec![
+            self.db.clone(),
+            beside("-wal"),
+            beside("-shm"),
+            crate::outbox::lock_path(&self.db),
+        ]
+    }
+
+    /// Checks that this user can read and write every file of the outbox that exists (the
+    /// library sets a database it cannot open aside and starts an empty one: events queued
+    /// by another user would be stranded there). In a shared directory, creates the
+    /// database and its lock group-readable and writable.
+    pub fn prepare(&self, dir: &Path) -> Result<(), Stop> {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        for f in self.files() {
+            let Ok(m) = std::fs::metadata(&f) else {
+                continue;
+            };
+            if let Err(e) = std::fs::OpenOptions::new().read(true).write(true).open(&f) {
+                return Err(Stop::Failed(format!(
+                    "cannot use the outbox file {} (owner uid {}, group {}, mode {:o}): {e}; its events stay queued: run `pagerduty-event flush` as root, or give the group read and write access to the outbox's files",
+                    f.display(),
+                    m.uid(),
+                    group_name(m.gid()).unwrap_or_else(|| m.gid().to_string()),
+                    m.mode() & 0o7777
+                )));
+            }
+        }
+        if shared(dir) {
+            for f in [self.db.clone(), crate::outbox::lock_path(&self.db)] {
+                match std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(&f)
+                {
+                    Ok(file) => file
+                        .set_permissions(std::fs::Permissions::from_mode(0o660))
+                        .map_err(|e| Stop::Failed(format!("cannot create {}: {e}", f.display())))?,
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                    Err(e) => {
+                        return Err(Stop::Failed(format!("cannot create {}: {e}", f.display())));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     pub fn of(dir: &Path, key: &Key) -> Place {
         let stem = key.outbox_file.strip_suffix(DB).unwrap_or(&key.outbox_file);
         Place::from_stem(dir, stem)
@@ -175,9 +377,10 @@ pub fn read_target(path: &Path) -> Result<(Key, Option<String>), String> {
     Ok((key, url))
 }
 
-/// Writes the key file (mode 0600, through a temporary file and a rename), unless it
-/// already says the same.
-fn write_target(path: &Path, key: &Secret, url: Option<&str>) -> std::io::Result<()> {
+/// Writes the key file (mode 0600, 0640 in a shared directory: its group's members flush
+/// it; through a temporary file and a rename), unless it already says the same.
+fn write_target(path: &Path, key: &Secret, url: Option<&str>, mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
     let mut doc = Map::new();
     doc.insert("routing_key".into(), key.expose().into());
     doc.insert("url".into(), url.map_or(Value::Null, Value::from));
@@ -195,6 +398,7 @@ fn write_target(path: &Path, key: &Secret, url: Option<&str>) -> std::io::Result
             .truncate(true)
             .mode(0o600)
             .open(&tmp)?;
+        f.set_permissions(std::fs::Permissions::from_mode(mode))?;
         f.write_all(text.as_bytes())?;
         f.sync_all()?;
     }
@@ -246,6 +450,7 @@ impl Session {
         verbose: bool,
     ) -> Result<Session, Stop> {
         let place = Place::of(dir, key);
+        place.prepare(dir)?;
         params.insert("pdy_routing_key".into(), key.secret.expose().into());
         params.insert("outbox_path".into(), place.db.display().to_string().into());
         let url = params
@@ -283,7 +488,8 @@ impl Session {
                 }
             }
         };
-        if let Err(e) = write_target(&place.target, &key.secret, url.as_deref()) {
+        let mode = if shared(dir) { 0o640 } else { 0o600 };
+        if let Err(e) = write_target(&place.target, &key.secret, url.as_deref(), mode) {
             eprintln!(
                 "warning: cannot write {}: {e}; `pagerduty-event flush` will need --routing-key-file for events queued now",
                 place.target.display()
@@ -452,8 +658,13 @@ pub fn report_one(what: &str, dir: &Path, wait: Duration, o: &Outcome) -> i32 {
                 r.unwrap_or("PagerDuty did not answer in time")
             ),
         };
+        let flush = if dir == Path::new(SYSTEM_DIR) {
+            "`pagerduty-event flush`".to_string()
+        } else {
+            format!("`pagerduty-event flush --outbox {}`", dir.display())
+        };
         println!(
-            "{what}: queued in {} ({why}); `pagerduty-event flush` or the next invocation will send it",
+            "{what}: queued in {} ({why}); {flush} or the next invocation will send it",
             dir.display()
         );
         return super::EXIT_OK;
