@@ -138,6 +138,18 @@ pub struct Inserted {
     pub note: Option<String>,
 }
 
+/// A rejected event moved back into the queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Requeued {
+    pub rejected_id: i64,
+    /// Its new pending row.
+    pub id: i64,
+    pub dedup_key: String,
+    pub action: String,
+    /// Events of its `dedup_key` that were already waiting, sent before it.
+    pub behind: u64,
+}
+
 /// Why the outbox cannot be used. Names `outbox_path`.
 #[derive(Debug)]
 pub struct OutboxError(pub String);
@@ -412,6 +424,83 @@ impl Outbox {
         self.conn
             .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
         Ok(())
+    }
+
+    /// Moves rejected rows (`ids`, or all of them) back to the end of the queue, oldest
+    /// first, in one transaction: each is sent after the events of its `dedup_key` already
+    /// waiting. Fails, changing nothing, when an id is not a rejected row.
+    pub fn requeue(&mut self, ids: Option<&[i64]>) -> Result<Vec<Requeued>, OutboxError> {
+        let tx = self.conn.transaction()?;
+        let rows = Self::chosen(&tx, ids)?;
+        let mut done = Vec::new();
+        for (rejected_id, dedup_key, action) in rows {
+            let waiting: i64 = tx.query_row(
+                "SELECT COUNT(*) FROM outbox WHERE dedup_key = ?1",
+                params![dedup_key],
+                |r| r.get(0),
+            )?;
+            // opens = 0: whether an incident is open is not known now; a later resolve
+            // then supersedes it rather than both being dropped
+            tx.execute(
+                "INSERT INTO outbox (dedup_key, action, opens, summary, body, created)
+                 SELECT dedup_key, action, 0, summary, body, ?2 FROM rejected WHERE id = ?1",
+                params![rejected_id, now_ms()],
+            )?;
+            let id = tx.last_insert_rowid();
+            tx.execute("DELETE FROM rejected WHERE id = ?1", params![rejected_id])?;
+            done.push(Requeued {
+                rejected_id,
+                id,
+                dedup_key,
+                action,
+                behind: waiting as u64,
+            });
+        }
+        tx.commit()?;
+        Ok(done)
+    }
+
+    /// Deletes rejected rows (`ids`, or all of them); fails, changing nothing, when an id is
+    /// not a rejected row. Returns `(id, dedup_key, action)` of each.
+    pub fn discard(
+        &mut self,
+        ids: Option<&[i64]>,
+    ) -> Result<Vec<(i64, String, String)>, OutboxError> {
+        let tx = self.conn.transaction()?;
+        let rows = Self::chosen(&tx, ids)?;
+        for (id, _, _) in &rows {
+            tx.execute("DELETE FROM rejected WHERE id = ?1", params![id])?;
+        }
+        tx.commit()?;
+        Ok(rows)
+    }
+
+    /// The rejected rows `ids` (all when `None`), oldest first.
+    fn chosen(
+        tx: &rusqlite::Transaction<'_>,
+        ids: Option<&[i64]>,
+    ) -> Result<Vec<(i64, String, String)>, OutboxError> {
+        let mut st = tx.prepare("SELECT id, dedup_key, action FROM rejected ORDER BY id")?;
+        let all: Vec<(i64, String, String)> = st
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<Result<_, _>>()?;
+        let Some(ids) = ids else { return Ok(all) };
+        let unknown: Vec<String> = ids
+            .iter()
+            .filter(|id| !all.iter().any(|(r, _, _)| r == *id))
+            .map(i64::to_string)
+            .collect();
+        if !unknown.is_empty() {
+            return Err(OutboxError(format!(
+                "no rejected event with ID {} in {} (see pagerduty-event list --rejected); nothing changed",
+                unknown.join(", "),
+                tx.path().unwrap_or("the outbox")
+            )));
+        }
+        Ok(all
+            .into_iter()
+            .filter(|(r, _, _)| ids.contains(r))
+            .collect())
     }
 
     /// Starts a transaction: every change of one group commit goes through it.

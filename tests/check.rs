@@ -291,3 +291,125 @@ fn reads_beside_a_running_connector_and_a_writer_and_changes_nothing() {
     assert_eq!(code, 0, "{out}{err}");
     assert!(files(&dir) == before, "check or list changed the directory");
 }
+
+/// A 400 rejects an event; once PagerDuty accepts again, `resend` queues it and `flush`
+/// delivers it once; `list` no longer shows it rejected. `discard` forgets one; unknown IDs
+/// and an outbox in use change nothing.
+#[test]
+fn a_rejected_event_is_resent_once_fixed_and_delivered_once() {
+    let pd = Standin::start().unwrap();
+    pd.push_answers([
+        Answer::Reject("payload.summary is invalid".into()),
+        Answer::Reject("payload.source is invalid".into()),
+    ]);
+    let (dir, key) = setup("resend");
+    let outbox = dir.join("outbox").display().to_string();
+    for k in ["app-1", "app-2"] {
+        let (code, out, err) = send(&dir, &key, &outbox, &pd.url(), k);
+        assert_eq!(code, 1, "{out}{err}");
+    }
+    let (code, out, err) = run(&dir, &["list", "--outbox", &outbox, "--rejected"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("0 waiting for PagerDuty, 2 rejected"), "{out}");
+    let line = out.lines().find(|l| l.contains("app-1")).unwrap();
+    assert!(
+        line.starts_with("1 ")
+            && line.contains(" trigger ")
+            && line.contains("payload.summary is invalid"),
+        "{out}"
+    );
+
+    // an unknown ID: nothing changes
+    let (code, _, err) = run(&dir, &["resend", "--outbox", &outbox, "1", "7"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("no rejected event with ID 7") && err.contains("nothing changed"),
+        "{err}"
+    );
+
+    let before = pd.accepted().len();
+    let (code, out, err) = run(&dir, &["resend", "--outbox", &outbox, "1"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("rejected event 1 (trigger app-1) queued again as "),
+        "{out}"
+    );
+    assert!(out.contains("--routing-key-file"), "{out}");
+    let (code, line) = check(&dir, &["--outbox", &outbox]);
+    assert_eq!(code, 1, "{line}");
+    assert!(
+        line.contains("1 event waiting for PagerDuty") && line.contains("1 event rejected"),
+        "{line}"
+    );
+
+    let (code, out, err) = run(
+        &dir,
+        &[
+            "flush",
+            "--outbox",
+            &outbox,
+            "--routing-key-file",
+            &key,
+            "--url",
+            &pd.url(),
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("1 delivered"), "{out}");
+    let accepted = pd.accepted();
+    assert_eq!(accepted.len(), before + 1);
+    assert_eq!(
+        accepted
+            .iter()
+            .filter(|b| b["dedup_key"] == "app-1")
+            .count(),
+        1
+    );
+
+    let (code, out, _) = run(&dir, &["list", "--outbox", &outbox]);
+    assert_eq!(code, 0);
+    assert!(out.contains("0 waiting for PagerDuty, 1 rejected"), "{out}");
+    assert!(!out.contains("app-1") && out.contains("app-2"), "{out}");
+
+    // forgotten: check is OK again
+    let (code, out, err) = run(&dir, &["discard", "--outbox", &outbox, "--all"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("rejected event 2 (trigger app-2) discarded"),
+        "{out}"
+    );
+    let (code, line) = check(&dir, &["--outbox", &outbox]);
+    assert_eq!(code, 0, "{line}");
+}
+
+/// A Broker outbox held by a running connector is not changed by `resend`: the connector
+/// would not see the row (and could merge a new event into it unseen).
+#[test]
+fn resend_refuses_an_outbox_a_connector_holds() {
+    let pd = Standin::start().unwrap();
+    pd.set_default(Answer::Reject("payload.severity is invalid".into()));
+    let (dir, _) = setup("resend-held");
+    let db = dir.join("outbox.db");
+    let mut connector = support::connector(serde_json::json!({"http_server_url": pd.url()}), &dir);
+    connector
+        .submit(&support::service(1, 1, 2, 1_700_000_000))
+        .unwrap();
+    assert!(connector.wait_idle(Duration::from_secs(30)), "not answered");
+    let (code, out, err) = run(&dir, &["resend", "--outbox", db.to_str().unwrap(), "--all"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        err.contains("in use by a running connector") && err.contains("nothing changed"),
+        "{err}"
+    );
+    connector.close();
+    let (code, out, err) = run(&dir, &["resend", "--outbox", db.to_str().unwrap(), "--all"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("(trigger 1_1) queued again")
+            && out.contains("when Broker's PagerDuty output starts"),
+        "{out}"
+    );
+    let (code, line) = check(&dir, &["--outbox", db.to_str().unwrap()]);
+    assert_eq!(code, 0, "{line}");
+    assert!(line.contains("1 event waiting"), "{line}");
+}

@@ -15,6 +15,7 @@ mod list;
 mod options;
 mod pandora;
 mod replay;
+mod resend;
 mod send;
 mod spool;
 mod timezone;
@@ -53,6 +54,9 @@ Commands:
            oldest one's age, events PagerDuty rejected; exit 0/1/2/3
   list     the events waiting in the outbox and those PagerDuty rejected (age,
            attempts, last error or PagerDuty's reason)
+  resend   put rejected events back in the queue once the cause is fixed:
+           resend [--outbox PATH] (ID... | --all)
+  discard  forget rejected events: discard [--outbox PATH] (ID... | --all)
   help     this text; `pagerduty-event <command> --help` describes a command
 
 Events that cannot reach PagerDuty are stored in the outbox and sent by
@@ -78,6 +82,8 @@ pub fn run(args: &[String]) -> i32 {
         "check-config" => check_config::run(rest),
         "check" => check::run(rest),
         "list" => list::run(rest),
+        "resend" => resend::run(rest, false),
+        "discard" => resend::run(rest, true),
         "help" | "--help" | "-h" => {
             match rest.first() {
                 Some(c) => return run(&[c.clone(), "--help".to_string()]),
@@ -91,7 +97,7 @@ pub fn run(args: &[String]) -> i32 {
         }
         other => {
             eprintln!(
-                "pagerduty-event: unknown command {other:?} (commands: pandora, send, flush, test, replay, check-config, check, list; see pagerduty-event --help)"
+                "pagerduty-event: unknown command {other:?} (commands: pandora, send, flush, test, replay, check-config, check, list, resend, discard; see pagerduty-event --help)"
             );
             return EXIT_USAGE;
         }
