@@ -129,6 +129,8 @@ enum Msg {
     Event(u64, Box<NewEvent>),
     Delivered(i64),
     Rejected(i64, String),
+    /// A failed attempt (the row stays pending): recorded for operators, in the next commit.
+    Attempt(i64, String),
     Release,
     Stop,
 }
@@ -719,7 +721,7 @@ impl Committer {
                 self.arrivals.push_back(Instant::now());
                 self.held.push_back((seq, Held::new(*ev)));
             }
-            Msg::Delivered(_) | Msg::Rejected(..) => self.results.push(m),
+            Msg::Delivered(_) | Msg::Rejected(..) | Msg::Attempt(..) => self.results.push(m),
             Msg::Release => *release = true,
             Msg::Stop => return true,
         }
@@ -757,6 +759,7 @@ impl Committer {
                         done.push(*id);
                         rejected += 1;
                     }
+                    Msg::Attempt(id, error) => batch.attempt_failed(*id, error)?,
                     _ => {}
                 }
             }
@@ -1191,6 +1194,7 @@ fn run_lane(
                     }
                     shared.counters.retried.fetch_add(1, Ordering::Relaxed);
                     shared.counters.set_error(format!("{what}: {reason}"));
+                    let _ = inbox.send(Msg::Attempt(id, reason.clone()));
                     let delay = retry::backoff(failures, jitter.next_unit());
                     shared.log.warning(&format!(
                         "sending {what} failed ({reason}); retry {failures} in {:.1} s",

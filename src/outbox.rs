@@ -32,6 +32,12 @@ const MIGRATIONS: &[&str] = &[
      ALTER TABLE objects ADD COLUMN service_description TEXT;
      ALTER TABLE objects ADD COLUMN servicegroups TEXT;     -- JSON array of names
      ALTER TABLE objects ADD COLUMN service_severity INTEGER;",
+    // 3: failed attempts of a pending event, for operators (`pagerduty-event list`, `check`);
+    // a rejected event's attempts, rejection included (NULL: rejected before they were kept)
+    "ALTER TABLE outbox ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE outbox ADD COLUMN last_error TEXT;
+     ALTER TABLE outbox ADD COLUMN last_attempt INTEGER;    -- Unix milliseconds
+     ALTER TABLE rejected ADD COLUMN attempts INTEGER;",
 ];
 
 const SCHEMA: &str = "
@@ -130,6 +136,18 @@ pub struct Inserted {
     pub merged: u64,
     /// A human explanation when something was merged away.
     pub note: Option<String>,
+}
+
+/// A rejected event moved back into the queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Requeued {
+    pub rejected_id: i64,
+    /// Its new pending row.
+    pub id: i64,
+    pub dedup_key: String,
+    pub action: String,
+    /// Events of its `dedup_key` that were already waiting, sent before it.
+    pub behind: u64,
 }
 
 /// Why the outbox cannot be used. Names `outbox_path`.
@@ -409,6 +427,83 @@ impl Outbox {
         Ok(())
     }
 
+    /// Moves rejected rows (`ids`, or all of them) back to the end of the queue, oldest
+    /// first, in one transaction: each is sent after the events of its `dedup_key` already
+    /// waiting. Fails, changing nothing, when an id is not a rejected row.
+    pub fn requeue(&mut self, ids: Option<&[i64]>) -> Result<Vec<Requeued>, OutboxError> {
+        let tx = self.conn.transaction()?;
+        let rows = Self::chosen(&tx, ids)?;
+        let mut done = Vec::new();
+        for (rejected_id, dedup_key, action) in rows {
+            let waiting: i64 = tx.query_row(
+                "SELECT COUNT(*) FROM outbox WHERE dedup_key = ?1",
+                params![dedup_key],
+                |r| r.get(0),
+            )?;
+            // opens = 0: whether an incident is open is not known now; a later resolve
+            // then supersedes it rather than both being dropped
+            tx.execute(
+                "INSERT INTO outbox (dedup_key, action, opens, summary, body, created)
+                 SELECT dedup_key, action, 0, summary, body, ?2 FROM rejected WHERE id = ?1",
+                params![rejected_id, now_ms()],
+            )?;
+            let id = tx.last_insert_rowid();
+            tx.execute("DELETE FROM rejected WHERE id = ?1", params![rejected_id])?;
+            done.push(Requeued {
+                rejected_id,
+                id,
+                dedup_key,
+                action,
+                behind: waiting as u64,
+            });
+        }
+        tx.commit()?;
+        Ok(done)
+    }
+
+    /// Deletes rejected rows (`ids`, or all of them); fails, changing nothing, when an id is
+    /// not a rejected row. Returns `(id, dedup_key, action)` of each.
+    pub fn discard(
+        &mut self,
+        ids: Option<&[i64]>,
+    ) -> Result<Vec<(i64, String, String)>, OutboxError> {
+        let tx = self.conn.transaction()?;
+        let rows = Self::chosen(&tx, ids)?;
+        for (id, _, _) in &rows {
+            tx.execute("DELETE FROM rejected WHERE id = ?1", params![id])?;
+        }
+        tx.commit()?;
+        Ok(rows)
+    }
+
+    /// The rejected rows `ids` (all when `None`), oldest first.
+    fn chosen(
+        tx: &rusqlite::Transaction<'_>,
+        ids: Option<&[i64]>,
+    ) -> Result<Vec<(i64, String, String)>, OutboxError> {
+        let mut st = tx.prepare("SELECT id, dedup_key, action FROM rejected ORDER BY id")?;
+        let all: Vec<(i64, String, String)> = st
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<Result<_, _>>()?;
+        let Some(ids) = ids else { return Ok(all) };
+        let unknown: Vec<String> = ids
+            .iter()
+            .filter(|id| !all.iter().any(|(r, _, _)| r == *id))
+            .map(i64::to_string)
+            .collect();
+        if !unknown.is_empty() {
+            return Err(OutboxError(format!(
+                "no rejected event with ID {} in {} (see pagerduty-event list --rejected); nothing changed",
+                unknown.join(", "),
+                tx.path().unwrap_or("the outbox")
+            )));
+        }
+        Ok(all
+            .into_iter()
+            .filter(|(r, _, _)| ids.contains(r))
+            .collect())
+    }
+
     /// Starts a transaction: every change of one group commit goes through it.
     pub fn batch(&mut self) -> Result<Batch<'_>, OutboxError> {
         Ok(Batch {
@@ -533,14 +628,24 @@ impl Batch<'_> {
     pub fn rejected(&mut self, id: i64, reason: &str, keep: u64) -> Result<(), OutboxError> {
         self.tx
             .prepare_cached(
-                "INSERT INTO rejected (dedup_key, action, summary, body, reason, at)
-                 SELECT dedup_key, action, summary, body, ?2, ?3 FROM outbox WHERE id = ?1",
+                "INSERT INTO rejected (dedup_key, action, summary, body, reason, at, attempts)
+                 SELECT dedup_key, action, summary, body, ?2, ?3, attempts + 1 FROM outbox WHERE id = ?1",
             )?
             .execute(params![id, reason, now_ms()])?;
         self.delete(id)?;
         self.tx
             .prepare_cached("DELETE FROM rejected WHERE id <= (SELECT MAX(id) FROM rejected) - ?1")?
             .execute(params![keep as i64])?;
+        Ok(())
+    }
+
+    /// Records a failed attempt to send a pending row (for operators; sending does not read it).
+    pub fn attempt_failed(&mut self, id: i64, error: &str) -> Result<(), OutboxError> {
+        self.tx
+            .prepare_cached(
+                "UPDATE outbox SET attempts = attempts + 1, last_error = ?2, last_attempt = ?3 WHERE id = ?1",
+            )?
+            .execute(params![id, error, now_ms()])?;
         Ok(())
     }
 
@@ -582,6 +687,228 @@ impl Batch<'_> {
     pub fn commit(self) -> Result<(), OutboxError> {
         Ok(self.tx.commit()?)
     }
+}
+
+/// A pending row as an operator sees it (`pagerduty-event list`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingRow {
+    pub id: i64,
+    pub dedup_key: String,
+    pub action: String,
+    pub summary: String,
+    /// Unix milliseconds.
+    pub created: i64,
+    /// Failed attempts so far (0 in an outbox written before attempts were recorded).
+    pub attempts: u64,
+    /// The latest failed attempt's error and time (Unix ms).
+    pub last_error: Option<String>,
+    pub last_attempt: Option<i64>,
+}
+
+/// A row PagerDuty rejected, with its reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RejectedRow {
+    pub id: i64,
+    pub dedup_key: String,
+    pub action: String,
+    pub summary: String,
+    pub reason: String,
+    /// When it was rejected (Unix ms).
+    pub at: i64,
+    /// Attempts it took, rejection included (`None`: rejected before attempts were recorded).
+    pub attempts: Option<u64>,
+}
+
+/// What a monitoring check needs, read in one snapshot.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub pending: u64,
+    /// Creation time (Unix ms) of the oldest pending row.
+    pub oldest: Option<i64>,
+    pub rejected: u64,
+    /// The most recent failed attempt's error among pending rows.
+    pub last_error: Option<String>,
+    /// The latest rejected row.
+    pub last_rejected: Option<RejectedRow>,
+}
+
+/// A read-only look at an outbox another process (Broker's connector, a `pagerduty-event`
+/// invocation) may hold open and be writing: opened `SQLITE_OPEN_READ_ONLY`, never created,
+/// never migrated, no write lock taken; each query set runs in one read transaction.
+pub struct ReadOnly {
+    conn: Connection,
+    /// The outbox records attempts (its schema has the columns).
+    attempts: bool,
+}
+
+impl ReadOnly {
+    /// Opens the outbox at `path`; the error says why in words (and never creates a file).
+    pub fn open(path: &Path) -> Result<ReadOnly, OutboxError> {
+        let named =
+            |why: String| OutboxError(format!("cannot read the outbox {}: {why}", path.display()));
+        let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => named("it does not exist".into()),
+            _ => named(e.to_string()),
+        })?;
+        if !meta.is_file() {
+            return Err(named("not a regular file".into()));
+        }
+        // open the file first: a permission problem is reported as such, not as SQLite's
+        // "unable to open database file"
+        File::open(path).map_err(|e| named(e.to_string()))?;
+        let sql = |e: rusqlite::Error| named(e.to_string());
+        // without a WAL file nobody has the database open: read it as immutable, or SQLite
+        // would create the -wal and -shm files (owned by whoever runs the check, which could
+        // then keep Broker from opening its own outbox) and leave them behind. With a WAL
+        // file, the connector is running: read through its shared memory, as a reader.
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = if Path::new(&wal).exists() {
+            Connection::open_with_flags(path, flags)
+        } else {
+            Connection::open_with_flags(
+                format!("file:{}?immutable=1", uri_path(path)),
+                flags | OpenFlags::SQLITE_OPEN_URI,
+            )
+        }
+        .map_err(sql)?;
+        conn.busy_timeout(std::time::Duration::from_secs(2))
+            .map_err(sql)?;
+        let tables: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name IN ('outbox', 'rejected')",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(sql)?;
+        if tables != 2 {
+            return Err(named(
+                "not an outbox of centreon-pagerduty (no outbox and rejected tables)".into(),
+            ));
+        }
+        let attempts: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM pragma_table_info('outbox') WHERE name = 'attempts'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(sql)?;
+        Ok(ReadOnly {
+            conn,
+            attempts: attempts > 0,
+        })
+    }
+
+    /// Runs `f` in one read transaction (one consistent snapshot).
+    fn snapshot<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, OutboxError> {
+        self.conn.execute_batch("BEGIN DEFERRED")?;
+        let result = f(&self.conn);
+        let _ = self.conn.execute_batch("COMMIT");
+        Ok(result?)
+    }
+
+    /// Counts, the oldest pending event and the latest errors.
+    pub fn summary(&self) -> Result<Summary, OutboxError> {
+        let attempts = self.attempts;
+        self.snapshot(|c| {
+            let (pending, oldest): (i64, Option<i64>) = c.query_row(
+                "SELECT COUNT(*), MIN(created) FROM outbox",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            let rejected: i64 = c.query_row("SELECT COUNT(*) FROM rejected", [], |r| r.get(0))?;
+            let last_error = if attempts {
+                c.query_row(
+                    "SELECT last_error FROM outbox WHERE last_error IS NOT NULL ORDER BY last_attempt DESC LIMIT 1",
+                    [],
+                    |r| r.get(0),
+                )
+                .optional()?
+            } else {
+                None
+            };
+            let last_rejected = Self::rejected_query(c, attempts, "ORDER BY id DESC LIMIT 1")?.pop();
+            Ok(Summary {
+                pending: pending as u64,
+                oldest,
+                rejected: rejected as u64,
+                last_error,
+                last_rejected,
+            })
+        })
+    }
+
+    /// The pending rows, oldest first (at most `limit`), and how many there are in all.
+    pub fn pending(&self, limit: u64) -> Result<(Vec<PendingRow>, u64), OutboxError> {
+        let sql = if self.attempts {
+            "SELECT id, dedup_key, action, summary, created, attempts, last_error, last_attempt FROM outbox ORDER BY id LIMIT ?1"
+        } else {
+            "SELECT id, dedup_key, action, summary, created, 0, NULL, NULL FROM outbox ORDER BY id LIMIT ?1"
+        };
+        self.snapshot(|c| {
+            let total: i64 = c.query_row("SELECT COUNT(*) FROM outbox", [], |r| r.get(0))?;
+            let mut st = c.prepare(sql)?;
+            let rows = st.query_map(params![limit.min(i64::MAX as u64) as i64], |r| {
+                Ok(PendingRow {
+                    id: r.get(0)?,
+                    dedup_key: r.get(1)?,
+                    action: r.get(2)?,
+                    summary: r.get(3)?,
+                    created: r.get(4)?,
+                    attempts: r.get::<_, i64>(5)?.max(0) as u64,
+                    last_error: r.get(6)?,
+                    last_attempt: r.get(7)?,
+                })
+            })?;
+            Ok((rows.collect::<Result<_, _>>()?, total as u64))
+        })
+    }
+
+    /// The rejected rows, oldest first.
+    pub fn rejected(&self) -> Result<Vec<RejectedRow>, OutboxError> {
+        let attempts = self.attempts;
+        self.snapshot(|c| Self::rejected_query(c, attempts, "ORDER BY id"))
+    }
+
+    fn rejected_query(
+        c: &Connection,
+        attempts: bool,
+        tail: &str,
+    ) -> rusqlite::Result<Vec<RejectedRow>> {
+        let column = if attempts { "attempts" } else { "NULL" };
+        let mut st = c.prepare(&format!(
+            "SELECT id, dedup_key, action, summary, reason, at, {column} FROM rejected {tail}"
+        ))?;
+        let rows = st.query_map([], |r| {
+            Ok(RejectedRow {
+                id: r.get(0)?,
+                dedup_key: r.get(1)?,
+                action: r.get(2)?,
+                summary: r.get(3)?,
+                reason: r.get(4)?,
+                at: r.get(5)?,
+                attempts: r.get::<_, Option<i64>>(6)?.map(|n| n.max(0) as u64),
+            })
+        })?;
+        rows.collect()
+    }
+}
+
+/// `path` for a `file:` URI: the characters a URI gives a meaning escaped.
+fn uri_path(path: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let mut out = String::new();
+    for &b in path.as_os_str().as_bytes() {
+        match b {
+            b'%' | b'?' | b'#' | 0..=0x20 | 0x7f.. => out.push_str(&format!("%{b:02X}")),
+            _ => out.push(b as char),
+        }
+    }
+    out
 }
 
 /// A lane's read-only view.
@@ -842,6 +1169,59 @@ mod tests {
         b.commit().unwrap();
         assert_eq!(o.pending_count().unwrap(), 0);
         assert_eq!(o.rejected_count().unwrap(), 3);
+    }
+
+    /// Failed attempts are kept on the pending row and carried to `rejected`; the read-only
+    /// view reads them, and reads an outbox of schema 1 (without them) too.
+    #[test]
+    fn attempts_are_recorded_and_read_back_read_only() {
+        let d = dir("attempts");
+        let path = d.join("o.db");
+        let (mut o, _) = Outbox::open(&path).unwrap();
+        let a = put(&mut o, out("k1", Action::Trigger, "a"), true, &none)
+            .id
+            .unwrap();
+        let b = put(&mut o, out("k2", Action::Trigger, "b"), true, &none)
+            .id
+            .unwrap();
+        let mut batch = o.batch().unwrap();
+        batch.attempt_failed(a, "HTTP 503").unwrap();
+        batch.attempt_failed(a, "network error: timeout").unwrap();
+        batch.attempt_failed(b, "HTTP 502").unwrap();
+        batch.rejected(b, "HTTP 400: invalid", 10).unwrap();
+        batch.commit().unwrap();
+        let view = ReadOnly::open(&path).unwrap();
+        let (rows, total) = view.pending(10).unwrap();
+        assert_eq!(total, 1);
+        assert_eq!(
+            (rows[0].attempts, rows[0].last_error.as_deref()),
+            (2, Some("network error: timeout"))
+        );
+        let rejected = view.rejected().unwrap();
+        assert_eq!(
+            (rejected[0].attempts, rejected[0].reason.as_str()),
+            (Some(2), "HTTP 400: invalid")
+        );
+        let s = view.summary().unwrap();
+        assert_eq!((s.pending, s.rejected), (1, 1));
+        assert_eq!(s.last_error.as_deref(), Some("network error: timeout"));
+
+        let old = d.join("old.db");
+        {
+            let c = Connection::open(&old).unwrap();
+            c.execute_batch(SCHEMA).unwrap();
+            c.execute_batch(
+                "INSERT INTO outbox (dedup_key, action, opens, summary, body, created) VALUES ('k', 'trigger', 1, 's', '{}', 5);
+                 INSERT INTO rejected (dedup_key, action, summary, body, reason, at) VALUES ('r', 'trigger', 's', '{}', 'bad', 7);
+                 PRAGMA user_version=1;",
+            )
+            .unwrap();
+        }
+        let view = ReadOnly::open(&old).unwrap();
+        let (rows, _) = view.pending(10).unwrap();
+        assert_eq!((rows[0].attempts, rows[0].created), (0, 5));
+        assert_eq!(view.rejected().unwrap()[0].attempts, None);
+        assert_eq!(view.summary().unwrap().last_rejected.unwrap().reason, "bad");
     }
 
     #[test]

@@ -5,13 +5,17 @@
 //! answered: a redirect, a proxy's page; the event stays queued), 2 bad usage (one line says why).
 
 mod args;
+mod check;
 mod check_config;
 mod diagnose;
 mod flush;
+mod inspect;
 mod key;
+mod list;
 mod options;
 mod pandora;
 mod replay;
+mod resend;
 mod send;
 mod spool;
 mod timezone;
@@ -46,6 +50,13 @@ Commands:
   check-config BROKER.json
            migration check: for each parameter of the PagerDuty Lua outputs of a
            Centreon Broker configuration file, honoured, renamed, ignored or invalid
+  check    monitoring plugin (Nagios/Centreon): events waiting in the outbox, the
+           oldest one's age, events PagerDuty rejected; exit 0/1/2/3
+  list     the events waiting in the outbox and those PagerDuty rejected (age,
+           attempts, last error or PagerDuty's reason)
+  resend   put rejected events back in the queue once the cause is fixed:
+           resend [--outbox PATH] (ID... | --all)
+  discard  forget rejected events: discard [--outbox PATH] (ID... | --all)
   help     this text; `pagerduty-event <command> --help` describes a command
 
 Events that cannot reach PagerDuty are stored in the outbox and sent by
@@ -53,7 +64,7 @@ Events that cannot reach PagerDuty are stored in the outbox and sent by
 
 Exit status: 0 delivered or queued, 1 failed (rejected by PagerDuty, not stored,
 or answered by something other than PagerDuty: kept queued), 2 bad usage. check-config: 0 all parameters usable, 1 some invalid, 2 bad
-usage.
+usage. check: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
 ";
 
 /// Runs the command line (`args` without the program name); returns the exit status.
@@ -69,6 +80,10 @@ pub fn run(args: &[String]) -> i32 {
         "test" => diagnose::run(rest),
         "replay" => replay::run(rest),
         "check-config" => check_config::run(rest),
+        "check" => check::run(rest),
+        "list" => list::run(rest),
+        "resend" => resend::run(rest, false),
+        "discard" => resend::run(rest, true),
         "help" | "--help" | "-h" => {
             match rest.first() {
                 Some(c) => return run(&[c.clone(), "--help".to_string()]),
@@ -82,7 +97,7 @@ pub fn run(args: &[String]) -> i32 {
         }
         other => {
             eprintln!(
-                "pagerduty-event: unknown command {other:?} (commands: pandora, send, flush, test, replay, check-config; see pagerduty-event --help)"
+                "pagerduty-event: unknown command {other:?} (commands: pandora, send, flush, test, replay, check-config, check, list, resend, discard; see pagerduty-event --help)"
             );
             return EXIT_USAGE;
         }
