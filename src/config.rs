@@ -2,8 +2,10 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+use crate::files;
 
 use crate::luapattern::{self, Pattern};
 use crate::output::OutputOptions;
@@ -39,6 +41,24 @@ impl Secret {
         let tail: String = self.0.chars().skip(n - keep).collect();
         format!("{}{}", "*".repeat(n - keep), tail)
     }
+}
+
+/// How messages show a value that is not a secret parameter's (a file name, for instance):
+/// masked as [`Secret::masked`] masks a key when it could hold one (a routing key pasted in
+/// the wrong place: 20 or more letters or digits in a row), else as it is.
+pub fn unless_key(text: &str) -> String {
+    let mut run = 0;
+    for c in text.chars() {
+        run = if c.is_ascii_alphanumeric() {
+            run + 1
+        } else {
+            0
+        };
+        if run >= 20 {
+            return Secret::new(text).masked();
+        }
+    }
+    text.to_string()
 }
 
 impl fmt::Debug for Secret {
@@ -1489,12 +1509,17 @@ fn read_routing_key(r: &mut Reader) -> Result<Secret, ConfigError> {
         (Some(e), None) => routing_key(&e.text()?).map_err(|m| e.err(m)),
         (None, Some(f)) => {
             let path = f.text()?;
-            let text = std::fs::read_to_string(&path).map_err(|io| {
-                f.err(format!(
-                    "cannot read {path}: {io} (it must be readable by the centreon-broker user)"
-                ))
-            })?;
-            routing_key(text.trim()).map_err(|m| f.err(format!("{path}: {m}")))
+            let shown = unless_key(&path);
+            let text =
+                files::read_small(Path::new(&path), files::KEY_FILE_MAX_BYTES).map_err(|e| {
+                    let hint = if e.is_io() {
+                        " (it must be readable by the centreon-broker user)"
+                    } else {
+                        ""
+                    };
+                    f.err(format!("{}{hint}", e.about(&shown)))
+                })?;
+            routing_key(text.trim()).map_err(|m| f.err(format!("{shown}: {m}")))
         }
         (None, None) => match std::env::var(ROUTING_KEY_ENV) {
             Ok(v) if !v.trim().is_empty() => routing_key(v.trim()).map_err(|m| ConfigError {
@@ -2731,6 +2756,59 @@ mod tests {
     }
 
     #[test]
+    fn routing_key_file_that_is_no_small_regular_file_is_refused_at_once() {
+        let dir = std::env::temp_dir().join(format!("cpd-key-hostile-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let from = |path: &str| {
+            Config::from_params(&[("pdy_routing_key_file".to_string(), s(path))]).unwrap_err()
+        };
+        // a FIFO without a writer: refused at once (reading it would wait for ever)
+        let fifo = dir.join("key.fifo");
+        crate::files::tests::mkfifo(&fifo);
+        let e = from(&fifo.display().to_string());
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "parameter 'pdy_routing_key_file': {} is a FIFO, expected a regular file of at \
+                 most 4096 bytes",
+                fifo.display()
+            )
+        );
+        // an endless device, a huge file: refused without reading them
+        let e = from("/dev/zero");
+        assert!(e.message.contains("/dev/zero is a character device"), "{e}");
+        let big = dir.join("big.key");
+        std::fs::File::create(&big)
+            .unwrap()
+            .set_len(1 << 30)
+            .unwrap();
+        let e = from(&big.display().to_string());
+        assert!(e.message.contains("is larger than 4096 bytes"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_key_pasted_as_the_key_file_is_not_shown() {
+        let from = |path: &str| {
+            Config::from_params(&[("pdy_routing_key_file".to_string(), s(path))]).unwrap_err()
+        };
+        for value in [KEY.to_string(), format!("/etc/centreon-broker/{KEY}")] {
+            let e = from(&value);
+            let text = e.to_string();
+            assert!(!text.contains(KEY), "{text}");
+            assert!(
+                text.contains(&Secret::new(value.as_str()).masked()),
+                "masked as keys are: {text}"
+            );
+            assert!(text.contains("cannot read"), "{text}");
+        }
+        // a file name is still named
+        let e = from("/etc/centreon-broker/pd.key");
+        assert!(e.message.contains("/etc/centreon-broker/pd.key"), "{e}");
+    }
+
+    #[test]
     fn downtime_action_values() {
         let (c, _) = parse(&[("downtime_action", s(" RESOLVE "))]);
         assert_eq!(c.downtime_action, DowntimeAction::Resolve);
@@ -2941,6 +3019,12 @@ mod tests {
             assert_eq!(e.parameter, "format_file");
             assert!(e.message.contains(&path) && e.message.contains(want), "{e}");
         }
+        let e = parse_err(&[("format_file", s("/dev/zero"))]);
+        assert_eq!(
+            e.to_string(),
+            "parameter 'format_file': \"/dev/zero\": it is a character device, expected a \
+             regular file of at most 1048576 bytes"
+        );
         let e = parse_err(&[("format_file", s("/nonexistent/templates.json"))]);
         assert!(
             e.to_string().starts_with(
