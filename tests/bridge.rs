@@ -427,6 +427,21 @@ fn full_broker_queue_during_an_outage_recovers_without_loss() {
     assert_eq!(got.len(), 20);
 }
 
+/// A userdata given the handles' metatable with `debug.setmetatable` is refused, not taken
+/// for a connector (which crashed the process).
+#[test]
+fn a_foreign_userdata_with_the_handles_metatable_is_refused() {
+    for lua in ["5.3", "5.4"] {
+        let out = Run::new(lua, "foreign_handle.lua").go();
+        out.assert_ok();
+        assert!(
+            out.stdout().contains("foreign_handle: done"),
+            "Lua {lua}: {}",
+            out.stdout()
+        );
+    }
+}
+
 #[test]
 fn routing_key_from_a_file_or_the_environment() {
     let pd = standin();
