@@ -88,6 +88,8 @@ impl Connector {
                         dir.display()
                     )));
                 }
+                crate::log::check_path(&cfg.log_path)
+                    .map_err(|m| InitError(format!("parameter 'log_path': {m}")))?;
                 Arc::new(Logger::to_file(&cfg.log_path, level))
             }
         };
