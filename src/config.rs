@@ -818,7 +818,10 @@ impl Entry {
         }
     }
 
-    /// The value, quoted, for messages (or a placeholder when it must stay hidden).
+    /// What a message says of the value, for every parameter (Broker's log, the command
+    /// line, `check-config`): messages say what is expected and never echo text, which may
+    /// be a secret pasted in the wrong place. A number is shown; text only by its length;
+    /// nothing of a secret parameter's value.
     fn shown(&self) -> String {
         if self.hidden {
             return "a value that is not shown (it may hold a secret)".to_string();
@@ -826,11 +829,10 @@ impl Entry {
         match &self.value {
             ParamValue::Str(s) => {
                 let s = s.trim();
-                if s.chars().count() > 80 {
-                    let cut: String = s.chars().take(80).collect();
-                    format!("{cut:?}...")
+                if s.len() <= 16 && s.parse::<f64>().is_ok() {
+                    s.to_string()
                 } else {
-                    format!("{s:?}")
+                    format!("a text of {} characters (not shown)", s.chars().count())
                 }
             }
             ParamValue::Int(i) => i.to_string(),
@@ -839,16 +841,17 @@ impl Entry {
         }
     }
 
-    /// A string setting (numbers are taken as written; booleans refused). Trimmed.
-    /// A part of the value (a list item), quoted, unless the value is hidden.
-    fn quote(&self, part: &str) -> String {
+    /// The file a file parameter names, quoted, for messages about that file: masked like a
+    /// key when it could hold one ([`unless_key`]), not shown when the value is hidden.
+    fn path_shown(&self, path: &str) -> String {
         if self.hidden {
             "(not shown)".to_string()
         } else {
-            format!("{part:?}")
+            format!("{:?}", unless_key(path))
         }
     }
 
+    /// A string setting (numbers are taken as written; booleans refused). Trimmed.
     fn text(&self) -> Result<String, ConfigError> {
         match &self.value {
             ParamValue::Str(s) => Ok(s.trim().to_string()),
@@ -1076,22 +1079,34 @@ impl Reader {
         separator: &str,
     ) -> Result<Vec<Pattern>, ConfigError> {
         let split = self.bool_or(split, false)?;
-        let separator = self.text_or(separator, ",")?;
+        let separator_name = separator;
+        let separator = self.text_or(separator_name, ",")?;
         let Some(e) = self.take(name) else {
             return Ok(Vec::new());
         };
         let text = e.text()?;
         let texts = if split {
-            luapattern::split(&text, &separator)
-                .map_err(|er| e.err(format!("cannot be split at {separator:?}: {er}")))?
+            luapattern::split(&text, &separator).map_err(|er| {
+                e.err(format!(
+                    "cannot be split at the separator of '{separator_name}': {er}"
+                ))
+            })?
         } else {
             vec![text]
         };
+        let several = texts.len() > 1;
         texts
             .iter()
-            .map(|t| {
-                Pattern::new(t)
-                    .map_err(|er| e.err(format!("{} is not a valid Lua pattern: {er}", e.quote(t))))
+            .enumerate()
+            .map(|(i, t)| {
+                Pattern::new(t).map_err(|er| {
+                    let which = if several {
+                        format!("pattern {} of {}", i + 1, texts.len())
+                    } else {
+                        "the pattern".to_string()
+                    };
+                    e.err(format!("{which} is not a valid Lua pattern: {er}"))
+                })
             })
             .collect()
     }
@@ -1435,8 +1450,7 @@ fn read_proxy(r: &mut Reader) -> Result<Option<Proxy>, ConfigError> {
         && *p != url.scheme
     {
         return Err(e.err(format!(
-            "{} conflicts with the scheme written in '{}'",
-            e.shown(),
+            "conflicts with the scheme written in '{}'",
             address.written
         )));
     }
@@ -1684,7 +1698,7 @@ fn read_accepted_types(r: &mut Reader) -> Result<Vec<u32>, ConfigError> {
     use crate::event::{CATEGORY_NEB, event_type};
     if let Some(e) = r.take("accepted_categories") {
         let mut neb = false;
-        for c in e.list()? {
+        for (i, c) in e.list()?.into_iter().enumerate() {
             let lc = c.to_ascii_lowercase();
             if lc == "neb" {
                 neb = true;
@@ -1695,17 +1709,14 @@ fn read_accepted_types(r: &mut Reader) -> Result<Vec<u32>, ConfigError> {
                 ));
             } else {
                 return Err(e.err(format!(
-                    "unknown category {} (expected neb; known categories: {})",
-                    e.quote(&c),
+                    "item {} is not a known category (expected neb; known categories: {})",
+                    i + 1,
                     KNOWN_CATEGORIES.join(", ")
                 )));
             }
         }
         if !neb {
-            return Err(e.err(format!(
-                "must include neb (the only category this connector handles), got {}",
-                e.shown()
-            )));
+            return Err(e.err("must include neb (the only category this connector handles)"));
         }
     }
     let mut types = Vec::new();
@@ -1716,7 +1727,7 @@ fn read_accepted_types(r: &mut Reader) -> Result<Vec<u32>, ConfigError> {
             }
         }
         Some(e) => {
-            for name in e.list()? {
+            for (i, name) in e.list()?.into_iter().enumerate() {
                 let lc = name.to_ascii_lowercase();
                 if let Some(elements) = handled_element(&lc) {
                     types.extend(elements);
@@ -1728,18 +1739,17 @@ fn read_accepted_types(r: &mut Reader) -> Result<Vec<u32>, ConfigError> {
                     ));
                 } else {
                     return Err(e.err(format!(
-                        "unknown element {} (expected host_status, service_status, \
-                         acknowledgement or downtime)",
-                        e.quote(&name)
+                        "item {} is not a known element (expected host_status, \
+                         service_status, acknowledgement or downtime)",
+                        i + 1
                     )));
                 }
             }
             if types.is_empty() {
-                return Err(e.err(format!(
+                return Err(e.err(
                     "none of the elements can become incidents (expected host_status, \
-                     service_status, acknowledgement or downtime), got {}",
-                    e.shown()
-                )));
+                     service_status, acknowledgement or downtime)",
+                ));
             }
         }
     }
@@ -1929,7 +1939,7 @@ impl Config {
             Some(e) => {
                 let path = e.text()?;
                 let (templates, warnings) = Templates::load(&path)
-                    .map_err(|m| e.err(format!("{}: {m}", e.quote(&path))))?;
+                    .map_err(|m| e.err(format!("{}: {m}", e.path_shown(&path))))?;
                 for w in warnings {
                     r.warn(w);
                 }
@@ -2331,7 +2341,7 @@ mod tests {
             (
                 "max_buffer_size",
                 s("ten"),
-                "expected an integer from 1 to 10000, got \"ten\"",
+                "expected an integer from 1 to 10000, got a text of 3 characters (not shown)",
             ),
             ("max_buffer_size", s("0"), "from 1 to 10000"),
             ("max_buffer_size", s("10001"), "from 1 to 10000"),
@@ -2349,7 +2359,11 @@ mod tests {
             ("http_timeout", s("nan"), "seconds"),
             ("max_buffer_age", s("0"), "greater than 0"),
             ("max_all_queues_age", s("x"), "seconds"),
-            ("hard_only", s("maybe"), "expected 0 or 1, got \"maybe\""),
+            (
+                "hard_only",
+                s("maybe"),
+                "expected 0 or 1, got a text of 5 characters (not shown)",
+            ),
             ("host_status", s("0,3"), "from 0 to 2"),
             ("host_status", s(","), "from 0 to 2"),
             ("service_status", s("0,4"), "from 0 to 3"),
@@ -2359,7 +2373,11 @@ mod tests {
                 s("high"),
                 "critical, error, warning or info",
             ),
-            ("severity_service_unknown", s("x"), "got \"x\""),
+            (
+                "severity_service_unknown",
+                s("x"),
+                "got a text of 1 characters",
+            ),
             ("host_severity_threshold", s("high"), "expected an integer"),
             (
                 "service_severity_threshold",
@@ -2367,12 +2385,16 @@ mod tests {
                 "expected an integer",
             ),
             ("host_severity_operator", s("=>"), "expected one of =="),
-            ("accepted_categories", s("neb,foo"), "unknown category"),
+            (
+                "accepted_categories",
+                s("neb,foo"),
+                "item 2 is not a known category",
+            ),
             ("accepted_categories", s("bam"), "must include neb"),
             (
                 "accepted_elements",
                 s("host_status,garbage"),
-                "unknown element",
+                "item 2 is not a known element",
             ),
             (
                 "accepted_elements",
@@ -2438,6 +2460,51 @@ mod tests {
             assert!(!e.to_string().contains("topsecret"), "{name}: {e}");
             assert!(e.to_string().starts_with(&format!("parameter '{name}': ")));
         }
+    }
+
+    #[test]
+    fn messages_never_echo_text() {
+        // a password or a key pasted in the wrong parameter, and other text: never shown
+        let secret = "Hunter2-not-a-value";
+        for (name, value) in [
+            ("hard_only", secret.to_string()),
+            ("max_buffer_size", secret.to_string()),
+            ("severity_host_down", secret.to_string()),
+            ("downtime_action", secret.to_string()),
+            ("pdy_centreon_url", secret.to_string()),
+            ("http_server_url", format!("https://{secret} x")),
+            ("host_severity_operator", secret.to_string()),
+            ("accepted_categories", format!("neb,{secret}")),
+            ("accepted_elements", format!("host_status,{secret}")),
+            ("dedup_key_prefix", format!("{secret}\tx")),
+            ("proxy_protocol", secret.to_string()),
+            ("format_file", format!("/nonexistent/{KEY}")),
+            ("connection_timeout", secret.to_string()),
+            ("host_status", secret.to_string()),
+        ] {
+            let mut params = vec![(name, s(&value))];
+            if name == "proxy_protocol" {
+                params.push(("proxy_address", s("proxy")));
+                params.push(("proxy_port", s("3128")));
+            }
+            let e = parse_err(&params);
+            assert_eq!(e.parameter, name, "{e}");
+            assert!(!e.to_string().contains(secret), "{e}");
+            assert!(!e.to_string().contains(KEY), "{e}");
+        }
+        // a Lua pattern in error is named by its place
+        let e = parse_err(&[
+            ("accepted_hosts", s("web,(bad")),
+            ("accepted_hosts_enable_split_pattern", s("1")),
+        ]);
+        assert!(
+            e.message
+                .starts_with("pattern 2 of 2 is not a valid Lua pattern"),
+            "{e}"
+        );
+        // numbers are shown
+        let e = parse_err(&[("max_buffer_size", s("0"))]);
+        assert!(e.message.ends_with("got 0"), "{e}");
     }
 
     #[test]
@@ -2667,7 +2734,7 @@ mod tests {
             (
                 &[("proxy_address", "proxy/x"), ("proxy_port", "1")],
                 "proxy_address",
-                "\"proxy/x\"",
+                "a proxy address has no path",
             ),
             (
                 &[
