@@ -85,7 +85,7 @@ impl Connector {
                 {
                     return Err(InitError(format!(
                         "parameter 'log_path': directory {} does not exist",
-                        dir.display()
+                        crate::config::unless_key(&dir.display().to_string())
                     )));
                 }
                 crate::log::check_path(&cfg.log_path)

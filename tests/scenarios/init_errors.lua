@@ -47,6 +47,8 @@ failing({ pdy_routing_key_file = fifo }, false,
   { "parameter 'pdy_routing_key_file'", fifo .. " is a FIFO, expected a regular file of at most 4096 bytes" })
 failing({ format_file = "/dev/zero" }, nil,
   { "parameter 'format_file'", "it is a character device, expected a regular file" })
+failing({ log_path = "/nonexistent/" .. C.key .. "/connector.log" }, nil,
+  { "parameter 'log_path'", "does not exist" })
 failing({ pdy_routing_key_file = C.key }, false,
   { "parameter 'pdy_routing_key_file'", "cannot read " .. string.rep("*", #C.key - 4) .. C.key:sub(-4) })
 -- numbers as strings and as numbers are both fine
