@@ -2,8 +2,10 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+use crate::files;
 
 use crate::luapattern::{self, Pattern};
 use crate::output::OutputOptions;
@@ -39,6 +41,24 @@ impl Secret {
         let tail: String = self.0.chars().skip(n - keep).collect();
         format!("{}{}", "*".repeat(n - keep), tail)
     }
+}
+
+/// How messages show a value that is not a secret parameter's (a file name, for instance):
+/// masked as [`Secret::masked`] masks a key when it could hold one (a routing key pasted in
+/// the wrong place: 20 or more letters or digits in a row), else as it is.
+pub fn unless_key(text: &str) -> String {
+    let mut run = 0;
+    for c in text.chars() {
+        run = if c.is_ascii_alphanumeric() {
+            run + 1
+        } else {
+            0
+        };
+        if run >= 20 {
+            return Secret::new(text).masked();
+        }
+    }
+    text.to_string()
 }
 
 impl fmt::Debug for Secret {
@@ -798,7 +818,10 @@ impl Entry {
         }
     }
 
-    /// The value, quoted, for messages (or a placeholder when it must stay hidden).
+    /// What a message says of the value, for every parameter (Broker's log, the command
+    /// line, `check-config`): messages say what is expected and never echo text, which may
+    /// be a secret pasted in the wrong place. A number is shown; text only by its length;
+    /// nothing of a secret parameter's value.
     fn shown(&self) -> String {
         if self.hidden {
             return "a value that is not shown (it may hold a secret)".to_string();
@@ -806,11 +829,10 @@ impl Entry {
         match &self.value {
             ParamValue::Str(s) => {
                 let s = s.trim();
-                if s.chars().count() > 80 {
-                    let cut: String = s.chars().take(80).collect();
-                    format!("{cut:?}...")
+                if s.len() <= 16 && s.parse::<f64>().is_ok() {
+                    s.to_string()
                 } else {
-                    format!("{s:?}")
+                    format!("a text of {} characters (not shown)", s.chars().count())
                 }
             }
             ParamValue::Int(i) => i.to_string(),
@@ -819,16 +841,17 @@ impl Entry {
         }
     }
 
-    /// A string setting (numbers are taken as written; booleans refused). Trimmed.
-    /// A part of the value (a list item), quoted, unless the value is hidden.
-    fn quote(&self, part: &str) -> String {
+    /// The file a file parameter names, quoted, for messages about that file: masked like a
+    /// key when it could hold one ([`unless_key`]), not shown when the value is hidden.
+    fn path_shown(&self, path: &str) -> String {
         if self.hidden {
             "(not shown)".to_string()
         } else {
-            format!("{part:?}")
+            format!("{:?}", unless_key(path))
         }
     }
 
+    /// A string setting (numbers are taken as written; booleans refused). Trimmed.
     fn text(&self) -> Result<String, ConfigError> {
         match &self.value {
             ParamValue::Str(s) => Ok(s.trim().to_string()),
@@ -1056,22 +1079,34 @@ impl Reader {
         separator: &str,
     ) -> Result<Vec<Pattern>, ConfigError> {
         let split = self.bool_or(split, false)?;
-        let separator = self.text_or(separator, ",")?;
+        let separator_name = separator;
+        let separator = self.text_or(separator_name, ",")?;
         let Some(e) = self.take(name) else {
             return Ok(Vec::new());
         };
         let text = e.text()?;
         let texts = if split {
-            luapattern::split(&text, &separator)
-                .map_err(|er| e.err(format!("cannot be split at {separator:?}: {er}")))?
+            luapattern::split(&text, &separator).map_err(|er| {
+                e.err(format!(
+                    "cannot be split at the separator of '{separator_name}': {er}"
+                ))
+            })?
         } else {
             vec![text]
         };
+        let several = texts.len() > 1;
         texts
             .iter()
-            .map(|t| {
-                Pattern::new(t)
-                    .map_err(|er| e.err(format!("{} is not a valid Lua pattern: {er}", e.quote(t))))
+            .enumerate()
+            .map(|(i, t)| {
+                Pattern::new(t).map_err(|er| {
+                    let which = if several {
+                        format!("pattern {} of {}", i + 1, texts.len())
+                    } else {
+                        "the pattern".to_string()
+                    };
+                    e.err(format!("{which} is not a valid Lua pattern: {er}"))
+                })
             })
             .collect()
     }
@@ -1415,8 +1450,7 @@ fn read_proxy(r: &mut Reader) -> Result<Option<Proxy>, ConfigError> {
         && *p != url.scheme
     {
         return Err(e.err(format!(
-            "{} conflicts with the scheme written in '{}'",
-            e.shown(),
+            "conflicts with the scheme written in '{}'",
             address.written
         )));
     }
@@ -1489,12 +1523,17 @@ fn read_routing_key(r: &mut Reader) -> Result<Secret, ConfigError> {
         (Some(e), None) => routing_key(&e.text()?).map_err(|m| e.err(m)),
         (None, Some(f)) => {
             let path = f.text()?;
-            let text = std::fs::read_to_string(&path).map_err(|io| {
-                f.err(format!(
-                    "cannot read {path}: {io} (it must be readable by the centreon-broker user)"
-                ))
-            })?;
-            routing_key(text.trim()).map_err(|m| f.err(format!("{path}: {m}")))
+            let shown = unless_key(&path);
+            let text =
+                files::read_small(Path::new(&path), files::KEY_FILE_MAX_BYTES).map_err(|e| {
+                    let hint = if e.is_io() {
+                        " (it must be readable by the centreon-broker user)"
+                    } else {
+                        ""
+                    };
+                    f.err(format!("{}{hint}", e.about(&shown)))
+                })?;
+            routing_key(text.trim()).map_err(|m| f.err(format!("{shown}: {m}")))
         }
         (None, None) => match std::env::var(ROUTING_KEY_ENV) {
             Ok(v) if !v.trim().is_empty() => routing_key(v.trim()).map_err(|m| ConfigError {
@@ -1659,7 +1698,7 @@ fn read_accepted_types(r: &mut Reader) -> Result<Vec<u32>, ConfigError> {
     use crate::event::{CATEGORY_NEB, event_type};
     if let Some(e) = r.take("accepted_categories") {
         let mut neb = false;
-        for c in e.list()? {
+        for (i, c) in e.list()?.into_iter().enumerate() {
             let lc = c.to_ascii_lowercase();
             if lc == "neb" {
                 neb = true;
@@ -1670,17 +1709,14 @@ fn read_accepted_types(r: &mut Reader) -> Result<Vec<u32>, ConfigError> {
                 ));
             } else {
                 return Err(e.err(format!(
-                    "unknown category {} (expected neb; known categories: {})",
-                    e.quote(&c),
+                    "item {} is not a known category (expected neb; known categories: {})",
+                    i + 1,
                     KNOWN_CATEGORIES.join(", ")
                 )));
             }
         }
         if !neb {
-            return Err(e.err(format!(
-                "must include neb (the only category this connector handles), got {}",
-                e.shown()
-            )));
+            return Err(e.err("must include neb (the only category this connector handles)"));
         }
     }
     let mut types = Vec::new();
@@ -1691,7 +1727,7 @@ fn read_accepted_types(r: &mut Reader) -> Result<Vec<u32>, ConfigError> {
             }
         }
         Some(e) => {
-            for name in e.list()? {
+            for (i, name) in e.list()?.into_iter().enumerate() {
                 let lc = name.to_ascii_lowercase();
                 if let Some(elements) = handled_element(&lc) {
                     types.extend(elements);
@@ -1703,18 +1739,17 @@ fn read_accepted_types(r: &mut Reader) -> Result<Vec<u32>, ConfigError> {
                     ));
                 } else {
                     return Err(e.err(format!(
-                        "unknown element {} (expected host_status, service_status, \
-                         acknowledgement or downtime)",
-                        e.quote(&name)
+                        "item {} is not a known element (expected host_status, \
+                         service_status, acknowledgement or downtime)",
+                        i + 1
                     )));
                 }
             }
             if types.is_empty() {
-                return Err(e.err(format!(
+                return Err(e.err(
                     "none of the elements can become incidents (expected host_status, \
-                     service_status, acknowledgement or downtime), got {}",
-                    e.shown()
-                )));
+                     service_status, acknowledgement or downtime)",
+                ));
             }
         }
     }
@@ -1904,7 +1939,7 @@ impl Config {
             Some(e) => {
                 let path = e.text()?;
                 let (templates, warnings) = Templates::load(&path)
-                    .map_err(|m| e.err(format!("{}: {m}", e.quote(&path))))?;
+                    .map_err(|m| e.err(format!("{}: {m}", e.path_shown(&path))))?;
                 for w in warnings {
                     r.warn(w);
                 }
@@ -2306,7 +2341,7 @@ mod tests {
             (
                 "max_buffer_size",
                 s("ten"),
-                "expected an integer from 1 to 10000, got \"ten\"",
+                "expected an integer from 1 to 10000, got a text of 3 characters (not shown)",
             ),
             ("max_buffer_size", s("0"), "from 1 to 10000"),
             ("max_buffer_size", s("10001"), "from 1 to 10000"),
@@ -2324,7 +2359,11 @@ mod tests {
             ("http_timeout", s("nan"), "seconds"),
             ("max_buffer_age", s("0"), "greater than 0"),
             ("max_all_queues_age", s("x"), "seconds"),
-            ("hard_only", s("maybe"), "expected 0 or 1, got \"maybe\""),
+            (
+                "hard_only",
+                s("maybe"),
+                "expected 0 or 1, got a text of 5 characters (not shown)",
+            ),
             ("host_status", s("0,3"), "from 0 to 2"),
             ("host_status", s(","), "from 0 to 2"),
             ("service_status", s("0,4"), "from 0 to 3"),
@@ -2334,7 +2373,11 @@ mod tests {
                 s("high"),
                 "critical, error, warning or info",
             ),
-            ("severity_service_unknown", s("x"), "got \"x\""),
+            (
+                "severity_service_unknown",
+                s("x"),
+                "got a text of 1 characters",
+            ),
             ("host_severity_threshold", s("high"), "expected an integer"),
             (
                 "service_severity_threshold",
@@ -2342,12 +2385,16 @@ mod tests {
                 "expected an integer",
             ),
             ("host_severity_operator", s("=>"), "expected one of =="),
-            ("accepted_categories", s("neb,foo"), "unknown category"),
+            (
+                "accepted_categories",
+                s("neb,foo"),
+                "item 2 is not a known category",
+            ),
             ("accepted_categories", s("bam"), "must include neb"),
             (
                 "accepted_elements",
                 s("host_status,garbage"),
-                "unknown element",
+                "item 2 is not a known element",
             ),
             (
                 "accepted_elements",
@@ -2413,6 +2460,51 @@ mod tests {
             assert!(!e.to_string().contains("topsecret"), "{name}: {e}");
             assert!(e.to_string().starts_with(&format!("parameter '{name}': ")));
         }
+    }
+
+    #[test]
+    fn messages_never_echo_text() {
+        // a password or a key pasted in the wrong parameter, and other text: never shown
+        let secret = "Hunter2-not-a-value";
+        for (name, value) in [
+            ("hard_only", secret.to_string()),
+            ("max_buffer_size", secret.to_string()),
+            ("severity_host_down", secret.to_string()),
+            ("downtime_action", secret.to_string()),
+            ("pdy_centreon_url", secret.to_string()),
+            ("http_server_url", format!("https://{secret} x")),
+            ("host_severity_operator", secret.to_string()),
+            ("accepted_categories", format!("neb,{secret}")),
+            ("accepted_elements", format!("host_status,{secret}")),
+            ("dedup_key_prefix", format!("{secret}\tx")),
+            ("proxy_protocol", secret.to_string()),
+            ("format_file", format!("/nonexistent/{KEY}")),
+            ("connection_timeout", secret.to_string()),
+            ("host_status", secret.to_string()),
+        ] {
+            let mut params = vec![(name, s(&value))];
+            if name == "proxy_protocol" {
+                params.push(("proxy_address", s("proxy")));
+                params.push(("proxy_port", s("3128")));
+            }
+            let e = parse_err(&params);
+            assert_eq!(e.parameter, name, "{e}");
+            assert!(!e.to_string().contains(secret), "{e}");
+            assert!(!e.to_string().contains(KEY), "{e}");
+        }
+        // a Lua pattern in error is named by its place
+        let e = parse_err(&[
+            ("accepted_hosts", s("web,(bad")),
+            ("accepted_hosts_enable_split_pattern", s("1")),
+        ]);
+        assert!(
+            e.message
+                .starts_with("pattern 2 of 2 is not a valid Lua pattern"),
+            "{e}"
+        );
+        // numbers are shown
+        let e = parse_err(&[("max_buffer_size", s("0"))]);
+        assert!(e.message.ends_with("got 0"), "{e}");
     }
 
     #[test]
@@ -2642,7 +2734,7 @@ mod tests {
             (
                 &[("proxy_address", "proxy/x"), ("proxy_port", "1")],
                 "proxy_address",
-                "\"proxy/x\"",
+                "a proxy address has no path",
             ),
             (
                 &[
@@ -2728,6 +2820,59 @@ mod tests {
         assert!(e.to_string().contains("cannot be used together"), "{e}");
         assert!(!e.to_string().contains(KEY));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn routing_key_file_that_is_no_small_regular_file_is_refused_at_once() {
+        let dir = std::env::temp_dir().join(format!("cpd-key-hostile-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let from = |path: &str| {
+            Config::from_params(&[("pdy_routing_key_file".to_string(), s(path))]).unwrap_err()
+        };
+        // a FIFO without a writer: refused at once (reading it would wait for ever)
+        let fifo = dir.join("key.fifo");
+        crate::files::tests::mkfifo(&fifo);
+        let e = from(&fifo.display().to_string());
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "parameter 'pdy_routing_key_file': {} is a FIFO, expected a regular file of at \
+                 most 4096 bytes",
+                fifo.display()
+            )
+        );
+        // an endless device, a huge file: refused without reading them
+        let e = from("/dev/zero");
+        assert!(e.message.contains("/dev/zero is a character device"), "{e}");
+        let big = dir.join("big.key");
+        std::fs::File::create(&big)
+            .unwrap()
+            .set_len(1 << 30)
+            .unwrap();
+        let e = from(&big.display().to_string());
+        assert!(e.message.contains("is larger than 4096 bytes"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_key_pasted_as_the_key_file_is_not_shown() {
+        let from = |path: &str| {
+            Config::from_params(&[("pdy_routing_key_file".to_string(), s(path))]).unwrap_err()
+        };
+        for value in [KEY.to_string(), format!("/etc/centreon-broker/{KEY}")] {
+            let e = from(&value);
+            let text = e.to_string();
+            assert!(!text.contains(KEY), "{text}");
+            assert!(
+                text.contains(&Secret::new(value.as_str()).masked()),
+                "masked as keys are: {text}"
+            );
+            assert!(text.contains("cannot read"), "{text}");
+        }
+        // a file name is still named
+        let e = from("/etc/centreon-broker/pd.key");
+        assert!(e.message.contains("/etc/centreon-broker/pd.key"), "{e}");
     }
 
     #[test]
@@ -2941,6 +3086,12 @@ mod tests {
             assert_eq!(e.parameter, "format_file");
             assert!(e.message.contains(&path) && e.message.contains(want), "{e}");
         }
+        let e = parse_err(&[("format_file", s("/dev/zero"))]);
+        assert_eq!(
+            e.to_string(),
+            "parameter 'format_file': \"/dev/zero\": it is a character device, expected a \
+             regular file of at most 1048576 bytes"
+        );
         let e = parse_err(&[("format_file", s("/nonexistent/templates.json"))]);
         assert!(
             e.to_string().starts_with(

@@ -85,9 +85,11 @@ impl Connector {
                 {
                     return Err(InitError(format!(
                         "parameter 'log_path': directory {} does not exist",
-                        dir.display()
+                        crate::config::unless_key(&dir.display().to_string())
                     )));
                 }
+                crate::log::check_path(&cfg.log_path)
+                    .map_err(|m| InitError(format!("parameter 'log_path': {m}")))?;
                 Arc::new(Logger::to_file(&cfg.log_path, level))
             }
         };

@@ -587,7 +587,7 @@ mod tests {
         .unwrap_err();
         assert!(
             e.to_string()
-                .contains("\"(bad\" is not a valid Lua pattern: unfinished capture"),
+                .contains("pattern 2 of 2 is not a valid Lua pattern: unfinished capture"),
             "{e}"
         );
     }

@@ -18,7 +18,9 @@
 //! - [`delivery`]: the committer (group commits, merges, acknowledgement) and the sender lanes.
 //! - [`stats`]: counters and the statistics file.
 //! - [`connector`]: one output: ties the above together; what the Lua module and the C ABI drive.
-//! - [`log`]: the log file (levels 0-3, rotation-safe).
+//! - [`log`]: the log file (levels 0-3, rotation-safe, control characters escaped).
+//! - [`files`]: small regular files read with a size cap; private files (0640) created
+//!   without following links.
 //! - `lua`: the Lua module `centreon_pagerduty` (unsafe glue, one binary for Lua 5.3 and 5.4).
 //! - [`ffi`]: the C ABI (`cpd_*`, `include/centreon_pagerduty.h`).
 //! - [`cli`]: the `pagerduty-event` command line (Pandora FMS, scripts, flush, test, replay,
@@ -32,6 +34,7 @@ pub mod decision;
 pub mod delivery;
 pub mod event;
 pub mod ffi;
+pub mod files;
 pub mod filter;
 pub mod log;
 mod lua;

@@ -1,12 +1,12 @@
 //! The connector's log file: levels 0-3 like the Lua connectors, shared by Broker's thread and the sender.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::timefmt;
+use crate::{files, timefmt};
 
 /// Log levels, as `log_level` numbers them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -111,11 +111,9 @@ impl Logger {
         if !self.enabled(level) {
             return;
         }
-        let line = format!(
-            "{} [{label}] {}\n",
-            timefmt::rfc3339_utc(timefmt::now_unix()),
-            msg.replace('\n', "\\n")
-        );
+        let mut line = format!("{} [{label}] ", timefmt::rfc3339_utc(timefmt::now_unix()));
+        push_escaped(&mut line, msg);
+        line.push('\n');
         let mut sink = self.sink.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(mem) = sink.memory.as_mut() {
             mem.push(line.trim_end().to_string());
@@ -147,8 +145,41 @@ impl Logger {
     }
 }
 
+/// Appends `msg` to a log line with every control character escaped (C0 including NUL, CR
+/// and line feeds, DEL, C1): a message cannot end its line, forge another one or send
+/// escape sequences to a terminal showing the log.
+fn push_escaped(line: &mut String, msg: &str) {
+    use std::fmt::Write as _;
+    for c in msg.chars() {
+        match c {
+            '\n' => line.push_str("\\n"),
+            '\r' => line.push_str("\\r"),
+            '\t' => line.push_str("\\t"),
+            '\0' => line.push_str("\\0"),
+            c if c.is_control() => {
+                let _ = write!(line, "\\x{:02x}", c as u32);
+            }
+            c => line.push(c),
+        }
+    }
+}
+
+/// Opens the log for appending: created 0640, never through a symbolic link.
 fn open(path: &Path) -> Option<File> {
-    OpenOptions::new().create(true).append(true).open(path).ok()
+    files::open_append_private(path).ok()
+}
+
+/// Checks at init that the log can be written: a symbolic link at `path` is refused (the
+/// log is never written through a link someone may have planted).
+pub fn check_path(path: &Path) -> Result<(), String> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => Err(format!(
+            "{} is a symbolic link: give the log file itself (the log is never written \
+             through a link)",
+            crate::config::unless_key(&path.display().to_string())
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// True when the open file is no longer the one at `path` (renamed away, deleted, or truncated).
@@ -175,6 +206,55 @@ mod tests {
         assert_eq!(lines.len(), 2);
         assert!(lines[0].ends_with("[INFO] shown"), "{}", lines[0]);
         assert!(lines[1].ends_with("[ERROR] multi\\nline"), "{}", lines[1]);
+    }
+
+    #[test]
+    fn control_characters_are_escaped_so_no_line_is_forged() {
+        let dir = std::env::temp_dir().join(format!("cpd-log-ctl-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("a.log");
+        let _ = std::fs::remove_file(&path);
+        let l = Logger::to_file(&path, Level::Debug);
+        l.info(
+            "delivered srv\u{1b}[31m: out\r\n2026-01-01T00:00:00Z [ERROR] forged\0\tend\u{7f}\u{85}\u{9b}é",
+        );
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().count(), 1, "{text:?}");
+        assert!(
+            !text.trim_end_matches('\n').chars().any(char::is_control),
+            "{text:?}"
+        );
+        assert!(
+            text.ends_with(
+                "[INFO] delivered srv\\x1b[31m: out\\r\\n2026-01-01T00:00:00Z [ERROR] forged\\0\\tend\\x7f\\x85\\x9bé\n"
+            ),
+            "{text:?}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_log_is_private_and_never_written_through_a_link() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = std::env::temp_dir().join(format!("cpd-log-link-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("a.log");
+        Logger::to_file(&path, Level::Info).info("one");
+        assert_eq!(std::fs::metadata(&path).unwrap().mode() & 0o777, 0o640);
+        assert!(check_path(&path).is_ok());
+
+        let victim = dir.join("victim");
+        std::fs::write(&victim, "precious").unwrap();
+        let planted = dir.join("planted.log");
+        std::os::unix::fs::symlink(&victim, &planted).unwrap();
+        let e = check_path(&planted).unwrap_err();
+        assert!(e.contains("is a symbolic link"), "{e}");
+        // a link planted after init (the log is reopened after a rotation) is not followed
+        let l = Logger::to_file(&planted, Level::Info);
+        l.error("clobber");
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -270,6 +270,9 @@ impl Outbox {
                 path.display()
             ))
         };
+        // created 0640 before SQLite opens it (SQLite would make it 0644 less the umask): it
+        // holds host names and plugin outputs, and SQLite gives -wal and -shm its mode
+        let _ = crate::files::create_private(path);
         let conn = Connection::open(path).map_err(named)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(named)?;
@@ -1243,6 +1246,23 @@ mod tests {
             .filter(|e| e.file_name().to_string_lossy().contains(".corrupt-"))
             .collect();
         assert_eq!(aside.len(), 1);
+    }
+
+    #[test]
+    fn the_outbox_and_its_wal_and_shm_are_private() {
+        use std::os::unix::fs::MetadataExt;
+        let d = dir("mode");
+        let path = d.join("o.db");
+        let (mut o, _) = Outbox::open(&path).unwrap();
+        let mut b = o.batch().unwrap();
+        b.insert(&out("1_2", Action::Trigger, "a"), true, &none, false)
+            .unwrap();
+        b.commit().unwrap();
+        for suffix in ["", "-wal", "-shm"] {
+            let f = d.join(format!("o.db{suffix}"));
+            let mode = std::fs::metadata(&f).unwrap().mode() & 0o777;
+            assert_eq!(mode, 0o640, "{}", f.display());
+        }
     }
 
     #[test]

@@ -1,6 +1,5 @@
 //! Statistics: counters shared by the connector's threads and the JSON file rewritten atomically at `stats_path`.
 
-use std::io::Write;
 use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -8,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use serde_json::{Value, json};
 
 use crate::config::Secret;
+use crate::files;
 use crate::timefmt;
 
 /// Counters of one connector (one routing key).
@@ -80,17 +80,13 @@ impl Counters {
     }
 }
 
-/// Writes `doc` to `path` through a temporary file and a rename, so readers never see half a file.
+/// Writes `doc` to `path` through a temporary file and a rename, so readers never see half a
+/// file: the temporary file is created exclusively under a random name, 0640, never through a
+/// symbolic link ([`files::replace_private`]).
 pub fn write_atomically(path: &Path, doc: &Value) -> std::io::Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = std::path::PathBuf::from(tmp);
-    {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(serde_json::to_string_pretty(doc)?.as_bytes())?;
-        f.write_all(b"\n")?;
-    }
-    std::fs::rename(&tmp, path)
+    let mut text = serde_json::to_string_pretty(doc)?;
+    text.push('\n');
+    files::replace_private(path, text.as_bytes())
 }
 
 #[cfg(test)]
@@ -118,5 +114,29 @@ mod tests {
         write_atomically(&p, &doc).unwrap();
         let back: Value = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
         assert_eq!(back, doc);
+    }
+
+    #[test]
+    fn the_stats_file_is_private_and_planted_links_are_not_followed() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = std::env::temp_dir().join(format!("cpd-stats-link-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let victim = dir.join("victim");
+        std::fs::write(&victim, "precious").unwrap();
+        let p = dir.join("s.json");
+        // the temporary name the connector used before: a link planted there was followed
+        std::os::unix::fs::symlink(&victim, dir.join("s.json.tmp")).unwrap();
+        let doc = json!({"a": 1});
+        write_atomically(&p, &doc).unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+        assert_eq!(std::fs::metadata(&p).unwrap().mode() & 0o777, 0o640);
+        // a link at the file's own name is replaced, not written through
+        std::fs::remove_file(&p).unwrap();
+        std::os::unix::fs::symlink(&victim, &p).unwrap();
+        write_atomically(&p, &doc).unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+        assert!(!std::fs::symlink_metadata(&p).unwrap().is_symlink());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -374,7 +374,11 @@ pub type Loaded = (Templates, Vec<String>);
 impl Templates {
     /// Reads and checks `path`. The error says what is wrong, with the key and the macro.
     pub fn load(path: &str) -> Result<Loaded, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read it: {e}"))?;
+        let text = crate::files::read_small(
+            std::path::Path::new(path),
+            crate::files::TEMPLATE_FILE_MAX_BYTES,
+        )
+        .map_err(|e| e.about("it"))?;
         Templates::parse(&text)
     }
 

@@ -427,6 +427,64 @@ fn full_broker_queue_during_an_outage_recovers_without_loss() {
     assert_eq!(got.len(), 20);
 }
 
+/// A userdata given the handles' metatable with `debug.setmetatable` is refused, not taken
+/// for a connector (which crashed the process).
+#[test]
+fn a_foreign_userdata_with_the_handles_metatable_is_refused() {
+    for lua in ["5.3", "5.4"] {
+        let out = Run::new(lua, "foreign_handle.lua").go();
+        out.assert_ok();
+        assert!(
+            out.stdout().contains("foreign_handle: done"),
+            "Lua {lua}: {}",
+            out.stdout()
+        );
+    }
+}
+
+/// Files in a hostile world, under umask 022: no log through a planted link, no forged log
+/// line, the connector's files 0640.
+#[test]
+fn planted_links_forged_lines_and_file_modes() {
+    use std::os::unix::fs::MetadataExt;
+    let pd = standin();
+    let run = Run::new("5.4", "hostile_files.lua").env("CPD_URL", pd.url());
+    let (dir, sd) = run.prepare();
+    let inner = run.command(&dir, &sd);
+    let mut cmd = std::process::Command::new("sh");
+    cmd.arg("-c")
+        .arg("umask 022 && exec \"$0\" \"$@\"")
+        .arg(inner.get_program())
+        .args(inner.get_args());
+    for (k, v) in inner.get_envs() {
+        match v {
+            Some(v) => cmd.env(k, v),
+            None => cmd.env_remove(k),
+        };
+    }
+    let output = cmd.output().expect("run the emulator");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && stdout.contains("hostile_files: done"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let log = std::fs::read_to_string(dir.join("connector.log")).unwrap();
+    assert!(log.contains("] delivered trigger 30_1"), "{log}");
+    for line in log.lines() {
+        assert!(!line.chars().any(char::is_control), "raw control: {line:?}");
+        assert!(!line.starts_with("2030-01-01"), "forged line: {line:?}");
+    }
+    assert!(
+        log.contains("evil\\x1b[2J\\0\\r\\n2030-01-01T00:00:00Z [ERROR] forged"),
+        "{log}"
+    );
+    for file in ["connector.log", "PagerDuty.db", "PagerDuty.db.stats.json"] {
+        let mode = std::fs::metadata(dir.join(file)).unwrap().mode() & 0o777;
+        assert_eq!(mode, 0o640, "{file}");
+    }
+}
+
 #[test]
 fn routing_key_from_a_file_or_the_environment() {
     let pd = standin();

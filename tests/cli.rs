@@ -1192,8 +1192,35 @@ fn check_config_exit_statuses() {
     let r = run(&s.dir, &["check-config", &bad]);
     r.expect(1);
     assert!(
-        r.stdout()
-            .contains("hard_only  invalid: expected 0 or 1, got \"maybe\""),
+        r.stdout().contains(
+            "hard_only  invalid: expected 0 or 1, got a text of 5 characters (not shown)"
+        ),
+        "{}",
+        r.all()
+    );
+    // a key or a password pasted in the wrong parameter is never printed
+    let pasted = write(
+        "pasted.json",
+        output(json!([
+            {"type": "string", "name": "pdy_routing_key_file", "value": ROUTING_KEY},
+            {"type": "string", "name": "pdy_centreon_url", "value": ROUTING_KEY},
+            {"type": "string", "name": "hard_only", "value": "Hunter2-password"},
+            {"type": "string", "name": "format_file", "value": format!("/etc/{ROUTING_KEY}")}
+        ])),
+    );
+    let r = run(&s.dir, &["check-config", &pasted]);
+    r.expect(1);
+    assert!(
+        !r.all().contains(ROUTING_KEY) && !r.all().contains("Hunter2"),
+        "{}",
+        r.all()
+    );
+    assert!(
+        r.stdout().contains(&format!(
+            "pdy_routing_key_file  invalid: cannot read {}{}",
+            "*".repeat(28),
+            &ROUTING_KEY[28..]
+        )),
         "{}",
         r.all()
     );

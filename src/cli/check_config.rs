@@ -56,8 +56,9 @@ Lua connectors it replaces). For each lua_parameter it prints one of:
   invalid    the connector would refuse to start: the message init() would log
 
 Values are checked as the connector checks them at start; a format_file or a
-pdy_routing_key_file is read from this machine. No value is ever printed (the routing
-key and passwords stay hidden).
+pdy_routing_key_file is read from this machine. No text value is ever printed: the
+messages say what is expected (a key or a password pasted in the wrong parameter
+stays hidden; a file name that could be a key is masked).
 
 Exit status: 0 every parameter can be used, 1 some parameter is invalid (or no PagerDuty
 output was found), 2 bad usage or a file that is not a Broker configuration.

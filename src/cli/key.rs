@@ -1,6 +1,9 @@
 //! Routing keys for the command line: from `--routing-key`, `--routing-key-file`, `PAGERDUTY_ROUTING_KEY` or Pandora's `@file` / `env:NAME` forms, checked as the library checks them and never shown.
 
-use crate::config::{Config, ParamValue, Secret};
+use std::path::Path;
+
+use crate::config::{Config, ParamValue, Secret, unless_key};
+use crate::files;
 
 use super::Stop;
 use super::args::Parsed;
@@ -61,9 +64,10 @@ pub fn from_pandora_argument(arg: &str, p: &Parsed) -> Result<Key, Stop> {
 }
 
 fn from_file(path: &str) -> Result<Key, Stop> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Stop::Usage(format!("cannot read the routing key file {path}: {e}")))?;
-    check(text.trim(), &format!("file {path}"))
+    let shown = unless_key(path);
+    let text = files::read_small(Path::new(path), files::KEY_FILE_MAX_BYTES)
+        .map_err(|e| Stop::Usage(e.about(&format!("the routing key file {shown}"))))?;
+    check(text.trim(), &format!("file {shown}"))
 }
 
 fn from_env(name: &str) -> Result<Option<Key>, Stop> {
@@ -159,5 +163,28 @@ mod tests {
         assert!(m.contains("service_api_key") && !m.contains("short"), "{m}");
         let m = message(from_pandora_argument("@/nonexistent/key", &parsed(&[])));
         assert!(m.contains("/nonexistent/key"), "{m}");
+        // a key given where a file name belongs is not shown, and a FIFO is not waited on
+        let m = message(from_pandora_argument(&format!("@{KEY}"), &parsed(&[])));
+        assert!(
+            !m.contains(KEY) && m.contains(&Secret::new(KEY).masked()),
+            "{m}"
+        );
+        let dir = std::env::temp_dir().join(format!("cpd-cli-key-fifo-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let fifo = dir.join("key");
+        crate::files::tests::mkfifo(&fifo);
+        let m = message(
+            from_options(
+                &parsed(&["--routing-key-file", &fifo.display().to_string()]),
+                false,
+            )
+            .map(|k| k.expect("a key")),
+        );
+        assert!(
+            m.ends_with("is a FIFO, expected a regular file of at most 4096 bytes"),
+            "{m}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

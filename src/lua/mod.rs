@@ -276,20 +276,54 @@ unsafe fn string_at(l: *mut lua_State, idx: c_int) -> Option<String> {
 // Handles
 // ---------------------------------------------------------------------------------------
 
-/// The connector behind argument 1, if it is one of our live handles.
-unsafe fn connector<'a>(l: *mut lua_State) -> Result<&'a mut Connector, &'static str> {
-    // SAFETY: only non-raising calls; the userdata block holds one pointer, written by t_new_handle.
+/// The block of a handle (a full userdata): a tag, then the connector (null once closed).
+/// The metatable alone does not prove a userdata is a handle: `debug.setmetatable` can give
+/// it to any userdata (`io.stdout`'s, another library's). A handle is a block of exactly
+/// this size whose tag is [`HANDLE_TAG`] mixed with the block's own address, which no other
+/// userdata holds by chance.
+#[repr(C)]
+struct HandleBlock {
+    tag: usize,
+    conn: *mut Connector,
+}
+
+/// "cpd-hndl" in ASCII.
+const HANDLE_TAG: usize = 0x6370_642d_686e_646c;
+
+fn tag_of(block: *const HandleBlock) -> usize {
+    HANDLE_TAG ^ block as usize
+}
+
+/// The block of the handle at argument 1, if it is one of ours (open or closed).
+unsafe fn handle_block(l: *mut lua_State) -> Option<*mut HandleBlock> {
+    // SAFETY: only non-raising calls; a block is read only once it is known to be at least
+    // as large as a HandleBlock.
     unsafe {
         if lua_type(l, 1) != LUA_TUSERDATA || lua_getmetatable(l, 1) == 0 {
-            return Err("centreon_pagerduty: argument 1 is not a connector handle");
+            return None;
         }
         let ours = lua_rawequal(l, -1, UV_METATABLE) != 0;
         lua_settop(l, -2);
-        if !ours {
-            return Err("centreon_pagerduty: argument 1 is not a connector handle");
+        if !ours || lua_rawlen(l, 1) as usize != std::mem::size_of::<HandleBlock>() {
+            return None;
         }
-        let slot = lua_touserdata(l, 1) as *mut *mut Connector;
-        let p = *slot;
+        let block = lua_touserdata(l, 1) as *mut HandleBlock;
+        if block.is_null() || block.align_offset(std::mem::align_of::<HandleBlock>()) != 0 {
+            return None;
+        }
+        ((*block).tag == tag_of(block)).then_some(block)
+    }
+}
+
+/// The connector behind argument 1, if it is one of our live handles.
+unsafe fn connector<'a>(l: *mut lua_State) -> Result<&'a mut Connector, &'static str> {
+    // SAFETY: handle_block checked the block; its connector pointer was written by
+    // t_new_handle and is nulled when the connector is taken out.
+    unsafe {
+        let Some(block) = handle_block(l) else {
+            return Err("centreon_pagerduty: argument 1 is not a connector handle");
+        };
+        let p = (*block).conn;
         if p.is_null() {
             return Err("centreon_pagerduty: the connector is closed");
         }
@@ -299,12 +333,11 @@ unsafe fn connector<'a>(l: *mut lua_State) -> Result<&'a mut Connector, &'static
 
 /// Takes the connector out of the handle at argument 1 (close and `__gc`).
 unsafe fn take_connector(l: *mut lua_State) -> Option<Box<Connector>> {
-    // SAFETY: as `connector`; the slot is nulled so the box is freed once.
+    // SAFETY: as `connector`; the pointer is nulled so the box is freed once.
     unsafe {
-        connector(l).ok()?;
-        let slot = lua_touserdata(l, 1) as *mut *mut Connector;
-        let p = std::mem::replace(&mut *slot, ptr::null_mut());
-        Some(Box::from_raw(p))
+        let block = handle_block(l)?;
+        let p = std::mem::replace(&mut (*block).conn, ptr::null_mut());
+        (!p.is_null()).then(|| Box::from_raw(p))
     }
 }
 
@@ -317,12 +350,15 @@ unsafe extern "C" fn t_new_handle(l: *mut lua_State) -> c_int {
     // SAFETY: under pcall; arg 1 points at a live NewHandle, arg 2 is the metatable.
     unsafe {
         let ctx = &*(lua_touserdata(l, 1) as *const NewHandle);
-        let size = std::mem::size_of::<*mut Connector>();
+        let size = std::mem::size_of::<HandleBlock>();
         let block = match ctx.newud {
             NewUserdata::V53(f) => f(l, size),
             NewUserdata::V54(f) => f(l, size, 0),
-        } as *mut *mut Connector;
-        block.write(ctx.conn);
+        } as *mut HandleBlock;
+        block.write(HandleBlock {
+            tag: tag_of(block),
+            conn: ctx.conn,
+        });
         lua_pushvalue(l, 2);
         lua_setmetatable(l, -2);
     }

@@ -94,6 +94,8 @@ lua_api! {
     fn lua_toboolean(l: *mut lua_State, idx: c_int) -> c_int;
     fn lua_tolstring(l: *mut lua_State, idx: c_int, len: *mut usize) -> *const c_char;
     fn lua_touserdata(l: *mut lua_State, idx: c_int) -> *mut c_void;
+    // size_t in 5.3, lua_Unsigned (64 bits) in 5.4: the same on the 64-bit targets we load on
+    fn lua_rawlen(l: *mut lua_State, idx: c_int) -> u64;
     fn lua_rawequal(l: *mut lua_State, a: c_int, b: c_int) -> c_int;
     fn lua_pushnil(l: *mut lua_State);
     fn lua_rotate(l: *mut lua_State, idx: c_int, n: c_int);

@@ -38,6 +38,19 @@ failing({ format_file = template("flag.json",
   '{"neb_host_status": {"payload": {"summary": "{cache.host.name} is {state_scstat}"}}}') }, nil,
   { "parameter 'format_file'", 'template "neb_host_status": unknown flag _scstat in macro {state_scstat}' })
 failing({ format_file = C.work .. "/missing.json" }, nil, { "parameter 'format_file'", "cannot read it" })
+-- hostile files: a FIFO as the key file is refused at once (reading it would wait for ever),
+-- an endless device as format_file is not read, a key pasted as the file name is masked
+local fifo = C.work .. "/key.fifo"
+os.remove(fifo)
+assert(os.execute("mkfifo " .. fifo))
+failing({ pdy_routing_key_file = fifo }, false,
+  { "parameter 'pdy_routing_key_file'", fifo .. " is a FIFO, expected a regular file of at most 4096 bytes" })
+failing({ format_file = "/dev/zero" }, nil,
+  { "parameter 'format_file'", "it is a character device, expected a regular file" })
+failing({ log_path = "/nonexistent/" .. C.key .. "/connector.log" }, nil,
+  { "parameter 'log_path'", "does not exist" })
+failing({ pdy_routing_key_file = C.key }, false,
+  { "parameter 'pdy_routing_key_file'", "cannot read " .. string.rep("*", #C.key - 4) .. C.key:sub(-4) })
 -- numbers as strings and as numbers are both fine
 local ok = C.output { max_buffer_size = 1, verify_certificate = "1", proxy_port = "3128", proxy_address = "127.0.0.1" }
 C.running(ok)
