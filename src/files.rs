@@ -163,13 +163,24 @@ fn temporary_name(path: &Path, attempt: u32) -> PathBuf {
 /// exclusively under a random name, never through a link, [`PRIVATE_MODE`]) and a rename,
 /// so readers never see half a file and no planted link is written through.
 pub fn replace_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    replace(path, bytes, PRIVATE_MODE, false)
+}
+
+/// As [`replace_private`], with `mode` (the umask aside), and the file's data on disk before
+/// the rename: for a file that must survive a crash (the command line's routing key beside its
+/// queued events).
+pub fn replace_durable(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
+    replace(path, bytes, mode, true)
+}
+
+fn replace(path: &Path, bytes: &[u8], mode: u32, sync: bool) -> io::Result<()> {
     let mut attempt = 0;
     let (tmp, mut file) = loop {
         let tmp = temporary_name(path, attempt);
         match OpenOptions::new()
             .write(true)
             .create_new(true)
-            .mode(PRIVATE_MODE)
+            .mode(0o600)
             .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
             .open(&tmp)
         {
@@ -178,8 +189,10 @@ pub fn replace_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
             Err(e) => return Err(e),
         }
     };
-    let written = private(&file)
+    let written = file
+        .set_permissions(std::fs::Permissions::from_mode(mode))
         .and_then(|()| file.write_all(bytes))
+        .and_then(|()| if sync { file.sync_all() } else { Ok(()) })
         .and_then(|()| std::fs::rename(&tmp, path));
     if written.is_err() {
         let _ = std::fs::remove_file(&tmp);

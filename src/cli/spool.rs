@@ -7,8 +7,7 @@
 //! removed when the outbox is empty again. Invocations for one key take turns (the
 //! outbox's lock): each holds it for at most its `--wait`.
 
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -21,6 +20,7 @@ use super::key::Key;
 use super::options;
 use crate::config::{Config, Secret};
 use crate::connector::Connector;
+use crate::files;
 use crate::log::{Level, Logger};
 
 /// Environment variable naming the outbox directory.
@@ -380,7 +380,6 @@ pub fn read_target(path: &Path) -> Result<(Key, Option<String>), String> {
 /// Writes the key file (mode 0600, 0640 in a shared directory: its group's members flush
 /// it; through a temporary file and a rename), unless it already says the same.
 fn write_target(path: &Path, key: &Secret, url: Option<&str>, mode: u32) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
     let mut doc = Map::new();
     doc.insert("routing_key".into(), key.expose().into());
     doc.insert("url".into(), url.map_or(Value::Null, Value::from));
@@ -388,21 +387,7 @@ fn write_target(path: &Path, key: &Secret, url: Option<&str>, mode: u32) -> std:
     if std::fs::read_to_string(path).is_ok_and(|old| old == text) {
         return Ok(());
     }
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(format!(".tmp-{}", std::process::id()));
-    let tmp = PathBuf::from(tmp);
-    {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.set_permissions(std::fs::Permissions::from_mode(mode))?;
-        f.write_all(text.as_bytes())?;
-        f.sync_all()?;
-    }
-    std::fs::rename(&tmp, path)
+    files::replace_durable(path, text.as_bytes(), mode)
 }
 
 /// What became of the events an invocation handled.
@@ -685,6 +670,35 @@ mod tests {
         };
         Session::open(dir, key, params, Duration::from_secs(5), false)
             .unwrap_or_else(|_| panic!("open the outbox in {}", dir.display()))
+    }
+
+    /// The key file beside a queue is written through an unguessable temporary name, never
+    /// through a link: a link planted at the name a former version used (`<target>.tmp-<pid>`)
+    /// receives nothing, and the file gets the mode asked for whatever the umask.
+    #[test]
+    fn the_key_file_is_never_written_through_a_planted_link() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("cpd-spool-link-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let victim = dir.join("victim");
+        std::fs::write(&victim, "untouched").unwrap();
+        let target = dir.join("queue.key.json");
+        let planted = dir.join(format!("queue.key.json.tmp-{}", std::process::id()));
+        std::os::unix::fs::symlink(&victim, &planted).unwrap();
+        let key = super::super::key::check("abcdefghijklmnopqrstuvwxyz012345", "test").unwrap();
+
+        write_target(&target, &key.secret, Some("http://127.0.0.1:9/"), 0o600).unwrap();
+
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "untouched");
+        let written = std::fs::read_to_string(&target).unwrap();
+        assert!(
+            written.contains("abcdefghijklmnopqrstuvwxyz012345"),
+            "{written}"
+        );
+        let mode = std::fs::metadata(&target).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     /// An event queued by an earlier run and delivered as soon as the outbox opens (before
