@@ -3,9 +3,10 @@
 //! One writer (the committer thread) groups many changes into one transaction; a sender lane
 //! reads back, through its own read-only connection, the rows it does not already hold
 //! (rows of an earlier run, rows updated after their commit). Bodies are stored and sent as
-//! JSON text. A database that cannot
-//! be read is moved aside and a fresh one started; one that cannot be created fails `init`,
-//! so Broker keeps the events in its own retention.
+//! JSON text. Only a damaged
+//! database (not a database, or failing its integrity check) is moved aside and a fresh one
+//! started; one that is locked, not readable or writable, another application's, or that
+//! cannot be created fails `init`, so Broker keeps the events in its own retention.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -17,6 +18,19 @@ use crate::payload::{Action, Outgoing};
 
 /// Schema version stored in `PRAGMA user_version`.
 const SCHEMA_VERSION: i64 = 1;
+
+/// `PRAGMA application_id` of an outbox ("CPD1"): a database without it is not adopted
+/// unless it is empty or an outbox of an earlier version ([`OUR_TABLES`]).
+pub const APPLICATION_ID: i64 = 0x4350_4431;
+
+/// The tables of an outbox (an earlier version's outbox has no [`APPLICATION_ID`]).
+const OUR_TABLES: [&str; 3] = ["objects", "outbox", "rejected"];
+
+/// How long opening the outbox (on Broker's thread) waits for a lock another program holds.
+const OPEN_BUSY_WAIT: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// How long the committer and the lanes (off Broker's thread) wait for a lock.
+const WORK_BUSY_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS outbox (
@@ -132,6 +146,86 @@ impl From<rusqlite::Error> for OutboxError {
     }
 }
 
+/// Why opening the outbox failed: only real damage moves the file aside.
+enum Unusable {
+    /// Not a database, or it fails its integrity check.
+    Damaged(String),
+    /// Locked, not readable or writable, an I/O error, another application's database...:
+    /// the file is left as it is and init fails.
+    Fatal(OutboxError),
+}
+
+impl Unusable {
+    /// Classifies an SQLite error by its code (never by its text).
+    fn of(path: &Path, e: rusqlite::Error) -> Unusable {
+        use rusqlite::ErrorCode as C;
+        let code = e.sqlite_error_code();
+        let cause = match code {
+            Some(C::NotADatabase | C::DatabaseCorrupt) => return Unusable::Damaged(e.to_string()),
+            Some(C::DatabaseBusy | C::DatabaseLocked) => format!(
+                "is locked by another program (busy: {e}); close it (an sqlite3 session, a \
+                 backup) and Broker retries the output"
+            ),
+            Some(C::PermissionDenied | C::ReadOnly | C::CannotOpen) => {
+                format!(
+                    "cannot be opened for reading and writing ({e}{}); check the owner and \
+                     mode of the file and of its directory",
+                    access_cause(path)
+                )
+            }
+            Some(C::SystemIoFailure) => format!("cannot be read or written: I/O error ({e})"),
+            Some(C::DiskFull) => format!("cannot be written: disk full ({e})"),
+            _ => format!("cannot be opened ({e})"),
+        };
+        Unusable::Fatal(OutboxError(format!(
+            "parameter 'outbox_path': {} {cause}",
+            path.display()
+        )))
+    }
+
+    fn into_error(self) -> OutboxError {
+        match self {
+            Unusable::Fatal(e) => e,
+            Unusable::Damaged(why) => OutboxError(format!("outbox database damaged: {why}")),
+        }
+    }
+}
+
+/// What the system says when the database or a file beside it (its WAL) is opened for
+/// writing, as SQLite's codes do not carry it: `": Permission denied (os error 13)"`, or
+/// nothing when both can be.
+fn access_cause(path: &Path) -> String {
+    if let Err(e) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+    {
+        return format!(": {e}");
+    }
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    let wal = PathBuf::from(wal);
+    if !wal.exists() {
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&wal)
+        {
+            Ok(_) => {
+                let _ = std::fs::remove_file(&wal);
+            }
+            Err(e) => return format!(": cannot create {}: {e}", wal.display()),
+        }
+    } else if let Err(e) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&wal)
+    {
+        return format!(": {}: {e}", wal.display());
+    }
+    String::new()
+}
+
 /// The writer side of the outbox.
 pub struct Outbox {
     conn: Connection,
@@ -154,7 +248,9 @@ fn now_ms() -> i64 {
 
 impl Outbox {
     /// Opens (or creates) the outbox at `path`. A damaged database is moved aside (the
-    /// returned warning says where) and a fresh one created.
+    /// returned warning says where) and a fresh one created; any other failure (a lock held
+    /// by another program, permissions, I/O, another application's database) is an error
+    /// naming `outbox_path`, with the file left as it is.
     pub fn open(path: &Path) -> Result<(Outbox, Option<String>), OutboxError> {
         let dir = path
             .parent()
@@ -201,9 +297,9 @@ impl Outbox {
                 },
                 None,
             )),
-            Err(first) if path.exists() => {
+            Err(Unusable::Damaged(first)) if path.exists() => {
                 let aside = Self::move_aside(path)?;
-                let conn = Self::open_checked(path)?;
+                let conn = Self::open_checked(path).map_err(Unusable::into_error)?;
                 Ok((
                     Outbox {
                         conn,
@@ -217,28 +313,27 @@ impl Outbox {
                     )),
                 ))
             }
-            Err(e) => Err(e),
+            Err(e) => Err(e.into_error()),
         }
     }
 
-    fn open_checked(path: &Path) -> Result<Connection, OutboxError> {
-        let named = |e: rusqlite::Error| {
-            OutboxError(format!(
-                "parameter 'outbox_path': cannot open {}: {e}",
-                path.display()
-            ))
-        };
-        let conn = Connection::open(path).map_err(named)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))
-            .map_err(named)?;
+    fn open_checked(path: &Path) -> Result<Connection, Unusable> {
+        let fatal = |e: rusqlite::Error| Unusable::of(path, e);
+        let conn = Connection::open(path).map_err(fatal)?;
+        // on Broker's thread: a lock held by another program fails init at once (Broker
+        // retries it), rather than stopping Broker for long
+        conn.busy_timeout(OPEN_BUSY_WAIT).map_err(fatal)?;
+        // read-only look first: another application's database is refused before anything
+        // (WAL mode included) is written to it
+        Self::check_ours(path, &conn)?;
         let mode: String = conn
             .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
-            .map_err(named)?;
+            .map_err(fatal)?;
         if !mode.eq_ignore_ascii_case("wal") {
-            return Err(OutboxError(format!(
+            return Err(Unusable::Fatal(OutboxError(format!(
                 "parameter 'outbox_path': {} cannot use WAL mode (got {mode})",
                 path.display()
-            )));
+            ))));
         }
         // fsync on every commit; checkpoint every 256 pages (1 MiB) and cut the WAL back to
         // 1 MiB after it, so that the WAL never holds much more than the live rows (a WAL
@@ -247,26 +342,79 @@ impl Outbox {
             "PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF; \
              PRAGMA wal_autocheckpoint=256; PRAGMA journal_size_limit=1048576;",
         )
-        .map_err(named)?;
+        .map_err(fatal)?;
         let check: String = conn
             .query_row("PRAGMA quick_check", [], |r| r.get(0))
-            .map_err(named)?;
+            .map_err(fatal)?;
         if check != "ok" {
-            return Err(OutboxError(format!("integrity check failed: {check}")));
-        }
-        let version: i64 = conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(named)?;
-        if version > SCHEMA_VERSION {
-            return Err(OutboxError(format!(
-                "parameter 'outbox_path': {} was written by a newer version (schema {version})",
-                path.display()
+            return Err(Unusable::Damaged(format!(
+                "integrity check failed: {check}"
             )));
         }
-        conn.execute_batch(SCHEMA).map_err(named)?;
-        conn.execute_batch(&format!("PRAGMA user_version={SCHEMA_VERSION}"))
-            .map_err(named)?;
+        // the write lock, taken now: a database another program holds fails here
+        conn.execute_batch("BEGIN IMMEDIATE").map_err(fatal)?;
+        let setup = || -> Result<(), Unusable> {
+            let version: i64 = conn
+                .query_row("PRAGMA user_version", [], |r| r.get(0))
+                .map_err(fatal)?;
+            if version > SCHEMA_VERSION {
+                return Err(Unusable::Fatal(OutboxError(format!(
+                    "parameter 'outbox_path': {} was written by a newer version (schema {version})",
+                    path.display()
+                ))));
+            }
+            conn.execute_batch(SCHEMA).map_err(fatal)?;
+            conn.execute_batch(&format!(
+                "PRAGMA application_id={APPLICATION_ID}; PRAGMA user_version={SCHEMA_VERSION}; COMMIT"
+            ))
+            .map_err(fatal)
+        };
+        if let Err(e) = setup() {
+            let _ = conn.execute_batch("ROLLBACK");
+            return Err(e);
+        }
+        // the committer runs off Broker's thread: it may wait for a short lock
+        conn.busy_timeout(WORK_BUSY_WAIT).map_err(fatal)?;
         Ok(conn)
+    }
+
+    /// Refuses a database that belongs to another application: ours carry
+    /// [`APPLICATION_ID`]; an outbox of a version before it is recognised by its tables (and
+    /// marked by [`Self::open_checked`]); an empty database is a new outbox.
+    fn check_ours(path: &Path, conn: &Connection) -> Result<(), Unusable> {
+        let fatal = |e: rusqlite::Error| Unusable::of(path, e);
+        let id: i64 = conn
+            .query_row("PRAGMA application_id", [], |r| r.get(0))
+            .map_err(fatal)?;
+        if id == APPLICATION_ID {
+            return Ok(());
+        }
+        let mut st = conn
+            .prepare(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
+            )
+            .map_err(fatal)?;
+        let tables: Vec<String> = st
+            .query_map([], |r| r.get(0))
+            .and_then(|rows| rows.collect())
+            .map_err(fatal)?;
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(fatal)?;
+        let earlier_outbox = (1..=SCHEMA_VERSION).contains(&version)
+            && tables.iter().all(|t| OUR_TABLES.contains(&t.as_str()));
+        if id == 0 && (tables.is_empty() || earlier_outbox) {
+            return Ok(());
+        }
+        let what = if id != 0 {
+            format!("application_id {id}")
+        } else {
+            format!("tables: {}", tables.join(", "))
+        };
+        Err(Unusable::Fatal(OutboxError(format!(
+            "parameter 'outbox_path': {} is another application's SQLite database ({what}), not an outbox; it was left untouched: give the outbox a file of its own",
+            path.display()
+        ))))
     }
 
     /// Renames the database (and its WAL and shared-memory files) to `<path>.corrupt-<ms>`.
@@ -799,6 +947,109 @@ mod tests {
             .filter(|e| e.file_name().to_string_lossy().contains(".corrupt-"))
             .collect();
         assert_eq!(aside.len(), 1);
+    }
+
+    /// An operator's `sqlite3` session (or a backup) holding the write lock: init fails at
+    /// once, naming the path and the lock, and the file and its events are left as they are.
+    #[test]
+    fn a_locked_outbox_fails_promptly_and_is_left_untouched() {
+        use std::os::unix::fs::MetadataExt;
+        let d = dir("locked");
+        let path = d.join("o.db");
+        {
+            let (mut o, _) = Outbox::open(&path).unwrap();
+            put(&mut o, out("k1", Action::Trigger, "kept"), true, &none);
+        }
+        let inode = std::fs::metadata(&path).unwrap().ino();
+        let other = Connection::open(&path).unwrap();
+        other.execute_batch("BEGIN EXCLUSIVE").unwrap();
+        let started = std::time::Instant::now();
+        let err = Outbox::open(&path).err().expect("refused while locked").0;
+        let waited = started.elapsed();
+        assert!(
+            err.contains("parameter 'outbox_path'") && err.contains(&path.display().to_string()),
+            "{err}"
+        );
+        assert!(err.contains("locked") && err.contains("busy"), "{err}");
+        assert!(!err.contains("moved aside"), "{err}");
+        assert!(waited < std::time::Duration::from_secs(1), "{waited:?}");
+        other.execute_batch("COMMIT").unwrap();
+        drop(other);
+        assert_eq!(std::fs::metadata(&path).unwrap().ino(), inode);
+        let (o, warn) = Outbox::open(&path).unwrap();
+        assert!(warn.is_none());
+        assert_eq!(o.pending_count().unwrap(), 1, "the events are still there");
+        let aside = std::fs::read_dir(&d)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .any(|e| e.file_name().to_string_lossy().contains(".corrupt-"));
+        assert!(!aside);
+    }
+
+    /// Another application's database is refused, not adopted: left byte for byte as it was.
+    #[test]
+    fn another_applications_database_is_refused_and_left_untouched() {
+        let d = dir("foreign");
+        for (name, setup) in [
+            (
+                "tables.db",
+                "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO users VALUES (1, 'x');",
+            ),
+            // our table names, but another application's mark
+            (
+                "marked.db",
+                "PRAGMA application_id=1234; CREATE TABLE outbox (id INTEGER);",
+            ),
+        ] {
+            let path = d.join(name);
+            Connection::open(&path)
+                .unwrap()
+                .execute_batch(setup)
+                .unwrap();
+            let before = std::fs::read(&path).unwrap();
+            let err = Outbox::open(&path).err().expect("refused").0;
+            assert!(
+                err.contains("parameter 'outbox_path'") && err.contains("another application"),
+                "{err}"
+            );
+            assert_eq!(std::fs::read(&path).unwrap(), before, "{name} untouched");
+            for side in ["-wal", "-shm"] {
+                let mut p = path.as_os_str().to_owned();
+                p.push(side);
+                assert!(!PathBuf::from(p).exists(), "{name}{side}");
+            }
+        }
+    }
+
+    /// A new outbox carries our application_id; one of an earlier version (no mark, our
+    /// tables) is adopted with its events and marked.
+    #[test]
+    fn outboxes_are_marked_and_earlier_ones_adopted() {
+        let id_of = |p: &Path| -> i64 {
+            Connection::open(p)
+                .unwrap()
+                .query_row("PRAGMA application_id", [], |r| r.get(0))
+                .unwrap()
+        };
+        let d = dir("mark");
+        let fresh = d.join("new.db");
+        drop(Outbox::open(&fresh).unwrap());
+        assert_eq!(id_of(&fresh), APPLICATION_ID);
+        let old = d.join("old.db");
+        {
+            let c = Connection::open(&old).unwrap();
+            c.execute_batch(SCHEMA).unwrap();
+            c.execute_batch(
+                "PRAGMA user_version=1; INSERT INTO outbox (dedup_key, action, opens, summary, body, created) VALUES ('k', 'trigger', 1, 's', '{}', 0);",
+            )
+            .unwrap();
+        }
+        assert_eq!(id_of(&old), 0);
+        let (o, warn) = Outbox::open(&old).unwrap();
+        assert!(warn.is_none());
+        assert_eq!(o.pending_count().unwrap(), 1);
+        drop(o);
+        assert_eq!(id_of(&old), APPLICATION_ID);
     }
 
     #[test]

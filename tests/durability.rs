@@ -271,3 +271,176 @@ fn full_disk_gives_one_log_line_keeps_events_and_recovers() {
         "recovery logged: {log}"
     );
 }
+
+/// An outbox holding one pending event, closed (no WAL left), and its lock file, which any
+/// user may open (as one left by an earlier run).
+fn outbox_with_one_event(path: &std::path::Path) {
+    use centreon_pagerduty::outbox::{Outbox, Stored};
+    use centreon_pagerduty::payload::Action;
+    let (mut o, _) = Outbox::open(path).unwrap();
+    let mut b = o.batch().unwrap();
+    let ev = Stored {
+        dedup_key: "12_99".into(),
+        action: Action::Trigger,
+        summary: "kept".into(),
+        body: r#"{"dedup_key":"12_99","event_action":"trigger"}"#.into(),
+    };
+    b.insert(&ev, true, &|_| false, false).unwrap();
+    b.commit().unwrap();
+    drop(o);
+    let mut lock = path.as_os_str().to_owned();
+    lock.push(".lock");
+    chmod(std::path::Path::new(&lock), 0o666);
+}
+
+fn chmod(path: &std::path::Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// Runs open_outbox.lua on `outbox` as user nobody (the tests run as root, whom file modes
+/// do not stop): what Broker's `centreon-broker` user meets with a file restored as root.
+fn open_as_nobody(dir: &std::path::Path, outbox: &std::path::Path) -> (String, String) {
+    use std::os::unix::process::CommandExt;
+    chmod(dir, 0o777);
+    let run = Run::new("5.4", "open_outbox.lua")
+        .work(dir)
+        .env("CPD_OUTBOX", outbox.display().to_string());
+    let (dir, sd) = run.prepare();
+    let output = run
+        .command(&dir, &sd)
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let log = std::fs::read_to_string(dir.join("connector.log")).unwrap_or_default();
+    (stdout, log)
+}
+
+/// The one pending event is still in `path`, whose inode is `inode`, and nothing was moved aside.
+fn still_there(path: &std::path::Path, inode: u64) {
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(std::fs::metadata(path).unwrap().ino(), inode, "same file");
+    let aside = std::fs::read_dir(path.parent().unwrap())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .any(|e| e.file_name().to_string_lossy().contains(".corrupt-"));
+    assert!(!aside, "nothing moved aside");
+    let (o, warn) = centreon_pagerduty::outbox::Outbox::open(path).unwrap();
+    assert!(warn.is_none());
+    assert_eq!(o.pending_count().unwrap(), 1, "the pending event is kept");
+}
+
+/// A file Broker's user may not read (restored as root, mode 0600), or a directory it may
+/// not write: init fails with one line naming outbox_path and the system's reason; nothing is
+/// called damaged or moved aside, and Broker keeps its events.
+#[test]
+fn unreadable_outbox_or_read_only_directory_fails_init_and_is_kept() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = scratch("unreadable");
+    let private = dir.join("private");
+    std::fs::create_dir_all(&private).unwrap();
+    chmod(&private, 0o777);
+    let file = private.join("restored.db");
+    outbox_with_one_event(&file);
+    chmod(&file, 0o600);
+    let read_only = dir.join("read-only");
+    std::fs::create_dir_all(&read_only).unwrap();
+    let in_ro = read_only.join("outbox.db");
+    outbox_with_one_event(&in_ro);
+    chmod(&in_ro, 0o666);
+    chmod(&read_only, 0o755);
+    for (path, want) in [
+        (&file, "Permission denied"),
+        (&in_ro, "-wal: Permission denied"),
+    ] {
+        let inode = std::fs::metadata(path).unwrap().ino();
+        let (stdout, log) = open_as_nobody(&dir, path);
+        assert!(stdout.contains("state: init_failed"), "{stdout}\n{log}");
+        let error = stdout
+            .lines()
+            .find(|l| l.starts_with("error: "))
+            .unwrap()
+            .to_string();
+        println!("{error}");
+        assert!(
+            error.contains("parameter 'outbox_path'")
+                && error.contains(&path.display().to_string())
+                && error.contains(want),
+            "{error}"
+        );
+        assert!(
+            !error.contains("damaged") && !log.contains("moved aside"),
+            "{error}\n{log}"
+        );
+        assert!(stdout.contains("unacked: 1"), "{stdout}");
+        let logged = stdout
+            .lines()
+            .filter(|l| l.starts_with("broker_log:") && l.contains("outbox"))
+            .count();
+        assert_eq!(logged, 1, "one clear line: {stdout}");
+        still_there(path, inode);
+    }
+}
+
+/// An operator's `sqlite3` session holds the outbox (BEGIN EXCLUSIVE): init fails at once with
+/// the lock named, Broker keeps the events, and the outbox is left with its events.
+#[test]
+fn locked_outbox_fails_init_promptly_and_is_kept() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = scratch("locked");
+    let path = dir.join("locked.db");
+    outbox_with_one_event(&path);
+    let inode = std::fs::metadata(&path).unwrap().ino();
+    let mut session = std::process::Command::new("sqlite3")
+        .arg(&path)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run sqlite3");
+    let mut stdin = session.stdin.take().unwrap();
+    use std::io::Write;
+    stdin
+        .write_all(b"BEGIN EXCLUSIVE;\nSELECT 'held';\n")
+        .unwrap();
+    stdin.flush().unwrap();
+    let mut held = String::new();
+    BufReader::new(session.stdout.take().unwrap())
+        .read_line(&mut held)
+        .unwrap();
+    assert_eq!(held.trim(), "held");
+    let out = Run::new("5.4", "open_outbox.lua")
+        .work(&dir)
+        .env("CPD_OUTBOX", path.display().to_string())
+        .go();
+    drop(stdin); // sqlite3 ends, releasing the lock
+    session.wait().unwrap();
+    out.assert_ok();
+    let stdout = out.stdout();
+    println!("{stdout}");
+    assert!(
+        stdout.contains("state: init_failed"),
+        "{stdout}\n{}",
+        out.log
+    );
+    assert!(
+        stdout.contains("parameter 'outbox_path'") && stdout.contains("locked"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("unacked: 1"), "{stdout}");
+    // init on Broker's thread waited a moment, not the 5 s busy timeout of the committer
+    let init_ms: u64 = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("init_ms: "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(init_ms < 1000, "init took {init_ms} ms");
+    still_there(&path, inode);
+}
