@@ -1298,6 +1298,7 @@ mod tests {
                 },
                 open_state: None,
                 acknowledged: false,
+                last: None,
             },
         }
     }
@@ -1345,6 +1346,7 @@ mod tests {
             key: st.key,
             open_state: Some(2),
             acknowledged: false,
+            last: None,
         };
         let msg = Msg::Event(
             1,

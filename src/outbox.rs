@@ -13,11 +13,22 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
-use crate::event::ObjectKey;
+use crate::decision::{Handled, Observed};
+use crate::event::{Flags, ObjectKey};
 use crate::payload::{Action, Outgoing};
 
 /// Schema version stored in `PRAGMA user_version`.
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
+
+/// Changes of the schema, each applied once to an outbox whose `user_version` is below its
+/// version (after [`SCHEMA`], which creates version 1's tables). Additive only.
+const MIGRATIONS: [(i64, &str); 1] = [(
+    2,
+    // the last status handled per object (decision::Handled): NULL when none had a time
+    "ALTER TABLE objects ADD COLUMN last_check INTEGER;
+     ALTER TABLE objects ADD COLUMN last_state INTEGER;
+     ALTER TABLE objects ADD COLUMN last_flags INTEGER;",
+)];
 
 /// `PRAGMA application_id` of an outbox ("CPD1"): a database without it is not adopted
 /// unless it is empty or an outbox of an earlier version ([`OUR_TABLES`]).
@@ -106,6 +117,32 @@ pub struct ObjectState {
     /// `Some(state)` when an incident is open.
     pub open_state: Option<i64>,
     pub acknowledged: bool,
+    /// The last status with a check time handled for the object.
+    pub last: Option<Handled>,
+}
+
+/// `last_flags`: the state type and flags of [`Handled`] as bits.
+fn flag_bits(o: &Observed) -> i64 {
+    o.hard as i64
+        | (o.flags.acknowledged as i64) << 1
+        | (o.flags.in_downtime as i64) << 2
+        | (o.flags.flapping as i64) << 3
+}
+
+fn handled(at: Option<i64>, state: Option<i64>, bits: Option<i64>) -> Option<Handled> {
+    let (at, state, bits) = (at?, state?, bits?);
+    Some(Handled {
+        at,
+        observed: Observed {
+            state,
+            hard: bits & 1 != 0,
+            flags: Flags {
+                acknowledged: bits & 2 != 0,
+                in_downtime: bits & 4 != 0,
+                flapping: bits & 8 != 0,
+            },
+        },
+    })
 }
 
 /// What inserting an event did to the pending rows of its `dedup_key`.
@@ -364,6 +401,20 @@ impl Outbox {
                 ))));
             }
             conn.execute_batch(SCHEMA).map_err(fatal)?;
+            for (to, sql) in MIGRATIONS {
+                if version < to {
+                    conn.execute_batch(sql).map_err(fatal)?;
+                }
+            }
+            // rows of an earlier run that a resolve of their dedup_key follows: they may
+            // have been delivered already (a kill -9 between PagerDuty's answer and the
+            // row's deletion), and sending them again would open the incident anew just
+            // before that resolve closes it; the resolve is what PagerDuty must end with
+            conn.execute_batch(
+                "DELETE FROM outbox WHERE id < (SELECT MAX(r.id) FROM outbox r \
+                 WHERE r.dedup_key = outbox.dedup_key AND r.action = 'resolve')",
+            )
+            .map_err(fatal)?;
             conn.execute_batch(&format!(
                 "PRAGMA application_id={APPLICATION_ID}; PRAGMA user_version={SCHEMA_VERSION}; COMMIT"
             ))
@@ -490,7 +541,7 @@ impl Outbox {
     pub fn objects(&self) -> Result<Vec<ObjectState>, OutboxError> {
         let mut st = self
             .conn
-            .prepare("SELECT host_id, service_id, open_state, acknowledged FROM objects")?;
+            .prepare("SELECT host_id, service_id, open_state, acknowledged, last_check, last_state, last_flags FROM objects")?;
         let rows = st.query_map([], |r| {
             Ok(ObjectState {
                 key: ObjectKey {
@@ -499,6 +550,7 @@ impl Outbox {
                 },
                 open_state: r.get(2)?,
                 acknowledged: r.get::<_, i64>(3)? != 0,
+                last: handled(r.get(4)?, r.get(5)?, r.get(6)?),
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -651,14 +703,20 @@ impl Batch<'_> {
     pub fn object(&mut self, s: &ObjectState) -> Result<(), OutboxError> {
         self.tx
             .prepare_cached(
-                "INSERT INTO objects (host_id, service_id, open_state, acknowledged) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (host_id, service_id) DO UPDATE SET open_state = excluded.open_state, acknowledged = excluded.acknowledged",
+                "INSERT INTO objects (host_id, service_id, open_state, acknowledged, last_check, last_state, last_flags)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT (host_id, service_id) DO UPDATE SET open_state = excluded.open_state,
+                 acknowledged = excluded.acknowledged, last_check = excluded.last_check,
+                 last_state = excluded.last_state, last_flags = excluded.last_flags",
             )?
             .execute(params![
                 s.key.host_id as i64,
                 s.key.service_id as i64,
                 s.open_state,
-                s.acknowledged as i64
+                s.acknowledged as i64,
+                s.last.map(|h| h.at),
+                s.last.map(|h| h.observed.state),
+                s.last.map(|h| flag_bits(&h.observed)),
             ])?;
         Ok(())
     }
@@ -756,11 +814,23 @@ mod tests {
                 },
                 open_state: Some(2),
                 acknowledged: false,
+                last: Some(Handled {
+                    at: 1_700_000_000,
+                    observed: Observed {
+                        state: 2,
+                        hard: true,
+                        flags: Flags {
+                            acknowledged: false,
+                            in_downtime: true,
+                            flapping: false,
+                        },
+                    },
+                }),
             })
             .unwrap();
             b.commit().unwrap();
         }
-        let (o, _) = Outbox::open(&path).unwrap();
+        let (mut o, _) = Outbox::open(&path).unwrap();
         let p = o.pending().unwrap();
         assert_eq!(
             p.iter().map(|(_, k)| k.as_str()).collect::<Vec<_>>(),
@@ -769,7 +839,75 @@ mod tests {
         let r = o.reader().unwrap().fetch(p[0].0).unwrap().unwrap();
         assert_eq!(r.summary, "a");
         assert_eq!(r.outgoing().body["event_action"], "trigger");
-        assert_eq!(o.objects().unwrap()[0].open_state, Some(2));
+        let object = o.objects().unwrap()[0];
+        assert_eq!(object.open_state, Some(2));
+        let last = object.last.unwrap();
+        assert_eq!(last.at, 1_700_000_000);
+        assert!(last.observed.hard && last.observed.flags.in_downtime);
+        assert!(!last.observed.flags.acknowledged && !last.observed.flags.flapping);
+        // rows of an earlier run followed by a resolve of their key are not sent again:
+        // delivered before a kill -9, they would reopen the incident the resolve closes
+        let mut b = o.batch().unwrap();
+        for (key, action) in [
+            ("1_2", Action::Resolve),
+            ("1_2", Action::Trigger),
+            ("3_H", Action::Acknowledge),
+            ("3_H", Action::Resolve),
+        ] {
+            b.insert(&out(key, action, "later"), false, &|_| true, false)
+                .unwrap();
+        }
+        b.commit().unwrap();
+        assert_eq!(o.pending_count().unwrap(), 6);
+        drop(o);
+        let (o, _) = Outbox::open(&path).unwrap();
+        let reader = o.reader().unwrap();
+        let left: Vec<(String, Action)> = o
+            .pending()
+            .unwrap()
+            .into_iter()
+            .map(|(id, key)| (key, reader.fetch(id).unwrap().unwrap().action))
+            .collect();
+        assert_eq!(
+            left,
+            [
+                ("1_2".to_string(), Action::Resolve),
+                ("1_2".to_string(), Action::Trigger),
+                ("3_H".to_string(), Action::Resolve)
+            ]
+        );
+    }
+
+    /// An outbox of schema 1 gains the columns of the last status handled, keeping its rows.
+    #[test]
+    fn schema_1_is_migrated_in_place() {
+        let d = dir("migrate");
+        let path = d.join("v1.db");
+        {
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch(SCHEMA).unwrap();
+            c.execute_batch("PRAGMA user_version=1; INSERT INTO objects VALUES (1, 2, 2, 1);")
+                .unwrap();
+        }
+        let (o, _) = Outbox::open(&path).unwrap();
+        let objects = o.objects().unwrap();
+        assert_eq!(objects.len(), 1);
+        assert_eq!(
+            (
+                objects[0].open_state,
+                objects[0].acknowledged,
+                objects[0].last
+            ),
+            (Some(2), true, None)
+        );
+        drop(o);
+        let version: i64 = Connection::open(&path)
+            .unwrap()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        // opened again: no migration applied twice
+        Outbox::open(&path).unwrap();
     }
 
     #[test]

@@ -444,3 +444,210 @@ fn locked_outbox_fails_init_promptly_and_is_kept() {
     assert!(init_ms < 1000, "init took {init_ms} ms");
     still_there(&path, inode);
 }
+
+/// The plan of the kill-and-replay trials: state changes of services 20:1 to 20:4 at
+/// increasing check times; often the same service twice in a row (a problem and its recovery
+/// close together, the case Broker's replay used to open again).
+fn replay_plan(rng: &mut fastrand::Rng, events: usize) -> Vec<(u64, i64, i64)> {
+    let mut states = [0i64; 5];
+    let mut t = 1_700_000_000i64;
+    let mut sid = 1usize;
+    let mut plan = Vec::with_capacity(events);
+    for _ in 0..events {
+        if rng.bool() {
+            sid = rng.usize(1..=4);
+        }
+        let now = states[sid];
+        states[sid] = match now {
+            0 => rng.i64(1..=2),
+            _ if rng.u8(0..10) < 6 => 0,
+            s => 3 - s,
+        };
+        t += rng.i64(1..=3);
+        plan.push((sid as u64, states[sid], t));
+    }
+    plan
+}
+
+/// Random SIGKILLs of the Broker emulator while PagerDuty (the stand-in) fails then recovers;
+/// each new process first gets, as from Broker, every event not acknowledged before the kill.
+/// Nothing is lost (every service ends with the incident its last state calls for) and no
+/// problem opens a second incident. `CPD_SEED=<n>` repeats a run.
+#[test]
+fn random_kills_with_brokers_replay_lose_nothing_and_open_no_second_incident() {
+    const TRIALS: usize = 20;
+    const BATCH: usize = 16;
+    let seed = std::env::var("CPD_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+        });
+    println!("kill-and-replay seed: {seed} (CPD_SEED={seed} repeats this run)");
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let plan = replay_plan(&mut rng, TRIALS * BATCH);
+    let dir = scratch("kill-replay");
+    let plan_file = dir.join("plan.txt");
+    std::fs::write(
+        &plan_file,
+        plan.iter()
+            .map(|(sid, state, t)| format!("{sid} {state} {t}\n"))
+            .collect::<String>(),
+    )
+    .unwrap();
+    let journal = dir.join("journal.txt");
+    let pd = Standin::start().unwrap();
+    let started = Instant::now();
+    let mut kills = 0;
+    for trial in 0..TRIALS {
+        let failing = rng.bool();
+        pd.set_default(if failing {
+            Answer::ServerError(503)
+        } else {
+            Answer::Accept
+        });
+        let recover_after = rng.usize(1..=BATCH);
+        let kill_after = rng.usize(1..=BATCH + 4);
+        let run = Run::new("5.4", "kill_replay.lua")
+            .work(&dir)
+            .env("CPD_URL", pd.url())
+            .env("CPD_PLAN", plan_file.display().to_string())
+            .env("CPD_JOURNAL", journal.display().to_string())
+            .env("CPD_BATCH", BATCH.to_string());
+        let (dir, sd) = run.prepare();
+        let mut child = run
+            .command(&dir, &sd)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut handed = 0;
+        let mut killed = false;
+        while let Some(Ok(line)) = lines.next() {
+            if line.starts_with("PROGRESS ") {
+                handed += 1;
+                if failing && handed == recover_after {
+                    pd.set_default(Answer::Accept);
+                }
+                if handed == kill_after {
+                    child.kill().unwrap(); // SIGKILL, right after a write()
+                    killed = true;
+                    break;
+                }
+            } else if line == "BATCH_DONE" {
+                pd.set_default(Answer::Accept);
+                std::thread::sleep(Duration::from_millis(rng.u64(0..150)));
+                child.kill().unwrap(); // SIGKILL while idle: flushing, delivering
+                killed = true;
+                break;
+            }
+        }
+        assert!(
+            killed,
+            "trial {trial} (seed {seed}): the run ended by itself"
+        );
+        assert!(!child.wait().unwrap().success());
+        kills += 1;
+    }
+    pd.set_default(Answer::Accept);
+    let last = Run::new("5.4", "kill_replay.lua")
+        .work(&dir)
+        .env("CPD_URL", pd.url())
+        .env("CPD_PLAN", plan_file.display().to_string())
+        .env("CPD_JOURNAL", journal.display().to_string())
+        .env("CPD_FINAL", "1")
+        .go();
+    if !last.output.status.success() {
+        panic!(
+            "seed {seed}: final run failed: {}\n{}",
+            last.stdout(),
+            last.stderr()
+        );
+    }
+    // the problem episode of a service each check time belongs to (None: an OK state)
+    let episode = |sid: u64, t: i64| -> Option<usize> {
+        let mut n = 0;
+        let mut state = 0;
+        for &(_, st, at) in plan.iter().filter(|p| p.0 == sid) {
+            if state == 0 && st != 0 {
+                n += 1;
+            }
+            state = st;
+            if at == t {
+                return (st != 0).then_some(n);
+            }
+        }
+        None
+    };
+    // each incident opened, attributed to the problem episode of the trigger that opened it
+    let accepted = pd.accepted();
+    let mut opened: std::collections::HashMap<(String, usize), usize> = Default::default();
+    let mut second = Vec::new();
+    for entry in pd.timeline() {
+        if !entry.effect.starts_with("opened") {
+            continue;
+        }
+        let text = &entry.summary;
+        let t: i64 = text
+            .split("t=")
+            .nth(1)
+            .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
+            .and_then(|d| d.parse().ok())
+            .unwrap_or_else(|| panic!("no check time in {text}"));
+        let sid: u64 = entry.dedup_key.trim_start_matches("20_").parse().unwrap();
+        let ep = episode(sid, t).unwrap_or_else(|| panic!("trigger of an OK state: {text}"));
+        let n = opened.entry((entry.dedup_key.clone(), ep)).or_default();
+        *n += 1;
+        if *n > 1 {
+            second.push(format!("{} episode {ep} (t={t})", entry.dedup_key));
+        }
+    }
+    // what must be open at the end: the last state of each service
+    let mut lost = Vec::new();
+    let incidents = pd.incidents();
+    for sid in 1..=4u64 {
+        let key = format!("20_{sid}");
+        let want = plan.iter().rev().find(|p| p.0 == sid).map_or(0, |p| p.1);
+        let open: Vec<_> = incidents
+            .iter()
+            .filter(|i| i.dedup_key == key && i.status != IncidentStatus::Resolved)
+            .collect();
+        let severity = ["", "warning", "critical"];
+        let ok = match want {
+            0 => open.is_empty(),
+            s => open.len() == 1 && open[0].severity == severity[s as usize],
+        };
+        if !ok {
+            lost.push(format!("{key}: last state {want}, open: {open:?}"));
+        }
+    }
+    println!(
+        "{TRIALS} trials, {kills} SIGKILLs, {} events planned, {} accepted by PagerDuty, {} incidents; lost {}, second incidents {}; {:.1} s",
+        plan.len(),
+        accepted.len(),
+        incidents.len(),
+        lost.len(),
+        second.len(),
+        started.elapsed().as_secs_f64()
+    );
+    let story = |key: &str| {
+        pd.timeline()
+            .iter()
+            .filter(|e| e.dedup_key == key)
+            .map(|e| format!("  {} {}: {}", e.action, e.effect, e.summary))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert!(
+        lost.is_empty() && second.is_empty(),
+        "seed {seed}: lost {lost:#?}\nsecond incidents {second:#?}\n{}",
+        (1..=4)
+            .map(|sid| format!("20_{sid}:\n{}", story(&format!("20_{sid}"))))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
