@@ -406,13 +406,20 @@ impl Outbox {
                     conn.execute_batch(sql).map_err(fatal)?;
                 }
             }
-            // rows of an earlier run that a resolve of their dedup_key follows: they may
-            // have been delivered already (a kill -9 between PagerDuty's answer and the
-            // row's deletion), and sending them again would open the incident anew just
-            // before that resolve closes it; the resolve is what PagerDuty must end with
+            // Rows of an earlier run may have been delivered already (a kill -9 between
+            // PagerDuty's answer and the row's deletion), so sent again they must not open
+            // an incident anew: rows that a resolve of their dedup_key follows are dropped
+            // (sent again, they would reopen what the resolve then closes), and so is a
+            // resolve that newer rows follow (sent again after them, it would close the
+            // incident they opened, which they would then reopen): PagerDuty ends with the
+            // key's last word either way. And no such row counts as opening nothing (a later
+            // resolve must still be sent).
             conn.execute_batch(
                 "DELETE FROM outbox WHERE id < (SELECT MAX(r.id) FROM outbox r \
-                 WHERE r.dedup_key = outbox.dedup_key AND r.action = 'resolve')",
+                 WHERE r.dedup_key = outbox.dedup_key AND r.action = 'resolve'); \
+                 DELETE FROM outbox WHERE action = 'resolve' AND id < (SELECT MAX(n.id) \
+                 FROM outbox n WHERE n.dedup_key = outbox.dedup_key); \
+                 UPDATE outbox SET opens = 0 WHERE opens <> 0;",
             )
             .map_err(fatal)?;
             conn.execute_batch(&format!(
@@ -845,8 +852,9 @@ mod tests {
         assert_eq!(last.at, 1_700_000_000);
         assert!(last.observed.hard && last.observed.flags.in_downtime);
         assert!(!last.observed.flags.acknowledged && !last.observed.flags.flapping);
-        // rows of an earlier run followed by a resolve of their key are not sent again:
-        // delivered before a kill -9, they would reopen the incident the resolve closes
+        // rows of an earlier run followed by a resolve of their key, and a resolve followed
+        // by newer rows, are not sent again: delivered before a kill -9, they would open an
+        // incident anew
         let mut b = o.batch().unwrap();
         for (key, action) in [
             ("1_2", Action::Resolve),
@@ -871,10 +879,19 @@ mod tests {
         assert_eq!(
             left,
             [
-                ("1_2".to_string(), Action::Resolve),
                 ("1_2".to_string(), Action::Trigger),
                 ("3_H".to_string(), Action::Resolve)
             ]
+        );
+        let opening: i64 = o
+            .conn
+            .query_row("SELECT COUNT(*) FROM outbox WHERE opens <> 0", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(
+            opening, 0,
+            "a row of an earlier run may have opened its incident"
         );
     }
 
