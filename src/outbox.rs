@@ -406,22 +406,6 @@ impl Outbox {
                     conn.execute_batch(sql).map_err(fatal)?;
                 }
             }
-            // Rows of an earlier run may have been delivered already (a kill -9 between
-            // PagerDuty's answer and the row's deletion), so sent again they must not open
-            // an incident anew: rows that a resolve of their dedup_key follows are dropped
-            // (sent again, they would reopen what the resolve then closes), and so is a
-            // resolve that newer rows follow (sent again after them, it would close the
-            // incident they opened, which they would then reopen): PagerDuty ends with the
-            // key's last word either way. And no such row counts as opening nothing (a later
-            // resolve must still be sent).
-            conn.execute_batch(
-                "DELETE FROM outbox WHERE id < (SELECT MAX(r.id) FROM outbox r \
-                 WHERE r.dedup_key = outbox.dedup_key AND r.action = 'resolve'); \
-                 DELETE FROM outbox WHERE action = 'resolve' AND id < (SELECT MAX(n.id) \
-                 FROM outbox n WHERE n.dedup_key = outbox.dedup_key); \
-                 UPDATE outbox SET opens = 0 WHERE opens <> 0;",
-            )
-            .map_err(fatal)?;
             conn.execute_batch(&format!(
                 "PRAGMA application_id={APPLICATION_ID}; PRAGMA user_version={SCHEMA_VERSION}; COMMIT"
             ))
@@ -495,6 +479,29 @@ impl Outbox {
             let _ = std::fs::rename(PathBuf::from(side), PathBuf::from(to));
         }
         Ok(aside)
+    }
+
+    /// Prepares the rows an earlier run of Broker's output left, before they are sent again.
+    /// They may have been delivered already (a kill -9 between PagerDuty's answer and the
+    /// row's deletion), so sent again they must not open an incident anew: rows that a
+    /// resolve of their dedup_key follows are dropped (sent again, they would reopen what the
+    /// resolve then closes), and so is a resolve that newer rows follow (sent again after
+    /// them, it would close the incident they opened, which they would then reopen):
+    /// PagerDuty ends with the key's last word either way. No such row counts as opening
+    /// nothing any more (a later resolve must still be sent). Returns the rows dropped.
+    pub fn settle_resumed(&mut self) -> Result<u64, OutboxError> {
+        let tx = self.conn.transaction()?;
+        let before = tx.query_row("SELECT COUNT(*) FROM outbox", [], |r| r.get::<_, i64>(0))?;
+        tx.execute_batch(
+            "DELETE FROM outbox WHERE id < (SELECT MAX(r.id) FROM outbox r \
+             WHERE r.dedup_key = outbox.dedup_key AND r.action = 'resolve'); \
+             DELETE FROM outbox WHERE action = 'resolve' AND id < (SELECT MAX(n.id) \
+             FROM outbox n WHERE n.dedup_key = outbox.dedup_key); \
+             UPDATE outbox SET opens = 0 WHERE opens <> 0;",
+        )?;
+        let after = tx.query_row("SELECT COUNT(*) FROM outbox", [], |r| r.get::<_, i64>(0))?;
+        tx.commit()?;
+        Ok((before - after) as u64)
     }
 
     pub fn path(&self) -> &Path {
@@ -868,7 +875,9 @@ mod tests {
         b.commit().unwrap();
         assert_eq!(o.pending_count().unwrap(), 6);
         drop(o);
-        let (o, _) = Outbox::open(&path).unwrap();
+        let (mut o, _) = Outbox::open(&path).unwrap();
+        assert_eq!(o.pending_count().unwrap(), 6, "opening alone drops nothing");
+        assert_eq!(o.settle_resumed().unwrap(), 4);
         let reader = o.reader().unwrap();
         let left: Vec<(String, Action)> = o
             .pending()
