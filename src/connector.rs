@@ -60,7 +60,7 @@ impl Connector {
     /// Creates a connector from Broker's parameters.
     pub fn from_params(params: &[(String, ParamValue)]) -> Result<Connector, InitError> {
         let (cfg, warnings) = Config::from_params(params)?;
-        Self::new(cfg, &warnings, None)
+        Self::build(cfg, &warnings, None, true)
     }
 
     /// Creates a connector from a JSON object of parameters (C ABI, command line).
@@ -74,6 +74,18 @@ impl Connector {
         cfg: Config,
         warnings: &[Warning],
         log: Option<Arc<Logger>>,
+    ) -> Result<Connector, InitError> {
+        Self::build(cfg, warnings, log, false)
+    }
+
+    /// `broker`: Broker's output, whose outbox rows of an earlier run may have been
+    /// delivered before a kill -9 ([`Outbox::settle_resumed`]); the command line's queued
+    /// events are kept as they are (a later invocation sends them in order).
+    fn build(
+        cfg: Config,
+        warnings: &[Warning],
+        log: Option<Arc<Logger>>,
+        broker: bool,
     ) -> Result<Connector, InitError> {
         let log = match log {
             Some(l) => l,
@@ -101,9 +113,18 @@ impl Connector {
         } else {
             Transport::Http(Sender::new(&cfg, crate::delivery::LANES).map_err(InitError)?)
         };
-        let (outbox, moved_aside) = Outbox::open(&cfg.outbox_path).map_err(|e| InitError(e.0))?;
+        let (mut outbox, moved_aside) =
+            Outbox::open(&cfg.outbox_path).map_err(|e| InitError(e.0))?;
         if let Some(msg) = moved_aside {
             log.error(&msg);
+        }
+        if broker {
+            let dropped = outbox.settle_resumed().map_err(|e| InitError(e.0))?;
+            if dropped > 0 {
+                log.info(&format!(
+                    "{dropped} event(s) left by an earlier run superseded by a later one of their incident; not sent again"
+                ));
+            }
         }
         let mut memory = Memory::new();
         memory.restore(outbox.objects().map_err(|e| InitError(e.0))?);

@@ -50,6 +50,33 @@ impl Observed {
     }
 }
 
+/// The last status with a check time handled for an object, kept durably with its incident
+/// state: Broker hands again, after a crash, every event it was not told was safe, and a
+/// status that is not newer than this one changes nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Handled {
+    /// Its check time ([`StatusEvent::observed_at`]).
+    pub at: i64,
+    pub observed: Observed,
+}
+
+impl Handled {
+    fn of(ev: &StatusEvent) -> Option<Handled> {
+        Some(Handled {
+            at: ev.observed_at()?,
+            observed: Observed::of(ev),
+        })
+    }
+
+    /// `ev` was checked before this status, or is this status again (same check time, state,
+    /// state type and flags). Within one check time a status may still change its flags
+    /// (an acknowledgement or a downtime does, without a new check): that one is handled.
+    fn supersedes(&self, ev: &StatusEvent) -> bool {
+        ev.observed_at()
+            .is_some_and(|at| at < self.at || (at == self.at && Observed::of(ev) == self.observed))
+    }
+}
+
 /// The incident we believe PagerDuty holds for an object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Incident {
@@ -75,6 +102,8 @@ struct Entry {
     /// Its names as Broker's cache last gave them with an event sent for it (persisted with
     /// its incident state): used when Broker's cache no longer knows it.
     names: Option<Arc<Names>>,
+    /// The last status with a check time handled.
+    last: Option<Handled>,
 }
 
 /// A copy of the status an incident was triggered with, when the configuration can use it
@@ -92,6 +121,7 @@ impl Entry {
             held: None,
             sent: None,
             names: None,
+            last: None,
         }
     }
 }
@@ -101,6 +131,8 @@ impl Entry {
 pub enum Skip {
     /// Same state as the one already sent.
     AlreadySent,
+    /// A status checked before the last one handled, or that one again (Broker's replay).
+    NotNewer,
     /// A recovery with no incident to resolve.
     NoIncident,
     /// PENDING: no check result yet.
@@ -119,6 +151,7 @@ impl fmt::Display for Skip {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Skip::AlreadySent => f.write_str("state already sent"),
+            Skip::NotNewer => f.write_str("not newer than the status already handled"),
             Skip::NoIncident => f.write_str("recovery with no open incident"),
             Skip::Pending => f.write_str("pending state"),
             Skip::Filtered(r) => write!(f, "filtered: {r}"),
@@ -261,6 +294,7 @@ impl Memory {
             };
             let mut entry = Entry::unseen(incident);
             entry.names = s.names;
+            entry.last = s.last;
             self.objects.insert(s.key, entry);
         }
     }
@@ -304,6 +338,7 @@ impl Memory {
             open_state,
             acknowledged,
             names: entry.and_then(|e| e.names.clone()),
+            last: entry.and_then(|e| e.last),
         }
     }
 
@@ -350,6 +385,10 @@ impl Memory {
 
     /// Decides what to send for a host or service status, and records it.
     pub fn decide(&mut self, cfg: &Config, ev: &StatusEvent) -> Outcome {
+        let last = self.objects.get(&ev.key).and_then(|e| e.last);
+        if last.is_some_and(|l| l.supersedes(ev)) {
+            return Outcome::skip(Skip::NotNewer);
+        }
         let known = self.objects.contains_key(&ev.key);
         let rejection = (ev.state != 0).then(|| self.rejection(cfg, ev)).flatten();
         let before = self.seen.get(ev.key).unwrap_or(UNSEEN);
@@ -358,6 +397,10 @@ impl Memory {
             .objects
             .entry(ev.key)
             .or_insert_with(|| Entry::unseen(Incident::None));
+        // a status without a check time leaves the last one with a time as the reference
+        if let Some(handled) = Handled::of(ev) {
+            entry.last = Some(handled);
+        }
         let mut out = decide_status(cfg, ev, known, before.flags, rejection, entry);
         if ev.kind() == Kind::Host
             && cfg.suppress_services_of_down_hosts
@@ -667,7 +710,17 @@ mod tests {
         service_id: 0,
     };
 
+    std::thread_local! {
+        /// The check time of the next status: each one is a new check.
+        static CLOCK: std::cell::Cell<i64> = const { std::cell::Cell::new(1_000) };
+    }
+
+    /// A status of a new check (its time after every earlier one of this test).
     fn status(key: ObjectKey, state: i64, hard: bool, flags: Flags, change: bool) -> StatusEvent {
+        let now = CLOCK.with(|c| {
+            c.set(c.get() + 60);
+            c.get()
+        });
         StatusEvent {
             bbdo: Bbdo::V3,
             key,
@@ -675,8 +728,8 @@ mod tests {
             hard,
             check_attempt: None,
             max_check_attempts: None,
-            last_check: Some(100),
-            last_state_change: Some(if change { 100 } else { 50 }),
+            last_check: Some(now),
+            last_state_change: Some(if change { now } else { now - 30 }),
             last_hard_state_change: None,
             output: String::new(),
             long_output: String::new(),
@@ -746,6 +799,7 @@ mod tests {
             open_state: Some(1),
             acknowledged: false,
             names: None,
+            last: None,
         }]);
         assert!(!m.still_ok(HOST, 0), "restored, not yet seen");
 
@@ -1039,8 +1093,11 @@ mod tests {
     fn status_dedup_off_sends_every_problem_status_again() {
         let c = cfg_with(&[("enable_service_status_dedup", "0")]);
         let mut m = Memory::new();
-        let mut ev = svc(2, true, NONE, true);
-        assert_eq!(sent(&m.decide(&c, &ev)), [(SVC, Action::Trigger)]);
+        assert_eq!(
+            sent(&m.decide(&c, &svc(2, true, NONE, true))),
+            [(SVC, Action::Trigger)]
+        );
+        let mut ev = svc(2, true, NONE, false);
         ev.output = "CRITICAL - still".into();
         let o = m.decide(&c, &ev);
         assert_eq!(sent(&o), [(SVC, Action::Trigger)]);
@@ -1051,9 +1108,11 @@ mod tests {
             [(SVC, Action::Resolve)]
         );
         assert!(m.decide(&c, &svc(0, true, NONE, false)).steps.is_empty());
-        let h = status(HOST, 1, true, NONE, true);
-        m.decide(&c, &h);
-        assert_eq!(m.decide(&c, &h).skip, Some(Skip::AlreadySent));
+        m.decide(&c, &status(HOST, 1, true, NONE, true));
+        assert_eq!(
+            m.decide(&c, &status(HOST, 1, true, NONE, false)).skip,
+            Some(Skip::AlreadySent)
+        );
     }
 
     #[test]
@@ -1157,6 +1216,92 @@ mod tests {
         );
     }
 
+    /// Broker's replay after a crash: the problem and its recovery were handled (and
+    /// persisted), then Broker hands both again. Nothing is sent: no second incident.
+    #[test]
+    fn a_replayed_problem_older_than_its_recovery_changes_nothing() {
+        let c = cfg();
+        let mut m = Memory::new();
+        let problem = svc(2, true, NONE, true);
+        let recovery = svc(0, true, NONE, true);
+        assert_eq!(sent(&m.decide(&c, &problem)), [(SVC, Action::Trigger)]);
+        assert_eq!(sent(&m.decide(&c, &recovery)), [(SVC, Action::Resolve)]);
+        // a new process restores what the outbox holds
+        let mut after = Memory::new();
+        after.restore([m.state(SVC)]);
+        for ev in [&problem, &recovery] {
+            let o = after.decide(&c, ev);
+            assert_eq!(o.skip, Some(Skip::NotNewer));
+            assert!(o.steps.is_empty());
+            assert_eq!(after.incident(SVC), Incident::None);
+        }
+        // the same replay in the same process changes nothing either
+        assert_eq!(m.decide(&c, &problem).skip, Some(Skip::NotNewer));
+        // a newer problem is a new incident
+        assert_eq!(
+            sent(&after.decide(&c, &svc(2, true, NONE, true))),
+            [(SVC, Action::Trigger)]
+        );
+    }
+
+    /// Within one check time Centreon still changes a status's flags (an acknowledgement, a
+    /// downtime): those are handled; the very same status again is not.
+    #[test]
+    fn a_status_of_the_same_check_time_counts_only_when_it_changed() {
+        let c = cfg();
+        let mut m = Memory::new();
+        let problem = svc(2, true, NONE, true);
+        assert_eq!(sent(&m.decide(&c, &problem)), [(SVC, Action::Trigger)]);
+        let mut acked = problem.clone();
+        acked.flags = ACK;
+        assert_eq!(sent(&m.decide(&c, &acked)), [(SVC, Action::Acknowledge)]);
+        assert_eq!(m.decide(&c, &acked).skip, Some(Skip::NotNewer));
+        // the same check reported with another state is handled too
+        let mut warning = problem.clone();
+        warning.state = 1;
+        assert_eq!(sent(&m.decide(&c, &warning)), [(SVC, Action::Trigger)]);
+    }
+
+    /// Statuses without a check time (a tool's events, BBDO 2 zero times) are always handled,
+    /// and leave the last time known as the reference; acknowledgements and adaptive
+    /// statuses carry no check time and are handled as before.
+    #[test]
+    fn statuses_without_a_check_time_are_always_handled() {
+        let c = cfg();
+        let mut m = Memory::new();
+        let untimed = |state: i64, flags: Flags| {
+            let mut ev = svc(state, true, flags, true);
+            ev.last_check = None;
+            ev.last_state_change = None;
+            ev
+        };
+        assert_eq!(
+            sent(&m.decide(&c, &untimed(2, NONE))),
+            [(SVC, Action::Trigger)]
+        );
+        assert_eq!(
+            sent(&m.decide(&c, &untimed(0, NONE))),
+            [(SVC, Action::Resolve)]
+        );
+        assert_eq!(
+            sent(&m.decide(&c, &untimed(2, NONE))),
+            [(SVC, Action::Trigger)]
+        );
+        assert_eq!(m.state(SVC).last, None);
+        let timed = svc(0, true, NONE, true);
+        assert_eq!(sent(&m.decide(&c, &timed)), [(SVC, Action::Resolve)]);
+        assert_eq!(m.state(SVC).last.map(|l| l.at), timed.last_check);
+        assert_eq!(
+            sent(&m.decide(&c, &untimed(2, NONE))),
+            [(SVC, Action::Trigger)]
+        );
+        assert!(
+            m.acknowledge(&c, SVC),
+            "an acknowledgement has its own time"
+        );
+        assert_eq!(m.state(SVC).last.map(|l| l.at), timed.last_check);
+    }
+
     #[test]
     fn restored_state_neither_retriggers_nor_forgets() {
         let c = cfg();
@@ -1166,6 +1311,7 @@ mod tests {
             open_state: Some(2),
             acknowledged: true,
             names: None,
+            last: None,
         }]);
         assert_eq!(
             m.decide(&c, &svc(2, true, ACK, false)).skip,

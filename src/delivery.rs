@@ -1306,6 +1306,7 @@ mod tests {
                 open_state: None,
                 acknowledged: false,
                 names: None,
+                last: None,
             },
         }
     }
@@ -1354,6 +1355,7 @@ mod tests {
             open_state: Some(2),
             acknowledged: false,
             names: None,
+            last: None,
         };
         let msg = Msg::Event(
             1,

@@ -3,9 +3,10 @@
 //! One writer (the committer thread) groups many changes into one transaction; a sender lane
 //! reads back, through its own read-only connection, the rows it does not already hold
 //! (rows of an earlier run, rows updated after their commit). Bodies are stored and sent as
-//! JSON text. A database that cannot
-//! be read is moved aside and a fresh one started; one that cannot be created fails `init`,
-//! so Broker keeps the events in its own retention.
+//! JSON text. Only a damaged
+//! database (not a database, or failing its integrity check) is moved aside and a fresh one
+//! started; one that is locked, not readable or writable, another application's, or that
+//! cannot be created fails `init`, so Broker keeps the events in its own retention.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -14,14 +15,17 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use std::sync::Arc;
 
-use crate::event::{Names, ObjectKey};
+use crate::decision::{Handled, Observed};
+use crate::event::{Flags, Names, ObjectKey};
 use crate::payload::{Action, Outgoing};
 
-/// Schema version stored in `PRAGMA user_version`: [`SCHEMA`] is version 1, each of
-/// [`MIGRATIONS`] the next one.
+/// Schema version stored in `PRAGMA user_version`: [`SCHEMA`] creates version 1's tables,
+/// each of [`MIGRATIONS`] brings a database to the next version.
 const SCHEMA_VERSION: i64 = 1 + MIGRATIONS.len() as i64;
 
-/// What brings a database of version `1 + i` to version `2 + i` (additive: columns added).
+/// What brings a database of version `1 + i` to version `2 + i`, applied once each, in the
+/// transaction that opens the outbox (a database is at one version or the next, never
+/// between). Additive only: columns added.
 const MIGRATIONS: &[&str] = &[
     // 2: each object's names as Broker's cache last gave them (NULL: never known)
     "ALTER TABLE objects ADD COLUMN host_name TEXT;
@@ -38,7 +42,23 @@ const MIGRATIONS: &[&str] = &[
      ALTER TABLE outbox ADD COLUMN last_error TEXT;
      ALTER TABLE outbox ADD COLUMN last_attempt INTEGER;    -- Unix milliseconds
      ALTER TABLE rejected ADD COLUMN attempts INTEGER;",
+    // 4: the last status handled per object (decision::Handled): NULL when none had a time
+    "ALTER TABLE objects ADD COLUMN last_check INTEGER;
+     ALTER TABLE objects ADD COLUMN last_state INTEGER;
+     ALTER TABLE objects ADD COLUMN last_flags INTEGER;",
 ];
+/// `PRAGMA application_id` of an outbox ("CPD1"): a database without it is not adopted
+/// unless it is empty or an outbox of an earlier version ([`OUR_TABLES`]).
+pub const APPLICATION_ID: i64 = 0x4350_4431;
+
+/// The tables of an outbox (an earlier version's outbox has no [`APPLICATION_ID`]).
+const OUR_TABLES: [&str; 3] = ["objects", "outbox", "rejected"];
+
+/// How long opening the outbox (on Broker's thread) waits for a lock another program holds.
+const OPEN_BUSY_WAIT: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// How long the committer and the lanes (off Broker's thread) wait for a lock.
+const WORK_BUSY_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS outbox (
@@ -116,11 +136,37 @@ pub struct ObjectState {
     pub acknowledged: bool,
     /// Its names as Broker's cache last gave them (`None`: never known).
     pub names: Option<Arc<Names>>,
+    /// The last status with a check time handled for the object.
+    pub last: Option<Handled>,
 }
 
 fn group_list(json: Option<String>) -> Vec<String> {
     json.and_then(|j| serde_json::from_str(&j).ok())
         .unwrap_or_default()
+}
+
+/// `last_flags`: the state type and flags of [`Handled`] as bits.
+fn flag_bits(o: &Observed) -> i64 {
+    o.hard as i64
+        | (o.flags.acknowledged as i64) << 1
+        | (o.flags.in_downtime as i64) << 2
+        | (o.flags.flapping as i64) << 3
+}
+
+fn handled(at: Option<i64>, state: Option<i64>, bits: Option<i64>) -> Option<Handled> {
+    let (at, state, bits) = (at?, state?, bits?);
+    Some(Handled {
+        at,
+        observed: Observed {
+            state,
+            hard: bits & 1 != 0,
+            flags: Flags {
+                acknowledged: bits & 2 != 0,
+                in_downtime: bits & 4 != 0,
+                flapping: bits & 8 != 0,
+            },
+        },
+    })
 }
 
 /// What inserting an event did to the pending rows of its `dedup_key`.
@@ -173,6 +219,86 @@ impl From<rusqlite::Error> for OutboxError {
     }
 }
 
+/// Why opening the outbox failed: only real damage moves the file aside.
+enum Unusable {
+    /// Not a database, or it fails its integrity check.
+    Damaged(String),
+    /// Locked, not readable or writable, an I/O error, another application's database...:
+    /// the file is left as it is and init fails.
+    Fatal(OutboxError),
+}
+
+impl Unusable {
+    /// Classifies an SQLite error by its code (never by its text).
+    fn of(path: &Path, e: rusqlite::Error) -> Unusable {
+        use rusqlite::ErrorCode as C;
+        let code = e.sqlite_error_code();
+        let cause = match code {
+            Some(C::NotADatabase | C::DatabaseCorrupt) => return Unusable::Damaged(e.to_string()),
+            Some(C::DatabaseBusy | C::DatabaseLocked) => format!(
+                "is locked by another program (busy: {e}); close it (an sqlite3 session, a \
+                 backup) and Broker retries the output"
+            ),
+            Some(C::PermissionDenied | C::ReadOnly | C::CannotOpen) => {
+                format!(
+                    "cannot be opened for reading and writing ({e}{}); check the owner and \
+                     mode of the file and of its directory",
+                    access_cause(path)
+                )
+            }
+            Some(C::SystemIoFailure) => format!("cannot be read or written: I/O error ({e})"),
+            Some(C::DiskFull) => format!("cannot be written: disk full ({e})"),
+            _ => format!("cannot be opened ({e})"),
+        };
+        Unusable::Fatal(OutboxError(format!(
+            "parameter 'outbox_path': {} {cause}",
+            path.display()
+        )))
+    }
+
+    fn into_error(self) -> OutboxError {
+        match self {
+            Unusable::Fatal(e) => e,
+            Unusable::Damaged(why) => OutboxError(format!("outbox database damaged: {why}")),
+        }
+    }
+}
+
+/// What the system says when the database or a file beside it (its WAL) is opened for
+/// writing, as SQLite's codes do not carry it: `": Permission denied (os error 13)"`, or
+/// nothing when both can be.
+fn access_cause(path: &Path) -> String {
+    if let Err(e) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+    {
+        return format!(": {e}");
+    }
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    let wal = PathBuf::from(wal);
+    if !wal.exists() {
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&wal)
+        {
+            Ok(_) => {
+                let _ = std::fs::remove_file(&wal);
+            }
+            Err(e) => return format!(": cannot create {}: {e}", wal.display()),
+        }
+    } else if let Err(e) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&wal)
+    {
+        return format!(": {}: {e}", wal.display());
+    }
+    String::new()
+}
+
 /// The writer side of the outbox.
 pub struct Outbox {
     conn: Connection,
@@ -196,7 +322,9 @@ fn now_ms() -> i64 {
 
 impl Outbox {
     /// Opens (or creates) the outbox at `path`. A damaged database is moved aside (the
-    /// returned warning says where) and a fresh one created.
+    /// returned warning says where) and a fresh one created; any other failure (a lock held
+    /// by another program, permissions, I/O, another application's database) is an error
+    /// naming `outbox_path`, with the file left as it is.
     pub fn open(path: &Path) -> Result<(Outbox, Option<String>), OutboxError> {
         let dir = path
             .parent()
@@ -243,9 +371,9 @@ impl Outbox {
                 },
                 None,
             )),
-            Err(first) if path.exists() => {
+            Err(Unusable::Damaged(first)) if path.exists() => {
                 let aside = Self::move_aside(path)?;
-                let conn = Self::open_checked(path)?;
+                let conn = Self::open_checked(path).map_err(Unusable::into_error)?;
                 Ok((
                     Outbox {
                         conn,
@@ -259,31 +387,30 @@ impl Outbox {
                     )),
                 ))
             }
-            Err(e) => Err(e),
+            Err(e) => Err(e.into_error()),
         }
     }
 
-    fn open_checked(path: &Path) -> Result<Connection, OutboxError> {
-        let named = |e: rusqlite::Error| {
-            OutboxError(format!(
-                "parameter 'outbox_path': cannot open {}: {e}",
-                path.display()
-            ))
-        };
+    fn open_checked(path: &Path) -> Result<Connection, Unusable> {
+        let fatal = |e: rusqlite::Error| Unusable::of(path, e);
         // created 0640 before SQLite opens it (SQLite would make it 0644 less the umask): it
         // holds host names and plugin outputs, and SQLite gives -wal and -shm its mode
         let _ = crate::files::create_private(path);
-        let conn = Connection::open(path).map_err(named)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))
-            .map_err(named)?;
+        let conn = Connection::open(path).map_err(fatal)?;
+        // on Broker's thread: a lock held by another program fails init at once (Broker
+        // retries it), rather than stopping Broker for long
+        conn.busy_timeout(OPEN_BUSY_WAIT).map_err(fatal)?;
+        // read-only look first: another application's database is refused before anything
+        // (WAL mode included) is written to it
+        Self::check_ours(path, &conn)?;
         let mode: String = conn
             .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
-            .map_err(named)?;
+            .map_err(fatal)?;
         if !mode.eq_ignore_ascii_case("wal") {
-            return Err(OutboxError(format!(
+            return Err(Unusable::Fatal(OutboxError(format!(
                 "parameter 'outbox_path': {} cannot use WAL mode (got {mode})",
                 path.display()
-            )));
+            ))));
         }
         // fsync on every commit; checkpoint every 256 pages (1 MiB) and cut the WAL back to
         // 1 MiB after it, so that the WAL never holds much more than the live rows (a WAL
@@ -292,34 +419,84 @@ impl Outbox {
             "PRAGMA synchronous=FULL; PRAGMA foreign_keys=OFF; \
              PRAGMA wal_autocheckpoint=256; PRAGMA journal_size_limit=1048576;",
         )
-        .map_err(named)?;
+        .map_err(fatal)?;
         let check: String = conn
             .query_row("PRAGMA quick_check", [], |r| r.get(0))
-            .map_err(named)?;
+            .map_err(fatal)?;
         if check != "ok" {
-            return Err(OutboxError(format!("integrity check failed: {check}")));
-        }
-        let version: i64 = conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(named)?;
-        if version > SCHEMA_VERSION {
-            return Err(OutboxError(format!(
-                "parameter 'outbox_path': {} was written by a newer version (schema {version})",
-                path.display()
+            return Err(Unusable::Damaged(format!(
+                "integrity check failed: {check}"
             )));
         }
-        conn.execute_batch(SCHEMA).map_err(named)?;
-        // one transaction per step: a database is at one version or the next, never between
-        for (i, step) in MIGRATIONS.iter().enumerate() {
-            let to = i as i64 + 2;
-            if version.max(1) < to {
-                conn.execute_batch(&format!("BEGIN; {step}; PRAGMA user_version={to}; COMMIT;"))
-                    .map_err(named)?;
+        // the write lock, taken now: a database another program holds fails here
+        conn.execute_batch("BEGIN IMMEDIATE").map_err(fatal)?;
+        let setup = || -> Result<(), Unusable> {
+            let version: i64 = conn
+                .query_row("PRAGMA user_version", [], |r| r.get(0))
+                .map_err(fatal)?;
+            if version > SCHEMA_VERSION {
+                return Err(Unusable::Fatal(OutboxError(format!(
+                    "parameter 'outbox_path': {} was written by a newer version (schema {version})",
+                    path.display()
+                ))));
             }
+            conn.execute_batch(SCHEMA).map_err(fatal)?;
+            for (i, sql) in MIGRATIONS.iter().enumerate() {
+                if version.max(1) < i as i64 + 2 {
+                    conn.execute_batch(sql).map_err(fatal)?;
+                }
+            }
+            conn.execute_batch(&format!(
+                "PRAGMA application_id={APPLICATION_ID}; PRAGMA user_version={SCHEMA_VERSION}; COMMIT"
+            ))
+            .map_err(fatal)
+        };
+        if let Err(e) = setup() {
+            let _ = conn.execute_batch("ROLLBACK");
+            return Err(e);
         }
-        conn.execute_batch(&format!("PRAGMA user_version={SCHEMA_VERSION}"))
-            .map_err(named)?;
+        // the committer runs off Broker's thread: it may wait for a short lock
+        conn.busy_timeout(WORK_BUSY_WAIT).map_err(fatal)?;
         Ok(conn)
+    }
+
+    /// Refuses a database that belongs to another application: ours carry
+    /// [`APPLICATION_ID`]; an outbox of a version before it is recognised by its tables (and
+    /// marked by [`Self::open_checked`]); an empty database is a new outbox.
+    fn check_ours(path: &Path, conn: &Connection) -> Result<(), Unusable> {
+        let fatal = |e: rusqlite::Error| Unusable::of(path, e);
+        let id: i64 = conn
+            .query_row("PRAGMA application_id", [], |r| r.get(0))
+            .map_err(fatal)?;
+        if id == APPLICATION_ID {
+            return Ok(());
+        }
+        let mut st = conn
+            .prepare(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
+            )
+            .map_err(fatal)?;
+        let tables: Vec<String> = st
+            .query_map([], |r| r.get(0))
+            .and_then(|rows| rows.collect())
+            .map_err(fatal)?;
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(fatal)?;
+        let earlier_outbox = (1..=SCHEMA_VERSION).contains(&version)
+            && tables.iter().all(|t| OUR_TABLES.contains(&t.as_str()));
+        if id == 0 && (tables.is_empty() || earlier_outbox) {
+            return Ok(());
+        }
+        let what = if id != 0 {
+            format!("application_id {id}")
+        } else {
+            format!("tables: {}", tables.join(", "))
+        };
+        Err(Unusable::Fatal(OutboxError(format!(
+            "parameter 'outbox_path': {} is another application's SQLite database ({what}), not an outbox; it was left untouched: give the outbox a file of its own",
+            path.display()
+        ))))
     }
 
     /// Renames the database (and its WAL and shared-memory files) to `<path>.corrupt-<ms>`.
@@ -342,6 +519,29 @@ impl Outbox {
             let _ = std::fs::rename(PathBuf::from(side), PathBuf::from(to));
         }
         Ok(aside)
+    }
+
+    /// Prepares the rows an earlier run of Broker's output left, before they are sent again.
+    /// They may have been delivered already (a kill -9 between PagerDuty's answer and the
+    /// row's deletion), so sent again they must not open an incident anew: rows that a
+    /// resolve of their dedup_key follows are dropped (sent again, they would reopen what the
+    /// resolve then closes), and so is a resolve that newer rows follow (sent again after
+    /// them, it would close the incident they opened, which they would then reopen):
+    /// PagerDuty ends with the key's last word either way. No such row counts as opening
+    /// nothing any more (a later resolve must still be sent). Returns the rows dropped.
+    pub fn settle_resumed(&mut self) -> Result<u64, OutboxError> {
+        let tx = self.conn.transaction()?;
+        let before = tx.query_row("SELECT COUNT(*) FROM outbox", [], |r| r.get::<_, i64>(0))?;
+        tx.execute_batch(
+            "DELETE FROM outbox WHERE id < (SELECT MAX(r.id) FROM outbox r \
+             WHERE r.dedup_key = outbox.dedup_key AND r.action = 'resolve'); \
+             DELETE FROM outbox WHERE action = 'resolve' AND id < (SELECT MAX(n.id) \
+             FROM outbox n WHERE n.dedup_key = outbox.dedup_key); \
+             UPDATE outbox SET opens = 0 WHERE opens <> 0;",
+        )?;
+        let after = tx.query_row("SELECT COUNT(*) FROM outbox", [], |r| r.get::<_, i64>(0))?;
+        tx.commit()?;
+        Ok((before - after) as u64)
     }
 
     pub fn path(&self) -> &Path {
@@ -396,7 +596,7 @@ impl Outbox {
         let mut st = self.conn.prepare(
             "SELECT host_id, service_id, open_state, acknowledged, host_name, host_address, \
              poller, hostgroups, host_severity, service_description, servicegroups, \
-             service_severity FROM objects",
+             service_severity, last_check, last_state, last_flags FROM objects",
         )?;
         let rows = st.query_map([], |r| {
             let names = Names {
@@ -417,6 +617,7 @@ impl Outbox {
                 open_state: r.get(2)?,
                 acknowledged: r.get::<_, i64>(3)? != 0,
                 names: names.host_name.is_some().then(|| Arc::new(names)),
+                last: handled(r.get(12)?, r.get(13)?, r.get(14)?),
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -659,15 +860,17 @@ impl Batch<'_> {
             .prepare_cached(
                 "INSERT INTO objects (host_id, service_id, open_state, acknowledged, host_name,
                      host_address, poller, hostgroups, host_severity, service_description,
-                     servicegroups, service_severity)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+                     servicegroups, service_severity, last_check, last_state, last_flags)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
                  ON CONFLICT (host_id, service_id) DO UPDATE SET open_state = excluded.open_state,
                      acknowledged = excluded.acknowledged, host_name = excluded.host_name,
                      host_address = excluded.host_address, poller = excluded.poller,
                      hostgroups = excluded.hostgroups, host_severity = excluded.host_severity,
                      service_description = excluded.service_description,
                      servicegroups = excluded.servicegroups,
-                     service_severity = excluded.service_severity",
+                     service_severity = excluded.service_severity,
+                     last_check = excluded.last_check, last_state = excluded.last_state,
+                     last_flags = excluded.last_flags",
             )?
             .execute(params![
                 s.key.host_id as i64,
@@ -682,6 +885,9 @@ impl Batch<'_> {
                 n.and_then(|n| n.service_description.as_deref()),
                 n.map(|n| serde_json::to_string(&n.servicegroups).unwrap_or_default()),
                 n.and_then(|n| n.service_severity),
+                s.last.map(|h| h.at),
+                s.last.map(|h| h.observed.state),
+                s.last.map(|h| flag_bits(&h.observed)),
             ])?;
         Ok(())
     }
@@ -1002,11 +1208,23 @@ mod tests {
                 open_state: Some(2),
                 acknowledged: false,
                 names: None,
+                last: Some(Handled {
+                    at: 1_700_000_000,
+                    observed: Observed {
+                        state: 2,
+                        hard: true,
+                        flags: Flags {
+                            acknowledged: false,
+                            in_downtime: true,
+                            flapping: false,
+                        },
+                    },
+                }),
             })
             .unwrap();
             b.commit().unwrap();
         }
-        let (o, _) = Outbox::open(&path).unwrap();
+        let (mut o, _) = Outbox::open(&path).unwrap();
         let p = o.pending().unwrap();
         assert_eq!(
             p.iter().map(|(_, k)| k.as_str()).collect::<Vec<_>>(),
@@ -1015,7 +1233,87 @@ mod tests {
         let r = o.reader().unwrap().fetch(p[0].0).unwrap().unwrap();
         assert_eq!(r.summary, "a");
         assert_eq!(r.outgoing().body["event_action"], "trigger");
-        assert_eq!(o.objects().unwrap()[0].open_state, Some(2));
+        let object = o.objects().unwrap().remove(0);
+        assert_eq!(object.open_state, Some(2));
+        let last = object.last.unwrap();
+        assert_eq!(last.at, 1_700_000_000);
+        assert!(last.observed.hard && last.observed.flags.in_downtime);
+        assert!(!last.observed.flags.acknowledged && !last.observed.flags.flapping);
+        // rows of an earlier run followed by a resolve of their key, and a resolve followed
+        // by newer rows, are not sent again: delivered before a kill -9, they would open an
+        // incident anew
+        let mut b = o.batch().unwrap();
+        for (key, action) in [
+            ("1_2", Action::Resolve),
+            ("1_2", Action::Trigger),
+            ("3_H", Action::Acknowledge),
+            ("3_H", Action::Resolve),
+        ] {
+            b.insert(&out(key, action, "later"), false, &|_| true, false)
+                .unwrap();
+        }
+        b.commit().unwrap();
+        assert_eq!(o.pending_count().unwrap(), 6);
+        drop(o);
+        let (mut o, _) = Outbox::open(&path).unwrap();
+        assert_eq!(o.pending_count().unwrap(), 6, "opening alone drops nothing");
+        assert_eq!(o.settle_resumed().unwrap(), 4);
+        let reader = o.reader().unwrap();
+        let left: Vec<(String, Action)> = o
+            .pending()
+            .unwrap()
+            .into_iter()
+            .map(|(id, key)| (key, reader.fetch(id).unwrap().unwrap().action))
+            .collect();
+        assert_eq!(
+            left,
+            [
+                ("1_2".to_string(), Action::Trigger),
+                ("3_H".to_string(), Action::Resolve)
+            ]
+        );
+        let opening: i64 = o
+            .conn
+            .query_row("SELECT COUNT(*) FROM outbox WHERE opens <> 0", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(
+            opening, 0,
+            "a row of an earlier run may have opened its incident"
+        );
+    }
+
+    /// An outbox of schema 1 gains the columns of the last status handled, keeping its rows.
+    #[test]
+    fn schema_1_is_migrated_in_place() {
+        let d = dir("migrate");
+        let path = d.join("v1.db");
+        {
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch(SCHEMA).unwrap();
+            c.execute_batch("PRAGMA user_version=1; INSERT INTO objects VALUES (1, 2, 2, 1);")
+                .unwrap();
+        }
+        let (o, _) = Outbox::open(&path).unwrap();
+        let objects = o.objects().unwrap();
+        assert_eq!(objects.len(), 1);
+        assert_eq!(
+            (
+                objects[0].open_state,
+                objects[0].acknowledged,
+                objects[0].last
+            ),
+            (Some(2), true, None)
+        );
+        drop(o);
+        let version: i64 = Connection::open(&path)
+            .unwrap()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        // opened again: no migration applied twice
+        Outbox::open(&path).unwrap();
     }
 
     #[test]
@@ -1248,6 +1546,109 @@ mod tests {
         assert_eq!(aside.len(), 1);
     }
 
+    /// An operator's `sqlite3` session (or a backup) holding the write lock: init fails at
+    /// once, naming the path and the lock, and the file and its events are left as they are.
+    #[test]
+    fn a_locked_outbox_fails_promptly_and_is_left_untouched() {
+        use std::os::unix::fs::MetadataExt;
+        let d = dir("locked");
+        let path = d.join("o.db");
+        {
+            let (mut o, _) = Outbox::open(&path).unwrap();
+            put(&mut o, out("k1", Action::Trigger, "kept"), true, &none);
+        }
+        let inode = std::fs::metadata(&path).unwrap().ino();
+        let other = Connection::open(&path).unwrap();
+        other.execute_batch("BEGIN EXCLUSIVE").unwrap();
+        let started = std::time::Instant::now();
+        let err = Outbox::open(&path).err().expect("refused while locked").0;
+        let waited = started.elapsed();
+        assert!(
+            err.contains("parameter 'outbox_path'") && err.contains(&path.display().to_string()),
+            "{err}"
+        );
+        assert!(err.contains("locked") && err.contains("busy"), "{err}");
+        assert!(!err.contains("moved aside"), "{err}");
+        assert!(waited < std::time::Duration::from_secs(1), "{waited:?}");
+        other.execute_batch("COMMIT").unwrap();
+        drop(other);
+        assert_eq!(std::fs::metadata(&path).unwrap().ino(), inode);
+        let (o, warn) = Outbox::open(&path).unwrap();
+        assert!(warn.is_none());
+        assert_eq!(o.pending_count().unwrap(), 1, "the events are still there");
+        let aside = std::fs::read_dir(&d)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .any(|e| e.file_name().to_string_lossy().contains(".corrupt-"));
+        assert!(!aside);
+    }
+
+    /// Another application's database is refused, not adopted: left byte for byte as it was.
+    #[test]
+    fn another_applications_database_is_refused_and_left_untouched() {
+        let d = dir("foreign");
+        for (name, setup) in [
+            (
+                "tables.db",
+                "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO users VALUES (1, 'x');",
+            ),
+            // our table names, but another application's mark
+            (
+                "marked.db",
+                "PRAGMA application_id=1234; CREATE TABLE outbox (id INTEGER);",
+            ),
+        ] {
+            let path = d.join(name);
+            Connection::open(&path)
+                .unwrap()
+                .execute_batch(setup)
+                .unwrap();
+            let before = std::fs::read(&path).unwrap();
+            let err = Outbox::open(&path).err().expect("refused").0;
+            assert!(
+                err.contains("parameter 'outbox_path'") && err.contains("another application"),
+                "{err}"
+            );
+            assert_eq!(std::fs::read(&path).unwrap(), before, "{name} untouched");
+            for side in ["-wal", "-shm"] {
+                let mut p = path.as_os_str().to_owned();
+                p.push(side);
+                assert!(!PathBuf::from(p).exists(), "{name}{side}");
+            }
+        }
+    }
+
+    /// A new outbox carries our application_id; one of an earlier version (no mark, our
+    /// tables) is adopted with its events and marked.
+    #[test]
+    fn outboxes_are_marked_and_earlier_ones_adopted() {
+        let id_of = |p: &Path| -> i64 {
+            Connection::open(p)
+                .unwrap()
+                .query_row("PRAGMA application_id", [], |r| r.get(0))
+                .unwrap()
+        };
+        let d = dir("mark");
+        let fresh = d.join("new.db");
+        drop(Outbox::open(&fresh).unwrap());
+        assert_eq!(id_of(&fresh), APPLICATION_ID);
+        let old = d.join("old.db");
+        {
+            let c = Connection::open(&old).unwrap();
+            c.execute_batch(SCHEMA).unwrap();
+            c.execute_batch(
+                "PRAGMA user_version=1; INSERT INTO outbox (dedup_key, action, opens, summary, body, created) VALUES ('k', 'trigger', 1, 's', '{}', 0);",
+            )
+            .unwrap();
+        }
+        assert_eq!(id_of(&old), 0);
+        let (o, warn) = Outbox::open(&old).unwrap();
+        assert!(warn.is_none());
+        assert_eq!(o.pending_count().unwrap(), 1);
+        drop(o);
+        assert_eq!(id_of(&old), APPLICATION_ID);
+    }
+
     #[test]
     fn the_outbox_and_its_wal_and_shm_are_private() {
         use std::os::unix::fs::MetadataExt;
@@ -1316,6 +1717,7 @@ mod tests {
                 open_state: Some(2),
                 acknowledged: true,
                 names: Some(Arc::new(names.clone())),
+                last: None,
             })
             .unwrap();
             b.commit().unwrap();

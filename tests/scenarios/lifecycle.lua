@@ -6,8 +6,9 @@ local out = C.output()
 C.running(out)
 
 -- SOFT problem: nothing; HARD: trigger; same HARD state again: nothing; OK: resolve
+-- (checks in time order: the HARD check has a fixed time, for the golden payload)
 out:send(C.svc { host_id = 12, service_id = 34, state = 2, state_type = 0, check_attempt = 1,
-  max_check_attempts = 3, output = "CRITICAL - /var 97%" })
+  max_check_attempts = 3, output = "CRITICAL - /var 97%", last_check = 1699999880 })
 out:send(C.svc { host_id = 12, service_id = 34, state = 2, state_type = 1, check_attempt = 3,
   max_check_attempts = 3, output = "CRITICAL - /var 97%", long_output = "inodes 50%",
   perfdata = "'used space'=97%;90;95;0;100 size=10GB", last_check = 1700000000 })

@@ -1,6 +1,8 @@
 -- Opens one output whose outbox_path is CPD_OUTBOX; reports its state (tests/durability.rs).
 local C = dofile(os.getenv("CPD_SCENARIO_DIR") .. "/common.lua")
+local started = host.now()
 local out = C.output { outbox_path = os.getenv("CPD_OUTBOX") }
+print(string.format("init_ms: %d", math.floor((host.now() - started) * 1000)))
 out:send(C.svc { host_id = 12, service_id = 34, state = 2, output = "CRITICAL - x" })
 print("state: " .. out:state())
 print("error: " .. tostring(out:error()))
