@@ -12,9 +12,11 @@
 //! Broker's acknowledgement with it). The committer also applies what the lanes report
 //! (delivered: deleted; rejected: moved to `rejected`; these alone wait up to
 //! `outbox_commit_delay` to share a commit), merges
-//! superseded pending events, holds new events back when the outbox is full or the disk
-//! fails (so Broker keeps them), releases committed events to the lanes according to
-//! `max_buffer_size`/`max_buffer_age`, and writes the statistics file.
+//! superseded pending events in a backlog only (their lane's head event has failed a
+//! delivery attempt, or the routing key is rate limited: never because a thread is slow),
+//! holds new events back when the outbox is full or the disk fails (so Broker keeps them),
+//! releases committed events to the lanes according to `max_buffer_size`/`max_buffer_age`,
+//! and writes the statistics file.
 //!
 //! A lane gets each row the committer just stored from memory, as stored, and reads back
 //! only the others (left by an earlier run, updated since their commit). It retries its
@@ -146,6 +148,10 @@ struct Queue {
     ready: HashMap<i64, Stored>,
     /// The routing key's rate limit (429).
     throttle: Throttle,
+    /// Lanes (a bit each) whose head event has failed a delivery attempt (5xx, network error,
+    /// timeout) and has not been answered by PagerDuty since: the rows behind it are held
+    /// back, a backlog where newer events may merge with them.
+    failing: u64,
     stopping: bool,
 }
 
@@ -301,6 +307,7 @@ impl Shared {
                 busy: HashSet::new(),
                 ready: HashMap::new(),
                 throttle: Throttle::default(),
+                failing: 0,
                 stopping: false,
             }),
             wakes: (0..LANES).map(|_| Condvar::new()).collect(),
@@ -738,10 +745,14 @@ impl Committer {
         let mut q = self.shared.lock();
         let busy = q.busy.clone();
         let is_busy = |id: i64| busy.contains(&id);
-        // a lane with rows waiting, or a rate-limited key, cannot send a new event right
-        // away: there, rows of this batch may merge with each other too
+        // the merge rule: events of a dedup_key merge only in a backlog, when its lane's head
+        // event has failed a delivery attempt or the routing key is rate limited; never
+        // because a lane is slow to take its rows (while PagerDuty answers, every state change
+        // is sent, in order)
         let throttled = q.throttle.holds(Instant::now());
-        let behind: Vec<bool> = q.lanes.iter().map(|l| throttled || !l.is_empty()).collect();
+        let behind: Vec<bool> = (0..LANES)
+            .map(|lane| throttled || q.failing & (1 << lane) != 0)
+            .collect();
         let outcome = (|| -> Result<_, OutboxError> {
             let mut batch = self.outbox.batch()?;
             let mut done = Vec::new();
@@ -1121,7 +1132,7 @@ fn run_lane(
                         "delivered {what} (attempt {attempts}): {}",
                         out.summary
                     ));
-                    processed(shared, turn);
+                    processed(shared, turn, lane);
                     let _ = inbox.send(Msg::Delivered(id));
                     break;
                 }
@@ -1132,7 +1143,7 @@ fn run_lane(
                         "PagerDuty rejected {what}; kept in the outbox's rejected table: {reason}; event: {}",
                         payload::redacted(&out.outgoing())
                     ));
-                    processed(shared, turn);
+                    processed(shared, turn, lane);
                     let _ = inbox.send(Msg::Rejected(id, reason));
                     break;
                 }
@@ -1181,6 +1192,7 @@ fn run_lane(
                     let ramping = {
                         let mut q = shared.lock();
                         q.throttle.failed();
+                        q.failing |= 1 << lane;
                         q.throttle.ramp.is_some()
                     };
                     if ramping {
@@ -1200,11 +1212,13 @@ fn run_lane(
     }
 }
 
-/// PagerDuty processed a request: after a 429, one more lane may send; the first one since
-/// the latest pause ends the rate-limit episode.
-fn processed(shared: &Shared, turn: Turn) {
+/// PagerDuty processed a request of `lane`: its head event is no longer failing; after a
+/// 429, one more lane may send; the first one since the latest pause ends the rate-limit
+/// episode.
+fn processed(shared: &Shared, turn: Turn, lane: usize) {
     let (ramping, ended) = {
         let mut q = shared.lock();
+        q.failing &= !(1 << lane);
         let ramping = q.throttle.ramp.is_some();
         let storm = q.throttle.guide.is_some();
         let ended = q
@@ -1485,32 +1499,62 @@ mod tests {
         assert!(c.held.is_empty());
     }
 
+    /// The merge rule depends on PagerDuty's answers only, never on how fast the lanes take
+    /// their rows: rows waiting in a lane (no lane thread here takes them) are no backlog.
     #[test]
-    fn events_of_one_commit_merge_only_under_a_backlog() {
+    fn events_merge_only_behind_a_failure_or_under_a_rate_limit() {
         let (mut c, shared) = committer("backlog");
         let merged = || shared.counters.merged.load(Relaxed);
-        // PagerDuty keeps up (idle lanes, no rate limit): a trigger and its resolve committed
-        // together are both sent
+        // PagerDuty keeps up: a trigger and its resolve committed together are both sent
         c.held.push_back((1, event("k1", Action::Trigger, true)));
         c.held.push_back((2, event("k1", Action::Resolve, false)));
         c.commit();
         assert_eq!((c.pending_rows, merged()), (2, 0));
-        assert_eq!(shared.lock().lanes[lane_of("k1")].len(), 2);
-        // the key is rate limited: the same pair is merged away within its commit
-        shared.lock().throttle.paused_until = Some(Instant::now() + Duration::from_secs(60));
-        c.held.push_back((3, event("k2", Action::Trigger, true)));
-        c.held.push_back((4, event("k2", Action::Resolve, false)));
+        // k1's lane still holds both rows (its thread is slow): a new short incident,
+        // committed together or one after the other, is still sent in full and in order
+        c.held.push_back((3, event("k1", Action::Trigger, true)));
+        c.held.push_back((4, event("k1", Action::Resolve, false)));
         c.commit();
-        assert_eq!((c.pending_rows, merged()), (2, 2));
-        // no rate limit, but k1's lane has rows waiting (no lane thread takes them here):
-        // WARNING then CRITICAL committed together give one trigger
-        shared.lock().throttle = Throttle::default();
         c.held.push_back((5, event("k1", Action::Trigger, true)));
+        c.commit();
         c.held.push_back((6, event("k1", Action::Trigger, false)));
         c.commit();
-        assert_eq!((c.pending_rows, merged()), (3, 3));
-        assert_eq!(shared.committed.load(Ordering::SeqCst), 6);
-        assert_eq!(shared.counters.commits.load(Relaxed), 3);
+        c.held.push_back((7, event("k1", Action::Resolve, false)));
+        c.commit();
+        assert_eq!((c.pending_rows, merged()), (7, 0));
+        let ids: Vec<i64> = shared.lock().lanes[lane_of("k1")].iter().copied().collect();
+        assert_eq!(ids.len(), 7);
+        let reader = c.outbox.reader().unwrap();
+        let sent: Vec<Action> = ids
+            .iter()
+            .map(|id| reader.fetch(*id).unwrap().unwrap().action)
+            .collect();
+        use Action::{Resolve as R, Trigger as T};
+        assert_eq!(sent, [T, R, T, R, T, T, R]);
+        // the head event of k2's lane has failed a delivery attempt: events behind it merge,
+        // in one commit and across commits
+        shared.lock().failing |= 1 << lane_of("k2");
+        c.held.push_back((8, event("k2", Action::Trigger, true)));
+        c.held.push_back((9, event("k2", Action::Trigger, false)));
+        c.commit();
+        assert_eq!((c.pending_rows, merged()), (8, 1));
+        c.held.push_back((10, event("k2", Action::Resolve, false)));
+        c.commit();
+        assert_eq!((c.pending_rows, merged()), (7, 3));
+        // answered again: no backlog, nothing merges
+        shared.lock().failing = 0;
+        c.held.push_back((11, event("k2", Action::Trigger, true)));
+        c.held.push_back((12, event("k2", Action::Resolve, false)));
+        c.commit();
+        assert_eq!((c.pending_rows, merged()), (9, 3));
+        // the key is rate limited: the same pair is merged away within its commit
+        shared.lock().throttle.paused_until = Some(Instant::now() + Duration::from_secs(60));
+        c.held.push_back((13, event("k3", Action::Trigger, true)));
+        c.held.push_back((14, event("k3", Action::Resolve, false)));
+        c.commit();
+        assert_eq!((c.pending_rows, merged()), (9, 5));
+        assert_eq!(shared.committed.load(Ordering::SeqCst), 14);
+        assert_eq!(shared.counters.commits.load(Relaxed), 9);
     }
 
     #[test]

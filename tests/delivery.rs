@@ -141,7 +141,7 @@ fn a_rejected_event_never_blocks_the_next() {
     let dir = scratch("reject");
     let mut c = connector(json!({"http_server_url": pd.url()}), &dir);
     c.submit(&service(5, 6, 2, 100)).unwrap();
-    // answered before the recovery comes (a resolve finding its trigger still queued cancels it)
+    // answered before the recovery comes (the trigger's rejection is what this test is about)
     assert!(c.wait_idle(Duration::from_secs(10)));
     c.submit(&service(5, 6, 0, 160)).unwrap();
     assert!(c.wait_idle(Duration::from_secs(10)));
