@@ -21,7 +21,8 @@
 //! A lane gets each row the committer just stored from memory, as stored, and reads back
 //! only the others (left by an earlier run, updated since their commit). It retries its
 //! head event with backoff (so a resolve never overtakes its trigger) while other lanes
-//! keep flowing; a rejected event never blocks the events behind it. A 429
+//! keep flowing, until PagerDuty answers any request again: then every lane backing off
+//! retries at once; a rejected event never blocks the events behind it. A 429
 //! pauses every lane, since they share the routing key, and when the pause ends a single
 //! request probes: another 429 pauses again (longer, at most 5 s without `Retry-After`);
 //! once PagerDuty processes one, the lanes resume one more at a time with each request it
@@ -152,6 +153,11 @@ struct Queue {
     /// timeout) and has not been answered by PagerDuty since: the rows behind it are held
     /// back, a backlog where newer events may merge with them.
     failing: u64,
+    /// Lanes (a bit each) sleeping out a retry's backoff.
+    backing_off: u64,
+    /// Incremented each time PagerDuty answers a request while lanes were backing off: a
+    /// backoff started before ends there (PagerDuty is back).
+    recoveries: u64,
     stopping: bool,
 }
 
@@ -308,6 +314,8 @@ impl Shared {
                 ready: HashMap::new(),
                 throttle: Throttle::default(),
                 failing: 0,
+                backing_off: 0,
+                recoveries: 0,
                 stopping: false,
             }),
             wakes: (0..LANES).map(|_| Condvar::new()).collect(),
@@ -999,18 +1007,30 @@ fn next_id(shared: &Shared, lane: usize) -> Option<(i64, Option<Stored>)> {
     }
 }
 
-/// Waits until `not_before` (a retry's backoff) and a turn to send; `None` when stopping.
-fn wait_turn(shared: &Shared, lane: usize, not_before: Option<Instant>) -> Option<Turn> {
+/// A retry's backoff: until when, unless PagerDuty answers another request first.
+#[derive(Debug, Clone, Copy)]
+struct Backoff {
+    until: Instant,
+    /// [`Queue::recoveries`] when it started.
+    recoveries: u64,
+}
+
+/// Waits until `backoff` ends (its time, or PagerDuty answering another lane's request) and a
+/// turn to send (the rate limit); `None` when stopping.
+fn wait_turn(shared: &Shared, lane: usize, backoff: Option<Backoff>) -> Option<Turn> {
     let mut q = shared.lock();
     loop {
         if q.stopping {
             return None;
         }
         let now = Instant::now();
-        let wake = match not_before.filter(|t| *t > now) {
-            Some(t) => Some(t),
+        let wake = match backoff.filter(|b| b.until > now && b.recoveries == q.recoveries) {
+            Some(b) => Some(b.until),
             None => match q.throttle.turn(now) {
-                Ok(turn) => return Some(turn),
+                Ok(turn) => {
+                    q.backing_off &= !(1 << lane);
+                    return Some(turn);
+                }
                 Err(w) => w,
             },
         };
@@ -1097,9 +1117,9 @@ fn run_lane(
         let mut attempts = 0u32;
         // attempts without an answer (5xx, network error, timeout): PagerDuty may have the event
         let mut failures = 0u32;
-        let mut not_before = None;
+        let mut backoff = None;
         loop {
-            let Some(turn) = wait_turn(shared, lane, not_before) else {
+            let Some(turn) = wait_turn(shared, lane, backoff) else {
                 return; // stopping: the row stays in the outbox for the next run
             };
             attempts += 1;
@@ -1185,15 +1205,16 @@ fn run_lane(
                         q.lanes[lane].push_front(id);
                         continue 'rows;
                     }
-                    not_before = None;
+                    backoff = None;
                 }
                 Outcome::Failed(reason) => {
                     failures += 1;
-                    let ramping = {
+                    let (ramping, recoveries) = {
                         let mut q = shared.lock();
                         q.throttle.failed();
                         q.failing |= 1 << lane;
-                        q.throttle.ramp.is_some()
+                        q.backing_off |= 1 << lane;
+                        (q.throttle.ramp.is_some(), q.recoveries)
                     };
                     if ramping {
                         shared.wake_all();
@@ -1205,30 +1226,46 @@ fn run_lane(
                         "sending {what} failed ({reason}); retry {failures} in {:.1} s",
                         delay.as_secs_f64()
                     ));
-                    not_before = Some(Instant::now() + delay);
+                    backoff = Some(Backoff {
+                        until: Instant::now() + delay,
+                        recoveries,
+                    });
                 }
             }
         }
     }
 }
 
-/// PagerDuty processed a request of `lane`: its head event is no longer failing; after a
-/// 429, one more lane may send; the first one since the latest pause ends the rate-limit
-/// episode.
+/// PagerDuty processed a request of `lane`: its head event is no longer failing; every lane
+/// backing off after a failure retries now (PagerDuty is back: its events are not left to
+/// sleep out their own backoffs), within the rate limit; after a 429, one more lane may send;
+/// the first one since the latest pause ends the rate-limit episode.
 fn processed(shared: &Shared, turn: Turn, lane: usize) {
-    let (ramping, ended) = {
+    let (ramping, ended, released) = {
         let mut q = shared.lock();
         q.failing &= !(1 << lane);
+        let released = std::mem::take(&mut q.backing_off);
+        if released != 0 {
+            q.recoveries += 1;
+        }
         let ramping = q.throttle.ramp.is_some();
         let storm = q.throttle.guide.is_some();
         let ended = q
             .throttle
             .processed(turn, Instant::now())
             .map(|length| (length, storm));
-        (ramping, ended)
+        (ramping, ended, released)
     };
     if ramping {
         shared.wake_all();
+    } else if released != 0 {
+        shared.wake_lanes(released);
+    }
+    if released != 0 {
+        shared.log.info(&format!(
+            "PagerDuty answers again: {} lane(s) backing off after a failure retry now",
+            released.count_ones()
+        ));
     }
     if let Some((length, storm)) = ended {
         shared.log.log(
@@ -1555,6 +1592,73 @@ mod tests {
         assert_eq!((c.pending_rows, merged()), (9, 5));
         assert_eq!(shared.committed.load(Ordering::SeqCst), 14);
         assert_eq!(shared.counters.commits.load(Relaxed), 9);
+    }
+
+    /// Once PagerDuty answers a request again, every lane backing off after a failure retries
+    /// at once instead of sleeping out its backoff (here an hour), still within the rate
+    /// limit; a failure after that answer starts a backoff that it does not end.
+    #[test]
+    fn an_answer_ends_every_backoff_at_once() {
+        let (_c, shared) = committer("release");
+        let hour = Duration::from_secs(3600);
+        // lanes 1 and 2 failed and back off for an hour; lane 3 is failing too
+        let (tx, rx) = mpsc::channel();
+        let mut waiting = Vec::new();
+        for lane in [1usize, 2] {
+            let backoff = {
+                let mut q = shared.lock();
+                q.failing |= 1 << lane;
+                q.backing_off |= 1 << lane;
+                Backoff {
+                    until: Instant::now() + hour,
+                    recoveries: q.recoveries,
+                }
+            };
+            let (shared, tx) = (Arc::clone(&shared), tx.clone());
+            waiting.push(std::thread::spawn(move || {
+                let turn = wait_turn(&shared, lane, Some(backoff));
+                tx.send((lane, turn.is_some())).unwrap();
+            }));
+        }
+        shared.lock().failing |= 1 << 3;
+        assert!(rx.recv_timeout(ms(200)).is_err(), "still backing off");
+        // lane 0's request is answered (accepted or rejected): lanes 1 and 2 retry now
+        let turn = shared.lock().throttle.turn(Instant::now()).unwrap();
+        processed(&shared, turn, 0);
+        let mut released: Vec<(usize, bool)> = (0..2)
+            .map(|_| rx.recv_timeout(Duration::from_secs(60)).expect("released"))
+            .collect();
+        released.sort();
+        assert_eq!(released, [(1, true), (2, true)]);
+        for t in waiting {
+            t.join().unwrap();
+        }
+        {
+            let q = shared.lock();
+            assert_eq!((q.backing_off, q.recoveries), (0, 1));
+            // their head events have not been answered yet: still a backlog there
+            assert_eq!(q.failing, (1 << 1) | (1 << 2) | (1 << 3));
+        }
+        // a backoff that starts after the answer runs its course; the answer to lane 1's
+        // request ends lane 1's failing state only
+        let later = Backoff {
+            until: Instant::now() + hour,
+            recoveries: shared.lock().recoveries,
+        };
+        let turn = shared.lock().throttle.turn(Instant::now()).unwrap();
+        processed(&shared, turn, 1);
+        assert_eq!(shared.lock().failing, (1 << 2) | (1 << 3));
+        assert_eq!(shared.lock().recoveries, 1, "no lane was backing off");
+        let (tx, rx) = mpsc::channel();
+        let waiter = {
+            let shared = Arc::clone(&shared);
+            std::thread::spawn(move || tx.send(wait_turn(&shared, 4, Some(later))).unwrap())
+        };
+        assert!(rx.recv_timeout(ms(200)).is_err(), "backing off");
+        shared.lock().stopping = true;
+        shared.wake_all();
+        assert_eq!(rx.recv_timeout(Duration::from_secs(60)).unwrap(), None);
+        waiter.join().unwrap();
     }
 
     #[test]
