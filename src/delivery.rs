@@ -150,7 +150,7 @@ struct Queue {
     /// The routing key's rate limit (429).
     throttle: Throttle,
     /// Lanes (a bit each) whose head event has failed a delivery attempt (5xx, network error,
-    /// timeout) and has not been answered by PagerDuty since: the rows behind it are held
+    /// timeout) and has not been accepted or rejected since: the rows behind it are held
     /// back, a backlog where newer events may merge with them.
     failing: u64,
     /// Lanes (a bit each) sleeping out a retry's backoff.
