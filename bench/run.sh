@@ -11,6 +11,7 @@
 #   3.   outbox:   cargo run --release --example bench -- outbox
 #   4.   delivery: cargo run --release --example bench -- delivery
 #   5.   storm:    cargo run --release --example bench -- storm
+#   6.   recovery: cargo run --release --example bench -- recovery (drain after an outage)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -43,7 +44,7 @@ for v in 5.3 5.4; do
     bash bench/profile.sh --lua "$v" --gc stop --json --top 5 --events 300 --services 500 | tee -a "$RESULTS"
   fi
 done
-for b in outbox delivery storm; do
+for b in outbox delivery storm recovery; do
   echo "== $b" >&2
   "$BENCH" "$b" "${TINY[@]}" | tee -a "$RESULTS"
 done

@@ -25,6 +25,7 @@ fn every_benchmark_runs_on_a_tiny_input() {
         "\"bench\":\"outbox\"",
         "\"bench\":\"delivery\"",
         "\"bench\":\"storm\"",
+        "\"bench\":\"recovery\"",
     ] {
         assert!(stdout.contains(bench), "{bench} missing:\n{stdout}");
     }
