@@ -1,10 +1,11 @@
-//! Benchmarks of the outbox, of delivery, of a 429 storm and of huge `format_file` events, with a Markdown report.
+//! Benchmarks of the outbox, of delivery, of a 429 storm, of huge `format_file` events and of the recovery after an outage, with a Markdown report.
 //!
 //! ```text
 //! cargo run --release --example bench -- outbox   [--tiny] [--runs N] [--size B]
 //! cargo run --release --example bench -- delivery [--tiny] [--runs N] [--size E] [--latency-ms MS]
 //! cargo run --release --example bench -- storm    [--tiny] [--runs N] [--size SERVICES] [--scale S]
 //! cargo run --release --example bench -- template [--tiny] [--runs N] [--size OUTPUT_BYTES]
+//! cargo run --release --example bench -- recovery [--tiny] [--runs N] [--size E] [--outage-s S]
 //! cargo run --release --example bench -- report results.jsonl
 //! ```
 //!
@@ -46,6 +47,11 @@ const OUTBOX_TARGET_PER_S: f64 = 20_000.0;
 const LATENCY_MS: f64 = 50.0;
 /// Delivery target for one routing key (PagerDuty's largest per-key limit is 10,000/min = 167/s).
 const DELIVERY_TARGET_PER_S: f64 = 150.0;
+/// Recovery: events waiting through the outage, and how long PagerDuty is down.
+const RECOVERY_EVENTS: usize = 150;
+const RECOVERY_OUTAGE_S: f64 = 15.0;
+/// Recovery target: every waiting event delivered within this long after PagerDuty is back.
+const RECOVERY_TARGET_S: f64 = 1.0;
 /// Storm: PagerDuty's rate limit per routing key and window.
 const STORM_LIMIT: u32 = 120;
 /// Write-path targets: added cost per event and ratio to the baseline script.
@@ -82,7 +88,7 @@ fn main() {
     }
 }
 
-const USAGE: &str = "usage: bench outbox|delivery|storm|template [--tiny] [--runs N] [--size N] [--scale S] [--latency-ms MS] | bench report FILE";
+const USAGE: &str = "usage: bench outbox|delivery|storm|template|recovery [--tiny] [--runs N] [--size N] [--scale S] [--latency-ms MS] [--outage-s S] | bench report FILE";
 
 #[derive(Debug, Default)]
 struct Opts {
@@ -91,6 +97,7 @@ struct Opts {
     size: Option<usize>,
     scale: Option<f64>,
     latency_ms: Option<f64>,
+    outage_s: Option<f64>,
 }
 
 fn run(args: &[String]) -> Res<()> {
@@ -111,6 +118,7 @@ fn run(args: &[String]) -> Res<()> {
         "delivery" => delivery(&opts)?,
         "storm" => storm(&opts)?,
         "template" => template(&opts)?,
+        "recovery" => recovery(&opts)?,
         _ => return Err(USAGE.into()),
     };
     println!("{line}");
@@ -133,6 +141,7 @@ fn parse_opts(args: &[String]) -> Res<Opts> {
             "--size" => o.size = Some(value("--size")? as usize),
             "--scale" => o.scale = Some(value("--scale")?),
             "--latency-ms" => o.latency_ms = Some(value("--latency-ms")?),
+            "--outage-s" => o.outage_s = Some(value("--outage-s")?),
             _ => return Err(format!("unknown argument {a:?}; {USAGE}")),
         }
     }
@@ -1121,6 +1130,150 @@ fn template(o: &Opts) -> Res<Value> {
     Ok(v)
 }
 
+// 7. recovery after an outage
+
+fn recovery(o: &Opts) -> Res<Value> {
+    let n = o.size.unwrap_or(if o.tiny { 20 } else { RECOVERY_EVENTS });
+    let runs = o.runs.unwrap_or(if o.tiny { 1 } else { 5 });
+    let outage =
+        Duration::from_secs_f64(
+            o.outage_s
+                .unwrap_or(if o.tiny { 1.0 } else { RECOVERY_OUTAGE_S }),
+        );
+    let events = delivery_events(n, false);
+    let mut rs = Vec::new();
+    for run in 0..runs {
+        eprintln!(
+            "recovery: run {}/{runs}, {n} events, PagerDuty down {:.1} s",
+            run + 1,
+            outage.as_secs_f64()
+        );
+        let up = recovery_run(&events, None, run)?;
+        let back = recovery_run(&events, Some(outage), run)?;
+        eprintln!(
+            "recovery:   delivered {:.3} s after the recovery ({:.3} s after the first success; {} failed attempts, longest backoff {:.1} s); PagerDuty up all along: {:.3} s",
+            back.drain_s, back.after_first_s, back.failed, back.longest_backoff_s, up.drain_s
+        );
+        rs.push(json!({
+            "drain_s": r3(back.drain_s),
+            "after_first_success_s": r3(back.after_first_s),
+            "baseline_s": r3(up.drain_s),
+            "failed_attempts": back.failed,
+            "longest_backoff_s": r3(back.longest_backoff_s),
+            "ratio_vs_baseline": r3(back.drain_s / up.drain_s),
+        }));
+    }
+    let m = |k: &str| r3(median_of(&rs, k));
+    let drain = median_of(&rs, "drain_s");
+    Ok(json!({
+        "bench": "recovery",
+        "tiny": o.tiny,
+        "events": n,
+        "outage_s": r3(outage.as_secs_f64()),
+        "runs_n": runs,
+        "target_s": RECOVERY_TARGET_S,
+        "drain_s": r3(drain),
+        "drain_max_s": r3(rs.iter().filter_map(|r| r["drain_s"].as_f64()).fold(f64::NAN, f64::max)),
+        "after_first_success_s": m("after_first_success_s"),
+        "baseline_s": m("baseline_s"),
+        "ratio_vs_baseline": m("ratio_vs_baseline"),
+        "failed_attempts": m("failed_attempts"),
+        "longest_backoff_s": m("longest_backoff_s"),
+        "met": drain < RECOVERY_TARGET_S,
+        "runs": rs,
+    }))
+}
+
+/// What one recovery run measured.
+struct Recovered {
+    /// From the recovery (or, PagerDuty up all along, from the first submit) until idle.
+    drain_s: f64,
+    /// From the first request accepted until idle.
+    after_first_s: f64,
+    /// Attempts that failed during the outage.
+    failed: u64,
+    /// The longest retry backoff a lane started during the outage (from the log).
+    longest_backoff_s: f64,
+}
+
+/// `events` submitted to one connector; with `outage`, PagerDuty answers 503 for that long
+/// first (the events are committed and wait in their lanes, backing off), then 202.
+fn recovery_run(events: &[RawEvent], outage: Option<Duration>, run: usize) -> Res<Recovered> {
+    let pd = Standin::start().map_err(|e| format!("stand-in: {e}"))?;
+    if outage.is_some() {
+        pd.set_default(Answer::ServerError(503));
+    }
+    let first_ok: Arc<Mutex<Option<Instant>>> = Arc::new(Mutex::new(None));
+    {
+        let first_ok = Arc::clone(&first_ok);
+        pd.on_request(move |r| {
+            if r.status == 202 {
+                first_ok
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get_or_insert(Instant::now());
+            }
+        });
+    }
+    let name = if outage.is_some() { "down" } else { "up" };
+    let dir = fresh_dir(&format!("recovery-{name}-r{run}"))?;
+    let mut c = connector(json!({"http_server_url": pd.url()}), &dir)?;
+    let t0 = Instant::now();
+    for ev in events {
+        submit(&mut c, ev)?;
+    }
+    let start = match outage {
+        Some(d) => {
+            std::thread::sleep(d);
+            pd.set_default(Answer::Accept);
+            Instant::now()
+        }
+        None => t0,
+    };
+    let budget = Duration::from_secs(120);
+    if !c.wait_idle(budget) {
+        return Err(format!(
+            "recovery: not idle within {budget:?} after the recovery ({} outstanding)",
+            c.outstanding()
+        ));
+    }
+    let end = Instant::now();
+    let failed = c.counters().retried.load(Relaxed);
+    drop(c);
+    let accepted = pd.requests().iter().filter(|r| r.status == 202).count();
+    let first = first_ok
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .unwrap_or(end);
+    drop(pd);
+    // "sending trigger 1_1 failed (HTTP 503 ...); retry 4 in 2.8 s"
+    let log = std::fs::read_to_string(dir.join("connector.log")).unwrap_or_default();
+    let longest_backoff_s = log
+        .lines()
+        .filter(|l| l.contains("failed (") && l.ends_with(" s"))
+        .filter_map(|l| {
+            l.rsplit(" in ")
+                .next()?
+                .strip_suffix(" s")?
+                .parse::<f64>()
+                .ok()
+        })
+        .fold(0.0, f64::max);
+    done_with(&dir);
+    if accepted != events.len() {
+        return Err(format!(
+            "recovery: the stand-in accepted {accepted} events, expected {}",
+            events.len()
+        ));
+    }
+    Ok(Recovered {
+        drain_s: (end - start).as_secs_f64(),
+        after_first_s: end.saturating_duration_since(first).as_secs_f64(),
+        failed,
+        longest_backoff_s,
+    })
+}
+
 // ---------------------------------------------------------------------------------------
 // report
 
@@ -1226,6 +1379,7 @@ fn report(text: &str) -> String {
             "delivery" => report_delivery(&mut out, v),
             "storm" => report_storm(&mut out, v),
             "template" => report_template(&mut out, v),
+            "recovery" => report_recovery(&mut out, v),
             "write_path_summary" => report_write_path(&mut out, v),
             "instructions" => report_instructions(&mut out, v, &lines),
             "memory_summary" => report_memory(&mut out, v),
@@ -1542,6 +1696,65 @@ fn report_storm(out: &mut String, v: &Value) {
     table(out, "Storm (5)", &note, &rows);
 }
 
+fn report_recovery(out: &mut String, v: &Value) {
+    let target = num(v, "target_s");
+    let rows = [
+        line(
+            &format!(
+                "{} waiting events delivered, after PagerDuty is back",
+                v["events"]
+            ),
+            format!(
+                "{} s (slowest run {} s)",
+                fmt(num(v, "drain_s"), 3),
+                fmt(num(v, "drain_max_s"), 3)
+            ),
+            format!(
+                "{} s (PagerDuty up all along)",
+                fmt(num(v, "baseline_s"), 3)
+            ),
+            ratio(num(v, "ratio_vs_baseline")),
+            &format!("< {} s", fmt(target, 0)),
+            v["met"].as_bool(),
+        ),
+        line(
+            "of which after the first request accepted",
+            format!("{} s", fmt(num(v, "after_first_success_s"), 3)),
+            format!(
+                "{} s (PagerDuty up all along)",
+                fmt(num(v, "baseline_s"), 3)
+            ),
+            "-".into(),
+            "-",
+            None,
+        ),
+        line(
+            "longest retry backoff started during the outage (what a lane would otherwise sleep out)",
+            format!("{} s", fmt(num(v, "longest_backoff_s"), 1)),
+            "-".into(),
+            "-".into(),
+            "-",
+            None,
+        ),
+        line(
+            "failed attempts during the outage",
+            fmt(num(v, "failed_attempts"), 0),
+            "-".into(),
+            "-".into(),
+            "-",
+            None,
+        ),
+    ];
+    let note = format!(
+        "{} events (distinct services) wait while the stand-in answers 503 for {} s, then it answers 202 again: time from then until every event is delivered (`wait_idle`), {} run(s){}. The first request after the recovery goes when the earliest lane's backoff ends; its success releases every other lane at once. Baseline: the same events with PagerDuty up all along, submit to idle, in the same run.",
+        v["events"],
+        fmt(num(v, "outage_s"), 1),
+        v["runs_n"],
+        tiny_note(v)
+    );
+    table(out, "Recovery after an outage (7)", &note, &rows);
+}
+
 fn lua_of(v: &Value) -> String {
     match &v["lua"] {
         Value::String(s) => s.clone(),
@@ -1727,6 +1940,13 @@ mod tests {
         assert_eq!(v["bench"], "storm");
         assert_eq!(v["final_state_ok"], true);
         assert!(report(&v.to_string()).contains("### Storm"));
+    }
+
+    #[test]
+    fn recovery_runs_on_a_tiny_input() {
+        let v = recovery(&tiny()).unwrap();
+        assert_eq!(v["bench"], "recovery");
+        assert!(report(&v.to_string()).contains("### Recovery after an outage"));
     }
 
     #[test]

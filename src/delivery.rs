@@ -12,14 +12,17 @@
 //! Broker's acknowledgement with it). The committer also applies what the lanes report
 //! (delivered: deleted; rejected: moved to `rejected`; these alone wait up to
 //! `outbox_commit_delay` to share a commit), merges
-//! superseded pending events, holds new events back when the outbox is full or the disk
-//! fails (so Broker keeps them), releases committed events to the lanes according to
-//! `max_buffer_size`/`max_buffer_age`, and writes the statistics file.
+//! superseded pending events in a backlog only (their lane's head event has failed a
+//! delivery attempt, or the routing key is rate limited: never because a thread is slow),
+//! holds new events back when the outbox is full or the disk fails (so Broker keeps them),
+//! releases committed events to the lanes according to `max_buffer_size`/`max_buffer_age`,
+//! and writes the statistics file.
 //!
 //! A lane gets each row the committer just stored from memory, as stored, and reads back
 //! only the others (left by an earlier run, updated since their commit). It retries its
 //! head event with backoff (so a resolve never overtakes its trigger) while other lanes
-//! keep flowing; a rejected event never blocks the events behind it. A 429
+//! keep flowing, until PagerDuty answers any request again: then every lane backing off
+//! retries at once; a rejected event never blocks the events behind it. A 429
 //! pauses every lane, since they share the routing key, and when the pause ends a single
 //! request probes: another 429 pauses again (longer, at most 5 s without `Retry-After`);
 //! once PagerDuty processes one, the lanes resume one more at a time with each request it
@@ -148,6 +151,15 @@ struct Queue {
     ready: HashMap<i64, Stored>,
     /// The routing key's rate limit (429).
     throttle: Throttle,
+    /// Lanes (a bit each) whose head event has failed a delivery attempt (5xx, network error,
+    /// timeout) and has not been accepted or rejected since: the rows behind it are held
+    /// back, a backlog where newer events may merge with them.
+    failing: u64,
+    /// Lanes (a bit each) sleeping out a retry's backoff.
+    backing_off: u64,
+    /// Incremented each time PagerDuty answers a request while lanes were backing off: a
+    /// backoff started before ends there (PagerDuty is back).
+    recoveries: u64,
     stopping: bool,
 }
 
@@ -303,6 +315,9 @@ impl Shared {
                 busy: HashSet::new(),
                 ready: HashMap::new(),
                 throttle: Throttle::default(),
+                failing: 0,
+                backing_off: 0,
+                recoveries: 0,
                 stopping: false,
             }),
             wakes: (0..LANES).map(|_| Condvar::new()).collect(),
@@ -740,10 +755,14 @@ impl Committer {
         let mut q = self.shared.lock();
         let busy = q.busy.clone();
         let is_busy = |id: i64| busy.contains(&id);
-        // a lane with rows waiting, or a rate-limited key, cannot send a new event right
-        // away: there, rows of this batch may merge with each other too
+        // the merge rule: events of a dedup_key merge only in a backlog, when its lane's head
+        // event has failed a delivery attempt or the routing key is rate limited; never
+        // because a lane is slow to take its rows (while PagerDuty answers, every state change
+        // is sent, in order)
         let throttled = q.throttle.holds(Instant::now());
-        let behind: Vec<bool> = q.lanes.iter().map(|l| throttled || !l.is_empty()).collect();
+        let behind: Vec<bool> = (0..LANES)
+            .map(|lane| throttled || q.failing & (1 << lane) != 0)
+            .collect();
         let outcome = (|| -> Result<_, OutboxError> {
             let mut batch = self.outbox.batch()?;
             let mut done = Vec::new();
@@ -991,18 +1010,30 @@ fn next_id(shared: &Shared, lane: usize) -> Option<(i64, Option<Stored>)> {
     }
 }
 
-/// Waits until `not_before` (a retry's backoff) and a turn to send; `None` when stopping.
-fn wait_turn(shared: &Shared, lane: usize, not_before: Option<Instant>) -> Option<Turn> {
+/// A retry's backoff: until when, unless PagerDuty answers another request first.
+#[derive(Debug, Clone, Copy)]
+struct Backoff {
+    until: Instant,
+    /// [`Queue::recoveries`] when it started.
+    recoveries: u64,
+}
+
+/// Waits until `backoff` ends (its time, or PagerDuty answering another lane's request) and a
+/// turn to send (the rate limit); `None` when stopping.
+fn wait_turn(shared: &Shared, lane: usize, backoff: Option<Backoff>) -> Option<Turn> {
     let mut q = shared.lock();
     loop {
         if q.stopping {
             return None;
         }
         let now = Instant::now();
-        let wake = match not_before.filter(|t| *t > now) {
-            Some(t) => Some(t),
+        let wake = match backoff.filter(|b| b.until > now && b.recoveries == q.recoveries) {
+            Some(b) => Some(b.until),
             None => match q.throttle.turn(now) {
-                Ok(turn) => return Some(turn),
+                Ok(turn) => {
+                    q.backing_off &= !(1 << lane);
+                    return Some(turn);
+                }
                 Err(w) => w,
             },
         };
@@ -1089,9 +1120,9 @@ fn run_lane(
         let mut attempts = 0u32;
         // attempts without an answer (5xx, network error, timeout): PagerDuty may have the event
         let mut failures = 0u32;
-        let mut not_before = None;
+        let mut backoff = None;
         loop {
-            let Some(turn) = wait_turn(shared, lane, not_before) else {
+            let Some(turn) = wait_turn(shared, lane, backoff) else {
                 return; // stopping: the row stays in the outbox for the next run
             };
             attempts += 1;
@@ -1127,7 +1158,7 @@ fn run_lane(
                         "delivered {what} (attempt {attempts}): {}",
                         out.summary
                     ));
-                    processed(shared, turn);
+                    processed(shared, turn, lane);
                     let _ = inbox.send(Msg::Delivered(id));
                     break;
                 }
@@ -1138,7 +1169,7 @@ fn run_lane(
                         "PagerDuty rejected {what}; kept in the outbox's rejected table: {reason}; event: {}",
                         payload::redacted(&out.outgoing())
                     ));
-                    processed(shared, turn);
+                    processed(shared, turn, lane);
                     let _ = inbox.send(Msg::Rejected(id, reason));
                     break;
                 }
@@ -1180,14 +1211,16 @@ fn run_lane(
                         q.lanes[lane].push_front(id);
                         continue 'rows;
                     }
-                    not_before = None;
+                    backoff = None;
                 }
                 Outcome::Failed(reason) | Outcome::Misdirected(reason) => {
                     failures += 1;
-                    let ramping = {
+                    let (ramping, recoveries) = {
                         let mut q = shared.lock();
                         q.throttle.failed();
-                        q.throttle.ramp.is_some()
+                        q.failing |= 1 << lane;
+                        q.backing_off |= 1 << lane;
+                        (q.throttle.ramp.is_some(), q.recoveries)
                     };
                     if ramping {
                         shared.wake_all();
@@ -1200,28 +1233,46 @@ fn run_lane(
                         "sending {what} failed ({reason}); retry {failures} in {:.1} s",
                         delay.as_secs_f64()
                     ));
-                    not_before = Some(Instant::now() + delay);
+                    backoff = Some(Backoff {
+                        until: Instant::now() + delay,
+                        recoveries,
+                    });
                 }
             }
         }
     }
 }
 
-/// PagerDuty processed a request: after a 429, one more lane may send; the first one since
-/// the latest pause ends the rate-limit episode.
-fn processed(shared: &Shared, turn: Turn) {
-    let (ramping, ended) = {
+/// PagerDuty processed a request of `lane`: its head event is no longer failing; every lane
+/// backing off after a failure retries now (PagerDuty is back: its events are not left to
+/// sleep out their own backoffs), within the rate limit; after a 429, one more lane may send;
+/// the first one since the latest pause ends the rate-limit episode.
+fn processed(shared: &Shared, turn: Turn, lane: usize) {
+    let (ramping, ended, released) = {
         let mut q = shared.lock();
+        q.failing &= !(1 << lane);
+        let released = std::mem::take(&mut q.backing_off);
+        if released != 0 {
+            q.recoveries += 1;
+        }
         let ramping = q.throttle.ramp.is_some();
         let storm = q.throttle.guide.is_some();
         let ended = q
             .throttle
             .processed(turn, Instant::now())
             .map(|length| (length, storm));
-        (ramping, ended)
+        (ramping, ended, released)
     };
     if ramping {
         shared.wake_all();
+    } else if released != 0 {
+        shared.wake_lanes(released);
+    }
+    if released != 0 {
+        shared.log.info(&format!(
+            "PagerDuty answers again: {} lane(s) backing off after a failure retry now",
+            released.count_ones()
+        ));
     }
     if let Some((length, storm)) = ended {
         shared.log.log(
@@ -1496,32 +1547,129 @@ mod tests {
         assert!(c.held.is_empty());
     }
 
+    /// The merge rule depends on PagerDuty's answers only, never on how fast the lanes take
+    /// their rows: rows waiting in a lane (no lane thread here takes them) are no backlog.
     #[test]
-    fn events_of_one_commit_merge_only_under_a_backlog() {
+    fn events_merge_only_behind_a_failure_or_under_a_rate_limit() {
         let (mut c, shared) = committer("backlog");
         let merged = || shared.counters.merged.load(Relaxed);
-        // PagerDuty keeps up (idle lanes, no rate limit): a trigger and its resolve committed
-        // together are both sent
+        // PagerDuty keeps up: a trigger and its resolve committed together are both sent
         c.held.push_back((1, event("k1", Action::Trigger, true)));
         c.held.push_back((2, event("k1", Action::Resolve, false)));
         c.commit();
         assert_eq!((c.pending_rows, merged()), (2, 0));
-        assert_eq!(shared.lock().lanes[lane_of("k1")].len(), 2);
-        // the key is rate limited: the same pair is merged away within its commit
-        shared.lock().throttle.paused_until = Some(Instant::now() + Duration::from_secs(60));
-        c.held.push_back((3, event("k2", Action::Trigger, true)));
-        c.held.push_back((4, event("k2", Action::Resolve, false)));
+        // k1's lane still holds both rows (its thread is slow): a new short incident,
+        // committed together or one after the other, is still sent in full and in order
+        c.held.push_back((3, event("k1", Action::Trigger, true)));
+        c.held.push_back((4, event("k1", Action::Resolve, false)));
         c.commit();
-        assert_eq!((c.pending_rows, merged()), (2, 2));
-        // no rate limit, but k1's lane has rows waiting (no lane thread takes them here):
-        // WARNING then CRITICAL committed together give one trigger
-        shared.lock().throttle = Throttle::default();
         c.held.push_back((5, event("k1", Action::Trigger, true)));
+        c.commit();
         c.held.push_back((6, event("k1", Action::Trigger, false)));
         c.commit();
-        assert_eq!((c.pending_rows, merged()), (3, 3));
-        assert_eq!(shared.committed.load(Ordering::SeqCst), 6);
-        assert_eq!(shared.counters.commits.load(Relaxed), 3);
+        c.held.push_back((7, event("k1", Action::Resolve, false)));
+        c.commit();
+        assert_eq!((c.pending_rows, merged()), (7, 0));
+        let ids: Vec<i64> = shared.lock().lanes[lane_of("k1")].iter().copied().collect();
+        assert_eq!(ids.len(), 7);
+        let reader = c.outbox.reader().unwrap();
+        let sent: Vec<Action> = ids
+            .iter()
+            .map(|id| reader.fetch(*id).unwrap().unwrap().action)
+            .collect();
+        use Action::{Resolve as R, Trigger as T};
+        assert_eq!(sent, [T, R, T, R, T, T, R]);
+        // the head event of k2's lane has failed a delivery attempt: events behind it merge,
+        // in one commit and across commits
+        shared.lock().failing |= 1 << lane_of("k2");
+        c.held.push_back((8, event("k2", Action::Trigger, true)));
+        c.held.push_back((9, event("k2", Action::Trigger, false)));
+        c.commit();
+        assert_eq!((c.pending_rows, merged()), (8, 1));
+        c.held.push_back((10, event("k2", Action::Resolve, false)));
+        c.commit();
+        assert_eq!((c.pending_rows, merged()), (7, 3));
+        // answered again: no backlog, nothing merges
+        shared.lock().failing = 0;
+        c.held.push_back((11, event("k2", Action::Trigger, true)));
+        c.held.push_back((12, event("k2", Action::Resolve, false)));
+        c.commit();
+        assert_eq!((c.pending_rows, merged()), (9, 3));
+        // the key is rate limited: the same pair is merged away within its commit
+        shared.lock().throttle.paused_until = Some(Instant::now() + Duration::from_secs(60));
+        c.held.push_back((13, event("k3", Action::Trigger, true)));
+        c.held.push_back((14, event("k3", Action::Resolve, false)));
+        c.commit();
+        assert_eq!((c.pending_rows, merged()), (9, 5));
+        assert_eq!(shared.committed.load(Ordering::SeqCst), 14);
+        assert_eq!(shared.counters.commits.load(Relaxed), 9);
+    }
+
+    /// Once PagerDuty answers a request again, every lane backing off after a failure retries
+    /// at once instead of sleeping out its backoff (here an hour), still within the rate
+    /// limit; a failure after that answer starts a backoff that it does not end.
+    #[test]
+    fn an_answer_ends_every_backoff_at_once() {
+        let (_c, shared) = committer("release");
+        let hour = Duration::from_secs(3600);
+        // lanes 1 and 2 failed and back off for an hour; lane 3 is failing too
+        let (tx, rx) = mpsc::channel();
+        let mut waiting = Vec::new();
+        for lane in [1usize, 2] {
+            let backoff = {
+                let mut q = shared.lock();
+                q.failing |= 1 << lane;
+                q.backing_off |= 1 << lane;
+                Backoff {
+                    until: Instant::now() + hour,
+                    recoveries: q.recoveries,
+                }
+            };
+            let (shared, tx) = (Arc::clone(&shared), tx.clone());
+            waiting.push(std::thread::spawn(move || {
+                let turn = wait_turn(&shared, lane, Some(backoff));
+                tx.send((lane, turn.is_some())).unwrap();
+            }));
+        }
+        shared.lock().failing |= 1 << 3;
+        assert!(rx.recv_timeout(ms(200)).is_err(), "still backing off");
+        // lane 0's request is answered (accepted or rejected): lanes 1 and 2 retry now
+        let turn = shared.lock().throttle.turn(Instant::now()).unwrap();
+        processed(&shared, turn, 0);
+        let mut released: Vec<(usize, bool)> = (0..2)
+            .map(|_| rx.recv_timeout(Duration::from_secs(60)).expect("released"))
+            .collect();
+        released.sort();
+        assert_eq!(released, [(1, true), (2, true)]);
+        for t in waiting {
+            t.join().unwrap();
+        }
+        {
+            let q = shared.lock();
+            assert_eq!((q.backing_off, q.recoveries), (0, 1));
+            // their head events have not been answered yet: still a backlog there
+            assert_eq!(q.failing, (1 << 1) | (1 << 2) | (1 << 3));
+        }
+        // a backoff that starts after the answer runs its course; the answer to lane 1's
+        // request ends lane 1's failing state only
+        let later = Backoff {
+            until: Instant::now() + hour,
+            recoveries: shared.lock().recoveries,
+        };
+        let turn = shared.lock().throttle.turn(Instant::now()).unwrap();
+        processed(&shared, turn, 1);
+        assert_eq!(shared.lock().failing, (1 << 2) | (1 << 3));
+        assert_eq!(shared.lock().recoveries, 1, "no lane was backing off");
+        let (tx, rx) = mpsc::channel();
+        let waiter = {
+            let shared = Arc::clone(&shared);
+            std::thread::spawn(move || tx.send(wait_turn(&shared, 4, Some(later))).unwrap())
+        };
+        assert!(rx.recv_timeout(ms(200)).is_err(), "backing off");
+        shared.lock().stopping = true;
+        shared.wake_all();
+        assert_eq!(rx.recv_timeout(Duration::from_secs(60)).unwrap(), None);
+        waiter.join().unwrap();
     }
 
     #[test]

@@ -712,7 +712,6 @@ impl Outbox {
     pub fn batch(&mut self) -> Result<Batch<'_>, OutboxError> {
         Ok(Batch {
             tx: self.conn.transaction()?,
-            fresh: std::collections::HashSet::new(),
         })
     }
 }
@@ -720,17 +719,14 @@ impl Outbox {
 /// One group commit.
 pub struct Batch<'a> {
     tx: rusqlite::Transaction<'a>,
-    /// Rows added by this batch: merged with each other only under a backlog. Merging is for
-    /// events that could not be sent right away anyway, not for events that arrive together
-    /// while PagerDuty keeps up.
-    fresh: std::collections::HashSet<i64>,
 }
 
 impl Batch<'_> {
-    /// Adds an event, merging it with the pending rows of its `dedup_key` that it makes
-    /// unnecessary. Rows in `busy` (being sent, or sent and awaiting deletion) are never
-    /// touched; rows added by this same batch only when `backlog` says that the event cannot
-    /// be sent right away anyway (its lane is behind, or the routing key is rate limited).
+    /// Adds an event. Only under a `backlog` (the caller's rule: the pending rows of this
+    /// `dedup_key` are held back by a failure or a rate limit) does it merge with the pending
+    /// rows of its `dedup_key` that it makes unnecessary, whichever batch added them; without
+    /// one, every event is stored and sent. Rows in `busy` (being sent, or sent and awaiting
+    /// deletion) are never touched.
     pub fn insert(
         &mut self,
         out: &Stored,
@@ -749,8 +745,7 @@ impl Batch<'_> {
                     Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? != 0))
                 })
                 .optional()?;
-            let Some((id, action, last_opens)) =
-                last.filter(|(id, _, _)| !busy(*id) && (backlog || !self.fresh.contains(id)))
+            let Some((id, action, last_opens)) = last.filter(|(id, _, _)| backlog && !busy(*id))
             else {
                 break;
             };
@@ -811,7 +806,6 @@ impl Batch<'_> {
                 out.body,
                 now_ms()
             ])?;
-        self.fresh.insert(id);
         result.id = Some(id);
         Ok(result)
     }
@@ -1347,10 +1341,10 @@ mod tests {
         assert_eq!((row.outgoing().body, row.summary), (body, "s".to_string()));
     }
 
-    /// Inserts in a batch of its own (merging only applies to rows of earlier batches).
+    /// Inserts under a backlog, in a batch of its own.
     fn put(o: &mut Outbox, out: Stored, opens: bool, busy: &dyn Fn(i64) -> bool) -> Inserted {
         let mut b = o.batch().unwrap();
-        let r = b.insert(&out, opens, busy, false).unwrap();
+        let r = b.insert(&out, opens, busy, true).unwrap();
         b.commit().unwrap();
         r
     }
@@ -1395,7 +1389,7 @@ mod tests {
         let t2 = put(&mut o, out("k2", Action::Trigger, "newer"), false, &busy);
         assert!(t2.id.is_some());
         assert_eq!(o.pending_count().unwrap(), 3);
-        // events of one batch are never merged with each other (no backlog)
+        // without a backlog nothing merges, in one batch or across batches
         let mut b = o.batch().unwrap();
         let a = b
             .insert(&out("k3", Action::Trigger, "t"), true, &none, false)
@@ -1405,6 +1399,22 @@ mod tests {
             .unwrap();
         b.commit().unwrap();
         assert!(a.id.is_some() && z.id.is_some() && z.merged == 0);
+        let mut b = o.batch().unwrap();
+        let t = b
+            .insert(&out("k3", Action::Trigger, "again"), true, &none, false)
+            .unwrap();
+        b.commit().unwrap();
+        let mut b = o.batch().unwrap();
+        let u = b
+            .insert(&out("k3", Action::Trigger, "newer"), false, &none, false)
+            .unwrap();
+        let r = b
+            .insert(&out("k3", Action::Resolve, "ok"), false, &none, false)
+            .unwrap();
+        b.commit().unwrap();
+        assert!(t.id.is_some() && u.id.is_some() && r.id.is_some());
+        assert_eq!((u.merged, r.merged), (0, 0));
+        assert_eq!(o.pending_count().unwrap(), 8);
     }
 
     #[test]

@@ -26,6 +26,7 @@ fn every_benchmark_runs_on_a_tiny_input() {
         "\"bench\":\"delivery\"",
         "\"bench\":\"storm\"",
         "\"bench\":\"template\"",
+        "\"bench\":\"recovery\"",
     ] {
         assert!(stdout.contains(bench), "{bench} missing:\n{stdout}");
     }

@@ -301,6 +301,54 @@ fn reload_mid_stream_loses_nothing() {
     }
 }
 
+/// Short incidents while PagerDuty is slow to answer (every 202 delayed): each service goes
+/// CRITICAL, OK, CRITICAL, OK, all handed over before the first answer, so the lanes are busy
+/// and the later events wait behind earlier ones. Nothing failed and nothing was rate limited:
+/// nothing is merged, and each service has two incidents, opened and resolved in order. (Until
+/// the merge rule depended on PagerDuty's answers only, a resolve that found its trigger still
+/// queued cancelled it, and incidents vanished while PagerDuty answered 202.)
+#[test]
+fn short_incidents_are_sent_in_full_while_pagerduty_answers_slowly() {
+    for lua in LUAS {
+        let pd = standin();
+        pd.set_latency(Duration::from_millis(300));
+        let out = Run::new(lua, "short_incidents.lua")
+            .env("CPD_URL", pd.url())
+            .go();
+        out.assert_ok();
+        let got = pd.accepted();
+        let incidents = pd.incidents();
+        for sid in 1..=7 {
+            let key = format!("20_{sid}");
+            assert_eq!(
+                sequence(&got, &key),
+                ["trigger", "resolve", "trigger", "resolve"],
+                "{lua}: {key}"
+            );
+            let mine: Vec<_> = incidents.iter().filter(|i| i.dedup_key == key).collect();
+            assert_eq!(mine.len(), 2, "{lua}: {key}: {mine:?}");
+            assert!(
+                mine.iter()
+                    .all(|i| i.status == pd_standin::IncidentStatus::Resolved && i.events == 2),
+                "{lua}: {key}: {mine:?}"
+            );
+        }
+        assert_eq!(got.len(), 28, "{lua}: {:#?}", actions(&got));
+        // the statistics written at stop: nothing merged
+        let stats: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(out.dir.join("PagerDuty.db.stats.json")).unwrap(),
+        )
+        .unwrap();
+        let per_key = stats["routing_keys"].as_object().unwrap();
+        let k = per_key.values().next().unwrap();
+        assert_eq!(
+            (&k["merged"], &k["delivered"]),
+            (&json!(0), &json!(28)),
+            "{stats}"
+        );
+    }
+}
+
 #[test]
 fn two_outputs_share_nothing() {
     for lua in LUAS {

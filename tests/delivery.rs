@@ -141,7 +141,7 @@ fn a_rejected_event_never_blocks_the_next() {
     let dir = scratch("reject");
     let mut c = connector(json!({"http_server_url": pd.url()}), &dir);
     c.submit(&service(5, 6, 2, 100)).unwrap();
-    // answered before the recovery comes (a resolve finding its trigger still queued cancels it)
+    // answered before the recovery comes (the trigger's rejection is what this test is about)
     assert!(c.wait_idle(Duration::from_secs(10)));
     c.submit(&service(5, 6, 0, 160)).unwrap();
     assert!(c.wait_idle(Duration::from_secs(10)));
@@ -319,6 +319,40 @@ fn an_event_answered_429_can_still_merge_during_the_pause() {
     assert!(pd.accepted().is_empty());
     assert_eq!(c.counters().merged.load(Relaxed), 2);
     assert_eq!(pd.open_incident_count(), 0);
+}
+
+/// 150 events wait through an outage (500s), long enough that the lanes back off for several
+/// seconds; when PagerDuty answers again, the first success releases every waiting lane at
+/// once (logged), and everything is delivered, in order per key, nothing merged away by a
+/// retry: the outage is a backlog, but these are distinct services.
+#[test]
+fn after_an_outage_the_first_success_releases_every_waiting_lane() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let pd = Standin::start().unwrap();
+    pd.set_default(Answer::ServerError(500));
+    let dir = scratch("recovery");
+    let mut c = connector(json!({"http_server_url": pd.url()}), &dir);
+    let services = 150u64;
+    for s in 1..=services {
+        c.submit(&service(60, s, 2, 100)).unwrap();
+    }
+    // 64 failed attempts: about four per lane, whose backoffs are now about 0.8 to 2.5 s
+    assert!(eventually(Duration::from_secs(120), || {
+        c.counters().retried.load(Relaxed) >= 64
+    }));
+    let failed = pd.requests().len();
+    pd.set_default(Answer::Accept);
+    assert!(c.wait_idle(Duration::from_secs(120)), "{}", log_of(&dir));
+    let got = pd.accepted();
+    assert_eq!(got.len(), services as usize);
+    let log = log_of(&dir);
+    assert!(
+        log.contains("PagerDuty answers again:")
+            && log.contains("lane(s) backing off after a failure retry now"),
+        "{log}"
+    );
+    assert_eq!(c.counters().merged.load(Relaxed), 0);
+    println!("{failed} requests failed before the recovery");
 }
 
 /// What the proxy saw: each CONNECT line and its Proxy-Authorization header.

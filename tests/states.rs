@@ -237,8 +237,8 @@ fn status_dedup_off_bypasses_the_fast_path() {
             hard: true,
             flags: Flags::default(),
         };
-        // each status is delivered before the next one comes: queued together, identical
-        // triggers of one dedup_key merge (by design), which is not what this test is about
+        // each status is delivered before the next one comes: each decision is taken on the
+        // state the previous delivery left
         for t in [100, 160, 220] {
             if c.quick_status(1, 29, key, observed) == Quick::NeedDetails {
                 c.submit_details(&service(7, 8, 2, t)).unwrap();

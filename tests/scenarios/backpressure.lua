@@ -7,8 +7,8 @@ C.running(out)
 for sid = 1, 20 do
   out:send(C.svc { host_id = 12, service_id = 100 + sid, state = 2, output = "CRITICAL - " .. sid })
 end
-C.settle(out, 30)
-C.delivered(out, 20, 30)
+C.settle(out)
+C.delivered(out, 20)
 C.check(out:flushes() > 0, "Broker had to call flush() while the queue was full")
 print("backpressure: " .. out:written() .. " writes, " .. out:flushes() .. " flushes")
 local logs = io.open(C.log):read("a")

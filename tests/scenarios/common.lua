@@ -96,9 +96,13 @@ function M.eq(a, b, msg)
   if a ~= b then error(string.format("check failed: %s: expected %s, got %s", msg, tostring(b), tostring(a)), 2) end
 end
 
+-- The default bound of the waits below, in seconds: generous, as a wait ends as soon as what
+-- it waits for happens (CI is a busy 2-core machine running a debug build).
+M.WAIT = 120
+
 -- Broker idles until everything is acknowledged.
 function M.settle(out, timeout)
-  local ok = out:idle_until(function() return out:unacked() == 0 end, timeout or 15)
+  local ok = out:idle_until(function() return out:unacked() == 0 end, timeout or M.WAIT)
   if not ok then
     error("events not acknowledged in time: unacked=" .. out:unacked() .. "\nerrors: " .. table.concat(out:errors(), "\n"), 2)
   end
@@ -118,7 +122,7 @@ end
 
 -- Broker idles until the connector has delivered (or rejected) `n` events in all.
 function M.delivered(out, n, timeout, log)
-  local ok = out:idle_until(function() return M.finished(log) >= n end, timeout or 20)
+  local ok = out:idle_until(function() return M.finished(log) >= n end, timeout or M.WAIT)
   if not ok then
     error(string.format("only %d of %d events delivered in time", M.finished(log), n), 2)
   end
@@ -145,7 +149,7 @@ end
 
 -- Broker idles until the outbox is empty (needs a short stats_interval).
 function M.drain(out, timeout, name)
-  local ok = out:idle_until(function() return M.pending(name) == 0 end, timeout or 30)
+  local ok = out:idle_until(function() return M.pending(name) == 0 end, timeout or M.WAIT)
   if not ok then error("outbox not drained in time: pending " .. tostring(M.pending(name)), 2) end
 end
 

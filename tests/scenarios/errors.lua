@@ -20,7 +20,7 @@ C.delivered(out, 3)
 out:send(C.svc { host_id = 12, service_id = 43, state = 2, output = "CRITICAL - hang one" })
 local t0 = host.now()
 C.settle(out) -- stored in the outbox: acknowledged although the server hangs
-C.delivered(out, 4, 20)
+C.delivered(out, 4)
 print(string.format("errors: hang recovered after %.2f s", host.now() - t0))
 
 local logs = io.open(C.log):read("a")

@@ -34,7 +34,7 @@ local _, lines = logs:gsub("cannot write the outbox", "")
 C.eq(lines, 1, "one clear log line for the full disk")
 -- the administrator frees space
 assert(os.remove(fs .. "/filler"))
-C.settle(out, 30)
+C.settle(out)
 local stats = C.work .. "/full.stats.json"
 C.check(out:idle_until(function() return C.stat("pending", stats) == 0 end, 60), "outbox drained")
 out:idle(4) -- the recovery is announced after 3 s of normal operation

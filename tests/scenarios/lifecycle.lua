@@ -1,6 +1,6 @@
 -- Service CRITICAL -> OK, host DOWN -> UP, SOFT ignored, repeat not resent, recovery in a downtime resolves.
--- Each recovery is sent once its trigger was delivered: a resolve that finds its trigger still
--- queued (a busy lane on a loaded machine) cancels it, by design, and nothing is sent.
+-- Each recovery is sent once its trigger was delivered, so that the requests arrive one by one
+-- (short incidents sent together: tests/scenarios/short_incidents.lua).
 local C = dofile(os.getenv("CPD_SCENARIO_DIR") .. "/common.lua")
 local out = C.output()
 C.running(out)

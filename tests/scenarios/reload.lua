@@ -9,8 +9,8 @@ C.settle(out) -- stored: acknowledged although the server fails
 out:reload()
 C.running(out)
 out:send(C.svc { host_id = 12, service_id = 55, state = 1, output = "WARNING - after reload" })
-C.settle(out, 20)
-C.delivered(out, 6, 30)
+C.settle(out)
+C.delivered(out, 6)
 out:reload()
 C.running(out)
 -- a recovery after the reload: the new instance resolves what the old one opened

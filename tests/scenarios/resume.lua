@@ -4,7 +4,7 @@ local C = dofile(os.getenv("CPD_SCENARIO_DIR") .. "/common.lua")
 local want = os.getenv("CPD_EXPECT") or "all"
 local out = C.output { stats_interval = 1 }
 C.running(out)
-if want == "all" then C.drain(out, 60) else C.delivered(out, tonumber(want), 30) end
+if want == "all" then C.drain(out) else C.delivered(out, tonumber(want)) end
 -- Broker replays what it had not been told was safe: recognised, not sent again
 local replay = os.getenv("CPD_REPLAY")
 if replay then

@@ -42,8 +42,7 @@ C.running(out)
 local e = C.svc { host_id = 12, service_id = 34, state = 2, output = "CRITICAL - /var 97%",
   long_output = "inodes 50%", check_attempt = 3 }
 e.percent_state_change = 12.5 -- a field the bridge reads only because a template names it
--- Each step waits for the previous one's delivery: on a loaded machine, events still queued
--- together merge by design (a resolve cancels its queued trigger, supersedes a queued ack).
+-- Each step waits for the previous one's delivery, so that each request is checked on its own.
 out:send(e)
 C.delivered(out, 1)
 out:send(C.ev.acknowledgement { bbdo = C.bbdo, host_id = 12, service_id = 34, author = "alice",
