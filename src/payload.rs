@@ -262,6 +262,30 @@ pub fn custom_event(c: &Custom) -> Outgoing {
     }
 }
 
+/// A change event (`/v2/change/enqueue`): PagerDuty records it on the service of the routing
+/// key and opens no incident. The body without `routing_key` ([`encode_body`] adds it).
+pub fn change_event(
+    summary: &str,
+    source: &str,
+    timestamp: i64,
+    details: Map<String, Value>,
+) -> Map<String, Value> {
+    let mut payload = Map::new();
+    payload.insert(
+        "summary".into(),
+        truncate_chars(summary, MAX_SUMMARY_CHARS).into(),
+    );
+    payload.insert("timestamp".into(), timefmt::rfc3339_utc(timestamp).into());
+    payload.insert("source".into(), source.into());
+    if !details.is_empty() {
+        payload.insert("custom_details".into(), Value::Object(details));
+    }
+    let mut body = Map::new();
+    body.insert("payload".into(), Value::Object(payload));
+    shrink(&mut body, BODY_BUDGET);
+    body
+}
+
 /// Lists, in a host's event, the service problems it suppresses
 /// (`suppress_services_of_down_hosts`): `custom_details.SuppressedServices`, one line each.
 pub fn list_suppressed_services(out: &mut Outgoing, services: &[&StatusEvent]) {
@@ -294,6 +318,11 @@ pub fn list_suppressed_services(out: &mut Outgoing, services: &[&StatusEvent]) {
 /// (shrunk further if an unusually long routing key needs the room).
 pub fn encode(out: &Outgoing, routing_key: &Secret) -> Vec<u8> {
     render(&out.body, routing_key.expose())
+}
+
+/// [`encode`] of a body built without an [`Outgoing`] (a [`change_event`]).
+pub fn encode_body(body: &Map<String, Value>, routing_key: &Secret) -> Vec<u8> {
+    render(body, routing_key.expose())
 }
 
 /// [`encode`] of a body that is JSON text already, as the outbox stores it: the same bytes,
