@@ -268,6 +268,32 @@ fn pandora_every_severity_and_both_event_types() {
 }
 
 #[test]
+fn pandora_description_first_line_is_the_summary_the_rest_in_details() {
+    let pd = Standin::start().unwrap();
+    let s = setup("pandora-lines");
+    let description = "Disk /var full\n/var at 97%\nsince 10:00";
+    let r = s.pandora(
+        &pd.url(),
+        &[
+            "7",
+            "trigger",
+            description,
+            "23-11-14 22:13:20",
+            "Critical",
+            "web-01",
+            "disk_/var",
+        ],
+    );
+    r.expect(0);
+    let body = &pd.accepted()[0];
+    assert_eq!(body["payload"]["summary"], "Disk /var full");
+    assert_eq!(
+        body["payload"]["custom_details"]["Description"],
+        description
+    );
+}
+
+#[test]
 fn pandora_recovery_with_blank_fields_and_unquoted_timestamp() {
     let pd = Standin::start().unwrap();
     let s = setup("pandora-recover");
