@@ -187,6 +187,8 @@ pub struct Config {
     pub log_level: u8,
     /// `log_path` / `logfile`.
     pub log_path: PathBuf,
+    /// `log_format`.
+    pub log_format: crate::log::LogFormat,
     /// `max_buffer_size`: events held before they are released to the sender.
     pub max_buffer_size: usize,
     /// `max_buffer_age` / `max_all_queues_age`.
@@ -419,6 +421,11 @@ static PARAMS: &[ParamInfo] = &[
         "log file (default /var/log/centreon-broker/stream-connector-pagerduty.log)",
     ),
     p("log_path", Supported, "legacy name of logfile"),
+    p(
+        "log_format",
+        Supported,
+        "native (default: 2023-11-14T22:13:20Z [WARNING] message, UTC) or centreon (Tue Nov 14 23:13:20 2023: WARNING: message, local time: the lines Centreon Broker writes for the Lua stream connectors)",
+    ),
     // Buffering.
     p(
         "max_buffer_size",
@@ -1807,6 +1814,11 @@ impl Config {
         let log_path = r
             .pick("logfile", "log_path", |e| e.text())?
             .map_or_else(|| PathBuf::from(DEFAULT_LOG_PATH), PathBuf::from);
+        let log_format = match r.take("log_format") {
+            None => crate::log::LogFormat::Native,
+            Some(e) => crate::log::LogFormat::parse(&e.text()?)
+                .ok_or_else(|| e.err(format!("expected native or centreon, got {}", e.shown())))?,
+        };
         let max_buffer_size = r
             .take("max_buffer_size")
             .map_or(Ok(1), |e| e.integer(1, 10_000))? as usize;
@@ -1958,6 +1970,7 @@ impl Config {
             ca_file,
             log_level,
             log_path,
+            log_format,
             max_buffer_size,
             max_buffer_age,
             accepted_types,
@@ -2439,6 +2452,7 @@ mod tests {
                 s("later"),
                 "expected suppress or resolve",
             ),
+            ("log_format", s("syslog"), "expected native or centreon"),
             ("send_acknowledgements", s("sure"), "expected 0 or 1"),
             ("suppress_services_of_down_hosts", s("2"), "expected 0 or 1"),
             ("dedup_key_prefix", s("prod\tparis"), "control characters"),

@@ -18,7 +18,7 @@ mod replay;
 mod resend;
 mod send;
 mod spool;
-mod timezone;
+pub(crate) mod timezone;
 
 /// Why a command stops early. Messages are one line and never hold a secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
