@@ -775,6 +775,37 @@ pub fn known_parameters() -> &'static [ParamInfo] {
     PARAMS
 }
 
+/// The known parameter name closest to an unknown `name` (a typo, another case, a dash for
+/// an underscore): at most 2 edits apart, or a third of the name's length for long names.
+pub fn nearest_parameter(name: &str) -> Option<&'static str> {
+    let name = name.trim().to_ascii_lowercase().replace('-', "_");
+    let limit = (name.chars().count() / 3).clamp(2, 4);
+    PARAMS
+        .iter()
+        .map(|i| (edit_distance(&name, i.name), i.name))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, n)| n)
+}
+
+/// Levenshtein distance (insertions, deletions, substitutions), in characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (diagonal + usize::from(ca != *cb))
+                .min(above + 1)
+                .min(row[j] + 1);
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
 fn param_info(name: &str) -> Option<&'static ParamInfo> {
     PARAMS.iter().find(|i| i.name == name)
 }
@@ -1191,7 +1222,13 @@ impl Reader {
                 Some(i) if i.status == Ignored => format!("parameter '{}' {}", e.written, i.doc),
                 // Supported names are all consumed; kept for safety.
                 Some(_) => continue,
-                None => format!("unknown parameter '{}' (ignored)", e.written),
+                None => match nearest_parameter(&name) {
+                    Some(near) => format!(
+                        "unknown parameter '{}' (ignored; did you mean '{near}'?)",
+                        e.written
+                    ),
+                    None => format!("unknown parameter '{}' (ignored)", e.written),
+                },
             };
             self.warnings.push(Warning(msg));
         }
@@ -2978,6 +3015,11 @@ mod tests {
         assert!(text.contains("parameter 'max_stored_events' ignored: "));
         assert!(text.contains("parameter 'allow_insecure_connection' ignored: "));
         assert!(text.contains("unknown parameter 'my_param' (ignored)"));
+        assert_eq!(nearest_parameter("max_bufer_size"), Some("max_buffer_size"));
+        assert_eq!(nearest_parameter("Log-Level"), Some("log_level"));
+        assert_eq!(nearest_parameter("pdy_routingkey"), Some("pdy_routing_key"));
+        assert_eq!(nearest_parameter("my_param"), None);
+        assert_eq!(nearest_parameter("zzz"), None);
         assert!(!text.contains("Europe/Paris"));
     }
 
