@@ -187,6 +187,8 @@ pub struct Config {
     pub log_level: u8,
     /// `log_path` / `logfile`.
     pub log_path: PathBuf,
+    /// `log_format`.
+    pub log_format: crate::log::LogFormat,
     /// `max_buffer_size`: events held before they are released to the sender.
     pub max_buffer_size: usize,
     /// `max_buffer_age` / `max_all_queues_age`.
@@ -419,6 +421,11 @@ static PARAMS: &[ParamInfo] = &[
         "log file (default /var/log/centreon-broker/stream-connector-pagerduty.log)",
     ),
     p("log_path", Supported, "legacy name of logfile"),
+    p(
+        "log_format",
+        Supported,
+        "native (default: 2023-11-14T22:13:20Z [WARNING] message, UTC) or centreon (Tue Nov 14 23:13:20 2023: WARNING: message, local time: the lines Centreon Broker writes for the Lua stream connectors)",
+    ),
     // Buffering.
     p(
         "max_buffer_size",
@@ -766,6 +773,37 @@ static PARAMS: &[ParamInfo] = &[
 /// that are ignored, with the reason.
 pub fn known_parameters() -> &'static [ParamInfo] {
     PARAMS
+}
+
+/// The known parameter name closest to an unknown `name` (a typo, another case, a dash for
+/// an underscore): at most 2 edits apart, or a third of the name's length for long names.
+pub fn nearest_parameter(name: &str) -> Option<&'static str> {
+    let name = name.trim().to_ascii_lowercase().replace('-', "_");
+    let limit = (name.chars().count() / 3).clamp(2, 4);
+    PARAMS
+        .iter()
+        .map(|i| (edit_distance(&name, i.name), i.name))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, n)| n)
+}
+
+/// Levenshtein distance (insertions, deletions, substitutions), in characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (diagonal + usize::from(ca != *cb))
+                .min(above + 1)
+                .min(row[j] + 1);
+            diagonal = above;
+        }
+    }
+    row[b.len()]
 }
 
 fn param_info(name: &str) -> Option<&'static ParamInfo> {
@@ -1184,7 +1222,13 @@ impl Reader {
                 Some(i) if i.status == Ignored => format!("parameter '{}' {}", e.written, i.doc),
                 // Supported names are all consumed; kept for safety.
                 Some(_) => continue,
-                None => format!("unknown parameter '{}' (ignored)", e.written),
+                None => match nearest_parameter(&name) {
+                    Some(near) => format!(
+                        "unknown parameter '{}' (ignored; did you mean '{near}'?)",
+                        e.written
+                    ),
+                    None => format!("unknown parameter '{}' (ignored)", e.written),
+                },
             };
             self.warnings.push(Warning(msg));
         }
@@ -1807,6 +1851,11 @@ impl Config {
         let log_path = r
             .pick("logfile", "log_path", |e| e.text())?
             .map_or_else(|| PathBuf::from(DEFAULT_LOG_PATH), PathBuf::from);
+        let log_format = match r.take("log_format") {
+            None => crate::log::LogFormat::Native,
+            Some(e) => crate::log::LogFormat::parse(&e.text()?)
+                .ok_or_else(|| e.err(format!("expected native or centreon, got {}", e.shown())))?,
+        };
         let max_buffer_size = r
             .take("max_buffer_size")
             .map_or(Ok(1), |e| e.integer(1, 10_000))? as usize;
@@ -1958,6 +2007,7 @@ impl Config {
             ca_file,
             log_level,
             log_path,
+            log_format,
             max_buffer_size,
             max_buffer_age,
             accepted_types,
@@ -2439,6 +2489,7 @@ mod tests {
                 s("later"),
                 "expected suppress or resolve",
             ),
+            ("log_format", s("syslog"), "expected native or centreon"),
             ("send_acknowledgements", s("sure"), "expected 0 or 1"),
             ("suppress_services_of_down_hosts", s("2"), "expected 0 or 1"),
             ("dedup_key_prefix", s("prod\tparis"), "control characters"),
@@ -2964,6 +3015,11 @@ mod tests {
         assert!(text.contains("parameter 'max_stored_events' ignored: "));
         assert!(text.contains("parameter 'allow_insecure_connection' ignored: "));
         assert!(text.contains("unknown parameter 'my_param' (ignored)"));
+        assert_eq!(nearest_parameter("max_bufer_size"), Some("max_buffer_size"));
+        assert_eq!(nearest_parameter("Log-Level"), Some("log_level"));
+        assert_eq!(nearest_parameter("pdy_routingkey"), Some("pdy_routing_key"));
+        assert_eq!(nearest_parameter("my_param"), None);
+        assert_eq!(nearest_parameter("zzz"), None);
         assert!(!text.contains("Europe/Paris"));
     }
 

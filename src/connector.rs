@@ -102,7 +102,7 @@ impl Connector {
                 }
                 crate::log::check_path(&cfg.log_path)
                     .map_err(|m| InitError(format!("parameter 'log_path': {m}")))?;
-                Arc::new(Logger::to_file(&cfg.log_path, level))
+                Arc::new(Logger::to_file(&cfg.log_path, level).formatted(cfg.log_format))
             }
         };
         for w in warnings {
@@ -130,7 +130,9 @@ impl Connector {
         memory.restore(outbox.objects().map_err(|e| InitError(e.0))?);
         let delivery = Delivery::start(&cfg, outbox, Arc::clone(&log), transport)
             .map_err(|e| InitError(e.0))?;
-        log.warning(&format!(
+        // a notice: written at the default log_level 1, but not a WARNING (an alert on
+        // WARNING lines would fire on every reload)
+        log.notice(&format!(
             "centreon-pagerduty {} started: endpoint {}, routing key {}, log level {}",
             crate::VERSION,
             cfg.endpoint,

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crate::cli::timezone::Zone;
 use crate::{files, timefmt};
 
 /// Log levels, as `log_level` numbers them.
@@ -38,6 +39,31 @@ impl Level {
     }
 }
 
+/// How a log line is written (`log_format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// `2023-11-14T22:13:20Z [WARNING] message`: UTC, with the level (ERROR, WARNING, NOTICE,
+    /// INFO, DEBUG).
+    #[default]
+    Native,
+    /// `Tue Nov 14 23:13:20 2023: WARNING: message`: what Centreon Broker writes for the Lua
+    /// stream connectors (`broker_log`, which the stream connectors' `sc_logger` calls):
+    /// local time as C's `%c`, ERROR, WARNING or INFO (notices and debug lines are INFO, as
+    /// `sc_logger` writes them).
+    Centreon,
+}
+
+impl LogFormat {
+    /// `native` or `centreon`, as `log_format` spells them.
+    pub fn parse(s: &str) -> Option<LogFormat> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "native" => Some(LogFormat::Native),
+            "centreon" => Some(LogFormat::Centreon),
+            _ => None,
+        }
+    }
+}
+
 /// How often the file is checked for rotation (renamed or truncated by logrotate).
 const REOPEN_CHECK: Duration = Duration::from_secs(5);
 
@@ -46,6 +72,8 @@ pub struct Logger {
     level: Level,
     path: PathBuf,
     sink: Mutex<Sink>,
+    /// The local time zone for [`LogFormat::Centreon`]; `None` writes [`LogFormat::Native`].
+    centreon: Option<Zone>,
 }
 
 struct Sink {
@@ -66,6 +94,7 @@ impl Logger {
                 checked: Instant::now(),
                 memory: None,
             }),
+            centreon: None,
         }
     }
 
@@ -79,7 +108,18 @@ impl Logger {
                 checked: Instant::now(),
                 memory: Some(Vec::new()),
             }),
+            centreon: None,
         }
+    }
+
+    /// The same logger writing its lines in `format` (the time zone of
+    /// [`LogFormat::Centreon`] is read once, here).
+    pub fn formatted(mut self, format: LogFormat) -> Logger {
+        self.centreon = match format {
+            LogFormat::Native => None,
+            LogFormat::Centreon => Some(Zone::local()),
+        };
+        self
     }
 
     pub fn level(&self) -> Level {
@@ -111,7 +151,19 @@ impl Logger {
         if !self.enabled(level) {
             return;
         }
-        let mut line = format!("{} [{label}] ", timefmt::rfc3339_utc(timefmt::now_unix()));
+        let now = timefmt::now_unix();
+        let mut line = match &self.centreon {
+            None => format!("{} [{label}] ", timefmt::rfc3339_utc(now)),
+            Some(zone) => {
+                let label = match level {
+                    Level::Error => "ERROR",
+                    Level::Warning if label != "NOTICE" => "WARNING",
+                    _ => "INFO",
+                };
+                let local = now.saturating_add(zone.offset_at(now));
+                format!("{}: {label}: ", timefmt::c_locale_time(local))
+            }
+        };
         push_escaped(&mut line, msg);
         line.push('\n');
         let mut sink = self.sink.lock().unwrap_or_else(|e| e.into_inner());
@@ -255,6 +307,42 @@ mod tests {
         l.error("clobber");
         assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn centreon_format_is_broker_log_s() {
+        let l = Logger::in_memory(Level::Debug).formatted(LogFormat::Centreon);
+        l.error("e\nx");
+        l.warning("w");
+        l.notice("n");
+        l.info("i");
+        l.debug("d");
+        let lines = l.lines();
+        // `Thu Nov 14 22:13:20 2023: INFO: i`
+        let date = |line: &str| -> String { line.split(": ").next().unwrap().to_string() };
+        for (line, end) in lines.iter().zip([
+            ": ERROR: e\\nx",
+            ": WARNING: w",
+            ": INFO: n",
+            ": INFO: i",
+            ": INFO: d",
+        ]) {
+            assert!(line.ends_with(end), "{line}");
+            let d = date(line);
+            let words: Vec<&str> = d.split_whitespace().collect();
+            assert_eq!(words.len(), 5, "{d:?}");
+            assert!(d.len() == 24, "{d:?}");
+            assert!(
+                words[4].parse::<u32>().is_ok() && words[3].len() == 8,
+                "{d:?}"
+            );
+        }
+        let native = Logger::in_memory(Level::Debug).formatted(LogFormat::Native);
+        native.warning("w");
+        assert!(native.lines()[0].ends_with("Z [WARNING] w"));
+        assert_eq!(LogFormat::parse(" Centreon "), Some(LogFormat::Centreon));
+        assert_eq!(LogFormat::parse("native"), Some(LogFormat::Native));
+        assert_eq!(LogFormat::parse("syslog"), None);
     }
 
     #[test]

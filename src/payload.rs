@@ -82,11 +82,7 @@ pub fn status_event(ev: &StatusEvent, action: Action, cfg: &Config) -> Outgoing 
         .collect();
     // use_long_output, output_size_limit, remove_line_break_in_output
     let (output, long) = cfg.output.details(first, &long.join("\n"));
-    let mut summary = format!("{}: {}", obj.label(), ev.state_name());
-    if !output.is_empty() {
-        summary.push_str(" - ");
-        summary.push_str(&output);
-    }
+    let summary = state_line(&obj.label(), ev.state_name(), &output);
 
     let mut details = Map::new();
     obj.group_details(&mut details);
@@ -262,6 +258,30 @@ pub fn custom_event(c: &Custom) -> Outgoing {
     }
 }
 
+/// A change event (`/v2/change/enqueue`): PagerDuty records it on the service of the routing
+/// key and opens no incident. The body without `routing_key` ([`encode_body`] adds it).
+pub fn change_event(
+    summary: &str,
+    source: &str,
+    timestamp: i64,
+    details: Map<String, Value>,
+) -> Map<String, Value> {
+    let mut payload = Map::new();
+    payload.insert(
+        "summary".into(),
+        truncate_chars(summary, MAX_SUMMARY_CHARS).into(),
+    );
+    payload.insert("timestamp".into(), timefmt::rfc3339_utc(timestamp).into());
+    payload.insert("source".into(), source.into());
+    if !details.is_empty() {
+        payload.insert("custom_details".into(), Value::Object(details));
+    }
+    let mut body = Map::new();
+    body.insert("payload".into(), Value::Object(payload));
+    shrink(&mut body, BODY_BUDGET);
+    body
+}
+
 /// Lists, in a host's event, the service problems it suppresses
 /// (`suppress_services_of_down_hosts`): `custom_details.SuppressedServices`, one line each.
 pub fn list_suppressed_services(out: &mut Outgoing, services: &[&StatusEvent]) {
@@ -273,11 +293,7 @@ pub fn list_suppressed_services(out: &mut Outgoing, services: &[&StatusEvent]) {
         .map(|ev| {
             let obj = Object::new(ev.key, &ev.ctx);
             let (first, _) = split_first_line(&ev.output);
-            let mut line = format!("{}: {}", obj.service, ev.state_name());
-            if !first.is_empty() {
-                line.push_str(" - ");
-                line.push_str(first);
-            }
+            let line = state_line(&obj.service, ev.state_name(), first);
             truncate_chars(&line, MAX_SUMMARY_CHARS).into()
         })
         .collect();
@@ -294,6 +310,11 @@ pub fn list_suppressed_services(out: &mut Outgoing, services: &[&StatusEvent]) {
 /// (shrunk further if an unusually long routing key needs the room).
 pub fn encode(out: &Outgoing, routing_key: &Secret) -> Vec<u8> {
     render(&out.body, routing_key.expose())
+}
+
+/// [`encode`] of a body built without an [`Outgoing`] (a [`change_event`]).
+pub fn encode_body(body: &Map<String, Value>, routing_key: &Secret) -> Vec<u8> {
+    render(body, routing_key.expose())
 }
 
 /// [`encode`] of a body that is JSON text already, as the outbox stores it: the same bytes,
@@ -584,6 +605,40 @@ fn split_first_line(text: &str) -> (&str, &str) {
         Some((first, rest)) => (first.trim(), rest),
         None => (text.trim(), ""),
     }
+}
+
+/// `<name>: <STATE> - <output>`, the output without the state it starts with (plugins
+/// write `CRITICAL - HTTP 503`: the line says CRITICAL once).
+fn state_line(name: &str, state: &str, output: &str) -> String {
+    let output = without_state(output, state);
+    let mut line = format!("{name}: {state}");
+    if !output.is_empty() {
+        line.push_str(" - ");
+        line.push_str(output);
+    }
+    line
+}
+
+/// `text` without a leading `state` (any case) followed by `:`, ` -` or nothing: `CRITICAL -
+/// x`, `critical: x` and `CRITICAL` lose it; `CRITICAL x`, `CRITICALITY: x` and another
+/// state's word (a contradiction worth reading) are kept.
+pub fn without_state<'a>(text: &'a str, state: &str) -> &'a str {
+    let Some(head) = text.get(..state.len()) else {
+        return text;
+    };
+    if state.is_empty() || !head.eq_ignore_ascii_case(state) {
+        return text;
+    }
+    let rest = &text[state.len()..];
+    let after = rest
+        .strip_prefix(':')
+        .or_else(|| rest.strip_prefix(" -"))
+        .or_else(|| rest.strip_prefix(" :"))
+        .unwrap_or(rest);
+    let separated = rest.is_empty()
+        || (after.len() < rest.len()
+            && (after.is_empty() || after.starts_with(char::is_whitespace)));
+    if separated { after.trim_start() } else { text }
 }
 
 /// `Metrics`: name -> {value, unit, warn, crit, min, max}, first occurrence of a name wins.
@@ -883,20 +938,124 @@ mod tests {
     }
 
     #[test]
+    fn the_summary_says_the_state_once() {
+        // (kind, state, output, summary's end after the object's name)
+        let table: &[(Kind, i64, &str, &str)] = &[
+            (
+                Kind::Service,
+                2,
+                "CRITICAL - HTTP 503",
+                "CRITICAL - HTTP 503",
+            ),
+            (
+                Kind::Service,
+                2,
+                "CRITICAL: HTTP 503",
+                "CRITICAL - HTTP 503",
+            ),
+            (
+                Kind::Service,
+                2,
+                "Critical : HTTP 503",
+                "CRITICAL - HTTP 503",
+            ),
+            (
+                Kind::Service,
+                2,
+                "critical -HTTP 503",
+                "CRITICAL - critical -HTTP 503",
+            ),
+            (Kind::Service, 2, "CRITICAL", "CRITICAL"),
+            (Kind::Service, 2, "CRITICAL - ", "CRITICAL"),
+            (
+                Kind::Service,
+                2,
+                "CRITICAL HTTP 503",
+                "CRITICAL - CRITICAL HTTP 503",
+            ),
+            (
+                Kind::Service,
+                2,
+                "CRITICALITY: high",
+                "CRITICAL - CRITICALITY: high",
+            ),
+            (
+                Kind::Service,
+                2,
+                "HTTP CRITICAL: 503",
+                "CRITICAL - HTTP CRITICAL: 503",
+            ),
+            // another state's word contradicts the state sent: kept
+            (
+                Kind::Service,
+                2,
+                "WARNING - HTTP 503",
+                "CRITICAL - WARNING - HTTP 503",
+            ),
+            (Kind::Service, 0, "OK - HTTP 200", "OK - HTTP 200"),
+            (Kind::Service, 0, "OK: fine", "OK - fine"),
+            (Kind::Service, 1, "WARNING - load 9", "WARNING - load 9"),
+            (
+                Kind::Service,
+                3,
+                "UNKNOWN: no answer",
+                "UNKNOWN - no answer",
+            ),
+            (Kind::Host, 0, "UP - rta 1ms", "UP - rta 1ms"),
+            (Kind::Host, 1, "DOWN - unreachable", "DOWN - unreachable"),
+            (
+                Kind::Host,
+                1,
+                "CRITICAL - 10.0.0.6: rta nan",
+                "DOWN - CRITICAL - 10.0.0.6: rta nan",
+            ),
+            (
+                Kind::Host,
+                2,
+                "UNREACHABLE: parent down",
+                "UNREACHABLE - parent down",
+            ),
+            (Kind::Service, 2, "", "CRITICAL"),
+            (Kind::Service, 2, "é - x", "CRITICAL - é - x"),
+        ];
+        for (kind, state, output, end) in table {
+            let mut ev = critical_disk();
+            if *kind == Kind::Host {
+                ev.key.service_id = 0;
+                ev.ctx.service_description = None;
+            }
+            ev.state = *state;
+            ev.output = format!("{output}\nsecond line");
+            let out = status_event(&ev, Action::Trigger, &cfg());
+            let name = match kind {
+                Kind::Host => "db-01.paris",
+                Kind::Service => "db-01.paris/Disk /var",
+            };
+            assert_eq!(out.summary, format!("{name}: {end}"), "{output:?}");
+            // the details keep the output as the plugin wrote it
+            assert_eq!(
+                out.body["payload"]["custom_details"]["Output"],
+                output.trim(),
+                "{output:?}"
+            );
+        }
+    }
+
+    #[test]
     fn golden_bbdo3_service_critical() {
         let out = status_event(&critical_disk(), Action::Trigger, &cfg());
         assert_eq!(out.dedup_key, "12_34");
         assert_eq!(out.action, Action::Trigger);
         assert_eq!(
             out.summary,
-            "db-01.paris/Disk /var: CRITICAL - CRITICAL - /var 95% used"
+            "db-01.paris/Disk /var: CRITICAL - /var 95% used"
         );
         let expected = json!({
             "routing_key": KEY,
             "event_action": "trigger",
             "dedup_key": "12_34",
             "payload": {
-                "summary": "db-01.paris/Disk /var: CRITICAL - CRITICAL - /var 95% used",
+                "summary": "db-01.paris/Disk /var: CRITICAL - /var 95% used",
                 "source": "db-01.paris",
                 "severity": "critical",
                 "timestamp": "2023-11-14T22:13:20Z",
@@ -1005,7 +1164,7 @@ mod tests {
             "event_action": "resolve",
             "dedup_key": "12_34",
             "payload": {
-                "summary": "db-01.paris/Disk /var: OK - OK - /var 40% used",
+                "summary": "db-01.paris/Disk /var: OK - /var 40% used",
                 "source": "db-01.paris",
                 "severity": "info",
                 "timestamp": "2023-11-14T22:13:20Z",
@@ -1372,19 +1531,19 @@ mod tests {
         let table: &[Row] = &[
             (
                 &[],
-                "db-01.paris/Disk /var: CRITICAL - CRITICAL - /var 95% used",
+                "db-01.paris/Disk /var: CRITICAL - /var 95% used",
                 "CRITICAL - /var 95% used",
                 Some("line two\nline three"),
             ),
             (
                 &[("use_long_output", "0")],
-                "db-01.paris/Disk /var: CRITICAL - CRITICAL - /var 95% used",
+                "db-01.paris/Disk /var: CRITICAL - /var 95% used",
                 "CRITICAL - /var 95% used",
                 None,
             ),
             (
                 &[("remove_line_break_in_output", "1")],
-                "db-01.paris/Disk /var: CRITICAL - CRITICAL - /var 95% used",
+                "db-01.paris/Disk /var: CRITICAL - /var 95% used",
                 "CRITICAL - /var 95% used",
                 Some("line two line three"),
             ),
@@ -1393,19 +1552,19 @@ mod tests {
                     ("remove_line_break_in_output", "1"),
                     ("output_line_break_replacement_character", " | "),
                 ],
-                "db-01.paris/Disk /var: CRITICAL - CRITICAL - /var 95% used",
+                "db-01.paris/Disk /var: CRITICAL - /var 95% used",
                 "CRITICAL - /var 95% used",
                 Some("line two | line three"),
             ),
             (
                 &[("output_size_limit", "33")],
-                "db-01.paris/Disk /var: CRITICAL - CRITICAL - /var 95% used",
+                "db-01.paris/Disk /var: CRITICAL - /var 95% used",
                 "CRITICAL - /var 95% used",
                 Some("line two"),
             ),
             (
                 &[("output_size_limit", "8")],
-                "db-01.paris/Disk /var: CRITICAL - CRITICAL",
+                "db-01.paris/Disk /var: CRITICAL",
                 "CRITICAL",
                 None,
             ),

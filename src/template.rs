@@ -2254,10 +2254,7 @@ mod tests {
         assert_eq!(v["dedup_key"], "host:srv-db");
         assert_eq!(out.dedup_key, "host:srv-db");
         let p = &v["payload"];
-        assert_eq!(
-            p["summary"], "srv-db: DOWN - DOWN",
-            "built-in summary when none"
-        );
+        assert_eq!(p["summary"], "srv-db: DOWN", "built-in summary when none");
         assert_eq!(p["source"], "srv-db", "built-in source when none");
         assert_eq!(
             p["severity"], "critical",
@@ -2275,7 +2272,7 @@ mod tests {
         let (out, _) = send(&t, &status(&raw, &t), Action::Trigger);
         let v = sent(&out);
         assert_eq!(v["x"], "DOWN");
-        assert_eq!(v["payload"]["summary"], "srv-db: DOWN - DOWN");
+        assert_eq!(v["payload"]["summary"], "srv-db: DOWN");
         assert_eq!(v["payload"]["class"], "host");
     }
 

@@ -64,6 +64,28 @@ pub fn rfc3339_utc(unix_secs: i64) -> String {
     )
 }
 
+/// `Thu Nov 14 22:13:20 2023` for `1700000000`: C's `%c` in the C locale (`%a %b %e %H:%M:%S
+/// %Y`, the day padded with a space), of a time given as seconds since 1970 in the wall-clock
+/// time to show. Centreon Broker writes the Lua stream connectors' log lines with it.
+pub fn c_locale_time(secs: i64) -> String {
+    const DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let secs = secs.clamp(MIN_SECS, MAX_SECS);
+    let days = secs.div_euclid(86_400);
+    let sod = secs.rem_euclid(86_400);
+    let (year, month, day) = civil_from_days(days);
+    format!(
+        "{} {} {day:>2} {:02}:{:02}:{:02} {year}",
+        DAYS[(days + 4).rem_euclid(7) as usize],
+        MONTHS[month as usize - 1],
+        sod / 3600,
+        sod % 3600 / 60,
+        sod % 60
+    )
+}
+
 /// The current time in Unix seconds (negative if the clock is set before 1970).
 pub fn now_unix() -> i64 {
     match SystemTime::now().duration_since(UNIX_EPOCH) {
@@ -121,6 +143,14 @@ pub fn parse_pandora(s: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn c_locale_time_is_strftime_percent_c() {
+        assert_eq!(c_locale_time(1_700_000_000), "Tue Nov 14 22:13:20 2023");
+        assert_eq!(c_locale_time(1_699_000_000), "Fri Nov  3 08:26:40 2023");
+        assert_eq!(c_locale_time(0), "Thu Jan  1 00:00:00 1970");
+        assert_eq!(c_locale_time(-1), "Wed Dec 31 23:59:59 1969");
+    }
 
     #[test]
     fn epoch_and_known_instants() {

@@ -101,8 +101,8 @@ fn describe(out: &Output, log: &str) -> String {
     )
 }
 
-const TRIGGER_SUMMARY: &str = "srv-db/Disk /var: CRITICAL - CRITICAL - /var 97%";
-const RESOLVE_SUMMARY: &str = "srv-db/Disk /var: OK - OK - /var 40%";
+const TRIGGER_SUMMARY: &str = "srv-db/Disk /var: CRITICAL - /var 97%";
+const RESOLVE_SUMMARY: &str = "srv-db/Disk /var: OK - /var 40%";
 
 #[test]
 fn example_triggers_then_resolves_and_reports_errors() {

@@ -268,6 +268,32 @@ fn pandora_every_severity_and_both_event_types() {
 }
 
 #[test]
+fn pandora_description_first_line_is_the_summary_the_rest_in_details() {
+    let pd = Standin::start().unwrap();
+    let s = setup("pandora-lines");
+    let description = "Disk /var full\n/var at 97%\nsince 10:00";
+    let r = s.pandora(
+        &pd.url(),
+        &[
+            "7",
+            "trigger",
+            description,
+            "23-11-14 22:13:20",
+            "Critical",
+            "web-01",
+            "disk_/var",
+        ],
+    );
+    r.expect(0);
+    let body = &pd.accepted()[0];
+    assert_eq!(body["payload"]["summary"], "Disk /var full");
+    assert_eq!(
+        body["payload"]["custom_details"]["Description"],
+        description
+    );
+}
+
+#[test]
 fn pandora_recovery_with_blank_fields_and_unquoted_timestamp() {
     let pd = Standin::start().unwrap();
     let s = setup("pandora-recover");
@@ -803,14 +829,52 @@ fn concurrent_invocations_for_one_key_take_turns() {
 fn test_command_explains_202_400_and_unreachable() {
     let pd = Standin::start().unwrap();
     let s = setup("test-command");
-    let test = |url: &str| {
-        run(
-            &s.dir,
-            &["test", "--routing-key-file", &s.key_file, "--url", url],
-        )
+    let test = |url: &str, more: &[&str]| {
+        let mut args = vec!["test", "--routing-key-file", &s.key_file, "--url", url];
+        args.extend_from_slice(more);
+        run(&s.dir, &args)
     };
 
-    let r = test(&pd.url());
+    // by default, one change event proves the key: no incident opens
+    let r = test(&pd.url(), &[]);
+    r.expect(0);
+    assert!(
+        r.stdout().contains(&format!(
+            "Sending a change event to {} with routing key",
+            pd.change_url()
+        )),
+        "{}",
+        r.all()
+    );
+    assert!(
+        r.stdout().contains("change event: accepted (HTTP 202)")
+            && r.stdout().contains("(no incident opened)"),
+        "{}",
+        r.all()
+    );
+    assert!(
+        r.stdout().contains("****2345"),
+        "the key is shown masked\n{}",
+        r.all()
+    );
+    let requests = pd.requests();
+    assert_eq!(requests.len(), 1, "one request");
+    assert_eq!(requests[0].path, pd_standin::CHANGE_ENQUEUE_PATH);
+    assert_eq!(requests[0].status, 202);
+    let body = requests[0].json.as_ref().unwrap();
+    assert!(
+        body["payload"]["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with("centreon-pagerduty test from ")
+    );
+    assert!(body.get("event_action").is_none(), "{body}");
+    assert!(pd.incidents().is_empty(), "no incident opened");
+    assert!(pd.timeline().is_empty());
+
+    // --incident: the trigger and its resolve, as before
+    pd.clear();
+    let r = test(&pd.url(), &["--incident"]);
     r.expect(0);
     assert!(
         r.stdout().contains("trigger: accepted (HTTP 202)"),
@@ -818,11 +882,6 @@ fn test_command_explains_202_400_and_unreachable() {
         r.all()
     );
     assert!(r.stdout().contains("resolve: accepted"), "{}", r.all());
-    assert!(
-        r.stdout().contains("****2345"),
-        "the key is shown masked\n{}",
-        r.all()
-    );
     let bodies = pd.accepted();
     assert_eq!(support::actions(&bodies).len(), 2);
     assert!(
@@ -831,34 +890,66 @@ fn test_command_explains_202_400_and_unreachable() {
             .unwrap()
             .starts_with("centreon-pagerduty test event from ")
     );
+    assert!(
+        pd.requests()
+            .iter()
+            .all(|r| r.path == pd_standin::ENQUEUE_PATH)
+    );
+    assert_eq!(pd.incidents().len(), 1);
     assert_eq!(pd.open_incident_count(), 0);
 
-    pd.push_answers([Answer::Reject("Invalid routing key".into())]);
-    let r = test(&pd.url());
+    for more in [&[][..], &["--incident"][..]] {
+        pd.push_answers([Answer::Reject("Invalid routing key".into())]);
+        let r = test(&pd.url(), more);
+        r.expect(1);
+        assert!(
+            r.stdout().contains("refused the routing key"),
+            "{more:?}\n{}",
+            r.all()
+        );
+        assert!(r.stdout().contains("Events API V2"), "{}", r.all());
+    }
+    // a change event PagerDuty finds invalid is explained too
+    pd.push_answers([Answer::Reject("payload.summary is required".into())]);
+    let r = test(&pd.url(), &[]);
     r.expect(1);
     assert!(
-        r.stdout().contains("refused the routing key"),
+        r.stdout().contains(
+            "change event: PagerDuty rejected the event as invalid (HTTP 400: Event object is invalid: payload.summary is required)"
+        ),
         "{}",
         r.all()
     );
-    assert!(r.stdout().contains("Events API V2"), "{}", r.all());
 
-    let r = test(UNREACHABLE);
-    r.expect(1);
-    assert!(r.stdout().contains("connection refused"), "{}", r.all());
-    assert!(r.stdout().contains("HTTPS_PROXY"), "{}", r.all());
+    for more in [&[][..], &["--incident"][..]] {
+        let r = test(UNREACHABLE, more);
+        r.expect(1);
+        assert!(r.stdout().contains("connection refused"), "{}", r.all());
+        assert!(r.stdout().contains("HTTPS_PROXY"), "{}", r.all());
+    }
 
     // a wrong path answers 404: the wrong URL or region
-    let r = test(&pd.url().replace("/v2/", "/v1/"));
+    let wrong = pd.url().replace("/v2/", "/v1/");
+    let r = test(&wrong, &["--incident"]);
     r.expect(1);
     assert!(
         r.stdout().contains("HTTP 404") && r.stdout().contains("events.eu.pagerduty.com"),
         "{}",
         r.all()
     );
+    // no change events URL can be derived from it: say so, and how to give one
+    let r = test(&wrong, &[]);
+    r.expect(2);
+    assert!(
+        r.stderr().contains("does not end with /v2/enqueue") && r.stderr().contains("--change-url"),
+        "{}",
+        r.all()
+    );
+    let r = test(&wrong, &["--change-url", &pd.change_url()]);
+    r.expect(0);
 
     pd.push_answers([Answer::TooMany { retry_after: None }]);
-    let r = test(&pd.url());
+    let r = test(&pd.url(), &[]);
     r.expect(1);
     assert!(r.stdout().contains("rate limited"), "{}", r.all());
     // `test` never uses the outbox
@@ -1332,7 +1423,7 @@ fn test_command_explains_a_redirect_and_answers_not_from_pagerduty() {
         r.expect(1);
         assert!(
             r.stdout().contains(&format!(
-                "trigger: NOT delivered: the request was redirected (HTTP {code} to {portal}). PagerDuty's Events API never redirects"
+                "change event: NOT delivered: the request was redirected (HTTP {code} to {portal}). PagerDuty's Events API never redirects"
             )),
             "{}",
             r.all()
@@ -1344,7 +1435,7 @@ fn test_command_explains_a_redirect_and_answers_not_from_pagerduty() {
     r.expect(1);
     assert!(
         r.stdout()
-            .contains(r#"trigger: NOT delivered: HTTP 200 but not PagerDuty's answer (an HTML page titled "Guest Wi-Fi - Please log in")"#),
+            .contains(r#"change event: NOT delivered: HTTP 200 but not PagerDuty's answer (an HTML page titled "Guest Wi-Fi - Please log in")"#),
         "{}",
         r.all()
     );

@@ -616,3 +616,54 @@ fn an_echoed_routing_key_lands_nowhere() {
         "the routing key leaked into {files:?}"
     );
 }
+
+/// The start line is written at the default log level but is not a WARNING (an alert on
+/// WARNING lines would fire on every reload); `log_format = centreon` writes Broker's lines.
+#[test]
+fn start_line_is_a_notice_in_either_log_format() {
+    let pd = Standin::start().unwrap();
+    for (format, start, warning) in [
+        (None, "Z [NOTICE] centreon-pagerduty ", "Z [WARNING] "),
+        (
+            Some("native"),
+            "Z [NOTICE] centreon-pagerduty ",
+            "Z [WARNING] ",
+        ),
+        (
+            Some("centreon"),
+            ": INFO: centreon-pagerduty ",
+            ": WARNING: ",
+        ),
+    ] {
+        let dir = scratch(&format!("log-format-{}", format.unwrap_or("default")));
+        let mut params = json!({"http_server_url": pd.url(), "log_level": 1});
+        if let Some(f) = format {
+            params["log_format"] = f.into();
+        }
+        // an unknown parameter gives a warning line
+        params["max_bufer_size"] = 2.into();
+        let c = connector(params, &dir);
+        c.close();
+        let log = log_of(&dir);
+        let lines: Vec<&str> = log.lines().collect();
+        let first = lines
+            .iter()
+            .find(|l| l.contains("centreon-pagerduty ") && l.contains(" started: "))
+            .unwrap_or_else(|| panic!("{format:?}: no start line\n{log}"));
+        assert!(first.contains(start), "{format:?}: {first}");
+        assert!(
+            lines
+                .iter()
+                .filter(|l| l.contains(warning))
+                .all(|l| l.contains("max_bufer_size")),
+            "{format:?}: only the unknown parameter is a warning\n{log}"
+        );
+        assert!(log.contains(warning), "{format:?}\n{log}");
+        if format == Some("centreon") {
+            // `Tue Nov 14 23:13:20 2023: INFO: ...`
+            let date = first.split(": ").next().unwrap();
+            assert_eq!(date.len(), 24, "{first}");
+            assert_eq!(date.split_whitespace().count(), 5, "{first}");
+        }
+    }
+}

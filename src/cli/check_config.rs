@@ -187,6 +187,8 @@ struct Report {
     problems: Vec<String>,
     /// Warnings that name no parameter of the output.
     notes: Vec<String>,
+    /// Defaults that change when the output switches from a Lua connector.
+    switching: Vec<String>,
 }
 
 impl Report {
@@ -227,6 +229,12 @@ impl Report {
         }
         for n in &self.notes {
             out.push_str(&format!("  note: {n}\n"));
+        }
+        if !self.switching.is_empty() {
+            out.push_str("  when it switches to this connector:\n");
+            for n in &self.switching {
+                out.push_str(&format!("    - {n}\n"));
+            }
         }
         let count = |label: &str| {
             self.lines
@@ -302,6 +310,7 @@ fn check_output(output: &Map<String, Value>, script: (&'static str, &'static str
         lines: Vec::new(),
         problems: Vec::new(),
         notes: Vec::new(),
+        switching: Vec::new(),
     };
     if let Some(categories) = output
         .get("filters")
@@ -353,7 +362,16 @@ fn check_output(output: &Map<String, Value>, script: (&'static str, &'static str
         }
     }
 
-    let (invalid, warnings) = validate(given.clone(), &mut report.problems);
+    let (invalid, warnings, cfg) = validate(given.clone(), &mut report.problems);
+    let written: Vec<&str> = given.iter().map(|(n, _)| n.trim()).collect();
+    // the seed guide installed the legacy script as pagerduty.lua: its parameters tell
+    let script = match legacy_at_our_path(script.0, &report.path, &written) {
+        Some(what) => {
+            report.what = what;
+            LEGACY
+        }
+        None => script,
+    };
     for line in report.lines.iter_mut() {
         if matches!(line.verdict, Verdict::Ignored(_)) {
             continue;
@@ -369,6 +387,11 @@ fn check_output(output: &Map<String, Value>, script: (&'static str, &'static str
         {
             line.notes.push((*note).to_string());
         }
+        if line.verdict == Verdict::Unknown
+            && let Some(near) = crate::config::nearest_parameter(name)
+        {
+            line.notes.push(format!("did you mean {near}?"));
+        }
     }
     for w in warnings {
         let quoted = |name: &str| w.contains(&format!("'{}'", name.trim()));
@@ -379,7 +402,132 @@ fn check_output(output: &Map<String, Value>, script: (&'static str, &'static str
             None => report.notes.push(w),
         }
     }
+    if let Some(cfg) = &cfg {
+        report.notes.extend(buffering_latency(cfg, &written));
+        if script.0 != OURS {
+            report.switching = switching_changes(cfg, script.0, &written);
+        }
+    }
     report
+}
+
+/// The file name of this connector's bridge.
+const OURS: &str = "pagerduty.lua";
+/// The legacy connector, as [`SCRIPTS`] lists it.
+const LEGACY: (&str, &str) = (
+    "pagerduty-apiv1.lua",
+    "the legacy Lua connector: point the path at pagerduty.lua to switch",
+);
+/// Names only the legacy connector wrote (this connector reads them as older spellings).
+const LEGACY_NAMES: &[&str] = &["log_path", "max_buffer_age", "http_timeout", "filter_type"];
+/// What this connector's bridge holds (the legacy script does not).
+const BRIDGE_MARK: &str = "centreon_pagerduty";
+
+/// When an output runs `pagerduty.lua` with the legacy connector's parameters only and the
+/// file there (when this machine has it) is not this connector's bridge: what it is.
+fn legacy_at_our_path(script: &str, path: &str, written: &[&str]) -> Option<&'static str> {
+    if script != OURS {
+        return None;
+    }
+    let legacy = written.iter().any(|n| LEGACY_NAMES.contains(n));
+    let ours_only = written
+        .iter()
+        .any(|n| !LEGACY_NAMES.contains(n) && !LEGACY_AND_OURS.contains(n) && info(n).is_some());
+    if !legacy || ours_only {
+        return None;
+    }
+    match std::fs::read(path.trim()) {
+        Ok(text) if contains(&text, BRIDGE_MARK.as_bytes()) => None,
+        Ok(_) => Some(
+            "the legacy Lua connector installed as pagerduty.lua (as the seed guide did): its parameters, and the file there is not this connector's bridge; install this connector's pagerduty.lua there to switch",
+        ),
+        Err(_) => Some(
+            "by its parameters, the legacy Lua connector installed as pagerduty.lua (as the seed guide did): this machine has no file there to tell; once this connector's pagerduty.lua replaces it, the notes below apply",
+        ),
+    }
+}
+
+/// Names the legacy connector's documentation shows, read here too.
+const LEGACY_AND_OURS: &[&str] = &[
+    "pdy_routing_key",
+    "pdy_centreon_url",
+    "http_proxy_string",
+    "log_level",
+    "max_buffer_size",
+    "http_server_url",
+    "skip_anon_events",
+];
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// A note when buffering parameters hold events back before they are sent.
+fn buffering_latency(cfg: &Config, written: &[&str]) -> Option<String> {
+    let age = cfg.max_buffer_age.as_secs_f64();
+    let age_written = written
+        .iter()
+        .any(|n| *n == "max_buffer_age" || *n == "max_all_queues_age");
+    if cfg.max_buffer_size > 1 {
+        Some(format!(
+            "max_buffer_size {} holds events until {} are waiting or the oldest is {age} s old: up to {age} s added before an incident opens or resolves. PagerDuty takes one event per request, so buffering saves no request here: remove max_buffer_size (1, the default, sends at once)",
+            cfg.max_buffer_size, cfg.max_buffer_size
+        ))
+    } else if age_written {
+        Some(format!(
+            "max_buffer_age / max_all_queues_age ({age} s) has no effect while max_buffer_size is 1: events are sent at once"
+        ))
+    } else {
+        None
+    }
+}
+
+/// What changes for an output of the Lua connector `script` when it switches to this
+/// connector with its parameters as written: the defaults this connector sets differently.
+fn switching_changes(cfg: &Config, script: &str, written: &[&str]) -> Vec<String> {
+    let set = |n: &str| written.contains(&n);
+    let mut out = Vec::new();
+    if !set("severity_host_down") {
+        out.push(format!(
+            "a DOWN host is sent with severity {} (the Lua connectors sent warning: a down host paged softly); severity_host_down=warning keeps the old one",
+            cfg.severities.host_down.as_str()
+        ));
+    }
+    if !set("send_acknowledgements") && cfg.send_acknowledgements {
+        out.push(
+            "acknowledgements are now sent: acknowledging in Centreon acknowledges the PagerDuty incident (send_acknowledgements=0 keeps them in Centreon)"
+                .into(),
+        );
+    }
+    if script == "pagerduty-events-apiv2.lua" && !set("skip_anon_events") {
+        out.push(
+            "skip_anon_events defaults to 0: objects Broker's cache cannot name are sent as host #42 / service #317 instead of being dropped (skip_anon_events=1 keeps dropping them)"
+                .into(),
+        );
+    }
+    out.push(format!(
+        "log file {} ({}): its lines read `2023-11-14T22:13:20Z [WARNING] ...` (UTC); log_format=centreon keeps Broker's `Tue Nov 14 23:13:20 2023: WARNING: ...`",
+        crate::config::unless_key(&cfg.log_path.display().to_string()),
+        if set("logfile") || set("log_path") {
+            "as set"
+        } else {
+            "the default"
+        }
+    ));
+    let dir = cfg
+        .outbox_path
+        .parent()
+        .map_or_else(|| ".".to_string(), |d| d.display().to_string());
+    out.push(format!(
+        "events are first stored in an outbox in {} ({}): that directory must exist and be writable by centreon-broker",
+        crate::config::unless_key(&dir),
+        if set("outbox_path") {
+            "outbox_path"
+        } else {
+            "the default; outbox_path sets another"
+        },
+    ));
+    out
 }
 
 /// Checks the parameters with the connector's own parsing: each parameter it refuses is set
@@ -389,7 +537,7 @@ fn check_output(output: &Map<String, Value>, script: (&'static str, &'static str
 fn validate(
     mut params: Vec<(String, ParamValue)>,
     problems: &mut Vec<String>,
-) -> (Vec<(String, String)>, Vec<String>) {
+) -> (Vec<(String, String)>, Vec<String>, Option<Config>) {
     let mut invalid: Vec<(String, String)> = Vec::new();
     let written =
         |params: &[(String, ParamValue)], name: &str| params.iter().any(|(n, _)| n.trim() == name);
@@ -410,8 +558,12 @@ fn validate(
     // Each round sets at least one written parameter aside: at most one round per parameter.
     for _ in 0..=params.len() {
         let e = match Config::from_params(&params) {
-            Ok((_, warnings)) => {
-                return (invalid, warnings.into_iter().map(|w| w.0).collect());
+            Ok((cfg, warnings)) => {
+                return (
+                    invalid,
+                    warnings.into_iter().map(|w| w.0).collect(),
+                    Some(cfg),
+                );
             }
             Err(e) => e,
         };
@@ -436,7 +588,7 @@ fn validate(
             params.push(placeholder());
         }
     }
-    (invalid, Vec::new())
+    (invalid, Vec::new(), None)
 }
 
 #[cfg(test)]
@@ -455,6 +607,53 @@ mod tests {
             .iter()
             .map(|l| (l.name.clone(), l.verdict.label()))
             .collect()
+    }
+
+    #[test]
+    fn the_legacy_script_at_our_path_is_recognised_by_its_parameters() {
+        let dir = std::env::temp_dir().join(format!("cpd-check-legacy-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let legacy = ["pdy_routing_key", "log_path", "max_buffer_age"];
+        let path = dir.join("pagerduty.lua");
+        let p = path.display().to_string();
+        // no file: told by the parameters
+        assert!(
+            legacy_at_our_path(OURS, &p, &legacy)
+                .unwrap()
+                .contains("by its parameters")
+        );
+        std::fs::write(
+            &path,
+            "-- pagerduty-apiv1\nlocal http = require('socket.http')\n",
+        )
+        .unwrap();
+        assert!(
+            legacy_at_our_path(OURS, &p, &legacy)
+                .unwrap()
+                .contains("is not this connector's bridge")
+        );
+        std::fs::write(
+            &path,
+            "local ok, mod = pcall(require, \"centreon_pagerduty\")\n",
+        )
+        .unwrap();
+        assert_eq!(
+            legacy_at_our_path(OURS, &p, &legacy),
+            None,
+            "this connector's bridge"
+        );
+        std::fs::remove_file(&path).unwrap();
+        // a name only this connector reads: it is this connector
+        assert_eq!(
+            legacy_at_our_path(OURS, &p, &["log_path", "outbox_path"]),
+            None
+        );
+        assert_eq!(
+            legacy_at_our_path(OURS, &p, &["pdy_routing_key", "logfile"]),
+            None
+        );
+        assert_eq!(legacy_at_our_path("pagerduty-apiv1.lua", &p, &legacy), None);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! `pagerduty-event test`: sends a test trigger and its resolve straight to PagerDuty (no outbox) and explains the answers in plain words.
+//! `pagerduty-event test`: sends a change event (or, with `--incident`, a test trigger and its resolve) straight to PagerDuty (no outbox) and explains the answers in plain words.
 
 use serde_json::Map;
 
@@ -18,31 +18,93 @@ fn help() -> String {
         "\
 Usage: pagerduty-event test [options]
 
-Sends a test event (\"centreon-pagerduty test event from <this machine>\") straight to
-PagerDuty, then its resolve, and explains what PagerDuty answered: a wrong key, a wrong
-region, a proxy needed, a TLS failure... The outbox is not used. An incident opens and
-closes on the service of the routing key (it may notify whoever is on call).
+Proves that this machine can reach PagerDuty with this routing key: sends a change event
+(\"centreon-pagerduty test from <this machine>\") straight to PagerDuty and explains what
+PagerDuty answered: a wrong key, a wrong region, a proxy needed, a TLS failure... PagerDuty
+takes change events with the same Integration Key; they show in the service's change
+timeline and open no incident, so nobody is paged. The outbox is not used.
+
+  --change-url URL   change events endpoint (default: --url with its /v2/enqueue
+                     replaced by /v2/change/enqueue)
+  --incident         send a test trigger and its resolve instead: an incident opens
+                     and closes on the service of the routing key (it may notify
+                     whoever is on call)
 
 {}
 {}
-Exit status: 0 PagerDuty accepted both events, 1 it did not, 2 bad usage.
+Exit status: 0 PagerDuty accepted the event(s), 1 it did not, 2 bad usage.
 ",
         options::ROUTING_HELP,
         options::NETWORK_HELP
     )
 }
 
+/// The alert events endpoint's path, which the change events endpoint sits next to.
+const ENQUEUE_PATH: &str = "/v2/enqueue";
+/// The change events endpoint's path.
+const CHANGE_PATH: &str = "/v2/change/enqueue";
+
+/// The change events URL next to the alert events URL `url`.
+fn change_url(url: &str) -> Option<String> {
+    let base = url.strip_suffix(ENQUEUE_PATH)?;
+    Some(format!("{base}{CHANGE_PATH}"))
+}
+
+/// What one test request sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Probe {
+    Change,
+    Alert(Action),
+}
+
+impl Probe {
+    fn label(self) -> &'static str {
+        match self {
+            Probe::Change => "change event",
+            Probe::Alert(a) => a.as_str(),
+        }
+    }
+}
+
 /// Runs `test`.
 pub fn run(argv: &[String]) -> Result<i32, Stop> {
-    let opts = options::merge(&[ROUTING, NETWORK]);
+    let local = [args::value("change-url"), args::flag("incident")];
+    let opts = options::merge(&[ROUTING, NETWORK, &local]);
     let Some(p) = args::parse_options(argv, &opts, help)? else {
         return Ok(EXIT_OK);
     };
+    let incident = p.flag("incident");
+    if incident && p.value("change-url").is_some() {
+        return Err(Stop::Usage(
+            "--change-url is for the change event, which --incident does not send".into(),
+        ));
+    }
     let key = key::required(&p)?;
+    let events_url = p.value("url").unwrap_or(US).to_string();
+    let url = if incident {
+        None
+    } else {
+        match p.value("change-url") {
+            Some(u) => Some(u.to_string()),
+            None => Some(change_url(&events_url).ok_or_else(|| {
+                Stop::Usage(format!(
+                    "--url {events_url} does not end with {ENQUEUE_PATH}: give the change events URL with --change-url (PagerDuty's is https://events.pagerduty.com{CHANGE_PATH}), or test with --incident"
+                ))
+            })?),
+        }
+    };
     let mut params = options::network_params(&p, None);
+    if let Some(u) = &url {
+        params.insert("http_server_url".into(), u.as_str().into());
+    }
     params.insert("pdy_routing_key".into(), key.secret.expose().into());
-    let (cfg, _) =
-        Config::from_json(&serde_json::Value::Object(params)).map_err(options::config_error)?;
+    let (cfg, _) = Config::from_json(&serde_json::Value::Object(params)).map_err(|e| {
+        if e.parameter == "http_server_url" && p.value("change-url").is_some() {
+            Stop::Usage(format!("--change-url: {}", e.message))
+        } else {
+            options::config_error(e)
+        }
+    })?;
     let sender = Sender::new(&cfg, 1).map_err(|e| {
         Stop::Usage(if e.starts_with("environment variable") {
             e
@@ -52,24 +114,49 @@ pub fn run(argv: &[String]) -> Result<i32, Stop> {
     })?;
     let host = super::hostname();
     let now = crate::timefmt::now_unix();
+    let route = if sender.proxied() {
+        "through a proxy"
+    } else {
+        "without a proxy"
+    };
+    let masked = key.secret.masked();
+    if url.is_some() {
+        let summary = format!("centreon-pagerduty test from {host}");
+        println!(
+            "Sending a change event to {} with routing key {masked} ({}), {route}.",
+            sender.endpoint(),
+            key.from,
+        );
+        let mut details = Map::new();
+        details.insert(
+            "Note".into(),
+            // no "routing key" in this text: a WAF echoing the request must not read as PagerDuty refusing the key
+            "sent by `pagerduty-event test` (opens no incident)".into(),
+        );
+        let body = payload::change_event(&summary, &host, now, details);
+        let reply = sender.post(&payload::encode_body(&body, &key.secret));
+        let (ok, text) = explain(Probe::Change, &reply, &sender, &cfg, &events_url);
+        println!("{}: {text}", Probe::Change.label());
+        if !ok {
+            return Ok(EXIT_FAILED);
+        }
+        println!(
+            "OK: PagerDuty accepted the change event \"{summary}\" (no incident opened); this machine can send events with this routing key."
+        );
+        return Ok(EXIT_OK);
+    }
     let dedup_key = format!("pagerduty-event-test-{host}-{now}");
     let summary = format!("centreon-pagerduty test event from {host}");
     println!(
-        "Sending a test event to {} with routing key {} ({}), {}.",
+        "Sending a test incident to {} with routing key {masked} ({}), {route}.",
         sender.endpoint(),
-        key.secret.masked(),
         key.from,
-        if sender.proxied() {
-            "through a proxy"
-        } else {
-            "without a proxy"
-        }
     );
     for action in [Action::Trigger, Action::Resolve] {
         let mut details = Map::new();
         details.insert(
             "Note".into(),
-            "sent by `pagerduty-event test`; resolved right away".into(),
+            "sent by `pagerduty-event test --incident`; resolved right away".into(),
         );
         let event = payload::custom_event(&Custom {
             action,
@@ -87,8 +174,9 @@ pub fn run(argv: &[String]) -> Result<i32, Stop> {
             client_url: None,
         });
         let reply = sender.post(&payload::encode(&event, &key.secret));
-        let (ok, text) = explain(action, &reply, &sender, &cfg);
-        println!("{}: {text}", action.as_str());
+        let probe = Probe::Alert(action);
+        let (ok, text) = explain(probe, &reply, &sender, &cfg, &events_url);
+        println!("{}: {text}", probe.label());
         if !ok {
             return Ok(EXIT_FAILED);
         }
@@ -100,10 +188,17 @@ pub fn run(argv: &[String]) -> Result<i32, Stop> {
 }
 
 /// Whether PagerDuty took the event, and what the answer means.
-fn explain(action: Action, reply: &Reply, sender: &Sender, cfg: &Config) -> (bool, String) {
-    let region = if sender.endpoint() == US {
+/// `events_url` is the alert events URL (`--url`), the one the region hints speak of.
+fn explain(
+    probe: Probe,
+    reply: &Reply,
+    sender: &Sender,
+    cfg: &Config,
+    events_url: &str,
+) -> (bool, String) {
+    let region = if events_url == US {
         format!("if your PagerDuty account is in the EU, use --url {EU}")
-    } else if sender.endpoint() == EU {
+    } else if events_url == EU {
         format!("if your PagerDuty account is in the US, use --url {US} (the default)")
     } else {
         format!("PagerDuty's endpoints are {US} (US) and {EU} (EU)")
@@ -141,11 +236,14 @@ fn explain(action: Action, reply: &Reply, sender: &Sender, cfg: &Config) -> (boo
                 ),
                 200..=299 => (
                     true,
-                    match action {
-                        Action::Trigger => format!(
+                    match probe {
+                        Probe::Change => format!(
+                            "accepted ({said}): it shows in the change timeline of the service of this routing key"
+                        ),
+                        Probe::Alert(Action::Trigger) => format!(
                             "accepted ({said}): an incident opened on the service of this routing key"
                         ),
-                        _ => format!("accepted ({said}): the test incident is resolved"),
+                        Probe::Alert(_) => format!("accepted ({said}): the test incident is resolved"),
                     },
                 ),
                 400 if mentions_routing_key(body) => {
@@ -163,8 +261,12 @@ fn explain(action: Action, reply: &Reply, sender: &Sender, cfg: &Config) -> (boo
                 404 => (
                     false,
                     format!(
-                        "nothing at this URL ({said}): {} is not PagerDuty's Events API v2 endpoint; {region}.",
-                        sender.endpoint()
+                        "nothing at this URL ({said}): {} is not PagerDuty's Events API v2 {} endpoint; {region}.",
+                        sender.endpoint(),
+                        match probe {
+                            Probe::Change => "change events",
+                            Probe::Alert(_) => "alert events",
+                        }
                     ),
                 ),
                 401 | 403 => (
@@ -239,5 +341,33 @@ fn answer_text(outcome: &Outcome, status: u16) -> String {
     match outcome {
         Outcome::Rejected(r) | Outcome::Failed(r) | Outcome::Misdirected(r) => r.clone(),
         Outcome::Accepted | Outcome::RateLimited { .. } => format!("HTTP {status}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn change_url_sits_next_to_the_events_url() {
+        assert_eq!(
+            change_url(US).as_deref(),
+            Some("https://events.pagerduty.com/v2/change/enqueue")
+        );
+        assert_eq!(
+            change_url(EU).as_deref(),
+            Some("https://events.eu.pagerduty.com/v2/change/enqueue")
+        );
+        assert_eq!(
+            change_url("http://127.0.0.1:8080/pd/v2/enqueue").as_deref(),
+            Some("http://127.0.0.1:8080/pd/v2/change/enqueue")
+        );
+        for other in [
+            "https://events.pagerduty.com/v2/enqueue/",
+            "https://events.pagerduty.com/v1/enqueue",
+            "https://events.pagerduty.com/",
+        ] {
+            assert_eq!(change_url(other), None, "{other}");
+        }
     }
 }

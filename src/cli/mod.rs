@@ -18,7 +18,7 @@ mod replay;
 mod resend;
 mod send;
 mod spool;
-mod timezone;
+pub(crate) mod timezone;
 
 /// Why a command stops early. Messages are one line and never hold a secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,7 +44,8 @@ Commands:
                    [fired_timestamp] [severity] [agent_name] [module_name] [module_data]
   send     any event: send --action trigger --dedup-key KEY --summary TEXT [...]
   flush    deliver the events queued in the outbox
-  test     send a test trigger and its resolve; explain PagerDuty's answer
+  test     prove the routing key with a change event (no incident; --incident:
+           a test trigger and its resolve); explain PagerDuty's answer
   replay   drive recorded Centreon events (JSON lines) through the connector's
            decisions; print (--dry-run) or send the PagerDuty events
   check-config BROKER.json

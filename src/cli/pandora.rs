@@ -111,19 +111,13 @@ pub fn run(argv: &[String]) -> Result<i32, Stop> {
     let key = key::from_pandora_argument(&alert.key, &p)?;
     let host = super::hostname();
     let source = alert.agent.as_deref().unwrap_or(&host);
-    let summary = match alert.description.as_str() {
-        "" => format!(
-            "Pandora FMS alert {}{}",
-            alert.id,
-            alert
-                .module
-                .as_deref()
-                .map_or(String::new(), |m| format!(": {source}/{m}"))
-        ),
-        d => d.to_string(),
-    };
+    let summary = summary(&alert, source);
     let mut details = Map::new();
     details.insert("AlertId".into(), alert.id.as_str().into());
+    if alert.description.lines().nth(1).is_some() {
+        // the summary holds the first line; the whole text is here
+        details.insert("Description".into(), alert.description.as_str().into());
+    }
     for (name, value) in [
         ("Agent", &alert.agent),
         ("Module", &alert.module),
@@ -154,6 +148,28 @@ pub fn run(argv: &[String]) -> Result<i32, Stop> {
         client_url: p.value("client-url"),
     };
     send::deliver_with_key(&p, &key, &event, WAIT)
+}
+
+/// The incident's summary: the description's first line (the whole description goes into
+/// `custom_details.Description`), or the alert and module when it is blank. Kept as Pandora
+/// wrote it, a leading severity word included: nothing before it says the state.
+fn summary(alert: &Alert, source: &str) -> String {
+    match alert
+        .description
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+    {
+        None => format!(
+            "Pandora FMS alert {}{}",
+            alert.id,
+            alert
+                .module
+                .as_deref()
+                .map_or(String::new(), |m| format!(": {source}/{m}"))
+        ),
+        Some(first) => first.to_string(),
+    }
 }
 
 /// Pandora's arguments, checked.
@@ -382,6 +398,31 @@ mod tests {
 
     fn alert(words: &[&str]) -> Result<Alert, Stop> {
         Alert::parse(&words.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn the_summary_is_the_description_s_first_line() {
+        for (description, expected) in [
+            ("Disk full", "Disk full"),
+            ("Disk full\n/var at 97%\nsince 10:00", "Disk full"),
+            ("Disk full\r\n/var at 97%", "Disk full"),
+            ("\n  \nDisk full\nmore", "Disk full"),
+            ("Critical: disk full", "Critical: disk full"),
+            ("", "Pandora FMS alert 7: web-01/disk"),
+        ] {
+            let a = alert(&[
+                "k",
+                "7",
+                "trigger",
+                description,
+                "",
+                "Critical",
+                "web-01",
+                "disk",
+            ])
+            .unwrap();
+            assert_eq!(summary(&a, "web-01"), expected, "{description:?}");
+        }
     }
 
     #[test]
