@@ -717,6 +717,7 @@ fn library_options(lua: &str, bbdo: u32) {
         .log
         .lines()
         .filter_map(|l| l.split_once("[NOTICE] ").map(|(_, c)| c))
+        .filter(|c| !c.starts_with("centreon-pagerduty ")) // the start line
         .collect();
     assert_eq!(commands.len(), 1, "{}", out.log);
     let command = commands[0];

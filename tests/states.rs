@@ -345,9 +345,14 @@ fn a_service_status_without_service_id_is_not_taken_for_its_host() {
 /// is still sent with its ids.
 fn names_kept_across_a_restart_with_an_empty_cache(lua: &str, bbdo: u32) {
     let g = run(lua, bbdo, "empty_cache.lua");
-    assert_eq!(g.seq("12_34"), ["trigger", "resolve"]);
-    assert_eq!(g.seq("13_H"), ["trigger", "resolve"]);
-    assert_eq!(g.seq("20_1"), ["trigger", "acknowledge", "trigger"]);
+    assert_eq!(g.seq("12_34"), ["trigger", "resolve"], "{}", g.log);
+    assert_eq!(g.seq("13_H"), ["trigger", "resolve"], "{}", g.log);
+    assert_eq!(
+        g.seq("20_1"),
+        ["trigger", "acknowledge", "trigger"],
+        "{}",
+        g.log
+    );
     let resolve = &g.nth("12_34", 1)["payload"];
     assert_eq!(resolve["summary"], "srv-db/Disk /var: OK - /var 50%");
     assert_eq!(resolve["source"], "srv-db");

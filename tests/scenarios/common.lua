@@ -133,23 +133,30 @@ function M.stats_file(name)
   return M.work .. "/" .. (name or "PagerDuty"):gsub("%W", "_") .. ".db.stats.json"
 end
 
--- A counter of a statistics file (default: output PagerDuty's; nil if not yet written).
+-- A counter of a statistics file (default: output PagerDuty's; nil if not yet written), and
+-- the file's "time" (when its snapshot was taken, RFC 3339 UTC).
 function M.stat(counter, file)
   local f = io.open(file or M.stats_file())
   if not f then return nil end
   local text = f:read("a")
   f:close()
-  return tonumber(text:match('"' .. counter .. '": (%d+)'))
+  return tonumber(text:match('"' .. counter .. '": (%d+)')), text:match('"time": "([^"]+)"')
 end
 
--- Pending events in the outbox (nil if the statistics are not yet written).
+-- Pending events in the outbox (nil if the statistics are not yet written), and when.
 function M.pending(name)
   return M.stat("pending", M.stats_file(name))
 end
 
--- Broker idles until the outbox is empty (needs a short stats_interval).
+-- Broker idles until the outbox is empty (needs a short stats_interval). Only a snapshot taken
+-- after this call began counts: the file may be older than the events just committed (written
+-- before them, or by the run before a restart, when its outbox was empty).
 function M.drain(out, timeout, name)
-  local ok = out:idle_until(function() return M.pending(name) == 0 end, timeout or M.WAIT)
+  local since = os.date("!%Y-%m-%dT%H:%M:%SZ", os.time() + 1)
+  local ok = out:idle_until(function()
+    local pending, at = M.pending(name)
+    return pending == 0 and at ~= nil and at >= since
+  end, timeout or M.WAIT)
   if not ok then error("outbox not drained in time: pending " .. tostring(M.pending(name)), 2) end
 end
 
