@@ -8,7 +8,6 @@ use std::path::Path;
 
 use serde_json::{Map, Value};
 
-use super::args;
 use super::{EXIT_FAILED, EXIT_OK, Stop};
 use crate::config::{Config, ParamInfo, ParamStatus, ParamValue, known_parameters};
 
@@ -40,40 +39,41 @@ const MEANING_CHANGES: &[(&str, &str, &str)] = &[(
      when it was 0; here 1 drops them and 0 (the default) sends them: remove it, or swap its value",
 )];
 
-fn help() -> String {
-    "\
-Usage: pagerduty-event check-config BROKER.json
-
-Reads a Centreon Broker configuration file (for example
-/etc/centreon-broker/central-broker.json) and checks every Lua output whose path is
-pagerduty.lua (this connector), pagerduty-events-apiv2.lua or pagerduty-apiv1.lua (the
-Lua connectors it replaces). For each lua_parameter it prints one of:
-
-  honoured   this connector reads it, with the same meaning
-  renamed    an older spelling, still read (the line names the current one)
-  ignored    accepted, without effect here; the line says why
-  unknown    not a parameter of this connector nor of the Lua connectors (ignored)
-  invalid    the connector would refuse to start: the message init() would log
-
-Values are checked as the connector checks them at start; a format_file or a
-pdy_routing_key_file is read from this machine. No text value is ever printed: the
-messages say what is expected (a key or a password pasted in the wrong parameter
-stays hidden; a file name that could be a key is masked).
-
-Exit status: 0 every parameter can be used, 1 some parameter is invalid (or no PagerDuty
-output was found), 2 bad usage or a file that is not a Broker configuration.
-"
-    .to_string()
+/// Migration check of the PagerDuty Lua outputs of a Centreon Broker configuration file
+///
+/// Reads a Centreon Broker configuration file (for example
+/// /etc/centreon-broker/central-broker.json) and checks every Lua output whose path is
+/// pagerduty.lua (this connector), pagerduty-events-apiv2.lua or pagerduty-apiv1.lua (the
+/// Lua connectors it replaces).
+///
+/// For each lua_parameter it prints one of:
+///
+///   honoured   this connector reads it, with the same meaning
+///   renamed    an older spelling, still read (the line names the current one)
+///   ignored    accepted, without effect here; the line says why
+///   unknown    not a parameter of this connector nor of the Lua connectors (ignored)
+///   invalid    the connector would refuse to start: the message init() would log
+///
+/// Values are checked as the connector checks them at start; a format_file or a
+/// pdy_routing_key_file is read from this machine. No text value is ever printed: the
+/// messages say what is expected (a key or a password pasted in the wrong parameter stays
+/// hidden; a file name that could be a key is masked).
+#[derive(Debug, clap::Args)]
+#[command(
+    verbatim_doc_comment,
+    override_usage = "pagerduty-event check-config BROKER.json",
+    after_help = "Exit status: 0 every parameter can be used, 1 some parameter is invalid (or no PagerDuty
+output was found), 2 bad usage or a file that is not a Broker configuration."
+)]
+pub struct Args {
+    /// A Centreon Broker configuration file
+    #[arg(value_name = "BROKER.json")]
+    broker: String,
 }
 
 /// Runs `check-config`.
-pub fn run(argv: &[String]) -> Result<i32, Stop> {
-    let p = args::parse(argv, &[], false)?;
-    if p.help {
-        print!("{}", help());
-        return Ok(EXIT_OK);
-    }
-    let path = p.one_positional("BROKER.json (a Centreon Broker configuration file)")?;
+pub fn run(p: &Args) -> Result<i32, Stop> {
+    let path = p.broker.as_str();
     let text = std::fs::read_to_string(path)
         .map_err(|e| Stop::Usage(format!("cannot read {path}: {e}")))?;
     let root: Value = serde_json::from_str(&text)

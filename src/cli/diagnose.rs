@@ -2,8 +2,7 @@
 
 use serde_json::Map;
 
-use super::args;
-use super::options::{self, NETWORK, ROUTING};
+use super::options::{self, Network, Routing};
 use super::{EXIT_FAILED, EXIT_OK, Stop, key};
 use crate::config::{Config, Severity};
 use crate::payload::{self, Action, Custom};
@@ -13,33 +12,25 @@ use crate::send::{Failure, Reply, Sender};
 const US: &str = "https://events.pagerduty.com/v2/enqueue";
 const EU: &str = "https://events.eu.pagerduty.com/v2/enqueue";
 
-fn help() -> String {
-    format!(
-        "\
-Usage: pagerduty-event test [options]
-
-Sends a test event (\"centreon-pagerduty test event from <this machine>\") straight to
-PagerDuty, then its resolve, and explains what PagerDuty answered: a wrong key, a wrong
-region, a proxy needed, a TLS failure... The outbox is not used. An incident opens and
-closes on the service of the routing key (it may notify whoever is on call).
-
-{}
-{}
-Exit status: 0 PagerDuty accepted both events, 1 it did not, 2 bad usage.
-",
-        options::ROUTING_HELP,
-        options::NETWORK_HELP
-    )
+/// Send a test trigger and its resolve; explain PagerDuty's answer
+///
+/// Sends a test event ("centreon-pagerduty test event from <this machine>") straight to
+/// PagerDuty, then its resolve, and explains what PagerDuty answered: a wrong key, a wrong
+/// region, a proxy needed, a TLS failure... The outbox is not used. An incident opens and
+/// closes on the service of the routing key (it may notify whoever is on call).
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Exit status: 0 PagerDuty accepted both events, 1 it did not, 2 bad usage.")]
+pub struct Args {
+    #[command(flatten)]
+    routing: Routing,
+    #[command(flatten)]
+    network: Network,
 }
 
 /// Runs `test`.
-pub fn run(argv: &[String]) -> Result<i32, Stop> {
-    let opts = options::merge(&[ROUTING, NETWORK]);
-    let Some(p) = args::parse_options(argv, &opts, help)? else {
-        return Ok(EXIT_OK);
-    };
-    let key = key::required(&p)?;
-    let mut params = options::network_params(&p, None);
+pub fn run(p: &Args) -> Result<i32, Stop> {
+    let key = key::required(&p.routing)?;
+    let mut params = p.network.params(None);
     params.insert("pdy_routing_key".into(), key.secret.expose().into());
     let (cfg, _) =
         Config::from_json(&serde_json::Value::Object(params)).map_err(options::config_error)?;

@@ -6,8 +6,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use super::args::{self, Opt};
-use super::options::{self, DELIVERY, NETWORK, ROUTING};
+use super::options::{self, Delivery, Network, Routing};
 use super::spool::{self, Session};
 use super::{EXIT_FAILED, EXIT_OK, Stop, key};
 use crate::config::Config;
@@ -15,12 +14,6 @@ use crate::connector::Connector;
 use crate::event::RawEvent;
 use crate::log::{Level, Logger};
 use crate::payload;
-
-const REPLAY: &[Opt] = &[
-    args::flag("dry-run"),
-    args::value("config"),
-    args::repeated("param"),
-];
 
 /// Default `--wait`, seconds.
 pub const WAIT: u64 = 30;
@@ -31,69 +24,70 @@ const DRY_RUN_KEY: &str = "00000000000000000000000000000000";
 /// Parameters that belong to the Broker output, not to a replay: replaced.
 const OUTPUT_FILES: &[&str] = &["outbox_path", "stats_path", "log_path", "logfile"];
 
-fn help() -> String {
-    format!(
-        "\
-Usage: pagerduty-event replay [options] FILE
-
-Reads Centreon events, one JSON object per line (FILE, or - for standard input; blank
-lines and lines starting with # are skipped), with the fields the Lua bridge hands
-over: `_type` (or `category` and `element`), BBDO 2 or BBDO 3 fields (host_id,
-service_id, state, state_type, last_check, last_state_change, output, long_output,
-perfdata, acknowledged or acknowledgement_type, scheduled_downtime_depth, flapping,
-author, comment_data...) and names (host_name, service_description, hostgroups,
-servicegroups, poller, host_address...). They go through the same decisions as in
-Broker; each PagerDuty event is printed as one JSON line (routing key masked) and,
-without --dry-run, sent through the outbox.
-
-  --dry-run            print the events only (no routing key needed)
-  --config FILE.json   connector parameters: an object of name -> value, Broker's
-                       lua_parameter array, or the output's JSON holding one
-  --param NAME=VALUE   a connector parameter (repeatable; wins over --config)
-
-outbox_path, stats_path and log_path are not used: the events go through this
-command's outbox, and the connector's log goes to stderr with --verbose. Incident
-state is remembered in the outbox like the connector does; use a fresh --outbox to
-start from nothing.
-
-{}
-{}
-{}
-Exit status: 0 done, 1 some event rejected by PagerDuty, not stored or answered by
+/// Drive recorded Centreon events (JSON lines) through the connector's decisions; print
+/// (--dry-run) or send the PagerDuty events
+///
+/// Reads Centreon events, one JSON object per line (FILE, or - for standard input; blank
+/// lines and lines starting with # are skipped), with the fields the Lua bridge hands over:
+/// `_type` (or `category` and `element`), BBDO 2 or BBDO 3 fields (host_id, service_id,
+/// state, state_type, last_check, last_state_change, output, long_output, perfdata,
+/// acknowledged or acknowledgement_type, scheduled_downtime_depth, flapping, author,
+/// comment_data...) and names (host_name, service_description, hostgroups, servicegroups,
+/// poller, host_address...). They go through the same decisions as in Broker; each
+/// PagerDuty event is printed as one JSON line (routing key masked) and, without
+/// --dry-run, sent through the outbox.
+///
+/// outbox_path, stats_path and log_path are not used: the events go through this command's
+/// outbox, and the connector's log goes to stderr with --verbose. Incident state is
+/// remembered in the outbox like the connector does; use a fresh --outbox to start from
+/// nothing.
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Exit status: 0 done, 1 some event rejected by PagerDuty, not stored or answered by
 something other than PagerDuty (a redirect, a proxy's page: kept queued), 2 bad usage
-or unreadable input.
-",
-        options::ROUTING_HELP,
-        options::NETWORK_HELP,
-        options::delivery_help(WAIT)
-    )
+or unreadable input."
+)]
+pub struct Args {
+    /// The recorded events (JSON lines); - for standard input
+    #[arg(value_name = "FILE")]
+    file: String,
+    /// Print the events only (no routing key needed)
+    #[arg(long, help_heading = "Replay")]
+    dry_run: bool,
+    /// Connector parameters: an object of name -> value, Broker's lua_parameter array, or
+    /// the output's JSON holding one
+    #[arg(long, value_name = "FILE.json", help_heading = "Replay")]
+    config: Option<String>,
+    /// A connector parameter (repeatable; wins over --config)
+    #[arg(long, value_name = "NAME=VALUE", help_heading = "Replay")]
+    param: Vec<String>,
+    #[command(flatten)]
+    routing: Routing,
+    #[command(flatten)]
+    network: Network,
+    #[command(flatten)]
+    delivery: Delivery,
 }
 
 /// Runs `replay`.
-pub fn run(argv: &[String]) -> Result<i32, Stop> {
-    let opts = options::merge(&[REPLAY, ROUTING, NETWORK, DELIVERY]);
-    let p = args::parse(argv, &opts, false)?;
-    if p.help {
-        print!("{}", help());
-        return Ok(EXIT_OK);
-    }
-    let input = p.one_positional("FILE (the recorded events; - for standard input)")?;
+pub fn run(p: &Args) -> Result<i32, Stop> {
+    let input = p.file.as_str();
     let events = read_events(input)?;
-    let mut params = parameters(&p)?;
+    let mut params = parameters(p)?;
     for name in OUTPUT_FILES {
         params.remove(*name);
     }
     let given_key = params
         .remove("pdy_routing_key")
         .and_then(|v| v.as_str().map(str::to_string));
-    let key = match (key::from_options(&p, false)?, given_key) {
+    let key = match (key::from_options(&p.routing, false)?, given_key) {
         (Some(k), _) => Some(k),
         (None, Some(k)) => Some(key::check(&k, "pdy_routing_key")?),
-        (None, None) => key::from_options(&p, true)?,
+        (None, None) => key::from_options(&p.routing, true)?,
     };
-    params.extend(options::network_params(&p, None));
-    if p.flag("dry-run") {
-        return dry_run(params, key, &events, p.flag("verbose"));
+    params.extend(p.network.params(None));
+    if p.dry_run {
+        return dry_run(params, key, &events, p.delivery.verbose);
     }
     let key = key.ok_or_else(|| {
         Stop::Usage(format!(
@@ -101,9 +95,9 @@ pub fn run(argv: &[String]) -> Result<i32, Stop> {
             key::ENV
         ))
     })?;
-    let wait = options::wait(&p, WAIT)?;
-    let dir = spool::directory(p.value("outbox"))?;
-    let mut session = Session::open(&dir, &key, params, wait, p.flag("verbose"))?;
+    let wait = p.delivery.wait(WAIT)?;
+    let dir = spool::directory(p.delivery.outbox.as_deref())?;
+    let mut session = Session::open(&dir, &key, params, wait, p.delivery.verbose)?;
     session.deliver_earlier();
     let mut decided = 0;
     let stored = session.deliver(|c| {
@@ -222,9 +216,9 @@ fn read_events(input: &str) -> Result<Vec<(usize, RawEvent)>, Stop> {
 }
 
 /// `--config` then `--param`, as one object of name -> value.
-fn parameters(p: &args::Parsed) -> Result<Map<String, Value>, Stop> {
+fn parameters(p: &Args) -> Result<Map<String, Value>, Stop> {
     let mut params = Map::new();
-    if let Some(path) = p.value("config") {
+    if let Some(path) = &p.config {
         let text = std::fs::read_to_string(path)
             .map_err(|e| Stop::Usage(format!("--config: cannot read {path}: {e}")))?;
         let v: Value = serde_json::from_str(&text)
@@ -258,17 +252,8 @@ fn parameters(p: &args::Parsed) -> Result<Map<String, Value>, Stop> {
             }
         }
     }
-    for kv in p.values("param") {
-        match kv.split_once('=') {
-            Some((name, value)) if !name.trim().is_empty() => {
-                params.insert(name.trim().to_string(), value.into());
-            }
-            _ => {
-                return Err(Stop::Usage(format!(
-                    "--param: expected NAME=VALUE, got {kv:?}"
-                )));
-            }
-        }
+    for (name, value) in options::pairs(&p.param, "--param")? {
+        params.insert(name.to_string(), value.into());
     }
     Ok(params)
 }
