@@ -2015,3 +2015,147 @@ fn man_page_names_every_command_and_renders() {
         );
     }
 }
+
+#[test]
+fn replay_takes_the_pagerduty_output_of_a_broker_configuration() {
+    let s = setup("replay-broker");
+    let config = "tests/cli/central-broker.json";
+    let events = "tests/cli/replay.jsonl";
+    // two PagerDuty outputs and no --output: both named, nothing replayed
+    let r = run(&s.dir, &["replay", "--dry-run", "--config", config, events]);
+    r.expect(2);
+    assert_eq!(r.stderr().lines().count(), 1, "{}", r.all());
+    for needle in [
+        "2 PagerDuty outputs",
+        "--output NAME",
+        "\"PagerDuty events\" (pagerduty-events-apiv2.lua)",
+        "\"PagerDuty legacy\" (pagerduty-apiv1.lua)",
+    ] {
+        assert!(r.stderr().contains(needle), "{needle}\n{}", r.all());
+    }
+    assert!(r.stdout().is_empty(), "{}", r.all());
+    // an output that is not a PagerDuty one (Splunk) is not picked
+    let r = run(
+        &s.dir,
+        &[
+            "replay",
+            "--dry-run",
+            "--config",
+            config,
+            "--output",
+            "Splunk events",
+            events,
+        ],
+    );
+    r.expect(2);
+    assert!(
+        r.stderr()
+            .contains("no PagerDuty output named \"Splunk events\""),
+        "{}",
+        r.all()
+    );
+    // --output picks one: the same events as with that output's JSON alone
+    let picked = run(
+        &s.dir,
+        &[
+            "replay",
+            "--dry-run",
+            "--config",
+            config,
+            "--output",
+            "PagerDuty legacy",
+            events,
+        ],
+    );
+    picked.expect(0);
+    assert!(
+        picked
+            .stderr()
+            .contains("the parameters of the output \"PagerDuty legacy\" (pagerduty-apiv1.lua)"),
+        "{}",
+        picked.all()
+    );
+    assert!(!picked.all().contains("Pr0xyPa55"), "{}", picked.all());
+    let broker: Value = serde_json::from_str(&std::fs::read_to_string(config).unwrap()).unwrap();
+    let legacy = broker["centreonBroker"]["output"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["name"] == "PagerDuty legacy")
+        .unwrap();
+    let alone = s.dir.join("legacy-output.json");
+    std::fs::write(&alone, legacy.to_string()).unwrap();
+    let expected = run(
+        &s.dir,
+        &[
+            "replay",
+            "--dry-run",
+            "--config",
+            &alone.display().to_string(),
+            events,
+        ],
+    );
+    expected.expect(0);
+    assert!(expected.stdout().lines().count() > 3, "{}", expected.all());
+    assert_eq!(picked.stdout(), expected.stdout());
+    // a Broker configuration with one PagerDuty output needs no --output; none is an error
+    let one = s.dir.join("one.json");
+    let mut only = broker.clone();
+    only["centreonBroker"]["output"] = json!([legacy]);
+    std::fs::write(&one, only.to_string()).unwrap();
+    let r = run(
+        &s.dir,
+        &[
+            "replay",
+            "--dry-run",
+            "--config",
+            &one.display().to_string(),
+            events,
+        ],
+    );
+    r.expect(0);
+    assert_eq!(r.stdout(), expected.stdout());
+    only["centreonBroker"]["output"] = json!([]);
+    std::fs::write(&one, only.to_string()).unwrap();
+    let r = run(
+        &s.dir,
+        &[
+            "replay",
+            "--dry-run",
+            "--config",
+            &one.display().to_string(),
+            events,
+        ],
+    );
+    r.expect(2);
+    assert!(
+        r.stderr().contains("has no PagerDuty output"),
+        "{}",
+        r.all()
+    );
+    // --output needs a Broker configuration
+    let r = run(
+        &s.dir,
+        &[
+            "replay",
+            "--dry-run",
+            "--output",
+            "PagerDuty legacy",
+            events,
+        ],
+    );
+    r.expect(2);
+    let r = run(
+        &s.dir,
+        &[
+            "replay",
+            "--dry-run",
+            "--config",
+            &alone.display().to_string(),
+            "--output",
+            "PagerDuty legacy",
+            events,
+        ],
+    );
+    r.expect(2);
+}

@@ -12,7 +12,7 @@ use super::{EXIT_FAILED, EXIT_OK, Stop};
 use crate::config::{Config, ParamInfo, ParamStatus, ParamValue, known_parameters};
 
 /// The scripts whose outputs are checked (by file name), and what they are.
-const SCRIPTS: &[(&str, &str)] = &[
+pub(super) const SCRIPTS: &[(&str, &str)] = &[
     ("pagerduty.lua", "this connector's Lua bridge"),
     (
         "pagerduty-events-apiv2.lua",
@@ -78,19 +78,15 @@ pub fn run(p: &Args) -> Result<i32, Stop> {
         .map_err(|e| Stop::Usage(format!("cannot read {path}: {e}")))?;
     let root: Value = serde_json::from_str(&text)
         .map_err(|e| Stop::Usage(format!("{path} is not JSON ({e})")))?;
-    let broker = root
-        .get("centreonBroker")
-        .and_then(Value::as_object)
-        .ok_or_else(|| {
-            Stop::Usage(format!(
-                "{path}: no \"centreonBroker\" object: not a Centreon Broker configuration file"
-            ))
-        })?;
+    let broker = broker_of(&root).ok_or_else(|| {
+        Stop::Usage(format!(
+            "{path}: no \"centreonBroker\" object: not a Centreon Broker configuration file"
+        ))
+    })?;
     let outputs = one_or_many(broker.get("output"));
-    let checked: Vec<Report> = outputs
-        .iter()
-        .filter_map(|o| o.as_object())
-        .filter_map(|o| script_of(o).map(|s| check_output(o, s)))
+    let checked: Vec<Report> = pagerduty_outputs(broker)
+        .into_iter()
+        .map(|(o, s)| check_output(o, s))
         .collect();
     let name = broker
         .get("broker_name")
@@ -121,8 +117,26 @@ pub fn run(p: &Args) -> Result<i32, Stop> {
     Ok(if invalid { EXIT_FAILED } else { EXIT_OK })
 }
 
+/// The `centreonBroker` object of a Centreon Broker configuration file.
+pub(super) fn broker_of(root: &Value) -> Option<&Map<String, Value>> {
+    root.get("centreonBroker").and_then(Value::as_object)
+}
+
+/// A script's file name, and what it is (one of [`SCRIPTS`]).
+pub(super) type Script = (&'static str, &'static str);
+
+/// The outputs of a Broker configuration that run a PagerDuty Lua script, in the file's
+/// order, with the script.
+pub(super) fn pagerduty_outputs(broker: &Map<String, Value>) -> Vec<(&Map<String, Value>, Script)> {
+    one_or_many(broker.get("output"))
+        .into_iter()
+        .filter_map(|o| o.as_object())
+        .filter_map(|o| script_of(o).map(|s| (o, s)))
+        .collect()
+}
+
 /// A JSON array's items, or a single value as one item (Broker accepts both).
-fn one_or_many(v: Option<&Value>) -> Vec<&Value> {
+pub(super) fn one_or_many(v: Option<&Value>) -> Vec<&Value> {
     match v {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Array(items)) => items.iter().collect(),

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 use super::options::{self, Delivery, Network, Routing};
 use super::spool::{self, Session};
-use super::{EXIT_FAILED, EXIT_OK, Stop, key};
+use super::{EXIT_FAILED, EXIT_OK, Stop, check_config, key};
 use crate::config::Config;
 use crate::connector::Connector;
 use crate::event::RawEvent;
@@ -54,10 +54,15 @@ pub struct Args {
     /// Print the events only (no routing key needed)
     #[arg(long, help_heading = "Replay")]
     dry_run: bool,
-    /// Connector parameters: an object of name -> value, Broker's lua_parameter array, or
-    /// the output's JSON holding one
+    /// Connector parameters: Broker's configuration file (central-broker.json: its PagerDuty
+    /// output's, see --output), the output's JSON, its lua_parameter array, or an object of
+    /// name -> value
     #[arg(long, value_name = "FILE.json", help_heading = "Replay")]
     config: Option<String>,
+    /// The output whose parameters are used, by its name, when the Broker configuration of
+    /// --config has several PagerDuty outputs
+    #[arg(long, value_name = "NAME", help_heading = "Replay")]
+    output: Option<String>,
     /// A connector parameter (repeatable; wins over --config)
     #[arg(long, value_name = "NAME=VALUE", help_heading = "Replay")]
     param: Vec<String>,
@@ -223,11 +228,31 @@ fn parameters(p: &Args) -> Result<Map<String, Value>, Stop> {
             .map_err(|e| Stop::Usage(format!("--config: cannot read {path}: {e}")))?;
         let v: Value = serde_json::from_str(&text)
             .map_err(|e| Stop::Usage(format!("--config: {path} is not JSON ({e})")))?;
-        let v = match v {
-            Value::Object(mut o) if o.contains_key("lua_parameter") => {
-                o.remove("lua_parameter").unwrap_or(Value::Null)
+        let v = match (check_config::broker_of(&v), &p.output) {
+            (Some(broker), name) => {
+                let (output, script) = broker_output(path, broker, name.as_deref())?;
+                eprintln!(
+                    "{path}: the parameters of the output {:?} ({script})",
+                    output_name(output)
+                );
+                Value::Array(
+                    check_config::one_or_many(output.get("lua_parameter"))
+                        .into_iter()
+                        .cloned()
+                        .collect(),
+                )
             }
-            v => v,
+            (None, Some(_)) => {
+                return Err(Stop::Usage(format!(
+                    "--output: {path} is not a Centreon Broker configuration file (no \"centreonBroker\" object)"
+                )));
+            }
+            (None, None) => match v {
+                Value::Object(mut o) if o.contains_key("lua_parameter") => {
+                    o.remove("lua_parameter").unwrap_or(Value::Null)
+                }
+                v => v,
+            },
         };
         match v {
             Value::Object(o) => params = o,
@@ -252,10 +277,63 @@ fn parameters(p: &Args) -> Result<Map<String, Value>, Stop> {
             }
         }
     }
+    if p.config.is_none() && p.output.is_some() {
+        return Err(Stop::Usage(
+            "--output: give the Broker configuration file with --config".into(),
+        ));
+    }
     for (name, value) in options::pairs(&p.param, "--param")? {
         params.insert(name.to_string(), value.into());
     }
     Ok(params)
+}
+
+/// The PagerDuty output of a Broker configuration: the one named `name`, else the only one;
+/// a usage error names the candidates.
+fn broker_output<'a>(
+    path: &str,
+    broker: &'a Map<String, Value>,
+    name: Option<&str>,
+) -> Result<(&'a Map<String, Value>, &'static str), Stop> {
+    let candidates = check_config::pagerduty_outputs(broker);
+    let list = || {
+        candidates
+            .iter()
+            .map(|(o, (script, _))| format!("{:?} ({script})", output_name(o)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match (name, candidates.as_slice()) {
+        (_, []) => Err(Stop::Usage(format!(
+            "--config: {path} has no PagerDuty output (no Lua output runs {})",
+            check_config::SCRIPTS
+                .iter()
+                .map(|(s, _)| *s)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+        (Some(name), _) => candidates
+            .iter()
+            .find(|(o, _)| output_name(o) == name)
+            .map(|(o, (script, _))| (*o, *script))
+            .ok_or_else(|| {
+                Stop::Usage(format!(
+                    "--output: {path} has no PagerDuty output named {name:?} (its PagerDuty outputs: {})",
+                    list()
+                ))
+            }),
+        (None, [(o, (script, _))]) => Ok((o, script)),
+        (None, several) => Err(Stop::Usage(format!(
+            "--config: {path} has {} PagerDuty outputs: choose one with --output NAME ({})",
+            several.len(),
+            list()
+        ))),
+    }
+}
+
+/// A Broker output's name.
+fn output_name(output: &Map<String, Value>) -> &str {
+    output.get("name").and_then(Value::as_str).unwrap_or("")
 }
 
 /// A fresh private directory for a dry run's throw-away outbox.
