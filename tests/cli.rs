@@ -2159,3 +2159,139 @@ fn replay_takes_the_pagerduty_output_of_a_broker_configuration() {
     );
     r.expect(2);
 }
+
+/// Runs the binary under `script` (util-linux): its stdout and stderr on a pseudo-terminal,
+/// as an operator at a terminal sees them (`None` where `script` is not installed).
+fn run_on_a_terminal(dir: &Path, args: &[&str]) -> Option<Run> {
+    let probe = Command::new("script").arg("--version").output();
+    if !probe.is_ok_and(|o| o.status.success()) {
+        eprintln!("script (util-linux) is not installed: the terminal form is not checked");
+        return None;
+    }
+    let quoted: Vec<String> = std::iter::once(BIN)
+        .chain(args.iter().copied())
+        .map(|a| format!("'{}'", a.replace('\'', "'\\''")))
+        .collect();
+    let mut cmd = Command::new("script");
+    cmd.args(["-qec", &quoted.join(" "), "/dev/null"])
+        .stdin(std::process::Stdio::null());
+    Some(run_command(dir, cmd, &[]))
+}
+
+/// What a terminal shows to erase the progress line before drawing the next frame.
+const ERASE: &str = "\r\x1b[K";
+
+#[test]
+fn flush_shows_progress_on_a_terminal_and_one_summary_line_otherwise() {
+    let pd = Standin::start().unwrap();
+    let s = setup("flush-progress");
+    let queue = |first: usize| {
+        for i in first..first + 5 {
+            s.send(
+                UNREACHABLE,
+                &[
+                    "--action",
+                    "trigger",
+                    "--dedup-key",
+                    &format!("k{i}"),
+                    "--summary",
+                    "x",
+                ],
+            )
+            .expect(0);
+        }
+    };
+    queue(0);
+    // in a pipe (cron, a timer): no progress, the result lines only
+    let r = run(
+        &s.dir,
+        &["flush", "--outbox", &s.outbox, "--url", &pd.url()],
+    );
+    r.expect(0);
+    assert_eq!(
+        r.stdout(),
+        format!(
+            "routing key {MASKED_KEY}: 5 delivered\n5 event(s) delivered; nothing left queued\n"
+        )
+    );
+    assert_eq!(r.stderr(), "", "{}", r.all());
+    // on a terminal: the progress line, drawn in place, then erased before the results
+    queue(5);
+    let Some(r) = run_on_a_terminal(
+        &s.dir,
+        &["flush", "--outbox", &s.outbox, "--url", &pd.url()],
+    ) else {
+        return;
+    };
+    r.expect(0);
+    let screen = r.stdout();
+    let first = screen.find(ERASE).unwrap_or_else(|| panic!("{screen:?}"));
+    let frame = &screen[first + ERASE.len()..];
+    assert!(frame.starts_with("flush ****2345: "), "{screen:?}");
+    assert!(
+        frame.starts_with("flush ****2345: ") && frame.contains("/5 answered"),
+        "{screen:?}"
+    );
+    assert!(
+        screen.ends_with(&format!(
+            "{ERASE}routing key {MASKED_KEY}: 5 delivered\r\n5 event(s) delivered; nothing left queued\r\n"
+        )),
+        "{screen:?}"
+    );
+    assert_eq!(support::actions(&pd.accepted()).len(), 10);
+}
+
+#[test]
+fn replay_shows_progress_on_a_terminal_and_one_summary_line_otherwise() {
+    let pd = Standin::start().unwrap();
+    let s = setup("replay-progress");
+    let input = support::root().join("tests/cli/replay.jsonl");
+    let input = input.display().to_string();
+    let args = |outbox: &str| -> Vec<String> {
+        [
+            "replay",
+            "--routing-key-file",
+            &s.key_file,
+            "--url",
+            &pd.url(),
+            "--outbox",
+            outbox,
+            "--param",
+            "pdy_centreon_url=https://centreon.example.com",
+            &input,
+        ]
+        .iter()
+        .map(|a| a.to_string())
+        .collect()
+    };
+    let piped = args(&s.outbox);
+    let piped: Vec<&str> = piped.iter().map(String::as_str).collect();
+    let r = run(&s.dir, &piped);
+    r.expect(0);
+    // one summary line, nothing drawn
+    assert_eq!(r.stderr().lines().count(), 1, "{}", r.all());
+    assert!(
+        r.stderr()
+            .starts_with("12 Centreon event(s), 8 PagerDuty event(s): "),
+        "{}",
+        r.all()
+    );
+    assert!(!r.all().contains('\r'), "{}", r.all());
+    // on a terminal, with a fresh outbox (the incidents' state starts from nothing)
+    let fresh = s.dir.join("outbox2").display().to_string();
+    let on_terminal = args(&fresh);
+    let on_terminal: Vec<&str> = on_terminal.iter().map(String::as_str).collect();
+    let Some(r) = run_on_a_terminal(&s.dir, &on_terminal) else {
+        return;
+    };
+    r.expect(0);
+    let screen = r.stdout();
+    assert!(screen.contains(&format!("{ERASE}replay: ")), "{screen:?}");
+    assert!(screen.contains("/8 answered"), "{screen:?}");
+    assert!(
+        screen.contains(&format!(
+            "{ERASE}12 Centreon event(s), 8 PagerDuty event(s): "
+        )),
+        "{screen:?}"
+    );
+}

@@ -133,6 +133,11 @@ fn flush_directory(p: &Args, dir: &Path, key: Option<&Key>, wait: Duration, tota
                 continue;
             }
         };
+        let masked = k.secret.masked();
+        session.show_progress(format!(
+            "flush {}",
+            &masked[masked.len().saturating_sub(8)..]
+        ));
         session.deliver_earlier();
         let o = session.close();
         delivered += o.earlier_delivered;

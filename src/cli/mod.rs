@@ -14,6 +14,7 @@ mod list;
 mod manual;
 mod options;
 mod pandora;
+mod progress;
 mod replay;
 mod resend;
 mod send;

@@ -103,11 +103,13 @@ pub fn run(p: &Args) -> Result<i32, Stop> {
     let wait = p.delivery.wait(WAIT)?;
     let dir = spool::directory(p.delivery.outbox.as_deref())?;
     let mut session = Session::open(&dir, &key, params, wait, p.delivery.verbose)?;
+    session.show_progress("replay");
     session.deliver_earlier();
     let mut decided = 0;
     let stored = session.deliver(|c| {
         c.keep_decided();
         decided = play(c, &events);
+        decided as u64
     });
     let o = session.close();
     stored?;

@@ -168,7 +168,10 @@ pub fn deliver_with_key(
     let what = format!("{} {}", out.action.as_str(), out.dedup_key);
     let mut session = Session::open(&dir, key, params, wait, s.delivery.verbose)?;
     session.deliver_earlier();
-    let stored = session.deliver(|c| c.push_outgoing(out));
+    let stored = session.deliver(|c| {
+        c.push_outgoing(out);
+        1
+    });
     let outcome = session.close();
     stored?;
     Ok(spool::report_one(&what, &dir, wait, &outcome))
