@@ -2295,3 +2295,54 @@ fn replay_shows_progress_on_a_terminal_and_one_summary_line_otherwise() {
         "{screen:?}"
     );
 }
+
+#[test]
+fn flush_waits_out_pagerduty_rate_limit_within_its_wait() {
+    let pd = Standin::start().unwrap();
+    let s = setup("flush-429");
+    for i in 0..5 {
+        s.send(
+            UNREACHABLE,
+            &[
+                "--action",
+                "trigger",
+                "--dedup-key",
+                &format!("k{i}"),
+                "--summary",
+                "x",
+            ],
+        )
+        .expect(0);
+    }
+    // PagerDuty asks for a pause: flush pauses as asked and goes on (send would stop here)
+    pd.push_answers([Answer::TooMany {
+        retry_after: Some(1),
+    }]);
+    let r = run(
+        &s.dir,
+        &[
+            "flush",
+            "--outbox",
+            &s.outbox,
+            "--url",
+            &pd.url(),
+            "--wait",
+            "60",
+        ],
+    );
+    r.expect(0);
+    assert_eq!(
+        r.stdout(),
+        format!(
+            "routing key {MASKED_KEY}: 5 delivered\n5 event(s) delivered; nothing left queued\n"
+        ),
+        "{}",
+        r.all()
+    );
+    let mut keys: Vec<String> = support::actions(&pd.accepted())
+        .into_iter()
+        .map(|(_, k)| k)
+        .collect();
+    keys.sort();
+    assert_eq!(keys, ["k0", "k1", "k2", "k3", "k4"]);
+}

@@ -138,6 +138,7 @@ fn flush_directory(p: &Args, dir: &Path, key: Option<&Key>, wait: Duration, tota
             "flush {}",
             &masked[masked.len().saturating_sub(8)..]
         ));
+        session.wait_out_rate_limits();
         session.deliver_earlier();
         let o = session.close();
         delivered += o.earlier_delivered;

@@ -104,6 +104,7 @@ pub fn run(p: &Args) -> Result<i32, Stop> {
     let dir = spool::directory(p.delivery.outbox.as_deref())?;
     let mut session = Session::open(&dir, &key, params, wait, p.delivery.verbose)?;
     session.show_progress("replay");
+    session.wait_out_rate_limits();
     session.deliver_earlier();
     let mut decided = 0;
     let stored = session.deliver(|c| {

@@ -426,6 +426,8 @@ pub struct Session {
     progress: Option<Progress>,
     /// This invocation's events handed to the connector.
     handed: u64,
+    /// A 429 does not end the wait ([`Session::wait_out_rate_limits`]).
+    patient: bool,
 }
 
 impl Session {
@@ -500,7 +502,15 @@ impl Session {
             },
             progress: None,
             handed: 0,
+            patient: false,
         })
+    }
+
+    /// Keeps waiting (up to the deadline) when PagerDuty rate-limits: the connector pauses as
+    /// PagerDuty asks and goes on (`flush` and `replay`, whose work is to deliver many events;
+    /// `send` and `pandora` stop at the first 429 and leave the event queued).
+    pub fn wait_out_rate_limits(&mut self) {
+        self.patient = true;
     }
 
     /// Shows, while waiting for PagerDuty, how many events are answered, the rate and what
@@ -583,13 +593,19 @@ impl Session {
         });
     }
 
-    /// Delivered, rejected, failed attempts (retried or rate limited), merged.
+    /// Delivered, rejected, failed attempts that end a wait (retried, and rate limited unless
+    /// the session is patient with rate limits), merged.
     fn counts(&self) -> (u64, u64, u64, u64) {
         let c = self.connector.counters();
+        let limited = if self.patient {
+            0
+        } else {
+            c.rate_limited.load(Relaxed)
+        };
         (
             c.delivered.load(Relaxed),
             c.rejected.load(Relaxed),
-            c.retried.load(Relaxed) + c.rate_limited.load(Relaxed),
+            c.retried.load(Relaxed) + limited,
             c.merged.load(Relaxed),
         )
     }
