@@ -53,7 +53,7 @@ or answered by something other than PagerDuty: kept queued), 2 bad usage.
 check-config: 0 all parameters usable, 1 some invalid, 2 bad usage.
 check: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN."
 )]
-pub struct Cli {
+struct Cli {
     #[command(subcommand)]
     command: Command,
 }
@@ -94,7 +94,7 @@ const HELP_TEMPLATE: &str = "\
 ";
 
 /// The command line's definition (help, completions, man page).
-pub fn command() -> clap::Command {
+fn command() -> clap::Command {
     use clap::CommandFactory;
     Cli::command()
         .help_template(HELP_TEMPLATE)
