@@ -1768,3 +1768,673 @@ fn flush_reports_unreadable_outboxes_and_missing_directories() {
     .expect(0);
     assert_eq!(pd.count(), 1);
 }
+
+/// Each command and the options its help must name.
+const COMMAND_OPTIONS: &[(&str, &[&str])] = &[
+    (
+        "pandora",
+        &[
+            "--timezone",
+            "--dedup-key-prefix",
+            "--client-url",
+            "--dry-run",
+            "--routing-key-file",
+            "--url",
+            "--outbox",
+            "--wait",
+            "service_api_key",
+            "[RECOVER]",
+        ],
+    ),
+    (
+        "send",
+        &[
+            "--action",
+            "--dedup-key",
+            "--summary",
+            "--severity",
+            "--source",
+            "--component",
+            "--group",
+            "--class",
+            "--detail",
+            "--link",
+            "--client",
+            "--client-url",
+            "--dry-run",
+            "--routing-key",
+            "--routing-key-file",
+            "--proxy",
+            "--timeout",
+            "--insecure",
+            "--verbose",
+        ],
+    ),
+    (
+        "flush",
+        &[
+            "--routing-key-file",
+            "--url",
+            "--proxy",
+            "--timeout",
+            "--insecure",
+            "--outbox",
+            "--wait",
+            "--verbose",
+        ],
+    ),
+    (
+        "test",
+        &["--routing-key-file", "--routing-key", "--url", "--proxy"],
+    ),
+    (
+        "replay",
+        &[
+            "FILE",
+            "--dry-run",
+            "--config",
+            "--param",
+            "--outbox",
+            "--wait",
+        ],
+    ),
+    ("check-config", &["BROKER.json"]),
+    (
+        "check",
+        &[
+            "--outbox",
+            "--warning-pending",
+            "--critical-pending",
+            "--warning-age",
+            "--critical-age",
+            "--warning-rejected",
+            "--critical-rejected",
+        ],
+    ),
+    ("list", &["--outbox", "--pending", "--rejected", "--limit"]),
+    ("resend", &["--outbox", "--all", "ID"]),
+    ("discard", &["--outbox", "--all", "ID"]),
+];
+
+#[test]
+fn every_command_has_a_help_naming_its_options() {
+    let s = setup("help-options");
+    let all = run(&s.dir, &["--help"]);
+    all.expect(0);
+    for (cmd, options) in COMMAND_OPTIONS {
+        assert!(
+            all.stdout().contains(&format!("  {cmd} ")),
+            "{cmd}\n{}",
+            all.all()
+        );
+        for help in [vec![*cmd, "--help"], vec![*cmd, "-h"], vec!["help", *cmd]] {
+            let r = run(&s.dir, &help);
+            r.expect(0);
+            assert!(r.stderr().is_empty(), "{help:?}: {}", r.all());
+            assert!(
+                r.stdout()
+                    .starts_with(&format!("Usage: pagerduty-event {cmd}")),
+                "{help:?}: {}",
+                r.all()
+            );
+            for option in *options {
+                assert!(
+                    r.stdout().contains(option),
+                    "{help:?}: {option}\n{}",
+                    r.all()
+                );
+            }
+        }
+    }
+    // each command's own default --wait
+    for (cmd, wait) in [("send", 10), ("pandora", 10), ("flush", 30), ("replay", 30)] {
+        let r = run(&s.dir, &[cmd, "--help"]);
+        assert!(
+            r.stdout()
+                .contains(&format!("stay queued (default {wait})")),
+            "{cmd}: {}",
+            r.all()
+        );
+    }
+}
+
+#[test]
+fn version_with_dash_v_and_version() {
+    let s = setup("version");
+    let expected = format!("pagerduty-event {}\n", env!("CARGO_PKG_VERSION"));
+    for flag in ["-V", "--version", "version"] {
+        let r = run(&s.dir, &[flag]);
+        r.expect(0);
+        assert_eq!(r.stdout(), expected, "{flag}");
+        assert!(r.stderr().is_empty(), "{flag}: {}", r.all());
+    }
+}
+
+#[test]
+fn usage_errors_are_one_line_with_exit_2_and_3_for_check() {
+    let s = setup("clap-usage");
+    for (args, needle) in [
+        (vec!["send", "--bogus"], "--bogus"),
+        (
+            vec!["flush", "--url", "http://a", "--url", "http://b"],
+            "--url",
+        ),
+        (vec!["flush", "--insecure=1"], "--insecure"),
+        (vec!["flush", "--wait"], "--wait"),
+        (vec!["flush", "extra"], "extra"),
+        (vec!["list", "--limit", "many"], "--limit"),
+        (vec!["replay"], "FILE"),
+        (vec!["check-config"], "BROKER.json"),
+        (vec!["completions", "tcsh"], "tcsh"),
+        // options come before Pandora's arguments; an unknown one is refused
+        (
+            vec!["pandora", "--bogus", "-", "1", "trigger", "x"],
+            "--bogus",
+        ),
+        (vec!["pandora", "-5", "1", "trigger", "x"], "-5"),
+    ] {
+        let r = run(&s.dir, &args);
+        r.expect(2);
+        assert_eq!(r.stderr().lines().count(), 1, "{args:?}\n{}", r.all());
+        assert!(r.stderr().contains(needle), "{args:?}\n{}", r.all());
+        assert!(
+            r.stderr()
+                .starts_with(&format!("pagerduty-event {}: ", args[0])),
+            "{args:?}\n{}",
+            r.all()
+        );
+        assert!(r.stdout().is_empty(), "{args:?}\n{}", r.all());
+    }
+    // check answers as a monitoring plugin: one UNKNOWN line on stdout, exit 3
+    for args in [
+        vec!["check", "--bogus"],
+        vec!["check", "--outbox"],
+        vec!["check", "--warning-age", "1", "--warning-age", "2"],
+    ] {
+        let r = run(&s.dir, &args);
+        r.expect(3);
+        assert_eq!(r.stdout().lines().count(), 1, "{args:?}\n{}", r.all());
+        assert!(
+            r.stdout().starts_with("PAGERDUTY UNKNOWN - "),
+            "{args:?}\n{}",
+            r.all()
+        );
+    }
+}
+
+#[test]
+fn bash_completion_is_valid_and_completes_commands_and_options() {
+    let s = setup("completions-bash");
+    let r = run(&s.dir, &["completions", "bash"]);
+    r.expect(0);
+    let script = s.dir.join("pagerduty-event.bash");
+    std::fs::write(&script, r.stdout()).unwrap();
+    let syntax = Command::new("bash")
+        .arg("-n")
+        .arg(&script)
+        .output()
+        .unwrap();
+    assert!(syntax.status.success(), "{syntax:?}");
+    // what bash's programmable completion does on TAB: call the registered function
+    let complete = |words: &[&str]| -> Vec<String> {
+        let words_array = words
+            .iter()
+            .map(|w| format!("'{w}'"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let cword = words.len() - 1;
+        let line = format!(
+            "source '{}'
+f=$(complete -p pagerduty-event | sed -E 's/.*-F ([^ ]+).*/\\1/')
+COMP_WORDS=({words_array}); COMP_CWORD={cword}
+COMP_LINE=\"${{COMP_WORDS[*]}}\"; COMP_POINT=${{#COMP_LINE}}
+\"$f\" pagerduty-event \"${{COMP_WORDS[COMP_CWORD]}}\" \"${{COMP_WORDS[COMP_CWORD-1]}}\"
+printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+            script.display()
+        );
+        let out = Command::new("bash").arg("-c").arg(line).output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect()
+    };
+    let commands = complete(&["pagerduty-event", ""]);
+    for (cmd, _) in COMMAND_OPTIONS {
+        assert!(commands.iter().any(|c| c == cmd), "{cmd}: {commands:?}");
+    }
+    // the hidden commands that serve the packaging are not offered
+    for hidden in ["completions", "man"] {
+        assert!(!commands.iter().any(|c| c == hidden), "{commands:?}");
+    }
+    assert_eq!(
+        complete(&["pagerduty-event", "check"]),
+        ["check-config", "check"]
+    );
+    // a subcommand's options (a hyphenated program name broke them in clap_complete)
+    assert_eq!(
+        complete(&["pagerduty-event", "flush", "--routing-k"]),
+        ["--routing-key-file", "--routing-key"]
+    );
+    assert!(complete(&["pagerduty-event", "list", "--"]).contains(&"--rejected".to_string()));
+}
+
+#[test]
+fn zsh_and_fish_completions_name_every_command() {
+    let s = setup("completions-other");
+    for shell in ["zsh", "fish"] {
+        let r = run(&s.dir, &["completions", shell]);
+        r.expect(0);
+        assert!(
+            r.stdout().contains("pagerduty-event"),
+            "{shell}: {}",
+            r.all()
+        );
+        for (cmd, options) in COMMAND_OPTIONS {
+            assert!(r.stdout().contains(cmd), "{shell}: {cmd}");
+            let first = options.iter().find(|o| o.starts_with("--")).copied();
+            if let Some(o) = first {
+                let bare = o.trim_start_matches('-');
+                assert!(r.stdout().contains(bare), "{shell}: {cmd} {o}");
+            }
+        }
+        // the shell itself checks the syntax where it is installed
+        let check = Command::new(shell)
+            .arg("-n")
+            .arg("/dev/stdin")
+            .stdin(std::process::Stdio::piped())
+            .spawn();
+        if let Ok(mut child) = check {
+            use std::io::Write as _;
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(r.stdout().as_bytes())
+                .unwrap();
+            assert!(child.wait().unwrap().success(), "{shell} -n");
+        }
+    }
+}
+
+#[test]
+fn man_page_names_every_command_and_renders() {
+    let s = setup("man");
+    let r = run(&s.dir, &["man"]);
+    r.expect(0);
+    let page = r.stdout();
+    assert!(
+        page.lines()
+            .any(|l| l.starts_with(".TH PAGERDUTY-EVENT 1 ")),
+        "{page}"
+    );
+    for section in ["NAME", "SYNOPSIS", "DESCRIPTION", "COMMANDS", "NOTES"] {
+        assert!(
+            page.lines().any(|l| l == format!(".SH {section}")),
+            "{section}"
+        );
+    }
+    for (cmd, options) in COMMAND_OPTIONS {
+        let heading = format!(".SH \"PAGERDUTY-EVENT {}\"", cmd.to_uppercase());
+        let at = page.find(&heading).unwrap_or_else(|| panic!("{heading}"));
+        let body = &page[at..];
+        let end = body[1..].find("\n.SH ").map_or(body.len(), |e| e + 1);
+        for option in options.iter().filter(|o| o.starts_with("--")) {
+            // roff writes a dash as \-
+            let roff = option.replace('-', "\\-");
+            assert!(body[..end].contains(&roff), "{cmd}: {option}");
+        }
+    }
+    // rendered by man(1) where it is installed, without a warning
+    let file = s.dir.join("pagerduty-event.1");
+    std::fs::write(&file, &page).unwrap();
+    if let Ok(out) = Command::new("man")
+        .args(["--warnings", "-l"])
+        .arg(&file)
+        .env("MANPAGER", "cat")
+        .env("MANWIDTH", "80")
+        .output()
+    {
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{out:?}");
+        assert!(text.contains("PAGERDUTY-EVENT(1)"), "{text}");
+        assert!(text.contains("pagerduty-event flush"), "{text}");
+        assert!(
+            out.stderr.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn replay_takes_the_pagerduty_output_of_a_broker_configuration() {
+    let s = setup("replay-broker");
+    let config = "tests/cli/central-broker.json";
+    let events = "tests/cli/replay.jsonl";
+    // three PagerDuty outputs and no --output: all named, nothing replayed
+    let r = run(&s.dir, &["replay", "--dry-run", "--config", config, events]);
+    r.expect(2);
+    assert_eq!(r.stderr().lines().count(), 1, "{}", r.all());
+    for needle in [
+        "3 PagerDuty outputs",
+        "--output NAME",
+        "\"PagerDuty events\" (pagerduty-events-apiv2.lua)",
+        "\"PagerDuty legacy\" (pagerduty-apiv1.lua)",
+        "\"PagerDuty seed guide\" (pagerduty.lua)",
+    ] {
+        assert!(r.stderr().contains(needle), "{needle}\n{}", r.all());
+    }
+    assert!(r.stdout().is_empty(), "{}", r.all());
+    // an output that is not a PagerDuty one (Splunk) is not picked
+    let r = run(
+        &s.dir,
+        &[
+            "replay",
+            "--dry-run",
+            "--config",
+            config,
+            "--output",
+            "Splunk events",
+            events,
+        ],
+    );
+    r.expect(2);
+    assert!(
+        r.stderr()
+            .contains("no PagerDuty output named \"Splunk events\""),
+        "{}",
+        r.all()
+    );
+    // --output picks one: the same events as with that output's JSON alone
+    let picked = run(
+        &s.dir,
+        &[
+            "replay",
+            "--dry-run",
+            "--config",
+            config,
+            "--output",
+            "PagerDuty legacy",
+            events,
+        ],
+    );
+    picked.expect(0);
+    assert!(
+        picked
+            .stderr()
+            .contains("the parameters of the output \"PagerDuty legacy\" (pagerduty-apiv1.lua)"),
+        "{}",
+        picked.all()
+    );
+    assert!(!picked.all().contains("Pr0xyPa55"), "{}", picked.all());
+    let broker: Value = serde_json::from_str(&std::fs::read_to_string(config).unwrap()).unwrap();
+    let legacy = broker["centreonBroker"]["output"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["name"] == "PagerDuty legacy")
+        .unwrap();
+    let alone = s.dir.join("legacy-output.json");
+    std::fs::write(&alone, legacy.to_string()).unwrap();
+    let expected = run(
+        &s.dir,
+        &[
+            "replay",
+            "--dry-run",
+            "--config",
+            &alone.display().to_string(),
+            events,
+        ],
+    );
+    expected.expect(0);
+    assert!(expected.stdout().lines().count() > 3, "{}", expected.all());
+    assert_eq!(picked.stdout(), expected.stdout());
+    // a Broker configuration with one PagerDuty output needs no --output; none is an error
+    let one = s.dir.join("one.json");
+    let mut only = broker.clone();
+    only["centreonBroker"]["output"] = json!([legacy]);
+    std::fs::write(&one, only.to_string()).unwrap();
+    let r = run(
+        &s.dir,
+        &[
+            "replay",
+            "--dry-run",
+            "--config",
+            &one.display().to_string(),
+            events,
+        ],
+    );
+    r.expect(0);
+    assert_eq!(r.stdout(), expected.stdout());
+    only["centreonBroker"]["output"] = json!([]);
+    std::fs::write(&one, only.to_string()).unwrap();
+    let r = run(
+        &s.dir,
+        &[
+            "replay",
+            "--dry-run",
+            "--config",
+            &one.display().to_string(),
+            events,
+        ],
+    );
+    r.expect(2);
+    assert!(
+        r.stderr().contains("has no PagerDuty output"),
+        "{}",
+        r.all()
+    );
+    // --output needs a Broker configuration
+    let r = run(
+        &s.dir,
+        &[
+            "replay",
+            "--dry-run",
+            "--output",
+            "PagerDuty legacy",
+            events,
+        ],
+    );
+    r.expect(2);
+    let r = run(
+        &s.dir,
+        &[
+            "replay",
+            "--dry-run",
+            "--config",
+            &alone.display().to_string(),
+            "--output",
+            "PagerDuty legacy",
+            events,
+        ],
+    );
+    r.expect(2);
+}
+
+/// Runs the binary under `script` (util-linux): its stdout and stderr on a pseudo-terminal,
+/// as an operator at a terminal sees them (`None` where `script` is not installed).
+fn run_on_a_terminal(dir: &Path, args: &[&str]) -> Option<Run> {
+    let probe = Command::new("script").arg("--version").output();
+    if !probe.is_ok_and(|o| o.status.success()) {
+        eprintln!("script (util-linux) is not installed: the terminal form is not checked");
+        return None;
+    }
+    let quoted: Vec<String> = std::iter::once(BIN)
+        .chain(args.iter().copied())
+        .map(|a| format!("'{}'", a.replace('\'', "'\\''")))
+        .collect();
+    let mut cmd = Command::new("script");
+    cmd.args(["-qec", &quoted.join(" "), "/dev/null"])
+        .stdin(std::process::Stdio::null());
+    Some(run_command(dir, cmd, &[]))
+}
+
+/// What a terminal shows to erase the progress line before drawing the next frame.
+const ERASE: &str = "\r\x1b[K";
+
+#[test]
+fn flush_shows_progress_on_a_terminal_and_one_summary_line_otherwise() {
+    let pd = Standin::start().unwrap();
+    let s = setup("flush-progress");
+    let queue = |first: usize| {
+        for i in first..first + 5 {
+            s.send(
+                UNREACHABLE,
+                &[
+                    "--action",
+                    "trigger",
+                    "--dedup-key",
+                    &format!("k{i}"),
+                    "--summary",
+                    "x",
+                ],
+            )
+            .expect(0);
+        }
+    };
+    queue(0);
+    // in a pipe (cron, a timer): no progress, the result lines only
+    let r = run(
+        &s.dir,
+        &["flush", "--outbox", &s.outbox, "--url", &pd.url()],
+    );
+    r.expect(0);
+    assert_eq!(
+        r.stdout(),
+        format!(
+            "routing key {MASKED_KEY}: 5 delivered\n5 event(s) delivered; nothing left queued\n"
+        )
+    );
+    assert_eq!(r.stderr(), "", "{}", r.all());
+    // on a terminal: the progress line, drawn in place, then erased before the results
+    queue(5);
+    let Some(r) = run_on_a_terminal(
+        &s.dir,
+        &["flush", "--outbox", &s.outbox, "--url", &pd.url()],
+    ) else {
+        return;
+    };
+    r.expect(0);
+    let screen = r.stdout();
+    let first = screen.find(ERASE).unwrap_or_else(|| panic!("{screen:?}"));
+    let frame = &screen[first + ERASE.len()..];
+    assert!(frame.starts_with("flush ****2345: "), "{screen:?}");
+    assert!(
+        frame.starts_with("flush ****2345: ") && frame.contains("/5 answered"),
+        "{screen:?}"
+    );
+    assert!(
+        screen.ends_with(&format!(
+            "{ERASE}routing key {MASKED_KEY}: 5 delivered\r\n5 event(s) delivered; nothing left queued\r\n"
+        )),
+        "{screen:?}"
+    );
+    assert_eq!(support::actions(&pd.accepted()).len(), 10);
+}
+
+#[test]
+fn replay_shows_progress_on_a_terminal_and_one_summary_line_otherwise() {
+    let pd = Standin::start().unwrap();
+    let s = setup("replay-progress");
+    let input = support::root().join("tests/cli/replay.jsonl");
+    let input = input.display().to_string();
+    let args = |outbox: &str| -> Vec<String> {
+        [
+            "replay",
+            "--routing-key-file",
+            &s.key_file,
+            "--url",
+            &pd.url(),
+            "--outbox",
+            outbox,
+            "--param",
+            "pdy_centreon_url=https://centreon.example.com",
+            &input,
+        ]
+        .iter()
+        .map(|a| a.to_string())
+        .collect()
+    };
+    let piped = args(&s.outbox);
+    let piped: Vec<&str> = piped.iter().map(String::as_str).collect();
+    let r = run(&s.dir, &piped);
+    r.expect(0);
+    // one summary line, nothing drawn
+    assert_eq!(r.stderr().lines().count(), 1, "{}", r.all());
+    assert!(
+        r.stderr()
+            .starts_with("12 Centreon event(s), 8 PagerDuty event(s): "),
+        "{}",
+        r.all()
+    );
+    assert!(!r.all().contains('\r'), "{}", r.all());
+    // on a terminal, with a fresh outbox (the incidents' state starts from nothing)
+    let fresh = s.dir.join("outbox2").display().to_string();
+    let on_terminal = args(&fresh);
+    let on_terminal: Vec<&str> = on_terminal.iter().map(String::as_str).collect();
+    let Some(r) = run_on_a_terminal(&s.dir, &on_terminal) else {
+        return;
+    };
+    r.expect(0);
+    let screen = r.stdout();
+    assert!(screen.contains(&format!("{ERASE}replay: ")), "{screen:?}");
+    assert!(screen.contains("/8 answered"), "{screen:?}");
+    assert!(
+        screen.contains(&format!(
+            "{ERASE}12 Centreon event(s), 8 PagerDuty event(s): "
+        )),
+        "{screen:?}"
+    );
+}
+
+#[test]
+fn flush_waits_out_pagerduty_rate_limit_within_its_wait() {
+    let pd = Standin::start().unwrap();
+    let s = setup("flush-429");
+    for i in 0..5 {
+        s.send(
+            UNREACHABLE,
+            &[
+                "--action",
+                "trigger",
+                "--dedup-key",
+                &format!("k{i}"),
+                "--summary",
+                "x",
+            ],
+        )
+        .expect(0);
+    }
+    // PagerDuty asks for a pause: flush pauses as asked and goes on (send would stop here)
+    pd.push_answers([Answer::TooMany {
+        retry_after: Some(1),
+    }]);
+    let r = run(
+        &s.dir,
+        &[
+            "flush",
+            "--outbox",
+            &s.outbox,
+            "--url",
+            &pd.url(),
+            "--wait",
+            "60",
+        ],
+    );
+    r.expect(0);
+    assert_eq!(
+        r.stdout(),
+        format!(
+            "routing key {MASKED_KEY}: 5 delivered\n5 event(s) delivered; nothing left queued\n"
+        ),
+        "{}",
+        r.all()
+    );
+    let mut keys: Vec<String> = support::actions(&pd.accepted())
+        .into_iter()
+        .map(|(_, k)| k)
+        .collect();
+    keys.sort();
+    assert_eq!(keys, ["k0", "k1", "k2", "k3", "k4"]);
+}

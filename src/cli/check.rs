@@ -4,55 +4,80 @@
 //! disturbed and a missing outbox is not created. One line on stdout, exit 0 OK, 1 WARNING,
 //! 2 CRITICAL, 3 UNKNOWN (the outbox cannot be read, or bad usage).
 
-use super::args::{self, value};
+use super::Stop;
 use super::inspect::{self, age, since};
-use super::{EXIT_OK, Stop};
 use crate::outbox::{ReadOnly, RejectedRow, Summary};
 
 const UNKNOWN: i32 = 3;
 
-/// Default thresholds: `(option, value)`.
-const DEFAULTS: &[(&str, &str)] = &[
-    ("warning-pending", "100"),
-    ("critical-pending", "1000"),
-    ("warning-age", "300"),
-    ("critical-age", "900"),
-    ("warning-rejected", "0"),
-    ("critical-rejected", ""),
-];
-
 /// Longest error text quoted in the output line.
 const QUOTE_MAX: usize = 160;
 
-fn help() -> String {
-    "\
-Usage: pagerduty-event check [--outbox PATH] [--warning-pending N] [--critical-pending N]
-         [--warning-age SECONDS] [--critical-age SECONDS]
-         [--warning-rejected N] [--critical-rejected N]
-
-A monitoring plugin (Nagios and centreon-plugins conventions) watching the outbox of the
-connector that pages for Centreon: how many events wait for PagerDuty, how long the oldest
-has waited, how many PagerDuty rejected. It only reads the outbox (a running connector is
-not disturbed; a missing outbox is not created).
-
-  --outbox PATH    the connector's outbox_path (Broker's output), or a pagerduty-event
-                   outbox directory (default: $PAGERDUTY_EVENT_OUTBOX, else the directory
-                   send and flush use)
-  --warning-pending N    (default 100)   --critical-pending N    (default 1000)
-  --warning-age SECONDS  (default 300)   --critical-age SECONDS  (default 900)
-                   age of the oldest event waiting for PagerDuty
-  --warning-rejected N   (default 0)     --critical-rejected N   (default: none)
-                   events rejected by PagerDuty and kept in the outbox (see
-                   `pagerduty-event list --rejected`, `resend`, `discard`)
-
-A threshold is a Nagios range: N alerts above N, N: below N, ~:N above N, N:M outside
-N..M, @N:M inside N..M; an empty value disables it.
-
-Output: PAGERDUTY OK|WARNING|CRITICAL|UNKNOWN - <what is wrong> | pending=N;W;C;0
+/// Monitoring plugin (Nagios/Centreon): events waiting in the outbox, the oldest one's age,
+/// events PagerDuty rejected; exit 0/1/2/3
+///
+/// A monitoring plugin (Nagios and centreon-plugins conventions) watching the outbox of the
+/// connector that pages for Centreon: how many events wait for PagerDuty, how long the
+/// oldest has waited, how many PagerDuty rejected. It only reads the outbox (a running
+/// connector is not disturbed; a missing outbox is not created).
+///
+/// A threshold is a Nagios range: N alerts above N, N: below N, ~:N above N, N:M outside
+/// N..M, @N:M inside N..M; an empty value disables it.
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Output: PAGERDUTY OK|WARNING|CRITICAL|UNKNOWN - <what is wrong> | pending=N;W;C;0
 oldest_pending=Ns;W;C;0 rejected=N;W;C;0
-Exit status: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (the outbox cannot be read, bad usage).
-"
-    .to_string()
+Exit status: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (the outbox cannot be read, bad usage)."
+)]
+pub struct Args {
+    /// The connector's outbox_path (Broker's output), or a pagerduty-event outbox directory
+    /// (default: $PAGERDUTY_EVENT_OUTBOX, else the directory send and flush use)
+    #[arg(long, value_name = "PATH")]
+    outbox: Option<String>,
+    /// Events waiting for PagerDuty
+    #[arg(
+        long,
+        value_name = "N",
+        default_value = "100",
+        help_heading = "Thresholds"
+    )]
+    warning_pending: String,
+    /// Events waiting for PagerDuty
+    #[arg(
+        long,
+        value_name = "N",
+        default_value = "1000",
+        help_heading = "Thresholds"
+    )]
+    critical_pending: String,
+    /// Age of the oldest event waiting for PagerDuty
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value = "300",
+        help_heading = "Thresholds"
+    )]
+    warning_age: String,
+    /// Age of the oldest event waiting for PagerDuty
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value = "900",
+        help_heading = "Thresholds"
+    )]
+    critical_age: String,
+    /// Events rejected by PagerDuty and kept in the outbox (see `pagerduty-event list
+    /// --rejected`, `resend`, `discard`)
+    #[arg(
+        long,
+        value_name = "N",
+        default_value = "0",
+        help_heading = "Thresholds"
+    )]
+    warning_rejected: String,
+    /// Events rejected by PagerDuty and kept in the outbox (default: none)
+    #[arg(long, value_name = "N", help_heading = "Thresholds")]
+    critical_rejected: Option<String>,
 }
 
 /// A Nagios threshold range.
@@ -144,18 +169,14 @@ struct Thresholds {
 }
 
 impl Thresholds {
-    fn from(p: &args::Parsed, metric: &str) -> Result<Thresholds, String> {
-        let get = |level: &str| {
-            let name = format!("{level}-{metric}");
-            let default = DEFAULTS
-                .iter()
-                .find(|(n, _)| *n == name)
-                .map_or("", |d| d.1);
-            Range::parse(p.value(&name).unwrap_or(default)).map_err(|e| format!("--{name}: {e}"))
+    /// `metric`'s thresholds, as given to `--warning-<metric>` and `--critical-<metric>`.
+    fn from(metric: &str, warning: &str, critical: Option<&str>) -> Result<Thresholds, String> {
+        let get = |level: &str, value: &str| {
+            Range::parse(value).map_err(|e| format!("--{level}-{metric}: {e}"))
         };
         Ok(Thresholds {
-            warning: get("warning")?,
-            critical: get("critical")?,
+            warning: get("warning", warning)?,
+            critical: get("critical", critical.unwrap_or(""))?,
         })
     }
 
@@ -285,32 +306,30 @@ fn verdict(
     )
 }
 
-fn unknown(why: &str) -> i32 {
+/// Prints the UNKNOWN line (`why` quoted on one line); returns its exit status.
+pub fn unknown(why: &str) -> i32 {
     println!("PAGERDUTY UNKNOWN - {}", quote(why));
     UNKNOWN
 }
 
 /// Runs `check`.
-pub fn run(argv: &[String]) -> Result<i32, Stop> {
-    let mut opts = vec![value("outbox")];
-    opts.extend(DEFAULTS.iter().map(|(name, _)| value(name)));
-    let p = match args::parse_options(argv, &opts, help) {
-        Ok(Some(p)) => p,
-        Ok(None) => return Ok(EXIT_OK),
-        Err(Stop::Usage(m) | Stop::Failed(m)) => return Ok(unknown(&m)),
-    };
+pub fn run(p: &Args) -> Result<i32, Stop> {
     let thresholds = (|| -> Result<_, String> {
         Ok((
-            Thresholds::from(&p, "pending")?,
-            Thresholds::from(&p, "age")?,
-            Thresholds::from(&p, "rejected")?,
+            Thresholds::from("pending", &p.warning_pending, Some(&p.critical_pending))?,
+            Thresholds::from("age", &p.warning_age, Some(&p.critical_age))?,
+            Thresholds::from(
+                "rejected",
+                &p.warning_rejected,
+                p.critical_rejected.as_deref(),
+            )?,
         ))
     })();
     let (pending, oldest, rejected) = match thresholds {
         Ok(t) => t,
         Err(m) => return Ok(unknown(&m)),
     };
-    let path = inspect::path(p.value("outbox"));
+    let path = inspect::path(p.outbox.as_deref());
     match read(&path) {
         Ok((summary, _)) => {
             let (line, code) = verdict(&summary, &pending, &oldest, &rejected);

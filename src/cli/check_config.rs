@@ -8,12 +8,11 @@ use std::path::Path;
 
 use serde_json::{Map, Value};
 
-use super::args;
 use super::{EXIT_FAILED, EXIT_OK, Stop};
 use crate::config::{Config, ParamInfo, ParamStatus, ParamValue, known_parameters};
 
 /// The scripts whose outputs are checked (by file name), and what they are.
-const SCRIPTS: &[(&str, &str)] = &[
+pub(super) const SCRIPTS: &[(&str, &str)] = &[
     ("pagerduty.lua", "this connector's Lua bridge"),
     (
         "pagerduty-events-apiv2.lua",
@@ -40,57 +39,54 @@ const MEANING_CHANGES: &[(&str, &str, &str)] = &[(
      when it was 0; here 1 drops them and 0 (the default) sends them: remove it, or swap its value",
 )];
 
-fn help() -> String {
-    "\
-Usage: pagerduty-event check-config BROKER.json
-
-Reads a Centreon Broker configuration file (for example
-/etc/centreon-broker/central-broker.json) and checks every Lua output whose path is
-pagerduty.lua (this connector), pagerduty-events-apiv2.lua or pagerduty-apiv1.lua (the
-Lua connectors it replaces). For each lua_parameter it prints one of:
-
-  honoured   this connector reads it, with the same meaning
-  renamed    an older spelling, still read (the line names the current one)
-  ignored    accepted, without effect here; the line says why
-  unknown    not a parameter of this connector nor of the Lua connectors (ignored)
-  invalid    the connector would refuse to start: the message init() would log
-
-Values are checked as the connector checks them at start; a format_file or a
-pdy_routing_key_file is read from this machine. No text value is ever printed: the
-messages say what is expected (a key or a password pasted in the wrong parameter
-stays hidden; a file name that could be a key is masked).
-
-Exit status: 0 every parameter can be used, 1 some parameter is invalid (or no PagerDuty
-output was found), 2 bad usage or a file that is not a Broker configuration.
-"
-    .to_string()
+/// Migration check of the PagerDuty Lua outputs of a Centreon Broker configuration file
+///
+/// Reads a Centreon Broker configuration file (for example
+/// /etc/centreon-broker/central-broker.json) and checks every Lua output whose path is
+/// pagerduty.lua (this connector), pagerduty-events-apiv2.lua or pagerduty-apiv1.lua (the
+/// Lua connectors it replaces).
+///
+/// For each lua_parameter it prints one of:
+///
+///   honoured   this connector reads it, with the same meaning
+///   renamed    an older spelling, still read (the line names the current one)
+///   ignored    accepted, without effect here; the line says why
+///   unknown    not a parameter of this connector nor of the Lua connectors (ignored)
+///   invalid    the connector would refuse to start: the message init() would log
+///
+/// Values are checked as the connector checks them at start; a format_file or a
+/// pdy_routing_key_file is read from this machine. No text value is ever printed: the
+/// messages say what is expected (a key or a password pasted in the wrong parameter stays
+/// hidden; a file name that could be a key is masked).
+#[derive(Debug, clap::Args)]
+#[command(
+    verbatim_doc_comment,
+    override_usage = "pagerduty-event check-config BROKER.json",
+    after_help = "Exit status: 0 every parameter can be used, 1 some parameter is invalid (or no PagerDuty
+output was found), 2 bad usage or a file that is not a Broker configuration."
+)]
+pub struct Args {
+    /// A Centreon Broker configuration file
+    #[arg(value_name = "BROKER.json")]
+    broker: String,
 }
 
 /// Runs `check-config`.
-pub fn run(argv: &[String]) -> Result<i32, Stop> {
-    let p = args::parse(argv, &[], false)?;
-    if p.help {
-        print!("{}", help());
-        return Ok(EXIT_OK);
-    }
-    let path = p.one_positional("BROKER.json (a Centreon Broker configuration file)")?;
+pub fn run(p: &Args) -> Result<i32, Stop> {
+    let path = p.broker.as_str();
     let text = std::fs::read_to_string(path)
         .map_err(|e| Stop::Usage(format!("cannot read {path}: {e}")))?;
     let root: Value = serde_json::from_str(&text)
         .map_err(|e| Stop::Usage(format!("{path} is not JSON ({e})")))?;
-    let broker = root
-        .get("centreonBroker")
-        .and_then(Value::as_object)
-        .ok_or_else(|| {
-            Stop::Usage(format!(
-                "{path}: no \"centreonBroker\" object: not a Centreon Broker configuration file"
-            ))
-        })?;
+    let broker = broker_of(&root).ok_or_else(|| {
+        Stop::Usage(format!(
+            "{path}: no \"centreonBroker\" object: not a Centreon Broker configuration file"
+        ))
+    })?;
     let outputs = one_or_many(broker.get("output"));
-    let checked: Vec<Report> = outputs
-        .iter()
-        .filter_map(|o| o.as_object())
-        .filter_map(|o| script_of(o).map(|s| check_output(o, s)))
+    let checked: Vec<Report> = pagerduty_outputs(broker)
+        .into_iter()
+        .map(|(o, s)| check_output(o, s))
         .collect();
     let name = broker
         .get("broker_name")
@@ -121,8 +117,26 @@ pub fn run(argv: &[String]) -> Result<i32, Stop> {
     Ok(if invalid { EXIT_FAILED } else { EXIT_OK })
 }
 
+/// The `centreonBroker` object of a Centreon Broker configuration file.
+pub(super) fn broker_of(root: &Value) -> Option<&Map<String, Value>> {
+    root.get("centreonBroker").and_then(Value::as_object)
+}
+
+/// A script's file name, and what it is (one of [`SCRIPTS`]).
+pub(super) type Script = (&'static str, &'static str);
+
+/// The outputs of a Broker configuration that run a PagerDuty Lua script, in the file's
+/// order, with the script.
+pub(super) fn pagerduty_outputs(broker: &Map<String, Value>) -> Vec<(&Map<String, Value>, Script)> {
+    one_or_many(broker.get("output"))
+        .into_iter()
+        .filter_map(|o| o.as_object())
+        .filter_map(|o| script_of(o).map(|s| (o, s)))
+        .collect()
+}
+
 /// A JSON array's items, or a single value as one item (Broker accepts both).
-fn one_or_many(v: Option<&Value>) -> Vec<&Value> {
+pub(super) fn one_or_many(v: Option<&Value>) -> Vec<&Value> {
     match v {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Array(items)) => items.iter().collect(),

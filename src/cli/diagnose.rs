@@ -2,8 +2,7 @@
 
 use serde_json::Map;
 
-use super::args;
-use super::options::{self, NETWORK, ROUTING};
+use super::options::{self, Network, Routing};
 use super::{EXIT_FAILED, EXIT_OK, Stop, key};
 use crate::config::{Config, Severity};
 use crate::payload::{self, Action, Custom};
@@ -13,30 +12,30 @@ use crate::send::{Failure, Reply, Sender};
 const US: &str = "https://events.pagerduty.com/v2/enqueue";
 const EU: &str = "https://events.eu.pagerduty.com/v2/enqueue";
 
-fn help() -> String {
-    format!(
-        "\
-Usage: pagerduty-event test [options]
-
-Proves that this machine can reach PagerDuty with this routing key: sends a change event
-(\"centreon-pagerduty test from <this machine>\") straight to PagerDuty and explains what
-PagerDuty answered: a wrong key, a wrong region, a proxy needed, a TLS failure... PagerDuty
-takes change events with the same Integration Key; they show in the service's change
-timeline and open no incident, so nobody is paged. The outbox is not used.
-
-  --change-url URL   change events endpoint (default: --url with its /v2/enqueue
-                     replaced by /v2/change/enqueue)
-  --incident         send a test trigger and its resolve instead: an incident opens
-                     and closes on the service of the routing key (it may notify
-                     whoever is on call)
-
-{}
-{}
-Exit status: 0 PagerDuty accepted the event(s), 1 it did not, 2 bad usage.
-",
-        options::ROUTING_HELP,
-        options::NETWORK_HELP
-    )
+/// Prove the routing key with a change event (no incident); explain PagerDuty's answer
+///
+/// Proves that this machine can reach PagerDuty with this routing key: sends a change event
+/// ("centreon-pagerduty test from <this machine>") straight to PagerDuty and explains what
+/// PagerDuty answered: a wrong key, a wrong region, a proxy needed, a TLS failure... PagerDuty
+/// takes change events with the same Integration Key; they show in the service's change
+/// timeline and open no incident, so nobody is paged. The outbox is not used.
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Exit status: 0 PagerDuty accepted the event(s), 1 it did not, 2 bad usage."
+)]
+pub struct Args {
+    #[command(flatten)]
+    routing: Routing,
+    #[command(flatten)]
+    network: Network,
+    /// Change events endpoint (default: --url with its /v2/enqueue replaced by
+    /// /v2/change/enqueue)
+    #[arg(long, value_name = "URL", conflicts_with = "incident")]
+    change_url: Option<String>,
+    /// Send a test trigger and its resolve instead: an incident opens and closes on the
+    /// service of the routing key (it may notify whoever is on call)
+    #[arg(long)]
+    incident: bool,
 }
 
 /// The alert events endpoint's path, which the change events endpoint sits next to.
@@ -67,25 +66,14 @@ impl Probe {
 }
 
 /// Runs `test`.
-pub fn run(argv: &[String]) -> Result<i32, Stop> {
-    let local = [args::value("change-url"), args::flag("incident")];
-    let opts = options::merge(&[ROUTING, NETWORK, &local]);
-    let Some(p) = args::parse_options(argv, &opts, help)? else {
-        return Ok(EXIT_OK);
-    };
-    let incident = p.flag("incident");
-    if incident && p.value("change-url").is_some() {
-        return Err(Stop::Usage(
-            "--change-url is for the change event, which --incident does not send".into(),
-        ));
-    }
-    let key = key::required(&p)?;
-    let events_url = p.value("url").unwrap_or(US).to_string();
-    let url = if incident {
+pub fn run(p: &Args) -> Result<i32, Stop> {
+    let key = key::required(&p.routing)?;
+    let events_url = p.network.url.as_deref().unwrap_or(US).to_string();
+    let url = if p.incident {
         None
     } else {
-        match p.value("change-url") {
-            Some(u) => Some(u.to_string()),
+        match &p.change_url {
+            Some(u) => Some(u.clone()),
             None => Some(change_url(&events_url).ok_or_else(|| {
                 Stop::Usage(format!(
                     "--url {events_url} does not end with {ENQUEUE_PATH}: give the change events URL with --change-url (PagerDuty's is https://events.pagerduty.com{CHANGE_PATH}), or test with --incident"
@@ -93,13 +81,13 @@ pub fn run(argv: &[String]) -> Result<i32, Stop> {
             })?),
         }
     };
-    let mut params = options::network_params(&p, None);
+    let mut params = p.network.params(None);
     if let Some(u) = &url {
         params.insert("http_server_url".into(), u.as_str().into());
     }
     params.insert("pdy_routing_key".into(), key.secret.expose().into());
     let (cfg, _) = Config::from_json(&serde_json::Value::Object(params)).map_err(|e| {
-        if e.parameter == "http_server_url" && p.value("change-url").is_some() {
+        if e.parameter == "http_server_url" && p.change_url.is_some() {
             Stop::Usage(format!("--change-url: {}", e.message))
         } else {
             options::config_error(e)

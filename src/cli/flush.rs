@@ -3,9 +3,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use super::args::{self, Parsed};
 use super::key::{self, Key};
-use super::options::{self, DELIVERY, NETWORK, ROUTING};
+use super::options::{Delivery, Network, Routing};
 use super::spool::{self, Place, Session};
 use super::{EXIT_FAILED, EXIT_OK, Stop};
 use crate::outbox::Outbox;
@@ -13,41 +12,35 @@ use crate::outbox::Outbox;
 /// Default `--wait`, seconds.
 pub const WAIT: u64 = 30;
 
-fn help() -> String {
-    format!(
-        "\
-Usage: pagerduty-event flush [options]
-
-Delivers the events that `pandora`, `send` and `replay` queued because PagerDuty could
-not be reached, oldest first, for every routing key in the outbox directory (or only
-the key given with --routing-key-file or --routing-key). Each key is sent to the
-endpoint it was queued for, unless --url is given. Run it from a timer (see the README).
-
-{}
-{}
-{}
-Without --outbox (or PAGERDUTY_EVENT_OUTBOX), it delivers the shared outbox directory
-{} and this user's own, those that exist; a directory given must exist.
-
-Exit status: 0 nothing left queued, 1 events remain (the reason is printed) or an outbox,
-its routing key or a directory could not be read (each is named), 2 bad usage.
-",
-        options::ROUTING_HELP,
-        options::NETWORK_HELP,
-        options::delivery_help(WAIT),
-        spool::SYSTEM_DIR
-    )
+/// Deliver the events queued in the outbox
+///
+/// Delivers the events that `pandora`, `send` and `replay` queued because PagerDuty could
+/// not be reached, oldest first, for every routing key in the outbox directory (or only the
+/// key given with --routing-key-file or --routing-key). Each key is sent to the endpoint it
+/// was queued for, unless --url is given. Run it from a timer (see the README).
+///
+/// Without --outbox (or PAGERDUTY_EVENT_OUTBOX), it delivers the shared outbox directory
+/// /var/lib/pagerduty-event and this user's own, those that exist; a directory given must
+/// exist.
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Exit status: 0 nothing left queued, 1 events remain (the reason is printed) or an outbox,
+its routing key or a directory could not be read (each is named), 2 bad usage."
+)]
+pub struct Args {
+    #[command(flatten)]
+    routing: Routing,
+    #[command(flatten)]
+    network: Network,
+    #[command(flatten)]
+    delivery: Delivery,
 }
 
 /// Runs `flush`.
-pub fn run(argv: &[String]) -> Result<i32, Stop> {
-    let opts = options::merge(&[ROUTING, NETWORK, DELIVERY]);
-    let Some(p) = args::parse_options(argv, &opts, help)? else {
-        return Ok(EXIT_OK);
-    };
-    let wait = options::wait(&p, WAIT)?;
-    let dirs = spool::flush_directories(p.value("outbox"))?;
-    let key = key::from_options(&p, false)?;
+pub fn run(p: &Args) -> Result<i32, Stop> {
+    let wait = p.delivery.wait(WAIT)?;
+    let dirs = spool::flush_directories(p.delivery.outbox.as_deref())?;
+    let key = key::from_options(&p.routing, false)?;
     let mut total = Totals::default();
     if dirs.is_empty() {
         println!(
@@ -56,7 +49,7 @@ pub fn run(argv: &[String]) -> Result<i32, Stop> {
         );
     }
     for dir in &dirs {
-        flush_directory(&p, dir, key.as_ref(), wait, &mut total);
+        flush_directory(p, dir, key.as_ref(), wait, &mut total);
     }
     if total.unreadable > 0 {
         eprintln!(
@@ -88,7 +81,7 @@ struct Totals {
 
 /// Delivers what one outbox directory holds (only `key`'s outbox when given); every
 /// directory, key file or outbox that cannot be read is reported and counted.
-fn flush_directory(p: &Parsed, dir: &Path, key: Option<&Key>, wait: Duration, total: &mut Totals) {
+fn flush_directory(p: &Args, dir: &Path, key: Option<&Key>, wait: Duration, total: &mut Totals) {
     let unreadable_before = total.unreadable;
     let mut targets = Vec::new();
     let mut unknown = Vec::new();
@@ -131,8 +124,8 @@ fn flush_directory(p: &Parsed, dir: &Path, key: Option<&Key>, wait: Duration, to
     let mut delivered = 0;
     let mut left = 0;
     for (k, url) in &targets {
-        let params = options::network_params(p, url.as_deref());
-        let mut session = match Session::open(dir, k, params, wait, p.flag("verbose")) {
+        let params = p.network.params(url.as_deref());
+        let mut session = match Session::open(dir, k, params, wait, p.delivery.verbose) {
             Ok(s) => s,
             Err(Stop::Usage(m) | Stop::Failed(m)) => {
                 eprintln!("routing key {}: {m}", k.secret.masked());
@@ -140,6 +133,12 @@ fn flush_directory(p: &Parsed, dir: &Path, key: Option<&Key>, wait: Duration, to
                 continue;
             }
         };
+        let masked = k.secret.masked();
+        session.show_progress(format!(
+            "flush {}",
+            &masked[masked.len().saturating_sub(8)..]
+        ));
+        session.wait_out_rate_limits();
         session.deliver_earlier();
         let o = session.close();
         delivered += o.earlier_delivered;

@@ -6,7 +6,7 @@ use crate::config::{Config, ParamValue, Secret, unless_key};
 use crate::files;
 
 use super::Stop;
-use super::args::Parsed;
+use super::options::Routing;
 
 /// The environment variable a routing key may come from.
 pub use crate::config::ROUTING_KEY_ENV as ENV;
@@ -23,8 +23,8 @@ pub struct Key {
 
 /// The key of `--routing-key` or `--routing-key-file`, else (when `env` is true) of
 /// `PAGERDUTY_ROUTING_KEY`; `None` when none is given.
-pub fn from_options(p: &Parsed, env: bool) -> Result<Option<Key>, Stop> {
-    match (p.value("routing-key"), p.value("routing-key-file")) {
+pub fn from_options(p: &Routing, env: bool) -> Result<Option<Key>, Stop> {
+    match (p.routing_key.as_deref(), p.routing_key_file.as_deref()) {
         (Some(_), Some(_)) => Err(Stop::Usage(
             "give either --routing-key or --routing-key-file, not both".into(),
         )),
@@ -36,7 +36,7 @@ pub fn from_options(p: &Parsed, env: bool) -> Result<Option<Key>, Stop> {
 }
 
 /// Like [`from_options`], but a key is required.
-pub fn required(p: &Parsed) -> Result<Key, Stop> {
+pub fn required(p: &Routing) -> Result<Key, Stop> {
     from_options(p, true)?.ok_or_else(|| {
         Stop::Usage(format!(
             "no routing key: give --routing-key-file PATH, set {ENV}, or --routing-key KEY"
@@ -46,7 +46,7 @@ pub fn required(p: &Parsed) -> Result<Key, Stop> {
 
 /// Pandora FMS's `service_api_key` argument: the key itself, `@PATH` (a file holding it),
 /// `env:NAME` (an environment variable), or `-` (the options and `PAGERDUTY_ROUTING_KEY`).
-pub fn from_pandora_argument(arg: &str, p: &Parsed) -> Result<Key, Stop> {
+pub fn from_pandora_argument(arg: &str, p: &Routing) -> Result<Key, Stop> {
     if let Some(path) = arg.strip_prefix('@') {
         return from_file(path);
     }
@@ -101,14 +101,19 @@ pub fn check(key: &str, from: &str) -> Result<Key, Stop> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::args::{self, Opt};
+    use clap::Parser;
 
     const KEY: &str = "R0ut1ngKeyABCDEFGHIJKLMNOPQRSTUV";
-    const OPTS: &[Opt] = &[args::value("routing-key"), args::value("routing-key-file")];
 
-    fn parsed(words: &[&str]) -> Parsed {
-        let words: Vec<String> = words.iter().map(|s| s.to_string()).collect();
-        args::parse(&words, OPTS, false).unwrap()
+    #[derive(Parser)]
+    struct Words {
+        #[command(flatten)]
+        routing: Routing,
+    }
+
+    fn parsed(words: &[&str]) -> Routing {
+        let argv = std::iter::once("test").chain(words.iter().copied());
+        Words::try_parse_from(argv).unwrap().routing
     }
 
     fn message(r: Result<Key, Stop>) -> String {

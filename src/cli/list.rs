@@ -2,7 +2,6 @@
 
 use std::path::Path;
 
-use super::args::{self, flag, value};
 use super::inspect::{self, age, since};
 use super::{EXIT_FAILED, EXIT_OK, Stop, spool};
 use crate::outbox::ReadOnly;
@@ -12,26 +11,29 @@ const LIMIT: u64 = 100;
 /// Longest summary shown.
 const SUMMARY_MAX: usize = 40;
 
-fn help() -> String {
-    format!(
-        "\
-Usage: pagerduty-event list [--outbox PATH] [--pending | --rejected] [--limit N]
-
-Lists, without changing anything (a running connector is not disturbed), the events
-waiting for PagerDuty, oldest first, with their failed attempts and last error, and the
-events PagerDuty rejected, with its reason. A rejected event is sent again with
-`pagerduty-event resend`, or forgotten with `pagerduty-event discard`, by its ID.
-
-  --outbox PATH  the connector's outbox_path (Broker's output), or a pagerduty-event
-                 outbox directory (default: $PAGERDUTY_EVENT_OUTBOX, else the directory
-                 send and flush use)
-  --pending      only the events waiting
-  --rejected     only the rejected events
-  --limit N      at most N events waiting shown (default {LIMIT}; the count is always given)
-
-Exit status: 0 listed, 1 the outbox cannot be read, 2 bad usage.
-"
-    )
+/// The events waiting in the outbox and those PagerDuty rejected (age, attempts, last error
+/// or PagerDuty's reason)
+///
+/// Lists, without changing anything (a running connector is not disturbed), the events
+/// waiting for PagerDuty, oldest first, with their failed attempts and last error, and the
+/// events PagerDuty rejected, with its reason. A rejected event is sent again with
+/// `pagerduty-event resend`, or forgotten with `pagerduty-event discard`, by its ID.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Exit status: 0 listed, 1 the outbox cannot be read, 2 bad usage.")]
+pub struct Args {
+    /// The connector's outbox_path (Broker's output), or a pagerduty-event outbox directory
+    /// (default: $PAGERDUTY_EVENT_OUTBOX, else the directory send and flush use)
+    #[arg(long, value_name = "PATH")]
+    outbox: Option<String>,
+    /// Only the events waiting
+    #[arg(long)]
+    pending: bool,
+    /// Only the rejected events
+    #[arg(long)]
+    rejected: bool,
+    /// At most N events waiting shown (the count is always given)
+    #[arg(long, value_name = "N", default_value_t = LIMIT)]
+    limit: u64,
 }
 
 /// A table: columns as wide as their widest cell, the last one as it is.
@@ -174,28 +176,13 @@ fn title(db: &Path) -> String {
 }
 
 /// Runs `list`.
-pub fn run(argv: &[String]) -> Result<i32, Stop> {
-    let opts = [
-        value("outbox"),
-        flag("pending"),
-        flag("rejected"),
-        value("limit"),
-    ];
-    let Some(p) = args::parse_options(argv, &opts, help)? else {
-        return Ok(EXIT_OK);
-    };
-    let (pending, rejected) = match (p.flag("pending"), p.flag("rejected")) {
+pub fn run(p: &Args) -> Result<i32, Stop> {
+    let (pending, rejected) = match (p.pending, p.rejected) {
         (false, false) => (true, true),
         both => both,
     };
-    let limit = match p.value("limit") {
-        None => LIMIT,
-        Some(v) => v
-            .trim()
-            .parse::<u64>()
-            .map_err(|_| Stop::Usage(format!("--limit: expected a number of events, got {v:?}")))?,
-    };
-    let path = inspect::path(p.value("outbox"));
+    let limit = p.limit;
+    let path = inspect::path(p.outbox.as_deref());
     let target = inspect::target(&path).map_err(Stop::Failed)?;
     if target.databases.is_empty() {
         println!("{}: no outbox, nothing waiting", path.display());

@@ -4,7 +4,6 @@
 //! (PagerDuty rejected the event, it could not be stored, or something other than PagerDuty
 //! answered: a redirect, a proxy's page; the event stays queued), 2 bad usage (one line says why).
 
-mod args;
 mod check;
 mod check_config;
 mod diagnose;
@@ -12,8 +11,10 @@ mod flush;
 mod inspect;
 mod key;
 mod list;
+mod manual;
 mod options;
 mod pandora;
+mod progress;
 mod replay;
 mod resend;
 mod send;
@@ -29,91 +30,192 @@ pub enum Stop {
     Failed(String),
 }
 
+/// The program's name.
+pub const PROGRAM: &str = "pagerduty-event";
+
 pub const EXIT_OK: i32 = 0;
 pub const EXIT_FAILED: i32 = 1;
 pub const EXIT_USAGE: i32 = 2;
 
-const HELP: &str = "\
-pagerduty-event: send events to PagerDuty (Events API v2) through a durable outbox.
-
-Usage: pagerduty-event <command> [options] [arguments]
-
-Commands:
-  pandora  a Pandora FMS alert, with Pandora's positional arguments:
-           pandora <service_api_key> <id_alert> <event_type> <description>
-                   [fired_timestamp] [severity] [agent_name] [module_name] [module_data]
-  send     any event: send --action trigger --dedup-key KEY --summary TEXT [...]
-  flush    deliver the events queued in the outbox
-  test     prove the routing key with a change event (no incident; --incident:
-           a test trigger and its resolve); explain PagerDuty's answer
-  replay   drive recorded Centreon events (JSON lines) through the connector's
-           decisions; print (--dry-run) or send the PagerDuty events
-  check-config BROKER.json
-           migration check: for each parameter of the PagerDuty Lua outputs of a
-           Centreon Broker configuration file, honoured, renamed, ignored or invalid
-  check    monitoring plugin (Nagios/Centreon): events waiting in the outbox, the
-           oldest one's age, events PagerDuty rejected; exit 0/1/2/3
-  list     the events waiting in the outbox and those PagerDuty rejected (age,
-           attempts, last error or PagerDuty's reason)
-  resend   put rejected events back in the queue once the cause is fixed:
-           resend [--outbox PATH] (ID... | --all)
-  discard  forget rejected events: discard [--outbox PATH] (ID... | --all)
-  help     this text; `pagerduty-event <command> --help` describes a command
-
+/// The `pagerduty-event` command line, as clap parses it.
+#[derive(Debug, clap::Parser)]
+#[command(
+    name = PROGRAM,
+    version = crate::VERSION,
+    about = "Send events to PagerDuty (Events API v2) through a durable outbox",
+    subcommand_required = true,
+    after_help = "\
 Events that cannot reach PagerDuty are stored in the outbox and sent by
 `pagerduty-event flush` or by the next invocation for the same routing key.
 
 Exit status: 0 delivered or queued, 1 failed (rejected by PagerDuty, not stored,
-or answered by something other than PagerDuty: kept queued), 2 bad usage. check-config: 0 all parameters usable, 1 some invalid, 2 bad
-usage. check: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
+or answered by something other than PagerDuty: kept queued), 2 bad usage.
+check-config: 0 all parameters usable, 1 some invalid, 2 bad usage.
+check: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// The subcommands; each one's help is its `Args`' documentation.
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    Pandora(pandora::Args),
+    Send(send::Args),
+    Flush(flush::Args),
+    Test(diagnose::Args),
+    Replay(replay::Args),
+    CheckConfig(check_config::Args),
+    Check(check::Args),
+    List(list::Args),
+    Resend(resend::Resend),
+    Discard(resend::Discard),
+    /// Print the shell completion script for bash, zsh or fish on stdout
+    #[command(hide = true)]
+    Completions {
+        #[arg(value_enum)]
+        shell: manual::Shell,
+    },
+    /// Print the man page pagerduty-event(1) (roff) on stdout
+    #[command(hide = true)]
+    Man,
+    /// Print the version
+    #[command(hide = true)]
+    Version,
+}
+
+/// Help texts open with the usage line.
+const HELP_TEMPLATE: &str = "\
+{usage-heading} {usage}
+
+{about-with-newline}
+{all-args}{after-help}
 ";
+
+/// The command line's definition (help, completions, man page).
+fn command() -> clap::Command {
+    use clap::CommandFactory;
+    Cli::command()
+        .help_template(HELP_TEMPLATE)
+        .mut_subcommands(|c| {
+            let wait = match c.get_name() {
+                "send" => Some(send::WAIT),
+                "pandora" => Some(pandora::WAIT),
+                "flush" => Some(flush::WAIT),
+                "replay" => Some(replay::WAIT),
+                _ => None,
+            };
+            let c = c.help_template(HELP_TEMPLATE);
+            match wait {
+                // each command's own default `--wait`, in its help
+                Some(seconds) => c.mut_arg("wait", |a| {
+                    let help = a.get_help().map(ToString::to_string).unwrap_or_default();
+                    a.help(format!("{help} (default {seconds})"))
+                }),
+                None => c,
+            }
+        })
+}
 
 /// Runs the command line (`args` without the program name); returns the exit status.
 pub fn run(args: &[String]) -> i32 {
-    let Some((command, rest)) = args.split_first() else {
-        eprintln!("pagerduty-event: missing command (see pagerduty-event --help)");
-        return EXIT_USAGE;
+    use clap::FromArgMatches;
+    let argv = std::iter::once("pagerduty-event".to_string()).chain(args.iter().cloned());
+    let parsed = command()
+        .try_get_matches_from(argv)
+        .and_then(|m| Cli::from_arg_matches(&m));
+    let cli = match parsed {
+        Ok(cli) => cli,
+        Err(e) => return clap_error(&e, args),
     };
-    let result = match command.as_str() {
-        "pandora" => pandora::run(rest),
-        "send" => send::run(rest),
-        "flush" => flush::run(rest),
-        "test" => diagnose::run(rest),
-        "replay" => replay::run(rest),
-        "check-config" => check_config::run(rest),
-        "check" => check::run(rest),
-        "list" => list::run(rest),
-        "resend" => resend::run(rest, false),
-        "discard" => resend::run(rest, true),
-        "help" | "--help" | "-h" => {
-            match rest.first() {
-                Some(c) => return run(&[c.clone(), "--help".to_string()]),
-                None => print!("{HELP}"),
-            }
-            Ok(EXIT_OK)
-        }
-        "--version" | "version" => {
+    let (name, result) = match &cli.command {
+        Command::Pandora(a) => ("pandora", pandora::run(a)),
+        Command::Send(a) => ("send", send::run(a)),
+        Command::Flush(a) => ("flush", flush::run(a)),
+        Command::Test(a) => ("test", diagnose::run(a)),
+        Command::Replay(a) => ("replay", replay::run(a)),
+        Command::CheckConfig(a) => ("check-config", check_config::run(a)),
+        Command::Check(a) => ("check", check::run(a)),
+        Command::List(a) => ("list", list::run(a)),
+        Command::Resend(a) => ("resend", resend::run(&a.which, false)),
+        Command::Discard(a) => ("discard", resend::run(&a.which, true)),
+        Command::Completions { shell } => ("completions", manual::completions(*shell)),
+        Command::Man => ("man", manual::man_page()),
+        Command::Version => {
             println!("pagerduty-event {}", crate::VERSION);
-            Ok(EXIT_OK)
-        }
-        other => {
-            eprintln!(
-                "pagerduty-event: unknown command {other:?} (commands: pandora, send, flush, test, replay, check-config, check, list, resend, discard; see pagerduty-event --help)"
-            );
-            return EXIT_USAGE;
+            ("version", Ok(EXIT_OK))
         }
     };
     match result {
         Ok(code) => code,
         Err(Stop::Usage(m)) => {
-            eprintln!("pagerduty-event {command}: {m} (see pagerduty-event {command} --help)");
+            eprintln!("pagerduty-event {name}: {m} (see pagerduty-event {name} --help)");
             EXIT_USAGE
         }
         Err(Stop::Failed(m)) => {
-            eprintln!("pagerduty-event {command}: {m}");
+            eprintln!("pagerduty-event {name}: {m}");
             EXIT_FAILED
         }
     }
+}
+
+/// Reports what clap found wrong (or prints the help or version it was asked for): one line
+/// on stderr, exit status 2; `check` answers as a monitoring plugin (UNKNOWN, 3).
+fn clap_error(e: &clap::Error, args: &[String]) -> i32 {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        let _ = e.print();
+        return EXIT_OK;
+    }
+    let cmd = command();
+    let sub = args
+        .iter()
+        .find(|a| !a.starts_with('-'))
+        .and_then(|a| cmd.find_subcommand(a))
+        .map(|c| c.get_name().to_string());
+    let message = match (e.kind(), e.get(ContextKind::InvalidSubcommand)) {
+        (ErrorKind::InvalidSubcommand, Some(ContextValue::String(other))) => format!(
+            "unknown command {other:?} (commands: {}; see pagerduty-event --help)",
+            cmd.get_subcommands()
+                .filter(|c| !c.is_hide_set())
+                .map(clap::Command::get_name)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        (ErrorKind::MissingSubcommand | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand, _) => {
+            "missing command (see pagerduty-event --help)".to_string()
+        }
+        _ => one_line(&e.render().to_string()),
+    };
+    match sub.as_deref() {
+        Some("check") => check::unknown(&message),
+        Some(name) => {
+            eprintln!("pagerduty-event {name}: {message} (see pagerduty-event {name} --help)");
+            EXIT_USAGE
+        }
+        None => {
+            eprintln!("pagerduty-event: {message}");
+            EXIT_USAGE
+        }
+    }
+}
+
+/// clap's error text on one line: its message and what it lists, without the usage, the
+/// tips and the pointer to --help.
+fn one_line(text: &str) -> String {
+    let mut words = Vec::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if line.starts_with("Usage:") || line.starts_with("For more information") {
+            break;
+        }
+        if line.is_empty() || line.starts_with("tip:") {
+            continue;
+        }
+        words.push(line.strip_prefix("error: ").unwrap_or(line));
+    }
+    words.join(" ")
 }
 
 /// This machine's name (the default `source`).

@@ -5,87 +5,94 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 
 use super::Stop;
-use super::args::{Opt, Parsed, flag, value};
 use crate::config::ConfigError;
 
-/// Where the routing key comes from.
-pub const ROUTING: &[Opt] = &[value("routing-key"), value("routing-key-file")];
+/// Where the routing key comes from (the Integration Key of an Events API V2 integration,
+/// 32 characters; never printed): `--routing-key-file`, else `PAGERDUTY_ROUTING_KEY`,
+/// else `--routing-key`.
+#[derive(Debug, Clone, Default, clap::Args)]
+#[command(next_help_heading = "Routing key (never printed; else from PAGERDUTY_ROUTING_KEY)")]
+pub struct Routing {
+    /// Read the routing key from a file (keeps it out of the process list)
+    #[arg(long, value_name = "PATH")]
+    pub routing_key_file: Option<String>,
+    /// The routing key on the command line (visible in `ps`; prefer --routing-key-file or
+    /// PAGERDUTY_ROUTING_KEY)
+    #[arg(long, value_name = "KEY")]
+    pub routing_key: Option<String>,
+}
+
 /// How PagerDuty is reached.
-pub const NETWORK: &[Opt] = &[
-    value("url"),
-    value("proxy"),
-    value("timeout"),
-    flag("insecure"),
-];
+#[derive(Debug, Clone, Default, clap::Args)]
+#[command(next_help_heading = "PagerDuty")]
+pub struct Network {
+    /// Endpoint (default https://events.pagerduty.com/v2/enqueue; EU accounts:
+    /// https://events.eu.pagerduty.com/v2/enqueue)
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// Proxy, e.g. http://proxy:3128 (default: HTTPS_PROXY, HTTP_PROXY, ALL_PROXY and
+    /// NO_PROXY from the environment; put credentials there rather than on the command line)
+    #[arg(long, value_name = "URL")]
+    pub proxy: Option<String>,
+    /// Longest time one request may take (default 10)
+    #[arg(long, value_name = "SECONDS")]
+    pub timeout: Option<String>,
+    /// Do not verify PagerDuty's TLS certificate (tests only)
+    #[arg(long)]
+    pub insecure: bool,
+}
+
 /// The outbox, how long to wait for PagerDuty, and the connector's log on stderr.
-pub const DELIVERY: &[Opt] = &[value("outbox"), value("wait"), flag("verbose")];
-
-/// Help text of [`ROUTING`].
-pub const ROUTING_HELP: &str = "\
-Routing key (the Integration Key of an Events API V2 integration, 32 characters; never printed):
-  --routing-key-file PATH  read it from a file (keeps it out of the process list)
-  PAGERDUTY_ROUTING_KEY    or from this environment variable
-  --routing-key KEY        or from the command line (visible in `ps`)
-";
-
-/// Help text of [`NETWORK`].
-pub const NETWORK_HELP: &str = "\
-PagerDuty:
-  --url URL          endpoint (default https://events.pagerduty.com/v2/enqueue;
-                     EU accounts: https://events.eu.pagerduty.com/v2/enqueue)
-  --proxy URL        proxy, e.g. http://proxy:3128 (default: HTTPS_PROXY, HTTP_PROXY,
-                     ALL_PROXY and NO_PROXY from the environment; put credentials
-                     there rather than on the command line)
-  --timeout SECONDS  longest time one request may take (default 10)
-  --insecure         do not verify PagerDuty's TLS certificate (tests only)
-";
-
-/// Help text of [`DELIVERY`]; `wait` is the default of `--wait`.
-pub fn delivery_help(wait: u64) -> String {
-    format!(
-        "\
-Outbox:
-  --outbox DIR       outbox directory (default: $PAGERDUTY_EVENT_OUTBOX, else the shared
-                     /var/lib/pagerduty-event, which members of the group pagerduty-event
-                     write; only when it does not exist, $XDG_STATE_HOME/pagerduty-event
-                     or ~/.local/state/pagerduty-event)
-  --wait SECONDS     longest wait for PagerDuty's answers (default {wait}); events not
-                     answered by then stay queued
-  --verbose          print the connector's log lines on stderr
-"
-    )
+#[derive(Debug, Clone, Default, clap::Args)]
+#[command(next_help_heading = "Outbox")]
+pub struct Delivery {
+    /// Outbox directory (default: $PAGERDUTY_EVENT_OUTBOX, else the shared
+    /// /var/lib/pagerduty-event, which members of the group pagerduty-event write; only when
+    /// it does not exist, $XDG_STATE_HOME/pagerduty-event or ~/.local/state/pagerduty-event)
+    #[arg(long, value_name = "DIR")]
+    pub outbox: Option<String>,
+    /// Longest wait for PagerDuty's answers; events not answered by then stay queued
+    #[arg(long, value_name = "SECONDS")]
+    pub wait: Option<String>,
+    /// Print the connector's log lines on stderr
+    #[arg(long)]
+    pub verbose: bool,
 }
 
-/// The options of several groups, for [`super::args::parse`].
-pub fn merge(groups: &[&[Opt]]) -> Vec<Opt> {
-    groups.iter().flat_map(|g| g.iter().copied()).collect()
+impl Network {
+    /// Connector parameters; `url` is the endpoint when `--url` is not given.
+    pub fn params(&self, url: Option<&str>) -> Map<String, Value> {
+        let mut m = Map::new();
+        if let Some(u) = self.url.as_deref().or(url) {
+            m.insert("http_server_url".into(), u.into());
+        }
+        if let Some(proxy) = &self.proxy {
+            m.insert("http_proxy_string".into(), proxy.as_str().into());
+        }
+        if let Some(t) = &self.timeout {
+            m.insert("connection_timeout".into(), t.as_str().into());
+        }
+        if self.insecure {
+            m.insert("verify_certificate".into(), 0.into());
+        }
+        m
+    }
 }
 
-/// Connector parameters for [`NETWORK`]; `url` is the endpoint when `--url` is not given.
-pub fn network_params(p: &Parsed, url: Option<&str>) -> Map<String, Value> {
-    let mut m = Map::new();
-    if let Some(u) = p.value("url").or(url) {
-        m.insert("http_server_url".into(), u.into());
+impl Delivery {
+    /// `--wait` (at most an hour); `default` seconds when not given.
+    pub fn wait(&self, default: u64) -> Result<Duration, Stop> {
+        const MAX: f64 = 3600.0;
+        let Some(v) = &self.wait else {
+            return Ok(Duration::from_secs(default));
+        };
+        match v.trim().parse::<f64>() {
+            Ok(s) if s.is_finite() && (0.0..=MAX).contains(&s) => Ok(Duration::from_secs_f64(s)),
+            _ => Err(Stop::Usage(format!(
+                "--wait: expected a number of seconds between 0 and {MAX}, got {v:?}"
+            ))),
+        }
     }
-    if let Some(proxy) = p.value("proxy") {
-        m.insert("http_proxy_string".into(), proxy.into());
-    }
-    if let Some(t) = p.value("timeout") {
-        m.insert("connection_timeout".into(), t.into());
-    }
-    if p.flag("insecure") {
-        m.insert("verify_certificate".into(), 0.into());
-    }
-    m
-}
-
-/// `--wait` (at most an hour).
-pub fn wait(p: &Parsed, default: u64) -> Result<Duration, Stop> {
-    Ok(Duration::from_secs_f64(p.seconds(
-        "wait",
-        default as f64,
-        3600.0,
-    )?))
 }
 
 /// A configuration error, worded with the command line's option names.
@@ -98,4 +105,17 @@ pub fn config_error(e: ConfigError) -> Stop {
         _ => return Stop::Usage(e.to_string()),
     };
     Stop::Usage(format!("{option}: {}", e.message))
+}
+
+/// `NAME=VALUE` pairs (`--detail`, `--param`); `option` names the option in messages.
+pub fn pairs<'a>(values: &'a [String], option: &str) -> Result<Vec<(&'a str, &'a str)>, Stop> {
+    values
+        .iter()
+        .map(|kv| match kv.split_once('=') {
+            Some((name, value)) if !name.trim().is_empty() => Ok((name.trim(), value)),
+            _ => Err(Stop::Usage(format!(
+                "{option}: expected NAME=VALUE, got {kv:?}"
+            ))),
+        })
+        .collect()
 }

@@ -9,48 +9,22 @@
 
 use serde_json::Map;
 
-use super::args::{self, Opt};
-use super::options::{self, DELIVERY, NETWORK, ROUTING};
+use super::send::{self, Sending};
 use super::timezone::Zone;
-use super::{EXIT_OK, Stop, key, send};
+use super::{Stop, key};
 use crate::config::Severity;
 use crate::payload::{Action, Custom};
 use crate::timefmt;
 
-const PANDORA: &[Opt] = &[
-    args::value("timezone"),
-    args::value("dedup-key-prefix"),
-    args::value("client-url"),
-];
-
-/// Default `dedup_key` prefix.
-pub const PREFIX: &str = "pandora-";
-/// Pandora's recovery marker, put before a field left blank in the alert's recovery.
-const RECOVER: &str = "[RECOVER]";
-/// Default `--wait`, seconds: well within the time Pandora FMS gives an alert command.
-pub const WAIT: u64 = 10;
-
-const ARGUMENTS: [&str; 9] = [
-    "service_api_key",
-    "id_alert",
-    "event_type",
-    "description",
-    "fired_timestamp",
-    "severity",
-    "agent_name",
-    "module_name",
-    "module_data",
-];
-
-fn help() -> String {
-    format!(
-        "\
-Usage: pagerduty-event pandora [options] <service_api_key> <id_alert> <event_type> <description>
-                               [fired_timestamp] [severity] [agent_name] [module_name] [module_data]
-
-A Pandora FMS alert, with the arguments of Pandora's PagerDuty integration. Options go
-before the first argument (arguments may start with '-').
-
+/// A Pandora FMS alert, with Pandora's positional arguments
+///
+/// A Pandora FMS alert, with the arguments of Pandora's PagerDuty integration. Options go
+/// before the first argument (arguments may start with '-').
+#[derive(Debug, clap::Args)]
+#[command(
+    override_usage = "pagerduty-event pandora [options] <service_api_key> <id_alert> <event_type> <description>
+                               [fired_timestamp] [severity] [agent_name] [module_name] [module_data]",
+    after_help = "Arguments:
   service_api_key  the routing key (32 characters), or @PATH (a file holding it), or
                    env:NAME (an environment variable), or - (--routing-key-file or
                    PAGERDUTY_ROUTING_KEY); prefer @PATH: the command line is visible in `ps`
@@ -71,44 +45,59 @@ Pandora's [RECOVER] marker is removed from every argument. A value holding a \" 
 into more words than fields: they are joined back around fired_timestamp and severity,
 with a warning (docs/command-line.md, \"Values with quotes\").
 
-Pandora:
-  --timezone ZONE         zone of fired_timestamp: a name (Europe/Madrid), UTC, or an
-                          offset (+02:00); default: this machine's zone (TZ, /etc/localtime)
-  --dedup-key-prefix TEXT instead of pandora- (several Pandora servers on one routing key)
-  --client-url URL        Pandora console URL, shown as the incident's backlink
-
-{}
-{}
-{}
-{}
 Exit status: 0 delivered or queued, 1 rejected by PagerDuty, not stored, or answered by
 something other than PagerDuty (a redirect, a proxy's or portal's page: kept queued),
-2 bad usage.
-",
-        options::ROUTING_HELP,
-        options::NETWORK_HELP,
-        options::delivery_help(WAIT),
-        send::PREVIEW_HELP
-    )
+2 bad usage."
+)]
+pub struct Args {
+    /// Zone of fired_timestamp: a name (Europe/Madrid), UTC, or an offset (+02:00); default:
+    /// this machine's zone (TZ, /etc/localtime)
+    #[arg(long, value_name = "ZONE", help_heading = "Pandora")]
+    timezone: Option<String>,
+    /// Instead of pandora- (several Pandora servers on one routing key)
+    #[arg(long, value_name = "TEXT", help_heading = "Pandora")]
+    dedup_key_prefix: Option<String>,
+    /// Pandora console URL, shown as the incident's backlink
+    #[arg(long, value_name = "URL", help_heading = "Pandora")]
+    client_url: Option<String>,
+    #[command(flatten)]
+    sending: Sending,
+    /// Pandora's arguments, as Pandora passes them (see below); everything from the first
+    /// one on is an argument, even when it starts with '-'
+    #[arg(value_name = "ARGUMENTS", trailing_var_arg = true, hide = true)]
+    fields: Vec<String>,
 }
 
+/// Default `dedup_key` prefix.
+pub const PREFIX: &str = "pandora-";
+/// Pandora's recovery marker, put before a field left blank in the alert's recovery.
+const RECOVER: &str = "[RECOVER]";
+/// Default `--wait`, seconds: well within the time Pandora FMS gives an alert command.
+pub const WAIT: u64 = 10;
+
+const ARGUMENTS: [&str; 9] = [
+    "service_api_key",
+    "id_alert",
+    "event_type",
+    "description",
+    "fired_timestamp",
+    "severity",
+    "agent_name",
+    "module_name",
+    "module_data",
+];
+
 /// Runs `pandora`.
-pub fn run(argv: &[String]) -> Result<i32, Stop> {
-    let opts = options::merge(&[PANDORA, send::PREVIEW, ROUTING, NETWORK, DELIVERY]);
-    let p = args::parse(argv, &opts, true)?;
-    if p.help {
-        print!("{}", help());
-        return Ok(EXIT_OK);
-    }
-    let alert = Alert::parse(&p.positionals)?;
-    let zone = match p.value("timezone") {
+pub fn run(p: &Args) -> Result<i32, Stop> {
+    let alert = Alert::parse(&p.fields)?;
+    let zone = match p.timezone.as_deref() {
         Some(z) => Zone::named(z).map_err(|e| Stop::Usage(format!("--timezone: {e}")))?,
         None => Zone::local(),
     };
-    let prefix = p.value("dedup-key-prefix").unwrap_or(PREFIX);
+    let prefix = p.dedup_key_prefix.as_deref().unwrap_or(PREFIX);
     let dedup_key = format!("{prefix}{}", alert.id);
     super::check_dedup_key(&dedup_key, "id_alert")?;
-    let key = key::from_pandora_argument(&alert.key, &p)?;
+    let key = key::from_pandora_argument(&alert.key, &p.sending.routing)?;
     let host = super::hostname();
     let source = alert.agent.as_deref().unwrap_or(&host);
     let summary = summary(&alert, source);
@@ -145,9 +134,9 @@ pub fn run(argv: &[String]) -> Result<i32, Stop> {
         details,
         links: Vec::new(),
         client: Some("Pandora FMS"),
-        client_url: p.value("client-url"),
+        client_url: p.client_url.as_deref(),
     };
-    send::deliver_with_key(&p, &key, &event, WAIT)
+    send::deliver_with_key(&p.sending, &key, &event, WAIT)
 }
 
 /// The incident's summary: the description's first line (the whole description goes into

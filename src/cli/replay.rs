@@ -6,21 +6,14 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use super::args::{self, Opt};
-use super::options::{self, DELIVERY, NETWORK, ROUTING};
+use super::options::{self, Delivery, Network, Routing};
 use super::spool::{self, Session};
-use super::{EXIT_FAILED, EXIT_OK, Stop, key};
+use super::{EXIT_FAILED, EXIT_OK, Stop, check_config, key};
 use crate::config::Config;
 use crate::connector::Connector;
 use crate::event::RawEvent;
 use crate::log::{Level, Logger};
 use crate::payload;
-
-const REPLAY: &[Opt] = &[
-    args::flag("dry-run"),
-    args::value("config"),
-    args::repeated("param"),
-];
 
 /// Default `--wait`, seconds.
 pub const WAIT: u64 = 30;
@@ -31,69 +24,75 @@ const DRY_RUN_KEY: &str = "00000000000000000000000000000000";
 /// Parameters that belong to the Broker output, not to a replay: replaced.
 const OUTPUT_FILES: &[&str] = &["outbox_path", "stats_path", "log_path", "logfile"];
 
-fn help() -> String {
-    format!(
-        "\
-Usage: pagerduty-event replay [options] FILE
-
-Reads Centreon events, one JSON object per line (FILE, or - for standard input; blank
-lines and lines starting with # are skipped), with the fields the Lua bridge hands
-over: `_type` (or `category` and `element`), BBDO 2 or BBDO 3 fields (host_id,
-service_id, state, state_type, last_check, last_state_change, output, long_output,
-perfdata, acknowledged or acknowledgement_type, scheduled_downtime_depth, flapping,
-author, comment_data...) and names (host_name, service_description, hostgroups,
-servicegroups, poller, host_address...). They go through the same decisions as in
-Broker; each PagerDuty event is printed as one JSON line (routing key masked) and,
-without --dry-run, sent through the outbox.
-
-  --dry-run            print the events only (no routing key needed)
-  --config FILE.json   connector parameters: an object of name -> value, Broker's
-                       lua_parameter array, or the output's JSON holding one
-  --param NAME=VALUE   a connector parameter (repeatable; wins over --config)
-
-outbox_path, stats_path and log_path are not used: the events go through this
-command's outbox, and the connector's log goes to stderr with --verbose. Incident
-state is remembered in the outbox like the connector does; use a fresh --outbox to
-start from nothing.
-
-{}
-{}
-{}
-Exit status: 0 done, 1 some event rejected by PagerDuty, not stored or answered by
+/// Drive recorded Centreon events (JSON lines) through the connector's decisions; print
+/// (--dry-run) or send the PagerDuty events
+///
+/// Reads Centreon events, one JSON object per line (FILE, or - for standard input; blank
+/// lines and lines starting with # are skipped), with the fields the Lua bridge hands over:
+/// `_type` (or `category` and `element`), BBDO 2 or BBDO 3 fields (host_id, service_id,
+/// state, state_type, last_check, last_state_change, output, long_output, perfdata,
+/// acknowledged or acknowledgement_type, scheduled_downtime_depth, flapping, author,
+/// comment_data...) and names (host_name, service_description, hostgroups, servicegroups,
+/// poller, host_address...). They go through the same decisions as in Broker; each
+/// PagerDuty event is printed as one JSON line (routing key masked) and, without
+/// --dry-run, sent through the outbox.
+///
+/// outbox_path, stats_path and log_path are not used: the events go through this command's
+/// outbox, and the connector's log goes to stderr with --verbose. Incident state is
+/// remembered in the outbox like the connector does; use a fresh --outbox to start from
+/// nothing.
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Exit status: 0 done, 1 some event rejected by PagerDuty, not stored or answered by
 something other than PagerDuty (a redirect, a proxy's page: kept queued), 2 bad usage
-or unreadable input.
-",
-        options::ROUTING_HELP,
-        options::NETWORK_HELP,
-        options::delivery_help(WAIT)
-    )
+or unreadable input."
+)]
+pub struct Args {
+    /// The recorded events (JSON lines); - for standard input
+    #[arg(value_name = "FILE")]
+    file: String,
+    /// Print the events only (no routing key needed)
+    #[arg(long, help_heading = "Replay")]
+    dry_run: bool,
+    /// Connector parameters: Broker's configuration file (central-broker.json: its PagerDuty
+    /// output's, see --output), the output's JSON, its lua_parameter array, or an object of
+    /// name -> value
+    #[arg(long, value_name = "FILE.json", help_heading = "Replay")]
+    config: Option<String>,
+    /// The output whose parameters are used, by its name, when the Broker configuration of
+    /// --config has several PagerDuty outputs
+    #[arg(long, value_name = "NAME", help_heading = "Replay")]
+    output: Option<String>,
+    /// A connector parameter (repeatable; wins over --config)
+    #[arg(long, value_name = "NAME=VALUE", help_heading = "Replay")]
+    param: Vec<String>,
+    #[command(flatten)]
+    routing: Routing,
+    #[command(flatten)]
+    network: Network,
+    #[command(flatten)]
+    delivery: Delivery,
 }
 
 /// Runs `replay`.
-pub fn run(argv: &[String]) -> Result<i32, Stop> {
-    let opts = options::merge(&[REPLAY, ROUTING, NETWORK, DELIVERY]);
-    let p = args::parse(argv, &opts, false)?;
-    if p.help {
-        print!("{}", help());
-        return Ok(EXIT_OK);
-    }
-    let input = p.one_positional("FILE (the recorded events; - for standard input)")?;
+pub fn run(p: &Args) -> Result<i32, Stop> {
+    let input = p.file.as_str();
     let events = read_events(input)?;
-    let mut params = parameters(&p)?;
+    let mut params = parameters(p)?;
     for name in OUTPUT_FILES {
         params.remove(*name);
     }
     let given_key = params
         .remove("pdy_routing_key")
         .and_then(|v| v.as_str().map(str::to_string));
-    let key = match (key::from_options(&p, false)?, given_key) {
+    let key = match (key::from_options(&p.routing, false)?, given_key) {
         (Some(k), _) => Some(k),
         (None, Some(k)) => Some(key::check(&k, "pdy_routing_key")?),
-        (None, None) => key::from_options(&p, true)?,
+        (None, None) => key::from_options(&p.routing, true)?,
     };
-    params.extend(options::network_params(&p, None));
-    if p.flag("dry-run") {
-        return dry_run(params, key, &events, p.flag("verbose"));
+    params.extend(p.network.params(None));
+    if p.dry_run {
+        return dry_run(params, key, &events, p.delivery.verbose);
     }
     let key = key.ok_or_else(|| {
         Stop::Usage(format!(
@@ -101,14 +100,17 @@ pub fn run(argv: &[String]) -> Result<i32, Stop> {
             key::ENV
         ))
     })?;
-    let wait = options::wait(&p, WAIT)?;
-    let dir = spool::directory(p.value("outbox"))?;
-    let mut session = Session::open(&dir, &key, params, wait, p.flag("verbose"))?;
+    let wait = p.delivery.wait(WAIT)?;
+    let dir = spool::directory(p.delivery.outbox.as_deref())?;
+    let mut session = Session::open(&dir, &key, params, wait, p.delivery.verbose)?;
+    session.show_progress("replay");
+    session.wait_out_rate_limits();
     session.deliver_earlier();
     let mut decided = 0;
     let stored = session.deliver(|c| {
         c.keep_decided();
         decided = play(c, &events);
+        decided as u64
     });
     let o = session.close();
     stored?;
@@ -222,18 +224,38 @@ fn read_events(input: &str) -> Result<Vec<(usize, RawEvent)>, Stop> {
 }
 
 /// `--config` then `--param`, as one object of name -> value.
-fn parameters(p: &args::Parsed) -> Result<Map<String, Value>, Stop> {
+fn parameters(p: &Args) -> Result<Map<String, Value>, Stop> {
     let mut params = Map::new();
-    if let Some(path) = p.value("config") {
+    if let Some(path) = &p.config {
         let text = std::fs::read_to_string(path)
             .map_err(|e| Stop::Usage(format!("--config: cannot read {path}: {e}")))?;
         let v: Value = serde_json::from_str(&text)
             .map_err(|e| Stop::Usage(format!("--config: {path} is not JSON ({e})")))?;
-        let v = match v {
-            Value::Object(mut o) if o.contains_key("lua_parameter") => {
-                o.remove("lua_parameter").unwrap_or(Value::Null)
+        let v = match (check_config::broker_of(&v), &p.output) {
+            (Some(broker), name) => {
+                let (output, script) = broker_output(path, broker, name.as_deref())?;
+                eprintln!(
+                    "{path}: the parameters of the output {:?} ({script})",
+                    output_name(output)
+                );
+                Value::Array(
+                    check_config::one_or_many(output.get("lua_parameter"))
+                        .into_iter()
+                        .cloned()
+                        .collect(),
+                )
             }
-            v => v,
+            (None, Some(_)) => {
+                return Err(Stop::Usage(format!(
+                    "--output: {path} is not a Centreon Broker configuration file (no \"centreonBroker\" object)"
+                )));
+            }
+            (None, None) => match v {
+                Value::Object(mut o) if o.contains_key("lua_parameter") => {
+                    o.remove("lua_parameter").unwrap_or(Value::Null)
+                }
+                v => v,
+            },
         };
         match v {
             Value::Object(o) => params = o,
@@ -258,19 +280,63 @@ fn parameters(p: &args::Parsed) -> Result<Map<String, Value>, Stop> {
             }
         }
     }
-    for kv in p.values("param") {
-        match kv.split_once('=') {
-            Some((name, value)) if !name.trim().is_empty() => {
-                params.insert(name.trim().to_string(), value.into());
-            }
-            _ => {
-                return Err(Stop::Usage(format!(
-                    "--param: expected NAME=VALUE, got {kv:?}"
-                )));
-            }
-        }
+    if p.config.is_none() && p.output.is_some() {
+        return Err(Stop::Usage(
+            "--output: give the Broker configuration file with --config".into(),
+        ));
+    }
+    for (name, value) in options::pairs(&p.param, "--param")? {
+        params.insert(name.to_string(), value.into());
     }
     Ok(params)
+}
+
+/// The PagerDuty output of a Broker configuration: the one named `name`, else the only one;
+/// a usage error names the candidates.
+fn broker_output<'a>(
+    path: &str,
+    broker: &'a Map<String, Value>,
+    name: Option<&str>,
+) -> Result<(&'a Map<String, Value>, &'static str), Stop> {
+    let candidates = check_config::pagerduty_outputs(broker);
+    let list = || {
+        candidates
+            .iter()
+            .map(|(o, (script, _))| format!("{:?} ({script})", output_name(o)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match (name, candidates.as_slice()) {
+        (_, []) => Err(Stop::Usage(format!(
+            "--config: {path} has no PagerDuty output (no Lua output runs {})",
+            check_config::SCRIPTS
+                .iter()
+                .map(|(s, _)| *s)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+        (Some(name), _) => candidates
+            .iter()
+            .find(|(o, _)| output_name(o) == name)
+            .map(|(o, (script, _))| (*o, *script))
+            .ok_or_else(|| {
+                Stop::Usage(format!(
+                    "--output: {path} has no PagerDuty output named {name:?} (its PagerDuty outputs: {})",
+                    list()
+                ))
+            }),
+        (None, [(o, (script, _))]) => Ok((o, script)),
+        (None, several) => Err(Stop::Usage(format!(
+            "--config: {path} has {} PagerDuty outputs: choose one with --output NAME ({})",
+            several.len(),
+            list()
+        ))),
+    }
+}
+
+/// A Broker output's name.
+fn output_name(output: &Map<String, Value>) -> &str {
+    output.get("name").and_then(Value::as_str).unwrap_or("")
 }
 
 /// A fresh private directory for a dry run's throw-away outbox.

@@ -2,43 +2,56 @@
 
 use std::path::{Path, PathBuf};
 
-use super::args::{self, flag, value};
 use super::inspect;
 use super::{EXIT_OK, Stop};
 use crate::outbox::{Outbox, ReadOnly};
 
-fn help(command: &str) -> String {
-    let what = if command == "resend" {
-        "\
-Moves events PagerDuty rejected (see `pagerduty-event list --rejected`) back into the
-outbox's queue, oldest first, in one transaction; each is sent after the events of its
-dedup key already waiting. Fix the cause first (a field, a template, the routing key's
-service). Then `pagerduty-event flush` sends them (a pagerduty-event outbox directory), or
-the connector when Broker's PagerDuty output starts again (Broker's outbox)."
-    } else {
-        "\
-Deletes events PagerDuty rejected (see `pagerduty-event list --rejected`) that need not be
-sent: `pagerduty-event check` stops counting them."
-    };
-    format!(
-        "\
-Usage: pagerduty-event {command} [--outbox PATH] (ID... | --all)
+/// Put rejected events back in the queue once the cause is fixed
+///
+/// Moves events PagerDuty rejected (see `pagerduty-event list --rejected`) back into the
+/// outbox's queue, oldest first, in one transaction; each is sent after the events of its
+/// dedup key already waiting. Fix the cause first (a field, a template, the routing key's
+/// service). Then `pagerduty-event flush` sends them (a pagerduty-event outbox directory),
+/// or the connector when Broker's PagerDuty output starts again (Broker's outbox).
+#[derive(Debug, clap::Args)]
+#[command(override_usage = "pagerduty-event resend [--outbox PATH] (ID... | --all)", after_help = AFTER)]
+pub struct Resend {
+    #[command(flatten)]
+    pub which: Which,
+}
 
-{what}
+/// Forget rejected events
+///
+/// Deletes events PagerDuty rejected (see `pagerduty-event list --rejected`) that need not
+/// be sent: `pagerduty-event check` stops counting them.
+#[derive(Debug, clap::Args)]
+#[command(override_usage = "pagerduty-event discard [--outbox PATH] (ID... | --all)", after_help = AFTER)]
+pub struct Discard {
+    #[command(flatten)]
+    pub which: Which,
+}
 
-  --outbox PATH  the connector's outbox_path (Broker's output), or a pagerduty-event
-                 outbox directory holding one outbox (else give the outbox file that
-                 `list` names; default: $PAGERDUTY_EVENT_OUTBOX, else the directory send
-                 and flush use)
-  --all          every rejected event
-
+const AFTER: &str = "\
 The outbox must not be in use: a running connector holds it (stop Broker's PagerDuty
 output first); a pagerduty-event command holds it while it runs. Run it as the user
 owning the outbox (centreon-broker for Broker's).
 
-Exit status: 0 done, 1 failed (nothing changed), 2 bad usage.
-"
-    )
+Exit status: 0 done, 1 failed (nothing changed), 2 bad usage.";
+
+/// The rejected events `resend` and `discard` act on.
+#[derive(Debug, clap::Args)]
+pub struct Which {
+    /// The connector's outbox_path (Broker's output), or a pagerduty-event outbox directory
+    /// holding one outbox (else give the outbox file that `list` names; default:
+    /// $PAGERDUTY_EVENT_OUTBOX, else the directory send and flush use)
+    #[arg(long, value_name = "PATH")]
+    outbox: Option<String>,
+    /// Every rejected event
+    #[arg(long)]
+    all: bool,
+    /// IDs of rejected events (see `pagerduty-event list --rejected`)
+    #[arg(value_name = "ID")]
+    ids: Vec<String>,
 }
 
 /// The one database `path` names.
@@ -92,14 +105,8 @@ fn next_step(db: &Path) -> String {
 }
 
 /// Runs `resend` (`discard` when `discard`).
-pub fn run(argv: &[String], discard: bool) -> Result<i32, Stop> {
-    let command = if discard { "discard" } else { "resend" };
-    let p = args::parse(argv, &[value("outbox"), flag("all")], false)?;
-    if p.help {
-        print!("{}", help(command));
-        return Ok(EXIT_OK);
-    }
-    let ids = match (p.flag("all"), p.positionals.is_empty()) {
+pub fn run(p: &Which, discard: bool) -> Result<i32, Stop> {
+    let ids = match (p.all, p.ids.is_empty()) {
         (true, true) => None,
         (true, false) => {
             return Err(Stop::Usage("give IDs or --all, not both".into()));
@@ -110,7 +117,7 @@ pub fn run(argv: &[String], discard: bool) -> Result<i32, Stop> {
             ));
         }
         (false, false) => Some(
-            p.positionals
+            p.ids
                 .iter()
                 .map(|s| {
                     s.trim().parse::<i64>().map_err(|_| {
@@ -120,7 +127,7 @@ pub fn run(argv: &[String], discard: bool) -> Result<i32, Stop> {
                 .collect::<Result<Vec<_>, _>>()?,
         ),
     };
-    let db = database(&inspect::path(p.value("outbox")))?;
+    let db = database(&inspect::path(p.outbox.as_deref()))?;
     let mut outbox = open(&db)?;
     if discard {
         let gone = outbox

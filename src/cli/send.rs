@@ -2,82 +2,94 @@
 
 use serde_json::Map;
 
-use super::args::{self, Opt, Parsed};
-use super::options::{self, DELIVERY, NETWORK, ROUTING};
+use super::options::{self, Delivery, Network, Routing};
 use super::spool::{self, Session};
 use super::{EXIT_OK, Stop, key};
 use crate::config::Severity;
 use crate::payload::{self, Action, Custom};
 
-const EVENT: &[Opt] = &[
-    args::value("action"),
-    args::value("dedup-key"),
-    args::value("summary"),
-    args::value("severity"),
-    args::value("source"),
-    args::value("component"),
-    args::value("group"),
-    args::value("class"),
-    args::repeated("detail"),
-    args::repeated("link"),
-    args::value("client"),
-    args::value("client-url"),
-];
+/// Any event (trigger, acknowledge, resolve) from options
+///
+/// Sends one event to PagerDuty through the outbox: delivered now, or stored and sent by
+/// `pagerduty-event flush` or the next invocation when PagerDuty cannot be reached.
+#[derive(Debug, clap::Args)]
+#[command(
+    override_usage = "pagerduty-event send --action ACTION --dedup-key KEY [--summary TEXT] [options]",
+    after_help = "Exit status: 0 delivered or queued, 1 rejected by PagerDuty, not stored, or answered by
+something other than PagerDuty (a redirect, a proxy's or portal's page: kept queued),
+2 bad usage."
+)]
+pub struct Args {
+    #[command(flatten)]
+    event: Event,
+    #[command(flatten)]
+    pub sending: Sending,
+}
 
-/// `--dry-run`: print the event instead of sending it (`send` and `pandora`).
-pub const PREVIEW: &[Opt] = &[args::flag("dry-run")];
+/// The event's fields.
+#[derive(Debug, clap::Args)]
+#[command(next_help_heading = "Event")]
+struct Event {
+    /// trigger, acknowledge or resolve
+    #[arg(long, value_name = "ACTION")]
+    action: Option<String>,
+    /// Identifies the incident (1 to 255 characters): events with the same key update,
+    /// acknowledge or resolve the same incident
+    #[arg(long, value_name = "KEY")]
+    dedup_key: Option<String>,
+    /// What is wrong (required for trigger; cut to 1024 characters)
+    #[arg(long, value_name = "TEXT")]
+    summary: Option<String>,
+    /// critical, error, warning or info (default error)
+    #[arg(long, value_name = "LEVEL")]
+    severity: Option<String>,
+    /// The affected system (default: this machine's name)
+    #[arg(long, value_name = "NAME")]
+    source: Option<String>,
+    /// Optional payload field
+    #[arg(long, value_name = "NAME")]
+    component: Option<String>,
+    /// Optional payload field
+    #[arg(long, value_name = "NAME")]
+    group: Option<String>,
+    /// Optional payload field
+    #[arg(long, value_name = "NAME")]
+    class: Option<String>,
+    /// A custom detail (repeatable)
+    #[arg(long, value_name = "NAME=VALUE")]
+    detail: Vec<String>,
+    /// A link shown in the incident (repeatable)
+    #[arg(long, value_name = "URL")]
+    link: Vec<String>,
+    /// The monitoring tool that sent it (trigger only)
+    #[arg(long, value_name = "NAME")]
+    client: Option<String>,
+    /// The monitoring tool's URL (trigger only)
+    #[arg(long, value_name = "URL")]
+    client_url: Option<String>,
+}
 
-/// Help text of [`PREVIEW`].
-pub const PREVIEW_HELP: &str =
-    "Preview:\n  --dry-run          print the event (routing key masked) instead of sending it\n";
+/// What `send` and `pandora` share: the preview, the routing key, PagerDuty and the outbox.
+#[derive(Debug, clap::Args)]
+pub struct Sending {
+    /// Print the event (routing key masked) instead of sending it
+    #[arg(long, help_heading = "Preview")]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub routing: Routing,
+    #[command(flatten)]
+    pub network: Network,
+    #[command(flatten)]
+    pub delivery: Delivery,
+}
 
 /// Default `--wait`, seconds.
 pub const WAIT: u64 = 10;
 
-fn help() -> String {
-    format!(
-        "\
-Usage: pagerduty-event send --action ACTION --dedup-key KEY [--summary TEXT] [options]
-
-Sends one event to PagerDuty through the outbox: delivered now, or stored and sent by
-`pagerduty-event flush` or the next invocation when PagerDuty cannot be reached.
-
-Event:
-  --action ACTION       trigger, acknowledge or resolve
-  --dedup-key KEY       identifies the incident (1 to 255 characters): events with the
-                        same key update, acknowledge or resolve the same incident
-  --summary TEXT        what is wrong (required for trigger; cut to 1024 characters)
-  --severity LEVEL      critical, error, warning or info (default error)
-  --source NAME         the affected system (default: this machine's name)
-  --component NAME, --group NAME, --class NAME
-                        optional payload fields
-  --detail NAME=VALUE   a custom detail (repeatable)
-  --link URL            a link shown in the incident (repeatable)
-  --client NAME, --client-url URL
-                        the monitoring tool that sent it (trigger only)
-
-{}
-{}
-{}
-{}
-Exit status: 0 delivered or queued, 1 rejected by PagerDuty, not stored, or answered by
-something other than PagerDuty (a redirect, a proxy's or portal's page: kept queued),
-2 bad usage.
-",
-        options::ROUTING_HELP,
-        options::NETWORK_HELP,
-        options::delivery_help(WAIT),
-        PREVIEW_HELP
-    )
-}
-
 /// Runs `send`.
-pub fn run(argv: &[String]) -> Result<i32, Stop> {
-    let opts = options::merge(&[EVENT, PREVIEW, ROUTING, NETWORK, DELIVERY]);
-    let Some(p) = args::parse_options(argv, &opts, help)? else {
-        return Ok(EXIT_OK);
-    };
-    let action = match p.value("action") {
+pub fn run(args: &Args) -> Result<i32, Stop> {
+    let e = &args.event;
+    let action = match &e.action {
         None => {
             return Err(Stop::Usage(
                 "missing --action (trigger, acknowledge or resolve)".into(),
@@ -89,17 +101,18 @@ pub fn run(argv: &[String]) -> Result<i32, Stop> {
             ))
         })?,
     };
-    let dedup_key = p
-        .value("dedup-key")
+    let dedup_key = e
+        .dedup_key
+        .as_deref()
         .ok_or_else(|| Stop::Usage("missing --dedup-key".into()))?;
     super::check_dedup_key(dedup_key, "--dedup-key")?;
-    let summary = p.value("summary").map(str::trim).unwrap_or("");
+    let summary = e.summary.as_deref().map(str::trim).unwrap_or("");
     if action == Action::Trigger && summary.is_empty() {
         return Err(Stop::Usage(
             "missing --summary (required for trigger)".into(),
         ));
     }
-    let severity = match p.value("severity") {
+    let severity = match &e.severity {
         None => Severity::Error,
         Some(s) => Severity::parse(s).ok_or_else(|| {
             Stop::Usage(format!(
@@ -107,8 +120,11 @@ pub fn run(argv: &[String]) -> Result<i32, Stop> {
             ))
         })?,
     };
-    let details = details(&p)?;
-    let links = links(&p)?;
+    let details = options::pairs(&e.detail, "--detail")?
+        .into_iter()
+        .map(|(name, value)| (name.to_string(), value.into()))
+        .collect::<Map<_, _>>();
+    let links = links(&e.link)?;
     let host = super::hostname();
     let fallback = format!("{} {dedup_key}", action.as_str());
     let event = Custom {
@@ -119,45 +135,43 @@ pub fn run(argv: &[String]) -> Result<i32, Stop> {
         } else {
             summary
         },
-        source: p.value("source").unwrap_or(&host),
+        source: e.source.as_deref().unwrap_or(&host),
         severity,
         timestamp: Some(crate::timefmt::now_unix()),
-        component: p.value("component"),
-        group: p.value("group"),
-        class: p.value("class"),
+        component: e.component.as_deref(),
+        group: e.group.as_deref(),
+        class: e.class.as_deref(),
         details,
         links,
-        client: p.value("client"),
-        client_url: p.value("client-url"),
+        client: e.client.as_deref(),
+        client_url: e.client_url.as_deref(),
     };
-    deliver(&p, &event, WAIT)
+    let key = key::required(&args.sending.routing)?;
+    deliver_with_key(&args.sending, &key, &event, WAIT)
 }
 
-/// Sends one event through the outbox and reports (shared with `pandora`).
-pub fn deliver(p: &Parsed, event: &Custom, default_wait: u64) -> Result<i32, Stop> {
-    let key = key::required(p)?;
-    deliver_with_key(p, &key, event, default_wait)
-}
-
-/// [`deliver`] with the key already read.
+/// Sends one event through the outbox with `key` and reports (shared with `pandora`).
 pub fn deliver_with_key(
-    p: &Parsed,
+    s: &Sending,
     key: &key::Key,
     event: &Custom,
     default_wait: u64,
 ) -> Result<i32, Stop> {
-    let wait = options::wait(p, default_wait)?;
+    let wait = s.delivery.wait(default_wait)?;
     let out = payload::custom_event(event);
-    if p.flag("dry-run") {
+    if s.dry_run {
         println!("{}", payload::redacted(&out));
         return Ok(EXIT_OK);
     }
-    let dir = spool::directory(p.value("outbox"))?;
-    let params = options::network_params(p, None);
+    let dir = spool::directory(s.delivery.outbox.as_deref())?;
+    let params = s.network.params(None);
     let what = format!("{} {}", out.action.as_str(), out.dedup_key);
-    let mut session = Session::open(&dir, key, params, wait, p.flag("verbose"))?;
+    let mut session = Session::open(&dir, key, params, wait, s.delivery.verbose)?;
     session.deliver_earlier();
-    let stored = session.deliver(|c| c.push_outgoing(out));
+    let stored = session.deliver(|c| {
+        c.push_outgoing(out);
+        1
+    });
     let outcome = session.close();
     stored?;
     Ok(spool::report_one(&what, &dir, wait, &outcome))
@@ -172,29 +186,12 @@ fn parse_action(a: &str) -> Option<Action> {
     }
 }
 
-fn details(p: &Parsed) -> Result<Map<String, serde_json::Value>, Stop> {
-    let mut m = Map::new();
-    for d in p.values("detail") {
-        match d.split_once('=') {
-            Some((name, value)) if !name.trim().is_empty() => {
-                m.insert(name.trim().to_string(), value.into());
-            }
-            _ => {
-                return Err(Stop::Usage(format!(
-                    "--detail: expected NAME=VALUE, got {d:?}"
-                )));
-            }
-        }
-    }
-    Ok(m)
-}
-
-fn links(p: &Parsed) -> Result<Vec<(&str, Option<&str>)>, Stop> {
-    p.values("link")
-        .into_iter()
+fn links(values: &[String]) -> Result<Vec<(&str, Option<&str>)>, Stop> {
+    values
+        .iter()
         .map(|l| {
             if l.starts_with("https://") || l.starts_with("http://") {
-                Ok((l, None))
+                Ok((l.as_str(), None))
             } else {
                 Err(Stop::Usage(format!(
                     "--link: expected an http:// or https:// URL, got {l:?}"

@@ -18,6 +18,7 @@ use serde_json::{Map, Value};
 use super::Stop;
 use super::key::Key;
 use super::options;
+use super::progress::{Progress, Tally};
 use crate::config::{Config, Secret};
 use crate::connector::Connector;
 use crate::files;
@@ -421,6 +422,12 @@ pub struct Session {
     deadline: Instant,
     verbose: bool,
     outcome: Outcome,
+    /// Where delivery stands, on a terminal ([`Session::show_progress`]).
+    progress: Option<Progress>,
+    /// This invocation's events handed to the connector.
+    handed: u64,
+    /// A 429 does not end the wait ([`Session::wait_out_rate_limits`]).
+    patient: bool,
 }
 
 impl Session {
@@ -493,7 +500,23 @@ impl Session {
                 earlier_left: earlier,
                 ..Outcome::default()
             },
+            progress: None,
+            handed: 0,
+            patient: false,
         })
+    }
+
+    /// Keeps waiting (up to the deadline) when PagerDuty rate-limits: the connector pauses as
+    /// PagerDuty asks and goes on (`flush` and `replay`, whose work is to deliver many events;
+    /// `send` and `pandora` stop at the first 429 and leave the event queued).
+    pub fn wait_out_rate_limits(&mut self) {
+        self.patient = true;
+    }
+
+    /// Shows, while waiting for PagerDuty, how many events are answered, the rate and what
+    /// waits for its rate limit, on stderr when it is a terminal; `label` says what is done.
+    pub fn show_progress(&mut self, label: impl Into<String>) {
+        self.progress = Some(Progress::on_stderr(label));
     }
 
     /// Delivers the events queued by earlier invocations (all before this one's, so
@@ -512,12 +535,13 @@ impl Session {
         self.outcome.earlier_left = self.connector.outstanding();
     }
 
-    /// Hands this invocation's events to the connector (`submit` decides how many), waits
-    /// until they are stored, then for PagerDuty's answers (unless earlier events are still
-    /// waiting: PagerDuty just failed them, these are queued behind).
-    pub fn deliver(&mut self, submit: impl FnOnce(&mut Connector)) -> Result<(), Stop> {
+    /// Hands this invocation's events to the connector (`submit` decides how many, and
+    /// returns that number), waits until they are stored, then for PagerDuty's answers
+    /// (unless earlier events are still waiting: PagerDuty just failed them, these are queued
+    /// behind).
+    pub fn deliver(&mut self, submit: impl FnOnce(&mut Connector) -> u64) -> Result<(), Stop> {
         let (delivered, rejected, failures, merged) = self.counts();
-        submit(&mut self.connector);
+        self.handed += submit(&mut self.connector);
         let give_up = Instant::now() + STORE_WAIT;
         while !self.connector.flush() {
             if Instant::now() >= give_up {
@@ -541,22 +565,47 @@ impl Session {
 
     /// Waits until nothing is outstanding, the failed attempts exceed `failures`, or the
     /// deadline passes.
-    fn wait_answers(&self, failures: u64) {
+    fn wait_answers(&mut self, failures: u64) {
+        self.tick();
         while self.connector.outstanding() > 0
             && self.counts().2 == failures
             && Instant::now() < self.deadline
         {
             std::thread::sleep(POLL);
+            self.tick();
         }
+        self.tick();
     }
 
-    /// Delivered, rejected, failed attempts (retried or rate limited), merged.
+    /// Updates the progress line, if any.
+    fn tick(&mut self) {
+        let Some(progress) = self.progress.as_mut() else {
+            return;
+        };
+        let c = self.connector.counters();
+        progress.show(&Tally {
+            delivered: c.delivered.load(Relaxed),
+            rejected: c.rejected.load(Relaxed),
+            merged: c.merged.load(Relaxed),
+            total: self.connector.resumed() + self.handed,
+            rate_limited: c.rate_limited.load(Relaxed),
+            retried: c.retried.load(Relaxed),
+        });
+    }
+
+    /// Delivered, rejected, failed attempts that end a wait (retried, and rate limited unless
+    /// the session is patient with rate limits), merged.
     fn counts(&self) -> (u64, u64, u64, u64) {
         let c = self.connector.counters();
+        let limited = if self.patient {
+            0
+        } else {
+            c.rate_limited.load(Relaxed)
+        };
         (
             c.delivered.load(Relaxed),
             c.rejected.load(Relaxed),
-            c.retried.load(Relaxed) + c.rate_limited.load(Relaxed),
+            c.retried.load(Relaxed) + limited,
             c.merged.load(Relaxed),
         )
     }
@@ -571,7 +620,10 @@ impl Session {
 
     /// Stops the connector (events not answered stay in the outbox, sent first next time),
     /// removes the key file when nothing is queued, and says what happened.
-    pub fn close(self) -> Outcome {
+    pub fn close(mut self) -> Outcome {
+        if let Some(mut progress) = self.progress.take() {
+            progress.clear();
+        }
         let mut outcome = self.outcome.clone();
         outcome.queued = self.connector.outstanding();
         outcome.misdirected = self.connector.counters().misdirected.load(Relaxed);
@@ -733,7 +785,10 @@ mod tests {
             client_url: None,
         };
         first
-            .deliver(|c| c.push_outgoing(custom_event(&event)))
+            .deliver(|c| {
+                c.push_outgoing(custom_event(&event));
+                1
+            })
             .unwrap();
         let o = first.close();
         assert_eq!((o.delivered, o.queued), (0, 1), "{o:?}");
