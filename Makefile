@@ -134,7 +134,10 @@ uninstall:
 	-rmdir $(DESTDIR)$(LUADIR)/lib $(DESTDIR)$(SYSCONFDIR)/pagerduty-event 2>/dev/null
 
 ## packages: the DEB and the RPMs in $(PKGDIR) (default target/packages), the layout of
-## `make install` (/usr/lib64 on EL) plus the docs, files root-owned 0644/0755:
+## `make install` (/usr/lib64 and /usr/lib/systemd/system on EL) plus the docs, examples and
+## changelog, files root-owned 0644/0755, and the maintainer scripts of packaging/scripts
+## (the legacy bridge kept aside, the group, spool and /etc/pagerduty-event, ldconfig, the
+## flush timer enabled; purge removes what they made, never queued events):
 ##   centreon-pagerduty_<version>-1_amd64.deb      Debian 11/12: Depends lua5.3 | lua5.4, libc6
 ##   centreon-pagerduty-<version>-1.el8.x86_64.rpm EL8: Requires lua(abi) = 5.3
 ##   centreon-pagerduty-<version>-1.el9.x86_64.rpm EL9: Requires lua(abi) = 5.4
@@ -210,7 +213,7 @@ package-build: package-scripts
 ## package-scripts: the packages' maintainer scripts (packaging/scripts with the version written in)
 package-scripts:
 	rm -rf $(PKGSCRIPTS) && mkdir -p $(PKGSCRIPTS)
-	for s in preinst postinst prerm postrm; do \
+	for s in preinst postinst prerm postrm posttrans; do \
 	  sed -e 's|@VERSION@|$(VERSION)|g' -e 's|@SOMAJOR@|$(SOMAJOR)|g' packaging/scripts/$$s \
 	    >$(PKGSCRIPTS)/$$s && chmod 0755 $(PKGSCRIPTS)/$$s || exit 1; done
 

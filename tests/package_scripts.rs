@@ -1,4 +1,4 @@
-//! The packages' maintainer scripts (packaging/scripts, as `make package-scripts` writes them) run against a scratch root (DPKG_ROOT) with logging stand-ins for dpkg-query, rpm, deb-systemd-helper, systemctl and ldconfig: the legacy bridge kept aside, the directories and group made, the timer enabled, the RPMs' links, and purge removing only what the package made.
+//! The packages' maintainer scripts (packaging/scripts: preinst, postinst, prerm, postrm and the RPMs' posttrans, as `make package-scripts` writes them) run against a scratch root (DPKG_ROOT) with logging stand-ins for dpkg-query, rpm, deb-systemd-helper, systemctl and ldconfig: the legacy bridge kept aside, the directories and group made, the timer enabled, the RPMs' links, and purge removing only what the package made.
 
 mod support;
 
@@ -206,7 +206,7 @@ fn deb_postinst_makes_the_key_directory_and_enables_the_timer() {
     // under DPKG_ROOT (another system), nothing is started
     assert!(!calls.contains("deb-systemd-invoke"), "{calls}");
     assert!(!calls.contains("systemctl"), "{calls}");
-    // the DEB carries its links: the postinst makes none
+    // the DEB carries its links: its scripts make none
     assert!(!sb.path("usr/lib64").exists());
 
     // a key file an operator put there keeps its mode; the directory is made 0750 again
@@ -222,11 +222,15 @@ fn deb_postinst_makes_the_key_directory_and_enables_the_timer() {
 }
 
 #[test]
-fn rpm_post_makes_the_library_links_and_presets_the_timer() {
+fn rpm_scripts_make_the_library_links_and_preset_the_timer() {
     let sb = Sandbox::new("postinst-rpm");
     let real = format!("usr/lib64/libcentreon_pagerduty.so.{VERSION}");
     sb.write(&real, "ELF");
     sb.run("postinst", "1", false);
+    // the links come after the whole transaction (an upgrade from a version that shipped
+    // files there removes them after %post)
+    assert!(!sb.path(&format!("usr/lib64/{SONAME}")).exists());
+    sb.run("posttrans", "0", false);
     let link = |p: &str| {
         std::fs::read_link(sb.path(p))
             .unwrap()
@@ -269,6 +273,7 @@ fn rpm_post_makes_the_library_links_and_presets_the_timer() {
     // an upgrade's %postun (1) leaves the new version's links alone
     sb.write(&real, "ELF");
     sb.run("postinst", "2", false);
+    sb.run("posttrans", "0", false);
     sb.run("postrm", "1", false);
     assert!(sb.path(module).is_symlink());
 }

@@ -296,6 +296,7 @@ fn rpms_require_their_lua_abi_and_hold_the_install_layout() {
             ("POSTIN", "postinst"),
             ("PREUN", "prerm"),
             ("POSTUN", "postrm"),
+            ("POSTTRANS", "posttrans"),
         ] {
             assert_eq!(
                 q(&format!("%{{{tag}}}")).trim_end(),
@@ -431,6 +432,10 @@ fn deb_installs_and_runs_on_debian_11() {
         let wants = "etc/systemd/system/timers.target.wants/pagerduty-event-flush.timer";
         assert!(root_dir.join(wants).is_symlink(), "timer not enabled");
     }
+    // reinstalled (dpkg's upgrade): the package's own bridge is not moved aside
+    let out = chroot(&["dpkg", "-i", "/tmp/package.deb"]);
+    assert!(!out.contains("kept as"), "{out}");
+    assert!(!lua_dir.join("pagerduty.lua.legacy.1").exists());
     // purge: what the package made goes, Broker's directories stay
     chroot(&["dpkg", "--purge", NAME]);
     for gone in [
