@@ -428,10 +428,10 @@ fn deb_installs_and_runs_on_debian_11() {
     // ldconfig ran: the loader knows the SONAME
     let cache = chroot(&["/sbin/ldconfig", "-p"]);
     assert!(cache.contains("libcentreon_pagerduty.so.0 "), "{cache}");
-    if root_dir.join("usr/bin/deb-systemd-helper").exists() {
-        let wants = "etc/systemd/system/timers.target.wants/pagerduty-event-flush.timer";
-        assert!(root_dir.join(wants).is_symlink(), "timer not enabled");
-    }
+    // enabled by deb-systemd-helper (init-system-helpers, priority required) without systemd
+    // running: the timer starts at the next boot
+    let wants = "etc/systemd/system/timers.target.wants/pagerduty-event-flush.timer";
+    assert!(root_dir.join(wants).is_symlink(), "timer not enabled");
     // reinstalled (dpkg's upgrade): the package's own bridge is not moved aside
     let out = chroot(&["dpkg", "-i", "/tmp/package.deb"]);
     assert!(!out.contains("kept as"), "{out}");
@@ -445,6 +445,10 @@ fn deb_installs_and_runs_on_debian_11() {
     ] {
         assert!(!root_dir.join(gone).exists(), "{gone}");
     }
+    assert!(
+        !root_dir.join(wants).exists(),
+        "timer still enabled after purge"
+    );
     let groups = std::fs::read_to_string(root_dir.join("etc/group")).unwrap();
     assert!(!groups.contains("pagerduty-event:"), "{groups}");
     assert!(root_dir.join("var/lib/centreon-broker").is_dir());
