@@ -105,6 +105,8 @@ install:
 	ln -sfn $$(realpath -ms --relative-to=$(LUADIR)/lib $(LIBDIR)/$(SONAME)) \
 	  $(DESTDIR)$(LUADIR)/lib/centreon_pagerduty.so
 	install -m 0644 include/centreon_pagerduty.h $(DESTDIR)$(INCLUDEDIR)/centreon_pagerduty.h
+	@# into the system itself (no DESTDIR), as root: the loader's cache learns the library
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ]; then ldconfig || true; fi
 	for u in $(UNITS); do \
 	  sed 's|@BINDIR@|$(BINDIR)|g' packaging/systemd/$$u >$(DESTDIR)$(UNITDIR)/$$u && \
 	  chmod 0644 $(DESTDIR)$(UNITDIR)/$$u || exit 1; done
