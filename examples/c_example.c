@@ -18,8 +18,10 @@
  * PagerDuty rejects (HTTP 400) also counts as handed over: the connector logs it and
  * moves on, so that a bad event never blocks the following ones.
  *
- * Build (from the crate root, after `cargo build`):
+ * Build (from the crate root, after `cargo build`; the program records the library's SONAME,
+ * libcentreon_pagerduty.so.0, the link `make install` and the packages make beside it):
  *
+ *   ln -sfn libcentreon_pagerduty.so target/debug/libcentreon_pagerduty.so.0
  *   gcc -std=c11 -Wall -Wextra -Werror -pedantic -Iinclude examples/c_example.c \
  *       -Ltarget/debug -lcentreon_pagerduty -Wl,-rpath,$PWD/target/debug -o c_example
  */

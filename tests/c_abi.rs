@@ -15,6 +15,8 @@ use support::*;
 
 const HEADER: &str = "include/centreon_pagerduty.h";
 const EXAMPLE: &str = "examples/c_example.c";
+/// The library's SONAME (build.rs), which a program linked with `-lcentreon_pagerduty` needs.
+const SONAME: &str = concat!("libcentreon_pagerduty.so.", env!("CARGO_PKG_VERSION_MAJOR"));
 
 /// Runs a tool, panicking with a hint when it is missing.
 fn run(cmd: &mut Command) -> Output {
@@ -47,6 +49,10 @@ fn example() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
         let bin = scratch("c_abi-build").join("c_example");
+        // the link named by the library's SONAME, which the program records
+        let soname_link = lib_dir().join(SONAME);
+        let _ = std::fs::remove_file(&soname_link);
+        std::os::unix::fs::symlink("libcentreon_pagerduty.so", &soname_link).unwrap();
         let out = run(Command::new("gcc")
             .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-pedantic"])
             .arg(format!("-I{}", root().join("include").display()))
@@ -432,4 +438,26 @@ fn result_message_accepts_any_number() {
         .to_str()
         .unwrap();
     assert_eq!(text, "unknown result code");
+}
+
+/// The library carries its SONAME (libcentreon_pagerduty.so.<major>), so a program linked with
+/// `-lcentreon_pagerduty` needs that name (the link ldconfig and the packages make), not the
+/// unversioned development link.
+#[test]
+fn library_has_a_soname_that_linked_programs_record() {
+    let dynamic = |f: &Path| {
+        let out = run(Command::new("readelf").arg("-d").arg(f));
+        check("readelf -d", &out);
+        text(&out.stdout)
+    };
+    let lib = dynamic(library());
+    assert!(
+        lib.contains(&format!("(SONAME)             Library soname: [{SONAME}]")),
+        "{lib}"
+    );
+    let program = dynamic(example());
+    assert!(
+        program.contains(&format!("Shared library: [{SONAME}]")),
+        "{program}"
+    );
 }

@@ -66,33 +66,61 @@ fn perms(mode: u32) -> String {
     s
 }
 
-/// What a package must hold, path -> permissions: the `make install` tree (with its modes;
-/// `lib` as given) and the docs, 0644.
-fn expected(lib: &str, extra_docs: &[&str]) -> BTreeMap<String, String> {
+/// Which package a file list is for.
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Deb,
+    Rpm,
+}
+
+/// What a package must hold, path -> permissions (`-> target` for a link): the `make install`
+/// tree (with its modes) in the package's layout, and the docs, 0644. The DEB: units in
+/// /lib/systemd/system, the links, copyright and changelog.gz. The RPMs: /usr/lib64, zsh's
+/// site-functions, no links (their %post makes them), the preset file and CHANGELOG.md.
+fn expected(kind: Kind) -> BTreeMap<String, String> {
     let (_, installed) = built();
     let mut want = BTreeMap::new();
     for f in files_under(installed) {
-        let mode = std::fs::metadata(installed.join(&f))
-            .unwrap()
-            .permissions()
-            .mode();
-        want.insert(
-            f.replacen("usr/lib/", &format!("usr/{lib}/"), 1),
-            perms(mode & 0o7777),
-        );
+        let path = installed.join(&f);
+        let meta = std::fs::symlink_metadata(&path).unwrap();
+        let value = if meta.file_type().is_symlink() {
+            if kind == Kind::Rpm {
+                continue;
+            }
+            format!("-> {}", std::fs::read_link(&path).unwrap().display())
+        } else {
+            perms(meta.permissions().mode() & 0o7777)
+        };
+        let f = match kind {
+            Kind::Deb => f.replacen("usr/lib/systemd/", "lib/systemd/", 1),
+            Kind::Rpm => f
+                .replacen("usr/lib/libcentreon", "usr/lib64/libcentreon", 1)
+                .replacen("zsh/vendor-completions/", "zsh/site-functions/", 1),
+        };
+        want.insert(f, value);
     }
     let doc = format!("usr/share/doc/{NAME}");
-    let mut docs = vec![
-        format!("{doc}/README.md"),
-        format!("{doc}/examples/format_file.json"),
-        format!("{doc}/examples/c_example.c"),
-    ];
+    let mut docs = vec![format!("{doc}/README.md")];
+    for e in [
+        "format_file.json",
+        "c_example.c",
+        "broker-output.json",
+        "pandora-command.txt",
+    ] {
+        docs.push(format!("{doc}/examples/{e}"));
+    }
     for f in files_under(&root().join("docs")) {
         if f.ends_with(".md") {
             docs.push(format!("{doc}/docs/{f}"));
         }
     }
-    docs.extend(extra_docs.iter().map(|d| format!("{doc}/{d}")));
+    match kind {
+        Kind::Deb => docs.extend([format!("{doc}/copyright"), format!("{doc}/changelog.gz")]),
+        Kind::Rpm => {
+            docs.push(format!("{doc}/CHANGELOG.md"));
+            docs.push("usr/lib/systemd/system-preset/50-centreon-pagerduty.preset".into());
+        }
+    }
     for d in docs {
         want.insert(d, perms(0o644));
     }
@@ -165,71 +193,66 @@ fn deb_depends_on_lua_holds_the_install_layout_and_runs_when_extracted() {
     let mut files = BTreeMap::new();
     for line in listing.lines() {
         let cols: Vec<&str> = line.split_whitespace().collect();
-        assert_eq!(cols.len(), 6, "{line}");
         assert!(["0/0", "root/root"].contains(&cols[1]), "{line}");
         let path = cols[5].trim_start_matches("./").trim_end_matches('/');
+        if cols[0].starts_with('l') {
+            assert_eq!((cols.len(), cols[6]), (8, "->"), "{line}");
+            files.insert(path.to_string(), format!("-> {}", cols[7]));
+            continue;
+        }
+        assert_eq!(cols.len(), 6, "{line}");
         if cols[0].starts_with('d') {
             assert_eq!(cols[0], "drwxr-xr-x", "{line}");
         } else {
             files.insert(path.to_string(), cols[0].to_string());
         }
     }
-    assert_eq!(files, expected("lib", &["copyright"]));
+    assert_eq!(files, expected(Kind::Deb));
+    // the logrotate file is a conffile (kept when changed, removed on purge)
+    let conffiles = dir_control(&deb).join("conffiles");
+    assert_eq!(
+        std::fs::read_to_string(conffiles).unwrap().trim(),
+        "/etc/logrotate.d/centreon-pagerduty"
+    );
+    // the changelog is CHANGELOG.md
+    let changelog = output(Command::new("sh").args(["-c", "dpkg-deb --fsys-tarfile \"$0\" | tar -xOf - ./usr/share/doc/centreon-pagerduty/changelog.gz | gzip -dc"]).arg(&deb));
+    assert_eq!(
+        changelog,
+        std::fs::read_to_string(root().join("CHANGELOG.md")).unwrap()
+    );
 
     // dpkg -x: the bridge and library, where Broker finds them, run in the emulator
     let dir = scratch("deb");
     run_installed(&dir, &unpacked(&deb));
 
-    // the postinst creates the default outbox and log directories when missing, only on
-    // configure, and leaves them alone once they exist
-    let control = dir.join("control");
-    output(Command::new("dpkg-deb").arg("-e").arg(&deb).arg(&control));
-    let fake = dir.join("fake-root");
-    let postinst = |arg: &str| {
-        output(
-            Command::new("sh")
-                .arg(control.join("postinst"))
-                .arg(arg)
-                .env("DPKG_ROOT", &fake),
-        )
-    };
-    postinst("abort-upgrade");
-    assert!(!fake.exists());
-    // and the shared outbox of pagerduty-event: the system group pagerduty-event (created in
-    // the root's /etc/group), /var/lib/pagerduty-event root:pagerduty-event 2770; a directory
-    // made 0700 by an earlier pagerduty-event run as root is given that group and mode
-    std::fs::create_dir_all(fake.join("etc")).unwrap();
-    std::fs::write(fake.join("etc/group"), "root:x:0:\n").unwrap();
-    std::fs::create_dir_all(fake.join("var/lib/pagerduty-event")).unwrap();
-    std::fs::set_permissions(
-        fake.join("var/lib/pagerduty-event"),
-        std::fs::Permissions::from_mode(0o700),
-    )
-    .unwrap();
-    for _ in 0..2 {
-        postinst("configure");
-        for (d, mode) in [
-            ("var/lib/centreon-broker", 0o775),
-            ("var/log/centreon-broker", 0o755),
-            ("var/lib/pagerduty-event", 0o2770),
-        ] {
-            let m = std::fs::metadata(fake.join(d))
-                .unwrap()
-                .permissions()
-                .mode();
-            assert_eq!(m & 0o7777, mode, "{d}");
-        }
-        let groups = std::fs::read_to_string(fake.join("etc/group")).unwrap();
-        let ours: Vec<&str> = groups
-            .lines()
-            .filter(|l| l.starts_with("pagerduty-event:"))
-            .collect();
-        assert_eq!(ours.len(), 1, "{groups}");
-        let gid: u32 = ours[0].split(':').nth(2).unwrap().parse().unwrap();
-        let spool = std::fs::metadata(fake.join("var/lib/pagerduty-event")).unwrap();
-        use std::os::unix::fs::MetadataExt;
-        assert_eq!((spool.uid(), spool.gid()), (0, gid), "{groups}");
+    // the maintainer scripts are packaging/scripts as `make package-scripts` writes them
+    // (their behaviour: tests/package_scripts.rs)
+    let control = dir_control(&deb);
+    for script in ["preinst", "postinst", "prerm", "postrm"] {
+        assert_eq!(
+            std::fs::read_to_string(control.join(script)).unwrap(),
+            script_text(script),
+            "{script}"
+        );
     }
+}
+
+/// The DEB's control files, extracted (`dpkg-deb -e`) into a fresh directory.
+fn dir_control(deb: &Path) -> PathBuf {
+    let control = scratch("control").join("control");
+    output(Command::new("dpkg-deb").arg("-e").arg(deb).arg(&control));
+    control
+}
+
+/// A maintainer script as `make package-scripts` writes it.
+fn script_text(name: &str) -> String {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    let dir = DIR.get_or_init(|| {
+        let dir = scratch("scripts").join("scripts");
+        make("package-scripts", &[("PKGSCRIPTS", &dir)]);
+        dir
+    });
+    std::fs::read_to_string(dir.join(name)).unwrap()
 }
 
 #[test]
@@ -268,9 +291,23 @@ fn rpms_require_their_lua_abi_and_hold_the_install_layout() {
             !glibc.is_empty() && glibc.iter().all(|v| glibc_version(v).as_slice() <= GLIBC),
             "{dist}: the glibc the binaries need, at most 2.28: {requires:?}"
         );
+        for (tag, script) in [
+            ("PREIN", "preinst"),
+            ("POSTIN", "postinst"),
+            ("PREUN", "prerm"),
+            ("POSTUN", "postrm"),
+            ("POSTTRANS", "posttrans"),
+        ] {
+            assert_eq!(
+                q(&format!("%{{{tag}}}")).trim_end(),
+                script_text(script).trim_end(),
+                "{dist}: %{tag} is packaging/scripts/{script}"
+            );
+        }
+        let config = q("[%{FILEFLAGS:fflags} %{FILENAMES}\n]");
         assert!(
-            q("%{POSTIN}").contains("/var/lib/centreon-broker"),
-            "{dist}: %post is packaging/scripts/postinst"
+            config.contains("cn /etc/logrotate.d/centreon-pagerduty"),
+            "{dist}: %config(noreplace)\n{config}"
         );
 
         let mut files = BTreeMap::new();
@@ -279,7 +316,7 @@ fn rpms_require_their_lua_abi_and_hold_the_install_layout() {
                 .lines()
         {
             let cols: Vec<&str> = line.split_whitespace().collect();
-            assert_eq!(cols.len(), 4, "{line}");
+            assert_eq!(cols.len(), 4, "{dist}: a link or an empty file? {line}");
             assert_eq!(cols[1], "root/root", "{dist}: {line}");
             let path = cols[3].trim_start_matches('/');
             if let Some(rest) = path.strip_prefix("usr/lib64/") {
@@ -290,7 +327,7 @@ fn rpms_require_their_lua_abi_and_hold_the_install_layout() {
             }
             files.insert(path.to_string(), cols[0].to_string());
         }
-        assert_eq!(files, expected("lib64", &[]), "{dist}");
+        assert_eq!(files, expected(Kind::Rpm), "{dist}");
     }
 }
 
@@ -305,11 +342,13 @@ fn packaged_binaries_need_at_most_glibc_2_28() {
     }
     for pkg in packages {
         let root = unpacked(&pkg);
+        // the program and the one copy of the library (the rest are links to it)
         let elves: Vec<String> = files_under(&root)
             .into_iter()
+            .filter(|f| !root.join(f).is_symlink())
             .filter(|f| std::fs::read(root.join(f)).unwrap().starts_with(b"\x7fELF"))
             .collect();
-        assert_eq!(elves.len(), 3, "{}: {elves:?}", pkg.display());
+        assert_eq!(elves.len(), 2, "{}: {elves:?}", pkg.display());
         for f in elves {
             let p = output(Command::new("objdump").arg("-p").arg(root.join(&f)));
             let what = format!("{} {f}", pkg.display());
@@ -349,8 +388,9 @@ print("init ok on " .. _VERSION)
 "#;
 
 /// Debian 11 for real (glibc 2.31, its lua5.3): a minimal root made with debootstrap, where the
-/// DEB installs with `dpkg -i` (its dependencies met, its postinst run) and the installed
-/// bridge initialises in `lua5.3`, and `pagerduty-event` runs. Opt-in: needs root, debootstrap
+/// DEB installs with `dpkg -i` (its dependencies met, its scripts run: a hand-installed bridge
+/// kept as .legacy, ldconfig, the timer enabled) and the installed bridge initialises in
+/// `lua5.3`, and `pagerduty-event` runs; `dpkg --purge` removes what the package made. Opt-in: needs root, debootstrap
 /// and Debian's archive, about 70 s and 220 MB.
 #[test]
 #[ignore = "Debian 11 root (root, debootstrap, network; 1.5 min): cargo test --test packages -- --ignored"]
@@ -367,11 +407,50 @@ fn deb_installs_and_runs_on_debian_11() {
     std::fs::write(root_dir.join("tmp/check.lua"), check).unwrap();
     let chroot = |args: &[&str]| output(Command::new("chroot").arg(&root_dir).args(args));
     assert!(chroot(&["ldd", "--version"]).contains("2.31"));
-    chroot(&["dpkg", "-i", "/tmp/package.deb"]);
+    // a bridge installed by hand (the wget of an early guide): kept aside, and said
+    let lua_dir = root_dir.join("usr/share/centreon-broker/lua");
+    std::fs::create_dir_all(&lua_dir).unwrap();
+    std::fs::write(lua_dir.join("pagerduty.lua"), "-- by hand").unwrap();
+    let out = chroot(&["dpkg", "-i", "/tmp/package.deb"]);
+    assert!(
+        out.contains("kept as /usr/share/centreon-broker/lua/pagerduty.lua.legacy"),
+        "{out}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(lua_dir.join("pagerduty.lua.legacy")).unwrap(),
+        "-- by hand"
+    );
     assert!(root_dir.join("var/lib/centreon-broker").is_dir());
     let out = chroot(&["lua5.3", "/tmp/check.lua"]);
     assert!(out.contains("init ok on Lua 5.3"), "{out}");
     let version = chroot(&["pagerduty-event", "--version"]);
     assert!(version.contains(VERSION), "{version}");
+    // ldconfig ran: the loader knows the SONAME
+    let cache = chroot(&["/sbin/ldconfig", "-p"]);
+    assert!(cache.contains("libcentreon_pagerduty.so.0 "), "{cache}");
+    // enabled by deb-systemd-helper (init-system-helpers, priority required) without systemd
+    // running: the timer starts at the next boot
+    let wants = "etc/systemd/system/timers.target.wants/pagerduty-event-flush.timer";
+    assert!(root_dir.join(wants).is_symlink(), "timer not enabled");
+    // reinstalled (dpkg's upgrade): the package's own bridge is not moved aside
+    let out = chroot(&["dpkg", "-i", "/tmp/package.deb"]);
+    assert!(!out.contains("kept as"), "{out}");
+    assert!(!lua_dir.join("pagerduty.lua.legacy.1").exists());
+    // purge: what the package made goes, Broker's directories stay
+    chroot(&["dpkg", "--purge", NAME]);
+    for gone in [
+        "etc/pagerduty-event",
+        "var/lib/pagerduty-event",
+        "etc/logrotate.d/centreon-pagerduty",
+    ] {
+        assert!(!root_dir.join(gone).exists(), "{gone}");
+    }
+    assert!(
+        !root_dir.join(wants).exists(),
+        "timer still enabled after purge"
+    );
+    let groups = std::fs::read_to_string(root_dir.join("etc/group")).unwrap();
+    assert!(!groups.contains("pagerduty-event:"), "{groups}");
+    assert!(root_dir.join("var/lib/centreon-broker").is_dir());
     std::fs::remove_dir_all(root_dir.parent().unwrap()).unwrap();
 }

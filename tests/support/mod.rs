@@ -336,9 +336,15 @@ pub fn files_under(dir: &Path) -> Vec<String> {
 /// must receive its six events; then `usr/bin/pagerduty-event --version`. `dir` holds the
 /// outbox and the log.
 pub fn run_installed(dir: &Path, root_dir: &Path) {
+    run_installed_with_lua(dir, root_dir, "5.3")
+}
+
+/// [`run_installed`] in the emulator of Lua `lua` (5.3 or 5.4).
+pub fn run_installed_with_lua(dir: &Path, root_dir: &Path, lua: &str) {
+    std::fs::create_dir_all(dir).unwrap();
     let pd = pd_standin::Standin::start().unwrap();
     let lua_dir = root_dir.join("usr/share/centreon-broker/lua");
-    let run = Run::new("5.3", "lifecycle.lua").env("CPD_URL", pd.url());
+    let run = Run::new(lua, "lifecycle.lua").env("CPD_URL", pd.url());
     let out = run
         .command(dir, &lua_dir)
         .output()
