@@ -111,24 +111,17 @@ install:
 	  sed 's|@BINDIR@|$(BINDIR)|g' packaging/systemd/$$u >$(DESTDIR)$(UNITDIR)/$$u && \
 	  chmod 0644 $(DESTDIR)$(UNITDIR)/$$u || exit 1; done
 	install -m 0644 packaging/logrotate $(DESTDIR)$(SYSCONFDIR)/logrotate.d/centreon-pagerduty
-	@# The man page and the completions, written by the built binary. TRANSITIONAL: a binary
-	@# answering `man` with a usage error (exit 2) predates these hidden commands (the clap
-	@# change) and they are skipped with a note; drop that branch once the clap change lands.
-	@bin=$(RELEASE_DIR)/pagerduty-event; st=0; $$bin man >/dev/null 2>&1 || st=$$?; \
-	if [ $$st = 2 ]; then \
-	  echo "make install: note: $$bin has no 'man' command yet: man page and completions skipped"; \
-	elif [ $$st != 0 ]; then echo "make install: $$bin man failed (exit $$st)" >&2; exit 1; \
-	else set -e; \
-	  install -d -m 0755 $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) \
-	    $(DESTDIR)$(FISHCOMPDIR); \
-	  $$bin man >$(DESTDIR)$(MANDIR)/man1/pagerduty-event.1; \
-	  gzip -9nf $(DESTDIR)$(MANDIR)/man1/pagerduty-event.1; \
-	  $$bin completions bash >$(DESTDIR)$(BASHCOMPDIR)/pagerduty-event; \
-	  $$bin completions zsh >$(DESTDIR)$(ZSHCOMPDIR)/_pagerduty-event; \
-	  $$bin completions fish >$(DESTDIR)$(FISHCOMPDIR)/pagerduty-event.fish; \
-	  chmod 0644 $(DESTDIR)$(MANDIR)/man1/pagerduty-event.1.gz $(DESTDIR)$(BASHCOMPDIR)/pagerduty-event \
-	    $(DESTDIR)$(ZSHCOMPDIR)/_pagerduty-event $(DESTDIR)$(FISHCOMPDIR)/pagerduty-event.fish; \
-	fi
+	@# The man page and the completions, written by the built binary (its hidden `man` and
+	@# `completions SHELL` commands).
+	install -d -m 0755 $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) \
+	  $(DESTDIR)$(FISHCOMPDIR)
+	$(RELEASE_DIR)/pagerduty-event man >$(DESTDIR)$(MANDIR)/man1/pagerduty-event.1
+	gzip -9nf $(DESTDIR)$(MANDIR)/man1/pagerduty-event.1
+	$(RELEASE_DIR)/pagerduty-event completions bash >$(DESTDIR)$(BASHCOMPDIR)/pagerduty-event
+	$(RELEASE_DIR)/pagerduty-event completions zsh >$(DESTDIR)$(ZSHCOMPDIR)/_pagerduty-event
+	$(RELEASE_DIR)/pagerduty-event completions fish >$(DESTDIR)$(FISHCOMPDIR)/pagerduty-event.fish
+	chmod 0644 $(DESTDIR)$(MANDIR)/man1/pagerduty-event.1.gz $(DESTDIR)$(BASHCOMPDIR)/pagerduty-event \
+	  $(DESTDIR)$(ZSHCOMPDIR)/_pagerduty-event $(DESTDIR)$(FISHCOMPDIR)/pagerduty-event.fish
 
 ## uninstall: removes what install put (nothing else: outboxes, logs and a key file stay)
 uninstall:

@@ -38,22 +38,6 @@ const MAN_AND_COMPLETIONS: [&str; 4] = [
     "usr/share/fish/vendor_completions.d/pagerduty-event.fish",
 ];
 
-/// True when the built `pagerduty-event` has the `man` command. TRANSITIONAL: false while the
-/// clap change (which adds `man` and `completions`) has not landed: the man page and
-/// completions tests are skipped then, with a message.
-fn binary_writes_man_page(bin: &Path) -> bool {
-    let st = Command::new(bin).arg("man").output().unwrap().status;
-    if st.code() == Some(2) {
-        eprintln!(
-            "skipped: {} has no `man` command yet (the clap change)",
-            bin.display()
-        );
-        return false;
-    }
-    assert!(st.success(), "{} man: {st:?}", bin.display());
-    true
-}
-
 fn readelf(args: &[&str], f: &Path) -> String {
     let out = Command::new("readelf").args(args).arg(f).output().unwrap();
     assert!(out.status.success(), "readelf {args:?} {}", f.display());
@@ -96,11 +80,7 @@ fn installed_bridge_runs_and_uninstall_removes_it() {
     let root_dir = dir.join("root");
     make("install", &[("DESTDIR", &root_dir)]);
     let bin = root_dir.join("usr/bin/pagerduty-event");
-    let mut want = installed();
-    if !binary_writes_man_page(&bin) {
-        want.retain(|f| !MAN_AND_COMPLETIONS.contains(&f.as_str()));
-    }
-    assert_eq!(files_under(&root_dir), want);
+    assert_eq!(files_under(&root_dir), installed());
 
     // one copy of the library: the SONAME link, the development link and Broker's module
     // path all lead to libcentreon_pagerduty.so.<version>, relatively (valid under DESTDIR)
@@ -167,16 +147,12 @@ fn installed_bridge_runs_and_uninstall_removes_it() {
     assert!(!root_dir.join("etc/pagerduty-event").exists());
 }
 
-/// With a binary that has the hidden commands, the man page is gzipped roff and each
-/// completion script names the command (skipped, with a message, before the clap change).
+/// The man page is gzipped roff and each completion script names the command.
 #[test]
 fn man_page_and_completions_come_from_the_binary() {
     let dir = scratch("install-man");
     let root_dir = dir.join("root");
     make("install", &[("DESTDIR", &root_dir)]);
-    if !binary_writes_man_page(&root_dir.join("usr/bin/pagerduty-event")) {
-        return;
-    }
     let man = root_dir.join(MAN_AND_COMPLETIONS[0]);
     let out = Command::new("gzip").arg("-dc").arg(&man).output().unwrap();
     assert!(out.status.success());
