@@ -1843,7 +1843,11 @@ fn report_storm(out: &mut String, v: &Value) {
         out,
         v,
         "Storm timeline: requests per second by answer, events handed over and accepted, outbox backlog",
-        "What to look at: after the first window the connector sends about the allowed rate, the orange 429 slivers stay thin (it pauses instead of hammering), and the backlog falls in steps, one window at a time, merged events never sent.",
+        &format!(
+            "What to look at: every state change is handed over in the first second and the outbox merges them into the rows that matter (purple); then the connector sends at about PagerDuty's allowed rate (green), the 429s it provokes stay a thin orange layer (shaded: the buckets with a 429), and the backlog falls steadily until PagerDuty holds the final state ({} s, lower bound {} s).",
+            fmt(num(v, "time_to_final_s"), 1),
+            fmt(num(v, "lower_bound_s"), 1)
+        ),
     );
 }
 
@@ -1851,7 +1855,7 @@ fn report_storm(out: &mut String, v: &Value) {
 fn report_timeline(out: &mut String, v: &Value, alt: &str, caption: &str) {
     if let Some(path) = v["timeline_svg"].as_str() {
         out.push_str(&format!(
-            "\n![{alt}]({path})\n\n*Run {} of {}.* {caption}\n",
+            "\n![{alt}]({path})\n\n*The median run ({} of {}).* {caption}\n",
             v["timeline_run"], v["runs_n"]
         ));
     }
@@ -1924,7 +1928,10 @@ fn report_outage(out: &mut String, v: &Value) {
         out,
         v,
         "Outage timeline: requests per second by answer, events handed over and accepted, outbox backlog",
-        "What to look at: during the shaded outage the red failures thin out as the lanes back off while the backlog climbs with every event handed over; once PagerDuty answers 202 the green bars drain it, and the accepted line meets the handed-over one.",
+        &format!(
+            "What to look at: during the shaded outage only failed attempts (red) go out, fewer as the lanes back off, while the backlog (purple) climbs with every event handed over; after PagerDuty is back, how soon the green bars drain it and the accepted line meets the handed-over one ({} s, median).",
+            fmt(num(v, "drain_s"), 1)
+        ),
     );
 }
 
