@@ -2123,6 +2123,17 @@ mod tests {
     }
 
     #[test]
+    fn outage_runs_on_a_tiny_input_and_every_event_is_accepted_once() {
+        let v = outage(&tiny()).unwrap();
+        assert_eq!(v["bench"], "outage");
+        assert_eq!(v["all_accepted_once"], true);
+        assert!(num(&v, "http_500") > 0.0 && num(&v, "resets") > 0.0, "{v}");
+        let md = report(&v.to_string());
+        assert!(md.contains("### Outage and drain"), "{md}");
+        assert!(md.contains("outage.svg)"), "{md}");
+    }
+
+    #[test]
     fn report_renders_the_write_path_and_memory_lines() {
         let text = concat!(
             "{\"bench\":\"write_path_summary\",\"lua\":\"5.4\",\"baseline_ns\":900,\"bridge_ns\":1500,\"added_ns\":600,\"ratio\":1.67,\"baseline_waits_per_100k\":0.0,\"bridge_waits_per_100k\":212.4}\n",
