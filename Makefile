@@ -55,7 +55,8 @@ test: deps lint
 demo: deps
 	bash demo/run.sh
 
-## bench: every benchmark (write path, memory, outbox, delivery, storm, template shrink); writes BENCHMARKS.md
+## bench: every benchmark (write path, memory, outbox, delivery, storm, template shrink, outage); writes
+## BENCHMARKS.md and the storm and outage timelines (bench/storm.svg, bench/outage.svg)
 bench: deps
 	bash bench/run.sh
 

@@ -13,6 +13,9 @@
 #   5.   storm:    cargo run --release --example bench -- storm
 #   6.   template: cargo run --release --example bench -- template
 #   7.   recovery: cargo run --release --example bench -- recovery (drain after an outage)
+#   8.   outage:   cargo run --release --example bench -- outage (and its drain)
+#   The storm and the outage also draw their timelines (examples/bench/timeline.rs):
+#   bench/storm.svg and bench/outage.svg, shown in BENCHMARKS.md (target/bench/ for --tiny).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -45,7 +48,7 @@ for v in 5.3 5.4; do
     bash bench/profile.sh --lua "$v" --gc stop --json --top 5 --events 300 --services 500 | tee -a "$RESULTS"
   fi
 done
-for b in outbox delivery storm template recovery; do
+for b in outbox delivery storm template recovery outage; do
   echo "== $b" >&2
   "$BENCH" "$b" "${TINY[@]}" | tee -a "$RESULTS"
 done
@@ -61,7 +64,7 @@ if [ ${#TINY[@]} -eq 0 ]; then
     echo
     echo "- Machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(uname -sr)"
     echo "- Toolchain: $(rustc --version), $(lua5.3 -v 2>&1 | head -1), $(lua5.4 -v 2>&1 | head -1)"
-    echo "- Commands: \`bash bench/writepath.sh\`, \`bash bench/profile.sh --lua 5.3|5.4 --gc stop --json\`, \`target/release/examples/bench outbox|delivery|storm|template|recovery\`,"
+    echo "- Commands: \`bash bench/writepath.sh\`, \`bash bench/profile.sh --lua 5.3|5.4 --gc stop --json\`, \`target/release/examples/bench outbox|delivery|storm|template|recovery|outage\`,"
     echo "  \`target/release/examples/bench report $RESULTS\` (all run by \`make bench\`)"
     echo "- Every figure is compared with a baseline measured in the same run; times are medians of"
     echo "  several runs. Raw results: one JSON object per line in \`$(realpath --relative-to="$ROOT" "$RESULTS")\`."

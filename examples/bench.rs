@@ -1,4 +1,4 @@
-//! Benchmarks of the outbox, of delivery, of a 429 storm, of huge `format_file` events and of the recovery after an outage, with a Markdown report.
+//! Benchmarks of the outbox, of delivery, of a 429 storm, of huge `format_file` events, of the recovery after an outage and of an outage drawn as a timeline, with a Markdown report.
 //!
 //! ```text
 //! cargo run --release --example bench -- outbox   [--tiny] [--runs N] [--size B]
@@ -6,6 +6,7 @@
 //! cargo run --release --example bench -- storm    [--tiny] [--runs N] [--size SERVICES] [--scale S]
 //! cargo run --release --example bench -- template [--tiny] [--runs N] [--size OUTPUT_BYTES]
 //! cargo run --release --example bench -- recovery [--tiny] [--runs N] [--size E] [--outage-s S]
+//! cargo run --release --example bench -- outage   [--tiny] [--runs N] [--size EVENTS]
 //! cargo run --release --example bench -- report results.jsonl
 //! ```
 //!
@@ -15,6 +16,10 @@
 //! lines (these, and the `write_path_summary` / `memory_summary` lines of the write-path
 //! benchmark) into a `## Results` Markdown section. Benchmarks are not tests: nothing here
 //! asserts a timing; `--tiny` only checks that every path still runs.
+//!
+//! The storm and the outage also draw their timeline (`bench/timeline.rs`): `bench/storm.svg`
+//! and `bench/outage.svg` in the repository, which the report shows (`target/bench/` with
+//! `--tiny`).
 //!
 //! Everything stays on loopback, every wait is bounded, and connectors and stand-ins are
 //! dropped (their threads joined) before a run is reported. Scratch outboxes go to
@@ -36,6 +41,9 @@ use centreon_pagerduty::template::Templates;
 use pd_standin::{Answer, Request, Standin};
 use rusqlite::{Connection, params};
 use serde_json::{Value, json};
+
+#[path = "bench/timeline.rs"]
+mod timeline;
 
 type Res<T> = Result<T, String>;
 
@@ -88,7 +96,7 @@ fn main() {
     }
 }
 
-const USAGE: &str = "usage: bench outbox|delivery|storm|template|recovery [--tiny] [--runs N] [--size N] [--scale S] [--latency-ms MS] [--outage-s S] | bench report FILE";
+const USAGE: &str = "usage: bench outbox|delivery|storm|template|recovery|outage [--tiny] [--runs N] [--size N] [--scale S] [--latency-ms MS] [--outage-s S] | bench report FILE";
 
 #[derive(Debug, Default)]
 struct Opts {
@@ -119,6 +127,7 @@ fn run(args: &[String]) -> Res<()> {
         "storm" => storm(&opts)?,
         "template" => template(&opts)?,
         "recovery" => recovery(&opts)?,
+        "outage" => outage(&opts)?,
         _ => return Err(USAGE.into()),
     };
     println!("{line}");
@@ -172,6 +181,43 @@ fn done_with(dir: &Path) {
     if std::env::var_os("BENCH_KEEP").is_none() {
         let _ = std::fs::remove_dir_all(dir);
     }
+}
+
+/// How often the storm and outage benchmarks sample the outbox backlog for their timelines.
+const SAMPLE_EVERY: Duration = Duration::from_millis(20);
+
+/// Samples the outbox backlog (rows pending) for a timeline.
+fn sample_backlog(rec: &mut timeline::Recording, c: &Connector, t0: Instant) {
+    let pending = c.counters().pending.load(Relaxed);
+    rec.backlog.push((t0.elapsed().as_secs_f64(), pending));
+}
+
+/// Draws a run's timeline and writes it: `bench/NAME.svg` after a full run (next to
+/// BENCHMARKS.md, which links it), `target/bench/NAME.svg` after a smoke run. Returns the
+/// path BENCHMARKS.md links (relative to the repository) or the smoke run's file.
+fn write_timeline(
+    name: &str,
+    tiny: bool,
+    title: &str,
+    subtitle: &str,
+    rec: &timeline::Recording,
+) -> Res<String> {
+    let doc = timeline::svg(&timeline::chart(title, subtitle, rec));
+    let (path, link) = if tiny {
+        let path = bench_root().join(format!("{name}.svg"));
+        let link = path.display().to_string();
+        (path, link)
+    } else {
+        let link = format!("bench/{name}.svg");
+        (PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(&link), link)
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    std::fs::write(&path, doc).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    eprintln!("timeline: wrote {}", path.display());
+    Ok(link)
 }
 
 /// A 32-character routing key (letters and digits), distinct per `n`.
@@ -836,13 +882,15 @@ fn storm(o: &Opts) -> Res<Value> {
     let runs = o.runs.unwrap_or(if o.tiny { 1 } else { 3 });
     let window = Duration::from_secs_f64(60.0 / scale);
     let mut rs = Vec::new();
+    let mut recs = Vec::new();
     for run in 0..runs {
         eprintln!(
             "storm: run {}/{runs}: {services} services on {hosts} hosts, {STORM_LIMIT} events per {:.3} s window (time scale {scale})",
             run + 1,
             window.as_secs_f64()
         );
-        let r = storm_run(services, hosts, window, scale, run)?;
+        let (r, rec) = storm_run(services, hosts, window, scale, run)?;
+        recs.push(rec);
         eprintln!(
             "storm:   final state after {:.2} s ({:.1} real min), lower bound {:.2} s: x{:.2}; {} requests, {} x 429, {} merged",
             r["time_to_final_s"].as_f64().unwrap_or(f64::NAN),
@@ -858,6 +906,29 @@ fn storm(o: &Opts) -> Res<Value> {
     let m = |k: &str| r3(median_of(&rs, k));
     let needed = services.div_ceil(2);
     let lb_windows = needed as f64 / f64::from(STORM_LIMIT);
+    // the timeline of the median run (by time to the final state)
+    let mut order: Vec<usize> = (0..rs.len()).collect();
+    order.sort_by(|&a, &b| {
+        num(&rs[a], "time_to_final_s").total_cmp(&num(&rs[b], "time_to_final_s"))
+    });
+    let shown = order[order.len() / 2];
+    let mut rec = std::mem::take(&mut recs[shown]);
+    let bucket = timeline::bucket_len(rec.end());
+    rec.shade_status(429, bucket, "PagerDuty answering 429 (rate limit)");
+    let svg = write_timeline(
+        "storm",
+        o.tiny,
+        &format!(
+            "Storm: {services} services go CRITICAL, then {} recover at once",
+            services - needed
+        ),
+        &format!(
+            "Stand-in: {STORM_LIMIT} events per {:.3} s window per key. Run {} of {runs}.",
+            window.as_secs_f64(),
+            shown + 1
+        ),
+        &rec,
+    )?;
     Ok(json!({
         "bench": "storm",
         "tiny": o.tiny,
@@ -884,6 +955,8 @@ fn storm(o: &Opts) -> Res<Value> {
         "requests_per_needed": m("requests_per_needed"),
         "accepted_per_needed": m("accepted_per_needed"),
         "final_state_ok": rs.iter().all(|r| r["final_state_ok"] == true),
+        "timeline_svg": svg,
+        "timeline_run": shown + 1,
         "runs": rs,
     }))
 }
@@ -894,7 +967,7 @@ fn storm_run(
     window: Duration,
     scale: f64,
     run: usize,
-) -> Res<Value> {
+) -> Res<(Value, timeline::Recording)> {
     let per_host = services.div_ceil(hosts).max(1) as u64;
     let ids: Vec<(u64, u64)> = (0..services as u64)
         .map(|i| (1 + i / per_host, 1 + i))
@@ -932,15 +1005,23 @@ fn storm_run(
     let lb_s = needed as f64 / f64::from(STORM_LIMIT) * window.as_secs_f64();
     let budget = Duration::from_secs_f64(lb_s * 20.0 + 60.0);
 
+    let mut rec = timeline::Recording::default();
     let t0 = Instant::now();
-    for ev in critical.iter().chain(&recover) {
+    for (i, ev) in critical.iter().chain(&recover).enumerate() {
         submit(&mut c, ev)?;
+        rec.queued.push(t0.elapsed().as_secs_f64());
+        if i % 256 == 0 {
+            sample_backlog(&mut rec, &c, t0);
+        }
     }
     let submitted_s = t0.elapsed().as_secs_f64();
     let deadline = t0 + budget;
+    let mut told = Instant::now();
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        if c.wait_idle(left.min(Duration::from_secs(5))) {
+        let idle = c.wait_idle(left.min(SAMPLE_EVERY));
+        sample_backlog(&mut rec, &c, t0);
+        if idle {
             break;
         }
         if left.is_zero() {
@@ -949,6 +1030,10 @@ fn storm_run(
                 c.outstanding()
             ));
         }
+        if told.elapsed() < Duration::from_secs(5) {
+            continue;
+        }
+        told = Instant::now();
         let t = tracker.lock().unwrap_or_else(|e| e.into_inner());
         eprintln!(
             "storm:   {:>6.1} s: {} accepted, {} x 429, {} outstanding, {} keys off the final state",
@@ -971,6 +1056,7 @@ fn storm_run(
     let n_req = requests.len();
     let n429 = requests.iter().filter(|r| r.status == 429).count();
     let n202 = requests.iter().filter(|r| r.status == 202).count();
+    rec.add_requests(t0, &requests);
     drop(requests);
     // the stand-in's own incident model must hold exactly the final state
     let incidents = pd.incidents();
@@ -996,28 +1082,31 @@ fn storm_run(
     drop(pd);
     done_with(&dir);
     let time_to_final = settled.map_or(f64::NAN, |s| (s - t0).as_secs_f64());
-    Ok(json!({
-        "submitted_s": r3(submitted_s),
-        "time_to_final_s": r3(time_to_final),
-        "time_to_final_real_min": r3(time_to_final * scale / 60.0),
-        "last_accepted_s": r3(last_accepted.map_or(f64::NAN, |a| a.saturating_duration_since(t0).as_secs_f64())),
-        "idle_s": r3(idle_s),
-        "lower_bound_s": r3(lb_s),
-        "ratio": r3(time_to_final / lb_s),
-        "final_events_needed": needed,
-        "requests": n_req,
-        "http_429": n429,
-        "accepted": n202,
-        "delivered": delivered,
-        "merged": merged,
-        "rate_limited": rate_limited,
-        "retried": retried,
-        "commits": commits,
-        "requests_per_needed": r3(n_req as f64 / needed as f64),
-        "accepted_per_needed": r3(n202 as f64 / needed as f64),
-        "open_incidents": open.len(),
-        "final_state_ok": final_ok,
-    }))
+    Ok((
+        json!({
+            "submitted_s": r3(submitted_s),
+            "time_to_final_s": r3(time_to_final),
+            "time_to_final_real_min": r3(time_to_final * scale / 60.0),
+            "last_accepted_s": r3(last_accepted.map_or(f64::NAN, |a| a.saturating_duration_since(t0).as_secs_f64())),
+            "idle_s": r3(idle_s),
+            "lower_bound_s": r3(lb_s),
+            "ratio": r3(time_to_final / lb_s),
+            "final_events_needed": needed,
+            "requests": n_req,
+            "http_429": n429,
+            "accepted": n202,
+            "delivered": delivered,
+            "merged": merged,
+            "rate_limited": rate_limited,
+            "retried": retried,
+            "commits": commits,
+            "requests_per_needed": r3(n_req as f64 / needed as f64),
+            "accepted_per_needed": r3(n202 as f64 / needed as f64),
+            "open_incidents": open.len(),
+            "final_state_ok": final_ok,
+        }),
+        rec,
+    ))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1275,6 +1364,215 @@ fn recovery_run(events: &[RawEvent], outage: Option<Duration>, run: usize) -> Re
 }
 
 // ---------------------------------------------------------------------------------------
+// 8. outage and drain (a timeline)
+
+/// Outage: events for distinct services, handed over at a steady pace.
+const OUTAGE_EVENTS: usize = 200;
+/// Outage: seconds over which they are handed over; PagerDuty is down from `OUTAGE_FROM_S`
+/// for `OUTAGE_DOWN_S` (answering 500, then resetting connections, half the time each).
+const OUTAGE_PACE_S: f64 = 10.0;
+const OUTAGE_FROM_S: f64 = 2.0;
+const OUTAGE_DOWN_S: f64 = 10.0;
+
+fn outage(o: &Opts) -> Res<Value> {
+    let n = o.size.unwrap_or(if o.tiny { 20 } else { OUTAGE_EVENTS });
+    let runs = o.runs.unwrap_or(if o.tiny { 1 } else { 3 });
+    // the smoke run plays the same script ten times faster
+    let speed = if o.tiny { 0.1 } else { 1.0 };
+    let events = delivery_events(n, false);
+    let mut rs = Vec::new();
+    let mut recs = Vec::new();
+    for run in 0..runs {
+        eprintln!(
+            "outage: run {}/{runs}: {n} events over {:.1} s, PagerDuty down from {:.1} s for {:.1} s (500, then resets)",
+            run + 1,
+            OUTAGE_PACE_S * speed,
+            OUTAGE_FROM_S * speed,
+            OUTAGE_DOWN_S * speed
+        );
+        let up = outage_run(&events, speed, false, run)?;
+        let (down, rec) = outage_run(&events, speed, true, run)?;
+        eprintln!(
+            "outage:   drained {:.3} s after PagerDuty is back ({} failed attempts, backlog up to {}); PagerDuty up all along: {:.3} s after the last event",
+            down.drain_s, down.failed, down.backlog_max, up.0.drain_s
+        );
+        rs.push(json!({
+            "drain_s": r3(down.drain_s),
+            "baseline_s": r3(up.0.drain_s),
+            "ratio_vs_baseline": r3(down.drain_s / up.0.drain_s),
+            "failed_attempts": down.failed,
+            "http_500": down.http_500,
+            "resets": down.resets,
+            "backlog_max": down.backlog_max,
+            "accepted": down.accepted,
+            "accepted_once": down.accepted_once,
+        }));
+        recs.push(rec);
+    }
+    let mut order: Vec<usize> = (0..rs.len()).collect();
+    order.sort_by(|&a, &b| num(&rs[a], "drain_s").total_cmp(&num(&rs[b], "drain_s")));
+    let shown = order[order.len() / 2];
+    let svg = write_timeline(
+        "outage",
+        o.tiny,
+        &format!("Outage and drain: {n} events while PagerDuty is down"),
+        &format!(
+            "Stand-in: 500 for {:.1} s, then connection resets for {:.1} s, then 202. Run {} of {runs}.",
+            OUTAGE_DOWN_S * speed / 2.0,
+            OUTAGE_DOWN_S * speed / 2.0,
+            shown + 1
+        ),
+        &recs[shown],
+    )?;
+    let m = |k: &str| r3(median_of(&rs, k));
+    let all_once = rs.iter().all(|r| r["accepted_once"] == true);
+    Ok(json!({
+        "bench": "outage",
+        "tiny": o.tiny,
+        "events": n,
+        "pace_s": r3(OUTAGE_PACE_S * speed),
+        "down_from_s": r3(OUTAGE_FROM_S * speed),
+        "down_s": r3(OUTAGE_DOWN_S * speed),
+        "runs_n": runs,
+        "drain_s": m("drain_s"),
+        "baseline_s": m("baseline_s"),
+        "ratio_vs_baseline": m("ratio_vs_baseline"),
+        "failed_attempts": m("failed_attempts"),
+        "http_500": m("http_500"),
+        "resets": m("resets"),
+        "backlog_max": m("backlog_max"),
+        "all_accepted_once": all_once,
+        "timeline_svg": svg,
+        "timeline_run": shown + 1,
+        "runs": rs,
+    }))
+}
+
+/// What one outage run measured.
+struct Drained {
+    /// From PagerDuty back (or, up all along, from the last event handed over) until idle.
+    drain_s: f64,
+    /// Requests answered 500, and connections reset, during the outage.
+    http_500: usize,
+    resets: usize,
+    /// Attempts the connector counted as failed and retried.
+    failed: u64,
+    /// Most outbox rows pending at a sample.
+    backlog_max: u64,
+    accepted: usize,
+    /// Every event accepted, each `dedup_key` exactly once.
+    accepted_once: bool,
+}
+
+/// `events` handed to one connector at a steady pace (flushed as Broker does when idle);
+/// with `down`, the stand-in answers 500 and then resets connections for a while. The
+/// outbox backlog is sampled all along for the timeline.
+fn outage_run(
+    events: &[RawEvent],
+    speed: f64,
+    down: bool,
+    run: usize,
+) -> Res<(Drained, timeline::Recording)> {
+    let pd = Standin::start().map_err(|e| format!("stand-in: {e}"))?;
+    let name = if down { "down" } else { "up" };
+    let dir = fresh_dir(&format!("outage-{name}-r{run}"))?;
+    let mut c = connector(json!({"http_server_url": pd.url()}), &dir)?;
+    let pace = Duration::from_secs_f64(OUTAGE_PACE_S * speed / events.len().max(1) as f64);
+    let fail_at = Duration::from_secs_f64(OUTAGE_FROM_S * speed);
+    let reset_at = fail_at + Duration::from_secs_f64(OUTAGE_DOWN_S * speed / 2.0);
+    let back_at = fail_at + Duration::from_secs_f64(OUTAGE_DOWN_S * speed);
+    // (when it happened, what the stand-in answers from then on), in order
+    let script = [
+        (fail_at, Answer::ServerError(500), "PagerDuty answering 500"),
+        (reset_at, Answer::Reset, "PagerDuty resetting connections"),
+        (back_at, Answer::Accept, ""),
+    ];
+    let mut switched: Vec<f64> = Vec::new();
+    let mut rec = timeline::Recording::default();
+    let mut next = 0;
+    let t0 = Instant::now();
+    let mut last_handed = t0;
+    let budget = Duration::from_secs_f64(OUTAGE_FROM_S * speed + OUTAGE_DOWN_S * speed + 120.0);
+    loop {
+        let now = t0.elapsed();
+        if down {
+            while let Some((at, answer, _)) = script.get(switched.len()) {
+                if now < *at {
+                    break;
+                }
+                pd.set_default(answer.clone());
+                switched.push(t0.elapsed().as_secs_f64());
+            }
+        }
+        let due = events
+            .len()
+            .min((now.as_secs_f64() / pace.as_secs_f64()) as usize + 1);
+        if next < due {
+            while next < due {
+                submit(&mut c, &events[next])?;
+                rec.queued.push(t0.elapsed().as_secs_f64());
+                next += 1;
+            }
+            c.flush();
+            last_handed = Instant::now();
+        }
+        sample_backlog(&mut rec, &c, t0);
+        let script_done = !down || switched.len() == script.len();
+        if next == events.len() && script_done {
+            if c.wait_idle(SAMPLE_EVERY) {
+                sample_backlog(&mut rec, &c, t0);
+                break;
+            }
+        } else {
+            std::thread::sleep(SAMPLE_EVERY.min(pace));
+        }
+        if now > budget {
+            return Err(format!(
+                "outage: not idle within {budget:?} ({} outstanding)",
+                c.outstanding()
+            ));
+        }
+    }
+    let end = Instant::now();
+    let failed = c.counters().retried.load(Relaxed);
+    drop(c);
+    let requests = pd.requests();
+    drop(pd);
+    done_with(&dir);
+    rec.add_requests(t0, &requests);
+    for (i, (_, _, label)) in script.iter().enumerate().take(switched.len().min(2)) {
+        rec.periods.push(timeline::Period {
+            from: switched[i],
+            to: switched.get(i + 1).copied().unwrap_or(switched[i]),
+            label: (*label).to_string(),
+        });
+    }
+    let keys: Vec<&str> = requests
+        .iter()
+        .filter(|r| r.status == 202)
+        .filter_map(|r| r.json.as_ref()?["dedup_key"].as_str())
+        .collect();
+    let distinct: HashSet<&str> = keys.iter().copied().collect();
+    let start = if down {
+        t0 + Duration::from_secs_f64(switched.last().copied().unwrap_or(0.0))
+    } else {
+        last_handed
+    };
+    Ok((
+        Drained {
+            drain_s: end.saturating_duration_since(start).as_secs_f64(),
+            http_500: requests.iter().filter(|r| r.status == 500).count(),
+            resets: requests.iter().filter(|r| r.status == 0).count(),
+            failed,
+            backlog_max: rec.backlog.iter().map(|b| b.1).max().unwrap_or(0),
+            accepted: keys.len(),
+            accepted_once: keys.len() == events.len() && distinct.len() == events.len(),
+        },
+        rec,
+    ))
+}
+
+// ---------------------------------------------------------------------------------------
 // report
 
 /// One table row: figure, value, baseline, ratio, target, met?
@@ -1380,6 +1678,7 @@ fn report(text: &str) -> String {
             "storm" => report_storm(&mut out, v),
             "template" => report_template(&mut out, v),
             "recovery" => report_recovery(&mut out, v),
+            "outage" => report_outage(&mut out, v),
             "write_path_summary" => report_write_path(&mut out, v),
             "instructions" => report_instructions(&mut out, v, &lines),
             "memory_summary" => report_memory(&mut out, v),
@@ -1694,6 +1993,100 @@ fn report_storm(out: &mut String, v: &Value) {
         note
     };
     table(out, "Storm (5)", &note, &rows);
+    report_timeline(
+        out,
+        v,
+        "Storm timeline: requests per second by answer, events handed over and accepted, outbox backlog",
+        &format!(
+            "What to look at: every state change is handed over in the first second and the outbox merges them into the rows that matter (purple); then the connector sends at about PagerDuty's allowed rate (green), the 429s it provokes stay a thin orange layer (shaded: the buckets with a 429), and the backlog falls steadily until PagerDuty holds the final state ({} s, lower bound {} s).",
+            fmt(num(v, "time_to_final_s"), 1),
+            fmt(num(v, "lower_bound_s"), 1)
+        ),
+    );
+}
+
+/// The timeline image a benchmark drew (`timeline_svg`), with a one-line caption.
+fn report_timeline(out: &mut String, v: &Value, alt: &str, caption: &str) {
+    if let Some(path) = v["timeline_svg"].as_str() {
+        out.push_str(&format!(
+            "\n![{alt}]({path})\n\n*The median run ({} of {}).* {caption}\n",
+            v["timeline_run"], v["runs_n"]
+        ));
+    }
+}
+
+fn report_outage(out: &mut String, v: &Value) {
+    let rows = [
+        line(
+            &format!(
+                "{} events handed over around the outage, accepted",
+                v["events"]
+            ),
+            format!(
+                "{} (each once)",
+                if v["all_accepted_once"] == true {
+                    "all"
+                } else {
+                    "NOT all"
+                }
+            ),
+            "-".into(),
+            "-".into(),
+            "all, each once",
+            v["all_accepted_once"].as_bool(),
+        ),
+        line(
+            "backlog drained, after PagerDuty is back",
+            format!("{} s", fmt(num(v, "drain_s"), 3)),
+            format!(
+                "{} s (PagerDuty up all along, after the last event)",
+                fmt(num(v, "baseline_s"), 3)
+            ),
+            ratio(num(v, "ratio_vs_baseline")),
+            "-",
+            None,
+        ),
+        line(
+            "most rows waiting in the outbox",
+            fmt(num(v, "backlog_max"), 0),
+            "-".into(),
+            "-".into(),
+            "-",
+            None,
+        ),
+        line(
+            "failed attempts (500 answers / connections reset)",
+            format!(
+                "{} ({} / {})",
+                fmt(num(v, "failed_attempts"), 0),
+                fmt(num(v, "http_500"), 0),
+                fmt(num(v, "resets"), 0)
+            ),
+            "-".into(),
+            "-".into(),
+            "-",
+            None,
+        ),
+    ];
+    let note = format!(
+        "{} events for distinct services are handed over at a steady pace over {} s (flushed as Broker does when idle); from {} s the stand-in answers 500 for half of {} s, then resets every connection for the other half, then answers 202 again. Drain: from then until every event is delivered (`wait_idle`), median of {} run(s). Baseline: the same events with PagerDuty up all along, from the last event handed over until idle, in the same run.{}",
+        v["events"],
+        fmt(num(v, "pace_s"), 1),
+        fmt(num(v, "down_from_s"), 1),
+        fmt(num(v, "down_s"), 1),
+        v["runs_n"],
+        tiny_note(v)
+    );
+    table(out, "Outage and drain (8)", &note, &rows);
+    report_timeline(
+        out,
+        v,
+        "Outage timeline: requests per second by answer, events handed over and accepted, outbox backlog",
+        &format!(
+            "What to look at: during the shaded outage only failed attempts (red) go out, fewer as the lanes back off, while the backlog (purple) climbs with every event handed over; after PagerDuty is back, how soon the green bars drain it and the accepted line meets the handed-over one ({} s, median).",
+            fmt(num(v, "drain_s"), 1)
+        ),
+    );
 }
 
 fn report_recovery(out: &mut String, v: &Value) {
@@ -1947,6 +2340,17 @@ mod tests {
         let v = recovery(&tiny()).unwrap();
         assert_eq!(v["bench"], "recovery");
         assert!(report(&v.to_string()).contains("### Recovery after an outage"));
+    }
+
+    #[test]
+    fn outage_runs_on_a_tiny_input_and_every_event_is_accepted_once() {
+        let v = outage(&tiny()).unwrap();
+        assert_eq!(v["bench"], "outage");
+        assert_eq!(v["all_accepted_once"], true);
+        assert!(num(&v, "http_500") > 0.0 && num(&v, "resets") > 0.0, "{v}");
+        let md = report(&v.to_string());
+        assert!(md.contains("### Outage and drain"), "{md}");
+        assert!(md.contains("outage.svg)"), "{md}");
     }
 
     #[test]
