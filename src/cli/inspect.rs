@@ -25,16 +25,7 @@ pub fn path(option: Option<&str>) -> PathBuf {
     if system.is_dir() {
         return system;
     }
-    std::env::var_os("XDG_STATE_HOME")
-        .map(PathBuf::from)
-        .filter(|p| p.is_absolute())
-        .or_else(|| {
-            std::env::var_os("HOME")
-                .map(PathBuf::from)
-                .filter(|p| p.is_absolute())
-                .map(|h| h.join(".local/state"))
-        })
-        .map_or(system, |s| s.join("pagerduty-event"))
+    spool::user_dir().unwrap_or(system)
 }
 
 /// The databases at `path`; the error says why in words (a missing path is an error: the

@@ -140,7 +140,7 @@ fn system_dir() -> Result<PathBuf, Stop> {
 
 /// The per-user outbox directory: `$XDG_STATE_HOME/pagerduty-event`, else
 /// `~/.local/state/pagerduty-event`.
-fn user_dir() -> Option<PathBuf> {
+pub(super) fn user_dir() -> Option<PathBuf> {
     std::env::var_os("XDG_STATE_HOME")
         .map(PathBuf::from)
         .filter(|p| p.is_absolute())
