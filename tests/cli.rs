@@ -33,6 +33,13 @@ impl Run {
         assert_eq!(self.code(), code, "exit status\n{}", self.all());
         self
     }
+    /// Exit status 0 and `<action> <dedup_key>: delivered` on stdout.
+    fn expect_delivered(&self, action: &str, dedup_key: &str) -> &Self {
+        self.expect(0);
+        let line = format!("{action} {dedup_key}: delivered");
+        assert!(self.stdout().contains(&line), "{line}\n{}", self.all());
+        self
+    }
 }
 
 /// Runs the binary in a clean environment (no proxy, no routing key, no outbox variable,
@@ -197,13 +204,7 @@ fn pandora_every_severity_and_both_event_types() {
                 "-95.5",
             ],
         );
-        r.expect(0);
-        assert!(
-            r.stdout()
-                .contains(&format!("trigger pandora-{id}: delivered")),
-            "{}",
-            r.all()
-        );
+        r.expect_delivered("trigger", &format!("pandora-{id}"));
         let r = s.pandora(
             &pd.url(),
             &[
@@ -217,13 +218,7 @@ fn pandora_every_severity_and_both_event_types() {
                 "40",
             ],
         );
-        r.expect(0);
-        assert!(
-            r.stdout()
-                .contains(&format!("resolve pandora-{id}: delivered")),
-            "{}",
-            r.all()
-        );
+        r.expect_delivered("resolve", &format!("pandora-{id}"));
     }
     let bodies = pd.accepted();
     assert_eq!(bodies.len(), 2 * cases.len());
@@ -343,12 +338,7 @@ fn pandora_values_with_quotes_are_delivered() {
             r#"status "not ok" (3 retries)"#,
         ],
     );
-    r.expect(0);
-    assert!(
-        r.stdout().contains("trigger pandora-31: delivered"),
-        "{}",
-        r.all()
-    );
+    r.expect_delivered("trigger", "pandora-31");
     assert!(
         r.stderr()
             .contains("warning: 12 words for Pandora's 9 fields"),
@@ -428,13 +418,7 @@ fn pandora_recovery_with_every_field_marked_resolves() {
                 "1",
             ],
         );
-        r.expect(0);
-        assert!(
-            r.stdout()
-                .contains(&format!("resolve pandora-{id}: delivered")),
-            "{}",
-            r.all()
-        );
+        r.expect_delivered("resolve", &format!("pandora-{id}"));
     }
     let bodies = pd.accepted();
     let actions = support::actions(&bodies);
@@ -565,14 +549,9 @@ fn later_invocation_sends_older_queued_events_first() {
             "disk full",
         ],
     );
-    r.expect(0);
+    r.expect_delivered("trigger", "job-2");
     assert!(
         r.stdout().contains("queued earlier delivered first"),
-        "{}",
-        r.all()
-    );
-    assert!(
-        r.stdout().contains("trigger job-2: delivered"),
         "{}",
         r.all()
     );
