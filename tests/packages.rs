@@ -390,7 +390,8 @@ print("init ok on " .. _VERSION)
 /// Debian 11 for real (glibc 2.31, its lua5.3): a minimal root made with debootstrap, where the
 /// DEB installs with `dpkg -i` (its dependencies met, its scripts run: a hand-installed bridge
 /// kept as .legacy, ldconfig, the timer enabled) and the installed bridge initialises in
-/// `lua5.3`, and `pagerduty-event` runs; `dpkg --purge` removes what the package made. Opt-in: needs root, debootstrap
+/// `lua5.3`, `pagerduty-event` runs (`check` and `list` on that outbox, the man page and the
+/// completions in place); `dpkg --purge` removes what the package made. Opt-in: needs root, debootstrap
 /// and Debian's archive, about 70 s and 220 MB.
 #[test]
 #[ignore = "Debian 11 root (root, debootstrap, network; 1.5 min): cargo test --test packages -- --ignored"]
@@ -425,6 +426,22 @@ fn deb_installs_and_runs_on_debian_11() {
     assert!(out.contains("init ok on Lua 5.3"), "{out}");
     let version = chroot(&["pagerduty-event", "--version"]);
     assert!(version.contains(VERSION), "{version}");
+    // the operator's commands, from the installed package, on the outbox the bridge made
+    let check = chroot(&["pagerduty-event", "check", "--outbox", "/tmp/outbox.db"]);
+    assert!(check.starts_with("PAGERDUTY OK - "), "{check}");
+    assert!(check.contains("| pending=0;"), "{check}");
+    let list = chroot(&["pagerduty-event", "list", "--outbox", "/tmp/outbox.db"]);
+    assert!(!list.is_empty(), "{list}");
+    let help = chroot(&["pagerduty-event", "test", "--help"]);
+    assert!(help.contains("--incident"), "{help}");
+    for f in [
+        "usr/share/man/man1/pagerduty-event.1.gz",
+        "usr/share/bash-completion/completions/pagerduty-event",
+        "etc/logrotate.d/centreon-pagerduty",
+        "usr/share/doc/centreon-pagerduty/changelog.gz",
+    ] {
+        assert!(root_dir.join(f).is_file(), "{f} not installed");
+    }
     // ldconfig ran: the loader knows the SONAME
     let cache = chroot(&["/sbin/ldconfig", "-p"]);
     assert!(cache.contains("libcentreon_pagerduty.so.0 "), "{cache}");
