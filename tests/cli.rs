@@ -156,6 +156,15 @@ impl Setup {
         run(&self.dir, &all)
     }
 
+    /// Queues triggers `k<first>`..`k<first + n - 1>` (PagerDuty unreachable): each exits 0.
+    fn queue_triggers(&self, first: usize, n: usize) {
+        for i in first..first + n {
+            let key = format!("k{i}");
+            let args = ["--action", "trigger", "--dedup-key", &key, "--summary", "x"];
+            self.send(UNREACHABLE, &args).expect(0);
+        }
+    }
+
     /// Files of the outbox directory holding the routing key for `flush`.
     fn key_files(&self) -> Vec<PathBuf> {
         std::fs::read_dir(&self.outbox)
@@ -2256,23 +2265,7 @@ const ERASE: &str = "\r\x1b[K";
 fn flush_shows_progress_on_a_terminal_and_one_summary_line_otherwise() {
     let pd = Standin::start().unwrap();
     let s = setup("flush-progress");
-    let queue = |first: usize| {
-        for i in first..first + 5 {
-            s.send(
-                UNREACHABLE,
-                &[
-                    "--action",
-                    "trigger",
-                    "--dedup-key",
-                    &format!("k{i}"),
-                    "--summary",
-                    "x",
-                ],
-            )
-            .expect(0);
-        }
-    };
-    queue(0);
+    s.queue_triggers(0, 5);
     // in a pipe (cron, a timer): no progress, the result lines only
     let r = run(
         &s.dir,
@@ -2287,7 +2280,7 @@ fn flush_shows_progress_on_a_terminal_and_one_summary_line_otherwise() {
     );
     assert_eq!(r.stderr(), "", "{}", r.all());
     // on a terminal: the progress line, drawn in place, then erased before the results
-    queue(5);
+    s.queue_triggers(5, 5);
     let Some(r) = run_on_a_terminal(
         &s.dir,
         &["flush", "--outbox", &s.outbox, "--url", &pd.url()],
@@ -2371,20 +2364,7 @@ fn replay_shows_progress_on_a_terminal_and_one_summary_line_otherwise() {
 fn flush_waits_out_pagerduty_rate_limit_within_its_wait() {
     let pd = Standin::start().unwrap();
     let s = setup("flush-429");
-    for i in 0..5 {
-        s.send(
-            UNREACHABLE,
-            &[
-                "--action",
-                "trigger",
-                "--dedup-key",
-                &format!("k{i}"),
-                "--summary",
-                "x",
-            ],
-        )
-        .expect(0);
-    }
+    s.queue_triggers(0, 5);
     // PagerDuty asks for a pause: flush pauses as asked and goes on (send would stop here)
     pd.push_answers([Answer::TooMany {
         retry_after: Some(1),
