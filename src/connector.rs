@@ -8,10 +8,10 @@ use crate::delivery::{Body, Delivery, NewEvent, Transport};
 use crate::event::{
     Context, Event, EventClass, EventError, Kind, ObjectKey, RawEvent, StatusEvent, event_type,
 };
+use crate::http::send::Sender;
 use crate::log::{Level, Logger};
 use crate::outbox::Outbox;
 use crate::payload::{self, Action, Note, Outgoing};
-use crate::send::Sender;
 
 /// Answer of the fast path for a status event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -272,7 +272,7 @@ impl Connector {
         let result = self.handle(raw);
         match &result {
             Err(e) if e.is_missing_id() => {
-                let level = crate::filter::nil_id_level(&self.cfg);
+                let level = crate::decision::filter::nil_id_level(&self.cfg);
                 self.log.log(
                     level,
                     &format!(

@@ -2,25 +2,26 @@
 //!
 //! # Layout
 //!
-//! - [`config`]: the output's parameters (legacy and certified spellings), checked at `init`.
+//! The folders follow the pipeline: Broker event -> decision -> payload -> outbox -> delivery.
+//!
 //! - [`event`]: Centreon events as field records and their typed, BBDO-independent form.
-//! - [`filter`]: which problems may open incidents (the Lua library's filters).
-//! - [`decision`]: per-object memory and the state machine: trigger, acknowledge, resolve or nothing;
-//!   [`seen`]: the fast path's table of what each object last showed (one cache line per lookup).
-//! - [`payload`]: the Events API v2 body (certified format, defects fixed), [`perfdata`], [`timefmt`].
-//! - [`output`]: the plugin output as sent (`use_long_output`, `output_size_limit`, line breaks).
-//! - [`template`]: `format_file` templates (the Lua library's JSON templates and macros).
-//! - [`retry`]: PagerDuty's answer -> done, rejected or retry, and the backoff.
-//! - [`send`]: the HTTP agent (keep-alive, timeouts, proxy, TLS) and one request; [`curl`]: the
-//!   same request as a `curl` command line (`log_curl_commands`); [`resolve`]: name resolution
-//!   without a thread per request (IP literals at once, host names kept 30 s).
+//! - [`decision`]: which problems may open incidents ([`decision::filter`]), per-object memory
+//!   and the state machine: trigger, acknowledge, resolve or nothing; [`decision::seen`]: the
+//!   fast path's table of what each object last showed (one cache line per lookup).
+//! - [`payload`]: the Events API v2 body (certified format, defects fixed), the plugin output as
+//!   sent ([`payload::output`]), [`payload::perfdata`], `format_file` templates
+//!   ([`payload::template`]).
 //! - [`outbox`]: the durable SQLite outbox (pending, rejected, per-object incident state).
-//! - [`delivery`]: the committer (group commits, merges, acknowledgement) and the sender lanes.
-//! - [`stats`]: counters and the statistics file.
+//! - [`delivery`]: the committer (group commits, merges, acknowledgement) and the sender lanes;
+//!   [`delivery::retry`]: PagerDuty's answer -> done, rejected or retry, and the backoff.
+//! - [`http`]: the HTTP agent (keep-alive, timeouts, proxy, TLS) and one request, the same
+//!   request as a `curl` command line, name resolution without a thread per request.
+//! - [`config`]: the output's parameters (legacy and certified spellings), checked at `init`.
 //! - [`connector`]: one output: ties the above together; what the Lua module and the C ABI drive.
-//! - [`log`]: the log file (levels 0-3, rotation-safe, control characters escaped).
-//! - [`files`]: small regular files read with a size cap; private files (0640) created
-//!   without following links.
+//! - [`stats`]: counters and the statistics file; [`log`]: the log file (levels 0-3,
+//!   rotation-safe, control characters escaped); [`files`]: small regular files read with a
+//!   size cap, private files (0640) created without following links; [`timefmt`]: timestamps;
+//!   [`luapattern`]: Lua patterns (the Lua connectors' filters and templates).
 //! - `lua`: the Lua module `centreon_pagerduty` (unsafe glue, one binary for Lua 5.3 and 5.4).
 //! - [`ffi`]: the C ABI (`cpd_*`, `include/centreon_pagerduty.h`).
 //! - [`cli`]: the `pagerduty-event` command line (Pandora FMS, scripts, flush, test, replay,
@@ -29,26 +30,18 @@
 pub mod cli;
 pub mod config;
 pub mod connector;
-pub mod curl;
 pub mod decision;
 pub mod delivery;
 pub mod event;
 pub mod ffi;
 pub mod files;
-pub mod filter;
+pub mod http;
 pub mod log;
 mod lua;
 pub mod luapattern;
 pub mod outbox;
-pub mod output;
 pub mod payload;
-pub mod perfdata;
-pub mod resolve;
-pub mod retry;
-pub mod seen;
-pub mod send;
 pub mod stats;
-pub mod template;
 pub mod timefmt;
 
 /// The library version.

@@ -6,8 +6,8 @@ use std::cell::Cell;
 use centreon_pagerduty::config::{Config, ParamValue, Secret};
 use centreon_pagerduty::event::{Event, RawEvent, StatusEvent};
 use centreon_pagerduty::log::{Level, Logger};
+use centreon_pagerduty::payload::template::Templates;
 use centreon_pagerduty::payload::{self, Action, MAX_BODY, Outgoing, TRUNCATION_MARKER};
-use centreon_pagerduty::template::Templates;
 use serde_json::{Map, Value, json};
 
 /// Counts the bytes this thread asks the allocator for (allocations and reallocations).

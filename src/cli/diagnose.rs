@@ -5,9 +5,9 @@ use serde_json::Map;
 use super::options::{self, Network, Routing};
 use super::{EXIT_FAILED, EXIT_OK, Stop, key};
 use crate::config::{Config, Severity};
+use crate::delivery::retry::{self, Outcome};
+use crate::http::send::{Failure, Reply, Sender};
 use crate::payload::{self, Action, Custom};
-use crate::retry::{self, Outcome};
-use crate::send::{Failure, Reply, Sender};
 
 const US: &str = "https://events.pagerduty.com/v2/enqueue";
 const EU: &str = "https://events.eu.pagerduty.com/v2/enqueue";

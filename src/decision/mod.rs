@@ -19,17 +19,20 @@
 //!   when the event is the state change itself, so incidents opened before a restart or by
 //!   the old Lua connector still close; other OK statuses of unknown objects send nothing.
 
+pub mod filter;
+pub mod seen;
+
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use crate::config::{Config, DowntimeAction};
+use crate::decision::seen::Seen;
 use crate::event::{AdaptiveEvent, Context, Flags, Kind, Names, ObjectKey, StatusEvent};
-use crate::filter::{self, Rejection};
 use crate::outbox::ObjectState;
 use crate::payload::Action;
-use crate::seen::Seen;
+use filter::Rejection;
 
 /// The part of a status that can change a decision. Two statuses with the same `Observed`
 /// lead to the same decision, so the fast path can skip an unchanged object.
@@ -213,7 +216,7 @@ impl Outcome {
 /// A fast hasher for [`ObjectKey`]s (two integers Broker assigns, so no flooding to fear):
 /// the multiply-rotate mix of rustc's `FxHasher`. The details path's lookups are on Broker's
 /// thread, where SipHash cost about 200 instructions each (the per-event one is in
-/// [`crate::seen`]).
+/// [`crate::decision::seen`]).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct KeyHasher(u64);
 
@@ -237,7 +240,7 @@ impl Hasher for KeyHasher {
 #[derive(Debug, Default)]
 pub struct Memory {
     objects: HashMap<ObjectKey, Entry, BuildHasherDefault<KeyHasher>>,
-    /// What was last observed of each object: apart, for the fast path (crate::seen).
+    /// What was last observed of each object: apart, for the fast path (crate::decision::seen).
     seen: Seen,
 }
 

@@ -25,7 +25,7 @@ use crate::config::{KNOWN_CATEGORIES, KNOWN_ELEMENTS, Severity};
 use crate::event::{Bbdo, Context, Kind, ObjectKey, RawEvent, RawValue, StatusEvent, element};
 use crate::log::Logger;
 use crate::luapattern::Pattern;
-use crate::output::{OutputOptions, first_line};
+use crate::payload::output::{OutputOptions, first_line};
 use crate::payload::{self, Action, Outgoing};
 use crate::timefmt;
 
@@ -2481,7 +2481,7 @@ mod tests {
 
     #[test]
     fn the_shipped_example_is_valid() {
-        let (t, w) = Templates::parse(include_str!("../examples/format_file.json")).unwrap();
+        let (t, w) = Templates::parse(include_str!("../../../examples/format_file.json")).unwrap();
         assert!(w.is_empty(), "{w:?}");
         let (out, log) = send(&t, &status(&raw(), &t), Action::Trigger);
         assert!(log.is_empty(), "{log:?}");

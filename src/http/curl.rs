@@ -29,7 +29,7 @@ pub struct CurlCommand {
 impl CurlCommand {
     /// The options every request of `cfg` is sent with.
     pub fn new(cfg: &Config) -> CurlCommand {
-        let connect = cfg.timeout.min(crate::send::CONNECT_TIMEOUT);
+        let connect = cfg.timeout.min(crate::http::send::CONNECT_TIMEOUT);
         let mut words = vec![
             "curl".to_string(),
             "-sS".to_string(),
@@ -60,7 +60,7 @@ impl CurlCommand {
             "-H".to_string(),
             quote("Content-Type: application/json"),
             "-A".to_string(),
-            quote(crate::send::USER_AGENT),
+            quote(crate::http::send::USER_AGENT),
             quote(&cfg.endpoint),
         ]);
         CurlCommand {
@@ -135,7 +135,7 @@ mod tests {
                 "curl -sS -X POST --connect-timeout 10 --max-time 10 \
                  -H 'Content-Type: application/json' -A '{}' \
                  'https://events.pagerduty.com/v2/enqueue' --data-binary {}",
-                crate::send::USER_AGENT,
+                crate::http::send::USER_AGENT,
                 quote(&body)
             )
         );

@@ -8,8 +8,8 @@ use std::time::Duration;
 use crate::files;
 
 use crate::luapattern::{self, Pattern};
-use crate::output::OutputOptions;
-use crate::template::Templates;
+use crate::payload::output::OutputOptions;
+use crate::payload::template::Templates;
 use std::sync::Arc;
 
 /// A parameter value as Broker hands it over (`string`/`password` entries are strings,
@@ -1678,7 +1678,7 @@ fn handled_element(name: &str) -> Option<[u32; 2]> {
 const MAX_OUTPUT_SIZE_LIMIT: i64 = 1_000_000;
 
 /// `use_long_output`, `output_size_limit`, `remove_line_break_in_output` and
-/// `output_line_break_replacement_character` (see [`crate::output`]).
+/// `output_line_break_replacement_character` (see [`crate::payload::output`]).
 fn read_output_options(r: &mut Reader) -> Result<OutputOptions, ConfigError> {
     let long = r.bool_or("use_long_output", true)?;
     let size_limit = r

@@ -5,13 +5,17 @@
 //! percent-encoded in links, a service link, `client_url`, RFC 3339 timestamps, metrics
 //! from the perfdata, and a body that always fits PagerDuty's size limit.
 
+pub mod output;
+pub mod perfdata;
+pub mod template;
+
 use std::io;
 
 use serde_json::{Map, Value};
 
 use crate::config::{Config, Secret, Severity};
 use crate::event::{Context, Kind, ObjectKey, StatusEvent};
-use crate::{perfdata, timefmt};
+use crate::timefmt;
 
 /// Largest body we send: PagerDuty's limit is 512 KB, whichever unit it means.
 pub const MAX_BODY: usize = 512 * 1000;

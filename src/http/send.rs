@@ -9,8 +9,8 @@ use ureq::unversioned::transport::DefaultConnector;
 use ureq::{Agent, Proxy as UreqProxy, ProxyProtocol};
 
 use crate::config::{Config, Proxy, Secret};
-use crate::resolve::CachingResolver;
-use crate::retry::{self, Outcome};
+use crate::delivery::retry::{self, Outcome};
+use crate::http::resolve::CachingResolver;
 
 /// Where the system's certificate authorities are (Debian, then Enterprise Linux).
 const SYSTEM_CA_BUNDLES: &[&str] = &[
@@ -154,7 +154,7 @@ impl Sender {
             .output_buffer_size(CONNECTION_BUFFER)
             .user_agent(USER_AGENT)
             .build();
-        // no thread and no DNS lookup per request (crate::resolve)
+        // no thread and no DNS lookup per request (crate::http::resolve)
         let agent = Agent::with_parts(
             config,
             DefaultConnector::default(),

@@ -31,6 +31,8 @@
 //! it. Every network call happens on the lanes; stopping aborts requests in flight and
 //! joins every thread.
 
+pub mod retry;
+
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -40,14 +42,14 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::config::{Config, Secret};
-use crate::curl::CurlCommand;
 use crate::event::StatusEvent;
+use crate::http::curl::CurlCommand;
+use crate::http::send::Sender;
 use crate::log::{Level, Logger};
 use crate::outbox::{ObjectState, Outbox, OutboxError, Reader, Stored};
 use crate::payload::{self, Action};
-use crate::retry::{self, Jitter, Outcome};
-use crate::send::Sender;
 use crate::stats::{self, Counters};
+use retry::{Jitter, Outcome};
 
 /// How many requests may be in flight at once (one per lane).
 pub const LANES: usize = 16;
