@@ -403,7 +403,7 @@ fn outbox_run(burst: usize, isolated: usize, single_n: usize, run: usize) -> Res
         json!({"http_server_url": pd.url(), "http_timeout": 300}),
         &dir,
     )?;
-    let commit_delay_ms = ms(c.config().outbox_commit_delay);
+    let commit_delay_ms = ms(c.config().outbox.commit_delay);
 
     // Isolated events: submit, then the verdict; the first one only warms up.
     let mut iso = Vec::new();
@@ -1161,7 +1161,7 @@ fn shrink_time(t: &Templates, st: &StatusEvent, cfg: &Config, n: usize) -> (f64,
     let mut size = 0;
     for _ in 0..n {
         let start = Instant::now();
-        let builtin = payload::status_event(st, Action::Trigger, cfg);
+        let builtin = payload::status_event(st, Action::Trigger, &cfg.payload);
         let out = t.status_event(st, Action::Trigger, builtin, &log);
         let body = payload::encode(&out, &key);
         times.push(ms(start.elapsed()));

@@ -90,31 +90,34 @@ impl Connector {
         let log = match log {
             Some(l) => l,
             None => {
-                let level = Level::from_number(cfg.log_level as i64);
-                if let Some(dir) = cfg.log_path.parent()
+                let level = Level::from_number(cfg.log.level as i64);
+                if let Some(dir) = cfg.log.path.parent()
                     && !dir.as_os_str().is_empty()
                     && !dir.is_dir()
                 {
                     return Err(InitError(format!(
                         "parameter 'log_path': directory {} does not exist",
-                        crate::config::unless_key(&dir.display().to_string())
+                        crate::params::unless_key(&dir.display().to_string())
                     )));
                 }
-                crate::log::check_path(&cfg.log_path)
+                crate::log::check_path(&cfg.log.path)
                     .map_err(|m| InitError(format!("parameter 'log_path': {m}")))?;
-                Arc::new(Logger::to_file(&cfg.log_path, level).formatted(cfg.log_format))
+                Arc::new(Logger::to_file(&cfg.log.path, level).formatted(cfg.log.format))
             }
         };
         for w in warnings {
             log.warning(&w.0);
         }
-        let transport = if cfg.send_data_test {
+        let transport = if cfg.delivery.send_data_test {
             Transport::LogOnly
         } else {
-            Transport::Http(Sender::new(&cfg, crate::delivery::LANES).map_err(InitError)?)
+            Transport::Http(
+                Sender::new(&cfg.http, &cfg.routing_key, crate::delivery::LANES)
+                    .map_err(InitError)?,
+            )
         };
         let (mut outbox, moved_aside) =
-            Outbox::open(&cfg.outbox_path).map_err(|e| InitError(e.0))?;
+            Outbox::open(&cfg.outbox.path).map_err(|e| InitError(e.0))?;
         if let Some(msg) = moved_aside {
             log.error(&msg);
         }
@@ -128,16 +131,16 @@ impl Connector {
         }
         let mut memory = Memory::new();
         memory.restore(outbox.objects().map_err(|e| InitError(e.0))?);
-        let delivery = Delivery::start(&cfg, outbox, Arc::clone(&log), transport)
+        let delivery = Delivery::start(&cfg.delivery_setup(), outbox, Arc::clone(&log), transport)
             .map_err(|e| InitError(e.0))?;
         // a notice: written at the default log_level 1, but not a WARNING (an alert on
         // WARNING lines would fire on every reload)
         log.notice(&format!(
             "centreon-pagerduty {} started: endpoint {}, routing key {}, log level {}",
             crate::VERSION,
-            cfg.endpoint,
+            cfg.http.endpoint,
             cfg.routing_key,
-            cfg.log_level
+            cfg.log.level
         ));
         let mut accepted = cfg.accepted_types.clone();
         accepted.sort_unstable();
@@ -163,7 +166,7 @@ impl Connector {
     /// (`None` without templates): the Lua bridge reads them from the event and from
     /// `broker_cache` (`cache.host.X`, `cache.service.X`) only then.
     pub fn template_fields(&self) -> Option<String> {
-        self.cfg.templates.as_ref().map(|t| t.fields())
+        self.cfg.payload.templates.as_ref().map(|t| t.fields())
     }
 
     /// Is this event type one we act on? (`filter()`; cheap.)
@@ -199,7 +202,7 @@ impl Connector {
     ) -> Quick {
         self.quick(category, element, key, |c| {
             let resend = observed.state > 0
-                && !c.cfg.dedup(key.kind())
+                && !c.cfg.decision.dedup(key.kind())
                 && !(key.kind() == Kind::Service && observed.state == 4);
             if !resend && c.memory.unchanged(key, observed) {
                 Quick::Done(c.verdict())
@@ -272,13 +275,13 @@ impl Connector {
         let result = self.handle(raw);
         match &result {
             Err(e) if e.is_missing_id() => {
-                let level = crate::decision::filter::nil_id_level(&self.cfg);
+                let level = crate::decision::filter::nil_id_level(&self.cfg.decision.filter);
                 self.log.log(
                     level,
                     &format!(
                         "{e}; event skipped (skip_nil_id={}: an event without its ids cannot \
                          become an incident)",
-                        self.cfg.skip_nil_id as u8
+                        self.cfg.decision.filter.skip_nil_id as u8
                     ),
                 );
             }
@@ -313,25 +316,25 @@ impl Connector {
             ));
         }
         if let (Some(t), Some(ctx)) = (
-            self.cfg.templates.as_deref(),
+            self.cfg.payload.templates.as_deref(),
             event.as_mut().and_then(Event::context_mut),
         ) {
             t.capture(raw, ctx);
         }
         match event {
             Some(Event::Status(ev)) => {
-                let outcome = self.memory.decide(&self.cfg, &ev);
+                let outcome = self.memory.decide(&self.cfg.decision, &ev);
                 self.apply(ev.key, &ev.ctx, Some(&ev), outcome, None);
             }
             Some(Event::Adaptive(ad)) => {
-                let outcome = self.memory.adapt(&self.cfg, &ad);
+                let outcome = self.memory.adapt(&self.cfg.decision, &ad);
                 self.apply(ad.key, &ad.ctx, None, outcome, None);
             }
             Some(Event::Acknowledgement(ack)) => {
                 let mut outcome = Outcome::default();
                 if ack.deletion_time.is_some() {
                     outcome.ack_removed = self.memory.unacknowledge(ack.key);
-                } else if self.memory.acknowledge(&self.cfg, ack.key) {
+                } else if self.memory.acknowledge(&self.cfg.decision, ack.key) {
                     outcome.steps.push(Step {
                         key: ack.key,
                         action: Action::Acknowledge,
@@ -410,8 +413,8 @@ impl Connector {
                         (Action::Acknowledge, None) => Note::acknowledged(None, None, None),
                         _ => Note::downtime_started(),
                     };
-                    let out = payload::note_event(key, ctx, &note, &self.cfg);
-                    let out = match &self.cfg.templates {
+                    let out = payload::note_event(key, ctx, &note, &self.cfg.payload);
+                    let out = match &self.cfg.payload.templates {
                         Some(t) => t.note_event(key, ctx, action, out, &self.log),
                         None => out,
                     };
@@ -428,16 +431,16 @@ impl Connector {
     /// once); `None` when the committer builds it, off Broker's thread (a plain status: its
     /// payload is most of the work of a state change). Logs the step.
     fn status_out(&self, key: ObjectKey, action: Action, st: &StatusEvent) -> Option<Outgoing> {
-        let suppress = self.cfg.suppress_services_of_down_hosts
+        let suppress = self.cfg.decision.suppress_services_of_down_hosts
             && st.kind() == Kind::Host
             && action == Action::Trigger;
-        if self.cfg.templates.is_none() && self.decided.is_none() && !suppress {
-            let dedup_key = payload::dedup_key(st.key, &self.cfg.dedup_key_prefix);
+        if self.cfg.payload.templates.is_none() && self.decided.is_none() && !suppress {
+            let dedup_key = payload::dedup_key(st.key, &self.cfg.payload.dedup_key_prefix);
             self.log_step(key, action, Some(st), &st.ctx, &dedup_key);
             return None;
         }
-        let mut out = payload::status_event(st, action, &self.cfg);
-        if let Some(t) = &self.cfg.templates {
+        let mut out = payload::status_event(st, action, &self.cfg.payload);
+        if let Some(t) = &self.cfg.payload.templates {
             out = t.status_event(st, action, out, &self.log);
         }
         if suppress {
@@ -526,7 +529,7 @@ impl Connector {
         self.delivery.release();
         self.verdict()
             || self.delivery.wait_committed(
-                self.cfg.outbox_commit_delay * 2 + std::time::Duration::from_millis(50),
+                self.cfg.outbox.commit_delay * 2 + std::time::Duration::from_millis(50),
             )
     }
 
@@ -565,7 +568,7 @@ impl Connector {
         if stored > 0 {
             self.log.warning(&format!(
                 "stopped with {stored} event(s) not delivered yet; they stay in the outbox {} and are sent first at the next start",
-                self.cfg.outbox_path.display()
+                self.cfg.outbox.path.display()
             ));
         }
         if unstored > 0 {

@@ -16,7 +16,12 @@
 //!   [`delivery::retry`]: PagerDuty's answer -> done, rejected or retry, and the backoff.
 //! - [`http`]: the HTTP agent (keep-alive, timeouts, proxy, TLS) and one request, the same
 //!   request as a `curl` command line, name resolution without a thread per request.
-//! - [`config`]: the output's parameters (legacy and certified spellings), checked at `init`.
+//! - `params`: parameters as given, one table row per parameter (name, legacy spelling, doc,
+//!   secret or not, parser and default) and their reading; each part above owns its options
+//!   and rows (`decision::filter`, `decision::options`, `payload::options`, `http::options`,
+//!   `delivery::options` (the outbox's too), `stats`, `log`, `event::options`).
+//! - [`config`]: composes the parts' options ([`config::Config`]) and gathers their rows:
+//!   reading, `check-config` and the documentation test derive from them.
 //! - [`connector`]: one output: ties the above together; what the Lua module and the C ABI drive.
 //! - [`stats`]: counters and the statistics file; [`log`]: the log file (levels 0-3,
 //!   rotation-safe, control characters escaped); [`files`]: small regular files read with a
@@ -40,6 +45,7 @@ pub mod log;
 mod lua;
 pub mod luapattern;
 pub mod outbox;
+mod params;
 pub mod payload;
 pub mod stats;
 pub mod timefmt;

@@ -7,6 +7,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::cli::timezone::Zone;
+use crate::params::{ConfigError, Param, ParamReader, Parser};
 use crate::{files, timefmt};
 
 /// Log levels, as `log_level` numbers them.
@@ -228,7 +229,7 @@ pub fn check_path(path: &Path) -> Result<(), String> {
         Ok(m) if m.file_type().is_symlink() => Err(format!(
             "{} is a symbolic link: give the log file itself (the log is never written \
              through a link)",
-            crate::config::unless_key(&path.display().to_string())
+            crate::params::unless_key(&path.display().to_string())
         )),
         _ => Ok(()),
     }
@@ -241,6 +242,58 @@ fn rotated(path: &Path, file: Option<&File>) -> bool {
     match (std::fs::metadata(path), file.metadata()) {
         (Ok(on_disk), Ok(open)) => on_disk.ino() != open.ino() || on_disk.dev() != open.dev(),
         _ => true,
+    }
+}
+
+/// Where and how an output logs: `log_level`, `logfile`, `log_format`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogOptions {
+    /// `log_level` 0..=3.
+    pub level: u8,
+    /// `logfile` / `log_path`.
+    pub path: PathBuf,
+    /// `log_format`.
+    pub format: LogFormat,
+}
+
+const LOG_LEVEL: Param = Param::integer(
+    "log_level",
+    0,
+    3,
+    Some(1),
+    "0 errors, 1 warnings (default), 2 information, 3 debug",
+);
+const LOGFILE: Param = Param::new(
+    "logfile",
+    "log file (default /var/log/centreon-broker/stream-connector-pagerduty.log)",
+)
+.legacy("log_path")
+.parser(Parser::Text(Some(
+    "/var/log/centreon-broker/stream-connector-pagerduty.log",
+)));
+const LOG_FORMAT: Param = Param::new(
+    "log_format",
+    "native (default: 2023-11-14T22:13:20Z [WARNING] message, UTC) or centreon (Tue Nov 14 23:13:20 2023: WARNING: message, local time: the lines Centreon Broker writes for the Lua stream connectors)",
+);
+
+/// The log's parameters.
+pub(crate) const PARAMS: &[Param] = &[LOG_LEVEL, LOGFILE, LOG_FORMAT];
+
+impl LogOptions {
+    /// Reads the log's parameters.
+    pub(crate) fn read(r: &mut ParamReader) -> Result<LogOptions, ConfigError> {
+        let level = r.integer(&LOG_LEVEL)?.unwrap_or_default() as u8;
+        let path = PathBuf::from(r.text(&LOGFILE)?.unwrap_or_default());
+        let format = match r.take(&LOG_FORMAT) {
+            None => LogFormat::Native,
+            Some(e) => LogFormat::parse(&e.text()?)
+                .ok_or_else(|| e.err(format!("expected native or centreon, got {}", e.shown())))?,
+        };
+        Ok(LogOptions {
+            level,
+            path,
+            format,
+        })
     }
 }
 

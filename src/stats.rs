@@ -1,13 +1,14 @@
 //! Statistics: counters shared by the connector's threads and the JSON file rewritten atomically at `stats_path`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::config::Secret;
 use crate::files;
+use crate::params::{ConfigError, Param, ParamReader, Parser, Secret};
 use crate::timefmt;
 
 /// Counters of one connector (one routing key).
@@ -87,6 +88,50 @@ pub fn write_atomically(path: &Path, doc: &Value) -> std::io::Result<()> {
     let mut text = serde_json::to_string_pretty(doc)?;
     text.push('\n');
     files::replace_private(path, text.as_bytes())
+}
+
+/// The statistics file: `stats_path`, `stats_interval`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatsOptions {
+    /// `stats_path`: the statistics file, rewritten every `stats_interval`.
+    pub path: PathBuf,
+    /// `stats_interval`: seconds between two statistics files.
+    pub interval: Duration,
+}
+
+const STATS_PATH: Param = Param::new(
+    "stats_path",
+    "statistics file, rewritten atomically (default: the outbox path with .stats.json)",
+)
+.parser(Parser::Text(None));
+const STATS_INTERVAL: Param = Param::integer(
+    "stats_interval",
+    1,
+    3600,
+    Some(5),
+    "seconds between two statistics files, 1 to 3600 (default 5)",
+);
+
+/// The statistics' parameters.
+pub(crate) const PARAMS: &[Param] = &[STATS_PATH, STATS_INTERVAL];
+
+impl StatsOptions {
+    /// Reads the statistics' parameters; the file is beside `outbox_path` unless set.
+    pub(crate) fn read(
+        r: &mut ParamReader,
+        outbox_path: &Path,
+    ) -> Result<StatsOptions, ConfigError> {
+        let path = r.text(&STATS_PATH)?.map_or_else(
+            || {
+                let mut p = outbox_path.as_os_str().to_owned();
+                p.push(".stats.json");
+                PathBuf::from(p)
+            },
+            PathBuf::from,
+        );
+        let interval = Duration::from_secs(r.integer(&STATS_INTERVAL)?.unwrap_or_default() as u64);
+        Ok(StatsOptions { path, interval })
+    }
 }
 
 #[cfg(test)]

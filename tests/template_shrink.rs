@@ -94,7 +94,7 @@ fn cfg() -> Config {
 fn made(value: &str, long_output: &str) -> (Outgoing, usize, Vec<String>) {
     let t = templates(value);
     let st = status(&t, long_output);
-    let builtin = payload::status_event(&st, Action::Trigger, &cfg());
+    let builtin = payload::status_event(&st, Action::Trigger, &cfg().payload);
     let log = Logger::in_memory(Level::Debug);
     let before = ALLOCATED.with(Cell::get);
     let out = t.status_event(&st, Action::Trigger, builtin, &log);

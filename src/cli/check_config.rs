@@ -300,7 +300,7 @@ fn by_name(name: &str) -> Verdict {
         Some(i) if i.status == ParamStatus::Ignored => {
             Verdict::Ignored(i.doc.strip_prefix("ignored: ").unwrap_or(i.doc).to_string())
         }
-        Some(i) => match i.doc.strip_prefix("legacy name of ") {
+        Some(i) => match i.legacy_of {
             Some(to) => Verdict::Renamed(to.to_string()),
             None => Verdict::Honoured,
         },
@@ -478,14 +478,14 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 
 /// A note when buffering parameters hold events back before they are sent.
 fn buffering_latency(cfg: &Config, written: &[&str]) -> Option<String> {
-    let age = cfg.max_buffer_age.as_secs_f64();
+    let age = cfg.delivery.max_buffer_age.as_secs_f64();
     let age_written = written
         .iter()
         .any(|n| *n == "max_buffer_age" || *n == "max_all_queues_age");
-    if cfg.max_buffer_size > 1 {
+    if cfg.delivery.max_buffer_size > 1 {
         Some(format!(
             "max_buffer_size {} holds events until {} are waiting or the oldest is {age} s old: up to {age} s added before an incident opens or resolves. PagerDuty takes one event per request, so buffering saves no request here: remove max_buffer_size (1, the default, sends at once)",
-            cfg.max_buffer_size, cfg.max_buffer_size
+            cfg.delivery.max_buffer_size, cfg.delivery.max_buffer_size
         ))
     } else if age_written {
         Some(format!(
@@ -504,10 +504,10 @@ fn switching_changes(cfg: &Config, script: &str, written: &[&str]) -> Vec<String
     if !set("severity_host_down") {
         out.push(format!(
             "a DOWN host is sent with severity {} (the Lua connectors sent warning: a down host paged softly); severity_host_down=warning keeps the old one",
-            cfg.severities.host_down.as_str()
+            cfg.payload.severities.host_down.as_str()
         ));
     }
-    if !set("send_acknowledgements") && cfg.send_acknowledgements {
+    if !set("send_acknowledgements") && cfg.decision.send_acknowledgements {
         out.push(
             "acknowledgements are now sent: acknowledging in Centreon acknowledges the PagerDuty incident (send_acknowledgements=0 keeps them in Centreon)"
                 .into(),
@@ -521,7 +521,7 @@ fn switching_changes(cfg: &Config, script: &str, written: &[&str]) -> Vec<String
     }
     out.push(format!(
         "log file {} ({}): its lines read `2023-11-14T22:13:20Z [WARNING] ...` (UTC); log_format=centreon keeps Broker's `Tue Nov 14 23:13:20 2023: WARNING: ...`",
-        crate::config::unless_key(&cfg.log_path.display().to_string()),
+        crate::config::unless_key(&cfg.log.path.display().to_string()),
         if set("logfile") || set("log_path") {
             "as set"
         } else {
@@ -529,7 +529,8 @@ fn switching_changes(cfg: &Config, script: &str, written: &[&str]) -> Vec<String
         }
     ));
     let dir = cfg
-        .outbox_path
+        .outbox
+        .path
         .parent()
         .map_or_else(|| ".".to_string(), |d| d.display().to_string());
     out.push(format!(
@@ -582,15 +583,14 @@ fn validate(
             Err(e) => e,
         };
         let named = e.parameter.trim().to_string();
-        // The parameter at fault: the one the error names, or one its message quotes.
+        // The parameter at fault: the one the error names, or the other one it is about.
         let culprit = if written(&params, &named) {
             Some((named.clone(), e.message.clone()))
         } else {
-            params
-                .iter()
-                .map(|(n, _)| n.trim().to_string())
-                .find(|n| e.message.contains(&format!("'{n}'")))
-                .map(|n| (n, e.to_string()))
+            e.other_parameter()
+                .map(str::trim)
+                .filter(|other| written(&params, other))
+                .map(|other| (other.to_string(), e.to_string()))
         };
         let Some((name, message)) = culprit else {
             problems.push(e.to_string());

@@ -4,9 +4,10 @@ use serde_json::Map;
 
 use super::options::{self, Network, Routing};
 use super::{EXIT_FAILED, EXIT_OK, Stop, key};
-use crate::config::{Config, Severity};
+use crate::config::Config;
 use crate::delivery::retry::{self, Outcome};
 use crate::http::send::{Failure, Reply, Sender};
+use crate::payload::Severity;
 use crate::payload::{self, Action, Custom};
 
 const US: &str = "https://events.pagerduty.com/v2/enqueue";
@@ -93,7 +94,7 @@ pub fn run(p: &Args) -> Result<i32, Stop> {
             options::config_error(e)
         }
     })?;
-    let sender = Sender::new(&cfg, 1).map_err(|e| {
+    let sender = Sender::new(&cfg.http, &cfg.routing_key, 1).map_err(|e| {
         Stop::Usage(if e.starts_with("environment variable") {
             e
         } else {
@@ -301,7 +302,7 @@ fn explain(
                 ),
                 Failure::Timeout => format!(
                     "no answer within {} s ({detail}): a firewall probably drops outgoing HTTPS; {proxy_hint}.",
-                    cfg.timeout.as_secs_f64()
+                    cfg.http.timeout.as_secs_f64()
                 ),
                 Failure::Tls => format!(
                     "TLS failure ({detail}): PagerDuty's certificate was not trusted. A proxy that inspects TLS, or a wrong system clock, causes this; --insecure shows whether the certificate is the only problem (do not keep it)."

@@ -84,7 +84,8 @@ pub fn check(key: &str, from: &str) -> Result<Key, Stop> {
     match Config::from_params(&params) {
         Ok((cfg, _)) => Ok(Key {
             outbox_file: cfg
-                .outbox_path
+                .outbox
+                .path
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default(),

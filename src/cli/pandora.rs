@@ -12,7 +12,7 @@ use serde_json::Map;
 use super::send::{self, Sending};
 use super::timezone::Zone;
 use super::{Stop, key};
-use crate::config::Severity;
+use crate::payload::Severity;
 use crate::payload::{Action, Custom};
 use crate::timefmt;
 

@@ -5,7 +5,7 @@ use serde_json::Map;
 use super::options::{self, Delivery, Network, Routing};
 use super::spool::{self, Session};
 use super::{EXIT_OK, Stop, key};
-use crate::config::Severity;
+use crate::payload::Severity;
 use crate::payload::{self, Action, Custom};
 
 /// Any event (trigger, acknowledge, resolve) from options

@@ -713,7 +713,7 @@ pub fn report_one(what: &str, dir: &Path, wait: Duration, o: &Outcome) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Severity;
+    use crate::payload::Severity;
     use crate::payload::{Action, Custom, custom_event};
 
     fn session(dir: &Path, key: &Key, params: Value) -> Session {

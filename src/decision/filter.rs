@@ -19,7 +19,7 @@
 //!   `accepted_pollers` is set (as the library does in that case); with `rejected_pollers`
 //!   it passes, as in the library.
 //! - Accepted and rejected lists of one kind set together: the library silently ignored both;
-//!   the configuration refuses it (see [`crate::config`]).
+//!   the configuration refuses it (see [`FilterOptions::read`]).
 //! - `!=`: the library only understood Lua's `~=` (with `!=` it refused every event); both
 //!   spellings mean "not equal" here.
 //!
@@ -29,10 +29,10 @@
 
 use std::fmt;
 
-use crate::config::{CompareOp, Config, SeverityFilter};
 use crate::event::{Kind, StatusEvent};
 use crate::log::Level;
-use crate::luapattern::Pattern;
+use crate::luapattern::{self, Pattern};
+use crate::params::{ConfigError, Given, Param, ParamReader, Parser};
 
 /// Why a status does not open an incident.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -119,7 +119,7 @@ impl fmt::Display for Rejection {
 }
 
 /// Why a problem state does not open an incident (`None` = it may).
-pub fn problem_filter(cfg: &Config, ev: &StatusEvent) -> Option<Rejection> {
+pub fn problem_filter(cfg: &FilterOptions, ev: &StatusEvent) -> Option<Rejection> {
     let service = ev.kind() == Kind::Service;
     let ctx = &ev.ctx;
 
@@ -219,7 +219,7 @@ pub fn problem_filter(cfg: &Config, ev: &StatusEvent) -> Option<Rejection> {
 /// drops an event, with a line at level 2 (the library logged it as a warning, its level 2);
 /// with 0 it is an error, logged at every level: the library went on with the event there and
 /// failed on it with a Lua error.
-pub fn nil_id_level(cfg: &Config) -> Level {
+pub fn nil_id_level(cfg: &FilterOptions) -> Level {
     if cfg.skip_nil_id {
         Level::Info
     } else {
@@ -272,13 +272,378 @@ fn severity_passes(f: SeverityFilter, severity: Option<i64>) -> bool {
     }
 }
 
+// ---------------------------------------------------------------------------------------
+// Options
+// ---------------------------------------------------------------------------------------
+
+/// Severity filter "threshold OP severity".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SeverityFilter {
+    pub threshold: i64,
+    pub op: CompareOp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompareOp {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+/// What may open an incident: the filters' parameters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FilterOptions {
+    /// `host_status`: host states that may open incidents.
+    pub host_status: Vec<i64>,
+    /// `service_status`: service states that may open incidents.
+    pub service_status: Vec<i64>,
+    /// `hard_only`.
+    pub hard_only: bool,
+    /// `acknowledged`: 1 = acknowledged objects may open incidents.
+    pub acknowledged: bool,
+    /// `in_downtime`: 1 = objects in downtime may open incidents.
+    pub in_downtime: bool,
+    /// `flapping`: 1 = flapping objects may open incidents.
+    pub flapping: bool,
+    /// `skip_anon_events`: 1 = drop events the cache cannot name (old behaviour).
+    pub skip_anon_events: bool,
+    /// `skip_nil_id`: 1 (default) = an event without ids is dropped as a filter drops it;
+    /// 0 = it is reported as an error (it can never be sent: its `dedup_key` needs the ids).
+    pub skip_nil_id: bool,
+    /// `accepted_hostgroups` (empty = all).
+    pub accepted_hostgroups: Vec<String>,
+    pub rejected_hostgroups: Vec<String>,
+    pub accepted_servicegroups: Vec<String>,
+    pub rejected_servicegroups: Vec<String>,
+    /// `accepted_hosts` (Lua patterns, split with `accepted_hosts_enable_split_pattern`;
+    /// empty = all): a host name must match one.
+    pub accepted_hosts: Vec<Pattern>,
+    /// `accepted_services`, the same for service descriptions.
+    pub accepted_services: Vec<Pattern>,
+    pub accepted_pollers: Vec<String>,
+    pub rejected_pollers: Vec<String>,
+    pub host_severity_filter: Option<SeverityFilter>,
+    pub service_severity_filter: Option<SeverityFilter>,
+}
+
+const HOST_STATUS: Param = Param::new(
+    "host_status",
+    "comma list of host states that may open incidents: 0 UP, 1 DOWN, 2 UNREACHABLE (default 0,1,2)",
+);
+const SERVICE_STATUS: Param = Param::new(
+    "service_status",
+    "comma list of service states that may open incidents: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (default 0,1,2,3)",
+);
+const HARD_ONLY: Param = Param::flag(
+    "hard_only",
+    true,
+    "1 (default) = only HARD states open incidents",
+);
+const ACKNOWLEDGED: Param = Param::flag(
+    "acknowledged",
+    false,
+    "1 = acknowledged objects may open incidents (default 0)",
+);
+const IN_DOWNTIME: Param = Param::flag(
+    "in_downtime",
+    false,
+    "1 = objects in downtime may open incidents (default 0)",
+);
+const FLAPPING: Param = Param::flag(
+    "flapping",
+    false,
+    "1 = flapping objects may open incidents (default 0)",
+);
+const SKIP_ANON_EVENTS: Param = Param::flag(
+    "skip_anon_events",
+    false,
+    "1 = drop events whose host or service the Broker cache cannot name (default 0: send them with their ids)",
+);
+const ACCEPTED_HOSTGROUPS: Param = Param::new(
+    "accepted_hostgroups",
+    "comma list: only hosts in one of these host groups open incidents",
+);
+const REJECTED_HOSTGROUPS: Param = Param::new(
+    "rejected_hostgroups",
+    "comma list: hosts in one of these host groups open no incident",
+);
+const ACCEPTED_SERVICEGROUPS: Param = Param::new(
+    "accepted_servicegroups",
+    "comma list: only services in one of these service groups open incidents",
+);
+const REJECTED_SERVICEGROUPS: Param = Param::new(
+    "rejected_servicegroups",
+    "comma list: services in one of these service groups open no incident",
+);
+const ACCEPTED_POLLERS: Param = Param::new(
+    "accepted_pollers",
+    "comma list: only objects monitored by one of these pollers open incidents",
+);
+const REJECTED_POLLERS: Param = Param::new(
+    "rejected_pollers",
+    "comma list: objects monitored by one of these pollers open no incident",
+);
+const HOST_SEVERITY_THRESHOLD: Param = Param::new(
+    "host_severity_threshold",
+    "integer: a host opens incidents when 'threshold OPERATOR host severity' holds",
+);
+const HOST_SEVERITY_OPERATOR: Param = Param::new(
+    "host_severity_operator",
+    "==, !=, <, <=, > or >= (default >=), see host_severity_threshold",
+);
+const SERVICE_SEVERITY_THRESHOLD: Param = Param::new(
+    "service_severity_threshold",
+    "integer: a service opens incidents when 'threshold OPERATOR service severity' holds",
+);
+const SERVICE_SEVERITY_OPERATOR: Param = Param::new(
+    "service_severity_operator",
+    "==, !=, <, <=, > or >= (default >=), see service_severity_threshold",
+);
+const ACCEPTED_HOSTS: Param = Param::new(
+    "accepted_hosts",
+    "Lua pattern a host name must match to open incidents (string.match, as the Lua library; default: all)",
+);
+const ACCEPTED_SERVICES: Param = Param::new(
+    "accepted_services",
+    "Lua pattern a service description must match to open incidents (default: all)",
+);
+const ACCEPTED_HOSTS_SPLIT: Param = Param::flag(
+    "accepted_hosts_enable_split_pattern",
+    false,
+    "1 = accepted_hosts is a list of patterns (default 0)",
+);
+const ACCEPTED_HOSTS_SEPARATOR: Param = Param::new(
+    "accepted_hosts_split_character",
+    "separator characters of the accepted_hosts list (default ,)",
+)
+.parser(Parser::Text(Some(",")));
+const ACCEPTED_SERVICES_SPLIT: Param = Param::flag(
+    "accepted_services_enable_split_pattern",
+    false,
+    "1 = accepted_services is a list of patterns (default 0)",
+);
+const ACCEPTED_SERVICES_SEPARATOR: Param = Param::new(
+    "accepted_services_split_character",
+    "separator characters of the accepted_services list (default ,)",
+)
+.parser(Parser::Text(Some(",")));
+const SKIP_NIL_ID: Param = Param::flag(
+    "skip_nil_id",
+    true,
+    "1 (default) = an event without host_id (or a service status without service_id) is dropped, with a line at log level 2; 0 = it is logged as an error (it cannot be sent: its dedup_key needs the ids)",
+);
+
+/// The filters' parameters, in the order of the documentation.
+pub(crate) const PARAMS: &[Param] = &[
+    HOST_STATUS,
+    SERVICE_STATUS,
+    HARD_ONLY,
+    ACKNOWLEDGED,
+    IN_DOWNTIME,
+    FLAPPING,
+    SKIP_ANON_EVENTS,
+    ACCEPTED_HOSTGROUPS,
+    REJECTED_HOSTGROUPS,
+    ACCEPTED_SERVICEGROUPS,
+    REJECTED_SERVICEGROUPS,
+    ACCEPTED_POLLERS,
+    REJECTED_POLLERS,
+    HOST_SEVERITY_THRESHOLD,
+    HOST_SEVERITY_OPERATOR,
+    SERVICE_SEVERITY_THRESHOLD,
+    SERVICE_SEVERITY_OPERATOR,
+    ACCEPTED_HOSTS,
+    ACCEPTED_SERVICES,
+    ACCEPTED_HOSTS_SPLIT,
+    ACCEPTED_HOSTS_SEPARATOR,
+    ACCEPTED_SERVICES_SPLIT,
+    ACCEPTED_SERVICES_SEPARATOR,
+    SKIP_NIL_ID,
+];
+
+impl FilterOptions {
+    /// Reads the filters' parameters.
+    pub(crate) fn read(r: &mut ParamReader) -> Result<FilterOptions, ConfigError> {
+        let host_status = match r.take(&HOST_STATUS) {
+            None => vec![0, 1, 2],
+            Some(e) => states(&e, 2, "0 UP, 1 DOWN, 2 UNREACHABLE")?,
+        };
+        let service_status = match r.take(&SERVICE_STATUS) {
+            None => vec![0, 1, 2, 3],
+            Some(e) => states(&e, 3, "0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN")?,
+        };
+        let hard_only = r.flag(&HARD_ONLY)?;
+        let acknowledged = r.flag(&ACKNOWLEDGED)?;
+        let in_downtime = r.flag(&IN_DOWNTIME)?;
+        let flapping = r.flag(&FLAPPING)?;
+        let skip_anon_events = r.flag(&SKIP_ANON_EVENTS)?;
+        let skip_nil_id = r.flag(&SKIP_NIL_ID)?;
+        let (accepted_hostgroups, rejected_hostgroups) =
+            r.list_pair(&ACCEPTED_HOSTGROUPS, &REJECTED_HOSTGROUPS)?;
+        let (accepted_servicegroups, rejected_servicegroups) =
+            r.list_pair(&ACCEPTED_SERVICEGROUPS, &REJECTED_SERVICEGROUPS)?;
+        let accepted_hosts = patterns(
+            r,
+            &ACCEPTED_HOSTS,
+            &ACCEPTED_HOSTS_SPLIT,
+            &ACCEPTED_HOSTS_SEPARATOR,
+        )?;
+        let accepted_services = patterns(
+            r,
+            &ACCEPTED_SERVICES,
+            &ACCEPTED_SERVICES_SPLIT,
+            &ACCEPTED_SERVICES_SEPARATOR,
+        )?;
+        let (accepted_pollers, rejected_pollers) =
+            r.list_pair(&ACCEPTED_POLLERS, &REJECTED_POLLERS)?;
+        let host_severity_filter =
+            severity_filter(r, &HOST_SEVERITY_THRESHOLD, &HOST_SEVERITY_OPERATOR)?;
+        let service_severity_filter =
+            severity_filter(r, &SERVICE_SEVERITY_THRESHOLD, &SERVICE_SEVERITY_OPERATOR)?;
+        Ok(FilterOptions {
+            host_status,
+            service_status,
+            hard_only,
+            acknowledged,
+            in_downtime,
+            flapping,
+            skip_anon_events,
+            skip_nil_id,
+            accepted_hostgroups,
+            rejected_hostgroups,
+            accepted_servicegroups,
+            rejected_servicegroups,
+            accepted_hosts,
+            accepted_services,
+            accepted_pollers,
+            rejected_pollers,
+            host_severity_filter,
+            service_severity_filter,
+        })
+    }
+}
+
+/// A comma list of states from 0 to `max`, sorted.
+fn states(e: &Given, max: i64, names: &str) -> Result<Vec<i64>, ConfigError> {
+    let bad = || {
+        e.err(format!(
+            "expected a comma separated list of states from 0 to {max} ({names}), got {}",
+            e.shown()
+        ))
+    };
+    let mut out = Vec::new();
+    for item in e.list()? {
+        let state = item
+            .parse::<i64>()
+            .ok()
+            .filter(|s| (0..=max).contains(s))
+            .ok_or_else(bad)?;
+        out.push(state);
+    }
+    if out.is_empty() {
+        return Err(bad());
+    }
+    out.sort_unstable();
+    out.dedup();
+    Ok(out)
+}
+
+/// `accepted_hosts`-style Lua patterns: one pattern, or with `split` set a list cut at any
+/// character of `separator` (the library's `sc_common:split`). A pattern Lua would refuse is
+/// an error naming the parameter, with Lua's message.
+fn patterns(
+    r: &mut ParamReader,
+    row: &Param,
+    split: &Param,
+    separator_row: &Param,
+) -> Result<Vec<Pattern>, ConfigError> {
+    let split = r.flag(split)?;
+    let separator = r.text(separator_row)?.unwrap_or_default();
+    let Some(e) = r.take(row) else {
+        return Ok(Vec::new());
+    };
+    let text = e.text()?;
+    let texts = if split {
+        luapattern::split(&text, &separator).map_err(|er| {
+            e.err(format!(
+                "cannot be split at the separator of '{}': {er}",
+                separator_row.name
+            ))
+        })?
+    } else {
+        vec![text]
+    };
+    let several = texts.len() > 1;
+    texts
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            Pattern::new(t).map_err(|er| {
+                let which = if several {
+                    format!("pattern {} of {}", i + 1, texts.len())
+                } else {
+                    "the pattern".to_string()
+                };
+                e.err(format!("{which} is not a valid Lua pattern: {er}"))
+            })
+        })
+        .collect()
+}
+
+/// A "threshold OPERATOR severity" filter; the operator alone has no effect (a warning).
+fn severity_filter(
+    r: &mut ParamReader,
+    threshold: &Param,
+    operator: &Param,
+) -> Result<Option<SeverityFilter>, ConfigError> {
+    let t = r.take(threshold);
+    let o = r.take(operator);
+    let op = match &o {
+        None => CompareOp::Ge,
+        Some(e) => match e.text()?.as_str() {
+            "==" => CompareOp::Eq,
+            // `~=` is Lua's spelling, the only one the Lua library understood.
+            "!=" | "~=" => CompareOp::Ne,
+            "<" => CompareOp::Lt,
+            "<=" => CompareOp::Le,
+            ">" => CompareOp::Gt,
+            ">=" => CompareOp::Ge,
+            _ => {
+                return Err(e.err(format!(
+                    "expected one of ==, !=, <, <=, >, >=, got {}",
+                    e.shown()
+                )));
+            }
+        },
+    };
+    match (t, o) {
+        (Some(t), _) => {
+            let threshold = t
+                .int_value()
+                .ok_or_else(|| t.err(format!("expected an integer, got {}", t.shown())))?;
+            Ok(Some(SeverityFilter { threshold, op }))
+        }
+        (None, Some(o)) => {
+            r.warn(format!(
+                "parameter '{}' has no effect without '{}'",
+                o.written, threshold.name
+            ));
+            Ok(None)
+        }
+        (None, None) => Ok(None),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     /// Parameters as users write them: (name, value).
     type Params = &'static [(&'static str, &'static str)];
 
     use super::*;
-    use crate::config::ParamValue;
+    use crate::config::{Config, ParamValue};
     use crate::event::{Bbdo, Context, Flags, ObjectKey};
 
     const KEY: &str = "0123456789abcdefABCDEF0123456789";
@@ -288,7 +653,7 @@ mod tests {
         try_cfg(params).expect("valid config")
     }
 
-    fn try_cfg(params: &[(&str, &str)]) -> Result<Config, crate::config::ConfigError> {
+    fn try_cfg(params: &[(&str, &str)]) -> Result<Config, ConfigError> {
         let mut all = vec![("pdy_routing_key".to_string(), ParamValue::Str(KEY.into()))];
         all.extend(
             params
@@ -338,8 +703,8 @@ mod tests {
     #[test]
     fn defaults_accept_a_hard_problem() {
         let c = cfg(&[]);
-        assert_eq!(problem_filter(&c, &host(1)), None);
-        assert_eq!(problem_filter(&c, &service(2)), None);
+        assert_eq!(problem_filter(&c.decision.filter, &host(1)), None);
+        assert_eq!(problem_filter(&c.decision.filter, &service(2)), None);
     }
 
     #[test]
@@ -360,7 +725,7 @@ mod tests {
             };
             let mut ev = service(2);
             ev.hard = *hard;
-            assert_eq!(problem_filter(&c, &ev), *want, "row {i}");
+            assert_eq!(problem_filter(&c.decision.filter, &ev), *want, "row {i}");
         }
     }
 
@@ -384,7 +749,7 @@ mod tests {
         ];
         for (i, (hs, ss, ev, want)) in table.iter().enumerate() {
             let c = cfg(&[("host_status", hs), ("service_status", ss)]);
-            assert_eq!(problem_filter(&c, ev), *want, "row {i}");
+            assert_eq!(problem_filter(&c.decision.filter, ev), *want, "row {i}");
         }
     }
 
@@ -420,7 +785,7 @@ mod tests {
             let c = cfg(params);
             let mut ev = service(2);
             ev.flags = *flags;
-            assert_eq!(problem_filter(&c, &ev), *want, "row {i}");
+            assert_eq!(problem_filter(&c.decision.filter, &ev), *want, "row {i}");
         }
     }
 
@@ -476,7 +841,12 @@ mod tests {
             let c = cfg(params);
             for mut ev in [host(1), service(2)] {
                 ev.ctx.hostgroups = groups(names);
-                assert_eq!(problem_filter(&c, &ev), *want, "row {i} {:?}", ev.kind());
+                assert_eq!(
+                    problem_filter(&c.decision.filter, &ev),
+                    *want,
+                    "row {i} {:?}",
+                    ev.kind()
+                );
             }
         }
         let err =
@@ -568,11 +938,11 @@ mod tests {
             let mut ev = service(2);
             ev.ctx.host_name = host_name.map(str::to_string);
             ev.ctx.service_description = svc_name.map(str::to_string);
-            assert_eq!(problem_filter(&c, &ev), *want, "row {i}");
+            assert_eq!(problem_filter(&c.decision.filter, &ev), *want, "row {i}");
         }
         // service patterns never apply to hosts
         let c = cfg(&[("accepted_services", "^nothing$")]);
-        assert_eq!(problem_filter(&c, &host(1)), None);
+        assert_eq!(problem_filter(&c.decision.filter, &host(1)), None);
         // a pattern Lua refuses is refused at init, naming the parameter and Lua's reason
         let e = try_cfg(&[("accepted_hosts", "web[")]).unwrap_err();
         assert_eq!(e.parameter, "accepted_hosts");
@@ -628,9 +998,13 @@ mod tests {
             let c = cfg(params);
             let mut ev = service(2);
             ev.ctx.servicegroups = groups(names);
-            assert_eq!(problem_filter(&c, &ev), *want, "row {i}");
+            assert_eq!(problem_filter(&c.decision.filter, &ev), *want, "row {i}");
             // service groups never apply to hosts
-            assert_eq!(problem_filter(&c, &host(1)), None, "row {i} host");
+            assert_eq!(
+                problem_filter(&c.decision.filter, &host(1)),
+                None,
+                "row {i} host"
+            );
         }
         assert!(
             try_cfg(&[
@@ -687,7 +1061,7 @@ mod tests {
             let c = cfg(params);
             for mut ev in [host(1), service(2)] {
                 ev.ctx.poller = poller.map(str::to_string);
-                assert_eq!(problem_filter(&c, &ev), *want, "row {i}");
+                assert_eq!(problem_filter(&c.decision.filter, &ev), *want, "row {i}");
             }
         }
         assert!(try_cfg(&[("accepted_pollers", "a"), ("rejected_pollers", "b")]).is_err());
@@ -722,7 +1096,7 @@ mod tests {
             for mut ev in [host(1), service(2)] {
                 ev.ctx.host_severity = *sev;
                 // the host filter also applies to services (library behaviour)
-                assert_eq!(problem_filter(&c, &ev), *want, "row {i}");
+                assert_eq!(problem_filter(&c.decision.filter, &ev), *want, "row {i}");
             }
         }
     }
@@ -745,9 +1119,13 @@ mod tests {
             ]);
             let mut ev = service(2);
             ev.ctx.service_severity = *sev;
-            assert_eq!(problem_filter(&c, &ev), *want, "row {i}");
+            assert_eq!(problem_filter(&c.decision.filter, &ev), *want, "row {i}");
             // never applies to hosts
-            assert_eq!(problem_filter(&c, &host(1)), None, "row {i} host");
+            assert_eq!(
+                problem_filter(&c.decision.filter, &host(1)),
+                None,
+                "row {i} host"
+            );
         }
     }
 
@@ -770,11 +1148,11 @@ mod tests {
             if !svc_known {
                 ev.ctx.service_description = None;
             }
-            assert_eq!(problem_filter(&c, &ev), *want, "row {i}");
+            assert_eq!(problem_filter(&c.decision.filter, &ev), *want, "row {i}");
         }
         // a host event needs no service description
         let c = cfg(&[("skip_anon_events", "1")]);
-        assert_eq!(problem_filter(&c, &host(1)), None);
+        assert_eq!(problem_filter(&c.decision.filter, &host(1)), None);
     }
 
     #[test]
@@ -789,7 +1167,7 @@ mod tests {
         ];
         for (i, (value, level)) in table.into_iter().enumerate() {
             assert_eq!(
-                nil_id_level(&cfg(&[("skip_nil_id", value)])),
+                nil_id_level(&cfg(&[("skip_nil_id", value)]).decision.filter),
                 level,
                 "row {i}"
             );
@@ -855,14 +1233,26 @@ mod tests {
         let mut ev = service(2);
         ev.hard = false;
         ev.flags.in_downtime = true;
-        assert_eq!(problem_filter(&c, &ev), Some(Rejection::Soft));
+        assert_eq!(
+            problem_filter(&c.decision.filter, &ev),
+            Some(Rejection::Soft)
+        );
         ev.ctx.host_name = None;
-        assert_eq!(problem_filter(&c, &ev), Some(Rejection::Anonymous));
+        assert_eq!(
+            problem_filter(&c.decision.filter, &ev),
+            Some(Rejection::Anonymous)
+        );
         let mut ev = service(2);
         ev.flags.in_downtime = true;
-        assert_eq!(problem_filter(&c, &ev), Some(Rejection::InDowntime));
+        assert_eq!(
+            problem_filter(&c.decision.filter, &ev),
+            Some(Rejection::InDowntime)
+        );
         ev.flags.in_downtime = false;
-        assert_eq!(problem_filter(&c, &ev), Some(Rejection::Hostgroup));
+        assert_eq!(
+            problem_filter(&c.decision.filter, &ev),
+            Some(Rejection::Hostgroup)
+        );
     }
 
     #[test]

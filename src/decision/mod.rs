@@ -20,6 +20,7 @@
 //!   the old Lua connector still close; other OK statuses of unknown objects send nothing.
 
 pub mod filter;
+pub mod options;
 pub mod seen;
 
 use std::collections::HashMap;
@@ -27,12 +28,12 @@ use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
-use crate::config::{Config, DowntimeAction};
 use crate::decision::seen::Seen;
 use crate::event::{AdaptiveEvent, Context, Flags, Kind, Names, ObjectKey, StatusEvent};
 use crate::outbox::ObjectState;
 use crate::payload::Action;
 use filter::Rejection;
+pub use options::{DecisionOptions, DowntimeAction};
 
 /// The part of a status that can change a decision. Two statuses with the same `Observed`
 /// lead to the same decision, so the fast path can skip an unchanged object.
@@ -111,7 +112,7 @@ struct Entry {
 
 /// A copy of the status an incident was triggered with, when the configuration can use it
 /// again (about a kilobyte per open incident, not spent otherwise).
-fn kept(cfg: &Config, ev: &StatusEvent) -> Option<Box<StatusEvent>> {
+fn kept(cfg: &DecisionOptions, ev: &StatusEvent) -> Option<Box<StatusEvent>> {
     let used = cfg.downtime_action == DowntimeAction::Resolve
         || (cfg.suppress_services_of_down_hosts && ev.kind() == Kind::Host);
     used.then(|| Box::new(ev.clone()))
@@ -377,8 +378,8 @@ impl Memory {
     }
 
     /// Why a problem may not open an incident now, including a DOWN host.
-    fn rejection(&self, cfg: &Config, ev: &StatusEvent) -> Option<Rejection> {
-        filter::problem_filter(cfg, ev).or_else(|| {
+    fn rejection(&self, cfg: &DecisionOptions, ev: &StatusEvent) -> Option<Rejection> {
+        filter::problem_filter(&cfg.filter, ev).or_else(|| {
             (cfg.suppress_services_of_down_hosts
                 && ev.kind() == Kind::Service
                 && self.host_down(ev.key.host_id))
@@ -387,7 +388,7 @@ impl Memory {
     }
 
     /// Decides what to send for a host or service status, and records it.
-    pub fn decide(&mut self, cfg: &Config, ev: &StatusEvent) -> Outcome {
+    pub fn decide(&mut self, cfg: &DecisionOptions, ev: &StatusEvent) -> Outcome {
         let last = self.objects.get(&ev.key).and_then(|e| e.last);
         if last.is_some_and(|l| l.supersedes(ev)) {
             return Outcome::skip(Skip::NotNewer);
@@ -419,7 +420,7 @@ impl Memory {
     }
 
     /// Applies a BBDO 3 adaptive status (acknowledgement or downtime depth changed).
-    pub fn adapt(&mut self, cfg: &Config, ad: &AdaptiveEvent) -> Outcome {
+    pub fn adapt(&mut self, cfg: &DecisionOptions, ad: &AdaptiveEvent) -> Outcome {
         let Some(entry) = self.objects.get_mut(&ad.key) else {
             return Outcome::skip(Skip::Nothing);
         };
@@ -471,7 +472,7 @@ impl Memory {
 
     /// Applies a Centreon acknowledgement event: true when the open, not yet acknowledged
     /// incident must now be acknowledged in PagerDuty (`send_acknowledgements` permitting).
-    pub fn acknowledge(&mut self, cfg: &Config, key: ObjectKey) -> bool {
+    pub fn acknowledge(&mut self, cfg: &DecisionOptions, key: ObjectKey) -> bool {
         match self.objects.get_mut(&key) {
             Some(Entry {
                 incident: Incident::Open { acknowledged, .. },
@@ -500,7 +501,7 @@ impl Memory {
     }
 
     /// Sends the held problem of `key` if nothing holds it back any more.
-    fn release(&mut self, cfg: &Config, key: ObjectKey) -> Option<Step> {
+    fn release(&mut self, cfg: &DecisionOptions, key: ObjectKey) -> Option<Step> {
         let held = self.objects.get(&key)?.held.as_deref()?;
         match self.rejection(cfg, held) {
             Some(_) => None,
@@ -524,7 +525,7 @@ impl Memory {
     }
 
     /// The host is UP again: its held service problems are sent if nothing else holds them.
-    fn release_services(&mut self, cfg: &Config, host_id: u64) -> Vec<Step> {
+    fn release_services(&mut self, cfg: &DecisionOptions, host_id: u64) -> Vec<Step> {
         let mut keys: Vec<ObjectKey> = self
             .objects
             .iter()
@@ -577,7 +578,7 @@ fn current(ev: &StatusEvent, action: Action, opens: bool) -> Outcome {
 
 /// The rules for one status of one object; `entry` is updated in place.
 fn decide_status(
-    cfg: &Config,
+    cfg: &DecisionOptions,
     ev: &StatusEvent,
     known: bool,
     flags_before: Flags,
@@ -620,7 +621,7 @@ fn decide_status(
 }
 
 fn decide_problem(
-    cfg: &Config,
+    cfg: &DecisionOptions,
     ev: &StatusEvent,
     rejection: Option<Rejection>,
     entry: &mut Entry,
@@ -685,7 +686,7 @@ mod tests {
     use crate::config::{Config, ParamValue};
     use crate::event::{Bbdo, Context};
 
-    fn cfg_with(extra: &[(&str, &str)]) -> Config {
+    fn cfg_with(extra: &[(&str, &str)]) -> DecisionOptions {
         let mut params = vec![(
             "pdy_routing_key".to_string(),
             ParamValue::Str("abcdefghijklmnopqrstuvwxyz012345".into()),
@@ -693,10 +694,10 @@ mod tests {
         for (k, v) in extra {
             params.push((k.to_string(), ParamValue::Str(v.to_string())));
         }
-        Config::from_params(&params).unwrap().0
+        Config::from_params(&params).unwrap().0.decision
     }
 
-    fn cfg() -> Config {
+    fn cfg() -> DecisionOptions {
         cfg_with(&[])
     }
 

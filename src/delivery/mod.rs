@@ -31,6 +31,7 @@
 //! it. Every network call happens on the lanes; stopping aborts requests in flight and
 //! joins every thread.
 
+pub mod options;
 pub mod retry;
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -41,13 +42,12 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::config::{Config, Secret};
 use crate::event::StatusEvent;
-use crate::http::curl::CurlCommand;
-use crate::http::send::Sender;
+use crate::http::{curl::CurlCommand, send::Sender};
 use crate::log::{Level, Logger};
 use crate::outbox::{ObjectState, Outbox, OutboxError, Reader, Stored};
-use crate::payload::{self, Action};
+use crate::params::Secret;
+use crate::payload::{self, Action, PayloadOptions};
 use crate::stats::{self, Counters};
 use retry::{Jitter, Outcome};
 
@@ -123,7 +123,7 @@ impl Held {
     /// Builds the payload of a status handed over unbuilt (once; the committer's thread,
     /// outside any lock: the same payload Broker's thread would have built, as it depends on
     /// the status and the configuration only).
-    fn build(&mut self, cfg: &Config) {
+    fn build(&mut self, cfg: &PayloadOptions) {
         if let Some(st) = self.status.take() {
             self.out = payload::status_event(&st, self.out.action, cfg).into();
         }
@@ -371,7 +371,7 @@ impl Delivery {
     /// Starts the committer on `outbox` and the lanes; pending events of an earlier run are
     /// queued first, in their original order.
     pub fn start(
-        cfg: &Config,
+        cfg: &options::Setup<'_>,
         outbox: Outbox,
         log: Arc<Logger>,
         transport: Transport,
@@ -408,19 +408,19 @@ impl Delivery {
         };
         let committer = Committer {
             shared: Arc::clone(&d.shared),
-            cfg: cfg.clone(),
+            cfg: cfg.payload.clone(),
             outbox,
             rx,
             held: VecDeque::new(),
             results: Vec::new(),
             pending_rows: pending.len() as u64,
-            max_events: cfg.outbox_max_events,
-            rejected_max: cfg.rejected_max_events,
-            delay: cfg.outbox_commit_delay,
-            max_buffer_size: cfg.max_buffer_size.max(1),
-            max_buffer_age: cfg.max_buffer_age,
-            stats_path: cfg.stats_path.clone(),
-            stats_interval: cfg.stats_interval,
+            max_events: cfg.outbox.max_events,
+            rejected_max: cfg.outbox.rejected_max_events,
+            delay: cfg.outbox.commit_delay,
+            max_buffer_size: cfg.delivery.max_buffer_size.max(1),
+            max_buffer_age: cfg.delivery.max_buffer_age,
+            stats_path: cfg.stats.path.clone(),
+            stats_interval: cfg.stats.interval,
             last_stats: None,
             blocked: None,
             clear_since: None,
@@ -433,7 +433,7 @@ impl Delivery {
                 .spawn(move || committer.run())
                 .map_err(spawn_err)?,
         );
-        let curl = cfg.log_curl_commands.then(|| CurlCommand::new(cfg));
+        let curl = cfg.http.curl_command();
         for (lane, reader) in readers.into_iter().enumerate() {
             let shared = Arc::clone(&d.shared);
             let transport = d.transport.clone();
@@ -562,7 +562,7 @@ enum Blocked {
 struct Committer {
     shared: Arc<Shared>,
     /// What the payloads of statuses are built with.
-    cfg: Config,
+    cfg: PayloadOptions,
     outbox: Outbox,
     rx: Receiver<Msg>,
     /// Events received and not yet committed, in order.
@@ -1290,7 +1290,7 @@ fn processed(shared: &Shared, turn: Turn, lane: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::ParamValue;
+    use crate::config::{Config, ParamValue};
     use crate::event::ObjectKey;
     use crate::payload::Outgoing;
     use std::sync::atomic::Ordering::Relaxed;
@@ -1315,7 +1315,7 @@ mod tests {
         let params = [("pdy_routing_key".to_string(), ParamValue::Str(key.into()))];
         let c = Committer {
             shared: Arc::clone(&shared),
-            cfg: Config::from_params(&params).unwrap().0,
+            cfg: Config::from_params(&params).unwrap().0.payload,
             outbox,
             rx,
             held: VecDeque::new(),

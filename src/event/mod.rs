@@ -7,6 +7,8 @@
 
 use std::fmt;
 
+pub mod options;
+
 /// Category `neb` (the only one we act on).
 pub const CATEGORY_NEB: u32 = 1;
 

@@ -5,7 +5,7 @@
 //! single quotes. Here the same, with what our requests also carry (timeouts, the user agent,
 //! `ca_file`), every argument quoted for a POSIX shell (a `'` in the body does not end the
 //! argument, as it did there), and no secret: the routing key in the body is masked as
-//! everywhere else ([`crate::config::Secret::masked`]: all but its last 4 characters
+//! everywhere else ([`crate::params::Secret::masked`]: all but its last 4 characters
 //! replaced by `*`) and a proxy password is `****` (the library wrote both in clear). Put
 //! the real key in place of the masked one and the command posts the same JSON. A proxy
 //! taken from the environment (`HTTPS_PROXY`...) is not written: curl reads the same
@@ -13,7 +13,8 @@
 
 use std::time::Duration;
 
-use crate::config::{Config, Secret};
+use crate::http::options::HttpOptions;
+use crate::params::Secret;
 use crate::payload::{self, Outgoing};
 
 /// Where a proxy password is written: never its value, nor its length.
@@ -28,7 +29,7 @@ pub struct CurlCommand {
 
 impl CurlCommand {
     /// The options every request of `cfg` is sent with.
-    pub fn new(cfg: &Config) -> CurlCommand {
+    pub fn new(cfg: &HttpOptions) -> CurlCommand {
         let connect = cfg.timeout.min(crate::http::send::CONNECT_TIMEOUT);
         let mut words = vec![
             "curl".to_string(),
@@ -91,7 +92,7 @@ fn quote(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::ParamValue;
+    use crate::config::{Config, ParamValue};
     use crate::payload::Action;
 
     const KEY: &str = "R0ut1ngKeyABCDEFGHIJKLMNOPQRSTUV";
@@ -111,7 +112,7 @@ mod tests {
             dedup_key: "12_34",
             summary: "it's 'quoted' & $HOME `x`",
             source: "srv",
-            severity: crate::config::Severity::Critical,
+            severity: crate::payload::Severity::Critical,
             timestamp: None,
             component: None,
             group: None,
@@ -127,7 +128,7 @@ mod tests {
     fn defaults() {
         let c = cfg(&[]);
         let out = event();
-        let line = CurlCommand::new(&c).line(&out, &c.routing_key);
+        let line = CurlCommand::new(&c.http).line(&out, &c.routing_key);
         let body = payload::with_masked_key(&out, &c.routing_key);
         assert_eq!(
             line,
@@ -167,7 +168,7 @@ mod tests {
                 "https://events.eu.pagerduty.com/v2/enqueue",
             ),
         ]);
-        let line = CurlCommand::new(&c).line(&event(), &c.routing_key);
+        let line = CurlCommand::new(&c.http).line(&event(), &c.routing_key);
         assert!(
             line.starts_with(
                 "curl -sS -X POST --connect-timeout 2.5 --max-time 2.5 \
@@ -181,14 +182,14 @@ mod tests {
 
         // a proxy user without a password; a legacy proxy string with credentials
         let c = cfg(&[("http_proxy_string", "socks5://u:pw%40x@10.0.0.1:1080")]);
-        let line = CurlCommand::new(&c).line(&event(), &c.routing_key);
+        let line = CurlCommand::new(&c.http).line(&event(), &c.routing_key);
         assert!(
             line.contains("--proxy 'socks5://10.0.0.1:1080' --proxy-user 'u:****' -H"),
             "{line}"
         );
         assert!(!line.contains("pw"), "{line}");
         let c = cfg(&[("http_proxy_string", "http://u@p:3128")]);
-        let line = CurlCommand::new(&c).line(&event(), &c.routing_key);
+        let line = CurlCommand::new(&c.http).line(&event(), &c.routing_key);
         assert!(line.contains("--proxy-user 'u:' -H"), "{line}");
     }
 

@@ -2,5 +2,6 @@
 //! line ([`curl`]) and name resolution without a thread per request ([`resolve`]).
 
 pub mod curl;
+pub mod options;
 pub mod resolve;
 pub mod send;

@@ -8,9 +8,10 @@ use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig, parse_pem};
 use ureq::unversioned::transport::DefaultConnector;
 use ureq::{Agent, Proxy as UreqProxy, ProxyProtocol};
 
-use crate::config::{Config, Proxy, Secret};
 use crate::delivery::retry::{self, Outcome};
+use crate::http::options::{HttpOptions, Proxy};
 use crate::http::resolve::CachingResolver;
+use crate::params::Secret;
 
 /// Where the system's certificate authorities are (Debian, then Enterprise Linux).
 const SYSTEM_CA_BUNDLES: &[&str] = &[
@@ -130,13 +131,17 @@ pub enum Failure {
 impl Sender {
     /// Builds the HTTP agent. `connections` is how many requests may run at once.
     /// The error names the parameter at fault and never holds a secret.
-    pub fn new(cfg: &Config, connections: usize) -> Result<Sender, String> {
+    pub fn new(
+        cfg: &HttpOptions,
+        routing_key: &Secret,
+        connections: usize,
+    ) -> Result<Sender, String> {
         let proxy = match &cfg.proxy {
             Some(p) => Some(ureq_proxy(p)?),
             None => proxy_from_env()?,
         };
         let proxied = proxy.is_some();
-        let mask = Mask::new(&cfg.routing_key, proxy.as_ref());
+        let mask = Mask::new(routing_key, proxy.as_ref());
         let connect = cfg.timeout.min(CONNECT_TIMEOUT);
         let config = Agent::config_builder()
             .http_status_as_error(false)
@@ -351,7 +356,7 @@ fn ureq_proxy(p: &Proxy) -> Result<UreqProxy, String> {
 
 /// TLS settings: verification (unless `verify_certificate = 0`) against Mozilla's roots, or,
 /// with `ca_file`, against the system's bundle plus the authorities of that file.
-fn tls_config(cfg: &Config) -> Result<TlsConfig, String> {
+fn tls_config(cfg: &HttpOptions) -> Result<TlsConfig, String> {
     let mut tls = TlsConfig::builder().disable_verification(!cfg.verify_certificate);
     if let Some(path) = &cfg.ca_file {
         let pem = std::fs::read(path)
@@ -387,7 +392,7 @@ fn pem_certificates(pem: &[u8]) -> Vec<Certificate<'static>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::ParamValue;
+    use crate::config::{Config, ParamValue};
     use std::io::{BufRead, BufReader, Read, Write};
     use std::net::TcpListener;
 
@@ -452,7 +457,7 @@ mod tests {
             ("http_server_url".to_string(), ParamValue::Str(url.into())),
         ];
         let (cfg, _) = Config::from_params(&params).unwrap();
-        Sender::new(&cfg, 1).unwrap()
+        Sender::new(&cfg.http, &cfg.routing_key, 1).unwrap()
     }
 
     #[test]

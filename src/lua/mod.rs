@@ -31,11 +31,11 @@ use std::ptr;
 
 use sys::*;
 
-use crate::config::ParamValue;
 use crate::connector::{Connector, Quick};
 use crate::decision::Observed;
 use crate::event::{Flags, ObjectKey, RawEvent, RawValue};
 use crate::log::Level;
+use crate::params::ParamValue;
 
 /// Answers of `status()`.
 const STATUS_PENDING: lua_Integer = 0;

@@ -5,6 +5,7 @@
 //! percent-encoded in links, a service link, `client_url`, RFC 3339 timestamps, metrics
 //! from the perfdata, and a body that always fits PagerDuty's size limit.
 
+pub mod options;
 pub mod output;
 pub mod perfdata;
 pub mod template;
@@ -13,8 +14,10 @@ use std::io;
 
 use serde_json::{Map, Value};
 
-use crate::config::{Config, Secret, Severity};
+pub use options::{PayloadOptions, Severity, SeverityMap};
+
 use crate::event::{Context, Kind, ObjectKey, StatusEvent};
+use crate::params::Secret;
 use crate::timefmt;
 
 /// Largest body we send: PagerDuty's limit is 512 KB, whichever unit it means.
@@ -77,7 +80,7 @@ pub fn dedup_key(key: ObjectKey, prefix: &str) -> String {
 }
 
 /// The event for a host or service status.
-pub fn status_event(ev: &StatusEvent, action: Action, cfg: &Config) -> Outgoing {
+pub fn status_event(ev: &StatusEvent, action: Action, cfg: &PayloadOptions) -> Outgoing {
     let obj = Object::new(ev.key, &ev.ctx);
     let (first, rest) = split_first_line(&ev.output);
     let long: Vec<&str> = [rest.trim_end_matches(['\r', '\n']), ev.long_output.as_str()]
@@ -107,7 +110,7 @@ pub fn status_event(ev: &StatusEvent, action: Action, cfg: &Config) -> Outgoing 
         details.insert("Metrics".into(), Value::Object(metrics));
     }
 
-    let severity = severity(ev.kind(), ev.state, cfg);
+    let severity = cfg.severities.of(ev.kind(), ev.state);
     obj.assemble(action, cfg, &summary, severity, ev.observed_at(), details)
 }
 
@@ -153,7 +156,7 @@ impl<'a> Note<'a> {
 }
 
 /// The event for a [`Note`] about `key`.
-pub fn note_event(key: ObjectKey, ctx: &Context, note: &Note, cfg: &Config) -> Outgoing {
+pub fn note_event(key: ObjectKey, ctx: &Context, note: &Note, cfg: &PayloadOptions) -> Outgoing {
     let obj = Object::new(key, ctx);
     let author = note.author.map(str::trim).filter(|a| !a.is_empty());
     let comment = note.comment.filter(|c| !c.trim().is_empty());
@@ -522,7 +525,7 @@ impl<'a> Object<'a> {
     fn assemble(
         &self,
         action: Action,
-        cfg: &Config,
+        cfg: &PayloadOptions,
         summary: &str,
         severity: Severity,
         timestamp: Option<i64>,
@@ -588,19 +591,6 @@ fn link(href: String, text: Option<&str>) -> Value {
         l.insert("text".into(), t.into());
     }
     Value::Object(l)
-}
-
-/// PagerDuty severity of a state: problems per `cfg.severities`, everything else `info`.
-fn severity(kind: Kind, state: i64, cfg: &Config) -> Severity {
-    let map = &cfg.severities;
-    match (kind, state) {
-        (Kind::Host, 1) => map.host_down,
-        (Kind::Host, 2) => map.host_unreachable,
-        (Kind::Service, 1) => map.service_warning,
-        (Kind::Service, 2) => map.service_critical,
-        (Kind::Service, 3) => map.service_unknown,
-        _ => Severity::Info,
-    }
 }
 
 /// The first line (trimmed) and everything after it.
@@ -868,18 +858,18 @@ fn shrink(body: &mut Map<String, Value>, budget: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::ParamValue;
+    use crate::config::{Config, ParamValue};
     use crate::event::{Bbdo, Flags};
     use serde_json::json;
 
     const KEY: &str = "0123456789abcdef0123456789abcdef";
 
-    fn cfg() -> Config {
+    fn cfg() -> PayloadOptions {
         cfg_with(&[])
     }
 
     /// The test configuration with `extra` parameters, as users write them.
-    fn cfg_with(extra: &[(&str, &str)]) -> Config {
+    fn cfg_with(extra: &[(&str, &str)]) -> PayloadOptions {
         let params: Vec<(String, ParamValue)> = [
             ("pdy_routing_key", KEY),
             ("pdy_centreon_url", "https://centreon.example.com"),
@@ -889,7 +879,7 @@ mod tests {
         .chain(extra)
         .map(|(k, v)| (k.to_string(), ParamValue::Str(v.to_string())))
         .collect();
-        Config::from_params(&params).unwrap().0
+        Config::from_params(&params).unwrap().0.payload
     }
 
     fn status(host_id: u64, service_id: u64, state: i64) -> StatusEvent {
@@ -1241,7 +1231,7 @@ mod tests {
     #[test]
     fn severities_follow_the_map() {
         let c = cfg();
-        let sev = |kind, state| severity(kind, state, &c).as_str();
+        let sev = |kind, state| c.severities.of(kind, state).as_str();
         assert_eq!(sev(Kind::Host, 0), "info");
         assert_eq!(sev(Kind::Host, 1), "critical");
         assert_eq!(sev(Kind::Host, 2), "critical");
@@ -1252,7 +1242,7 @@ mod tests {
         assert_eq!(sev(Kind::Service, 4), "info");
         let mut c2 = cfg();
         c2.severities.host_down = Severity::Warning;
-        assert_eq!(severity(Kind::Host, 1, &c2), Severity::Warning);
+        assert_eq!(c2.severities.of(Kind::Host, 1), Severity::Warning);
     }
 
     #[test]

@@ -19,6 +19,7 @@
 //!   bytes), and a cut text ends with [`crate::payload::TRUNCATION_MARKER`] when the limit
 //!   leaves room for it (more than its 12 characters); the text sent never exceeds the limit.
 
+use crate::params::{ConfigError, Given, Param, ParamReader, ParamValue};
 use crate::payload::{TRUNCATION_MARKER, truncate_chars};
 
 /// How the plugin output goes into events.
@@ -103,6 +104,73 @@ fn cut(s: &str, limit: usize) -> String {
         s.chars().take(limit).collect()
     }
 }
+
+/// Largest `output_size_limit`, in characters (PagerDuty takes 512 KB in all).
+const MAX_OUTPUT_SIZE_LIMIT: i64 = 1_000_000;
+
+impl OutputOptions {
+    /// Reads the output options.
+    pub(crate) fn read(r: &mut ParamReader) -> Result<OutputOptions, ConfigError> {
+        let long = r.flag(&USE_LONG_OUTPUT)?;
+        let size_limit = r.integer(&OUTPUT_SIZE_LIMIT)?.map(|n| n as usize);
+        let remove = r.flag(&REMOVE_LINE_BREAK)?;
+        let replacement = match r.take(&LINE_BREAK_REPLACEMENT) {
+            None => None,
+            // Kept as written (" | " is not trimmed); a blank value is the default space.
+            Some(Given {
+                value: ParamValue::Str(s),
+                ..
+            }) => Some((s, remove)),
+            Some(e) => Some((e.text()?, remove)),
+        };
+        let line_break = match replacement {
+            Some((text, true)) => Some(text),
+            Some((_, false)) => {
+                r.warn(
+                    "parameter 'output_line_break_replacement_character' has no effect without \
+                     remove_line_break_in_output=1",
+                );
+                None
+            }
+            None => remove.then(|| " ".to_string()),
+        };
+        Ok(OutputOptions {
+            long,
+            size_limit,
+            line_break,
+        })
+    }
+}
+
+const USE_LONG_OUTPUT: Param = Param::flag(
+    "use_long_output",
+    true,
+    "1 (default) = the long output is sent (custom_details.LongOutput); 0 = the first line only",
+);
+const OUTPUT_SIZE_LIMIT: Param = Param::integer(
+    "output_size_limit",
+    1,
+    MAX_OUTPUT_SIZE_LIMIT,
+    None,
+    "at most this many characters of plugin output in an event, first line and long output together, 1 to 1000000 (default: no limit but PagerDuty's)",
+);
+const REMOVE_LINE_BREAK: Param = Param::flag(
+    "remove_line_break_in_output",
+    false,
+    "1 = the line breaks of the output sent are replaced with output_line_break_replacement_character (default 0: kept)",
+);
+const LINE_BREAK_REPLACEMENT: Param = Param::new(
+    "output_line_break_replacement_character",
+    "what replaces a line break with remove_line_break_in_output=1 (default a space)",
+);
+
+/// The output options' parameters.
+pub(crate) const PARAMS: &[Param] = &[
+    OUTPUT_SIZE_LIMIT,
+    USE_LONG_OUTPUT,
+    REMOVE_LINE_BREAK,
+    LINE_BREAK_REPLACEMENT,
+];
 
 #[cfg(test)]
 mod tests {

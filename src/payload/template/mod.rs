@@ -21,12 +21,12 @@ use std::collections::{BTreeSet, HashMap};
 
 use serde_json::{Map, Value};
 
-use crate::config::{KNOWN_CATEGORIES, KNOWN_ELEMENTS, Severity};
+use crate::event::options::{KNOWN_CATEGORIES, KNOWN_ELEMENTS};
 use crate::event::{Bbdo, Context, Kind, ObjectKey, RawEvent, RawValue, StatusEvent, element};
 use crate::log::Logger;
 use crate::luapattern::Pattern;
 use crate::payload::output::{OutputOptions, first_line};
-use crate::payload::{self, Action, Outgoing};
+use crate::payload::{self, Action, Outgoing, Severity};
 use crate::timefmt;
 
 /// Fields of Broker's acknowledgement events (both BBDO versions) and those common to all.
@@ -2144,7 +2144,7 @@ mod tests {
         );
     }
 
-    fn cfg() -> Config {
+    fn cfg() -> crate::payload::PayloadOptions {
         let params = [
             ("pdy_routing_key".to_string(), ParamValue::Str(KEY.into())),
             (
@@ -2152,7 +2152,7 @@ mod tests {
                 ParamValue::Str("https://centreon.example.com".into()),
             ),
         ];
-        Config::from_params(&params).unwrap().0
+        Config::from_params(&params).unwrap().0.payload
     }
 
     fn status(raw: &RawEvent, t: &Templates) -> StatusEvent {
