@@ -8,6 +8,7 @@ use super::fields::{For, HOST_IDENTITY, SERVICE_IDENTITY};
 use super::macros::{Macro, Piece, Source, pieces};
 use super::{Loaded, Templates};
 use crate::config::{KNOWN_CATEGORIES, KNOWN_ELEMENTS, Severity};
+use crate::event::Bbdo;
 use crate::payload::output::OutputOptions;
 
 /// A JSON value of a template, macros located.
@@ -30,14 +31,16 @@ pub(super) struct Template {
     pub(super) fields: Vec<(Vec<Piece>, Node)>,
 }
 
-/// The templates of slot order [`SLOTS`].
-pub(super) const SLOTS: [(&str, For, bool); 6] = [
-    ("neb_host_status", For::Host, false),
-    ("neb_pb_host_status", For::Host, true),
-    ("neb_service_status", For::Service, false),
-    ("neb_pb_service_status", For::Service, true),
-    ("neb_acknowledgement", For::Acknowledgement, false),
-    ("neb_pb_acknowledgement", For::Acknowledgement, true),
+/// The templates a file may hold, in slot order: key, events formatted, BBDO version.
+// NOTE(issue 32): the keys are `neb_` and Broker's element names; when event/ holds the one
+// table of event types with their names, these rows are read from it.
+pub(super) const SLOTS: [(&str, For, Bbdo); 6] = [
+    ("neb_host_status", For::Host, Bbdo::V2),
+    ("neb_pb_host_status", For::Host, Bbdo::V3),
+    ("neb_service_status", For::Service, Bbdo::V2),
+    ("neb_pb_service_status", For::Service, Bbdo::V3),
+    ("neb_acknowledgement", For::Acknowledgement, Bbdo::V2),
+    ("neb_pb_acknowledgement", For::Acknowledgement, Bbdo::V3),
 ];
 
 /// The `dedup_key`s a file's status templates set: per object kind (host, service), with the

@@ -24,7 +24,9 @@ mod needs;
 mod render;
 mod value;
 
-use crate::event::{Bbdo, Context, Kind, ObjectKey, RawValue, StatusEvent, element};
+use crate::event::{
+    Bbdo, CATEGORY_NEB, Context, EventClass, Kind, ObjectKey, RawValue, StatusEvent,
+};
 use crate::log::Logger;
 use crate::payload::output::OutputOptions;
 use crate::payload::{self, Action, Outgoing};
@@ -74,15 +76,15 @@ impl Templates {
     }
 
     fn slot(&self, what: For, bbdo: Bbdo) -> Option<&Template> {
-        let find = |pb: bool| {
+        let find = |version: Bbdo| {
             SLOTS
                 .iter()
-                .position(|(_, f, p)| *f == what && *p == pb)
+                .position(|(_, f, v)| *f == what && *v == version)
                 .and_then(|i| self.slots[i].as_ref())
         };
         match bbdo {
-            Bbdo::V3 => find(true).or_else(|| find(false)),
-            Bbdo::V2 => find(false),
+            Bbdo::V3 => find(Bbdo::V3).or_else(|| find(Bbdo::V2)),
+            Bbdo::V2 => find(Bbdo::V2),
         }
     }
 
@@ -166,9 +168,9 @@ impl Templates {
     }
 }
 
-/// The BBDO version of the event a context was captured from (its `element`).
+/// The BBDO version of the event a context was captured from (its `element`), as
+/// [`EventClass`] classifies it; BBDO 2 when it does not say.
 fn bbdo_of(ctx: &Context) -> Bbdo {
-    use element::*;
     let int = |name: &str| {
         ctx.template_fields
             .iter()
@@ -179,16 +181,15 @@ fn bbdo_of(ctx: &Context) -> Bbdo {
             })
     };
     let el = int("element").or_else(|| int("_type").map(|t| t & 0xffff));
-    match el.map(|e| e as u32) {
+    // NOTE(issue 32): when event/ gives a class its BBDO version, this match goes there.
+    match el.and_then(|e| EventClass::of(CATEGORY_NEB, e as u32)) {
         Some(
-            PB_HOST_STATUS
-            | PB_SERVICE_STATUS
-            | PB_ACKNOWLEDGEMENT
-            | PB_DOWNTIME
-            | PB_ADAPTIVE_HOST_STATUS
-            | PB_ADAPTIVE_SERVICE_STATUS,
-        ) => Bbdo::V3,
-        _ => Bbdo::V2,
+            EventClass::Status(_, bbdo)
+            | EventClass::Acknowledgement(bbdo)
+            | EventClass::Downtime(bbdo),
+        ) => bbdo,
+        Some(EventClass::Adaptive(_)) => Bbdo::V3,
+        None => Bbdo::V2,
     }
 }
 

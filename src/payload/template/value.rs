@@ -128,6 +128,9 @@ impl Scope<'_> {
                     _ => o,
                 }))
             }
+            // NOTE(issue 32): the rule of event/'s `from_raw` (acknowledged, else
+            // acknowledgement_type != 0); it becomes a call when event/ has its one
+            // flag-normalisation function (the field's own value is kept as written).
             "acknowledged" => self.raw(name).or_else(|| {
                 self.raw("acknowledgement_type")
                     .and_then(|t| t.integer())
@@ -232,6 +235,9 @@ impl Scope<'_> {
                 Val::Str(s) => Val::Str(first_line(&s).to_string()),
                 other => other,
             }),
+            // NOTE(issue 32): the state numbers are event/'s (`from_raw` accepts 0..=2 for a
+            // host, 0..=4 for a service); a `state_name` returning `None` out of range would
+            // let this be one call.
             Flag::State => {
                 let max = match kind {
                     Kind::Host => 2,
