@@ -5,10 +5,12 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::event::names::{KNOWN_CATEGORIES, KNOWN_ELEMENTS};
 use crate::files;
 
 use crate::luapattern::{self, Pattern};
 use crate::payload::output::OutputOptions;
+pub use crate::payload::severity::Severity;
 use crate::payload::template::Templates;
 use std::sync::Arc;
 
@@ -70,35 +72,6 @@ impl fmt::Debug for Secret {
 impl fmt::Display for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.masked())
-    }
-}
-
-/// PagerDuty severities.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Severity {
-    Critical,
-    Error,
-    Warning,
-    Info,
-}
-
-impl Severity {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Critical => "critical",
-            Severity::Error => "error",
-            Severity::Warning => "warning",
-            Severity::Info => "info",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Severity> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "critical" => Some(Severity::Critical),
-            "error" => Some(Severity::Error),
-            "warning" => Some(Severity::Warning),
-            "info" => Some(Severity::Info),
-            _ => None,
-        }
     }
 }
 
@@ -1595,72 +1568,6 @@ fn read_routing_key(r: &mut Reader) -> Result<Secret, ConfigError> {
         },
     }
 }
-
-/// Categories Broker knows (only `neb` is of use to us).
-pub(crate) const KNOWN_CATEGORIES: &[&str] = &[
-    "neb",
-    "bbdo",
-    "storage",
-    "correlation",
-    "dumper",
-    "bam",
-    "extcmd",
-];
-
-/// Element names the Centreon stream-connectors library knows, other than the ones we handle.
-pub(crate) const KNOWN_ELEMENTS: &[&str] = &[
-    "comment",
-    "custom_variable",
-    "custom_variable_status",
-    "event_handler",
-    "flapping_status",
-    "host_check",
-    "host_dependency",
-    "host_group",
-    "host_group_member",
-    "host",
-    "host_parent",
-    "instance",
-    "instance_status",
-    "log_entry",
-    "module",
-    "service_check",
-    "service_dependency",
-    "service_group",
-    "service_group_member",
-    "service",
-    "instance_configuration",
-    "responsive_instance",
-    "pb_service",
-    "pb_adaptive_service",
-    "pb_host",
-    "pb_adaptive_host",
-    "pb_severity",
-    "pb_tag",
-    "metric",
-    "rebuild",
-    "remove_graph",
-    "status",
-    "index_mapping",
-    "metric_mapping",
-    "ba_status",
-    "kpi_status",
-    "meta_service_status",
-    "ba_event",
-    "kpi_event",
-    "ba_duration_event",
-    "dimension_ba_event",
-    "dimension_kpi_event",
-    "dimension_ba_bv_relation_event",
-    "dimension_bv_event",
-    "dimension_truncate_table_signal",
-    "bam_rebuild",
-    "dimension_timeperiod",
-    "dimension_ba_timeperiod_relation",
-    "dimension_timeperiod_exception",
-    "dimension_timeperiod_exclusion",
-    "inherited_downtime",
-];
 
 /// The BBDO 2 and BBDO 3 element numbers of an element name we handle.
 fn handled_element(name: &str) -> Option<[u32; 2]> {

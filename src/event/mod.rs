@@ -7,6 +7,8 @@
 
 use std::fmt;
 
+pub(crate) mod names;
+
 /// Category `neb` (the only one we act on).
 pub const CATEGORY_NEB: u32 = 1;
 

@@ -7,9 +7,10 @@ use serde_json::Value;
 use super::fields::{For, HOST_IDENTITY, SERVICE_IDENTITY};
 use super::macros::{Macro, Piece, Source, pieces};
 use super::{Loaded, Templates};
-use crate::config::{KNOWN_CATEGORIES, KNOWN_ELEMENTS, Severity};
 use crate::event::Bbdo;
+use crate::event::names::{KNOWN_CATEGORIES, KNOWN_ELEMENTS};
 use crate::payload::output::OutputOptions;
+use crate::payload::severity::Severity;
 
 /// A JSON value of a template, macros located.
 #[derive(Debug, Clone, PartialEq)]

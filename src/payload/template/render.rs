@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 use super::file::{Node, Template};
 use super::macros::{Macro, Piece};
 use super::value::{Scope, Val};
-use crate::config::Severity;
+use crate::payload::severity::Severity;
 use crate::payload::{self, Action, Outgoing};
 use crate::timefmt;
 
