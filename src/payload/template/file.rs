@@ -1,6 +1,7 @@
 //! Reading a template file: the JSON checked, each template put in its slot, macros located.
 
 use std::collections::BTreeSet;
+use std::fmt;
 
 use serde_json::Value;
 
@@ -9,6 +10,7 @@ use super::macros::{Macro, Piece, Source, pieces};
 use super::{Loaded, Templates};
 use crate::event::Bbdo;
 use crate::event::names::{KNOWN_CATEGORIES, KNOWN_ELEMENTS};
+use crate::files::ReadError;
 use crate::payload::output::OutputOptions;
 use crate::payload::severity::Severity;
 
@@ -48,16 +50,70 @@ pub(super) const SLOTS: [(&str, For, Bbdo); 6] = [
 /// key of the template that sets each.
 type DedupKeys<'a> = [Vec<(&'a str, Vec<Piece>)>; 2];
 
+/// What is wrong with a template file (its `Display` is the message `init` gives).
+#[derive(Debug)]
+pub enum TemplateError {
+    /// The file cannot be read: missing, not a regular file, too large.
+    Unreadable(ReadError),
+    NotJson(serde_json::Error),
+    /// The file is not a JSON object of templates.
+    NotAnObject,
+    /// A key that is neither a template we use nor an event type the library knows.
+    UnknownKey(String),
+    /// The template of this key is not a JSON object.
+    TemplateNotAnObject(String),
+    /// What is wrong in the template of `key` (a macro, a key, `dedup_key`, `payload`).
+    InTemplate {
+        key: String,
+        problem: String,
+    },
+    /// Two status templates of one object kind set different `dedup_key`s.
+    DedupKeysDiffer {
+        first: String,
+        other: String,
+    },
+}
+
+impl fmt::Display for TemplateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TemplateError::Unreadable(e) => f.write_str(&e.about("it")),
+            TemplateError::NotJson(e) => write!(f, "it is not valid JSON: {e}"),
+            TemplateError::NotAnObject => f.write_str(
+                "expected a JSON object of templates keyed by <category>_<element> \
+                 (for example neb_service_status)",
+            ),
+            TemplateError::UnknownKey(key) => {
+                let names: Vec<&str> = SLOTS.iter().map(|(k, _, _)| *k).collect();
+                write!(
+                    f,
+                    "unknown template key \"{key}\" (expected <category>_<element>: {})",
+                    names.join(", ")
+                )
+            }
+            TemplateError::TemplateNotAnObject(key) => write!(
+                f,
+                "template \"{key}\" must be a JSON object (the event to send)"
+            ),
+            TemplateError::InTemplate { key, problem } => {
+                write!(f, "template \"{key}\": {problem}")
+            }
+            TemplateError::DedupKeysDiffer { first, other } => write!(
+                f,
+                "templates \"{first}\" and \"{other}\" set different dedup_keys: an object \
+                 has one dedup_key whatever the BBDO version (set the same one)"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for TemplateError {}
+
 /// Checks the text of a template file.
-pub(super) fn parse(text: &str) -> Result<Loaded, String> {
-    let root: Value =
-        serde_json::from_str(text).map_err(|e| format!("it is not valid JSON: {e}"))?;
+pub(super) fn parse(text: &str) -> Result<Loaded, TemplateError> {
+    let root: Value = serde_json::from_str(text).map_err(TemplateError::NotJson)?;
     let Value::Object(root) = root else {
-        return Err(
-            "expected a JSON object of templates keyed by <category>_<element> \
-                    (for example neb_service_status)"
-                .into(),
-        );
+        return Err(TemplateError::NotAnObject);
     };
     let mut warnings = Vec::new();
     let mut slots: Vec<Option<Template>> = vec![None; SLOTS.len()];
@@ -102,13 +158,14 @@ fn template<'a>(
     what: For,
     warnings: &mut Vec<String>,
     dedup: &mut DedupKeys<'a>,
-) -> Result<Template, String> {
+) -> Result<Template, TemplateError> {
     let Value::Object(obj) = value else {
-        return Err(format!(
-            "template \"{key}\" must be a JSON object (the event to send)"
-        ));
+        return Err(TemplateError::TemplateNotAnObject(key.to_string()));
     };
-    let at = |m: String| format!("template \"{key}\": {m}");
+    let at = |problem: String| TemplateError::InTemplate {
+        key: key.to_string(),
+        problem,
+    };
     let mut fields = Vec::new();
     for (name, v) in obj {
         match name.as_str() {
@@ -149,23 +206,23 @@ fn template<'a>(
 
 /// The one `dedup_key` of an object kind: the templates of both BBDO versions that set one
 /// must set the same.
-fn one_dedup_key(found: Vec<(&str, Vec<Piece>)>) -> Result<Option<Vec<Piece>>, String> {
+fn one_dedup_key(found: Vec<(&str, Vec<Piece>)>) -> Result<Option<Vec<Piece>>, TemplateError> {
     let mut found = found.into_iter();
     let Some((first_key, first)) = found.next() else {
         return Ok(None);
     };
     if let Some((other, _)) = found.find(|(_, p)| *p != first) {
-        return Err(format!(
-            "templates \"{first_key}\" and \"{other}\" set different dedup_keys: an \
-             object has one dedup_key whatever the BBDO version (set the same one)"
-        ));
+        return Err(TemplateError::DedupKeysDiffer {
+            first: first_key.to_string(),
+            other: other.to_string(),
+        });
     }
     Ok(Some(first))
 }
 
 /// A key of the file that is no template we use: a warning, or an error for a name the
 /// library would not know either.
-fn unused_key(key: &str) -> Result<String, String> {
+fn unused_key(key: &str) -> Result<String, TemplateError> {
     // `^(%w+)_(.*)`, as sc_params reads the keys.
     let known = key.split_once('_').is_some_and(|(cat, el)| {
         KNOWN_CATEGORIES.contains(&cat)
@@ -181,11 +238,7 @@ fn unused_key(key: &str) -> Result<String, String> {
              host statuses, service statuses and acknowledgements"
         ))
     } else {
-        let names: Vec<&str> = SLOTS.iter().map(|(k, _, _)| *k).collect();
-        Err(format!(
-            "unknown template key \"{key}\" (expected <category>_<element>: {})",
-            names.join(", ")
-        ))
+        Err(TemplateError::UnknownKey(key.to_string()))
     }
 }
 

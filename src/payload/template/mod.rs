@@ -31,6 +31,7 @@ use crate::log::Logger;
 use crate::payload::output::OutputOptions;
 use crate::payload::{self, Action, Outgoing};
 use fields::For;
+pub use file::TemplateError;
 use file::{SLOTS, Template};
 use macros::Piece;
 use render::Render;
@@ -54,23 +55,23 @@ pub type Loaded = (Templates, Vec<String>);
 
 impl Templates {
     /// Reads and checks `path`. The error says what is wrong, with the key and the macro.
-    pub fn load(path: &str) -> Result<Loaded, String> {
+    pub(crate) fn load(path: &str) -> Result<Loaded, TemplateError> {
         let text = crate::files::read_small(
             std::path::Path::new(path),
             crate::files::TEMPLATE_FILE_MAX_BYTES,
         )
-        .map_err(|e| e.about("it"))?;
+        .map_err(TemplateError::Unreadable)?;
         Templates::parse(&text)
     }
 
     /// Checks the text of a template file.
-    pub fn parse(text: &str) -> Result<Loaded, String> {
+    pub fn parse(text: &str) -> Result<Loaded, TemplateError> {
         file::parse(text)
     }
 
     /// The same templates, their `{output}` and `{short_output}` shaped by `output`
     /// (`use_long_output`, `output_size_limit`, `remove_line_break_in_output`).
-    pub fn with_output(mut self, output: OutputOptions) -> Self {
+    pub(crate) fn with_output(mut self, output: OutputOptions) -> Self {
         self.output = output;
         self
     }
@@ -113,7 +114,7 @@ impl Templates {
 
     /// The event for an acknowledgement or a resolve without a status (`builtin` is the
     /// built-in one): acknowledgements follow the acknowledgement template if there is one.
-    pub fn note_event(
+    pub(crate) fn note_event(
         &self,
         key: ObjectKey,
         ctx: &Context,

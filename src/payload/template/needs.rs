@@ -11,7 +11,7 @@ use crate::event::{Context, RawEvent};
 impl Templates {
     /// The raw fields the templates read, for the bridge (space separated): event fields and
     /// `cache.host.X` / `cache.service.X` values of `broker_cache:get_host` / `get_service`.
-    pub fn fields(&self) -> String {
+    pub(crate) fn fields(&self) -> String {
         self.needs.join(" ")
     }
 

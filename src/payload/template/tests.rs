@@ -20,7 +20,9 @@ fn warnings(v: Value) -> Vec<String> {
 }
 
 fn err(v: Value) -> String {
-    Templates::parse(&v.to_string()).expect_err("invalid templates")
+    Templates::parse(&v.to_string())
+        .expect_err("invalid templates")
+        .to_string()
 }
 
 fn ctx() -> Context {
@@ -344,7 +346,9 @@ fn svc_tpl(field: &str) -> Value {
 fn broken_templates_name_the_key_and_the_macro() {
     let e = err(json!(null)).to_string();
     assert!(e.contains("expected a JSON object"), "{e}");
-    let e = Templates::parse("{\"neb_service_status\": {").unwrap_err();
+    let e = Templates::parse("{\"neb_service_status\": {")
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("not valid JSON") && e.contains("line 1"), "{e}");
     let e = err(json!({"neb_service_status": "x"}));
     assert!(
@@ -899,4 +903,27 @@ fn bbdo_variants() {
             "any DOWN"
         );
     }
+}
+
+#[test]
+fn errors_have_kinds() {
+    let kind = |text: &str| Templates::parse(text).expect_err("invalid templates");
+    assert!(matches!(kind("{"), TemplateError::NotJson(_)));
+    assert!(matches!(kind("[]"), TemplateError::NotAnObject));
+    assert!(matches!(kind(r#"{"x_y": {}}"#), TemplateError::UnknownKey(k) if k == "x_y"));
+    assert!(matches!(
+        kind(r#"{"neb_host_status": 1}"#),
+        TemplateError::TemplateNotAnObject(k) if k == "neb_host_status"
+    ));
+    assert!(matches!(
+        kind(r#"{"neb_host_status": {"x": "{nope}"}}"#),
+        TemplateError::InTemplate { key, problem }
+            if key == "neb_host_status" && problem.contains("{nope}")
+    ));
+    let unreadable = Templates::load("/nonexistent/templates.json").expect_err("no file");
+    assert!(matches!(unreadable, TemplateError::Unreadable(_)));
+    assert!(
+        unreadable.to_string().starts_with("cannot read it"),
+        "{unreadable}"
+    );
 }
