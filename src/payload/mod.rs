@@ -10,8 +10,6 @@ pub mod output;
 pub mod perfdata;
 pub mod template;
 
-use std::io;
-
 use serde_json::{Map, Value};
 
 pub use options::{PayloadOptions, Severity, SeverityMap};
@@ -406,12 +404,12 @@ pub fn body_text(body: &Map<String, Value>) -> String {
 /// Counts the bytes a value serialises to, without building them.
 struct Counter(usize);
 
-impl io::Write for Counter {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+impl std::io::Write for Counter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.0 += buf.len();
         Ok(buf.len())
     }
-    fn flush(&mut self) -> io::Result<()> {
+    fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
 }

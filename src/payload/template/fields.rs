@@ -1,0 +1,253 @@
+//! The fields a template's macros may name, per kind of event, and their other spellings.
+
+/// Fields of Broker's acknowledgement events (both BBDO versions) and those common to all.
+pub(super) const COMMON_FIELDS: &[&str] =
+    &["_type", "category", "element", "host_id", "instance_id"];
+
+/// Fields of host and service status events (BBDO 2 Lua names and BBDO 3 names), plus the
+/// ones the library computes (`short_output`, `long_output` of BBDO 2, `last_update`).
+pub(super) const STATUS_FIELDS: &[&str] = &[
+    "acknowledged",
+    "acknowledgement_type",
+    "active_checks_enabled",
+    "check_attempt",
+    "check_command",
+    "check_interval",
+    "check_period",
+    "check_type",
+    "checked",
+    "current_check_attempt",
+    "current_state",
+    "downtime_depth",
+    "enabled",
+    "event_handler",
+    "event_handler_enabled",
+    "execution_time",
+    "flap_detection_enabled",
+    "flapping",
+    "has_been_checked",
+    "host_name",
+    "internal_id",
+    "is_flapping",
+    "last_check",
+    "last_hard_state",
+    "last_hard_state_change",
+    "last_notification",
+    "last_state_change",
+    "last_time_critical",
+    "last_time_down",
+    "last_time_ok",
+    "last_time_unknown",
+    "last_time_unreachable",
+    "last_time_up",
+    "last_time_warning",
+    "last_update",
+    "latency",
+    "long_output",
+    "max_check_attempts",
+    "modified_attributes",
+    "next_check",
+    "next_host_notification",
+    "next_notification",
+    "no_more_notifications",
+    "notification_number",
+    "notifications_enabled",
+    "obsess_over",
+    "output",
+    "passive_checks_enabled",
+    "percent_state_change",
+    "perf_data",
+    "perfdata",
+    "retry_interval",
+    "scheduled_downtime_depth",
+    "service_description",
+    "short_output",
+    "should_be_scheduled",
+    "state",
+    "state_type",
+    "type",
+];
+
+/// Fields of acknowledgement events (BBDO 2 and `pb_acknowledgement`).
+pub(super) const ACK_FIELDS: &[&str] = &[
+    "acknowledgement_type",
+    "author",
+    "comment",
+    "comment_data",
+    "deletion_time",
+    "entry_time",
+    "is_sticky",
+    "notify_contacts",
+    "notify_only_if_not_already_acknowledged",
+    "persistent_comment",
+    "state",
+    "sticky",
+    "type",
+];
+
+/// Fields of both the host and the service objects of Broker's cache (`broker_cache:get_host`,
+/// `get_service`): `{cache.host.X}`, `{cache.service.X}`.
+pub(super) const OBJECT_CACHE_FIELDS: &[&str] = &[
+    "_type",
+    "acknowledged",
+    "acknowledgement_type",
+    "action_url",
+    "active_checks",
+    "category",
+    "check_attempt",
+    "check_command",
+    "check_freshness",
+    "check_interval",
+    "check_period",
+    "check_type",
+    "checked",
+    "default_active_checks",
+    "default_event_handler_enabled",
+    "default_flap_detection",
+    "default_notify",
+    "default_passive_checks",
+    "display_name",
+    "element",
+    "enabled",
+    "event_handler",
+    "event_handler_enabled",
+    "execution_time",
+    "first_notification_delay",
+    "flap_detection",
+    "flapping",
+    "freshness_threshold",
+    "high_flap_threshold",
+    "host_id",
+    "icon_id",
+    "icon_image",
+    "icon_image_alt",
+    "last_check",
+    "last_hard_state",
+    "last_hard_state_change",
+    "last_state_change",
+    "last_update",
+    "latency",
+    "low_flap_threshold",
+    "max_check_attempts",
+    "next_check",
+    "no_more_notifications",
+    "notes",
+    "notes_url",
+    "notification_interval",
+    "notification_number",
+    "notification_period",
+    "notify",
+    "notify_on_downtime",
+    "notify_on_flapping",
+    "notify_on_recovery",
+    "output",
+    "passive_checks",
+    "percent_state_change",
+    "perfdata",
+    "retain_nonstatus_information",
+    "retain_status_information",
+    "retry_interval",
+    "scheduled_downtime_depth",
+    "severity_id",
+    "should_be_scheduled",
+    "state",
+    "state_type",
+];
+
+/// Fields of host objects only.
+pub(super) const HOST_CACHE_FIELDS: &[&str] = &[
+    "address",
+    "alias",
+    "flap_detection_on_down",
+    "flap_detection_on_unreachable",
+    "flap_detection_on_up",
+    "instance_id",
+    "last_check_value",
+    "last_time_down",
+    "last_time_unreachable",
+    "last_time_up",
+    "name",
+    "no_more_notification",
+    "notify_on_down",
+    "notify_on_unreachable",
+    "obsess_over_host",
+    "stalk_on_down",
+    "stalk_on_unreachable",
+    "stalk_on_up",
+    "statusmap_image",
+    "timezone",
+];
+
+/// Fields of service objects only.
+pub(super) const SERVICE_CACHE_FIELDS: &[&str] = &[
+    "description",
+    "flap_detection_on_critical",
+    "flap_detection_on_ok",
+    "flap_detection_on_unknown",
+    "flap_detection_on_warning",
+    "is_volatile",
+    "last_time_critical",
+    "last_time_ok",
+    "last_time_unknown",
+    "last_time_warning",
+    "notify_on_critical",
+    "notify_on_unknown",
+    "notify_on_warning",
+    "obsess_over_service",
+    "service_id",
+    "stalk_on_critical",
+    "stalk_on_ok",
+    "stalk_on_unknown",
+    "stalk_on_warning",
+    "volatile",
+];
+
+/// `cache.host` fields that name the host for good (allowed in a `dedup_key`).
+pub(super) const HOST_IDENTITY: &[&str] = &["name", "alias", "address", "display_name", "host_id"];
+/// `cache.service` fields that name the service for good (allowed in a `dedup_key`).
+pub(super) const SERVICE_IDENTITY: &[&str] = &["description", "display_name", "service_id"];
+
+/// Which events a template formats (decides which fields exist).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum For {
+    Host,
+    Service,
+    Acknowledgement,
+}
+
+impl For {
+    pub(super) fn name(self) -> &'static str {
+        match self {
+            For::Host => "host statuses",
+            For::Service => "service statuses",
+            For::Acknowledgement => "acknowledgements",
+        }
+    }
+}
+
+/// The other fields an event field may be read from (BBDO 2 / BBDO 3 names, computed ones),
+/// as the library's compatibility patches do.
+pub(super) fn aliases(field: &str) -> &'static [&'static str] {
+    match field {
+        "state" => &["current_state"],
+        "current_state" => &["state"],
+        "last_check" => &["last_update"],
+        "last_update" => &["last_check"],
+        "acknowledged" => &["acknowledgement_type"],
+        "scheduled_downtime_depth" => &["downtime_depth"],
+        "downtime_depth" => &["scheduled_downtime_depth"],
+        "flapping" => &["is_flapping"],
+        "is_flapping" => &["flapping"],
+        "check_attempt" => &["current_check_attempt"],
+        "current_check_attempt" => &["check_attempt"],
+        "perfdata" => &["perf_data"],
+        "perf_data" => &["perfdata"],
+        "short_output" => &["output"],
+        "long_output" => &["output"],
+        "comment_data" => &["comment"],
+        "comment" => &["comment_data"],
+        "sticky" => &["is_sticky"],
+        "is_sticky" => &["sticky"],
+        _ => &[],
+    }
+}
