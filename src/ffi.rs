@@ -5,10 +5,12 @@
 //! A handle is thread-safe: calls on one handle are serialised by an internal mutex.
 #![allow(non_camel_case_types)]
 
-use std::ffi::c_char;
+use std::ffi::{c_char, c_uint};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Mutex;
 use std::time::Duration;
+
+use libc::size_t;
 
 use crate::connector::Connector;
 use crate::event::RawEvent;
@@ -45,8 +47,8 @@ impl cpd_result {
     ];
 
     /// The result of a number a C caller passed (any value is safe).
-    fn from_code(code: u32) -> Option<cpd_result> {
-        Self::ALL.into_iter().find(|r| *r as u32 == code)
+    fn from_code(code: c_uint) -> Option<cpd_result> {
+        Self::ALL.into_iter().find(|r| *r as c_uint == code)
     }
 
     fn message(self) -> &'static str {
@@ -84,7 +86,7 @@ fn guard(f: impl FnOnce() -> cpd_result) -> cpd_result {
 ///
 /// # Safety
 /// `buf` must be NULL or valid for `len` bytes; `written` NULL or valid.
-unsafe fn copy_out(msg: &str, buf: *mut c_char, len: usize, written: *mut usize) -> cpd_result {
+unsafe fn copy_out(msg: &str, buf: *mut c_char, len: size_t, written: *mut size_t) -> cpd_result {
     if buf.is_null() || len == 0 {
         return CPD_NULL_ARGUMENT;
     }
@@ -106,7 +108,7 @@ unsafe fn copy_out(msg: &str, buf: *mut c_char, len: usize, written: *mut usize)
 
 /// # Safety
 /// `ptr` must be valid for `len` bytes when not NULL.
-unsafe fn json_arg(ptr: *const u8, len: usize) -> Result<serde_json::Value, cpd_result> {
+unsafe fn json_arg(ptr: *const u8, len: size_t) -> Result<serde_json::Value, cpd_result> {
     if ptr.is_null() {
         return Err(CPD_NULL_ARGUMENT);
     }
@@ -128,10 +130,10 @@ pub extern "C" fn cpd_version() -> *const c_char {
 /// See the header.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn cpd_result_message(
-    result: u32,
+    result: c_uint,
     buf: *mut c_char,
-    len: usize,
-    written: *mut usize,
+    len: size_t,
+    written: *mut size_t,
 ) -> cpd_result {
     let msg = cpd_result::from_code(result).map_or("unknown result code", cpd_result::message);
     // SAFETY: forwarded caller contract.
@@ -145,9 +147,9 @@ pub unsafe extern "C" fn cpd_result_message(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn cpd_connector_new(
     config_json: *const u8,
-    config_len: usize,
+    config_len: size_t,
     message: *mut c_char,
-    message_len: usize,
+    message_len: size_t,
     out: *mut *mut cpd_connector,
 ) -> cpd_result {
     guard(|| {
@@ -190,7 +192,7 @@ pub unsafe extern "C" fn cpd_connector_new(
 pub unsafe extern "C" fn cpd_connector_push_json(
     connector: *mut cpd_connector,
     event_json: *const u8,
-    event_len: usize,
+    event_len: size_t,
     acknowledged: *mut bool,
 ) -> cpd_result {
     guard(|| {
@@ -276,8 +278,8 @@ pub unsafe extern "C" fn cpd_connector_outstanding(connector: *const cpd_connect
 pub unsafe extern "C" fn cpd_connector_last_error(
     connector: *const cpd_connector,
     buf: *mut c_char,
-    len: usize,
-    written: *mut usize,
+    len: size_t,
+    written: *mut size_t,
 ) -> cpd_result {
     guard(|| {
         // SAFETY: caller contract.

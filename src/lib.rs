@@ -31,6 +31,11 @@
 //! - [`ffi`]: the C ABI (`cpd_*`, `include/centreon_pagerduty.h`).
 //! - [`cli`]: the `pagerduty-event` command line (Pandora FMS, scripts, flush, test, replay,
 //!   check-config).
+//!
+//! Unsafe code is denied everywhere but in `ffi` and `lua`, the two edges that take pointers
+//! from C; the rest of the crate (files, CLI...) uses std and libc's constants through safe APIs.
+
+#![deny(unsafe_code)]
 
 pub mod cli;
 pub mod config;
@@ -38,10 +43,12 @@ pub mod connector;
 pub mod decision;
 pub mod delivery;
 pub mod event;
+#[allow(unsafe_code)]
 pub mod ffi;
 pub mod files;
 pub mod http;
 pub mod log;
+#[allow(unsafe_code)]
 mod lua;
 pub mod luapattern;
 pub mod outbox;

@@ -1,5 +1,7 @@
 //! `pagerduty-event`: Pandora FMS alerts, scripts and operators' events to PagerDuty through the durable outbox (see `pagerduty-event --help`).
 
+#![forbid(unsafe_code)]
+
 fn main() {
     let args: Vec<String> = std::env::args_os()
         .skip(1)

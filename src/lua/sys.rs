@@ -1,12 +1,15 @@
 //! The part of the Lua C API whose ABI is identical in Lua 5.3 and 5.4 (resolved against the host at load).
 //!
-//! Nothing here links liblua: the functions are looked up with `dlsym` in the process that
-//! loads us (Broker's `70-lua.so` is loaded with `RTLD_GLOBAL`). Only functions with the same
-//! signature in both versions are declared; the one that differs (`lua_newuserdata` in 5.3,
-//! `lua_newuserdatauv` in 5.4) is looked up after the version check.
+//! Nothing here links liblua: the functions are looked up with libc's `dlsym(RTLD_DEFAULT, ..)`
+//! in the process that loads us (Broker's `70-lua.so` is loaded with `RTLD_GLOBAL`). Only
+//! functions with the same signature in both versions are declared; the one that differs
+//! (`lua_newuserdata` in 5.3, `lua_newuserdatauv` in 5.4) is looked up after the version check.
+//! C types come from std (`c_int`...) and libc (`size_t`); the `lua_*` types are Lua's.
 #![allow(non_camel_case_types)]
 
 use std::ffi::{c_char, c_int, c_void};
+
+use libc::{RTLD_DEFAULT, dlsym, size_t};
 
 /// Opaque Lua state.
 #[repr(C)]
@@ -92,7 +95,7 @@ lua_api! {
     fn lua_tonumberx(l: *mut lua_State, idx: c_int, isnum: *mut c_int) -> lua_Number;
     fn lua_tointegerx(l: *mut lua_State, idx: c_int, isnum: *mut c_int) -> lua_Integer;
     fn lua_toboolean(l: *mut lua_State, idx: c_int) -> c_int;
-    fn lua_tolstring(l: *mut lua_State, idx: c_int, len: *mut usize) -> *const c_char;
+    fn lua_tolstring(l: *mut lua_State, idx: c_int, len: *mut size_t) -> *const c_char;
     fn lua_touserdata(l: *mut lua_State, idx: c_int) -> *mut c_void;
     // size_t in 5.3, lua_Unsigned (64 bits) in 5.4: the same on the 64-bit targets we load on
     fn lua_rawlen(l: *mut lua_State, idx: c_int) -> u64;
@@ -101,7 +104,7 @@ lua_api! {
     fn lua_rotate(l: *mut lua_State, idx: c_int, n: c_int);
     fn lua_pushinteger(l: *mut lua_State, n: lua_Integer);
     fn lua_pushnumber(l: *mut lua_State, n: lua_Number);
-    fn lua_pushlstring(l: *mut lua_State, s: *const c_char, len: usize) -> *const c_char;
+    fn lua_pushlstring(l: *mut lua_State, s: *const c_char, len: size_t) -> *const c_char;
     fn lua_pushboolean(l: *mut lua_State, b: c_int);
     fn lua_pushlightuserdata(l: *mut lua_State, p: *mut c_void);
     fn lua_pushcclosure(l: *mut lua_State, f: lua_CFunction, n: c_int);
@@ -123,9 +126,9 @@ lua_api! {
 }
 
 /// `lua_newuserdata` of Lua 5.3.
-pub type NewUserdata53 = unsafe extern "C" fn(*mut lua_State, usize) -> *mut c_void;
+pub type NewUserdata53 = unsafe extern "C" fn(*mut lua_State, size_t) -> *mut c_void;
 /// `lua_newuserdatauv` of Lua 5.4.
-pub type NewUserdata54 = unsafe extern "C" fn(*mut lua_State, usize, c_int) -> *mut c_void;
+pub type NewUserdata54 = unsafe extern "C" fn(*mut lua_State, size_t, c_int) -> *mut c_void;
 
 /// `lua_newuserdata` (5.3) or `lua_newuserdatauv` (5.4), whichever the host has.
 #[derive(Clone, Copy)]
@@ -167,13 +170,6 @@ impl NewUserdata {
         }
     }
 }
-
-unsafe extern "C" {
-    fn dlsym(handle: *mut c_void, symbol: *const c_char) -> *mut c_void;
-}
-
-/// glibc's `RTLD_DEFAULT`: search the global scope, where the host's Lua symbols are.
-const RTLD_DEFAULT: *mut c_void = std::ptr::null_mut();
 
 /// Looks up the userdata constructor of Lua `minor` (3 or 4) in the process's global scope.
 ///
