@@ -13,8 +13,9 @@
 //!   ([`payload::template`]).
 //! - [`outbox`]: the durable SQLite outbox (pending, rejected, per-object incident state).
 //! - [`delivery`]: the committer (group commits, merges, acknowledgement) and the sender lanes;
-//!   [`delivery::retry`]: PagerDuty's answer -> done, rejected or retry, and the backoff.
-//! - [`http`]: the HTTP agent (keep-alive, timeouts, proxy, TLS) and one request, the same
+//!   [`delivery::retry`]: the backoff and the pause after a 429.
+//! - [`http`]: the HTTP agent (keep-alive, timeouts, proxy, TLS) and one request, what
+//!   PagerDuty's answer means ([`http::verdict`]: done, rejected, misdirected or retry), the same
 //!   request as a `curl` command line, name resolution without a thread per request.
 //! - [`config`]: the output's parameters (legacy and certified spellings), checked at `init`.
 //! - [`connector`]: one output: ties the above together; what the Lua module and the C ABI drive.

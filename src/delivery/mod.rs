@@ -45,11 +45,12 @@ use crate::config::{Config, Secret};
 use crate::event::StatusEvent;
 use crate::http::curl::CurlCommand;
 use crate::http::send::Sender;
+use crate::http::verdict::Verdict;
 use crate::log::{Level, Logger};
 use crate::outbox::{ObjectState, Outbox, OutboxError, Reader, Stored};
 use crate::payload::{self, Action};
 use crate::stats::{self, Counters};
-use retry::{Jitter, Outcome};
+use retry::Jitter;
 
 /// How many requests may be in flight at once (one per lane).
 pub const LANES: usize = 16;
@@ -1142,19 +1143,19 @@ fn run_lane(
                         "send_data_test: would send {}",
                         payload::redacted(&out.outgoing())
                     ));
-                    Outcome::Accepted
+                    Verdict::Accepted
                 }
             };
-            if matches!(outcome, Outcome::Misdirected(_)) {
+            if matches!(outcome, Verdict::Misdirected(_)) {
                 shared.counters.misdirected.fetch_add(1, Ordering::Relaxed);
             }
             if shared.lock().stopping
-                && !matches!(outcome, Outcome::Accepted | Outcome::Rejected(_))
+                && !matches!(outcome, Verdict::Accepted | Verdict::Rejected(_))
             {
                 return;
             }
             match outcome {
-                Outcome::Accepted => {
+                Verdict::Accepted => {
                     shared.counters.delivered.fetch_add(1, Ordering::Relaxed);
                     shared.log.info(&format!(
                         "delivered {what} (attempt {attempts}): {}",
@@ -1164,7 +1165,7 @@ fn run_lane(
                     let _ = inbox.send(Msg::Delivered(id));
                     break;
                 }
-                Outcome::Rejected(reason) => {
+                Verdict::Rejected(reason) => {
                     shared.counters.rejected.fetch_add(1, Ordering::Relaxed);
                     shared.counters.set_error(format!("{what}: {reason}"));
                     shared.log.error(&format!(
@@ -1175,7 +1176,7 @@ fn run_lane(
                     let _ = inbox.send(Msg::Rejected(id, reason));
                     break;
                 }
-                Outcome::RateLimited { retry_after } => {
+                Verdict::RateLimited { retry_after } => {
                     shared.counters.rate_limited.fetch_add(1, Ordering::Relaxed);
                     let (pause, strikes, storm) = {
                         let mut q = shared.lock();
@@ -1215,7 +1216,7 @@ fn run_lane(
                     }
                     backoff = None;
                 }
-                Outcome::Failed(reason) | Outcome::Misdirected(reason) => {
+                Verdict::Failed(reason) | Verdict::Misdirected(reason) => {
                     failures += 1;
                     let (ramping, recoveries) = {
                         let mut q = shared.lock();

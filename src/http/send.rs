@@ -9,8 +9,8 @@ use ureq::unversioned::transport::DefaultConnector;
 use ureq::{Agent, Proxy as UreqProxy, ProxyProtocol};
 
 use crate::config::{Config, Proxy, Secret};
-use crate::delivery::retry::{self, Outcome};
 use crate::http::resolve::CachingResolver;
+use crate::http::verdict::{self, Verdict};
 
 /// Where the system's certificate authorities are (Debian, then Enterprise Linux).
 const SYSTEM_CA_BUNDLES: &[&str] = &[
@@ -88,7 +88,7 @@ impl Mask {
     }
 }
 
-/// What one request gave, before the retry policy judges it (for diagnostics such as
+/// What one request gave, before [`verdict::classify`] judges it (for diagnostics such as
 /// `pagerduty-event test`; [`Sender::send`] classifies it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reply {
@@ -141,7 +141,7 @@ impl Sender {
         let config = Agent::config_builder()
             .http_status_as_error(false)
             // a redirect is not PagerDuty's answer: followed, it turns the POST into a GET
-            // without body whose 200 would pass for delivery (retry::classify judges it)
+            // without body whose 200 would pass for delivery (verdict::classify judges it)
             .max_redirects(0)
             .timeout_global(Some(cfg.timeout))
             .timeout_connect(Some(connect))
@@ -170,15 +170,15 @@ impl Sender {
 
     /// POSTs one JSON body and classifies the answer. Never panics; errors carry no secret
     /// (the body, which holds the routing key, is never part of an error).
-    pub fn send(&self, body: &[u8]) -> Outcome {
+    pub(crate) fn send(&self, body: &[u8]) -> Verdict {
         match self.post(body) {
             Reply::Answered {
                 status,
                 body,
                 retry_after,
                 location,
-            } => retry::classify(status, &body, retry_after.as_deref(), location.as_deref()),
-            Reply::Failed { detail, .. } => Outcome::Failed(detail),
+            } => verdict::classify(status, &body, retry_after.as_deref(), location.as_deref()),
+            Reply::Failed { detail, .. } => Verdict::Failed(detail),
         }
     }
 
@@ -549,7 +549,7 @@ mod tests {
             assert!(matches!(s.post(b"{}"), Reply::Answered { status: 200, .. }));
             pd.push_answer(Answer::Redirect(code, portal.clone()));
             match s.send(&event_body()) {
-                Outcome::Misdirected(r) => assert!(r.contains(&portal), "{r}"),
+                Verdict::Misdirected(r) => assert!(r.contains(&portal), "{r}"),
                 other => panic!("HTTP {code}: {other:?}"),
             }
             pd.clear();
@@ -557,10 +557,10 @@ mod tests {
         // a 2xx is delivery only with PagerDuty's answer
         pd.push_answer(Answer::Page(200, String::new()));
         match sender(&pd.url()).send(&event_body()) {
-            Outcome::Misdirected(r) => assert!(r.contains("Guest Wi-Fi"), "{r}"),
+            Verdict::Misdirected(r) => assert!(r.contains("Guest Wi-Fi"), "{r}"),
             other => panic!("{other:?}"),
         }
-        assert_eq!(sender(&pd.url()).send(&event_body()), Outcome::Accepted);
+        assert_eq!(sender(&pd.url()).send(&event_body()), Verdict::Accepted);
     }
 
     #[test]
