@@ -31,6 +31,7 @@
 //! it. Every network call happens on the lanes; stopping aborts requests in flight and
 //! joins every thread.
 
+mod commit;
 mod committer;
 mod lane;
 mod queue;

@@ -5,7 +5,8 @@ use std::sync::atomic::Ordering::{self, Relaxed};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
-use super::committer::{BURST_EVENTS, Committer, Held, MAX_BATCH};
+use super::commit::Held;
+use super::committer::{BURST_EVENTS, Committer, MAX_BATCH};
 use super::lane::{Backoff, next_id, processed, wait_turn};
 use super::queue::{Msg, Shared, release};
 use super::throttle::{Throttle, Turn};
