@@ -111,7 +111,9 @@ impl Connector {
         let transport = if cfg.send_data_test {
             Transport::LogOnly
         } else {
-            Transport::Http(Sender::new(&cfg, crate::delivery::LANES).map_err(InitError)?)
+            Transport::Http(
+                Sender::new(&cfg, crate::delivery::LANES).map_err(|e| InitError(e.to_string()))?,
+            )
         };
         let (mut outbox, moved_aside) =
             Outbox::open(&cfg.outbox_path).map_err(|e| InitError(e.0))?;

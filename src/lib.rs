@@ -36,7 +36,7 @@ pub mod delivery;
 pub mod event;
 pub mod ffi;
 pub mod files;
-pub mod http;
+pub(crate) mod http;
 pub mod log;
 mod lua;
 pub mod luapattern;

@@ -5,7 +5,7 @@ use serde_json::Map;
 use super::options::{self, Network, Routing};
 use super::{EXIT_FAILED, EXIT_OK, Stop, key};
 use crate::config::{Config, Severity};
-use crate::http::send::{Failure, Reply, Sender};
+use crate::http::send::{AgentError, Failure, Reply, Sender};
 use crate::http::verdict::{self, Verdict};
 use crate::payload::{self, Action, Custom};
 
@@ -94,10 +94,9 @@ pub fn run(p: &Args) -> Result<i32, Stop> {
         }
     })?;
     let sender = Sender::new(&cfg, 1).map_err(|e| {
-        Stop::Usage(if e.starts_with("environment variable") {
-            e
-        } else {
-            format!("--proxy: {e}")
+        Stop::Usage(match e {
+            AgentError::ProxyEnv(_) => e.to_string(),
+            _ => format!("--proxy: {e}"),
         })
     })?;
     let host = super::hostname();

@@ -13,7 +13,7 @@ use super::throttle::Turn;
 use crate::http::curl::CurlCommand;
 use crate::http::verdict::Verdict;
 use crate::log::Level;
-use crate::outbox::{Reader, Stored};
+use crate::outbox::{Fetched, Reader, Stored};
 use crate::payload;
 
 /// Takes the next id of `lane` (marking it busy) once the lane may send, or `None` when
@@ -128,13 +128,13 @@ pub(super) fn run_lane(
 }
 
 /// One sender lane and what it works with.
-struct Lane<'a> {
-    shared: &'a Shared,
-    transport: &'a Transport,
-    reader: &'a Reader,
-    inbox: &'a Channel<Msg>,
-    lane: usize,
-    curl: Option<&'a CurlCommand>,
+pub(super) struct Lane<'a> {
+    pub(super) shared: &'a Shared,
+    pub(super) transport: &'a Transport,
+    pub(super) reader: &'a Reader,
+    pub(super) inbox: &'a Channel<Msg>,
+    pub(super) lane: usize,
+    pub(super) curl: Option<&'a CurlCommand>,
 }
 
 impl Lane<'_> {
@@ -160,17 +160,17 @@ impl Lane<'_> {
     /// Reads row `id` back from the outbox: `None` when it is gone (settled as delivered) or
     /// unreadable (moved to rejected); a transient database error (busy, I/O) is retried every
     /// second, never dropping the event. `Break` when stopping.
-    fn read_back(&self, id: i64) -> ControlFlow<(), Option<Stored>> {
+    pub(super) fn read_back(&self, id: i64) -> ControlFlow<(), Option<Stored>> {
         loop {
-            match self.reader.fetch(id) {
-                Ok(Some(row)) => return ControlFlow::Continue(Some(row)),
-                Ok(None) => {
+            match self.reader.read(id) {
+                Ok(Fetched::Event(row)) => return ControlFlow::Continue(Some(row)),
+                Ok(Fetched::Gone) => {
                     let _ = self.inbox.send(Msg::Delivered(id));
                     return ControlFlow::Continue(None);
                 }
-                Err(e) if e.is_unreadable_row() => {
-                    self.shared.log.error(&format!("{e}; moved to rejected"));
-                    let _ = self.inbox.send(Msg::Rejected(id, e.0));
+                Ok(Fetched::Unreadable(why)) => {
+                    self.shared.log.error(&format!("{why}; moved to rejected"));
+                    let _ = self.inbox.send(Msg::Rejected(id, why));
                     return ControlFlow::Continue(None);
                 }
                 Err(e) => {

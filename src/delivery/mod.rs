@@ -35,7 +35,7 @@ mod commit;
 mod committer;
 mod lane;
 mod queue;
-pub mod retry;
+pub(crate) mod retry;
 mod throttle;
 
 #[cfg(test)]
@@ -66,7 +66,7 @@ pub const LANES: usize = 16;
 
 /// Where encoded events go.
 #[derive(Clone)]
-pub enum Transport {
+pub(crate) enum Transport {
     /// POST to the Events API.
     Http(Sender),
     /// `send_data_test=1`: log the (redacted) body instead of sending it.
@@ -74,7 +74,7 @@ pub enum Transport {
 }
 
 /// The body of an event decided on Broker's thread.
-pub enum Body {
+pub(crate) enum Body {
     /// Built there (acknowledgements, templates, the command line).
     Stored(Stored),
     /// A status and the action to send for it: the committer builds its payload, most of
@@ -84,16 +84,16 @@ pub enum Body {
 }
 
 /// One event decided on Broker's thread.
-pub struct NewEvent {
-    pub body: Body,
+pub(crate) struct NewEvent {
+    pub(crate) body: Body,
     /// The trigger opens an incident (none was open before it).
-    pub opens: bool,
+    pub(crate) opens: bool,
     /// The object's incident state after this event.
-    pub object: ObjectState,
+    pub(crate) object: ObjectState,
 }
 
 /// The delivery side of one connector. Dropping it stops and joins its threads.
-pub struct Delivery {
+pub(crate) struct Delivery {
     shared: Arc<Shared>,
     inbox: Channel<Msg>,
     transport: Transport,
@@ -106,7 +106,7 @@ pub struct Delivery {
 impl Delivery {
     /// Starts the committer on `outbox` and the lanes; pending events of an earlier run are
     /// queued first, in their original order.
-    pub fn start(
+    pub(crate) fn start(
         cfg: &Config,
         outbox: Outbox,
         log: Arc<Logger>,
@@ -185,7 +185,7 @@ impl Delivery {
     }
 
     /// Hands one event to the committer (Broker's thread: no I/O).
-    pub fn push(&self, ev: NewEvent) {
+    pub(crate) fn push(&self, ev: NewEvent) {
         let seq = self.shared.submitted.fetch_add(1, Ordering::SeqCst) + 1;
         if self.inbox.send(Msg::Event(seq, Box::new(ev))).is_err() {
             self.shared
@@ -195,25 +195,25 @@ impl Delivery {
     }
 
     /// Counts an event Broker handed over (statistics).
-    pub fn seen(&self) {
+    pub(crate) fn seen(&self) {
         self.shared.counters.seen.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts events the host answered itself without asking (statistics: seen, and
     /// answered by the script).
-    pub fn answered_by_script(&self, events: u64) {
+    pub(crate) fn answered_by_script(&self, events: u64) {
         let c = &self.shared.counters;
         c.seen.fetch_add(events, Ordering::Relaxed);
         c.answered_by_script.fetch_add(events, Ordering::Relaxed);
     }
 
     /// True when every event handed over is durably stored.
-    pub fn all_committed(&self) -> bool {
+    pub(crate) fn all_committed(&self) -> bool {
         self.shared.committed.load(Ordering::SeqCst) >= self.shared.submitted.load(Ordering::SeqCst)
     }
 
     /// Waits at most `timeout` for every handed-over event to be durably stored.
-    pub fn wait_committed(&self, timeout: Duration) -> bool {
+    pub(crate) fn wait_committed(&self, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
         let (lock, cv) = &self.shared.committed_signal;
         let mut guard = lock.lock().unwrap_or_else(|e| e.into_inner());
@@ -231,18 +231,18 @@ impl Delivery {
     }
 
     /// Releases buffered events to the lanes now (Broker is idle: `flush()`).
-    pub fn release(&self) {
+    pub(crate) fn release(&self) {
         let _ = self.inbox.send(Msg::Release);
     }
 
     /// Events an earlier run left pending, found in the outbox at start (however many
     /// were delivered since).
-    pub fn resumed(&self) -> u64 {
+    pub(crate) fn resumed(&self) -> u64 {
         self.resumed
     }
 
     /// Events handed over and not yet delivered or rejected (committed or not).
-    pub fn outstanding(&self) -> u64 {
+    pub(crate) fn outstanding(&self) -> u64 {
         let uncommitted = self
             .shared
             .submitted
@@ -251,13 +251,13 @@ impl Delivery {
         uncommitted + self.shared.counters.pending.load(Ordering::SeqCst)
     }
 
-    pub fn counters(&self) -> &Counters {
+    pub(crate) fn counters(&self) -> &Counters {
         &self.shared.counters
     }
 
     /// Stops the lanes (aborting requests in flight), lets the committer write what it
     /// holds, and joins every thread. Events not delivered stay in the outbox.
-    pub fn stop(&mut self) {
+    pub(crate) fn stop(&mut self) {
         {
             let mut q = self.shared.lock();
             q.stopping = true;

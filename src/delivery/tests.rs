@@ -1,13 +1,14 @@
 //! The committer, the lanes' waits and the rate limit, driven step by step without threads.
 
 use std::collections::{HashSet, VecDeque};
+use std::ops::ControlFlow;
 use std::sync::atomic::Ordering::{self, Relaxed};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use super::commit::Held;
 use super::committer::{BURST_EVENTS, Committer, MAX_BATCH};
-use super::lane::{Backoff, next_id, processed, wait_turn};
+use super::lane::{Backoff, Lane, next_id, processed, wait_turn};
 use super::queue::{Msg, Shared, release};
 use super::throttle::{Throttle, Turn};
 use super::*;
@@ -267,6 +268,60 @@ fn lanes_take_committed_rows_from_memory_unless_changed_since() {
     c.commit();
     assert!(shared.lock().ready.is_empty());
     assert!(c.held.is_empty());
+}
+
+/// A lane reading a row back: an event is sent, a row gone is settled as delivered, an
+/// unreadable row moves to rejected with why (retrying would not help) instead of blocking its
+/// lane.
+#[test]
+fn a_lane_rejects_an_unreadable_row_and_settles_a_gone_one() {
+    let (mut c, shared) = committer("read-back");
+    c.held.push_back((1, event("k1", Action::Trigger, true)));
+    c.held.push_back((2, event("k2", Action::Trigger, true)));
+    c.commit();
+    let ids: Vec<i64> = c
+        .outbox
+        .pending()
+        .unwrap()
+        .iter()
+        .map(|(id, _)| *id)
+        .collect();
+    let path = std::env::temp_dir()
+        .join(format!("cpd-delivery-read-back-{}", std::process::id()))
+        .join("o.db");
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute("UPDATE outbox SET body = '<html>' WHERE id = ?1", [ids[1]])
+        .unwrap();
+    let reader = c.outbox.reader().unwrap();
+    let (inbox, rx) = mpsc::channel();
+    let lane = Lane {
+        shared: &shared,
+        transport: &Transport::LogOnly,
+        reader: &reader,
+        inbox: &inbox,
+        lane: 0,
+        curl: None,
+    };
+    let row = lane.read_back(ids[0]);
+    assert!(matches!(row, ControlFlow::Continue(Some(ref out)) if out.dedup_key == "k1"));
+    assert!(rx.try_recv().is_err(), "an event is sent, not settled");
+    assert!(matches!(
+        lane.read_back(ids[1]),
+        ControlFlow::Continue(None)
+    ));
+    match rx.try_recv() {
+        Ok(Msg::Rejected(id, why)) => {
+            assert_eq!(id, ids[1]);
+            assert_eq!(why, format!("outbox row {id} holds an unreadable event"));
+        }
+        _ => panic!("an unreadable row is rejected"),
+    }
+    assert!(matches!(
+        lane.read_back(ids[1] + 100),
+        ControlFlow::Continue(None)
+    ));
+    assert!(matches!(rx.try_recv(), Ok(Msg::Delivered(id)) if id == ids[1] + 100));
 }
 
 /// The merge rule depends on PagerDuty's answers only, never on how fast the lanes take

@@ -21,14 +21,14 @@ const MASKED_PASSWORD: &str = "****";
 
 /// The command line of this output's requests, up to their body.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CurlCommand {
+pub(crate) struct CurlCommand {
     /// `curl` and every option, the URL last.
     prefix: String,
 }
 
 impl CurlCommand {
     /// The options every request of `cfg` is sent with.
-    pub fn new(cfg: &Config) -> CurlCommand {
+    pub(crate) fn new(cfg: &Config) -> CurlCommand {
         let connect = cfg.timeout.min(crate::http::send::CONNECT_TIMEOUT);
         let mut words = vec![
             "curl".to_string(),
@@ -69,7 +69,7 @@ impl CurlCommand {
     }
 
     /// The command that posts `out` as it is sent, its routing key `key` masked.
-    pub fn line(&self, out: &Outgoing, key: &Secret) -> String {
+    pub(crate) fn line(&self, out: &Outgoing, key: &Secret) -> String {
         format!(
             "{} --data-binary {}",
             self.prefix,

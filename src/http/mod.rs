@@ -2,7 +2,7 @@
 //! ([`verdict`]), the same request as a `curl` command line ([`curl`]) and name resolution
 //! without a thread per request ([`resolve`]).
 
-pub mod curl;
-pub mod resolve;
-pub mod send;
-pub mod verdict;
+pub(crate) mod curl;
+pub(crate) mod resolve;
+pub(crate) mod send;
+pub(crate) mod verdict;

@@ -21,7 +21,7 @@ use ureq::unversioned::transport::NextTimeout;
 
 /// How long the addresses of a host name are used before it is looked up again (connections
 /// already open stay on their address until they are closed, at most 55 s idle).
-pub const TTL: Duration = Duration::from_secs(30);
+pub(crate) const TTL: Duration = Duration::from_secs(30);
 
 /// Most names kept at once (an endpoint and a proxy in practice); beyond it the cache starts over.
 const MAX_NAMES: usize = 16;
@@ -29,7 +29,7 @@ const MAX_NAMES: usize = 16;
 /// The agent's resolver: see the module documentation. `R` looks host names up (ureq's own
 /// resolver, a thread per lookup with the request's timeout).
 #[derive(Debug, Default)]
-pub struct CachingResolver<R = DefaultResolver> {
+pub(crate) struct CachingResolver<R = DefaultResolver> {
     lookup: R,
     names: Mutex<TtlCache<ResolvedSocketAddrs>>,
 }

@@ -25,17 +25,17 @@ const MAX_ANSWER: u64 = 64 * 1024;
 /// connection opens: 4 MiB resident for 16 lanes). PagerDuty's answer headers are under 2 KiB;
 /// a larger request body is written through the buffer in pieces, so 16 KiB holds any answer
 /// header and costs one write per 16 KiB of an event (at most 512 KB).
-pub const CONNECTION_BUFFER: usize = 16 * 1024;
+pub(crate) const CONNECTION_BUFFER: usize = 16 * 1024;
 
 /// The longest a connection may take to open (less when the whole request may take less).
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The `User-Agent` of every request.
-pub const USER_AGENT: &str = concat!("centreon-pagerduty/", env!("CARGO_PKG_VERSION"));
+pub(crate) const USER_AGENT: &str = concat!("centreon-pagerduty/", env!("CARGO_PKG_VERSION"));
 
 /// The proxy variables of the environment, in the order ureq reads them (the first one set
 /// is used, even for an `https://` endpoint).
-pub const PROXY_ENV: [&str; 6] = [
+pub(crate) const PROXY_ENV: [&str; 6] = [
     "ALL_PROXY",
     "all_proxy",
     "HTTPS_PROXY",
@@ -46,7 +46,7 @@ pub const PROXY_ENV: [&str; 6] = [
 
 /// Sends encoded events to one endpoint over kept-alive connections.
 #[derive(Clone)]
-pub struct Sender {
+pub(crate) struct Sender {
     agent: Agent,
     endpoint: String,
     /// A proxy is used (configured, or from the environment).
@@ -91,7 +91,7 @@ impl Mask {
 /// What one request gave, before [`verdict::classify`] judges it (for diagnostics such as
 /// `pagerduty-event test`; [`Sender::send`] classifies it).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Reply {
+pub(crate) enum Reply {
     /// An HTTP answer (from PagerDuty, or from a proxy on the way).
     /// Texts taken from the answer have the routing key and proxy password masked.
     Answered {
@@ -112,7 +112,7 @@ pub enum Reply {
 
 /// Why a request got no HTTP answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Failure {
+pub(crate) enum Failure {
     /// The endpoint's (or the proxy's) host name does not resolve.
     HostNotFound,
     /// Nothing accepts connections at that address and port.
@@ -127,10 +127,62 @@ pub enum Failure {
     Other,
 }
 
+/// Why the HTTP agent cannot be built: the parameter (or environment variable) at fault, never
+/// a secret.
+#[derive(Debug)]
+pub(crate) enum AgentError {
+    /// `proxy` has no `scheme://`.
+    ProxyUrl,
+    /// `proxy_protocol` names a protocol the agent does not speak.
+    ProxyProtocol(String),
+    /// `proxy_port` is not a port number.
+    ProxyPort,
+    /// `proxy` is not a valid proxy address.
+    ProxyAddress,
+    /// This proxy variable of the environment ([`PROXY_ENV`]) is not a proxy URL (its value is
+    /// not kept: it may hold a password).
+    ProxyEnv(&'static str),
+    /// `ca_file` cannot be read.
+    CaFileUnreadable(std::path::PathBuf, std::io::Error),
+    /// `ca_file` holds no PEM certificate.
+    CaFileEmpty(std::path::PathBuf),
+}
+
+impl std::fmt::Display for AgentError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AgentError::ProxyUrl => f.write_str("parameter 'proxy': expected scheme://host:port"),
+            AgentError::ProxyProtocol(p) => {
+                write!(f, "parameter 'proxy_protocol': unsupported protocol '{p}'")
+            }
+            AgentError::ProxyPort => f.write_str("parameter 'proxy_port': expected a port number"),
+            AgentError::ProxyAddress => f.write_str("parameter 'proxy': not a valid proxy address"),
+            AgentError::ProxyEnv(name) => write!(
+                f,
+                "environment variable {name}: not a proxy URL (expected [http|https|socks4|socks4a|socks5]://[user:password@]host[:port]; its value is not shown, it may hold a password)"
+            ),
+            AgentError::CaFileUnreadable(path, e) => {
+                write!(
+                    f,
+                    "parameter 'ca_file': cannot read {}: {e}",
+                    path.display()
+                )
+            }
+            AgentError::CaFileEmpty(path) => write!(
+                f,
+                "parameter 'ca_file': no PEM certificate (-----BEGIN CERTIFICATE-----) in {}",
+                path.display()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for AgentError {}
+
 impl Sender {
     /// Builds the HTTP agent. `connections` is how many requests may run at once.
     /// The error names the parameter at fault and never holds a secret.
-    pub fn new(cfg: &Config, connections: usize) -> Result<Sender, String> {
+    pub(crate) fn new(cfg: &Config, connections: usize) -> Result<Sender, AgentError> {
         let proxy = match &cfg.proxy {
             Some(p) => Some(ureq_proxy(p)?),
             None => proxy_from_env()?,
@@ -184,7 +236,7 @@ impl Sender {
 
     /// POSTs one JSON body and returns the answer as it came, secrets masked (redirects are
     /// not followed). Never panics; errors carry no secret.
-    pub fn post(&self, body: &[u8]) -> Reply {
+    pub(crate) fn post(&self, body: &[u8]) -> Reply {
         let result = self
             .agent
             .post(&self.endpoint)
@@ -222,17 +274,17 @@ impl Sender {
     }
 
     /// The endpoint events are POSTed to.
-    pub fn endpoint(&self) -> &str {
+    pub(crate) fn endpoint(&self) -> &str {
         &self.endpoint
     }
 
     /// True when requests go through a proxy (configured, or from `HTTPS_PROXY` and the like).
-    pub fn proxied(&self) -> bool {
+    pub(crate) fn proxied(&self) -> bool {
         self.proxied
     }
 
     /// Aborts requests in flight (they fail at once) so that sender threads can be joined.
-    pub fn abort(&self) {
+    pub(crate) fn abort(&self) {
         self.agent.clone().shutdown();
     }
 }
@@ -274,7 +326,7 @@ fn describe(e: &ureq::Error) -> String {
 /// The proxy of the environment ([`PROXY_ENV`]): the first variable set and not empty. One
 /// that is not a proxy URL is an error naming it, never showing its value (it may hold a
 /// password), instead of going direct as if it were not set.
-fn proxy_from_env() -> Result<Option<UreqProxy>, String> {
+fn proxy_from_env() -> Result<Option<UreqProxy>, AgentError> {
     let Some((name, value)) = PROXY_ENV.iter().find_map(|name| {
         std::env::var(name)
             .ok()
@@ -283,11 +335,7 @@ fn proxy_from_env() -> Result<Option<UreqProxy>, String> {
     }) else {
         return Ok(None);
     };
-    let invalid = || {
-        format!(
-            "environment variable {name}: not a proxy URL (expected [http|https|socks4|socks4a|socks5]://[user:password@]host[:port]; its value is not shown, it may hold a password)"
-        )
-    };
+    let invalid = || AgentError::ProxyEnv(name);
     // ureq takes a port that is not a number (or above 65535) for 80
     let parsed = UreqProxy::new(&value).map_err(|_| invalid())?;
     if parsed.host().is_empty() || !port_is_a_number(&value) {
@@ -310,11 +358,8 @@ fn port_is_a_number(url: &str) -> bool {
     }
 }
 
-fn ureq_proxy(p: &Proxy) -> Result<UreqProxy, String> {
-    let (scheme, rest) = p
-        .url
-        .split_once("://")
-        .ok_or_else(|| "parameter 'proxy': expected scheme://host:port".to_string())?;
+fn ureq_proxy(p: &Proxy) -> Result<UreqProxy, AgentError> {
+    let (scheme, rest) = p.url.split_once("://").ok_or(AgentError::ProxyUrl)?;
     let protocol = match scheme.to_ascii_lowercase().as_str() {
         "http" => ProxyProtocol::Http,
         "https" => ProxyProtocol::Https,
@@ -322,19 +367,13 @@ fn ureq_proxy(p: &Proxy) -> Result<UreqProxy, String> {
         "socks4a" => ProxyProtocol::Socks4A,
         "socks5" => ProxyProtocol::Socks5,
         "socks5h" => ProxyProtocol::Socks5h,
-        other => {
-            return Err(format!(
-                "parameter 'proxy_protocol': unsupported protocol '{other}'"
-            ));
-        }
+        other => return Err(AgentError::ProxyProtocol(other.to_string())),
     };
     let hostport = rest.trim_end_matches('/');
     let mut b = UreqProxy::builder(protocol);
     match hostport.rsplit_once(':') {
         Some((host, port)) if !host.ends_with(']') || hostport.starts_with('[') => {
-            let port: u16 = port
-                .parse()
-                .map_err(|_| "parameter 'proxy_port': expected a port number".to_string())?;
+            let port: u16 = port.parse().map_err(|_| AgentError::ProxyPort)?;
             b = b.host(host).port(port);
         }
         _ => b = b.host(hostport),
@@ -345,23 +384,18 @@ fn ureq_proxy(p: &Proxy) -> Result<UreqProxy, String> {
             b = b.password(pw.expose());
         }
     }
-    b.build()
-        .map_err(|_| "parameter 'proxy': not a valid proxy address".to_string())
+    b.build().map_err(|_| AgentError::ProxyAddress)
 }
 
 /// TLS settings: verification (unless `verify_certificate = 0`) against Mozilla's roots, or,
 /// with `ca_file`, against the system's bundle plus the authorities of that file.
-fn tls_config(cfg: &Config) -> Result<TlsConfig, String> {
+fn tls_config(cfg: &Config) -> Result<TlsConfig, AgentError> {
     let mut tls = TlsConfig::builder().disable_verification(!cfg.verify_certificate);
     if let Some(path) = &cfg.ca_file {
-        let pem = std::fs::read(path)
-            .map_err(|e| format!("parameter 'ca_file': cannot read {}: {e}", path.display()))?;
+        let pem = std::fs::read(path).map_err(|e| AgentError::CaFileUnreadable(path.clone(), e))?;
         let own = pem_certificates(&pem);
         if own.is_empty() {
-            return Err(format!(
-                "parameter 'ca_file': no PEM certificate (-----BEGIN CERTIFICATE-----) in {}",
-                path.display()
-            ));
+            return Err(AgentError::CaFileEmpty(path.clone()));
         }
         let mut roots: Vec<Certificate<'static>> = SYSTEM_CA_BUNDLES
             .iter()
