@@ -113,7 +113,7 @@ impl Connector {
         } else {
             Transport::Http(
                 Sender::new(&cfg.http, &cfg.routing_key, crate::delivery::LANES)
-                    .map_err(InitError)?,
+                    .map_err(|e| InitError(e.to_string()))?,
             )
         };
         let (mut outbox, moved_aside) =

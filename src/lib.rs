@@ -13,8 +13,9 @@
 //!   ([`payload::template`]).
 //! - [`outbox`]: the durable SQLite outbox (pending, rejected, per-object incident state).
 //! - [`delivery`]: the committer (group commits, merges, acknowledgement) and the sender lanes;
-//!   [`delivery::retry`]: PagerDuty's answer -> done, rejected or retry, and the backoff.
-//! - [`http`]: the HTTP agent (keep-alive, timeouts, proxy, TLS) and one request, the same
+//!   [`delivery::retry`]: the backoff and the pause after a 429.
+//! - [`http`]: the HTTP agent (keep-alive, timeouts, proxy, TLS) and one request, what
+//!   PagerDuty's answer means ([`http::verdict`]: done, rejected, misdirected or retry), the same
 //!   request as a `curl` command line, name resolution without a thread per request.
 //! - `params`: parameters as given, one table row per parameter (name, legacy spelling, doc,
 //!   secret or not, parser and default) and their reading; each part above owns its options
@@ -46,7 +47,7 @@ pub mod event;
 #[allow(unsafe_code)]
 pub mod ffi;
 pub mod files;
-pub mod http;
+pub(crate) mod http;
 pub mod log;
 #[allow(unsafe_code)]
 mod lua;

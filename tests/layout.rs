@@ -19,9 +19,6 @@ const ALLOWED: &[(&str, &str, usize)] = &[
     ("fn", "src/cli/diagnose.rs::run", 108),
     ("fn", "src/cli/diagnose.rs::explain", 136),
     ("fn", "src/cli/flush.rs::flush_directory", 106),
-    ("file", "src/delivery/mod.rs", 1222),
-    ("fn", "src/delivery/mod.rs::commit", 152),
-    ("fn", "src/delivery/mod.rs::run_lane", 165),
     ("fn", "src/event/mod.rs::from_raw", 112),
     ("file", "src/outbox/mod.rs", 1087),
     (

@@ -5,8 +5,8 @@ use serde_json::Map;
 use super::options::{self, Network, Routing};
 use super::{EXIT_FAILED, EXIT_OK, Stop, key};
 use crate::config::Config;
-use crate::delivery::retry::{self, Outcome};
-use crate::http::send::{Failure, Reply, Sender};
+use crate::http::send::{AgentError, Failure, Reply, Sender};
+use crate::http::verdict::{self, Verdict};
 use crate::payload::Severity;
 use crate::payload::{self, Action, Custom};
 
@@ -95,10 +95,9 @@ pub fn run(p: &Args) -> Result<i32, Stop> {
         }
     })?;
     let sender = Sender::new(&cfg.http, &cfg.routing_key, 1).map_err(|e| {
-        Stop::Usage(if e.starts_with("environment variable") {
-            e
-        } else {
-            format!("--proxy: {e}")
+        Stop::Usage(match e {
+            AgentError::ProxyEnv(_) => e.to_string(),
+            _ => format!("--proxy: {e}"),
         })
     })?;
     let host = super::hostname();
@@ -204,10 +203,10 @@ fn explain(
             location,
             ..
         } => {
-            let outcome = retry::classify(*status, body, None, location.as_deref());
+            let outcome = verdict::classify(*status, body, None, location.as_deref());
             let said = answer_text(&outcome, *status);
             match status {
-                200..=299 if outcome != Outcome::Accepted => (
+                200..=299 if outcome != Verdict::Accepted => (
                     false,
                     format!(
                         "NOT delivered: {said}. PagerDuty answers 202 with {{\"status\":\"success\"}}; {proxy_hint}; {region}."
@@ -325,11 +324,11 @@ fn mentions_routing_key(body: &str) -> bool {
     said.contains("routing key") || said.contains("routing_key")
 }
 
-/// `HTTP 400: message: errors`, as the retry policy words PagerDuty's answer.
-fn answer_text(outcome: &Outcome, status: u16) -> String {
+/// `HTTP 400: message: errors`, as [`verdict::classify`] words PagerDuty's answer.
+fn answer_text(outcome: &Verdict, status: u16) -> String {
     match outcome {
-        Outcome::Rejected(r) | Outcome::Failed(r) | Outcome::Misdirected(r) => r.clone(),
-        Outcome::Accepted | Outcome::RateLimited { .. } => format!("HTTP {status}"),
+        Verdict::Rejected(r) | Verdict::Failed(r) | Verdict::Misdirected(r) => r.clone(),
+        Verdict::Accepted | Verdict::RateLimited { .. } => format!("HTTP {status}"),
     }
 }
 

@@ -1,7 +1,9 @@
-//! HTTP to PagerDuty: the agent and one request ([`send`]), the same request as a `curl` command
-//! line ([`curl`]) and name resolution without a thread per request ([`resolve`]).
+//! HTTP to PagerDuty: the agent and one request ([`send`]), what PagerDuty's answer means
+//! ([`verdict`]), the same request as a `curl` command line ([`curl`]) and name resolution
+//! without a thread per request ([`resolve`]).
 
-pub mod curl;
+pub(crate) mod curl;
 pub mod options;
-pub mod resolve;
-pub mod send;
+pub(crate) mod resolve;
+pub(crate) mod send;
+pub(crate) mod verdict;

@@ -117,7 +117,7 @@ impl HttpOptions {
 
 impl HttpOptions {
     /// Each request as a `curl` command line, when `log_curl_commands` asks for it.
-    pub fn curl_command(&self) -> Option<CurlCommand> {
+    pub(crate) fn curl_command(&self) -> Option<CurlCommand> {
         self.log_curl_commands.then(|| CurlCommand::new(self))
     }
 }

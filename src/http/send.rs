@@ -8,9 +8,9 @@ use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig, parse_pem};
 use ureq::unversioned::transport::DefaultConnector;
 use ureq::{Agent, Proxy as UreqProxy, ProxyProtocol};
 
-use crate::delivery::retry::{self, Outcome};
 use crate::http::options::{HttpOptions, Proxy};
 use crate::http::resolve::CachingResolver;
+use crate::http::verdict::{self, Verdict};
 use crate::params::Secret;
 
 /// Where the system's certificate authorities are (Debian, then Enterprise Linux).
@@ -26,17 +26,17 @@ const MAX_ANSWER: u64 = 64 * 1024;
 /// connection opens: 4 MiB resident for 16 lanes). PagerDuty's answer headers are under 2 KiB;
 /// a larger request body is written through the buffer in pieces, so 16 KiB holds any answer
 /// header and costs one write per 16 KiB of an event (at most 512 KB).
-pub const CONNECTION_BUFFER: usize = 16 * 1024;
+pub(crate) const CONNECTION_BUFFER: usize = 16 * 1024;
 
 /// The longest a connection may take to open (less when the whole request may take less).
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The `User-Agent` of every request.
-pub const USER_AGENT: &str = concat!("centreon-pagerduty/", env!("CARGO_PKG_VERSION"));
+pub(crate) const USER_AGENT: &str = concat!("centreon-pagerduty/", env!("CARGO_PKG_VERSION"));
 
 /// The proxy variables of the environment, in the order ureq reads them (the first one set
 /// is used, even for an `https://` endpoint).
-pub const PROXY_ENV: [&str; 6] = [
+pub(crate) const PROXY_ENV: [&str; 6] = [
     "ALL_PROXY",
     "all_proxy",
     "HTTPS_PROXY",
@@ -47,7 +47,7 @@ pub const PROXY_ENV: [&str; 6] = [
 
 /// Sends encoded events to one endpoint over kept-alive connections.
 #[derive(Clone)]
-pub struct Sender {
+pub(crate) struct Sender {
     agent: Agent,
     endpoint: String,
     /// A proxy is used (configured, or from the environment).
@@ -89,10 +89,10 @@ impl Mask {
     }
 }
 
-/// What one request gave, before the retry policy judges it (for diagnostics such as
+/// What one request gave, before [`verdict::classify`] judges it (for diagnostics such as
 /// `pagerduty-event test`; [`Sender::send`] classifies it).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Reply {
+pub(crate) enum Reply {
     /// An HTTP answer (from PagerDuty, or from a proxy on the way).
     /// Texts taken from the answer have the routing key and proxy password masked.
     Answered {
@@ -113,7 +113,7 @@ pub enum Reply {
 
 /// Why a request got no HTTP answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Failure {
+pub(crate) enum Failure {
     /// The endpoint's (or the proxy's) host name does not resolve.
     HostNotFound,
     /// Nothing accepts connections at that address and port.
@@ -128,14 +128,66 @@ pub enum Failure {
     Other,
 }
 
+/// Why the HTTP agent cannot be built: the parameter (or environment variable) at fault, never
+/// a secret.
+#[derive(Debug)]
+pub(crate) enum AgentError {
+    /// `proxy` has no `scheme://`.
+    ProxyUrl,
+    /// `proxy_protocol` names a protocol the agent does not speak.
+    ProxyProtocol(String),
+    /// `proxy_port` is not a port number.
+    ProxyPort,
+    /// `proxy` is not a valid proxy address.
+    ProxyAddress,
+    /// This proxy variable of the environment ([`PROXY_ENV`]) is not a proxy URL (its value is
+    /// not kept: it may hold a password).
+    ProxyEnv(&'static str),
+    /// `ca_file` cannot be read.
+    CaFileUnreadable(std::path::PathBuf, std::io::Error),
+    /// `ca_file` holds no PEM certificate.
+    CaFileEmpty(std::path::PathBuf),
+}
+
+impl std::fmt::Display for AgentError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AgentError::ProxyUrl => f.write_str("parameter 'proxy': expected scheme://host:port"),
+            AgentError::ProxyProtocol(p) => {
+                write!(f, "parameter 'proxy_protocol': unsupported protocol '{p}'")
+            }
+            AgentError::ProxyPort => f.write_str("parameter 'proxy_port': expected a port number"),
+            AgentError::ProxyAddress => f.write_str("parameter 'proxy': not a valid proxy address"),
+            AgentError::ProxyEnv(name) => write!(
+                f,
+                "environment variable {name}: not a proxy URL (expected [http|https|socks4|socks4a|socks5]://[user:password@]host[:port]; its value is not shown, it may hold a password)"
+            ),
+            AgentError::CaFileUnreadable(path, e) => {
+                write!(
+                    f,
+                    "parameter 'ca_file': cannot read {}: {e}",
+                    path.display()
+                )
+            }
+            AgentError::CaFileEmpty(path) => write!(
+                f,
+                "parameter 'ca_file': no PEM certificate (-----BEGIN CERTIFICATE-----) in {}",
+                path.display()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for AgentError {}
+
 impl Sender {
     /// Builds the HTTP agent. `connections` is how many requests may run at once.
     /// The error names the parameter at fault and never holds a secret.
-    pub fn new(
+    pub(crate) fn new(
         cfg: &HttpOptions,
         routing_key: &Secret,
         connections: usize,
-    ) -> Result<Sender, String> {
+    ) -> Result<Sender, AgentError> {
         let proxy = match &cfg.proxy {
             Some(p) => Some(ureq_proxy(p)?),
             None => proxy_from_env()?,
@@ -146,7 +198,7 @@ impl Sender {
         let config = Agent::config_builder()
             .http_status_as_error(false)
             // a redirect is not PagerDuty's answer: followed, it turns the POST into a GET
-            // without body whose 200 would pass for delivery (retry::classify judges it)
+            // without body whose 200 would pass for delivery (verdict::classify judges it)
             .max_redirects(0)
             .timeout_global(Some(cfg.timeout))
             .timeout_connect(Some(connect))
@@ -175,21 +227,21 @@ impl Sender {
 
     /// POSTs one JSON body and classifies the answer. Never panics; errors carry no secret
     /// (the body, which holds the routing key, is never part of an error).
-    pub fn send(&self, body: &[u8]) -> Outcome {
+    pub(crate) fn send(&self, body: &[u8]) -> Verdict {
         match self.post(body) {
             Reply::Answered {
                 status,
                 body,
                 retry_after,
                 location,
-            } => retry::classify(status, &body, retry_after.as_deref(), location.as_deref()),
-            Reply::Failed { detail, .. } => Outcome::Failed(detail),
+            } => verdict::classify(status, &body, retry_after.as_deref(), location.as_deref()),
+            Reply::Failed { detail, .. } => Verdict::Failed(detail),
         }
     }
 
     /// POSTs one JSON body and returns the answer as it came, secrets masked (redirects are
     /// not followed). Never panics; errors carry no secret.
-    pub fn post(&self, body: &[u8]) -> Reply {
+    pub(crate) fn post(&self, body: &[u8]) -> Reply {
         let result = self
             .agent
             .post(&self.endpoint)
@@ -227,17 +279,17 @@ impl Sender {
     }
 
     /// The endpoint events are POSTed to.
-    pub fn endpoint(&self) -> &str {
+    pub(crate) fn endpoint(&self) -> &str {
         &self.endpoint
     }
 
     /// True when requests go through a proxy (configured, or from `HTTPS_PROXY` and the like).
-    pub fn proxied(&self) -> bool {
+    pub(crate) fn proxied(&self) -> bool {
         self.proxied
     }
 
     /// Aborts requests in flight (they fail at once) so that sender threads can be joined.
-    pub fn abort(&self) {
+    pub(crate) fn abort(&self) {
         self.agent.clone().shutdown();
     }
 }
@@ -279,7 +331,7 @@ fn describe(e: &ureq::Error) -> String {
 /// The proxy of the environment ([`PROXY_ENV`]): the first variable set and not empty. One
 /// that is not a proxy URL is an error naming it, never showing its value (it may hold a
 /// password), instead of going direct as if it were not set.
-fn proxy_from_env() -> Result<Option<UreqProxy>, String> {
+fn proxy_from_env() -> Result<Option<UreqProxy>, AgentError> {
     let Some((name, value)) = PROXY_ENV.iter().find_map(|name| {
         std::env::var(name)
             .ok()
@@ -288,11 +340,7 @@ fn proxy_from_env() -> Result<Option<UreqProxy>, String> {
     }) else {
         return Ok(None);
     };
-    let invalid = || {
-        format!(
-            "environment variable {name}: not a proxy URL (expected [http|https|socks4|socks4a|socks5]://[user:password@]host[:port]; its value is not shown, it may hold a password)"
-        )
-    };
+    let invalid = || AgentError::ProxyEnv(name);
     // ureq takes a port that is not a number (or above 65535) for 80
     let parsed = UreqProxy::new(&value).map_err(|_| invalid())?;
     if parsed.host().is_empty() || !port_is_a_number(&value) {
@@ -315,11 +363,8 @@ fn port_is_a_number(url: &str) -> bool {
     }
 }
 
-fn ureq_proxy(p: &Proxy) -> Result<UreqProxy, String> {
-    let (scheme, rest) = p
-        .url
-        .split_once("://")
-        .ok_or_else(|| "parameter 'proxy': expected scheme://host:port".to_string())?;
+fn ureq_proxy(p: &Proxy) -> Result<UreqProxy, AgentError> {
+    let (scheme, rest) = p.url.split_once("://").ok_or(AgentError::ProxyUrl)?;
     let protocol = match scheme.to_ascii_lowercase().as_str() {
         "http" => ProxyProtocol::Http,
         "https" => ProxyProtocol::Https,
@@ -327,19 +372,13 @@ fn ureq_proxy(p: &Proxy) -> Result<UreqProxy, String> {
         "socks4a" => ProxyProtocol::Socks4A,
         "socks5" => ProxyProtocol::Socks5,
         "socks5h" => ProxyProtocol::Socks5h,
-        other => {
-            return Err(format!(
-                "parameter 'proxy_protocol': unsupported protocol '{other}'"
-            ));
-        }
+        other => return Err(AgentError::ProxyProtocol(other.to_string())),
     };
     let hostport = rest.trim_end_matches('/');
     let mut b = UreqProxy::builder(protocol);
     match hostport.rsplit_once(':') {
         Some((host, port)) if !host.ends_with(']') || hostport.starts_with('[') => {
-            let port: u16 = port
-                .parse()
-                .map_err(|_| "parameter 'proxy_port': expected a port number".to_string())?;
+            let port: u16 = port.parse().map_err(|_| AgentError::ProxyPort)?;
             b = b.host(host).port(port);
         }
         _ => b = b.host(hostport),
@@ -350,23 +389,18 @@ fn ureq_proxy(p: &Proxy) -> Result<UreqProxy, String> {
             b = b.password(pw.expose());
         }
     }
-    b.build()
-        .map_err(|_| "parameter 'proxy': not a valid proxy address".to_string())
+    b.build().map_err(|_| AgentError::ProxyAddress)
 }
 
 /// TLS settings: verification (unless `verify_certificate = 0`) against Mozilla's roots, or,
 /// with `ca_file`, against the system's bundle plus the authorities of that file.
-fn tls_config(cfg: &HttpOptions) -> Result<TlsConfig, String> {
+fn tls_config(cfg: &HttpOptions) -> Result<TlsConfig, AgentError> {
     let mut tls = TlsConfig::builder().disable_verification(!cfg.verify_certificate);
     if let Some(path) = &cfg.ca_file {
-        let pem = std::fs::read(path)
-            .map_err(|e| format!("parameter 'ca_file': cannot read {}: {e}", path.display()))?;
+        let pem = std::fs::read(path).map_err(|e| AgentError::CaFileUnreadable(path.clone(), e))?;
         let own = pem_certificates(&pem);
         if own.is_empty() {
-            return Err(format!(
-                "parameter 'ca_file': no PEM certificate (-----BEGIN CERTIFICATE-----) in {}",
-                path.display()
-            ));
+            return Err(AgentError::CaFileEmpty(path.clone()));
         }
         let mut roots: Vec<Certificate<'static>> = SYSTEM_CA_BUNDLES
             .iter()
@@ -390,251 +424,4 @@ fn pem_certificates(pem: &[u8]) -> Vec<Certificate<'static>> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::{Config, ParamValue};
-    use std::io::{BufRead, BufReader, Read, Write};
-    use std::net::TcpListener;
-
-    /// One loopback server answering each request with `header_bytes` of extra header and
-    /// status 202; returns the URL and a thread giving the bodies it read.
-    fn server(
-        requests: usize,
-        header_bytes: usize,
-    ) -> (String, std::thread::JoinHandle<Vec<Vec<u8>>>) {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}/v2/enqueue", listener.local_addr().unwrap());
-        let t = std::thread::spawn(move || {
-            let (stream, _) = listener.accept().unwrap();
-            stream
-                .set_read_timeout(Some(Duration::from_secs(10)))
-                .unwrap();
-            let mut w = stream.try_clone().unwrap();
-            let mut r = BufReader::new(stream);
-            let mut bodies = Vec::new();
-            for _ in 0..requests {
-                let mut length = 0;
-                loop {
-                    let mut line = String::new();
-                    if r.read_line(&mut line).unwrap() == 0 {
-                        return bodies;
-                    }
-                    let lower = line.to_ascii_lowercase();
-                    if let Some(v) = lower.strip_prefix("content-length:") {
-                        length = v.trim().parse().unwrap();
-                    }
-                    if line == "\r\n" {
-                        break;
-                    }
-                }
-                let mut body = vec![0; length];
-                r.read_exact(&mut body).unwrap();
-                bodies.push(body);
-                let answer = br#"{"status":"success","message":"Event processed","dedup_key":"k"}"#;
-                let filler = "x".repeat(header_bytes);
-                let head = format!(
-                    "HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\nX-Filler: {filler}\r\nContent-Length: {}\r\n\r\n",
-                    answer.len()
-                );
-                if w.write_all(head.as_bytes())
-                    .and_then(|_| w.write_all(answer))
-                    .is_err()
-                {
-                    return bodies;
-                }
-            }
-            bodies
-        });
-        (url, t)
-    }
-
-    fn sender(url: &str) -> Sender {
-        let params = [
-            (
-                "pdy_routing_key".to_string(),
-                ParamValue::Str("0123456789abcdef0123456789abcdef".into()),
-            ),
-            ("http_server_url".to_string(), ParamValue::Str(url.into())),
-        ];
-        let (cfg, _) = Config::from_params(&params).unwrap();
-        Sender::new(&cfg.http, &cfg.routing_key, 1).unwrap()
-    }
-
-    #[test]
-    fn bodies_larger_than_the_connection_buffer_arrive_whole() {
-        // 30 times the buffer, near PagerDuty's 512 KB limit, then a small one on the same
-        // kept-alive connection
-        let big: Vec<u8> = (0..30 * CONNECTION_BUFFER)
-            .map(|i| b'a' + (i % 26) as u8)
-            .collect();
-        let (url, t) = server(2, 0);
-        let s = sender(&url);
-        // ureq's default (128 KiB each, zeroed per connection) would cost 4 MiB for 16 lanes
-        assert_eq!(s.agent.config().input_buffer_size(), CONNECTION_BUFFER);
-        assert_eq!(s.agent.config().output_buffer_size(), CONNECTION_BUFFER);
-        for body in [&big[..], b"{}"] {
-            match s.post(body) {
-                Reply::Answered { status, .. } => assert_eq!(status, 202),
-                other => panic!("{other:?}"),
-            }
-        }
-        let got = t.join().unwrap();
-        assert_eq!(got.len(), 2);
-        assert!(
-            got[0] == big,
-            "the large body arrived changed ({} bytes)",
-            got[0].len()
-        );
-        assert_eq!(got[1], b"{}");
-    }
-
-    #[test]
-    fn answer_headers_up_to_half_the_buffer_are_read_larger_ones_fail_cleanly() {
-        let (url, t) = server(1, CONNECTION_BUFFER / 2);
-        match sender(&url).post(b"{}") {
-            Reply::Answered { status, body, .. } => {
-                assert_eq!(status, 202);
-                assert!(body.contains("success"), "{body}");
-            }
-            other => panic!("{other:?}"),
-        }
-        t.join().unwrap();
-        // a header larger than the buffer: an error, not a hang nor a panic
-        let (url, t) = server(1, 4 * CONNECTION_BUFFER);
-        match sender(&url).post(b"{}") {
-            Reply::Failed { detail, .. } => assert!(!detail.is_empty()),
-            other => panic!("expected a failure, got {other:?}"),
-        }
-        drop(t.join());
-    }
-
-    /// The body `sender` POSTs: an event with its routing key, as the lanes encode it.
-    fn event_body() -> Vec<u8> {
-        format!(
-            r#"{{"routing_key":"{KEY}","event_action":"trigger","dedup_key":"d","payload":{{"summary":"s","source":"h","severity":"error"}}}}"#
-        )
-        .into_bytes()
-    }
-
-    const KEY: &str = "0123456789abcdef0123456789abcdef";
-
-    #[test]
-    fn redirects_are_not_followed_and_reach_classify_with_their_location() {
-        use pd_standin::{Answer, Standin};
-        let pd = Standin::start().unwrap();
-        let portal = format!("http://{}/portal/login", pd.addr());
-        for code in [301, 302, 303, 307, 308] {
-            // followed, the redirect would GET the portal's page and take its 200 as delivery
-            pd.push_answers([
-                Answer::Redirect(code, portal.clone()),
-                Answer::Page(200, String::new()),
-            ]);
-            let s = sender(&pd.url());
-            match s.post(&event_body()) {
-                Reply::Answered {
-                    status, location, ..
-                } => {
-                    assert_eq!(status, code);
-                    assert_eq!(location.as_deref(), Some(portal.as_str()));
-                }
-                other => panic!("{other:?}"),
-            }
-            let seen: Vec<(String, String)> = pd
-                .requests()
-                .iter()
-                .map(|r| (r.method.clone(), r.path.clone()))
-                .collect();
-            assert_eq!(
-                seen,
-                [("POST".to_string(), "/v2/enqueue".to_string())],
-                "HTTP {code}: the redirect was followed"
-            );
-            // the portal's page is still queued for a follower: take it away
-            assert_eq!(pd.pending_answers(), 1);
-            assert!(matches!(s.post(b"{}"), Reply::Answered { status: 200, .. }));
-            pd.push_answer(Answer::Redirect(code, portal.clone()));
-            match s.send(&event_body()) {
-                Outcome::Misdirected(r) => assert!(r.contains(&portal), "{r}"),
-                other => panic!("HTTP {code}: {other:?}"),
-            }
-            pd.clear();
-        }
-        // a 2xx is delivery only with PagerDuty's answer
-        pd.push_answer(Answer::Page(200, String::new()));
-        match sender(&pd.url()).send(&event_body()) {
-            Outcome::Misdirected(r) => assert!(r.contains("Guest Wi-Fi"), "{r}"),
-            other => panic!("{other:?}"),
-        }
-        assert_eq!(sender(&pd.url()).send(&event_body()), Outcome::Accepted);
-    }
-
-    #[test]
-    fn answers_echoing_the_request_have_the_key_masked() {
-        use pd_standin::{Answer, Standin};
-        let pd = Standin::start().unwrap();
-        let s = sender(&pd.url());
-        let masked = Secret::new(KEY).masked();
-        for code in [400, 502] {
-            pd.push_answer(Answer::Echo(code));
-            let reply = s.post(&event_body());
-            let Reply::Answered { status, body, .. } = &reply else {
-                panic!("{reply:?}")
-            };
-            assert_eq!(*status, code);
-            assert!(!body.contains(KEY), "HTTP {code}: {body}");
-            assert!(body.contains(&masked), "HTTP {code}: {body}");
-            assert!(pd.requests().last().unwrap().response_body.contains(KEY));
-            pd.push_answer(Answer::Echo(code));
-            let text = format!("{:?}", s.send(&event_body()));
-            assert!(!text.contains(KEY) && text.contains(&masked), "{text}");
-        }
-        // a redirect whose Location quotes the key
-        pd.push_answer(Answer::Redirect(
-            302,
-            format!("http://portal.example/?k={KEY}"),
-        ));
-        match s.post(&event_body()) {
-            Reply::Answered { location, .. } => {
-                assert_eq!(location, Some(format!("http://portal.example/?k={masked}")));
-            }
-            other => panic!("{other:?}"),
-        }
-    }
-
-    #[test]
-    fn a_proxy_port_must_be_a_number() {
-        for ok in [
-            "http://proxy:3128",
-            "http://u:p@proxy:3128/",
-            "proxy",
-            "http://[::1]",
-            "http://[::1]:8080",
-        ] {
-            assert!(port_is_a_number(ok), "{ok}");
-        }
-        for bad in [
-            "http://proxy:31a8",
-            "http://u:p@proxy:99999",
-            "proxy:0",
-            "http://u:p@h:",
-        ] {
-            assert!(!port_is_a_number(bad), "{bad}");
-        }
-    }
-
-    #[test]
-    fn the_proxy_password_is_masked_also_as_its_authorization_token() {
-        let proxy = UreqProxy::new("http://centreon:pr0xy-s3cret@127.0.0.1:3128").unwrap();
-        let mask = Mask::new(&Secret::new(KEY), Some(&proxy));
-        let text = format!(
-            "denied {KEY} for centreon:pr0xy-s3cret (Proxy-Authorization: Basic Y2VudHJlb246cHIweHktczNjcmV0)"
-        );
-        assert_eq!(
-            mask.apply(&text),
-            "denied ****************************cdef for centreon:**** (Proxy-Authorization: Basic ****)"
-        );
-        // no proxy, or one without a password: the key only
-        let mask = Mask::new(&Secret::new(KEY), None);
-        assert_eq!(mask.apply("pr0xy-s3cret"), "pr0xy-s3cret");
-    }
-}
+mod tests;

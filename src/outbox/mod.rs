@@ -206,13 +206,6 @@ impl std::fmt::Display for OutboxError {
     }
 }
 
-impl OutboxError {
-    /// The row exists but its event cannot be decoded: retrying will not help.
-    pub fn is_unreadable_row(&self) -> bool {
-        self.0.contains("unreadable event")
-    }
-}
-
 impl From<rusqlite::Error> for OutboxError {
     fn from(e: rusqlite::Error) -> Self {
         OutboxError(format!("outbox database error: {e}"))
@@ -1119,9 +1112,16 @@ pub struct Reader {
     conn: Connection,
 }
 
+/// A row read back by a lane: its event, gone (merged or settled), or unreadable (why): final.
+pub enum Fetched {
+    Event(Stored),
+    Gone,
+    Unreadable(String),
+}
+
 impl Reader {
-    /// The row to send, or `None` when it was merged away.
-    pub fn fetch(&self, id: i64) -> Result<Option<Stored>, OutboxError> {
+    /// Row `id` as a lane needs it; `Err` only for a database error (busy, I/O).
+    pub fn read(&self, id: i64) -> Result<Fetched, OutboxError> {
         let row: Option<(String, String, String, String)> = self
             .conn
             .prepare_cached("SELECT dedup_key, action, summary, body FROM outbox WHERE id = ?1")?
@@ -1130,7 +1130,7 @@ impl Reader {
             })
             .optional()?;
         let Some((dedup_key, action, summary, body)) = row else {
-            return Ok(None);
+            return Ok(Fetched::Gone);
         };
         let action = match action.as_str() {
             "trigger" => Action::Trigger,
@@ -1141,16 +1141,28 @@ impl Reader {
         let object = body.trim_start().starts_with('{')
             && serde_json::from_str::<serde::de::IgnoredAny>(&body).is_ok();
         if !object {
-            return Err(OutboxError(format!(
+            return Ok(Fetched::Unreadable(format!(
                 "outbox row {id} holds an unreadable event"
             )));
         }
-        Ok(Some(Stored {
+        Ok(Fetched::Event(Stored {
             dedup_key,
             action,
             summary,
             body,
         }))
+    }
+}
+
+#[cfg(test)]
+impl Reader {
+    /// The row to send, or `None` when it is gone; an unreadable row is an error.
+    pub(crate) fn fetch(&self, id: i64) -> Result<Option<Stored>, OutboxError> {
+        match self.read(id)? {
+            Fetched::Event(row) => Ok(Some(row)),
+            Fetched::Gone => Ok(None),
+            Fetched::Unreadable(why) => Err(OutboxError(why)),
+        }
     }
 }
 
