@@ -308,39 +308,69 @@ fn by_name(name: &str) -> Verdict {
     }
 }
 
+/// The check of one output running `script`.
 fn check_output(output: &Map<String, Value>, script: (&'static str, &'static str)) -> Report {
+    let text = |key: &str| {
+        output
+            .get(key)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
     let mut report = Report {
-        name: output
-            .get("name")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string(),
-        path: output
-            .get("path")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string(),
+        name: text("name"),
+        path: text("path"),
         what: script.1,
         lines: Vec::new(),
         problems: Vec::new(),
         notes: Vec::new(),
         switching: Vec::new(),
     };
-    if let Some(categories) = output
+    report.problems.extend(category_problem(output));
+    let given = read_entries(output, &mut report);
+    let (invalid, warnings, cfg) = validate(given.clone(), &mut report.problems);
+    let written: Vec<&str> = given.iter().map(|(n, _)| n.trim()).collect();
+    // the seed guide installed the legacy script as pagerduty.lua: its parameters tell
+    let script = match legacy_at_our_path(script.0, &report.path, &written) {
+        Some(what) => {
+            report.what = what;
+            LEGACY
+        }
+        None => script,
+    };
+    for line in report.lines.iter_mut() {
+        judge(line, &invalid, script.0);
+    }
+    for w in warnings {
+        place_warning(&mut report, w);
+    }
+    if let Some(cfg) = &cfg {
+        report.notes.extend(buffering_latency(cfg, &written));
+        if script.0 != OURS {
+            report.switching = switching_changes(cfg, script.0, &written);
+        }
+    }
+    report
+}
+
+/// The problem of an output whose category filter leaves out neb (the host and service
+/// statuses).
+fn category_problem(output: &Map<String, Value>) -> Option<String> {
+    let categories = output
         .get("filters")
         .and_then(|f| f.get("category"))
-        .map(|c| one_or_many(Some(c)))
-        && !categories
-            .iter()
-            .any(|c| c.as_str().is_some_and(|c| c.eq_ignore_ascii_case("neb")))
-    {
-        report.problems.push(
-            "its category filter leaves out neb: no host or service status reaches the connector"
-                .into(),
-        );
-    }
+        .map(|c| one_or_many(Some(c)))?;
+    let neb = categories
+        .iter()
+        .any(|c| c.as_str().is_some_and(|c| c.eq_ignore_ascii_case("neb")));
+    (!neb).then(|| {
+        "its category filter leaves out neb: no host or service status reaches the connector".into()
+    })
+}
 
-    // The entries Broker hands over, in the file's order.
+/// The `lua_parameter` entries Broker hands over, in the file's order; each gets a line of
+/// `report` (honoured until judged), an entry without a name a problem.
+fn read_entries(output: &Map<String, Value>, report: &mut Report) -> Vec<(String, ParamValue)> {
     let mut given: Vec<(String, ParamValue)> = Vec::new();
     for entry in one_or_many(output.get("lua_parameter")) {
         let name = entry
@@ -375,54 +405,44 @@ fn check_output(output: &Map<String, Value>, script: (&'static str, &'static str
             }),
         }
     }
+    given
+}
 
-    let (invalid, warnings, cfg) = validate(given.clone(), &mut report.problems);
-    let written: Vec<&str> = given.iter().map(|(n, _)| n.trim()).collect();
-    // the seed guide installed the legacy script as pagerduty.lua: its parameters tell
-    let script = match legacy_at_our_path(script.0, &report.path, &written) {
-        Some(what) => {
-            report.what = what;
-            LEGACY
-        }
-        None => script,
+/// The verdict of a line Broker hands over, and its notes: refused (`invalid` holds the
+/// refused names with their messages) or read by name, a meaning that changes from `script`,
+/// the nearest known name of an unknown one.
+fn judge(line: &mut Line, invalid: &[(String, String)], script: &str) {
+    if matches!(line.verdict, Verdict::Ignored(_)) {
+        return;
+    }
+    let name = line.name.trim();
+    line.verdict = match invalid.iter().find(|(n, _)| n == name) {
+        Some((_, message)) => Verdict::Invalid(message.clone()),
+        None => by_name(name),
     };
-    for line in report.lines.iter_mut() {
-        if matches!(line.verdict, Verdict::Ignored(_)) {
-            continue;
-        }
-        let name = line.name.trim();
-        line.verdict = match invalid.iter().find(|(n, _)| n == name) {
-            Some((_, message)) => Verdict::Invalid(message.clone()),
-            None => by_name(name),
-        };
-        if let Some((_, _, note)) = MEANING_CHANGES
-            .iter()
-            .find(|(s, n, _)| *s == script.0 && *n == name)
-        {
-            line.notes.push((*note).to_string());
-        }
-        if line.verdict == Verdict::Unknown
-            && let Some(near) = crate::config::nearest_parameter(name)
-        {
-            line.notes.push(format!("did you mean {near}?"));
-        }
+    if let Some((_, _, note)) = MEANING_CHANGES
+        .iter()
+        .find(|(s, n, _)| *s == script && *n == name)
+    {
+        line.notes.push((*note).to_string());
     }
-    for w in warnings {
-        let quoted = |name: &str| w.contains(&format!("'{}'", name.trim()));
-        match report.lines.iter_mut().find(|l| quoted(&l.name)) {
-            // the verdict already says why an ignored or unknown name has no effect
-            Some(line) if matches!(line.verdict, Verdict::Ignored(_) | Verdict::Unknown) => {}
-            Some(line) => line.notes.push(w),
-            None => report.notes.push(w),
-        }
+    if line.verdict == Verdict::Unknown
+        && let Some(near) = crate::config::nearest_parameter(name)
+    {
+        line.notes.push(format!("did you mean {near}?"));
     }
-    if let Some(cfg) = &cfg {
-        report.notes.extend(buffering_latency(cfg, &written));
-        if script.0 != OURS {
-            report.switching = switching_changes(cfg, script.0, &written);
-        }
+}
+
+/// A warning of the configuration goes under the line of the parameter it names, or among
+/// the output's notes.
+fn place_warning(report: &mut Report, w: String) {
+    let quoted = |name: &str| w.contains(&format!("'{}'", name.trim()));
+    match report.lines.iter_mut().find(|l| quoted(&l.name)) {
+        // the verdict already says why an ignored or unknown name has no effect
+        Some(line) if matches!(line.verdict, Verdict::Ignored(_) | Verdict::Unknown) => {}
+        Some(line) => line.notes.push(w),
+        None => report.notes.push(w),
     }
-    report
 }
 
 /// The file name of this connector's bridge.
