@@ -65,14 +65,14 @@ const MEANING_CHANGES: &[(&str, &str, &str)] = &[(
     after_help = "Exit status: 0 every parameter can be used, 1 some parameter is invalid (or no PagerDuty
 output was found), 2 bad usage or a file that is not a Broker configuration."
 )]
-pub struct Args {
+pub(crate) struct Args {
     /// A Centreon Broker configuration file
     #[arg(value_name = "BROKER.json")]
     broker: String,
 }
 
 /// Runs `check-config`.
-pub fn run(p: &Args) -> Result<i32, Stop> {
+pub(crate) fn run(p: &Args) -> Result<i32, Stop> {
     let path = p.broker.as_str();
     let text = std::fs::read_to_string(path)
         .map_err(|e| Stop::Usage(format!("cannot read {path}: {e}")))?;

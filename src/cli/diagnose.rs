@@ -24,7 +24,7 @@ const EU: &str = "https://events.eu.pagerduty.com/v2/enqueue";
 #[command(
     after_help = "Exit status: 0 PagerDuty accepted the event(s), 1 it did not, 2 bad usage."
 )]
-pub struct Args {
+pub(crate) struct Args {
     #[command(flatten)]
     routing: Routing,
     #[command(flatten)]
@@ -67,7 +67,7 @@ impl Probe {
 }
 
 /// Runs `test`.
-pub fn run(p: &Args) -> Result<i32, Stop> {
+pub(crate) fn run(p: &Args) -> Result<i32, Stop> {
     let key = key::required(&p.routing)?;
     let events_url = p.network.url.as_deref().unwrap_or(US).to_string();
     let url = if p.incident {

@@ -10,7 +10,7 @@ use super::{EXIT_FAILED, EXIT_OK, Stop};
 use crate::outbox::Outbox;
 
 /// Default `--wait`, seconds.
-pub const WAIT: u64 = 30;
+pub(crate) const WAIT: u64 = 30;
 
 /// Deliver the events queued in the outbox
 ///
@@ -27,7 +27,7 @@ pub const WAIT: u64 = 30;
     after_help = "Exit status: 0 nothing left queued, 1 events remain (the reason is printed) or an outbox,
 its routing key or a directory could not be read (each is named), 2 bad usage."
 )]
-pub struct Args {
+pub(crate) struct Args {
     #[command(flatten)]
     routing: Routing,
     #[command(flatten)]
@@ -37,7 +37,7 @@ pub struct Args {
 }
 
 /// Runs `flush`.
-pub fn run(p: &Args) -> Result<i32, Stop> {
+pub(crate) fn run(p: &Args) -> Result<i32, Stop> {
     let wait = p.delivery.wait(WAIT)?;
     let dirs = spool::flush_directories(p.delivery.outbox.as_deref())?;
     let key = key::from_options(&p.routing, false)?;
