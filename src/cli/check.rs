@@ -29,7 +29,7 @@ const QUOTE_MAX: usize = 160;
 oldest_pending=Ns;W;C;0 rejected=N;W;C;0
 Exit status: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (the outbox cannot be read, bad usage)."
 )]
-pub struct Args {
+pub(crate) struct Args {
     /// The connector's outbox_path (Broker's output), or a pagerduty-event outbox directory
     /// (default: $PAGERDUTY_EVENT_OUTBOX, else the directory send and flush use)
     #[arg(long, value_name = "PATH")]
@@ -307,13 +307,13 @@ fn verdict(
 }
 
 /// Prints the UNKNOWN line (`why` quoted on one line); returns its exit status.
-pub fn unknown(why: &str) -> i32 {
+pub(crate) fn unknown(why: &str) -> i32 {
     println!("PAGERDUTY UNKNOWN - {}", quote(why));
     UNKNOWN
 }
 
 /// Runs `check`.
-pub fn run(p: &Args) -> Result<i32, Stop> {
+pub(crate) fn run(p: &Args) -> Result<i32, Stop> {
     let thresholds = (|| -> Result<_, String> {
         Ok((
             Thresholds::from("pending", &p.warning_pending, Some(&p.critical_pending))?,

@@ -65,14 +65,14 @@ const MEANING_CHANGES: &[(&str, &str, &str)] = &[(
     after_help = "Exit status: 0 every parameter can be used, 1 some parameter is invalid (or no PagerDuty
 output was found), 2 bad usage or a file that is not a Broker configuration."
 )]
-pub struct Args {
+pub(crate) struct Args {
     /// A Centreon Broker configuration file
     #[arg(value_name = "BROKER.json")]
     broker: String,
 }
 
 /// Runs `check-config`.
-pub fn run(p: &Args) -> Result<i32, Stop> {
+pub(crate) fn run(p: &Args) -> Result<i32, Stop> {
     let path = p.broker.as_str();
     let text = std::fs::read_to_string(path)
         .map_err(|e| Stop::Usage(format!("cannot read {path}: {e}")))?;
@@ -308,39 +308,69 @@ fn by_name(name: &str) -> Verdict {
     }
 }
 
+/// The check of one output running `script`.
 fn check_output(output: &Map<String, Value>, script: (&'static str, &'static str)) -> Report {
+    let text = |key: &str| {
+        output
+            .get(key)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
     let mut report = Report {
-        name: output
-            .get("name")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string(),
-        path: output
-            .get("path")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string(),
+        name: text("name"),
+        path: text("path"),
         what: script.1,
         lines: Vec::new(),
         problems: Vec::new(),
         notes: Vec::new(),
         switching: Vec::new(),
     };
-    if let Some(categories) = output
+    report.problems.extend(category_problem(output));
+    let given = read_entries(output, &mut report);
+    let (invalid, warnings, cfg) = validate(given.clone(), &mut report.problems);
+    let written: Vec<&str> = given.iter().map(|(n, _)| n.trim()).collect();
+    // the seed guide installed the legacy script as pagerduty.lua: its parameters tell
+    let script = match legacy_at_our_path(script.0, &report.path, &written) {
+        Some(what) => {
+            report.what = what;
+            LEGACY
+        }
+        None => script,
+    };
+    for line in report.lines.iter_mut() {
+        judge(line, &invalid, script.0);
+    }
+    for w in warnings {
+        place_warning(&mut report, w);
+    }
+    if let Some(cfg) = &cfg {
+        report.notes.extend(buffering_latency(cfg, &written));
+        if script.0 != OURS {
+            report.switching = switching_changes(cfg, script.0, &written);
+        }
+    }
+    report
+}
+
+/// The problem of an output whose category filter leaves out neb (the host and service
+/// statuses).
+fn category_problem(output: &Map<String, Value>) -> Option<String> {
+    let categories = output
         .get("filters")
         .and_then(|f| f.get("category"))
-        .map(|c| one_or_many(Some(c)))
-        && !categories
-            .iter()
-            .any(|c| c.as_str().is_some_and(|c| c.eq_ignore_ascii_case("neb")))
-    {
-        report.problems.push(
-            "its category filter leaves out neb: no host or service status reaches the connector"
-                .into(),
-        );
-    }
+        .map(|c| one_or_many(Some(c)))?;
+    let neb = categories
+        .iter()
+        .any(|c| c.as_str().is_some_and(|c| c.eq_ignore_ascii_case("neb")));
+    (!neb).then(|| {
+        "its category filter leaves out neb: no host or service status reaches the connector".into()
+    })
+}
 
-    // The entries Broker hands over, in the file's order.
+/// The `lua_parameter` entries Broker hands over, in the file's order; each gets a line of
+/// `report` (honoured until judged), an entry without a name a problem.
+fn read_entries(output: &Map<String, Value>, report: &mut Report) -> Vec<(String, ParamValue)> {
     let mut given: Vec<(String, ParamValue)> = Vec::new();
     for entry in one_or_many(output.get("lua_parameter")) {
         let name = entry
@@ -375,54 +405,44 @@ fn check_output(output: &Map<String, Value>, script: (&'static str, &'static str
             }),
         }
     }
+    given
+}
 
-    let (invalid, warnings, cfg) = validate(given.clone(), &mut report.problems);
-    let written: Vec<&str> = given.iter().map(|(n, _)| n.trim()).collect();
-    // the seed guide installed the legacy script as pagerduty.lua: its parameters tell
-    let script = match legacy_at_our_path(script.0, &report.path, &written) {
-        Some(what) => {
-            report.what = what;
-            LEGACY
-        }
-        None => script,
+/// The verdict of a line Broker hands over, and its notes: refused (`invalid` holds the
+/// refused names with their messages) or read by name, a meaning that changes from `script`,
+/// the nearest known name of an unknown one.
+fn judge(line: &mut Line, invalid: &[(String, String)], script: &str) {
+    if matches!(line.verdict, Verdict::Ignored(_)) {
+        return;
+    }
+    let name = line.name.trim();
+    line.verdict = match invalid.iter().find(|(n, _)| n == name) {
+        Some((_, message)) => Verdict::Invalid(message.clone()),
+        None => by_name(name),
     };
-    for line in report.lines.iter_mut() {
-        if matches!(line.verdict, Verdict::Ignored(_)) {
-            continue;
-        }
-        let name = line.name.trim();
-        line.verdict = match invalid.iter().find(|(n, _)| n == name) {
-            Some((_, message)) => Verdict::Invalid(message.clone()),
-            None => by_name(name),
-        };
-        if let Some((_, _, note)) = MEANING_CHANGES
-            .iter()
-            .find(|(s, n, _)| *s == script.0 && *n == name)
-        {
-            line.notes.push((*note).to_string());
-        }
-        if line.verdict == Verdict::Unknown
-            && let Some(near) = crate::config::nearest_parameter(name)
-        {
-            line.notes.push(format!("did you mean {near}?"));
-        }
+    if let Some((_, _, note)) = MEANING_CHANGES
+        .iter()
+        .find(|(s, n, _)| *s == script && *n == name)
+    {
+        line.notes.push((*note).to_string());
     }
-    for w in warnings {
-        let quoted = |name: &str| w.contains(&format!("'{}'", name.trim()));
-        match report.lines.iter_mut().find(|l| quoted(&l.name)) {
-            // the verdict already says why an ignored or unknown name has no effect
-            Some(line) if matches!(line.verdict, Verdict::Ignored(_) | Verdict::Unknown) => {}
-            Some(line) => line.notes.push(w),
-            None => report.notes.push(w),
-        }
+    if line.verdict == Verdict::Unknown
+        && let Some(near) = crate::config::nearest_parameter(name)
+    {
+        line.notes.push(format!("did you mean {near}?"));
     }
-    if let Some(cfg) = &cfg {
-        report.notes.extend(buffering_latency(cfg, &written));
-        if script.0 != OURS {
-            report.switching = switching_changes(cfg, script.0, &written);
-        }
+}
+
+/// A warning of the configuration goes under the line of the parameter it names, or among
+/// the output's notes.
+fn place_warning(report: &mut Report, w: String) {
+    let quoted = |name: &str| w.contains(&format!("'{}'", name.trim()));
+    match report.lines.iter_mut().find(|l| quoted(&l.name)) {
+        // the verdict already says why an ignored or unknown name has no effect
+        Some(line) if matches!(line.verdict, Verdict::Ignored(_) | Verdict::Unknown) => {}
+        Some(line) => line.notes.push(w),
+        None => report.notes.push(w),
     }
-    report
 }
 
 /// The file name of this connector's bridge.
@@ -606,205 +626,4 @@ fn validate(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn report(output: Value) -> Report {
-        let o = output.as_object().unwrap();
-        let script = script_of(o).expect("a PagerDuty output");
-        check_output(o, script)
-    }
-
-    fn verdicts(r: &Report) -> Vec<(String, &'static str)> {
-        r.lines
-            .iter()
-            .map(|l| (l.name.clone(), l.verdict.label()))
-            .collect()
-    }
-
-    #[test]
-    fn the_legacy_script_at_our_path_is_recognised_by_its_parameters() {
-        let dir = std::env::temp_dir().join(format!("cpd-check-legacy-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let legacy = ["pdy_routing_key", "log_path", "max_buffer_age"];
-        let path = dir.join("pagerduty.lua");
-        let p = path.display().to_string();
-        // no file: told by the parameters
-        assert!(
-            legacy_at_our_path(OURS, &p, &legacy)
-                .unwrap()
-                .contains("by its parameters")
-        );
-        std::fs::write(
-            &path,
-            "-- pagerduty-apiv1\nlocal http = require('socket.http')\n",
-        )
-        .unwrap();
-        assert!(
-            legacy_at_our_path(OURS, &p, &legacy)
-                .unwrap()
-                .contains("is not this connector's bridge")
-        );
-        std::fs::write(
-            &path,
-            "local ok, mod = pcall(require, \"centreon_pagerduty\")\n",
-        )
-        .unwrap();
-        assert_eq!(
-            legacy_at_our_path(OURS, &p, &legacy),
-            None,
-            "this connector's bridge"
-        );
-        std::fs::remove_file(&path).unwrap();
-        // a name only this connector reads: it is this connector
-        assert_eq!(
-            legacy_at_our_path(OURS, &p, &["log_path", "outbox_path"]),
-            None
-        );
-        assert_eq!(
-            legacy_at_our_path(OURS, &p, &["pdy_routing_key", "logfile"]),
-            None
-        );
-        assert_eq!(legacy_at_our_path("pagerduty-apiv1.lua", &p, &legacy), None);
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
-    fn outputs_are_recognised_by_script() {
-        let o = |t: &str, p: &str| json!({"type": t, "path": p});
-        let of = |v: Value| script_of(v.as_object().unwrap()).map(|s| s.0);
-        assert_eq!(
-            of(o("lua", "/usr/share/centreon-broker/lua/pagerduty.lua")),
-            Some("pagerduty.lua")
-        );
-        assert_eq!(
-            of(o("LUA", "/opt/pagerduty-events-apiv2.lua")),
-            Some("pagerduty-events-apiv2.lua")
-        );
-        assert_eq!(
-            of(o("lua", "pagerduty-apiv1.lua")),
-            Some("pagerduty-apiv1.lua")
-        );
-        assert_eq!(
-            of(o("lua", "/usr/share/centreon-broker/lua/splunk.lua")),
-            None
-        );
-        assert_eq!(of(o("unified_sql", "/x/pagerduty.lua")), None);
-        assert_eq!(of(json!({"type": "lua"})), None);
-    }
-
-    #[test]
-    fn every_verdict() {
-        let r = report(json!({
-            "name": "pd", "type": "lua", "path": "/x/pagerduty.lua",
-            "lua_parameter": [
-                {"type": "password", "name": "pdy_routing_key", "value": "short-SECRET"},
-                {"type": "number", "name": "http_timeout", "value": "5"},
-                {"type": "string", "name": "timezone", "value": "Europe/Paris"},
-                {"type": "string", "name": "my_param", "value": "x"},
-                {"type": "number", "name": "max_buffer_size", "value": "0"},
-                {"type": "boolean", "name": "hard_only", "value": "1"},
-                {"type": "string", "name": "accepted_hostgroups", "value": "a"},
-                {"type": "string", "name": "rejected_hostgroups", "value": "b"},
-                {"type": "string", "name": "proxy_password", "value": "pw-SECRET"},
-                {"type": "string", "name": "log_level", "value": "2"}
-            ]
-        }));
-        assert_eq!(
-            verdicts(&r),
-            [
-                ("pdy_routing_key".to_string(), "invalid"),
-                ("http_timeout".to_string(), "renamed"),
-                ("timezone".to_string(), "ignored"),
-                ("my_param".to_string(), "unknown"),
-                ("max_buffer_size".to_string(), "invalid"),
-                ("hard_only".to_string(), "ignored"),
-                ("accepted_hostgroups".to_string(), "invalid"),
-                ("rejected_hostgroups".to_string(), "honoured"),
-                ("proxy_password".to_string(), "invalid"),
-                ("log_level".to_string(), "honoured"),
-            ]
-        );
-        assert!(r.invalid());
-        let text = r.text();
-        assert!(!text.contains("SECRET"), "{text}");
-        assert!(
-            text.contains("pdy_routing_key      invalid: expected 32 alphanumeric characters (got 12 characters)"),
-            "{text}"
-        );
-        assert!(
-            text.contains(
-                "max_buffer_size      invalid: expected an integer from 1 to 10000, got 0"
-            ),
-            "{text}"
-        );
-        assert!(
-            text.contains("proxy_password       invalid: is set but 'proxy_address' is not"),
-            "{text}"
-        );
-        assert!(
-            text.contains(
-                "http_timeout         renamed: legacy name of connection_timeout, still read"
-            ),
-            "{text}"
-        );
-        assert!(
-            text.contains(
-                "10 parameter(s): 2 honoured, 1 renamed, 2 ignored, 1 unknown, 4 invalid"
-            ),
-            "{text}"
-        );
-    }
-
-    #[test]
-    fn a_valid_output_and_output_level_problems() {
-        let r = report(json!({
-            "name": "pd", "type": "lua", "path": "pagerduty.lua",
-            "filters": {"category": ["storage"]},
-            "lua_parameter": {"type": "string", "name": "proxy_address", "value": "proxy"}
-        }));
-        assert_eq!(verdicts(&r), [("proxy_address".to_string(), "invalid")]);
-        assert!(
-            r.problems[0].contains("category filter leaves out neb"),
-            "{:?}",
-            r.problems
-        );
-        assert!(
-            r.problems[1].contains("PAGERDUTY_ROUTING_KEY"),
-            "{:?}",
-            r.problems
-        );
-        assert!(
-            r.text().contains(
-                "invalid: parameter 'proxy_port': is required when 'proxy_address' is set"
-            ),
-            "{}",
-            r.text()
-        );
-        let r = report(json!({
-            "name": "pd", "type": "lua", "path": "pagerduty.lua",
-            "filters": {"category": ["neb"]},
-            "lua_parameter": [
-                {"type": "password", "name": "pdy_routing_key", "value": PLACEHOLDER_KEY},
-                {"type": "string", "name": "skip_anon_events", "value": "1"},
-                {"type": "string", "name": "accepted_elements", "value": "host_status,host"}
-            ]
-        }));
-        assert!(!r.invalid(), "{}", r.text());
-        assert!(
-            r.text().contains("element \"host\" ignored"),
-            "{}",
-            r.text()
-        );
-        // the same parameter in an output of the legacy script: its meaning changed
-        let r = report(json!({
-            "name": "old", "type": "lua", "path": "/x/pagerduty-apiv1.lua",
-            "lua_parameter": [
-                {"type": "password", "name": "pdy_routing_key", "value": PLACEHOLDER_KEY},
-                {"type": "number", "name": "skip_anon_events", "value": "1"}
-            ]
-        }));
-        assert!(r.text().contains("swap its value"), "{}", r.text());
-    }
-}
+mod tests;

@@ -24,7 +24,7 @@ const EU: &str = "https://events.eu.pagerduty.com/v2/enqueue";
 #[command(
     after_help = "Exit status: 0 PagerDuty accepted the event(s), 1 it did not, 2 bad usage."
 )]
-pub struct Args {
+pub(crate) struct Args {
     #[command(flatten)]
     routing: Routing,
     #[command(flatten)]
@@ -67,7 +67,7 @@ impl Probe {
 }
 
 /// Runs `test`.
-pub fn run(p: &Args) -> Result<i32, Stop> {
+pub(crate) fn run(p: &Args) -> Result<i32, Stop> {
     let key = key::required(&p.routing)?;
     let events_url = p.network.url.as_deref().unwrap_or(US).to_string();
     let url = if p.incident {
@@ -94,6 +94,7 @@ pub fn run(p: &Args) -> Result<i32, Stop> {
             options::config_error(e)
         }
     })?;
+    // without --proxy, the proxy comes from the environment: the error names its variable
     let sender = Sender::new(&cfg.http, &cfg.routing_key, 1).map_err(|e| {
         Stop::Usage(match e {
             AgentError::ProxyEnv(_) => e.to_string(),
@@ -107,38 +108,75 @@ pub fn run(p: &Args) -> Result<i32, Stop> {
     } else {
         "without a proxy"
     };
-    let masked = key.secret.masked();
+    let test = Test {
+        sender: &sender,
+        cfg: &cfg,
+        events_url: &events_url,
+        key: &key,
+        host: &host,
+        now,
+    };
     if url.is_some() {
-        let summary = format!("centreon-pagerduty test from {host}");
-        println!(
-            "Sending a change event to {} with routing key {masked} ({}), {route}.",
-            sender.endpoint(),
-            key.from,
-        );
-        let mut details = Map::new();
-        details.insert(
-            "Note".into(),
-            // no "routing key" in this text: a WAF echoing the request must not read as PagerDuty refusing the key
-            "sent by `pagerduty-event test` (opens no incident)".into(),
-        );
-        let body = payload::change_event(&summary, &host, now, details);
-        let reply = sender.post(&payload::encode_body(&body, &key.secret));
-        let (ok, text) = explain(Probe::Change, &reply, &sender, &cfg, &events_url);
-        println!("{}: {text}", Probe::Change.label());
-        if !ok {
-            return Ok(EXIT_FAILED);
-        }
-        println!(
-            "OK: PagerDuty accepted the change event \"{summary}\" (no incident opened); this machine can send events with this routing key."
-        );
-        return Ok(EXIT_OK);
+        return Ok(send_change_event(&test, route));
     }
-    let dedup_key = format!("pagerduty-event-test-{host}-{now}");
-    let summary = format!("centreon-pagerduty test event from {host}");
+    Ok(send_test_incident(&test, route))
+}
+
+/// What every test request shares.
+struct Test<'a> {
+    sender: &'a Sender,
+    cfg: &'a Config,
+    /// The alert events URL (`--url`), the one the region hints speak of.
+    events_url: &'a str,
+    key: &'a key::Key,
+    host: &'a str,
+    now: i64,
+}
+
+impl Test<'_> {
+    /// Posts `body`, prints what the answer means; whether PagerDuty took it.
+    fn post(&self, probe: Probe, body: &[u8]) -> bool {
+        let reply = self.sender.post(body);
+        let (ok, text) = explain(probe, &reply, self.sender, self.cfg, self.events_url);
+        println!("{}: {text}", probe.label());
+        ok
+    }
+}
+
+/// Sends the change event; the exit status.
+fn send_change_event(t: &Test, route: &str) -> i32 {
+    let summary = format!("centreon-pagerduty test from {}", t.host);
     println!(
-        "Sending a test incident to {} with routing key {masked} ({}), {route}.",
-        sender.endpoint(),
-        key.from,
+        "Sending a change event to {} with routing key {} ({}), {route}.",
+        t.sender.endpoint(),
+        t.key.secret.masked(),
+        t.key.from,
+    );
+    let mut details = Map::new();
+    details.insert(
+        "Note".into(),
+        // no "routing key" in this text: a WAF echoing the request must not read as PagerDuty refusing the key
+        "sent by `pagerduty-event test` (opens no incident)".into(),
+    );
+    let body = payload::change_event(&summary, t.host, t.now, details);
+    if !t.post(Probe::Change, &payload::encode_body(&body, &t.key.secret)) {
+        return EXIT_FAILED;
+    }
+    println!(
+        "OK: PagerDuty accepted the change event \"{summary}\" (no incident opened); this machine can send events with this routing key."
+    );
+    EXIT_OK
+}
+
+/// Sends a test trigger, then its resolve; the exit status.
+fn send_test_incident(t: &Test, route: &str) -> i32 {
+    let dedup_key = format!("pagerduty-event-test-{}-{}", t.host, t.now);
+    let summary = format!("centreon-pagerduty test event from {}", t.host);
+    println!(
+        "Sending a test incident to {} with routing key {} ({}), {route}.",
+        t.sender.endpoint(),
+        t.key.secret.masked(),
+        t.key.from,
     );
     for action in [Action::Trigger, Action::Resolve] {
         let mut details = Map::new();
@@ -150,9 +188,9 @@ pub fn run(p: &Args) -> Result<i32, Stop> {
             action,
             dedup_key: &dedup_key,
             summary: &summary,
-            source: &host,
+            source: t.host,
             severity: Severity::Info,
-            timestamp: Some(now),
+            timestamp: Some(t.now),
             component: Some("pagerduty-event"),
             group: None,
             class: Some("test"),
@@ -161,18 +199,17 @@ pub fn run(p: &Args) -> Result<i32, Stop> {
             client: Some("pagerduty-event"),
             client_url: None,
         });
-        let reply = sender.post(&payload::encode(&event, &key.secret));
-        let probe = Probe::Alert(action);
-        let (ok, text) = explain(probe, &reply, &sender, &cfg, &events_url);
-        println!("{}: {text}", probe.label());
-        if !ok {
-            return Ok(EXIT_FAILED);
+        if !t.post(
+            Probe::Alert(action),
+            &payload::encode(&event, &t.key.secret),
+        ) {
+            return EXIT_FAILED;
         }
     }
     println!(
         "OK: PagerDuty accepted the test incident \"{summary}\" and its resolve; this machine can send events with this routing key."
     );
-    Ok(EXIT_OK)
+    EXIT_OK
 }
 
 /// Whether PagerDuty took the event, and what the answer means.
@@ -184,13 +221,6 @@ fn explain(
     cfg: &Config,
     events_url: &str,
 ) -> (bool, String) {
-    let region = if events_url == US {
-        format!("if your PagerDuty account is in the EU, use --url {EU}")
-    } else if events_url == EU {
-        format!("if your PagerDuty account is in the US, use --url {US} (the default)")
-    } else {
-        format!("PagerDuty's endpoints are {US} (US) and {EU} (EU)")
-    };
     let proxy_hint = if sender.proxied() {
         "check the proxy address (--proxy, HTTPS_PROXY)".to_string()
     } else {
@@ -203,114 +233,146 @@ fn explain(
             location,
             ..
         } => {
-            let outcome = verdict::classify(*status, body, None, location.as_deref());
-            let said = answer_text(&outcome, *status);
-            match status {
-                200..=299 if outcome != Verdict::Accepted => (
-                    false,
-                    format!(
-                        "NOT delivered: {said}. PagerDuty answers 202 with {{\"status\":\"success\"}}; {proxy_hint}; {region}."
-                    ),
-                ),
-                300..=399 => (
-                    false,
-                    format!(
-                        "NOT delivered: the request was redirected ({}). PagerDuty's Events API never redirects, so the redirect was not followed: a captive portal or a proxy's login page intercepts this machine's traffic, or the URL is wrong (http:// instead of https://, a wrong host or path). Open that address in a browser from this machine to see which; {proxy_hint}; {region}.",
-                        match location {
-                            Some(l) => format!("HTTP {status} to {l}"),
-                            None => format!("HTTP {status}, without a Location"),
-                        }
-                    ),
-                ),
-                200..=299 => (
-                    true,
-                    match probe {
-                        Probe::Change => format!(
-                            "accepted ({said}): it shows in the change timeline of the service of this routing key"
-                        ),
-                        Probe::Alert(Action::Trigger) => format!(
-                            "accepted ({said}): an incident opened on the service of this routing key"
-                        ),
-                        Probe::Alert(_) => format!("accepted ({said}): the test incident is resolved"),
-                    },
-                ),
-                400 if mentions_routing_key(body) => {
-                    (
-                        false,
-                        format!(
-                            "PagerDuty refused the routing key ({said}). Use the Integration Key of an \"Events API V2\" integration (Service > Integrations in PagerDuty), not a REST API key or a service id; {region}."
-                        ),
-                    )
-                }
-                400 => (
-                    false,
-                    format!("PagerDuty rejected the event as invalid ({said})."),
-                ),
-                404 => (
-                    false,
-                    format!(
-                        "nothing at this URL ({said}): {} is not PagerDuty's Events API v2 {} endpoint; {region}.",
-                        sender.endpoint(),
-                        match probe {
-                            Probe::Change => "change events",
-                            Probe::Alert(_) => "alert events",
-                        }
-                    ),
-                ),
-                401 | 403 => (
-                    false,
-                    format!(
-                        "access refused ({said}): PagerDuty's Events API needs no credentials, so a proxy or firewall on the way probably refused it; {proxy_hint}."
-                    ),
-                ),
-                407 => (
-                    false,
-                    "the proxy wants a user name and password (HTTP 407): give them in the proxy URL, e.g. HTTPS_PROXY=http://user:password@proxy:3128."
-                        .to_string(),
-                ),
-                429 => (
-                    false,
-                    format!(
-                        "rate limited ({said}): the routing key works, but PagerDuty receives too many events for it right now; try again in a minute."
-                    ),
-                ),
-                500..=599 => (
-                    false,
-                    format!(
-                        "server error ({said}): PagerDuty (or a proxy) has a problem; events sent through the outbox are retried. Try again later; see https://status.pagerduty.com."
-                    ),
-                ),
-                _ => (false, format!("unexpected answer ({said}).")),
-            }
-        }
-        Reply::Failed { kind, detail } => {
-            let host = sender
-                .endpoint()
-                .split_once("://")
-                .map_or(sender.endpoint(), |(_, r)| r)
-                .split(['/', ':'])
-                .next()
-                .unwrap_or("");
-            let text = match kind {
-                Failure::HostNotFound => format!(
-                    "cannot resolve the name {host} ({detail}): check the URL and this machine's DNS; {proxy_hint}."
-                ),
-                Failure::Refused => format!(
-                    "connection refused ({detail}): nothing accepts connections at {}; check the URL, or outgoing connections are blocked and a proxy is needed: {proxy_hint}.",
-                    sender.endpoint()
-                ),
-                Failure::Timeout => format!(
-                    "no answer within {} s ({detail}): a firewall probably drops outgoing HTTPS; {proxy_hint}.",
-                    cfg.http.timeout.as_secs_f64()
-                ),
-                Failure::Tls => format!(
-                    "TLS failure ({detail}): PagerDuty's certificate was not trusted. A proxy that inspects TLS, or a wrong system clock, causes this; --insecure shows whether the certificate is the only problem (do not keep it)."
-                ),
-                Failure::Proxy => format!("the proxy failed ({detail}): {proxy_hint}."),
-                Failure::Other => format!("network error ({detail}): {proxy_hint}."),
+            let hints = Hints {
+                region: region_hint(events_url),
+                proxy: proxy_hint,
             };
-            (false, text)
+            let answer = Answer {
+                status: *status,
+                body,
+                location: location.as_deref(),
+            };
+            explain_answer(probe, &answer, sender, &hints)
         }
+        Reply::Failed { kind, detail } => (
+            false,
+            explain_failure(*kind, detail, sender, cfg, &proxy_hint),
+        ),
+    }
+}
+
+/// Where PagerDuty's endpoints are, for the alert events URL `events_url`.
+fn region_hint(events_url: &str) -> String {
+    if events_url == US {
+        format!("if your PagerDuty account is in the EU, use --url {EU}")
+    } else if events_url == EU {
+        format!("if your PagerDuty account is in the US, use --url {US} (the default)")
+    } else {
+        format!("PagerDuty's endpoints are {US} (US) and {EU} (EU)")
+    }
+}
+
+/// What to check next: the region, the proxy.
+struct Hints {
+    region: String,
+    proxy: String,
+}
+
+/// An HTTP answer.
+struct Answer<'a> {
+    status: u16,
+    body: &'a str,
+    location: Option<&'a str>,
+}
+
+/// Whether PagerDuty took the event, and what its HTTP answer means.
+fn explain_answer(probe: Probe, a: &Answer, sender: &Sender, hints: &Hints) -> (bool, String) {
+    let Hints {
+        region,
+        proxy: proxy_hint,
+    } = hints;
+    let status = a.status;
+    let outcome = verdict::classify(status, a.body, None, a.location);
+    let said = answer_text(&outcome, status);
+    let refused = |text: String| (false, text);
+    match status {
+        200..=299 if outcome != Verdict::Accepted => refused(format!(
+            "NOT delivered: {said}. PagerDuty answers 202 with {{\"status\":\"success\"}}; {proxy_hint}; {region}."
+        )),
+        300..=399 => refused(format!(
+            "NOT delivered: the request was redirected ({}). PagerDuty's Events API never redirects, so the redirect was not followed: a captive portal or a proxy's login page intercepts this machine's traffic, or the URL is wrong (http:// instead of https://, a wrong host or path). Open that address in a browser from this machine to see which; {proxy_hint}; {region}.",
+            match a.location {
+                Some(l) => format!("HTTP {status} to {l}"),
+                None => format!("HTTP {status}, without a Location"),
+            }
+        )),
+        200..=299 => (true, accepted_text(probe, &said)),
+        400 if mentions_routing_key(a.body) => refused(format!(
+            "PagerDuty refused the routing key ({said}). Use the Integration Key of an \"Events API V2\" integration (Service > Integrations in PagerDuty), not a REST API key or a service id; {region}."
+        )),
+        400 => refused(format!(
+            "PagerDuty rejected the event as invalid ({said})."
+        )),
+        404 => refused(format!(
+            "nothing at this URL ({said}): {} is not PagerDuty's Events API v2 {} endpoint; {region}.",
+            sender.endpoint(),
+            match probe {
+                Probe::Change => "change events",
+                Probe::Alert(_) => "alert events",
+            }
+        )),
+        401 | 403 => refused(format!(
+            "access refused ({said}): PagerDuty's Events API needs no credentials, so a proxy or firewall on the way probably refused it; {proxy_hint}."
+        )),
+        407 => refused(
+            "the proxy wants a user name and password (HTTP 407): give them in the proxy URL, e.g. HTTPS_PROXY=http://user:password@proxy:3128."
+                .to_string(),
+        ),
+        429 => refused(format!(
+            "rate limited ({said}): the routing key works, but PagerDuty receives too many events for it right now; try again in a minute."
+        )),
+        500..=599 => refused(format!(
+            "server error ({said}): PagerDuty (or a proxy) has a problem; events sent through the outbox are retried. Try again later; see https://status.pagerduty.com."
+        )),
+        _ => refused(format!("unexpected answer ({said}).")),
+    }
+}
+
+/// What an accepted `probe` did.
+fn accepted_text(probe: Probe, said: &str) -> String {
+    match probe {
+        Probe::Change => format!(
+            "accepted ({said}): it shows in the change timeline of the service of this routing key"
+        ),
+        Probe::Alert(Action::Trigger) => {
+            format!("accepted ({said}): an incident opened on the service of this routing key")
+        }
+        Probe::Alert(_) => format!("accepted ({said}): the test incident is resolved"),
+    }
+}
+
+/// What a request that got no HTTP answer means.
+fn explain_failure(
+    kind: Failure,
+    detail: &str,
+    sender: &Sender,
+    cfg: &Config,
+    proxy_hint: &str,
+) -> String {
+    let host = sender
+        .endpoint()
+        .split_once("://")
+        .map_or(sender.endpoint(), |(_, r)| r)
+        .split(['/', ':'])
+        .next()
+        .unwrap_or("");
+    match kind {
+        Failure::HostNotFound => format!(
+            "cannot resolve the name {host} ({detail}): check the URL and this machine's DNS; {proxy_hint}."
+        ),
+        Failure::Refused => format!(
+            "connection refused ({detail}): nothing accepts connections at {}; check the URL, or outgoing connections are blocked and a proxy is needed: {proxy_hint}.",
+            sender.endpoint()
+        ),
+        Failure::Timeout => format!(
+            "no answer within {} s ({detail}): a firewall probably drops outgoing HTTPS; {proxy_hint}.",
+            cfg.http.timeout.as_secs_f64()
+        ),
+        Failure::Tls => format!(
+            "TLS failure ({detail}): PagerDuty's certificate was not trusted. A proxy that inspects TLS, or a wrong system clock, causes this; --insecure shows whether the certificate is the only problem (do not keep it)."
+        ),
+        Failure::Proxy => format!("the proxy failed ({detail}): {proxy_hint}."),
+        Failure::Other => format!("network error ({detail}): {proxy_hint}."),
     }
 }
 

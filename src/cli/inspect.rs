@@ -7,14 +7,14 @@ use super::spool;
 /// What `--outbox` (or its default) names: a Broker outbox file or a `pagerduty-event` outbox
 /// directory (one database per routing key).
 #[derive(Debug, Clone)]
-pub struct Target {
+pub(crate) struct Target {
     /// The databases it holds: the file itself, or the directory's outboxes (sorted).
-    pub databases: Vec<PathBuf>,
+    pub(crate) databases: Vec<PathBuf>,
 }
 
 /// The path `--outbox` names, else `$PAGERDUTY_EVENT_OUTBOX`, else the command line's
 /// default outbox directory (as `send` and `flush` choose it), never created here.
-pub fn path(option: Option<&str>) -> PathBuf {
+pub(crate) fn path(option: Option<&str>) -> PathBuf {
     if let Some(p) = option {
         return PathBuf::from(p);
     }
@@ -30,7 +30,7 @@ pub fn path(option: Option<&str>) -> PathBuf {
 
 /// The databases at `path`; the error says why in words (a missing path is an error: the
 /// connector creates its outbox when it starts).
-pub fn target(path: &Path) -> Result<Target, String> {
+pub(crate) fn target(path: &Path) -> Result<Target, String> {
     let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => {
             format!(
@@ -58,7 +58,7 @@ pub fn target(path: &Path) -> Result<Target, String> {
 }
 
 /// An age in words: `45 s`, `14 min`, `2 h 05 min`, `3 d 04 h`.
-pub fn age(seconds: i64) -> String {
+pub(crate) fn age(seconds: i64) -> String {
     let s = seconds.max(0);
     match s {
         0..60 => format!("{s} s"),
@@ -69,7 +69,7 @@ pub fn age(seconds: i64) -> String {
 }
 
 /// Seconds elapsed since `ms` (Unix milliseconds).
-pub fn since(ms: i64) -> i64 {
+pub(crate) fn since(ms: i64) -> i64 {
     (crate::timefmt::now_unix() - ms.div_euclid(1000)).max(0)
 }
 

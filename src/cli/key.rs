@@ -9,21 +9,21 @@ use super::Stop;
 use super::options::Routing;
 
 /// The environment variable a routing key may come from.
-pub use crate::config::ROUTING_KEY_ENV as ENV;
+pub(crate) use crate::config::ROUTING_KEY_ENV as ENV;
 
 /// A routing key and where it came from (for messages: never the key itself).
 #[derive(Debug, Clone)]
-pub struct Key {
-    pub secret: Secret,
-    pub from: String,
+pub(crate) struct Key {
+    pub(crate) secret: Secret,
+    pub(crate) from: String,
     /// The file name the connector gives this key's outbox: `centreon-pagerduty-<hash>.db`
     /// (a hash of the key, which cannot be turned back into it).
-    pub outbox_file: String,
+    pub(crate) outbox_file: String,
 }
 
 /// The key of `--routing-key` or `--routing-key-file`, else (when `env` is true) of
 /// `PAGERDUTY_ROUTING_KEY`; `None` when none is given.
-pub fn from_options(p: &Routing, env: bool) -> Result<Option<Key>, Stop> {
+pub(crate) fn from_options(p: &Routing, env: bool) -> Result<Option<Key>, Stop> {
     match (p.routing_key.as_deref(), p.routing_key_file.as_deref()) {
         (Some(_), Some(_)) => Err(Stop::Usage(
             "give either --routing-key or --routing-key-file, not both".into(),
@@ -36,7 +36,7 @@ pub fn from_options(p: &Routing, env: bool) -> Result<Option<Key>, Stop> {
 }
 
 /// Like [`from_options`], but a key is required.
-pub fn required(p: &Routing) -> Result<Key, Stop> {
+pub(crate) fn required(p: &Routing) -> Result<Key, Stop> {
     from_options(p, true)?.ok_or_else(|| {
         Stop::Usage(format!(
             "no routing key: give --routing-key-file PATH, set {ENV}, or --routing-key KEY"
@@ -46,7 +46,7 @@ pub fn required(p: &Routing) -> Result<Key, Stop> {
 
 /// Pandora FMS's `service_api_key` argument: the key itself, `@PATH` (a file holding it),
 /// `env:NAME` (an environment variable), or `-` (the options and `PAGERDUTY_ROUTING_KEY`).
-pub fn from_pandora_argument(arg: &str, p: &Routing) -> Result<Key, Stop> {
+pub(crate) fn from_pandora_argument(arg: &str, p: &Routing) -> Result<Key, Stop> {
     if let Some(path) = arg.strip_prefix('@') {
         return from_file(path);
     }
@@ -79,7 +79,7 @@ fn from_env(name: &str) -> Result<Option<Key>, Stop> {
 
 /// Checks a key exactly as the connector's `pdy_routing_key` is checked; the message names
 /// where the key came from, never the key.
-pub fn check(key: &str, from: &str) -> Result<Key, Stop> {
+pub(crate) fn check(key: &str, from: &str) -> Result<Key, Stop> {
     let params = [("pdy_routing_key".to_string(), ParamValue::Str(key.into()))];
     match Config::from_params(&params) {
         Ok((cfg, _)) => Ok(Key {

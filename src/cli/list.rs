@@ -20,7 +20,7 @@ const SUMMARY_MAX: usize = 40;
 /// `pagerduty-event resend`, or forgotten with `pagerduty-event discard`, by its ID.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Exit status: 0 listed, 1 the outbox cannot be read, 2 bad usage.")]
-pub struct Args {
+pub(crate) struct Args {
     /// The connector's outbox_path (Broker's output), or a pagerduty-event outbox directory
     /// (default: $PAGERDUTY_EVENT_OUTBOX, else the directory send and flush use)
     #[arg(long, value_name = "PATH")]
@@ -176,7 +176,7 @@ fn title(db: &Path) -> String {
 }
 
 /// Runs `list`.
-pub fn run(p: &Args) -> Result<i32, Stop> {
+pub(crate) fn run(p: &Args) -> Result<i32, Stop> {
     let (pending, rejected) = match (p.pending, p.rejected) {
         (false, false) => (true, true),
         both => both,

@@ -6,14 +6,14 @@ use super::{EXIT_OK, Stop};
 
 /// The shells completions are generated for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Shell {
+pub(crate) enum Shell {
     Bash,
     Zsh,
     Fish,
 }
 
 /// `pagerduty-event completions SHELL`: the completion script on stdout.
-pub fn completions(shell: Shell) -> Result<i32, Stop> {
+pub(crate) fn completions(shell: Shell) -> Result<i32, Stop> {
     let full = super::command();
     let name = super::PROGRAM;
     // the commands users type: not the hidden ones that serve the packaging
@@ -41,7 +41,7 @@ pub fn completions(shell: Shell) -> Result<i32, Stop> {
 }
 
 /// `pagerduty-event man`: the man page (roff) on stdout.
-pub fn man_page() -> Result<i32, Stop> {
+pub(crate) fn man_page() -> Result<i32, Stop> {
     let mut out = Vec::new();
     render_man(&mut out).map_err(|e| Stop::Failed(format!("cannot render the man page: {e}")))?;
     write_out(&out)

@@ -23,7 +23,7 @@ pub(crate) mod timezone;
 
 /// Why a command stops early. Messages are one line and never hold a secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Stop {
+pub(crate) enum Stop {
     /// Bad usage: exit status 2.
     Usage(String),
     /// A failure: exit status 1.
@@ -31,11 +31,11 @@ pub enum Stop {
 }
 
 /// The program's name.
-pub const PROGRAM: &str = "pagerduty-event";
+pub(crate) const PROGRAM: &str = "pagerduty-event";
 
-pub const EXIT_OK: i32 = 0;
-pub const EXIT_FAILED: i32 = 1;
-pub const EXIT_USAGE: i32 = 2;
+pub(crate) const EXIT_OK: i32 = 0;
+pub(crate) const EXIT_FAILED: i32 = 1;
+pub(crate) const EXIT_USAGE: i32 = 2;
 
 /// The `pagerduty-event` command line, as clap parses it.
 #[derive(Debug, clap::Parser)]

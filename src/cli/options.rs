@@ -12,56 +12,56 @@ use crate::config::ConfigError;
 /// else `--routing-key`.
 #[derive(Debug, Clone, Default, clap::Args)]
 #[command(next_help_heading = "Routing key (never printed; else from PAGERDUTY_ROUTING_KEY)")]
-pub struct Routing {
+pub(crate) struct Routing {
     /// Read the routing key from a file (keeps it out of the process list)
     #[arg(long, value_name = "PATH")]
-    pub routing_key_file: Option<String>,
+    pub(crate) routing_key_file: Option<String>,
     /// The routing key on the command line (visible in `ps`; prefer --routing-key-file or
     /// PAGERDUTY_ROUTING_KEY)
     #[arg(long, value_name = "KEY")]
-    pub routing_key: Option<String>,
+    pub(crate) routing_key: Option<String>,
 }
 
 /// How PagerDuty is reached.
 #[derive(Debug, Clone, Default, clap::Args)]
 #[command(next_help_heading = "PagerDuty")]
-pub struct Network {
+pub(crate) struct Network {
     /// Endpoint (default https://events.pagerduty.com/v2/enqueue; EU accounts:
     /// https://events.eu.pagerduty.com/v2/enqueue)
     #[arg(long, value_name = "URL")]
-    pub url: Option<String>,
+    pub(crate) url: Option<String>,
     /// Proxy, e.g. http://proxy:3128 (default: HTTPS_PROXY, HTTP_PROXY, ALL_PROXY and
     /// NO_PROXY from the environment; put credentials there rather than on the command line)
     #[arg(long, value_name = "URL")]
-    pub proxy: Option<String>,
+    pub(crate) proxy: Option<String>,
     /// Longest time one request may take (default 10)
     #[arg(long, value_name = "SECONDS")]
-    pub timeout: Option<String>,
+    pub(crate) timeout: Option<String>,
     /// Do not verify PagerDuty's TLS certificate (tests only)
     #[arg(long)]
-    pub insecure: bool,
+    pub(crate) insecure: bool,
 }
 
 /// The outbox, how long to wait for PagerDuty, and the connector's log on stderr.
 #[derive(Debug, Clone, Default, clap::Args)]
 #[command(next_help_heading = "Outbox")]
-pub struct Delivery {
+pub(crate) struct Delivery {
     /// Outbox directory (default: $PAGERDUTY_EVENT_OUTBOX, else the shared
     /// /var/lib/pagerduty-event, which members of the group pagerduty-event write; only when
     /// it does not exist, $XDG_STATE_HOME/pagerduty-event or ~/.local/state/pagerduty-event)
     #[arg(long, value_name = "DIR")]
-    pub outbox: Option<String>,
+    pub(crate) outbox: Option<String>,
     /// Longest wait for PagerDuty's answers; events not answered by then stay queued
     #[arg(long, value_name = "SECONDS")]
-    pub wait: Option<String>,
+    pub(crate) wait: Option<String>,
     /// Print the connector's log lines on stderr
     #[arg(long)]
-    pub verbose: bool,
+    pub(crate) verbose: bool,
 }
 
 impl Network {
     /// Connector parameters; `url` is the endpoint when `--url` is not given.
-    pub fn params(&self, url: Option<&str>) -> Map<String, Value> {
+    pub(crate) fn params(&self, url: Option<&str>) -> Map<String, Value> {
         let mut m = Map::new();
         if let Some(u) = self.url.as_deref().or(url) {
             m.insert("http_server_url".into(), u.into());
@@ -81,7 +81,7 @@ impl Network {
 
 impl Delivery {
     /// `--wait` (at most an hour); `default` seconds when not given.
-    pub fn wait(&self, default: u64) -> Result<Duration, Stop> {
+    pub(crate) fn wait(&self, default: u64) -> Result<Duration, Stop> {
         const MAX: f64 = 3600.0;
         let Some(v) = &self.wait else {
             return Ok(Duration::from_secs(default));
@@ -96,7 +96,7 @@ impl Delivery {
 }
 
 /// A configuration error, worded with the command line's option names.
-pub fn config_error(e: ConfigError) -> Stop {
+pub(crate) fn config_error(e: ConfigError) -> Stop {
     let option = match e.parameter.as_str() {
         "pdy_routing_key" => "routing key",
         "http_server_url" => "--url",
@@ -108,7 +108,10 @@ pub fn config_error(e: ConfigError) -> Stop {
 }
 
 /// `NAME=VALUE` pairs (`--detail`, `--param`); `option` names the option in messages.
-pub fn pairs<'a>(values: &'a [String], option: &str) -> Result<Vec<(&'a str, &'a str)>, Stop> {
+pub(crate) fn pairs<'a>(
+    values: &'a [String],
+    option: &str,
+) -> Result<Vec<(&'a str, &'a str)>, Stop> {
     values
         .iter()
         .map(|kv| match kv.split_once('=') {

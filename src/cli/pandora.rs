@@ -49,7 +49,7 @@ Exit status: 0 delivered or queued, 1 rejected by PagerDuty, not stored, or answ
 something other than PagerDuty (a redirect, a proxy's or portal's page: kept queued),
 2 bad usage."
 )]
-pub struct Args {
+pub(crate) struct Args {
     /// Zone of fired_timestamp: a name (Europe/Madrid), UTC, or an offset (+02:00); default:
     /// this machine's zone (TZ, /etc/localtime)
     #[arg(long, value_name = "ZONE", help_heading = "Pandora")]
@@ -69,11 +69,11 @@ pub struct Args {
 }
 
 /// Default `dedup_key` prefix.
-pub const PREFIX: &str = "pandora-";
+pub(crate) const PREFIX: &str = "pandora-";
 /// Pandora's recovery marker, put before a field left blank in the alert's recovery.
 const RECOVER: &str = "[RECOVER]";
 /// Default `--wait`, seconds: well within the time Pandora FMS gives an alert command.
-pub const WAIT: u64 = 10;
+pub(crate) const WAIT: u64 = 10;
 
 const ARGUMENTS: [&str; 9] = [
     "service_api_key",
@@ -88,7 +88,7 @@ const ARGUMENTS: [&str; 9] = [
 ];
 
 /// Runs `pandora`.
-pub fn run(p: &Args) -> Result<i32, Stop> {
+pub(crate) fn run(p: &Args) -> Result<i32, Stop> {
     let alert = Alert::parse(&p.fields)?;
     let zone = match p.timezone.as_deref() {
         Some(z) => Zone::named(z).map_err(|e| Stop::Usage(format!("--timezone: {e}")))?,

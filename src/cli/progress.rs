@@ -4,7 +4,7 @@ use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
 /// Shortest time between two frames.
-pub const EVERY: Duration = Duration::from_millis(250);
+pub(crate) const EVERY: Duration = Duration::from_millis(250);
 
 /// Erases the terminal line the cursor is on (carriage return, then ANSI "erase to the end
 /// of the line").
@@ -12,7 +12,7 @@ const ERASE: &str = "\r\x1b[K";
 
 /// A progress line on stderr.
 #[derive(Debug)]
-pub struct Progress {
+pub(crate) struct Progress {
     /// What is being done (`flush ****2345`, `replay`), the start of each frame.
     label: String,
     /// The first frame: when, and how many events were delivered then (the rate is counted
@@ -28,24 +28,24 @@ pub struct Progress {
 
 /// Where the delivery of a batch of events stands.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Tally {
+pub(crate) struct Tally {
     /// Answered by PagerDuty: accepted.
-    pub delivered: u64,
+    pub(crate) delivered: u64,
     /// Answered by PagerDuty: refused.
-    pub rejected: u64,
+    pub(crate) rejected: u64,
     /// Made unnecessary by a later event of their dedup key.
-    pub merged: u64,
+    pub(crate) merged: u64,
     /// Events to deliver: found in the outbox at start, and stored since.
-    pub total: u64,
+    pub(crate) total: u64,
     /// Attempts PagerDuty answered 429 (rate limited).
-    pub rate_limited: u64,
+    pub(crate) rate_limited: u64,
     /// Attempts that failed otherwise (network, 5xx), retried later.
-    pub retried: u64,
+    pub(crate) retried: u64,
 }
 
 impl Progress {
     /// Progress on stderr, drawn only when stderr is a terminal.
-    pub fn on_stderr(label: impl Into<String>) -> Progress {
+    pub(crate) fn on_stderr(label: impl Into<String>) -> Progress {
         Progress::new(label, std::io::stderr().is_terminal())
     }
 
@@ -60,7 +60,7 @@ impl Progress {
     }
 
     /// Draws the tally in place: the first frame at once, then at most one per [`EVERY`].
-    pub fn show(&mut self, tally: &Tally) {
+    pub(crate) fn show(&mut self, tally: &Tally) {
         if !self.due(Instant::now()) {
             return;
         }
@@ -87,7 +87,7 @@ impl Progress {
     }
 
     /// Erases the line, before the command prints its results.
-    pub fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         if self.drawn {
             let mut err = std::io::stderr().lock();
             let _ = write!(err, "{ERASE}");
@@ -110,7 +110,7 @@ fn rate(events: u64, elapsed: Duration) -> Option<f64> {
 
 /// One frame: `flush ****2345: 120/5000 answered, 39.8/s, 2 rejected, rate limited by
 /// PagerDuty (429 x3): 4880 waiting`. Short enough for a terminal line.
-pub fn frame(label: &str, t: &Tally, rate: Option<f64>) -> String {
+pub(crate) fn frame(label: &str, t: &Tally, rate: Option<f64>) -> String {
     let answered = (t.delivered + t.rejected + t.merged).min(t.total);
     let mut line = format!("{label}: {answered}/{} answered", t.total);
     if let Some(r) = rate {

@@ -16,7 +16,7 @@ use crate::log::{Level, Logger};
 use crate::payload;
 
 /// Default `--wait`, seconds.
-pub const WAIT: u64 = 30;
+pub(crate) const WAIT: u64 = 30;
 
 /// Key used by `--dry-run` when none is given: nothing is sent, and the output masks keys.
 const DRY_RUN_KEY: &str = "00000000000000000000000000000000";
@@ -47,7 +47,7 @@ const OUTPUT_FILES: &[&str] = &["outbox_path", "stats_path", "log_path", "logfil
 something other than PagerDuty (a redirect, a proxy's page: kept queued), 2 bad usage
 or unreadable input."
 )]
-pub struct Args {
+pub(crate) struct Args {
     /// The recorded events (JSON lines); - for standard input
     #[arg(value_name = "FILE")]
     file: String,
@@ -75,7 +75,7 @@ pub struct Args {
 }
 
 /// Runs `replay`.
-pub fn run(p: &Args) -> Result<i32, Stop> {
+pub(crate) fn run(p: &Args) -> Result<i32, Stop> {
     let input = p.file.as_str();
     let events = read_events(input)?;
     let mut params = parameters(p)?;

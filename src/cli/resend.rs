@@ -15,9 +15,9 @@ use crate::outbox::{Outbox, ReadOnly};
 /// or the connector when Broker's PagerDuty output starts again (Broker's outbox).
 #[derive(Debug, clap::Args)]
 #[command(override_usage = "pagerduty-event resend [--outbox PATH] (ID... | --all)", after_help = AFTER)]
-pub struct Resend {
+pub(crate) struct Resend {
     #[command(flatten)]
-    pub which: Which,
+    pub(crate) which: Which,
 }
 
 /// Forget rejected events
@@ -26,9 +26,9 @@ pub struct Resend {
 /// be sent: `pagerduty-event check` stops counting them.
 #[derive(Debug, clap::Args)]
 #[command(override_usage = "pagerduty-event discard [--outbox PATH] (ID... | --all)", after_help = AFTER)]
-pub struct Discard {
+pub(crate) struct Discard {
     #[command(flatten)]
-    pub which: Which,
+    pub(crate) which: Which,
 }
 
 const AFTER: &str = "\
@@ -40,7 +40,7 @@ Exit status: 0 done, 1 failed (nothing changed), 2 bad usage.";
 
 /// The rejected events `resend` and `discard` act on.
 #[derive(Debug, clap::Args)]
-pub struct Which {
+pub(crate) struct Which {
     /// The connector's outbox_path (Broker's output), or a pagerduty-event outbox directory
     /// holding one outbox (else give the outbox file that `list` names; default:
     /// $PAGERDUTY_EVENT_OUTBOX, else the directory send and flush use)
@@ -105,7 +105,7 @@ fn next_step(db: &Path) -> String {
 }
 
 /// Runs `resend` (`discard` when `discard`).
-pub fn run(p: &Which, discard: bool) -> Result<i32, Stop> {
+pub(crate) fn run(p: &Which, discard: bool) -> Result<i32, Stop> {
     let ids = match (p.all, p.ids.is_empty()) {
         (true, true) => None,
         (true, false) => {

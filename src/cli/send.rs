@@ -19,11 +19,11 @@ use crate::payload::{self, Action, Custom};
 something other than PagerDuty (a redirect, a proxy's or portal's page: kept queued),
 2 bad usage."
 )]
-pub struct Args {
+pub(crate) struct Args {
     #[command(flatten)]
     event: Event,
     #[command(flatten)]
-    pub sending: Sending,
+    pub(crate) sending: Sending,
 }
 
 /// The event's fields.
@@ -71,23 +71,23 @@ struct Event {
 
 /// What `send` and `pandora` share: the preview, the routing key, PagerDuty and the outbox.
 #[derive(Debug, clap::Args)]
-pub struct Sending {
+pub(crate) struct Sending {
     /// Print the event (routing key masked) instead of sending it
     #[arg(long, help_heading = "Preview")]
-    pub dry_run: bool,
+    pub(crate) dry_run: bool,
     #[command(flatten)]
-    pub routing: Routing,
+    pub(crate) routing: Routing,
     #[command(flatten)]
-    pub network: Network,
+    pub(crate) network: Network,
     #[command(flatten)]
-    pub delivery: Delivery,
+    pub(crate) delivery: Delivery,
 }
 
 /// Default `--wait`, seconds.
-pub const WAIT: u64 = 10;
+pub(crate) const WAIT: u64 = 10;
 
 /// Runs `send`.
-pub fn run(args: &Args) -> Result<i32, Stop> {
+pub(crate) fn run(args: &Args) -> Result<i32, Stop> {
     let e = &args.event;
     let action = match &e.action {
         None => {
@@ -151,7 +151,7 @@ pub fn run(args: &Args) -> Result<i32, Stop> {
 }
 
 /// Sends one event through the outbox with `key` and reports (shared with `pandora`).
-pub fn deliver_with_key(
+pub(crate) fn deliver_with_key(
     s: &Sending,
     key: &key::Key,
     event: &Custom,

@@ -25,18 +25,18 @@ use crate::files;
 use crate::log::{Level, Logger};
 
 /// Environment variable naming the outbox directory.
-pub const ENV_OUTBOX: &str = "PAGERDUTY_EVENT_OUTBOX";
+pub(crate) const ENV_OUTBOX: &str = "PAGERDUTY_EVENT_OUTBOX";
 /// The system-wide outbox directory, used when writable.
-pub const SYSTEM_DIR: &str = "/var/lib/pagerduty-event";
+pub(crate) const SYSTEM_DIR: &str = "/var/lib/pagerduty-event";
 /// How long an invocation waits for its turn on an outbox another one is using.
-pub const LOCK_WAIT: Duration = Duration::from_secs(30);
+pub(crate) const LOCK_WAIT: Duration = Duration::from_secs(30);
 /// How long storing events may take before the command gives up.
 const STORE_WAIT: Duration = Duration::from_secs(10);
 /// How often progress is checked while waiting.
 const POLL: Duration = Duration::from_millis(10);
 
 /// The group whose members may queue events in [`SYSTEM_DIR`] (created by the packages).
-pub const GROUP: &str = "pagerduty-event";
+pub(crate) const GROUP: &str = "pagerduty-event";
 
 /// The directory given with `--outbox` or [`ENV_OUTBOX`], and which of them gave it.
 fn given(option: Option<&str>) -> Option<(PathBuf, &'static str)> {
@@ -55,7 +55,7 @@ fn given(option: Option<&str>) -> Option<(PathBuf, &'static str)> {
 /// without the packages) does a user other than root queue in its own
 /// `$XDG_STATE_HOME/pagerduty-event` or `~/.local/state/pagerduty-event`; root creates the
 /// shared directory instead.
-pub fn directory(option: Option<&str>) -> Result<PathBuf, Stop> {
+pub(crate) fn directory(option: Option<&str>) -> Result<PathBuf, Stop> {
     if let Some((dir, from)) = given(option) {
         if dir.exists() && !dir.is_dir() {
             return Err(Stop::Usage(format!(
@@ -102,7 +102,7 @@ pub fn directory(option: Option<&str>) -> Result<PathBuf, Stop> {
 
 /// The outbox directories `flush` delivers: the one given (which must exist), else
 /// [`SYSTEM_DIR`] and this user's own directory, those that exist (none: nothing queued).
-pub fn flush_directories(option: Option<&str>) -> Result<Vec<PathBuf>, Stop> {
+pub(crate) fn flush_directories(option: Option<&str>) -> Result<Vec<PathBuf>, Stop> {
     if let Some((dir, from)) = given(option) {
         return match std::fs::metadata(&dir) {
             Ok(m) if m.is_dir() => Ok(vec![dir]),
@@ -257,11 +257,11 @@ fn writable(dir: &Path) -> bool {
 
 /// The files of one routing key in the outbox directory.
 #[derive(Debug, Clone)]
-pub struct Place {
+pub(crate) struct Place {
     /// The connector's outbox database.
-    pub db: PathBuf,
+    pub(crate) db: PathBuf,
     /// The routing key and endpoint, for `flush`.
-    pub target: PathBuf,
+    pub(crate) target: PathBuf,
 }
 
 const PREFIX: &str = "centreon-pagerduty-";
@@ -288,7 +288,7 @@ impl Place {
     /// library sets a database it cannot open aside and starts an empty one: events queued
     /// by another user would be stranded there). In a shared directory, creates the
     /// database and its lock group-readable and writable.
-    pub fn prepare(&self, dir: &Path) -> Result<(), Stop> {
+    pub(crate) fn prepare(&self, dir: &Path) -> Result<(), Stop> {
         use std::os::unix::fs::{MetadataExt, PermissionsExt};
         for f in self.files() {
             let Ok(m) = std::fs::metadata(&f) else {
@@ -324,7 +324,7 @@ impl Place {
         Ok(())
     }
 
-    pub fn of(dir: &Path, key: &Key) -> Place {
+    pub(crate) fn of(dir: &Path, key: &Key) -> Place {
         let stem = key.outbox_file.strip_suffix(DB).unwrap_or(&key.outbox_file);
         Place::from_stem(dir, stem)
     }
@@ -338,7 +338,7 @@ impl Place {
 }
 
 /// What the directory holds: `(stem, has a key file, has a database)`, sorted.
-pub fn listing(dir: &Path) -> Result<Vec<(Place, bool, bool)>, Stop> {
+pub(crate) fn listing(dir: &Path) -> Result<Vec<(Place, bool, bool)>, Stop> {
     let entries = std::fs::read_dir(dir).map_err(|e| {
         Stop::Failed(format!(
             "cannot read the outbox directory {}: {e}",
@@ -364,7 +364,7 @@ pub fn listing(dir: &Path) -> Result<Vec<(Place, bool, bool)>, Stop> {
 }
 
 /// The routing key and endpoint stored beside an outbox.
-pub fn read_target(path: &Path) -> Result<(Key, Option<String>), String> {
+pub(crate) fn read_target(path: &Path) -> Result<(Key, Option<String>), String> {
     let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
     let v: Value = serde_json::from_str(&text).map_err(|_| "not a JSON object".to_string())?;
     let key = v
@@ -393,28 +393,28 @@ fn write_target(path: &Path, key: &Secret, url: Option<&str>, mode: u32) -> std:
 
 /// What became of the events an invocation handled.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Outcome {
+pub(crate) struct Outcome {
     /// Events queued by earlier invocations, delivered or rejected first.
-    pub earlier_delivered: u64,
-    pub earlier_rejected: u64,
+    pub(crate) earlier_delivered: u64,
+    pub(crate) earlier_rejected: u64,
     /// Earlier events still waiting when this invocation's events were stored.
-    pub earlier_left: u64,
+    pub(crate) earlier_left: u64,
     /// This invocation's events.
-    pub delivered: u64,
-    pub rejected: u64,
+    pub(crate) delivered: u64,
+    pub(crate) rejected: u64,
     /// Made unnecessary by a later event while waiting (merged in the outbox).
-    pub merged: u64,
+    pub(crate) merged: u64,
     /// Events still queued at the end (this invocation's and earlier ones).
-    pub queued: u64,
+    pub(crate) queued: u64,
     /// Attempts answered by something other than PagerDuty's Events API (a redirect, a 2xx
     /// without PagerDuty's answer): waiting will not help, the URL or the proxy is wrong.
-    pub misdirected: u64,
+    pub(crate) misdirected: u64,
     /// The last error, when one happened (never a secret).
-    pub reason: Option<String>,
+    pub(crate) reason: Option<String>,
 }
 
 /// One routing key's outbox, open (its lock held) with its connector running.
-pub struct Session {
+pub(crate) struct Session {
     connector: Connector,
     log: Arc<Logger>,
     key: Secret,
@@ -434,7 +434,7 @@ impl Session {
     /// Opens the outbox of `key` in `dir` with the connector `params` (network options),
     /// waiting up to [`LOCK_WAIT`] for another invocation to finish with it. `url` is
     /// stored beside the outbox for `flush`.
-    pub fn open(
+    pub(crate) fn open(
         dir: &Path,
         key: &Key,
         mut params: Map<String, Value>,
@@ -509,20 +509,20 @@ impl Session {
     /// Keeps waiting (up to the deadline) when PagerDuty rate-limits: the connector pauses as
     /// PagerDuty asks and goes on (`flush` and `replay`, whose work is to deliver many events;
     /// `send` and `pandora` stop at the first 429 and leave the event queued).
-    pub fn wait_out_rate_limits(&mut self) {
+    pub(crate) fn wait_out_rate_limits(&mut self) {
         self.patient = true;
     }
 
     /// Shows, while waiting for PagerDuty, how many events are answered, the rate and what
     /// waits for its rate limit, on stderr when it is a terminal; `label` says what is done.
-    pub fn show_progress(&mut self, label: impl Into<String>) {
+    pub(crate) fn show_progress(&mut self, label: impl Into<String>) {
         self.progress = Some(Progress::on_stderr(label));
     }
 
     /// Delivers the events queued by earlier invocations (all before this one's, so
     /// none is overtaken). Stops when they are all answered, at the first failed attempt
     /// (PagerDuty unreachable, 5xx, 429: they stay queued), or at the deadline.
-    pub fn deliver_earlier(&mut self) {
+    pub(crate) fn deliver_earlier(&mut self) {
         if self.outcome.earlier_left == 0 {
             return;
         }
@@ -539,7 +539,10 @@ impl Session {
     /// returns that number), waits until they are stored, then for PagerDuty's answers
     /// (unless earlier events are still waiting: PagerDuty just failed them, these are queued
     /// behind).
-    pub fn deliver(&mut self, submit: impl FnOnce(&mut Connector) -> u64) -> Result<(), Stop> {
+    pub(crate) fn deliver(
+        &mut self,
+        submit: impl FnOnce(&mut Connector) -> u64,
+    ) -> Result<(), Stop> {
         let (delivered, rejected, failures, merged) = self.counts();
         self.handed += submit(&mut self.connector);
         let give_up = Instant::now() + STORE_WAIT;
@@ -620,7 +623,7 @@ impl Session {
 
     /// Stops the connector (events not answered stay in the outbox, sent first next time),
     /// removes the key file when nothing is queued, and says what happened.
-    pub fn close(mut self) -> Outcome {
+    pub(crate) fn close(mut self) -> Outcome {
         if let Some(mut progress) = self.progress.take() {
             progress.clear();
         }
@@ -654,7 +657,7 @@ impl Session {
 }
 
 /// Prints what became of one event (`what`: `trigger pandora-42`); returns the exit status.
-pub fn report_one(what: &str, dir: &Path, wait: Duration, o: &Outcome) -> i32 {
+pub(crate) fn report_one(what: &str, dir: &Path, wait: Duration, o: &Outcome) -> i32 {
     let reason = o
         .reason
         .as_deref()
