@@ -107,16 +107,30 @@ fn ten_thousand_changes_during_an_outage() {
     pd.set_default(Answer::ServerError(500));
     let run = Run::new("5.4", "outage.lua").env("CPD_URL", pd.url());
     let (dir, sd) = run.prepare();
-    let child = run
+    let mut child = run
         .command(&dir, &sd)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_secs(3));
+    // PagerDuty stays down until every event is written and acknowledged by the outbox (the
+    // scenario says so on stdout), however long the machine takes: the backlog forms during the
+    // outage, as the assertions below expect, not because of a fixed delay
+    let mut stdout = String::new();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap());
+    loop {
+        let mut line = String::new();
+        if std::io::BufRead::read_line(&mut lines, &mut line).unwrap() == 0 {
+            break;
+        }
+        stdout.push_str(&line);
+        if line.starts_with("outage: 10000 events written") {
+            break;
+        }
+    }
     pd.set_default(Answer::Accept);
+    std::io::Read::read_to_string(&mut lines, &mut stdout).unwrap();
     let output = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
     let log = std::fs::read_to_string(dir.join("connector.log")).unwrap_or_default();
     assert!(
         output.status.success(),
