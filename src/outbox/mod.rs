@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags};
 
-pub use objects::ObjectState;
+pub use objects::{LastStatus, ObjectState};
 pub use open::APPLICATION_ID;
 pub use pending::{Inserted, Stored};
 pub use read_only::{PendingRow, ReadOnly, RejectedRow, Summary};

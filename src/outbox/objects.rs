@@ -5,7 +5,6 @@ use std::sync::Arc;
 use rusqlite::params;
 
 use super::{Batch, Outbox, OutboxError};
-use crate::decision::{Handled, Observed};
 use crate::event::{Flags, Names, ObjectKey};
 
 /// The incident state of an object, as persisted.
@@ -18,7 +17,7 @@ pub struct ObjectState {
     /// Its names as Broker's cache last gave them (`None`: never known).
     pub names: Option<Arc<Names>>,
     /// The last status with a check time handled for the object.
-    pub last: Option<Handled>,
+    pub last: Option<LastStatus>,
 }
 
 fn group_list(json: Option<String>) -> Vec<String> {
@@ -26,19 +25,32 @@ fn group_list(json: Option<String>) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// `last_flags`: the state type and flags of [`Handled`] as bits.
-fn flag_bits(o: &Observed) -> i64 {
-    o.hard as i64
-        | (o.flags.acknowledged as i64) << 1
-        | (o.flags.in_downtime as i64) << 2
-        | (o.flags.flapping as i64) << 3
+/// The last status with a check time handled for an object, as stored (`last_check`,
+/// `last_state`, `last_flags`): what the decision compares a replayed status with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LastStatus {
+    /// Its check time (Unix seconds).
+    pub at: i64,
+    pub state: i64,
+    /// HARD state type.
+    pub hard: bool,
+    pub flags: Flags,
 }
 
-fn handled(at: Option<i64>, state: Option<i64>, bits: Option<i64>) -> Option<Handled> {
-    let (at, state, bits) = (at?, state?, bits?);
-    Some(Handled {
-        at,
-        observed: Observed {
+impl LastStatus {
+    /// `last_flags`: the state type and flags as bits.
+    fn bits(&self) -> i64 {
+        self.hard as i64
+            | (self.flags.acknowledged as i64) << 1
+            | (self.flags.in_downtime as i64) << 2
+            | (self.flags.flapping as i64) << 3
+    }
+
+    /// The columns read back (`None` when a status had no check time).
+    fn of_columns(at: Option<i64>, state: Option<i64>, bits: Option<i64>) -> Option<LastStatus> {
+        let (at, state, bits) = (at?, state?, bits?);
+        Some(LastStatus {
+            at,
             state,
             hard: bits & 1 != 0,
             flags: Flags {
@@ -46,8 +58,8 @@ fn handled(at: Option<i64>, state: Option<i64>, bits: Option<i64>) -> Option<Han
                 in_downtime: bits & 4 != 0,
                 flapping: bits & 8 != 0,
             },
-        },
-    })
+        })
+    }
 }
 
 impl Outbox {
@@ -77,7 +89,7 @@ impl Outbox {
                 open_state: r.get(2)?,
                 acknowledged: r.get::<_, i64>(3)? != 0,
                 names: names.host_name.is_some().then(|| Arc::new(names)),
-                last: handled(r.get(12)?, r.get(13)?, r.get(14)?),
+                last: LastStatus::of_columns(r.get(12)?, r.get(13)?, r.get(14)?),
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -118,8 +130,8 @@ impl Batch<'_> {
                 n.map(|n| serde_json::to_string(&n.servicegroups).unwrap_or_default()),
                 n.and_then(|n| n.service_severity),
                 s.last.map(|h| h.at),
-                s.last.map(|h| h.observed.state),
-                s.last.map(|h| flag_bits(&h.observed)),
+                s.last.map(|h| h.state),
+                s.last.map(|h| h.bits()),
             ])?;
         Ok(())
     }

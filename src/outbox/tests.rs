@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use super::schema::{SCHEMA, SCHEMA_VERSION};
 use super::*;
-use crate::decision::{Handled, Observed};
 use crate::event::{Flags, Names, ObjectKey};
 use crate::payload::{Action, Outgoing};
 
@@ -53,16 +52,14 @@ fn rows_survive_reopen_in_order() {
             open_state: Some(2),
             acknowledged: false,
             names: None,
-            last: Some(Handled {
+            last: Some(LastStatus {
                 at: 1_700_000_000,
-                observed: Observed {
-                    state: 2,
-                    hard: true,
-                    flags: Flags {
-                        acknowledged: false,
-                        in_downtime: true,
-                        flapping: false,
-                    },
+                state: 2,
+                hard: true,
+                flags: Flags {
+                    acknowledged: false,
+                    in_downtime: true,
+                    flapping: false,
                 },
             }),
         })
@@ -82,8 +79,8 @@ fn rows_survive_reopen_in_order() {
     assert_eq!(object.open_state, Some(2));
     let last = object.last.unwrap();
     assert_eq!(last.at, 1_700_000_000);
-    assert!(last.observed.hard && last.observed.flags.in_downtime);
-    assert!(!last.observed.flags.acknowledged && !last.observed.flags.flapping);
+    assert!(last.hard && last.flags.in_downtime);
+    assert!(!last.flags.acknowledged && !last.flags.flapping);
     // rows of an earlier run followed by a resolve of their key, and a resolve followed
     // by newer rows, are not sent again: delivered before a kill -9, they would open an
     // incident anew
