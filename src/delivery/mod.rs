@@ -397,7 +397,7 @@ impl Delivery {
         for _ in 0..LANES {
             readers.push(outbox.reader()?);
         }
-        let spawn_err = |e: std::io::Error| OutboxError(format!("cannot start threads: {e}"));
+        let spawn_err = OutboxError::Threads;
         let mut d = Delivery {
             shared,
             inbox,
@@ -894,8 +894,8 @@ impl Committer {
                 // give back the WAL's space; this fails too while the disk is still full
                 let _ = self.outbox.checkpoint();
                 self.batch_limit = (self.batch_limit / 2).max(1);
-                self.shared.counters.set_error(format!("outbox: {}", e.0));
-                self.set_blocked(Some(Blocked::Disk), &e.0);
+                self.shared.counters.set_error(format!("outbox: {e}"));
+                self.set_blocked(Some(Blocked::Disk), &e.to_string());
             }
         }
     }
@@ -1102,7 +1102,7 @@ fn run_lane(
                     }
                     Err(e) if e.is_unreadable_row() => {
                         shared.log.error(&format!("{e}; moved to rejected"));
-                        let _ = inbox.send(Msg::Rejected(id, e.0));
+                        let _ = inbox.send(Msg::Rejected(id, e.to_string()));
                         break None;
                     }
                     // a transient database error (busy, I/O): try again, never drop the event

@@ -12,6 +12,7 @@
 //! `pending` (rows to send, merges), `rejected`, `objects` (per-object state),
 //! `read_only` (operators' commands).
 
+mod error;
 mod objects;
 mod open;
 mod pending;
@@ -24,34 +25,12 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags};
 
+pub use error::{Damage, OpenFailure, OutboxError, ReadFailure};
 pub use objects::{LastStatus, ObjectState};
 pub use open::APPLICATION_ID;
 pub use pending::{Inserted, Stored};
 pub use read_only::{PendingRow, ReadOnly, RejectedRow, Summary};
 pub use rejected::Requeued;
-
-/// Why the outbox cannot be used. Names `outbox_path`.
-#[derive(Debug)]
-pub struct OutboxError(pub String);
-
-impl std::fmt::Display for OutboxError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl OutboxError {
-    /// The row exists but its event cannot be decoded: retrying will not help.
-    pub fn is_unreadable_row(&self) -> bool {
-        self.0.contains("unreadable event")
-    }
-}
-
-impl From<rusqlite::Error> for OutboxError {
-    fn from(e: rusqlite::Error) -> Self {
-        OutboxError(format!("outbox database error: {e}"))
-    }
-}
 
 /// The writer side of the outbox.
 pub struct Outbox {

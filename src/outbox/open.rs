@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::Connection;
 
+use super::error::{Damage, OpenFailure};
 use super::schema::{MIGRATIONS, SCHEMA, SCHEMA_VERSION};
 use super::{Outbox, OutboxError, lock_path, now_ms};
 
@@ -20,48 +21,32 @@ const OPEN_BUSY_WAIT: std::time::Duration = std::time::Duration::from_millis(200
 /// How long the committer and the lanes (off Broker's thread) wait for a lock.
 const WORK_BUSY_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// Why opening the outbox failed: only real damage moves the file aside.
-enum Unusable {
-    /// Not a database, or it fails its integrity check.
-    Damaged(String),
-    /// Locked, not readable or writable, an I/O error, another application's database...:
-    /// the file is left as it is and init fails.
-    Fatal(OutboxError),
+/// An SQLite error on opening, classified by its code (never by its text): only real damage
+/// ([`OutboxError::Damaged`]) moves the file aside; anything else (locked, not readable or
+/// writable, an I/O error...) leaves the file as it is and fails init.
+fn classify(path: &Path, e: rusqlite::Error) -> OutboxError {
+    use rusqlite::ErrorCode as C;
+    let why = match e.sqlite_error_code() {
+        Some(C::NotADatabase | C::DatabaseCorrupt) => {
+            return OutboxError::Damaged(Damage::NotADatabase(e));
+        }
+        Some(C::DatabaseBusy | C::DatabaseLocked) => OpenFailure::Locked(e),
+        Some(C::PermissionDenied | C::ReadOnly | C::CannotOpen) => OpenFailure::Permission {
+            error: e,
+            cause: access_cause(path),
+        },
+        Some(C::SystemIoFailure) => OpenFailure::Io(e),
+        Some(C::DiskFull) => OpenFailure::DiskFull(e),
+        _ => OpenFailure::Sqlite(e),
+    };
+    failed(path, why)
 }
 
-impl Unusable {
-    /// Classifies an SQLite error by its code (never by its text).
-    fn of(path: &Path, e: rusqlite::Error) -> Unusable {
-        use rusqlite::ErrorCode as C;
-        let code = e.sqlite_error_code();
-        let cause = match code {
-            Some(C::NotADatabase | C::DatabaseCorrupt) => return Unusable::Damaged(e.to_string()),
-            Some(C::DatabaseBusy | C::DatabaseLocked) => format!(
-                "is locked by another program (busy: {e}); close it (an sqlite3 session, a \
-                 backup) and Broker retries the output"
-            ),
-            Some(C::PermissionDenied | C::ReadOnly | C::CannotOpen) => {
-                format!(
-                    "cannot be opened for reading and writing ({e}{}); check the owner and \
-                     mode of the file and of its directory",
-                    access_cause(path)
-                )
-            }
-            Some(C::SystemIoFailure) => format!("cannot be read or written: I/O error ({e})"),
-            Some(C::DiskFull) => format!("cannot be written: disk full ({e})"),
-            _ => format!("cannot be opened ({e})"),
-        };
-        Unusable::Fatal(OutboxError(format!(
-            "parameter 'outbox_path': {} {cause}",
-            path.display()
-        )))
-    }
-
-    fn into_error(self) -> OutboxError {
-        match self {
-            Unusable::Fatal(e) => e,
-            Unusable::Damaged(why) => OutboxError(format!("outbox database damaged: {why}")),
-        }
+/// Opening the outbox at `path` failed: `why`.
+fn failed(path: &Path, why: OpenFailure) -> OutboxError {
+    OutboxError::Open {
+        path: path.to_path_buf(),
+        why,
     }
 }
 
@@ -111,35 +96,25 @@ impl Outbox {
             .filter(|d| !d.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
         if !dir.is_dir() {
-            return Err(OutboxError(format!(
-                "parameter 'outbox_path': directory {} does not exist",
-                dir.display()
-            )));
+            return Err(failed(path, OpenFailure::NoDirectory(dir.to_path_buf())));
         }
         let lock = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
             .open(lock_path(path))
-            .map_err(|e| {
-                OutboxError(format!(
-                    "parameter 'outbox_path': cannot create {}: {e}",
-                    lock_path(path).display()
-                ))
+            .map_err(|error| {
+                let lock = lock_path(path);
+                failed(path, OpenFailure::LockFile { lock, error })
             })?;
         match lock.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(OutboxError(format!(
-                    "parameter 'outbox_path': {} is used by another running output; give each output its own outbox_path",
-                    path.display()
-                )));
+                return Err(failed(path, OpenFailure::InUse));
             }
-            Err(std::fs::TryLockError::Error(e)) => {
-                return Err(OutboxError(format!(
-                    "parameter 'outbox_path': cannot lock {}: {e}",
-                    lock_path(path).display()
-                )));
+            Err(std::fs::TryLockError::Error(error)) => {
+                let lock = lock_path(path);
+                return Err(failed(path, OpenFailure::Lock { lock, error }));
             }
         }
         match Self::open_checked(path) {
@@ -151,9 +126,9 @@ impl Outbox {
                 },
                 None,
             )),
-            Err(Unusable::Damaged(first)) if path.exists() => {
+            Err(OutboxError::Damaged(first)) if path.exists() => {
                 let aside = Self::move_aside(path)?;
-                let conn = Self::open_checked(path).map_err(Unusable::into_error)?;
+                let conn = Self::open_checked(path)?;
                 Ok((
                     Outbox {
                         conn,
@@ -167,12 +142,12 @@ impl Outbox {
                     )),
                 ))
             }
-            Err(e) => Err(e.into_error()),
+            Err(e) => Err(e),
         }
     }
 
-    fn open_checked(path: &Path) -> Result<Connection, Unusable> {
-        let fatal = |e: rusqlite::Error| Unusable::of(path, e);
+    fn open_checked(path: &Path) -> Result<Connection, OutboxError> {
+        let fatal = |e: rusqlite::Error| classify(path, e);
         // created 0640 before SQLite opens it (SQLite would make it 0644 less the umask): it
         // holds host names and plugin outputs, and SQLite gives -wal and -shm its mode
         let _ = crate::files::create_private(path);
@@ -187,10 +162,7 @@ impl Outbox {
             .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
             .map_err(fatal)?;
         if !mode.eq_ignore_ascii_case("wal") {
-            return Err(Unusable::Fatal(OutboxError(format!(
-                "parameter 'outbox_path': {} cannot use WAL mode (got {mode})",
-                path.display()
-            ))));
+            return Err(failed(path, OpenFailure::NoWal { mode }));
         }
         // fsync on every commit; checkpoint every 256 pages (1 MiB) and cut the WAL back to
         // 1 MiB after it, so that the WAL never holds much more than the live rows (a WAL
@@ -204,21 +176,16 @@ impl Outbox {
             .query_row("PRAGMA quick_check", [], |r| r.get(0))
             .map_err(fatal)?;
         if check != "ok" {
-            return Err(Unusable::Damaged(format!(
-                "integrity check failed: {check}"
-            )));
+            return Err(OutboxError::Damaged(Damage::IntegrityCheck(check)));
         }
         // the write lock, taken now: a database another program holds fails here
         conn.execute_batch("BEGIN IMMEDIATE").map_err(fatal)?;
-        let setup = || -> Result<(), Unusable> {
+        let setup = || -> Result<(), OutboxError> {
             let version: i64 = conn
                 .query_row("PRAGMA user_version", [], |r| r.get(0))
                 .map_err(fatal)?;
             if version > SCHEMA_VERSION {
-                return Err(Unusable::Fatal(OutboxError(format!(
-                    "parameter 'outbox_path': {} was written by a newer version (schema {version})",
-                    path.display()
-                ))));
+                return Err(failed(path, OpenFailure::Newer { version }));
             }
             conn.execute_batch(SCHEMA).map_err(fatal)?;
             for (i, sql) in MIGRATIONS.iter().enumerate() {
@@ -243,8 +210,8 @@ impl Outbox {
     /// Refuses a database that belongs to another application: ours carry
     /// [`APPLICATION_ID`]; an outbox of a version before it is recognised by its tables (and
     /// marked by [`Self::open_checked`]); an empty database is a new outbox.
-    fn check_ours(path: &Path, conn: &Connection) -> Result<(), Unusable> {
-        let fatal = |e: rusqlite::Error| Unusable::of(path, e);
+    fn check_ours(path: &Path, conn: &Connection) -> Result<(), OutboxError> {
+        let fatal = |e: rusqlite::Error| classify(path, e);
         let id: i64 = conn
             .query_row("PRAGMA application_id", [], |r| r.get(0))
             .map_err(fatal)?;
@@ -268,15 +235,13 @@ impl Outbox {
         if id == 0 && (tables.is_empty() || earlier_outbox) {
             return Ok(());
         }
-        let what = if id != 0 {
-            format!("application_id {id}")
-        } else {
-            format!("tables: {}", tables.join(", "))
-        };
-        Err(Unusable::Fatal(OutboxError(format!(
-            "parameter 'outbox_path': {} is another application's SQLite database ({what}), not an outbox; it was left untouched: give the outbox a file of its own",
-            path.display()
-        ))))
+        Err(failed(
+            path,
+            OpenFailure::Foreign {
+                application_id: id,
+                tables,
+            },
+        ))
     }
 
     /// Renames the database (and its WAL and shared-memory files) to `<path>.corrupt-<ms>`.
@@ -285,12 +250,7 @@ impl Outbox {
         let mut aside = path.as_os_str().to_owned();
         aside.push(format!(".corrupt-{stamp}"));
         let aside = PathBuf::from(aside);
-        std::fs::rename(path, &aside).map_err(|e| {
-            OutboxError(format!(
-                "parameter 'outbox_path': {} is damaged and cannot be moved aside: {e}",
-                path.display()
-            ))
-        })?;
+        std::fs::rename(path, &aside).map_err(|e| failed(path, OpenFailure::CannotMoveAside(e)))?;
         for suffix in ["-wal", "-shm"] {
             let mut side = path.as_os_str().to_owned();
             side.push(suffix);

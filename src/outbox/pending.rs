@@ -239,9 +239,7 @@ impl Reader {
         let object = body.trim_start().starts_with('{')
             && serde_json::from_str::<serde::de::IgnoredAny>(&body).is_ok();
         if !object {
-            return Err(OutboxError(format!(
-                "outbox row {id} holds an unreadable event"
-            )));
+            return Err(OutboxError::UnreadableRow { id });
         }
         Ok(Some(Stored {
             dedup_key,

@@ -6,6 +6,7 @@ use std::path::Path;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use super::OutboxError;
+use super::error::ReadFailure;
 
 /// A pending row as an operator sees it (`pagerduty-event list`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,19 +63,21 @@ pub struct ReadOnly {
 impl ReadOnly {
     /// Opens the outbox at `path`; the error says why in words (and never creates a file).
     pub fn open(path: &Path) -> Result<ReadOnly, OutboxError> {
-        let named =
-            |why: String| OutboxError(format!("cannot read the outbox {}: {why}", path.display()));
+        let named = |why: ReadFailure| OutboxError::Unreadable {
+            path: path.to_path_buf(),
+            why,
+        };
         let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => named("it does not exist".into()),
-            _ => named(e.to_string()),
+            std::io::ErrorKind::NotFound => named(ReadFailure::Missing),
+            _ => named(ReadFailure::Io(e)),
         })?;
         if !meta.is_file() {
-            return Err(named("not a regular file".into()));
+            return Err(named(ReadFailure::NotAFile));
         }
         // open the file first: a permission problem is reported as such, not as SQLite's
         // "unable to open database file"
-        File::open(path).map_err(|e| named(e.to_string()))?;
-        let sql = |e: rusqlite::Error| named(e.to_string());
+        File::open(path).map_err(|e| named(ReadFailure::Io(e)))?;
+        let sql = |e: rusqlite::Error| named(ReadFailure::Sqlite(e));
         // without a WAL file nobody has the database open: read it as immutable, or SQLite
         // would create the -wal and -shm files (owned by whoever runs the check, which could
         // then keep Broker from opening its own outbox) and leave them behind. With a WAL
@@ -101,9 +104,7 @@ impl ReadOnly {
             )
             .map_err(sql)?;
         if tables != 2 {
-            return Err(named(
-                "not an outbox of centreon-pagerduty (no outbox and rejected tables)".into(),
-            ));
+            return Err(named(ReadFailure::NotAnOutbox));
         }
         let attempts: i64 = conn
             .query_row(

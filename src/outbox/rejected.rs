@@ -83,17 +83,16 @@ impl Outbox {
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
             .collect::<Result<_, _>>()?;
         let Some(ids) = ids else { return Ok(all) };
-        let unknown: Vec<String> = ids
+        let unknown: Vec<i64> = ids
             .iter()
-            .filter(|id| !all.iter().any(|(r, _, _)| r == *id))
-            .map(i64::to_string)
+            .copied()
+            .filter(|id| !all.iter().any(|(r, _, _)| r == id))
             .collect();
         if !unknown.is_empty() {
-            return Err(OutboxError(format!(
-                "no rejected event with ID {} in {} (see pagerduty-event list --rejected); nothing changed",
-                unknown.join(", "),
-                tx.path().unwrap_or("the outbox")
-            )));
+            return Err(OutboxError::NoSuchRejected {
+                ids: unknown,
+                outbox: tx.path().unwrap_or("the outbox").to_string(),
+            });
         }
         Ok(all
             .into_iter()

@@ -419,7 +419,18 @@ fn a_locked_outbox_fails_promptly_and_is_left_untouched() {
     let other = Connection::open(&path).unwrap();
     other.execute_batch("BEGIN EXCLUSIVE").unwrap();
     let started = std::time::Instant::now();
-    let err = Outbox::open(&path).err().expect("refused while locked").0;
+    let err = Outbox::open(&path).err().expect("refused while locked");
+    assert!(
+        matches!(
+            &err,
+            OutboxError::Open {
+                why: OpenFailure::Locked(_),
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let err = err.to_string();
     let waited = started.elapsed();
     assert!(
         err.contains("parameter 'outbox_path'") && err.contains(&path.display().to_string()),
@@ -462,7 +473,18 @@ fn another_applications_database_is_refused_and_left_untouched() {
             .execute_batch(setup)
             .unwrap();
         let before = std::fs::read(&path).unwrap();
-        let err = Outbox::open(&path).err().expect("refused").0;
+        let err = Outbox::open(&path).err().expect("refused");
+        assert!(
+            matches!(
+                &err,
+                OutboxError::Open {
+                    why: OpenFailure::Foreign { .. },
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        let err = err.to_string();
         assert!(
             err.contains("parameter 'outbox_path'") && err.contains("another application"),
             "{err}"
@@ -529,9 +551,21 @@ fn one_output_per_database_and_missing_directory() {
     let d = dir("lock");
     let path = d.join("o.db");
     let (_held, _) = Outbox::open(&path).unwrap();
-    let err = Outbox::open(&path).err().unwrap().0;
-    assert!(err.contains("another running output"), "{err}");
-    let err = Outbox::open(&d.join("missing/o.db")).err().unwrap().0;
+    let err = Outbox::open(&path).err().unwrap();
+    assert!(err.is_in_use(), "{err:?}");
+    assert!(err.to_string().contains("another running output"), "{err}");
+    let err = Outbox::open(&d.join("missing/o.db")).err().unwrap();
+    assert!(
+        matches!(
+            &err,
+            OutboxError::Open {
+                why: OpenFailure::NoDirectory(_),
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let err = err.to_string();
     assert!(
         err.contains("outbox_path") && err.contains("does not exist"),
         "{err}"
@@ -590,4 +624,100 @@ fn schema_1_is_migrated_and_names_read_back() {
     let s = got.iter().find(|s| s.key == key).unwrap();
     assert_eq!(s.names.as_deref(), Some(&names));
     assert!(s.acknowledged);
+}
+
+/// A row whose body is not a JSON object is an unreadable row by its kind (a lane moves it to
+/// rejected), with the same words as before.
+#[test]
+fn an_unreadable_row_is_told_by_its_kind() {
+    let d = dir("unreadable-row");
+    let path = d.join("o.db");
+    let (mut o, _) = Outbox::open(&path).unwrap();
+    let id = put(&mut o, out("k", Action::Trigger, "s"), true, &none)
+        .id
+        .unwrap();
+    Connection::open(&path)
+        .unwrap()
+        .execute("UPDATE outbox SET body = 'not json' WHERE id = ?1", [id])
+        .unwrap();
+    let err = o.reader().unwrap().fetch(id).expect_err("unreadable");
+    assert!(err.is_unreadable_row(), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        format!("outbox row {id} holds an unreadable event")
+    );
+    // a database error is not one, whatever its words
+    let other = OutboxError::Database(rusqlite::Error::SqliteFailure(
+        rusqlite::ffi::Error::new(1),
+        Some("unreadable event".into()),
+    ));
+    assert!(!other.is_unreadable_row());
+}
+
+/// Each kind's message, word for word as before the kinds (users' logs and alerts match them).
+#[test]
+fn messages_keep_their_words() {
+    let p = PathBuf::from("/var/lib/o.db");
+    let open = |why| OutboxError::Open {
+        path: p.clone(),
+        why,
+    };
+    let io = || std::io::Error::from_raw_os_error(13);
+    let cases = [
+        (
+            open(OpenFailure::NoDirectory(PathBuf::from("/nope"))),
+            "parameter 'outbox_path': directory /nope does not exist".to_string(),
+        ),
+        (
+            open(OpenFailure::LockFile {
+                lock: PathBuf::from("/var/lib/o.db.lock"),
+                error: io(),
+            }),
+            format!("parameter 'outbox_path': cannot create /var/lib/o.db.lock: {}", io()),
+        ),
+        (
+            open(OpenFailure::InUse),
+            "parameter 'outbox_path': /var/lib/o.db is used by another running output; give each output its own outbox_path".to_string(),
+        ),
+        (
+            open(OpenFailure::NoWal { mode: "delete".into() }),
+            "parameter 'outbox_path': /var/lib/o.db cannot use WAL mode (got delete)".to_string(),
+        ),
+        (
+            open(OpenFailure::Newer { version: 9 }),
+            "parameter 'outbox_path': /var/lib/o.db was written by a newer version (schema 9)".to_string(),
+        ),
+        (
+            open(OpenFailure::Foreign {
+                application_id: 0,
+                tables: vec!["a".into(), "b".into()],
+            }),
+            "parameter 'outbox_path': /var/lib/o.db is another application's SQLite database (tables: a, b), not an outbox; it was left untouched: give the outbox a file of its own".to_string(),
+        ),
+        (
+            OutboxError::Damaged(Damage::IntegrityCheck("row 3 missing".into())),
+            "outbox database damaged: integrity check failed: row 3 missing".to_string(),
+        ),
+        (
+            OutboxError::Unreadable {
+                path: p.clone(),
+                why: ReadFailure::Missing,
+            },
+            "cannot read the outbox /var/lib/o.db: it does not exist".to_string(),
+        ),
+        (
+            OutboxError::NoSuchRejected {
+                ids: vec![4, 7],
+                outbox: "/var/lib/o.db".into(),
+            },
+            "no rejected event with ID 4, 7 in /var/lib/o.db (see pagerduty-event list --rejected); nothing changed".to_string(),
+        ),
+        (
+            OutboxError::Threads(io()),
+            format!("cannot start threads: {}", io()),
+        ),
+    ];
+    for (err, want) in cases {
+        assert_eq!(err.to_string(), want);
+    }
 }
