@@ -27,10 +27,8 @@ use rusqlite::{Connection, OpenFlags};
 
 pub use error::{Damage, OpenFailure, OutboxError, ReadFailure};
 pub use objects::{LastStatus, ObjectState};
-pub use open::APPLICATION_ID;
 pub use pending::{Inserted, Stored};
-pub use read_only::{PendingRow, ReadOnly, RejectedRow, Summary};
-pub use rejected::Requeued;
+pub(crate) use read_only::{ReadOnly, RejectedRow, Summary};
 
 /// The writer side of the outbox.
 pub struct Outbox {
@@ -54,12 +52,12 @@ fn now_ms() -> i64 {
 }
 
 impl Outbox {
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
     /// A read-only connection for a sender lane.
-    pub fn reader(&self) -> Result<Reader, OutboxError> {
+    pub(crate) fn reader(&self) -> Result<Reader, OutboxError> {
         let conn = Connection::open_with_flags(
             &self.path,
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -73,7 +71,7 @@ impl Outbox {
 
     /// Copies the WAL into the database and truncates it: after a failed write (a full disk),
     /// this gives back the space the WAL holds, so the next, smaller commit can succeed.
-    pub fn checkpoint(&self) -> Result<(), OutboxError> {
+    pub(crate) fn checkpoint(&self) -> Result<(), OutboxError> {
         self.conn
             .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
         Ok(())
@@ -100,7 +98,7 @@ impl Batch<'_> {
 }
 
 /// A lane's read-only view.
-pub struct Reader {
+pub(crate) struct Reader {
     conn: Connection,
 }
 

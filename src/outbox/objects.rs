@@ -64,7 +64,7 @@ impl LastStatus {
 
 impl Outbox {
     /// Persisted incident states.
-    pub fn objects(&self) -> Result<Vec<ObjectState>, OutboxError> {
+    pub(crate) fn objects(&self) -> Result<Vec<ObjectState>, OutboxError> {
         let mut st = self.conn.prepare(
             "SELECT host_id, service_id, open_state, acknowledged, host_name, host_address, \
              poller, hostgroups, host_severity, service_description, servicegroups, \
@@ -98,7 +98,7 @@ impl Outbox {
 
 impl Batch<'_> {
     /// Records the incident state of an object.
-    pub fn object(&mut self, s: &ObjectState) -> Result<(), OutboxError> {
+    pub(crate) fn object(&mut self, s: &ObjectState) -> Result<(), OutboxError> {
         let n = s.names.as_deref();
         self.tx
             .prepare_cached(

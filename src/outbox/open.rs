@@ -10,7 +10,7 @@ use super::{Outbox, OutboxError, lock_path, now_ms};
 
 /// `PRAGMA application_id` of an outbox ("CPD1"): a database without it is not adopted
 /// unless it is empty or an outbox of an earlier version ([`OUR_TABLES`]).
-pub const APPLICATION_ID: i64 = 0x4350_4431;
+pub(crate) const APPLICATION_ID: i64 = 0x4350_4431;
 
 /// The tables of an outbox (an earlier version's outbox has no [`APPLICATION_ID`]).
 const OUR_TABLES: [&str; 3] = ["objects", "outbox", "rejected"];

@@ -20,7 +20,7 @@ pub struct Stored {
 
 impl Stored {
     /// The event with its body parsed (for logs; sending splices the text as it is).
-    pub fn outgoing(&self) -> Outgoing {
+    pub(crate) fn outgoing(&self) -> Outgoing {
         Outgoing {
             dedup_key: self.dedup_key.clone(),
             action: self.action,
@@ -66,7 +66,7 @@ impl Outbox {
     /// them, it would close the incident they opened, which they would then reopen):
     /// PagerDuty ends with the key's last word either way. No such row counts as opening
     /// nothing any more (a later resolve must still be sent). Returns the rows dropped.
-    pub fn settle_resumed(&mut self) -> Result<u64, OutboxError> {
+    pub(crate) fn settle_resumed(&mut self) -> Result<u64, OutboxError> {
         let tx = self.conn.transaction()?;
         let before = tx.query_row("SELECT COUNT(*) FROM outbox", [], |r| r.get::<_, i64>(0))?;
         tx.execute_batch(
@@ -82,7 +82,7 @@ impl Outbox {
     }
 
     /// Ids of the pending rows with their `dedup_key`, oldest first.
-    pub fn pending(&self) -> Result<Vec<(i64, String)>, OutboxError> {
+    pub(crate) fn pending(&self) -> Result<Vec<(i64, String)>, OutboxError> {
         let mut st = self
             .conn
             .prepare("SELECT id, dedup_key FROM outbox ORDER BY id")?;
@@ -98,7 +98,7 @@ impl Outbox {
     }
 
     /// Creation time (Unix ms) of the oldest pending row.
-    pub fn oldest_pending(&self) -> Result<Option<i64>, OutboxError> {
+    pub(crate) fn oldest_pending(&self) -> Result<Option<i64>, OutboxError> {
         Ok(self
             .conn
             .query_row("SELECT MIN(created) FROM outbox", [], |r| r.get(0))?)
@@ -202,12 +202,12 @@ impl Batch<'_> {
     }
 
     /// Removes a delivered row.
-    pub fn delivered(&mut self, id: i64) -> Result<(), OutboxError> {
+    pub(crate) fn delivered(&mut self, id: i64) -> Result<(), OutboxError> {
         self.delete(id)
     }
 
     /// Records a failed attempt to send a pending row (for operators; sending does not read it).
-    pub fn attempt_failed(&mut self, id: i64, error: &str) -> Result<(), OutboxError> {
+    pub(crate) fn attempt_failed(&mut self, id: i64, error: &str) -> Result<(), OutboxError> {
         self.tx
             .prepare_cached(
                 "UPDATE outbox SET attempts = attempts + 1, last_error = ?2, last_attempt = ?3 WHERE id = ?1",
@@ -219,7 +219,7 @@ impl Batch<'_> {
 
 impl Reader {
     /// The row to send, or `None` when it was merged away.
-    pub fn fetch(&self, id: i64) -> Result<Option<Stored>, OutboxError> {
+    pub(crate) fn fetch(&self, id: i64) -> Result<Option<Stored>, OutboxError> {
         let row: Option<(String, String, String, String)> = self
             .conn
             .prepare_cached("SELECT dedup_key, action, summary, body FROM outbox WHERE id = ?1")?

@@ -10,7 +10,7 @@ use super::error::ReadFailure;
 
 /// A pending row as an operator sees it (`pagerduty-event list`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PendingRow {
+pub(crate) struct PendingRow {
     pub id: i64,
     pub dedup_key: String,
     pub action: String,
@@ -26,7 +26,7 @@ pub struct PendingRow {
 
 /// A row PagerDuty rejected, with its reason.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RejectedRow {
+pub(crate) struct RejectedRow {
     pub id: i64,
     pub dedup_key: String,
     pub action: String,
@@ -40,7 +40,7 @@ pub struct RejectedRow {
 
 /// What a monitoring check needs, read in one snapshot.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Summary {
+pub(crate) struct Summary {
     pub pending: u64,
     /// Creation time (Unix ms) of the oldest pending row.
     pub oldest: Option<i64>,
@@ -54,7 +54,7 @@ pub struct Summary {
 /// A read-only look at an outbox another process (Broker's connector, a `pagerduty-event`
 /// invocation) may hold open and be writing: opened `SQLITE_OPEN_READ_ONLY`, never created,
 /// never migrated, no write lock taken; each query set runs in one read transaction.
-pub struct ReadOnly {
+pub(crate) struct ReadOnly {
     conn: Connection,
     /// The outbox records attempts (its schema has the columns).
     attempts: bool,
@@ -62,7 +62,7 @@ pub struct ReadOnly {
 
 impl ReadOnly {
     /// Opens the outbox at `path`; the error says why in words (and never creates a file).
-    pub fn open(path: &Path) -> Result<ReadOnly, OutboxError> {
+    pub(crate) fn open(path: &Path) -> Result<ReadOnly, OutboxError> {
         let named = |why: ReadFailure| OutboxError::Unreadable {
             path: path.to_path_buf(),
             why,
@@ -131,7 +131,7 @@ impl ReadOnly {
     }
 
     /// Counts, the oldest pending event and the latest errors.
-    pub fn summary(&self) -> Result<Summary, OutboxError> {
+    pub(crate) fn summary(&self) -> Result<Summary, OutboxError> {
         let attempts = self.attempts;
         self.snapshot(|c| {
             let (pending, oldest): (i64, Option<i64>) = c.query_row(
@@ -162,7 +162,7 @@ impl ReadOnly {
     }
 
     /// The pending rows, oldest first (at most `limit`), and how many there are in all.
-    pub fn pending(&self, limit: u64) -> Result<(Vec<PendingRow>, u64), OutboxError> {
+    pub(crate) fn pending(&self, limit: u64) -> Result<(Vec<PendingRow>, u64), OutboxError> {
         let sql = if self.attempts {
             "SELECT id, dedup_key, action, summary, created, attempts, last_error, last_attempt FROM outbox ORDER BY id LIMIT ?1"
         } else {
@@ -188,7 +188,7 @@ impl ReadOnly {
     }
 
     /// The rejected rows, oldest first.
-    pub fn rejected(&self) -> Result<Vec<RejectedRow>, OutboxError> {
+    pub(crate) fn rejected(&self) -> Result<Vec<RejectedRow>, OutboxError> {
         let attempts = self.attempts;
         self.snapshot(|c| Self::rejected_query(c, attempts, "ORDER BY id"))
     }

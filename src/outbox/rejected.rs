@@ -6,7 +6,7 @@ use super::{Batch, Outbox, OutboxError, now_ms};
 
 /// A rejected event moved back into the queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Requeued {
+pub(crate) struct Requeued {
     pub rejected_id: i64,
     /// Its new pending row.
     pub id: i64,
@@ -17,17 +17,10 @@ pub struct Requeued {
 }
 
 impl Outbox {
-    pub fn rejected_count(&self) -> Result<u64, OutboxError> {
-        Ok(self
-            .conn
-            .query_row("SELECT COUNT(*) FROM rejected", [], |r| r.get::<_, i64>(0))?
-            as u64)
-    }
-
     /// Moves rejected rows (`ids`, or all of them) back to the end of the queue, oldest
     /// first, in one transaction: each is sent after the events of its `dedup_key` already
     /// waiting. Fails, changing nothing, when an id is not a rejected row.
-    pub fn requeue(&mut self, ids: Option<&[i64]>) -> Result<Vec<Requeued>, OutboxError> {
+    pub(crate) fn requeue(&mut self, ids: Option<&[i64]>) -> Result<Vec<Requeued>, OutboxError> {
         let tx = self.conn.transaction()?;
         let rows = Self::chosen(&tx, ids)?;
         let mut done = Vec::new();
@@ -60,7 +53,7 @@ impl Outbox {
 
     /// Deletes rejected rows (`ids`, or all of them); fails, changing nothing, when an id is
     /// not a rejected row. Returns `(id, dedup_key, action)` of each.
-    pub fn discard(
+    pub(crate) fn discard(
         &mut self,
         ids: Option<&[i64]>,
     ) -> Result<Vec<(i64, String, String)>, OutboxError> {
@@ -103,7 +96,7 @@ impl Outbox {
 
 impl Batch<'_> {
     /// Moves a row PagerDuty rejected to `rejected`, keeping at most `keep` rejected rows.
-    pub fn rejected(&mut self, id: i64, reason: &str, keep: u64) -> Result<(), OutboxError> {
+    pub(crate) fn rejected(&mut self, id: i64, reason: &str, keep: u64) -> Result<(), OutboxError> {
         self.tx
             .prepare_cached(
                 "INSERT INTO rejected (dedup_key, action, summary, body, reason, at, attempts)
