@@ -10,7 +10,7 @@ use crate::event::{
 };
 use crate::http::send::Sender;
 use crate::log::{Level, Logger};
-use crate::outbox::Outbox;
+use crate::outbox::{Outbox, OutboxError};
 use crate::payload::{self, Action, Note, Outgoing};
 
 /// Answer of the fast path for a status event.
@@ -25,13 +25,39 @@ pub enum Quick {
     NeedFlags,
 }
 
-/// Why a connector could not be created. The message names the parameter and never holds a secret.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InitError(pub String);
+/// Why a connector could not be created, by the part that failed. The message names the
+/// parameter and never holds a secret.
+#[derive(Debug)]
+pub enum InitError {
+    /// A parameter is wrong.
+    Config(ConfigError),
+    /// `log_path` cannot be used: why.
+    Log(String),
+    /// The HTTP client cannot be set up (CA file, proxy): the message names the parameter or
+    /// variable.
+    Http(String),
+    /// The outbox cannot be opened or read.
+    Outbox(OutboxError),
+    /// The delivery threads could not be started.
+    Threads(std::io::Error),
+}
+
+impl InitError {
+    /// Another running output or `pagerduty-event` holds the outbox.
+    pub fn outbox_in_use(&self) -> bool {
+        matches!(self, InitError::Outbox(e) if e.is_in_use())
+    }
+}
 
 impl std::fmt::Display for InitError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        match self {
+            InitError::Config(e) => write!(f, "{e}"),
+            InitError::Log(why) => write!(f, "parameter 'log_path': {why}"),
+            InitError::Http(why) => f.write_str(why),
+            InitError::Outbox(e) => write!(f, "{e}"),
+            InitError::Threads(e) => write!(f, "cannot start threads: {e}"),
+        }
     }
 }
 
@@ -39,7 +65,16 @@ impl std::error::Error for InitError {}
 
 impl From<ConfigError> for InitError {
     fn from(e: ConfigError) -> Self {
-        InitError(e.to_string())
+        InitError::Config(e)
+    }
+}
+
+impl From<OutboxError> for InitError {
+    fn from(e: OutboxError) -> Self {
+        match e {
+            OutboxError::Threads(e) => InitError::Threads(e),
+            e => InitError::Outbox(e),
+        }
     }
 }
 
@@ -95,13 +130,12 @@ impl Connector {
                     && !dir.as_os_str().is_empty()
                     && !dir.is_dir()
                 {
-                    return Err(InitError(format!(
-                        "parameter 'log_path': directory {} does not exist",
+                    return Err(InitError::Log(format!(
+                        "directory {} does not exist",
                         crate::params::unless_key(&dir.display().to_string())
                     )));
                 }
-                crate::log::check_path(&cfg.log.path)
-                    .map_err(|m| InitError(format!("parameter 'log_path': {m}")))?;
+                crate::log::check_path(&cfg.log.path).map_err(InitError::Log)?;
                 Arc::new(Logger::to_file(&cfg.log.path, level).formatted(cfg.log.format))
             }
         };
@@ -113,16 +147,15 @@ impl Connector {
         } else {
             Transport::Http(
                 Sender::new(&cfg.http, &cfg.routing_key, crate::delivery::LANES)
-                    .map_err(|e| InitError(e.to_string()))?,
+                    .map_err(|e| InitError::Http(e.to_string()))?,
             )
         };
-        let (mut outbox, moved_aside) =
-            Outbox::open(&cfg.outbox.path).map_err(|e| InitError(e.0))?;
+        let (mut outbox, moved_aside) = Outbox::open(&cfg.outbox.path)?;
         if let Some(msg) = moved_aside {
             log.error(&msg);
         }
         if broker {
-            let dropped = outbox.settle_resumed().map_err(|e| InitError(e.0))?;
+            let dropped = outbox.settle_resumed()?;
             if dropped > 0 {
                 log.info(&format!(
                     "{dropped} event(s) left by an earlier run superseded by a later one of their incident; not sent again"
@@ -130,9 +163,8 @@ impl Connector {
             }
         }
         let mut memory = Memory::new();
-        memory.restore(outbox.objects().map_err(|e| InitError(e.0))?);
-        let delivery = Delivery::start(&cfg.delivery_setup(), outbox, Arc::clone(&log), transport)
-            .map_err(|e| InitError(e.0))?;
+        memory.restore(outbox.objects()?);
+        let delivery = Delivery::start(&cfg.delivery_setup(), outbox, Arc::clone(&log), transport)?;
         // a notice: written at the default log_level 1, but not a WARNING (an alert on
         // WARNING lines would fire on every reload)
         log.notice(&format!(

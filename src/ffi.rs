@@ -176,7 +176,9 @@ pub unsafe extern "C" fn cpd_connector_new(
             Err(e) => {
                 if !message.is_null() {
                     // SAFETY: forwarded caller contract.
-                    let _ = unsafe { copy_out(&e.0, message, message_len, std::ptr::null_mut()) };
+                    let _ = unsafe {
+                        copy_out(&e.to_string(), message, message_len, std::ptr::null_mut())
+                    };
                 }
                 CPD_CONFIG_ERROR
             }

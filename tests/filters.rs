@@ -237,9 +237,12 @@ fn both_lists_of_a_pair_fail_init() {
             "outbox_path": dir.join("o.db").display().to_string(),
             a: "x", r: "y",
         });
-        let e = Connector::from_json(&params).err().expect("an init error");
+        let e = Connector::from_json(&params)
+            .err()
+            .expect("an init error")
+            .to_string();
         assert!(
-            e.0.contains(a) && e.0.contains(r) && e.0.contains("cannot be used together"),
+            e.contains(a) && e.contains(r) && e.contains("cannot be used together"),
             "{e}"
         );
     }

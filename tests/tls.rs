@@ -336,9 +336,10 @@ fn ca_file_adds_a_trusted_authority() {
     });
     let err = centreon_pagerduty::connector::Connector::from_json(&cfg)
         .err()
-        .expect("init fails");
+        .expect("init fails")
+        .to_string();
     assert!(
-        err.0.starts_with("parameter 'ca_file': no PEM certificate"),
+        err.starts_with("parameter 'ca_file': no PEM certificate"),
         "{err}"
     );
 }

@@ -222,7 +222,7 @@ fn read(path: &std::path::Path) -> Result<(Summary, usize), String> {
     for db in &target.databases {
         let s = ReadOnly::open(db)
             .and_then(|o| o.summary())
-            .map_err(|e| e.0)?;
+            .map_err(|e| e.to_string())?;
         total.pending += s.pending;
         total.rejected += s.rejected;
         total.oldest = match (total.oldest, s.oldest) {

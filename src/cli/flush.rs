@@ -230,6 +230,6 @@ fn pending(dir: &Path, place: &Place) -> Result<u64, String> {
         Stop::Usage(m) | Stop::Failed(m) => m,
     };
     place.prepare(dir).map_err(text)?;
-    let (outbox, _) = Outbox::open(&place.db).map_err(|e| e.0)?;
-    outbox.pending_count().map_err(|e| e.0)
+    let (outbox, _) = Outbox::open(&place.db).map_err(|e| e.to_string())?;
+    outbox.pending_count().map_err(|e| e.to_string())
 }

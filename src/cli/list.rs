@@ -78,11 +78,11 @@ fn cell(text: &str, max: usize) -> String {
 
 /// Prints what one outbox holds.
 fn show(db: &Path, title: &str, pending: bool, rejected: bool, limit: u64) -> Result<(), String> {
-    let o = ReadOnly::open(db).map_err(|e| e.0)?;
+    let o = ReadOnly::open(db).map_err(|e| e.to_string())?;
     let (rows, total) = o
         .pending(if pending { limit } else { 0 })
-        .map_err(|e| e.0)?;
-    let refused = o.rejected().map_err(|e| e.0)?;
+        .map_err(|e| e.to_string())?;
+    let refused = o.rejected().map_err(|e| e.to_string())?;
     println!(
         "{title}: {total} waiting for PagerDuty, {} rejected",
         refused.len()

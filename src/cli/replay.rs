@@ -162,8 +162,8 @@ fn dry_run(
             eprintln!("warning: {w}");
         }
         let log = Arc::new(Logger::in_memory(Level::Debug));
-        let mut c =
-            Connector::new(cfg, &[], Some(Arc::clone(&log))).map_err(|e| Stop::Failed(e.0))?;
+        let mut c = Connector::new(cfg, &[], Some(Arc::clone(&log)))
+            .map_err(|e| Stop::Failed(e.to_string()))?;
         c.keep_decided();
         let decided = play(&mut c, events);
         drop(c);

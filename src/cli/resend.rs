@@ -71,15 +71,15 @@ fn database(path: &Path) -> Result<PathBuf, Stop> {
 /// Opens the outbox to change it: it must be an outbox already (never created nor replaced
 /// here) and nobody may be using it.
 fn open(db: &Path) -> Result<Outbox, Stop> {
-    ReadOnly::open(db).map_err(|e| Stop::Failed(e.0))?;
+    ReadOnly::open(db).map_err(|e| Stop::Failed(e.to_string()))?;
     match Outbox::open(db) {
         Ok((outbox, None)) => Ok(outbox),
         Ok((_, Some(warning))) => Err(Stop::Failed(warning)),
-        Err(e) if e.0.contains("used by another") => Err(Stop::Failed(format!(
+        Err(e) if e.is_in_use() => Err(Stop::Failed(format!(
             "the outbox {} is in use by a running connector (Broker's PagerDuty output, or a pagerduty-event command); nothing changed: stop the output (or wait for the command) and try again",
             db.display()
         ))),
-        Err(e) => Err(Stop::Failed(e.0)),
+        Err(e) => Err(Stop::Failed(e.to_string())),
     }
 }
 
@@ -132,7 +132,7 @@ pub(crate) fn run(p: &Which, discard: bool) -> Result<i32, Stop> {
     if discard {
         let gone = outbox
             .discard(ids.as_deref())
-            .map_err(|e| Stop::Failed(e.0))?;
+            .map_err(|e| Stop::Failed(e.to_string()))?;
         for (id, dedup_key, action) in &gone {
             println!("rejected event {id} ({action} {dedup_key}) discarded");
         }
@@ -143,7 +143,7 @@ pub(crate) fn run(p: &Which, discard: bool) -> Result<i32, Stop> {
     }
     let done = outbox
         .requeue(ids.as_deref())
-        .map_err(|e| Stop::Failed(e.0))?;
+        .map_err(|e| Stop::Failed(e.to_string()))?;
     let next = next_step(&db);
     for r in &done {
         let behind = match r.behind {

@@ -459,10 +459,10 @@ impl Session {
         let connector = loop {
             match Connector::new(cfg.clone(), &[], Some(Arc::clone(&log))) {
                 Ok(c) => break c,
-                Err(e) if e.0.contains("used by another") && Instant::now() < give_up => {
+                Err(e) if e.outbox_in_use() && Instant::now() < give_up => {
                     std::thread::sleep(Duration::from_millis(50));
                 }
-                Err(e) if e.0.contains("used by another") => {
+                Err(e) if e.outbox_in_use() => {
                     return Err(Stop::Failed(format!(
                         "the outbox {} stayed busy for {} s (another pagerduty-event for this routing key); nothing was stored",
                         place.db.display(),
@@ -471,10 +471,11 @@ impl Session {
                 }
                 Err(e) => {
                     // the outbox, the log, or the network settings (a proxy variable)
+                    let text = e.to_string();
                     return Err(Stop::Failed(
-                        match e.0.strip_prefix("parameter 'outbox_path': ") {
+                        match text.strip_prefix("parameter 'outbox_path': ") {
                             Some(why) => format!("cannot use the outbox: {why}"),
-                            None => e.0,
+                            None => text,
                         },
                     ));
                 }

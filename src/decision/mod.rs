@@ -30,7 +30,7 @@ use std::sync::Arc;
 
 use crate::decision::seen::Seen;
 use crate::event::{AdaptiveEvent, Context, Flags, Kind, Names, ObjectKey, StatusEvent};
-use crate::outbox::ObjectState;
+use crate::outbox::{LastStatus, ObjectState};
 use crate::payload::Action;
 use filter::Rejection;
 pub use options::{DecisionOptions, DowntimeAction};
@@ -78,6 +78,32 @@ impl Handled {
     fn supersedes(&self, ev: &StatusEvent) -> bool {
         ev.observed_at()
             .is_some_and(|at| at < self.at || (at == self.at && Observed::of(ev) == self.observed))
+    }
+}
+
+/// The outbox keeps what the decision handled: stored and restored field by field.
+impl From<Handled> for LastStatus {
+    fn from(h: Handled) -> Self {
+        let Observed { state, hard, flags } = h.observed;
+        LastStatus {
+            at: h.at,
+            state,
+            hard,
+            flags,
+        }
+    }
+}
+
+impl From<LastStatus> for Handled {
+    fn from(l: LastStatus) -> Self {
+        Handled {
+            at: l.at,
+            observed: Observed {
+                state: l.state,
+                hard: l.hard,
+                flags: l.flags,
+            },
+        }
     }
 }
 
@@ -298,7 +324,7 @@ impl Memory {
             };
             let mut entry = Entry::unseen(incident);
             entry.names = s.names;
-            entry.last = s.last;
+            entry.last = s.last.map(Handled::from);
             self.objects.insert(s.key, entry);
         }
     }
@@ -342,7 +368,7 @@ impl Memory {
             open_state,
             acknowledged,
             names: entry.and_then(|e| e.names.clone()),
-            last: entry.and_then(|e| e.last),
+            last: entry.and_then(|e| e.last).map(LastStatus::from),
         }
     }
 

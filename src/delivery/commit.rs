@@ -117,8 +117,8 @@ impl Committer {
                 // give back the WAL's space; this fails too while the disk is still full
                 let _ = self.outbox.checkpoint();
                 self.batch_limit = (self.batch_limit / 2).max(1);
-                self.shared.counters.set_error(format!("outbox: {}", e.0));
-                self.set_blocked(Some(Blocked::Disk), &e.0);
+                self.shared.counters.set_error(format!("outbox: {e}"));
+                self.set_blocked(Some(Blocked::Disk), &e.to_string());
             }
         }
     }

@@ -132,7 +132,7 @@ impl Delivery {
         for _ in 0..LANES {
             readers.push(outbox.reader()?);
         }
-        let spawn_err = |e: std::io::Error| OutboxError(format!("cannot start threads: {e}"));
+        let spawn_err = OutboxError::Threads;
         let mut d = Delivery {
             shared,
             inbox,
