@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use super::throttle::Throttle;
 use super::{LANES, NewEvent};
-use crate::config::Secret;
+use crate::params::Secret;
 use crate::log::Logger;
 use crate::outbox::Stored;
 use crate::stats::Counters;
