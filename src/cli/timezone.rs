@@ -195,14 +195,21 @@ fn zone_file(name: &str) -> Option<PathBuf> {
     Some(dir.join(name))
 }
 
+/// Reads a zone file: a regular file, opened without waiting (a FIFO or a device named in
+/// `TZ` or `--timezone` is refused, not waited on or read forever).
 fn load_file(path: &Path, name: &str) -> Option<Zone> {
     use std::io::Read;
-    let mut data = Vec::new();
-    std::fs::File::open(path)
-        .ok()?
-        .take(MAX_TZIF)
-        .read_to_end(&mut data)
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC)
+        .open(path)
         .ok()?;
+    if !file.metadata().ok()?.is_file() {
+        return None;
+    }
+    let mut data = Vec::new();
+    file.take(MAX_TZIF).read_to_end(&mut data).ok()?;
     Some(Zone {
         name: name.to_string(),
         rules: parse_tzif(&data)?,
@@ -508,5 +515,22 @@ mod tests {
         // before any daylight saving time
         assert_eq!(utc(&z, "1971-07-01 12:00:00"), "1971-07-01T11:00:00Z");
         assert!(parse_tzif(b"TZif2 too short").is_none());
+    }
+
+    #[test]
+    fn a_fifo_named_as_the_zone_is_refused_without_waiting() {
+        let dir = std::env::temp_dir().join(format!("cpd-tz-fifo-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let fifo = dir.join("zone");
+        crate::files::tests::mkfifo(&fifo);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let spec = fifo.display().to_string();
+        // a thread: the old open waited for a writer forever
+        std::thread::spawn(move || tx.send(Zone::named(&spec).is_err()));
+        let refused = rx.recv_timeout(std::time::Duration::from_secs(60));
+        assert_eq!(refused, Ok(true), "a FIFO given as the zone was waited on");
+        assert!(Zone::named("/dev/null").is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
