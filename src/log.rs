@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::cli::timezone::Zone;
-use crate::{files, timefmt};
+use crate::files;
+use crate::timefmt::{self, Zone};
 
 /// Log levels, as `log_level` numbers them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

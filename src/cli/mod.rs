@@ -19,7 +19,6 @@ mod replay;
 mod resend;
 mod send;
 mod spool;
-pub(crate) mod timezone;
 
 /// Why a command stops early. Messages are one line and never hold a secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
