@@ -42,7 +42,7 @@ use std::time::{Duration, Instant};
 use crate::config::{Config, Secret};
 use crate::curl::CurlCommand;
 use crate::event::StatusEvent;
-use crate::log::{Level, Logger};
+use crate::log::Sink;
 use crate::outbox::{ObjectState, Outbox, OutboxError, Reader, Stored};
 use crate::payload::{self, Action};
 use crate::retry::{self, Jitter, Outcome};
@@ -300,13 +300,13 @@ struct Shared {
     committed: AtomicU64,
     committed_signal: (Mutex<()>, Condvar),
     counters: Counters,
-    log: Arc<Logger>,
+    log: Arc<Sink>,
     routing_key: Secret,
 }
 
 impl Shared {
     /// Idle state with `lanes` already holding the pending ids of an earlier run.
-    fn new(lanes: Vec<VecDeque<i64>>, log: Arc<Logger>, routing_key: Secret) -> Shared {
+    fn new(lanes: Vec<VecDeque<i64>>, log: Arc<Sink>, routing_key: Secret) -> Shared {
         Shared {
             queue: Mutex::new(Queue {
                 buffer: Vec::new(),
@@ -371,7 +371,7 @@ impl Delivery {
     pub fn start(
         cfg: &Config,
         outbox: Outbox,
-        log: Arc<Logger>,
+        log: Arc<Sink>,
         transport: Transport,
     ) -> Result<Delivery, OutboxError> {
         let pending = outbox.pending()?;
@@ -380,10 +380,10 @@ impl Delivery {
             lanes[lane_of(key)].push_back(*id);
         }
         if !pending.is_empty() {
-            log.warning(&format!(
+            log::warn!(
                 "{} event(s) left pending by an earlier run are sent first",
                 pending.len()
-            ));
+            );
         }
         let shared = Arc::new(Shared::new(lanes, log, cfg.routing_key.clone()));
         shared
@@ -428,7 +428,10 @@ impl Delivery {
         d.committer = Some(
             std::thread::Builder::new()
                 .name("cpd-commit".into())
-                .spawn(move || committer.run())
+                .spawn(move || {
+                    let _log = committer.shared.log.enter();
+                    committer.run()
+                })
                 .map_err(spawn_err)?,
         );
         let curl = cfg.log_curl_commands.then(|| CurlCommand::new(cfg));
@@ -439,7 +442,10 @@ impl Delivery {
             let curl = curl.clone();
             let t = std::thread::Builder::new()
                 .name(format!("cpd-lane-{lane}"))
-                .spawn(move || run_lane(&shared, &transport, &reader, &inbox, lane, curl.as_ref()))
+                .spawn(move || {
+                    let _log = shared.log.enter();
+                    run_lane(&shared, &transport, &reader, &inbox, lane, curl.as_ref())
+                })
                 .map_err(spawn_err)?;
             d.lanes.push(t);
         }
@@ -450,9 +456,7 @@ impl Delivery {
     pub fn push(&self, ev: NewEvent) {
         let seq = self.shared.submitted.fetch_add(1, Ordering::SeqCst) + 1;
         if self.inbox.send(Msg::Event(seq, Box::new(ev))).is_err() {
-            self.shared
-                .log
-                .error("the committer thread is gone; events are no longer acknowledged");
+            log::error!("the committer thread is gone; events are no longer acknowledged");
         }
     }
 
@@ -877,9 +881,9 @@ impl Committer {
                 self.shared.wake_lanes(woken);
                 for (n, unsent_problem) in notes {
                     if unsent_problem {
-                        self.shared.log.warning(&n);
+                        log::warn!("{}", n);
                     } else {
-                        self.shared.log.info(&n);
+                        log::info!("{}", n);
                     }
                 }
                 self.batch_limit = (self.batch_limit * 2).min(MAX_BATCH);
@@ -923,17 +927,18 @@ impl Committer {
         if now == self.blocked {
             return;
         }
-        let log = &self.shared.log;
         match &now {
-            Some(Blocked::Full) => log.error(&format!(
+            Some(Blocked::Full) => log::error!(
                 "outbox full ({} pending events, outbox_max_events): no longer acknowledging; Broker keeps new events in its retention until PagerDuty catches up",
                 self.pending_rows
-            )),
-            Some(Blocked::Disk) => log.error(&format!(
+            ),
+            Some(Blocked::Disk) => log::error!(
                 "cannot write the outbox {}: {why}; no longer acknowledging, Broker keeps the events; retrying",
                 self.outbox.path().display()
-            )),
-            None => log.warning("outbox writable and below outbox_max_events again: acknowledging events"),
+            ),
+            None => log::warn!(
+                "outbox writable and below outbox_max_events again: acknowledging events"
+            ),
         }
         self.blocked = now;
     }
@@ -965,10 +970,10 @@ impl Committer {
                 .counters
                 .snapshot(&self.shared.routing_key, self.held.len() as u64, oldest);
         if let Err(e) = stats::write_atomically(&self.stats_path, &snapshot) {
-            self.shared.log.debug(&format!(
+            log::debug!(
                 "cannot write the statistics file {}: {e}",
                 self.stats_path.display()
-            ));
+            );
         }
     }
 }
@@ -1099,15 +1104,13 @@ fn run_lane(
                         break None;
                     }
                     Err(e) if e.is_unreadable_row() => {
-                        shared.log.error(&format!("{e}; moved to rejected"));
+                        log::error!("{e}; moved to rejected");
                         let _ = inbox.send(Msg::Rejected(id, e.0));
                         break None;
                     }
                     // a transient database error (busy, I/O): try again, never drop the event
                     Err(e) => {
-                        shared
-                            .log
-                            .warning(&format!("cannot read outbox row {id}: {e}; retrying"));
+                        log::warn!("cannot read outbox row {id}: {e}; retrying");
                         if !sleep_until(shared, lane, Instant::now() + Duration::from_secs(1)) {
                             return;
                         }
@@ -1127,19 +1130,17 @@ fn run_lane(
             };
             attempts += 1;
             if let Some(curl) = curl {
-                shared
-                    .log
-                    .notice(&curl.line(&out.outgoing(), &shared.routing_key));
+                log::warn!(target: crate::log::NOTICE, "{}", curl.line(&out.outgoing(), &shared.routing_key));
             }
             let outcome = match transport {
                 Transport::Http(sender) => {
                     sender.send(&payload::encode_json(&out.body, &shared.routing_key))
                 }
                 Transport::LogOnly => {
-                    shared.log.warning(&format!(
+                    log::warn!(
                         "send_data_test: would send {}",
                         payload::redacted(&out.outgoing())
-                    ));
+                    );
                     Outcome::Accepted
                 }
             };
@@ -1154,10 +1155,7 @@ fn run_lane(
             match outcome {
                 Outcome::Accepted => {
                     shared.counters.delivered.fetch_add(1, Ordering::Relaxed);
-                    shared.log.info(&format!(
-                        "delivered {what} (attempt {attempts}): {}",
-                        out.summary
-                    ));
+                    log::info!("delivered {what} (attempt {attempts}): {}", out.summary);
                     processed(shared, turn, lane);
                     let _ = inbox.send(Msg::Delivered(id));
                     break;
@@ -1165,10 +1163,10 @@ fn run_lane(
                 Outcome::Rejected(reason) => {
                     shared.counters.rejected.fetch_add(1, Ordering::Relaxed);
                     shared.counters.set_error(format!("{what}: {reason}"));
-                    shared.log.error(&format!(
+                    log::error!(
                         "PagerDuty rejected {what}; kept in the outbox's rejected table: {reason}; event: {}",
                         payload::redacted(&out.outgoing())
-                    ));
+                    );
                     processed(shared, turn, lane);
                     let _ = inbox.send(Msg::Rejected(id, reason));
                     break;
@@ -1187,21 +1185,23 @@ fn run_lane(
                     };
                     shared.wake_all();
                     match pause {
-                        Some(p) if strikes <= 1 => shared.log.log(
-                            // a storm is announced once, not once per rate-limit window
-                            if storm { Level::Info } else { Level::Warning },
-                            &format!(
-                                "rate limited by PagerDuty on {what}; pausing this routing key for {:.1} s, then one request probes",
-                                p.as_secs_f64()
-                            ),
+                        // a storm is announced once, not once per rate-limit window
+                        Some(p) if strikes <= 1 => log::log!(
+                            if storm {
+                                log::Level::Info
+                            } else {
+                                log::Level::Warn
+                            },
+                            "rate limited by PagerDuty on {what}; pausing this routing key for {:.1} s, then one request probes",
+                            p.as_secs_f64()
                         ),
-                        Some(p) => shared.log.info(&format!(
+                        Some(p) => log::info!(
                             "still rate limited by PagerDuty ({what}); probing again in {:.1} s",
                             p.as_secs_f64()
-                        )),
-                        None => shared.log.debug(&format!(
+                        ),
+                        None => log::debug!(
                             "rate limited by PagerDuty on {what}, sent before the pause"
-                        )),
+                        ),
                     }
                     if failures == 0 {
                         // PagerDuty did not take it: back to the head of the lane, where a
@@ -1229,10 +1229,10 @@ fn run_lane(
                     shared.counters.set_error(format!("{what}: {reason}"));
                     let _ = inbox.send(Msg::Attempt(id, reason.clone()));
                     let delay = retry::backoff(failures, jitter.next_unit());
-                    shared.log.warning(&format!(
+                    log::warn!(
                         "sending {what} failed ({reason}); retry {failures} in {:.1} s",
                         delay.as_secs_f64()
-                    ));
+                    );
                     backoff = Some(Backoff {
                         until: Instant::now() + delay,
                         recoveries,
@@ -1269,18 +1269,20 @@ fn processed(shared: &Shared, turn: Turn, lane: usize) {
         shared.wake_lanes(released);
     }
     if released != 0 {
-        shared.log.info(&format!(
+        log::info!(
             "PagerDuty answers again: {} lane(s) backing off after a failure retry now",
             released.count_ones()
-        ));
+        );
     }
     if let Some((length, storm)) = ended {
-        shared.log.log(
-            if storm { Level::Info } else { Level::Warning },
-            &format!(
-                "PagerDuty takes events again after {:.1} s of rate limiting: the lanes resume",
-                length.as_secs_f64()
-            ),
+        log::log!(
+            if storm {
+                log::Level::Info
+            } else {
+                log::Level::Warn
+            },
+            "PagerDuty takes events again after {:.1} s of rate limiting: the lanes resume",
+            length.as_secs_f64()
         );
     }
 }
@@ -1306,7 +1308,7 @@ mod tests {
         let key = "abcdefghijklmnopqrstuvwxyz012345";
         let shared = Arc::new(Shared::new(
             (0..LANES).map(|_| VecDeque::new()).collect(),
-            Arc::new(Logger::in_memory(Level::Debug)),
+            Arc::new(Sink::in_memory(crate::log::Level::Debug)),
             Secret::new(key),
         ));
         let (_inbox, rx) = mpsc::channel();

@@ -18,7 +18,8 @@
 //! - [`delivery`]: the committer (group commits, merges, acknowledgement) and the sender lanes.
 //! - [`stats`]: counters and the statistics file.
 //! - [`connector`]: one output: ties the above together; what the Lua module and the C ABI drive.
-//! - [`log`]: the log file (levels 0-3, rotation-safe, control characters escaped).
+//! - [`log`]: each output's log file as a `log` sink (levels 0-3, rotation-safe, control
+//!   characters escaped) and the dispatcher that finds it from the calling thread.
 //! - [`files`]: small regular files read with a size cap; private files (0640) created
 //!   without following links.
 //! - `lua`: the Lua module `centreon_pagerduty` (unsafe glue, one binary for Lua 5.3 and 5.4).

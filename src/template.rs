@@ -23,7 +23,6 @@ use serde_json::{Map, Value};
 
 use crate::config::{KNOWN_CATEGORIES, KNOWN_ELEMENTS, Severity};
 use crate::event::{Bbdo, Context, Kind, ObjectKey, RawEvent, RawValue, StatusEvent, element};
-use crate::log::Logger;
 use crate::luapattern::Pattern;
 use crate::output::{OutputOptions, first_line};
 use crate::payload::{self, Action, Outgoing};
@@ -517,25 +516,12 @@ impl Templates {
 
     /// The event for a host or service status: the template of its kind and BBDO version if
     /// there is one, else `builtin`; with the object's `dedup_key` either way.
-    pub fn status_event(
-        &self,
-        ev: &StatusEvent,
-        action: Action,
-        builtin: Outgoing,
-        log: &Logger,
-    ) -> Outgoing {
+    pub fn status_event(&self, ev: &StatusEvent, action: Action, builtin: Outgoing) -> Outgoing {
         let what = match ev.kind() {
             Kind::Host => For::Host,
             Kind::Service => For::Service,
         };
-        self.event(
-            self.slot(what, ev.bbdo),
-            ev.key,
-            &ev.ctx,
-            action,
-            builtin,
-            log,
-        )
+        self.event(self.slot(what, ev.bbdo), ev.key, &ev.ctx, action, builtin)
     }
 
     /// The event for an acknowledgement or a resolve without a status (`builtin` is the
@@ -546,12 +532,11 @@ impl Templates {
         ctx: &Context,
         action: Action,
         builtin: Outgoing,
-        log: &Logger,
     ) -> Outgoing {
         let template = (action == Action::Acknowledge)
             .then(|| self.slot(For::Acknowledgement, bbdo_of(ctx)))
             .flatten();
-        self.event(template, key, ctx, action, builtin, log)
+        self.event(template, key, ctx, action, builtin)
     }
 
     fn event(
@@ -561,7 +546,6 @@ impl Templates {
         ctx: &Context,
         action: Action,
         mut builtin: Outgoing,
-        log: &Logger,
     ) -> Outgoing {
         let scope = Scope {
             key,
@@ -573,10 +557,10 @@ impl Templates {
             let text = render.whole(dedup);
             match dedup_problem(&text) {
                 None => set_dedup_key(&mut builtin, text),
-                Some(why) => log.warning(&format!(
+                Some(why) => log::warn!(
                     "format_file: the dedup_key of {key} is {why}: the built-in {} is used",
                     builtin.dedup_key
-                )),
+                ),
             }
         }
         let Some(t) = template else {
@@ -585,10 +569,10 @@ impl Templates {
         match render.event(t, action, &builtin) {
             Some(out) => out,
             None => {
-                log.warning(&format!(
+                log::warn!(
                     "format_file: the event for {key} does not fit PagerDuty's 512 KB even \
                      shrunk: sent in the built-in format"
-                ));
+                );
                 builtin
             }
         }
@@ -1633,7 +1617,7 @@ mod tests {
     use super::*;
     use crate::config::{Config, ParamValue, Secret};
     use crate::event::Event;
-    use crate::log::Level;
+    use crate::log::{Level, Sink};
     use serde_json::json;
 
     const KEY: &str = "0123456789abcdef0123456789abcdef";
@@ -2172,9 +2156,12 @@ mod tests {
     }
 
     fn send(t: &Templates, st: &StatusEvent, action: Action) -> (Outgoing, Vec<String>) {
-        let log = Logger::in_memory(Level::Debug);
+        let log = std::sync::Arc::new(Sink::in_memory(Level::Debug));
         let builtin = payload::status_event(st, action, &cfg());
-        let out = t.status_event(st, action, builtin, &log);
+        let out = {
+            let _current = log.enter();
+            t.status_event(st, action, builtin)
+        };
         (out, log.lines())
     }
 
@@ -2443,7 +2430,8 @@ mod tests {
             "neb_acknowledgement": {"payload": {"summary": "ack by {author}: {comment_data}"}},
             "neb_pb_acknowledgement": {"payload": {"summary": "BBDO 3 ack by {author}"}}
         }));
-        let log = Logger::in_memory(Level::Debug);
+        let log = std::sync::Arc::new(Sink::in_memory(Level::Debug));
+        let _current = log.enter();
         let c = cfg();
         for (element, want) in [(1, "ack by alice: on it"), (45, "BBDO 3 ack by alice")] {
             let raw =
@@ -2454,7 +2442,7 @@ mod tests {
             t.capture(&raw, &mut ctx);
             let note = payload::Note::acknowledged(Some("alice"), Some("on it"), None);
             let builtin = payload::note_event(SVC, &ctx, &note, &c);
-            let out = t.note_event(SVC, &ctx, Action::Acknowledge, builtin, &log);
+            let out = t.note_event(SVC, &ctx, Action::Acknowledge, builtin);
             let v = sent(&out);
             assert_eq!(v["payload"]["summary"], want);
             assert_eq!(v["event_action"], "acknowledge");
@@ -2463,7 +2451,7 @@ mod tests {
         // a resolve when a downtime starts: built-in format, the object's dedup_key
         let ctx = ctx();
         let builtin = payload::note_event(SVC, &ctx, &payload::Note::downtime_started(), &c);
-        let out = t.note_event(SVC, &ctx, Action::Resolve, builtin, &log);
+        let out = t.note_event(SVC, &ctx, Action::Resolve, builtin);
         assert_eq!(out.dedup_key, "srv-db/34");
         assert_eq!(
             sent(&out)["payload"]["summary"],
@@ -2472,8 +2460,7 @@ mod tests {
         // hosts keep the built-in dedup_key: only the service template sets one
         let builtin = payload::note_event(HOST, &ctx, &payload::Note::downtime_started(), &c);
         assert_eq!(
-            t.note_event(HOST, &ctx, Action::Resolve, builtin, &log)
-                .dedup_key,
+            t.note_event(HOST, &ctx, Action::Resolve, builtin).dedup_key,
             "12_H"
         );
         assert!(log.lines().is_empty(), "{:?}", log.lines());
