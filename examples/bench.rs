@@ -35,7 +35,7 @@ use std::time::{Duration, Instant};
 use centreon_pagerduty::config::{Config, Secret};
 use centreon_pagerduty::connector::Connector;
 use centreon_pagerduty::event::{Event, ObjectKey, RawEvent, StatusEvent};
-use centreon_pagerduty::log::{Level, Logger};
+use centreon_pagerduty::log::{Level, Sink};
 use centreon_pagerduty::payload::template::Templates;
 use centreon_pagerduty::payload::{self, Action};
 use pd_standin::{Answer, Request, Standin};
@@ -1155,14 +1155,15 @@ fn shrink_status(t: &Templates, size: usize) -> Res<StatusEvent> {
 /// Broker's thread makes it for a state change (`Connector::status_out`), over `n` events;
 /// and the body's size.
 fn shrink_time(t: &Templates, st: &StatusEvent, cfg: &Config, n: usize) -> (f64, usize) {
-    let log = Logger::in_memory(Level::Warning);
+    let log = std::sync::Arc::new(Sink::in_memory(Level::Warning));
+    let _current = log.enter();
     let key = Secret::new(routing_key(0));
     let mut times = Vec::with_capacity(n);
     let mut size = 0;
     for _ in 0..n {
         let start = Instant::now();
         let builtin = payload::status_event(st, Action::Trigger, &cfg.payload);
-        let out = t.status_event(st, Action::Trigger, builtin, &log);
+        let out = t.status_event(st, Action::Trigger, builtin);
         let body = payload::encode(&out, &key);
         times.push(ms(start.elapsed()));
         size = std::hint::black_box(body).len();

@@ -9,7 +9,7 @@ use crate::event::{
     Context, Event, EventClass, EventError, Kind, ObjectKey, RawEvent, StatusEvent, event_type,
 };
 use crate::http::send::Sender;
-use crate::log::{Level, Logger};
+use crate::log::{Level, Sink};
 use crate::outbox::{Outbox, OutboxError};
 use crate::payload::{self, Action, Note, Outgoing};
 
@@ -82,7 +82,7 @@ impl From<OutboxError> for InitError {
 /// (Broker's output thread for Lua) and never do network I/O.
 pub struct Connector {
     cfg: Config,
-    log: Arc<Logger>,
+    log: Arc<Sink>,
     memory: Memory,
     delivery: Delivery,
     /// Accepted `_type`s, indexed for the hot path.
@@ -108,7 +108,7 @@ impl Connector {
     pub fn new(
         cfg: Config,
         warnings: &[Warning],
-        log: Option<Arc<Logger>>,
+        log: Option<Arc<Sink>>,
     ) -> Result<Connector, InitError> {
         Self::build(cfg, warnings, log, false)
     }
@@ -119,7 +119,7 @@ impl Connector {
     fn build(
         cfg: Config,
         warnings: &[Warning],
-        log: Option<Arc<Logger>>,
+        log: Option<Arc<Sink>>,
         broker: bool,
     ) -> Result<Connector, InitError> {
         let log = match log {
@@ -136,11 +136,12 @@ impl Connector {
                     )));
                 }
                 crate::log::check_path(&cfg.log.path).map_err(InitError::Log)?;
-                Arc::new(Logger::to_file(&cfg.log.path, level).formatted(cfg.log.format))
+                Arc::new(Sink::to_file(&cfg.log.path, level).formatted(cfg.log.format))
             }
         };
+        let _log = log.enter();
         for w in warnings {
-            log.warning(&w.0);
+            log::warn!("{}", w.0);
         }
         let transport = if cfg.delivery.send_data_test {
             Transport::LogOnly
@@ -152,14 +153,14 @@ impl Connector {
         };
         let (mut outbox, moved_aside) = Outbox::open(&cfg.outbox.path)?;
         if let Some(msg) = moved_aside {
-            log.error(&msg);
+            log::error!("{}", msg);
         }
         if broker {
             let dropped = outbox.settle_resumed()?;
             if dropped > 0 {
-                log.info(&format!(
+                log::info!(
                     "{dropped} event(s) left by an earlier run superseded by a later one of their incident; not sent again"
-                ));
+                );
             }
         }
         let mut memory = Memory::new();
@@ -167,13 +168,12 @@ impl Connector {
         let delivery = Delivery::start(&cfg.delivery_setup(), outbox, Arc::clone(&log), transport)?;
         // a notice: written at the default log_level 1, but not a WARNING (an alert on
         // WARNING lines would fire on every reload)
-        log.notice(&format!(
-            "centreon-pagerduty {} started: endpoint {}, routing key {}, log level {}",
+        log::warn!(target: crate::log::NOTICE, "centreon-pagerduty {} started: endpoint {}, routing key {}, log level {}",
             crate::VERSION,
             cfg.http.endpoint,
             cfg.routing_key,
             cfg.log.level
-        ));
+        );
         let mut accepted = cfg.accepted_types.clone();
         accepted.sort_unstable();
         Ok(Connector {
@@ -190,8 +190,10 @@ impl Connector {
         &self.cfg
     }
 
-    pub fn logger(&self) -> &Arc<Logger> {
-        &self.log
+    /// Writes `msg` to this output's log at `level` (the Lua bridge's own lines).
+    pub fn log(&self, level: Level, msg: &str) {
+        let _log = self.log.enter();
+        log::log!(level.into(), "{msg}");
     }
 
     /// The raw fields the `format_file` templates read beyond the usual ones, space separated
@@ -304,20 +306,19 @@ impl Connector {
     /// Like [`Connector::submit`], for the details of an event already counted by
     /// [`Connector::quick_status`] (the Lua bridge's second call).
     pub fn submit_details(&mut self, raw: &RawEvent) -> Result<bool, EventError> {
+        let _log = self.log.enter();
         let result = self.handle(raw);
         match &result {
             Err(e) if e.is_missing_id() => {
                 let level = crate::decision::filter::nil_id_level(&self.cfg.decision.filter);
-                self.log.log(
-                    level,
-                    &format!(
-                        "{e}; event skipped (skip_nil_id={}: an event without its ids cannot \
+                log::log!(
+                    level.into(),
+                    "{e}; event skipped (skip_nil_id={}: an event without its ids cannot \
                          become an incident)",
-                        self.cfg.decision.filter.skip_nil_id as u8
-                    ),
+                    self.cfg.decision.filter.skip_nil_id as u8
                 );
             }
-            Err(e) => self.log.error(&format!("{e}; event skipped")),
+            Err(e) => log::error!("{e}; event skipped"),
             Ok(()) => {}
         }
         result.map(|()| self.verdict())
@@ -340,12 +341,12 @@ impl Connector {
         };
         if let Some(ctx) = ctx
             && self.memory.recall(key, ctx)
-            && self.log.enabled(Level::Debug)
+            && log::log_enabled!(log::Level::Debug)
         {
-            self.log.debug(&format!(
+            log::debug!(
                 "{} is unknown to Broker's cache; named as when it was last sent",
                 label(key, ctx)
-            ));
+            );
         }
         if let (Some(t), Some(ctx)) = (
             self.cfg.payload.templates.as_deref(),
@@ -399,21 +400,18 @@ impl Connector {
         ack: Option<Note>,
     ) {
         if outcome.ack_removed {
-            self.log.warning(&format!(
+            log::warn!(
                 "acknowledgement of {} removed in Centreon while its incident is open; PagerDuty \
                  has no un-acknowledge: the incident stays acknowledged there (a new \
                  acknowledgement is sent again)",
                 label(key, ctx)
-            ));
+            );
         }
         if let Some(why) = outcome.skip
-            && self.log.enabled(Level::Debug)
+            && log::log_enabled!(log::Level::Debug)
         {
             let state = ev.map_or("", |e| e.state_name());
-            self.log.debug(&format!(
-                "{} {state}: nothing sent ({why})",
-                label(key, ctx)
-            ));
+            log::debug!("{} {state}: nothing sent ({why})", label(key, ctx));
         }
         for step in outcome.steps {
             let Step {
@@ -447,7 +445,7 @@ impl Connector {
                     };
                     let out = payload::note_event(key, ctx, &note, &self.cfg.payload);
                     let out = match &self.cfg.payload.templates {
-                        Some(t) => t.note_event(key, ctx, action, out, &self.log),
+                        Some(t) => t.note_event(key, ctx, action, out),
                         None => out,
                     };
                     self.log_step(key, action, None, ctx, &out.dedup_key);
@@ -473,7 +471,7 @@ impl Connector {
         }
         let mut out = payload::status_event(st, action, &self.cfg.payload);
         if let Some(t) = &self.cfg.payload.templates {
-            out = t.status_event(st, action, out, &self.log);
+            out = t.status_event(st, action, out);
         }
         if suppress {
             let services = self.memory.suppressed_services(st.key.host_id);
@@ -495,17 +493,15 @@ impl Connector {
     ) {
         if names.host_name.is_none() || (key.service_id != 0 && names.service_description.is_none())
         {
-            self.log.warning(&format!(
-                "{key} is unknown to Broker's cache; sending it with its id"
-            ));
+            log::warn!("{key} is unknown to Broker's cache; sending it with its id");
         }
-        if self.log.enabled(Level::Debug) {
+        if log::log_enabled!(log::Level::Debug) {
             let state = status.map_or("", |s| s.state_name());
-            self.log.debug(&format!(
+            log::debug!(
                 "{} {state}: {} {dedup_key}",
                 label(key, names),
-                action.as_str(),
-            ));
+                action.as_str()
+            );
         }
     }
 
@@ -513,6 +509,7 @@ impl Connector {
     /// outbox, like the events decided here. It is about no host or service: the incident
     /// state recorded with it is that of host 0, which Centreon never uses (nothing open).
     pub fn push_outgoing(&mut self, out: Outgoing) {
+        let _log = self.log.enter();
         let nobody = ObjectKey {
             host_id: 0,
             service_id: 0,
@@ -590,6 +587,7 @@ impl Connector {
     }
 
     fn shutdown(&mut self) {
+        let _log = self.log.enter();
         self.delivery.stop();
         let stored = self
             .delivery
@@ -598,18 +596,18 @@ impl Connector {
             .load(std::sync::atomic::Ordering::SeqCst);
         let unstored = self.delivery.outstanding().saturating_sub(stored);
         if stored > 0 {
-            self.log.warning(&format!(
+            log::warn!(
                 "stopped with {stored} event(s) not delivered yet; they stay in the outbox {} and are sent first at the next start",
                 self.cfg.outbox.path.display()
-            ));
+            );
         }
         if unstored > 0 {
-            self.log.warning(&format!(
+            log::warn!(
                 "stopped with {unstored} event(s) that could not be stored; Broker was not told they were safe and hands them over again"
-            ));
+            );
         }
         if stored == 0 && unstored == 0 {
-            self.log.info("stopped");
+            log::info!("stopped");
         }
     }
 }

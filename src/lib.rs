@@ -24,10 +24,11 @@
 //! - [`config`]: composes the parts' options ([`config::Config`]) and gathers their rows:
 //!   reading, `check-config` and the documentation test derive from them.
 //! - [`connector`]: one output: ties the above together; what the Lua module and the C ABI drive.
-//! - [`stats`]: counters and the statistics file; [`log`]: the log file (levels 0-3,
-//!   rotation-safe, control characters escaped); [`files`]: small regular files read with a
-//!   size cap, private files (0640) created without following links; [`timefmt`]: timestamps;
-//!   [`luapattern`]: Lua patterns (the Lua connectors' filters and templates).
+//! - [`stats`]: counters and the statistics file; [`log`]: each output's log file as a `log`
+//!   sink (levels 0-3, rotation-safe, control characters escaped) and the dispatcher that finds
+//!   it from the calling thread; [`files`]: small regular files read with a size cap, private
+//!   files (0640) created without following links; [`timefmt`]: timestamps and time zones
+//!   (chrono); [`luapattern`]: Lua patterns (the Lua connectors' filters and templates).
 //! - `lua`: the Lua module `centreon_pagerduty` (unsafe glue, one binary for Lua 5.3 and 5.4).
 //! - [`ffi`]: the C ABI (`cpd_*`, `include/centreon_pagerduty.h`).
 //! - [`cli`]: the `pagerduty-event` command line (Pandora FMS, scripts, flush, test, replay,

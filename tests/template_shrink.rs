@@ -5,7 +5,7 @@ use std::cell::Cell;
 
 use centreon_pagerduty::config::{Config, ParamValue, Secret};
 use centreon_pagerduty::event::{Event, RawEvent, StatusEvent};
-use centreon_pagerduty::log::{Level, Logger};
+use centreon_pagerduty::log::{Level, Sink};
 use centreon_pagerduty::payload::template::Templates;
 use centreon_pagerduty::payload::{self, Action, MAX_BODY, Outgoing, TRUNCATION_MARKER};
 use serde_json::{Map, Value, json};
@@ -95,9 +95,10 @@ fn made(value: &str, long_output: &str) -> (Outgoing, usize, Vec<String>) {
     let t = templates(value);
     let st = status(&t, long_output);
     let builtin = payload::status_event(&st, Action::Trigger, &cfg().payload);
-    let log = Logger::in_memory(Level::Debug);
+    let log = std::sync::Arc::new(Sink::in_memory(Level::Debug));
+    let _current = log.enter();
     let before = ALLOCATED.with(Cell::get);
-    let out = t.status_event(&st, Action::Trigger, builtin, &log);
+    let out = t.status_event(&st, Action::Trigger, builtin);
     let allocated = ALLOCATED.with(Cell::get) - before;
     (out, allocated, log.lines())
 }

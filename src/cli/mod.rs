@@ -19,7 +19,6 @@ mod replay;
 mod resend;
 mod send;
 mod spool;
-pub(crate) mod timezone;
 
 /// Why a command stops early. Messages are one line and never hold a secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,9 +117,28 @@ fn command() -> clap::Command {
         })
 }
 
+/// Lines of the library logged while no output's sink is current go to stderr through
+/// simplelog (`[WARN] text`; none today: a connector's lines go to its session's sink, shown
+/// by `--verbose`). The command's own messages are its output, written as they are.
+fn log_to_stderr() {
+    use simplelog::{ConfigBuilder, LevelFilter, WriteLogger};
+    let config = ConfigBuilder::new()
+        .set_time_level(LevelFilter::Off)
+        .set_target_level(LevelFilter::Off)
+        .set_thread_level(LevelFilter::Off)
+        .set_location_level(LevelFilter::Off)
+        .build();
+    crate::log::set_fallback(WriteLogger::new(
+        LevelFilter::Warn,
+        config,
+        std::io::stderr(),
+    ));
+}
+
 /// Runs the command line (`args` without the program name); returns the exit status.
 pub fn run(args: &[String]) -> i32 {
     use clap::FromArgMatches;
+    log_to_stderr();
     let argv = std::iter::once("pagerduty-event".to_string()).chain(args.iter().cloned());
     let parsed = command()
         .try_get_matches_from(argv)

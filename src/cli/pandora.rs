@@ -10,11 +10,10 @@
 use serde_json::Map;
 
 use super::send::{self, Sending};
-use super::timezone::Zone;
 use super::{Stop, key};
 use crate::payload::Severity;
 use crate::payload::{Action, Custom};
-use crate::timefmt;
+use crate::timefmt::{self, Zone};
 
 /// A Pandora FMS alert, with Pandora's positional arguments
 ///

@@ -12,7 +12,7 @@ use super::{EXIT_FAILED, EXIT_OK, Stop, check_config, key};
 use crate::config::Config;
 use crate::connector::Connector;
 use crate::event::RawEvent;
-use crate::log::{Level, Logger};
+use crate::log::{Level, Sink};
 use crate::payload;
 
 /// Default `--wait`, seconds.
@@ -161,7 +161,7 @@ fn dry_run(
         for w in &warnings {
             eprintln!("warning: {w}");
         }
-        let log = Arc::new(Logger::in_memory(Level::Debug));
+        let log = Arc::new(Sink::in_memory(Level::Debug));
         let mut c = Connector::new(cfg, &[], Some(Arc::clone(&log)))
             .map_err(|e| Stop::Failed(e.to_string()))?;
         c.keep_decided();

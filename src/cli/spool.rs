@@ -22,7 +22,7 @@ use super::progress::{Progress, Tally};
 use crate::config::{Config, Secret};
 use crate::connector::Connector;
 use crate::files;
-use crate::log::{Level, Logger};
+use crate::log::{Level, Sink};
 
 /// Environment variable naming the outbox directory.
 pub(crate) const ENV_OUTBOX: &str = "PAGERDUTY_EVENT_OUTBOX";
@@ -416,7 +416,7 @@ pub(crate) struct Outcome {
 /// One routing key's outbox, open (its lock held) with its connector running.
 pub(crate) struct Session {
     connector: Connector,
-    log: Arc<Logger>,
+    log: Arc<Sink>,
     key: Secret,
     place: Place,
     deadline: Instant,
@@ -454,7 +454,7 @@ impl Session {
         for w in &warnings {
             eprintln!("warning: {w}");
         }
-        let log = Arc::new(Logger::in_memory(Level::Info));
+        let log = Arc::new(Sink::in_memory(Level::Info));
         let give_up = Instant::now() + LOCK_WAIT;
         let connector = loop {
             match Connector::new(cfg.clone(), &[], Some(Arc::clone(&log))) {

@@ -227,9 +227,9 @@ impl Committer {
         self.shared.wake_lanes(woken);
         for (n, unsent_problem) in w.notes {
             if unsent_problem {
-                self.shared.log.warning(&n);
+                log::warn!("{}", n);
             } else {
-                self.shared.log.info(&n);
+                log::info!("{}", n);
             }
         }
         self.batch_limit = (self.batch_limit * 2).min(MAX_BATCH);

@@ -201,17 +201,18 @@ impl Committer {
         if now == self.blocked {
             return;
         }
-        let log = &self.shared.log;
         match &now {
-            Some(Blocked::Full) => log.error(&format!(
+            Some(Blocked::Full) => log::error!(
                 "outbox full ({} pending events, outbox_max_events): no longer acknowledging; Broker keeps new events in its retention until PagerDuty catches up",
                 self.pending_rows
-            )),
-            Some(Blocked::Disk) => log.error(&format!(
+            ),
+            Some(Blocked::Disk) => log::error!(
                 "cannot write the outbox {}: {why}; no longer acknowledging, Broker keeps the events; retrying",
                 self.outbox.path().display()
-            )),
-            None => log.warning("outbox writable and below outbox_max_events again: acknowledging events"),
+            ),
+            None => log::warn!(
+                "outbox writable and below outbox_max_events again: acknowledging events"
+            ),
         }
         self.blocked = now;
     }
@@ -243,10 +244,10 @@ impl Committer {
                 .counters
                 .snapshot(&self.shared.routing_key, self.held.len() as u64, oldest);
         if let Err(e) = stats::write_atomically(&self.stats_path, &snapshot) {
-            self.shared.log.debug(&format!(
+            log::debug!(
                 "cannot write the statistics file {}: {e}",
                 self.stats_path.display()
-            ));
+            );
         }
     }
 }

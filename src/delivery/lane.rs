@@ -12,7 +12,6 @@ use super::retry::{self, Jitter};
 use super::throttle::Turn;
 use crate::http::curl::CurlCommand;
 use crate::http::verdict::Verdict;
-use crate::log::Level;
 use crate::outbox::{Fetched, Reader, Stored};
 use crate::payload;
 
@@ -169,14 +168,12 @@ impl Lane<'_> {
                     return ControlFlow::Continue(None);
                 }
                 Ok(Fetched::Unreadable(why)) => {
-                    self.shared.log.error(&format!("{why}; moved to rejected"));
+                    log::error!("{why}; moved to rejected");
                     let _ = self.inbox.send(Msg::Rejected(id, why));
                     return ControlFlow::Continue(None);
                 }
                 Err(e) => {
-                    self.shared
-                        .log
-                        .warning(&format!("cannot read outbox row {id}: {e}; retrying"));
+                    log::warn!("cannot read outbox row {id}: {e}; retrying");
                     let again = Instant::now() + Duration::from_secs(1);
                     if !sleep_until(self.shared, self.lane, again) {
                         return ControlFlow::Break(());
@@ -235,19 +232,17 @@ impl Lane<'_> {
     fn attempt(&self, out: &Stored) -> Verdict {
         let shared = self.shared;
         if let Some(curl) = self.curl {
-            shared
-                .log
-                .notice(&curl.line(&out.outgoing(), &shared.routing_key));
+            log::warn!(target: crate::log::NOTICE, "{}", curl.line(&out.outgoing(), &shared.routing_key));
         }
         let verdict = match self.transport {
             Transport::Http(sender) => {
                 sender.send(&payload::encode_json(&out.body, &shared.routing_key))
             }
             Transport::LogOnly => {
-                shared.log.warning(&format!(
+                log::warn!(
                     "send_data_test: would send {}",
                     payload::redacted(&out.outgoing())
-                ));
+                );
                 Verdict::Accepted
             }
         };
@@ -261,10 +256,7 @@ impl Lane<'_> {
     fn accepted(&self, id: i64, out: &Stored, what: &str, attempts: u32, turn: Turn) {
         let shared = self.shared;
         shared.counters.delivered.fetch_add(1, Ordering::Relaxed);
-        shared.log.info(&format!(
-            "delivered {what} (attempt {attempts}): {}",
-            out.summary
-        ));
+        log::info!("delivered {what} (attempt {attempts}): {}", out.summary);
         processed(shared, turn, self.lane);
         let _ = self.inbox.send(Msg::Delivered(id));
     }
@@ -275,10 +267,10 @@ impl Lane<'_> {
         let shared = self.shared;
         shared.counters.rejected.fetch_add(1, Ordering::Relaxed);
         shared.counters.set_error(format!("{what}: {reason}"));
-        shared.log.error(&format!(
+        log::error!(
             "PagerDuty rejected {what}; kept in the outbox's rejected table: {reason}; event: {}",
             payload::redacted(&out.outgoing())
-        ));
+        );
         processed(shared, turn, self.lane);
         let _ = self.inbox.send(Msg::Rejected(id, reason));
     }
@@ -303,21 +295,21 @@ impl Lane<'_> {
         };
         shared.wake_all();
         match pause {
-            Some(p) if strikes <= 1 => shared.log.log(
-                // a storm is announced once, not once per rate-limit window
-                if storm { Level::Info } else { Level::Warning },
-                &format!(
-                    "rate limited by PagerDuty on {what}; pausing this routing key for {:.1} s, then one request probes",
-                    p.as_secs_f64()
-                ),
+            // a storm is announced once, not once per rate-limit window
+            Some(p) if strikes <= 1 => log::log!(
+                if storm {
+                    log::Level::Info
+                } else {
+                    log::Level::Warn
+                },
+                "rate limited by PagerDuty on {what}; pausing this routing key for {:.1} s, then one request probes",
+                p.as_secs_f64()
             ),
-            Some(p) => shared.log.info(&format!(
+            Some(p) => log::info!(
                 "still rate limited by PagerDuty ({what}); probing again in {:.1} s",
                 p.as_secs_f64()
-            )),
-            None => shared.log.debug(&format!(
-                "rate limited by PagerDuty on {what}, sent before the pause"
-            )),
+            ),
+            None => log::debug!("rate limited by PagerDuty on {what}, sent before the pause"),
         }
     }
 
@@ -355,10 +347,10 @@ impl Lane<'_> {
         shared.counters.set_error(format!("{what}: {reason}"));
         let _ = self.inbox.send(Msg::Attempt(id, reason.clone()));
         let delay = retry::backoff(failures, jitter.next_unit());
-        shared.log.warning(&format!(
+        log::warn!(
             "sending {what} failed ({reason}); retry {failures} in {:.1} s",
             delay.as_secs_f64()
-        ));
+        );
         Backoff {
             until: Instant::now() + delay,
             recoveries,
@@ -392,18 +384,20 @@ pub(super) fn processed(shared: &Shared, turn: Turn, lane: usize) {
         shared.wake_lanes(released);
     }
     if released != 0 {
-        shared.log.info(&format!(
+        log::info!(
             "PagerDuty answers again: {} lane(s) backing off after a failure retry now",
             released.count_ones()
-        ));
+        );
     }
     if let Some((length, storm)) = ended {
-        shared.log.log(
-            if storm { Level::Info } else { Level::Warning },
-            &format!(
-                "PagerDuty takes events again after {:.1} s of rate limiting: the lanes resume",
-                length.as_secs_f64()
-            ),
+        log::log!(
+            if storm {
+                log::Level::Info
+            } else {
+                log::Level::Warn
+            },
+            "PagerDuty takes events again after {:.1} s of rate limiting: the lanes resume",
+            length.as_secs_f64()
         );
     }
 }

@@ -52,7 +52,7 @@ use std::time::{Duration, Instant};
 
 use crate::event::StatusEvent;
 use crate::http::send::Sender;
-use crate::log::Logger;
+use crate::log::Sink;
 use crate::outbox::{ObjectState, Outbox, OutboxError, Stored};
 use crate::payload::Action;
 use crate::stats::Counters;
@@ -108,7 +108,7 @@ impl Delivery {
     pub(crate) fn start(
         cfg: &options::Setup<'_>,
         outbox: Outbox,
-        log: Arc<Logger>,
+        log: Arc<Sink>,
         transport: Transport,
     ) -> Result<Delivery, OutboxError> {
         let pending = outbox.pending()?;
@@ -117,10 +117,10 @@ impl Delivery {
             lanes[lane_of(key)].push_back(*id);
         }
         if !pending.is_empty() {
-            log.warning(&format!(
+            log::warn!(
                 "{} event(s) left pending by an earlier run are sent first",
                 pending.len()
-            ));
+            );
         }
         let shared = Arc::new(Shared::new(lanes, log, cfg.routing_key.clone()));
         shared
@@ -165,7 +165,10 @@ impl Delivery {
         d.committer = Some(
             std::thread::Builder::new()
                 .name("cpd-commit".into())
-                .spawn(move || committer.run())
+                .spawn(move || {
+                    let _log = committer.shared.log.enter();
+                    committer.run()
+                })
                 .map_err(spawn_err)?,
         );
         let curl = cfg.http.curl_command();
@@ -176,7 +179,10 @@ impl Delivery {
             let curl = curl.clone();
             let t = std::thread::Builder::new()
                 .name(format!("cpd-lane-{lane}"))
-                .spawn(move || run_lane(&shared, &transport, &reader, &inbox, lane, curl.as_ref()))
+                .spawn(move || {
+                    let _log = shared.log.enter();
+                    run_lane(&shared, &transport, &reader, &inbox, lane, curl.as_ref())
+                })
                 .map_err(spawn_err)?;
             d.lanes.push(t);
         }
@@ -187,9 +193,7 @@ impl Delivery {
     pub(crate) fn push(&self, ev: NewEvent) {
         let seq = self.shared.submitted.fetch_add(1, Ordering::SeqCst) + 1;
         if self.inbox.send(Msg::Event(seq, Box::new(ev))).is_err() {
-            self.shared
-                .log
-                .error("the committer thread is gone; events are no longer acknowledged");
+            log::error!("the committer thread is gone; events are no longer acknowledged");
         }
     }
 

@@ -8,9 +8,9 @@ use std::time::Instant;
 
 use super::throttle::Throttle;
 use super::{LANES, NewEvent};
-use crate::params::Secret;
-use crate::log::Logger;
+use crate::log::Sink;
 use crate::outbox::Stored;
+use crate::params::Secret;
 use crate::stats::Counters;
 
 /// What Broker's thread and the lanes send the committer.
@@ -63,13 +63,13 @@ pub(super) struct Shared {
     pub(super) committed: AtomicU64,
     pub(super) committed_signal: (Mutex<()>, Condvar),
     pub(super) counters: Counters,
-    pub(super) log: Arc<Logger>,
+    pub(super) log: Arc<Sink>,
     pub(super) routing_key: Secret,
 }
 
 impl Shared {
     /// Idle state with `lanes` already holding the pending ids of an earlier run.
-    pub(super) fn new(lanes: Vec<VecDeque<i64>>, log: Arc<Logger>, routing_key: Secret) -> Shared {
+    pub(super) fn new(lanes: Vec<VecDeque<i64>>, log: Arc<Sink>, routing_key: Secret) -> Shared {
         Shared {
             queue: Mutex::new(Queue {
                 buffer: Vec::new(),

@@ -14,7 +14,7 @@ use super::throttle::{Throttle, Turn};
 use super::*;
 use crate::config::{Config, ParamValue, Secret};
 use crate::event::ObjectKey;
-use crate::log::{Level, Logger};
+use crate::log::{Level, Sink};
 use crate::payload::{self, Action, Outgoing};
 
 fn ms(n: u64) -> Duration {
@@ -30,7 +30,7 @@ fn committer(name: &str) -> (Committer, Arc<Shared>) {
     let key = "abcdefghijklmnopqrstuvwxyz012345";
     let shared = Arc::new(Shared::new(
         (0..LANES).map(|_| VecDeque::new()).collect(),
-        Arc::new(Logger::in_memory(Level::Debug)),
+        Arc::new(Sink::in_memory(Level::Debug)),
         Secret::new(key),
     ));
     let (_inbox, rx) = mpsc::channel();

@@ -657,7 +657,7 @@ unsafe extern "C" fn l_log(l: *mut lua_State) -> c_int {
             Ok(c) => {
                 let level = Level::from_number(int_arg(l, 2).unwrap_or(3));
                 let msg = string_at(l, 3).unwrap_or_default();
-                c.logger().log(level, &msg);
+                c.log(level, &msg);
                 0
             }
             Err(m) => nil_msg(l, m),

@@ -27,7 +27,6 @@ mod value;
 use crate::event::{
     Bbdo, CATEGORY_NEB, Context, EventClass, Kind, ObjectKey, RawValue, StatusEvent,
 };
-use crate::log::Logger;
 use crate::payload::output::OutputOptions;
 use crate::payload::{self, Action, Outgoing};
 use fields::For;
@@ -91,25 +90,12 @@ impl Templates {
 
     /// The event for a host or service status: the template of its kind and BBDO version if
     /// there is one, else `builtin`; with the object's `dedup_key` either way.
-    pub fn status_event(
-        &self,
-        ev: &StatusEvent,
-        action: Action,
-        builtin: Outgoing,
-        log: &Logger,
-    ) -> Outgoing {
+    pub fn status_event(&self, ev: &StatusEvent, action: Action, builtin: Outgoing) -> Outgoing {
         let what = match ev.kind() {
             Kind::Host => For::Host,
             Kind::Service => For::Service,
         };
-        self.event(
-            self.slot(what, ev.bbdo),
-            ev.key,
-            &ev.ctx,
-            action,
-            builtin,
-            log,
-        )
+        self.event(self.slot(what, ev.bbdo), ev.key, &ev.ctx, action, builtin)
     }
 
     /// The event for an acknowledgement or a resolve without a status (`builtin` is the
@@ -120,12 +106,11 @@ impl Templates {
         ctx: &Context,
         action: Action,
         builtin: Outgoing,
-        log: &Logger,
     ) -> Outgoing {
         let template = (action == Action::Acknowledge)
             .then(|| self.slot(For::Acknowledgement, bbdo_of(ctx)))
             .flatten();
-        self.event(template, key, ctx, action, builtin, log)
+        self.event(template, key, ctx, action, builtin)
     }
 
     fn event(
@@ -135,7 +120,6 @@ impl Templates {
         ctx: &Context,
         action: Action,
         mut builtin: Outgoing,
-        log: &Logger,
     ) -> Outgoing {
         let scope = Scope {
             key,
@@ -147,10 +131,10 @@ impl Templates {
             let text = render.whole(dedup);
             match dedup_problem(&text) {
                 None => set_dedup_key(&mut builtin, text),
-                Some(why) => log.warning(&format!(
+                Some(why) => log::warn!(
                     "format_file: the dedup_key of {key} is {why}: the built-in {} is used",
                     builtin.dedup_key
-                )),
+                ),
             }
         }
         let Some(t) = template else {
@@ -159,10 +143,10 @@ impl Templates {
         match render.event(t, action, &builtin) {
             Some(out) => out,
             None => {
-                log.warning(&format!(
+                log::warn!(
                     "format_file: the event for {key} does not fit PagerDuty's 512 KB even \
                      shrunk: sent in the built-in format"
-                ));
+                );
                 builtin
             }
         }

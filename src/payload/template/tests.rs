@@ -7,7 +7,7 @@ use super::render::Role;
 use super::*;
 use crate::config::{Config, ParamValue, Secret};
 use crate::event::{Event, RawEvent};
-use crate::log::Level;
+use crate::log::{Level, Sink};
 
 const KEY: &str = "0123456789abcdef0123456789abcdef";
 
@@ -549,9 +549,10 @@ fn status(raw: &RawEvent, t: &Templates) -> StatusEvent {
 }
 
 fn send(t: &Templates, st: &StatusEvent, action: Action) -> (Outgoing, Vec<String>) {
-    let log = Logger::in_memory(Level::Debug);
+    let log = std::sync::Arc::new(Sink::in_memory(Level::Debug));
+    let _current = log.enter();
     let builtin = payload::status_event(st, action, &cfg());
-    let out = t.status_event(st, action, builtin, &log);
+    let out = t.status_event(st, action, builtin);
     (out, log.lines())
 }
 
@@ -820,7 +821,8 @@ fn acknowledgements_and_resolves_without_status() {
         "neb_acknowledgement": {"payload": {"summary": "ack by {author}: {comment_data}"}},
         "neb_pb_acknowledgement": {"payload": {"summary": "BBDO 3 ack by {author}"}}
     }));
-    let log = Logger::in_memory(Level::Debug);
+    let log = std::sync::Arc::new(Sink::in_memory(Level::Debug));
+    let _current = log.enter();
     let c = cfg();
     for (element, want) in [(1, "ack by alice: on it"), (45, "BBDO 3 ack by alice")] {
         let raw = RawEvent::from_json(&json!({"category": 1, "element": element, "host_id": 12,
@@ -830,7 +832,7 @@ fn acknowledgements_and_resolves_without_status() {
         t.capture(&raw, &mut ctx);
         let note = payload::Note::acknowledged(Some("alice"), Some("on it"), None);
         let builtin = payload::note_event(SVC, &ctx, &note, &c);
-        let out = t.note_event(SVC, &ctx, Action::Acknowledge, builtin, &log);
+        let out = t.note_event(SVC, &ctx, Action::Acknowledge, builtin);
         let v = sent(&out);
         assert_eq!(v["payload"]["summary"], want);
         assert_eq!(v["event_action"], "acknowledge");
@@ -839,7 +841,7 @@ fn acknowledgements_and_resolves_without_status() {
     // a resolve when a downtime starts: built-in format, the object's dedup_key
     let ctx = ctx();
     let builtin = payload::note_event(SVC, &ctx, &payload::Note::downtime_started(), &c);
-    let out = t.note_event(SVC, &ctx, Action::Resolve, builtin, &log);
+    let out = t.note_event(SVC, &ctx, Action::Resolve, builtin);
     assert_eq!(out.dedup_key, "srv-db/34");
     assert_eq!(
         sent(&out)["payload"]["summary"],
@@ -848,8 +850,7 @@ fn acknowledgements_and_resolves_without_status() {
     // hosts keep the built-in dedup_key: only the service template sets one
     let builtin = payload::note_event(HOST, &ctx, &payload::Note::downtime_started(), &c);
     assert_eq!(
-        t.note_event(HOST, &ctx, Action::Resolve, builtin, &log)
-            .dedup_key,
+        t.note_event(HOST, &ctx, Action::Resolve, builtin).dedup_key,
         "12_H"
     );
     assert!(log.lines().is_empty(), "{:?}", log.lines());
