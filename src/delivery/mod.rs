@@ -1346,7 +1346,7 @@ mod tests {
                 dedup_key: key.into(),
                 action,
                 summary: key.into(),
-                body,
+                body: body.into(),
             }
             .into(),
             status: None,

@@ -1166,7 +1166,7 @@ mod tests {
             dedup_key: key.into(),
             action,
             summary: summary.into(),
-            body,
+            body: body.into(),
         }
         .into()
     }
@@ -1226,7 +1226,7 @@ mod tests {
         );
         let r = o.reader().unwrap().fetch(p[0].0).unwrap().unwrap();
         assert_eq!(r.summary, "a");
-        assert_eq!(r.outgoing().body["event_action"], "trigger");
+        assert_eq!(r.outgoing().body.to_json()["event_action"], "trigger");
         let object = o.objects().unwrap().remove(0);
         assert_eq!(object.open_state, Some(2));
         let last = object.last.unwrap();
@@ -1323,7 +1323,7 @@ mod tests {
             dedup_key: "7_8".into(),
             action: Action::Trigger,
             summary: "s".into(),
-            body: body.clone(),
+            body: body.clone().into(),
         };
         let stored = Stored::from(out);
         assert_eq!(
@@ -1338,7 +1338,10 @@ mod tests {
         let (mut o, _) = Outbox::open(&d.join("o.db")).unwrap();
         let id = put(&mut o, stored, true, &none).id.unwrap();
         let row = o.reader().unwrap().fetch(id).unwrap().unwrap();
-        assert_eq!((row.outgoing().body, row.summary), (body, "s".to_string()));
+        assert_eq!(
+            (row.outgoing().body, row.summary),
+            (body.into(), "s".to_string())
+        );
     }
 
     /// Inserts under a backlog, in a batch of its own.

@@ -5,6 +5,7 @@
 //! percent-encoded in links, a service link, `client_url`, RFC 3339 timestamps, metrics
 //! from the perfdata, and a body that always fits PagerDuty's size limit.
 
+mod body;
 mod fit;
 pub mod output;
 pub mod perfdata;
@@ -16,6 +17,7 @@ use crate::config::{Config, Secret, Severity};
 use crate::event::{Context, Kind, ObjectKey, StatusEvent};
 use crate::timefmt;
 
+pub use body::{AlertEvent, Body, ChangeEvent, Link, Payload};
 use fit::shrink;
 pub(crate) use fit::{BODY_BUDGET, escaped_len, fair_share, join_within, json_len, truncate_chars};
 pub use fit::{MAX_BODY, MAX_DEDUP_KEY_CHARS, MAX_SUMMARY_CHARS, TRUNCATION_MARKER};
@@ -26,6 +28,12 @@ pub enum Action {
     Trigger,
     Acknowledge,
     Resolve,
+}
+
+impl serde::Serialize for Action {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
 }
 
 impl Action {
@@ -47,7 +55,7 @@ pub struct Outgoing {
     pub summary: String,
     /// Everything sent except `routing_key`: `event_action`, `dedup_key`, `payload`,
     /// `links`, `client`, `client_url`.
-    pub body: Map<String, Value>,
+    pub body: Body,
 }
 
 /// `<host_id>_H` for a host, `<host_id>_<service_id>` for a service (the certified
@@ -202,51 +210,34 @@ pub struct Custom<'a> {
 /// The event for a [`Custom`] description; its body always fits PagerDuty's size limit.
 pub fn custom_event(c: &Custom) -> Outgoing {
     let summary = truncate_chars(c.summary, MAX_SUMMARY_CHARS);
-    let mut payload = Map::new();
-    payload.insert("summary".into(), summary.clone().into());
-    payload.insert("source".into(), c.source.into());
-    payload.insert("severity".into(), c.severity.as_str().into());
-    if let Some(t) = c.timestamp {
-        payload.insert("timestamp".into(), timefmt::rfc3339_utc(t).into());
-    }
-    for (name, value) in [
-        ("component", c.component),
-        ("group", c.group),
-        ("class", c.class),
-    ] {
-        if let Some(v) = value.filter(|v| !v.is_empty()) {
-            payload.insert(name.into(), v.into());
-        }
-    }
-    if !c.details.is_empty() {
-        payload.insert("custom_details".into(), Value::Object(c.details.clone()));
-    }
-    let mut body = Map::new();
-    body.insert("event_action".into(), c.action.as_str().into());
-    body.insert("dedup_key".into(), c.dedup_key.into());
-    body.insert("payload".into(), Value::Object(payload));
-    if !c.links.is_empty() {
-        let links = c
+    let given = |v: Option<&str>| v.filter(|v| !v.is_empty()).map(String::from);
+    let trigger = c.action == Action::Trigger;
+    let event = AlertEvent {
+        client: c.client.filter(|_| trigger).map(String::from),
+        client_url: c.client_url.filter(|_| trigger).map(String::from),
+        dedup_key: c.dedup_key.to_string(),
+        event_action: c.action,
+        links: c
             .links
             .iter()
-            .map(|(href, text)| link(href.to_string(), *text))
-            .collect();
-        body.insert("links".into(), Value::Array(links));
-    }
-    if c.action == Action::Trigger {
-        if let Some(client) = c.client {
-            body.insert("client".into(), client.into());
-        }
-        if let Some(url) = c.client_url {
-            body.insert("client_url".into(), url.into());
-        }
-    }
-    shrink(&mut body, BODY_BUDGET);
+            .map(|(href, text)| link(href, *text))
+            .collect(),
+        payload: Payload {
+            class: given(c.class),
+            component: given(c.component),
+            custom_details: c.details.clone(),
+            group: given(c.group),
+            severity: Some(c.severity),
+            source: c.source.to_string(),
+            summary: summary.clone(),
+            timestamp: c.timestamp.map(timefmt::rfc3339_utc),
+        },
+    };
     Outgoing {
         dedup_key: c.dedup_key.to_string(),
         action: c.action,
         summary,
-        body,
+        body: Body::alert(event),
     }
 }
 
@@ -257,21 +248,19 @@ pub fn change_event(
     source: &str,
     timestamp: i64,
     details: Map<String, Value>,
-) -> Map<String, Value> {
-    let mut payload = Map::new();
-    payload.insert(
-        "summary".into(),
-        truncate_chars(summary, MAX_SUMMARY_CHARS).into(),
-    );
-    payload.insert("timestamp".into(), timefmt::rfc3339_utc(timestamp).into());
-    payload.insert("source".into(), source.into());
-    if !details.is_empty() {
-        payload.insert("custom_details".into(), Value::Object(details));
-    }
-    let mut body = Map::new();
-    body.insert("payload".into(), Value::Object(payload));
-    shrink(&mut body, BODY_BUDGET);
-    body
+) -> Body {
+    Body::change(ChangeEvent {
+        payload: Payload {
+            class: None,
+            component: None,
+            custom_details: details,
+            group: None,
+            severity: None,
+            source: source.to_string(),
+            summary: truncate_chars(summary, MAX_SUMMARY_CHARS),
+            timestamp: Some(timefmt::rfc3339_utc(timestamp)),
+        },
+    })
 }
 
 /// Lists, in a host's event, the service problems it suppresses
@@ -289,11 +278,7 @@ pub fn list_suppressed_services(out: &mut Outgoing, services: &[&StatusEvent]) {
             truncate_chars(&line, MAX_SUMMARY_CHARS).into()
         })
         .collect();
-    if let Some(Value::Object(details)) = out
-        .body
-        .get_mut("payload")
-        .and_then(|p| p.get_mut("custom_details"))
-    {
+    if let Some(details) = out.body.custom_details_mut() {
         details.insert("SuppressedServices".into(), Value::Array(lines));
     }
 }
@@ -305,7 +290,7 @@ pub fn encode(out: &Outgoing, routing_key: &Secret) -> Vec<u8> {
 }
 
 /// [`encode`] of a body built without an [`Outgoing`] (a [`change_event`]).
-pub fn encode_body(body: &Map<String, Value>, routing_key: &Secret) -> Vec<u8> {
+pub fn encode_body(body: &Body, routing_key: &Secret) -> Vec<u8> {
     render(body, routing_key.expose())
 }
 
@@ -334,12 +319,12 @@ pub fn with_masked_key(out: &Outgoing, routing_key: &Secret) -> String {
     String::from_utf8_lossy(&render(&out.body, &routing_key.masked())).into_owned()
 }
 
-fn render(body: &Map<String, Value>, routing_key: &str) -> Vec<u8> {
+fn render(body: &Body, routing_key: &str) -> Vec<u8> {
     let prefix = key_prefix(routing_key);
     let budget = MAX_BODY.saturating_sub(prefix.len());
     let mut text = to_bytes(body);
     if text.len() > budget {
-        let mut smaller = body.clone();
+        let mut smaller = body.to_json().into_owned();
         shrink(&mut smaller, budget);
         text = to_bytes(&smaller);
     }
@@ -369,16 +354,16 @@ fn join(mut bytes: Vec<u8>, body: &[u8]) -> Vec<u8> {
     bytes
 }
 
-fn to_bytes(body: &Map<String, Value>) -> Vec<u8> {
+fn to_bytes<T: serde::Serialize>(body: &T) -> Vec<u8> {
     body_text(body).into_bytes()
 }
 
 /// `body` as JSON text, as the outbox stores it and [`encode`] sends it.
-pub fn body_text(body: &Map<String, Value>) -> String {
+pub fn body_text<T: serde::Serialize>(body: &T) -> String {
     // Sized first, then written once: growing the text by doubling took about 5 reallocations
     // per payload, each a turn of a malloc arena lock that Broker's thread may share (perf:
     // most of the times the committer woke Broker's thread waiting for that lock).
-    // Serialising a `Map` of `Value`s cannot fail (keys are strings, numbers finite).
+    // Serialising a body cannot fail (keys are strings, numbers finite).
     // Bodies are shrunk to fit `MAX_BODY` before they get here; the cap only guards the
     // `usize::MAX` that `json_len` says for what cannot be serialised.
     let mut out = Vec::with_capacity(json_len(body).min(MAX_BODY));
@@ -461,21 +446,21 @@ impl<'a> Object<'a> {
     }
 
     /// Host page and service page links, for the names the cache knows.
-    fn links(&self, base: &str) -> Vec<Value> {
+    fn links(&self, base: &str) -> Vec<Link> {
         let mut links = Vec::new();
         let Some(host) = known(&self.ctx.host_name) else {
             return links;
         };
         let host = percent_encode(host);
         links.push(link(
-            format!("{base}/centreon/main.php?p=20202&o=hd&host_name={host}"),
+            &format!("{base}/centreon/main.php?p=20202&o=hd&host_name={host}"),
             Some("Host page"),
         ));
         if self.kind() == Kind::Service
             && let Some(svc) = known(&self.ctx.service_description)
         {
             links.push(link(
-                    format!(
+                    &format!(
                         "{base}/centreon/main.php?p=20201&o=svcd&host_name={host}&service_description={}",
                         percent_encode(svc)
                     ),
@@ -503,58 +488,43 @@ impl<'a> Object<'a> {
             .filter(|s| !s.trim().is_empty())
             .unwrap_or(&self.host);
 
-        let mut payload = Map::new();
-        payload.insert("summary".into(), summary.clone().into());
-        payload.insert("source".into(), source.into());
-        payload.insert("severity".into(), severity.as_str().into());
-        if let Some(t) = timestamp {
-            payload.insert("timestamp".into(), timefmt::rfc3339_utc(t).into());
-        }
-        let component = match self.kind() {
-            Kind::Host => &self.host,
-            Kind::Service => &self.service,
+        let (component, class) = match self.kind() {
+            Kind::Host => (&self.host, "host"),
+            Kind::Service => (&self.service, "service"),
         };
-        payload.insert("component".into(), component.as_str().into());
-        if !self.ctx.hostgroups.is_empty() {
-            payload.insert("group".into(), self.ctx.hostgroups.join(", ").into());
-        }
-        let class = match self.kind() {
-            Kind::Host => "host",
-            Kind::Service => "service",
-        };
-        payload.insert("class".into(), class.into());
-        payload.insert("custom_details".into(), Value::Object(details));
-
         let base = cfg.centreon_url.trim_end_matches('/');
-        let mut body = Map::new();
-        body.insert("event_action".into(), action.as_str().into());
-        body.insert("dedup_key".into(), dedup_key.as_str().into());
-        body.insert("payload".into(), Value::Object(payload));
-        let links = self.links(base);
-        if !links.is_empty() {
-            body.insert("links".into(), Value::Array(links));
-        }
-        if action == Action::Trigger {
-            body.insert("client".into(), cfg.client.as_str().into());
-            body.insert("client_url".into(), format!("{base}/centreon/").into());
-        }
-        shrink(&mut body, BODY_BUDGET);
+        let trigger = action == Action::Trigger;
+        let event = AlertEvent {
+            client: trigger.then(|| cfg.client.clone()),
+            client_url: trigger.then(|| format!("{base}/centreon/")),
+            dedup_key: dedup_key.clone(),
+            event_action: action,
+            links: self.links(base),
+            payload: Payload {
+                class: Some(class.into()),
+                component: Some(component.clone()),
+                custom_details: details,
+                group: (!self.ctx.hostgroups.is_empty()).then(|| self.ctx.hostgroups.join(", ")),
+                severity: Some(severity),
+                source: source.to_string(),
+                summary: summary.clone(),
+                timestamp: timestamp.map(timefmt::rfc3339_utc),
+            },
+        };
         Outgoing {
             dedup_key,
             action,
             summary,
-            body,
+            body: Body::alert(event),
         }
     }
 }
 
-fn link(href: String, text: Option<&str>) -> Value {
-    let mut l = Map::new();
-    l.insert("href".into(), href.into());
-    if let Some(t) = text {
-        l.insert("text".into(), t.into());
+fn link(href: &str, text: Option<&str>) -> Link {
+    Link {
+        href: href.to_string(),
+        text: text.map(String::from),
     }
-    Value::Object(l)
 }
 
 /// PagerDuty severity of a state: problems per `cfg.severities`, everything else `info`.

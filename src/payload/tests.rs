@@ -172,7 +172,7 @@ fn the_summary_says_the_state_once() {
         assert_eq!(out.summary, format!("{name}: {end}"), "{output:?}");
         // the details keep the output as the plugin wrote it
         assert_eq!(
-            out.body["payload"]["custom_details"]["Output"],
+            out.body.to_json()["payload"]["custom_details"]["Output"],
             output.trim(),
             "{output:?}"
         );
@@ -362,14 +362,14 @@ fn anonymous_service_keeps_the_host_link_only() {
     ev.ctx.service_description = Some("  ".into());
     let out = status_event(&ev, Action::Trigger, &cfg());
     assert_eq!(out.summary, "h/service #6: UNKNOWN");
-    assert_eq!(out.body["payload"]["severity"], "error");
-    assert_eq!(out.body["payload"]["component"], "service #6");
-    assert_eq!(out.body["links"].as_array().unwrap().len(), 1);
+    assert_eq!(out.body.to_json()["payload"]["severity"], "error");
+    assert_eq!(out.body.to_json()["payload"]["component"], "service #6");
+    assert_eq!(out.body.to_json()["links"].as_array().unwrap().len(), 1);
     ev.ctx.host_name = None;
     ev.ctx.service_description = Some("svc".into());
     let out = status_event(&ev, Action::Trigger, &cfg());
     assert_eq!(out.summary, "host #5/svc: UNKNOWN");
-    assert!(out.body.get("links").is_none());
+    assert!(out.body.to_json().get("links").is_none());
 }
 
 #[test]
@@ -429,7 +429,7 @@ fn acknowledge_summary_and_details() {
     );
     assert_eq!(anon.summary, "host #3: acknowledged");
     assert_eq!(anon.dedup_key, "3_H");
-    assert!(anon.body["payload"].get("timestamp").is_none());
+    assert!(anon.body.to_json()["payload"].get("timestamp").is_none());
 }
 
 #[test]
@@ -522,7 +522,7 @@ fn encoding_the_stored_text_gives_the_same_bytes() {
         dedup_key: "k".into(),
         action: Action::Resolve,
         summary: String::new(),
-        body: Map::new(),
+        body: Body::default(),
     };
     assert_eq!(encode_json("{}", &key), encode(&empty, &key));
     assert_eq!(parse(&encode_json("{}", &key))["routing_key"], KEY);
@@ -604,7 +604,7 @@ fn huge_long_output_and_20000_metrics() {
         .join(" ");
     let out = status_event(&ev, Action::Trigger, &cfg());
     assert_eq!(
-        out.body["payload"]["custom_details"]["Metrics"]
+        out.body.to_json()["payload"]["custom_details"]["Metrics"]
             .as_object()
             .unwrap()
             .len(),
@@ -716,9 +716,13 @@ fn output_options_shape_output_long_output_and_summary() {
         let c = cfg_with(params);
         for ev in [&v2, &v3] {
             let out = status_event(ev, Action::Trigger, &c);
-            let d = &out.body["payload"]["custom_details"];
+            let d = &out.body.to_json()["payload"]["custom_details"];
             assert_eq!(out.summary, *summary, "row {i}");
-            assert_eq!(out.body["payload"]["summary"], *summary, "row {i}");
+            assert_eq!(
+                out.body.to_json()["payload"]["summary"],
+                *summary,
+                "row {i}"
+            );
             assert_eq!(d["Output"], *output, "row {i}");
             assert_eq!(
                 d.get("LongOutput").and_then(Value::as_str),
@@ -736,7 +740,7 @@ fn output_options_shape_output_long_output_and_summary() {
         &cfg_with(&[("output_size_limit", "4000")]),
     );
     assert_eq!(out.summary.chars().count(), MAX_SUMMARY_CHARS);
-    let d = &out.body["payload"]["custom_details"];
+    let d = &out.body.to_json()["payload"]["custom_details"];
     assert_eq!(d["Output"].as_str().unwrap().chars().count(), 4000);
     assert!(d.get("LongOutput").is_none(), "no room left for it");
 }
@@ -831,7 +835,7 @@ fn custom_event_fields() {
     let out = custom_event(&custom(Action::Trigger));
     assert_eq!(out.dedup_key, "pandora-42");
     assert_eq!(out.summary, "Disk almost full");
-    let body = Value::Object(out.body.clone());
+    let body = Value::Object(out.body.to_json().into_owned());
     assert_eq!(
         body,
         json!({
@@ -852,8 +856,11 @@ fn custom_event_fields() {
     );
     // client and client_url are for triggers only
     let out = custom_event(&custom(Action::Resolve));
-    assert!(!out.body.contains_key("client") && !out.body.contains_key("client_url"));
-    assert_eq!(out.body["event_action"], "resolve");
+    assert!(
+        !out.body.to_json().contains_key("client")
+            && !out.body.to_json().contains_key("client_url")
+    );
+    assert_eq!(out.body.to_json()["event_action"], "resolve");
 }
 
 #[test]
@@ -866,4 +873,29 @@ fn custom_event_is_cut_to_the_limits() {
     assert_eq!(out.summary.chars().count(), MAX_SUMMARY_CHARS);
     assert!(out.summary.ends_with(TRUNCATION_MARKER));
     assert!(encode(&out, &Secret::new(KEY)).len() <= MAX_BODY);
+}
+
+/// A typed body is written field by field in declaration order; the same body read back as
+/// JSON (the outbox, a template) is written in key order. Both must give the same bytes.
+#[test]
+fn typed_bodies_are_written_in_json_key_order() {
+    let mut ev = critical_disk();
+    ev.ctx.notes_url = Some("https://notes".into());
+    let mut with_group = custom(Action::Trigger);
+    with_group.group = Some("g");
+    with_group.class = Some("c");
+    let bodies = [
+        status_event(&ev, Action::Trigger, &cfg()).body,
+        custom_event(&with_group).body,
+        change_event("s", "src", 1_700_000_000, custom(Action::Trigger).details),
+    ];
+    for body in bodies {
+        assert!(!matches!(body, Body::Json(_)), "typed: {body:?}");
+        let text = body_text(&body);
+        assert_eq!(text, body_text(&body.to_json()));
+        assert_eq!(
+            text,
+            body_text(&serde_json::from_str::<Body>(&text).unwrap())
+        );
+    }
 }
