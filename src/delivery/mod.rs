@@ -123,9 +123,9 @@ impl Held {
     /// Builds the payload of a status handed over unbuilt (once; the committer's thread,
     /// outside any lock: the same payload Broker's thread would have built, as it depends on
     /// the status and the configuration only).
-    fn build(&mut self, cfg: &Config) {
+    fn build(&mut self, builder: &payload::Builder) {
         if let Some(st) = self.status.take() {
-            self.out = payload::status_event(&st, self.out.action, cfg).into();
+            self.out = builder.status(&st, self.out.action).into();
         }
     }
 }
@@ -752,7 +752,7 @@ impl Committer {
         // as the events arrive, gathering stays as quick as it was (how many events share a
         // commit, and so which merge, must not depend on how long their payloads take)
         for (_, ev) in self.held.iter_mut().take(self.batch_limit) {
-            ev.build(&self.cfg);
+            ev.build(&payload::Builder::new(&self.cfg, &self.shared.log));
         }
         let mut q = self.shared.lock();
         let busy = q.busy.clone();

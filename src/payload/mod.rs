@@ -15,6 +15,7 @@ use serde_json::{Map, Value};
 
 use crate::config::{Config, Secret, Severity};
 use crate::event::{Context, Kind, ObjectKey, StatusEvent};
+use crate::log::Logger;
 use crate::timefmt;
 
 pub use body::{AlertEvent, Body, ChangeEvent, Link, Payload};
@@ -56,6 +57,47 @@ pub struct Outgoing {
     /// Everything sent except `routing_key`: `event_action`, `dedup_key`, `payload`,
     /// `links`, `client`, `client_url`.
     pub body: Body,
+}
+
+/// Builds the events of a Broker output, the one place that chooses their format: the
+/// built-in one, or that of the `format_file` templates when there are (falling back on the
+/// built-in one where a template is missing or cannot be used, with a warning in `log`).
+pub(crate) struct Builder<'a> {
+    cfg: &'a Config,
+    log: &'a Logger,
+}
+
+impl<'a> Builder<'a> {
+    pub(crate) fn new(cfg: &'a Config, log: &'a Logger) -> Self {
+        Builder { cfg, log }
+    }
+
+    /// The event for a host or service status.
+    pub(crate) fn status(&self, st: &StatusEvent, action: Action) -> Outgoing {
+        let out = status_event(st, action, self.cfg);
+        match &self.cfg.templates {
+            Some(t) => t.status_event(st, action, out, self.log),
+            None => out,
+        }
+    }
+
+    /// The event for a [`Note`] about `key`.
+    pub(crate) fn note(&self, key: ObjectKey, ctx: &Context, note: &Note) -> Outgoing {
+        let out = note_event(key, ctx, note, self.cfg);
+        match &self.cfg.templates {
+            Some(t) => t.note_event(key, ctx, note.action, out, self.log),
+            None => out,
+        }
+    }
+
+    /// The `dedup_key` of `key`'s events when it is known without building them (no
+    /// template may set it).
+    pub(crate) fn dedup_key_unbuilt(&self, key: ObjectKey) -> Option<String> {
+        self.cfg
+            .templates
+            .is_none()
+            .then(|| dedup_key(key, &self.cfg.dedup_key_prefix))
+    }
 }
 
 /// `<host_id>_H` for a host, `<host_id>_<service_id>` for a service (the certified

@@ -899,3 +899,43 @@ fn typed_bodies_are_written_in_json_key_order() {
         );
     }
 }
+
+/// The builder is where the format is chosen: the built-in events without `format_file`,
+/// the templates' with it (and the built-in one where no template applies).
+#[test]
+fn the_builder_chooses_the_templates_or_the_built_in_format() {
+    let dir = std::env::temp_dir().join(format!("cpd-builder-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("format.json");
+    std::fs::write(
+        &file,
+        r#"{"neb_service_status": {"payload": {"summary": "templated {service_id}"}}}"#,
+    )
+    .unwrap();
+    let templated = cfg_with(&[("format_file", file.to_str().unwrap())]);
+    let plain = cfg();
+    let log = Logger::in_memory(crate::log::Level::Debug);
+    let ev = critical_disk();
+    let ack = Note::acknowledged(Some("alice"), None, None);
+
+    let built = Builder::new(&plain, &log);
+    assert_eq!(
+        built.status(&ev, Action::Trigger),
+        status_event(&ev, Action::Trigger, &plain)
+    );
+    assert_eq!(
+        built.note(ev.key, &ev.ctx, &ack),
+        note_event(ev.key, &ev.ctx, &ack, &plain)
+    );
+    assert_eq!(built.dedup_key_unbuilt(ev.key).as_deref(), Some("12_34"));
+
+    let built = Builder::new(&templated, &log);
+    assert_eq!(built.status(&ev, Action::Trigger).summary, "templated 34");
+    // no acknowledgement template: the built-in event
+    assert_eq!(
+        built.note(ev.key, &ev.ctx, &ack),
+        note_event(ev.key, &ev.ctx, &ack, &plain)
+    );
+    assert_eq!(built.dedup_key_unbuilt(ev.key), None);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
