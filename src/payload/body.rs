@@ -53,7 +53,7 @@ pub struct Payload {
     )]
     pub severity: Option<Severity>,
     pub source: String,
-    /// At most [`super::MAX_SUMMARY_CHARS`] characters.
+    /// At most 1024 characters (`MAX_SUMMARY_CHARS`).
     pub summary: String,
     /// RFC 3339.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -133,7 +133,7 @@ impl Body {
     }
 
     /// The body as a JSON object to edit (a typed body becomes its JSON).
-    pub fn as_json_mut(&mut self) -> &mut Map<String, Value> {
+    pub(crate) fn as_json_mut(&mut self) -> &mut Map<String, Value> {
         if !matches!(self, Body::Json(_)) {
             *self = Body::Json(self.to_json().into_owned());
         }

@@ -4,6 +4,10 @@
 //! its defects fixed: summary cut to 1024 characters, control characters escaped, names
 //! percent-encoded in links, a service link, `client_url`, RFC 3339 timestamps, metrics
 //! from the perfdata, and a body that always fits PagerDuty's size limit.
+//!
+//! `Builder` is where an output's events are made, in this format or a `format_file`
+//! template's ([`template`]); `body.rs` holds the request bodies as typed structs, `fit.rs`
+//! PagerDuty's limits and the cuts that make an event fit them.
 
 mod body;
 mod fit;
@@ -20,8 +24,11 @@ use crate::timefmt;
 
 pub use body::{AlertEvent, Body, ChangeEvent, Link, Payload};
 use fit::shrink;
-pub(crate) use fit::{BODY_BUDGET, escaped_len, fair_share, join_within, json_len, truncate_chars};
-pub use fit::{MAX_BODY, MAX_DEDUP_KEY_CHARS, MAX_SUMMARY_CHARS, TRUNCATION_MARKER};
+pub(crate) use fit::{
+    BODY_BUDGET, MAX_DEDUP_KEY_CHARS, MAX_SUMMARY_CHARS, escaped_len, fair_share, join_within,
+    json_len, truncate_chars,
+};
+pub use fit::{MAX_BODY, TRUNCATION_MARKER};
 
 /// `event_action`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -152,7 +159,7 @@ pub fn status_event(ev: &StatusEvent, action: Action, cfg: &Config) -> Outgoing 
 /// What an event with no status behind it says: an acknowledgement, or a resolve when a
 /// downtime starts (`downtime_action = resolve`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Note<'a> {
+pub(crate) struct Note<'a> {
     pub action: Action,
     /// Summary text after the object's name: "acknowledged", "resolved: downtime started".
     pub what: &'a str,
@@ -191,7 +198,7 @@ impl<'a> Note<'a> {
 }
 
 /// The event for a [`Note`] about `key`.
-pub fn note_event(key: ObjectKey, ctx: &Context, note: &Note, cfg: &Config) -> Outgoing {
+pub(crate) fn note_event(key: ObjectKey, ctx: &Context, note: &Note, cfg: &Config) -> Outgoing {
     let obj = Object::new(key, ctx);
     let author = note.author.map(str::trim).filter(|a| !a.is_empty());
     let comment = note.comment.filter(|c| !c.trim().is_empty());
@@ -228,7 +235,7 @@ pub fn note_event(key: ObjectKey, ctx: &Context, note: &Note, cfg: &Config) -> O
 /// An event described field by field rather than decided from a Centreon status: the
 /// command line's `send` and `pandora`.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Custom<'a> {
+pub(crate) struct Custom<'a> {
     pub action: Action,
     /// At most [`MAX_DEDUP_KEY_CHARS`] characters (the caller checks: a key is never cut).
     pub dedup_key: &'a str,
@@ -250,7 +257,7 @@ pub struct Custom<'a> {
 }
 
 /// The event for a [`Custom`] description; its body always fits PagerDuty's size limit.
-pub fn custom_event(c: &Custom) -> Outgoing {
+pub(crate) fn custom_event(c: &Custom) -> Outgoing {
     let summary = truncate_chars(c.summary, MAX_SUMMARY_CHARS);
     let given = |v: Option<&str>| v.filter(|v| !v.is_empty()).map(String::from);
     let trigger = c.action == Action::Trigger;
@@ -285,7 +292,7 @@ pub fn custom_event(c: &Custom) -> Outgoing {
 
 /// A change event (`/v2/change/enqueue`): PagerDuty records it on the service of the routing
 /// key and opens no incident. The body without `routing_key` ([`encode_body`] adds it).
-pub fn change_event(
+pub(crate) fn change_event(
     summary: &str,
     source: &str,
     timestamp: i64,
@@ -307,7 +314,7 @@ pub fn change_event(
 
 /// Lists, in a host's event, the service problems it suppresses
 /// (`suppress_services_of_down_hosts`): `custom_details.SuppressedServices`, one line each.
-pub fn list_suppressed_services(out: &mut Outgoing, services: &[&StatusEvent]) {
+pub(crate) fn list_suppressed_services(out: &mut Outgoing, services: &[&StatusEvent]) {
     if services.is_empty() {
         return;
     }
@@ -332,13 +339,13 @@ pub fn encode(out: &Outgoing, routing_key: &Secret) -> Vec<u8> {
 }
 
 /// [`encode`] of a body built without an [`Outgoing`] (a [`change_event`]).
-pub fn encode_body(body: &Body, routing_key: &Secret) -> Vec<u8> {
+pub(crate) fn encode_body(body: &Body, routing_key: &Secret) -> Vec<u8> {
     render(body, routing_key.expose())
 }
 
 /// [`encode`] of a body that is JSON text already, as the outbox stores it: the same bytes,
 /// the text spliced as it is, parsed only when it must be shrunk to fit.
-pub fn encode_json(body: &str, routing_key: &Secret) -> Vec<u8> {
+pub(crate) fn encode_json(body: &str, routing_key: &Secret) -> Vec<u8> {
     let key = routing_key.expose();
     let prefix = key_prefix(key);
     if body.len() <= MAX_BODY.saturating_sub(prefix.len())
@@ -351,13 +358,13 @@ pub fn encode_json(body: &str, routing_key: &Secret) -> Vec<u8> {
 }
 
 /// The body as [`encode`] would send it, with `"routing_key":"<masked>"`: for logs.
-pub fn redacted(out: &Outgoing) -> String {
+pub(crate) fn redacted(out: &Outgoing) -> String {
     String::from_utf8_lossy(&render(&out.body, "<masked>")).into_owned()
 }
 
 /// The body as [`encode`] would send it, the routing key masked as [`Secret::masked`] shows
 /// it (`log_curl_commands`): the same bytes once the real key is put back.
-pub fn with_masked_key(out: &Outgoing, routing_key: &Secret) -> String {
+pub(crate) fn with_masked_key(out: &Outgoing, routing_key: &Secret) -> String {
     String::from_utf8_lossy(&render(&out.body, &routing_key.masked())).into_owned()
 }
 
@@ -401,7 +408,7 @@ fn to_bytes<T: serde::Serialize>(body: &T) -> Vec<u8> {
 }
 
 /// `body` as JSON text, as the outbox stores it and [`encode`] sends it.
-pub fn body_text<T: serde::Serialize>(body: &T) -> String {
+pub(crate) fn body_text<T: serde::Serialize>(body: &T) -> String {
     // Sized first, then written once: growing the text by doubling took about 5 reallocations
     // per payload, each a turn of a malloc arena lock that Broker's thread may share (perf:
     // most of the times the committer woke Broker's thread waiting for that lock).
@@ -605,7 +612,7 @@ fn state_line(name: &str, state: &str, output: &str) -> String {
 /// `text` without a leading `state` (any case) followed by `:`, ` -` or nothing: `CRITICAL -
 /// x`, `critical: x` and `CRITICAL` lose it; `CRITICAL x`, `CRITICALITY: x` and another
 /// state's word (a contradiction worth reading) are kept.
-pub fn without_state<'a>(text: &'a str, state: &str) -> &'a str {
+pub(crate) fn without_state<'a>(text: &'a str, state: &str) -> &'a str {
     let Some(head) = text.get(..state.len()) else {
         return text;
     };
