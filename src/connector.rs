@@ -443,11 +443,7 @@ impl Connector {
                         (Action::Acknowledge, None) => Note::acknowledged(None, None, None),
                         _ => Note::downtime_started(),
                     };
-                    let out = payload::note_event(key, ctx, &note, &self.cfg.payload);
-                    let out = match &self.cfg.payload.templates {
-                        Some(t) => t.note_event(key, ctx, action, out),
-                        None => out,
-                    };
+                    let out = payload::Builder::new(&self.cfg.payload).note(key, ctx, &note);
                     self.log_step(key, action, None, ctx, &out.dedup_key);
                     self.stored(out)
                 }
@@ -464,15 +460,15 @@ impl Connector {
         let suppress = self.cfg.decision.suppress_services_of_down_hosts
             && st.kind() == Kind::Host
             && action == Action::Trigger;
-        if self.cfg.payload.templates.is_none() && self.decided.is_none() && !suppress {
-            let dedup_key = payload::dedup_key(st.key, &self.cfg.payload.dedup_key_prefix);
+        let builder = payload::Builder::new(&self.cfg.payload);
+        if self.decided.is_none()
+            && !suppress
+            && let Some(dedup_key) = builder.dedup_key_unbuilt(st.key)
+        {
             self.log_step(key, action, Some(st), &st.ctx, &dedup_key);
             return None;
         }
-        let mut out = payload::status_event(st, action, &self.cfg.payload);
-        if let Some(t) = &self.cfg.payload.templates {
-            out = t.status_event(st, action, out);
-        }
+        let mut out = builder.status(st, action);
         if suppress {
             let services = self.memory.suppressed_services(st.key.host_id);
             payload::list_suppressed_services(&mut out, &services);

@@ -8,9 +8,10 @@
 //! - [`decision`]: which problems may open incidents ([`decision::filter`]), per-object memory
 //!   and the state machine: trigger, acknowledge, resolve or nothing; [`decision::seen`]: the
 //!   fast path's table of what each object last showed (one cache line per lookup).
-//! - [`payload`]: the Events API v2 body (certified format, defects fixed), the plugin output as
-//!   sent ([`payload::output`]), [`payload::perfdata`], `format_file` templates
-//!   ([`payload::template`]).
+//! - [`payload`]: the Events API v2 bodies, typed ([`payload::Body`]), in the certified format
+//!   (defects fixed) or a `format_file` template's ([`payload::template`]), chosen in one
+//!   place; PagerDuty's limits and the cuts that fit them; the plugin output as sent
+//!   ([`payload::output`]), [`payload::perfdata`].
 //! - [`outbox`]: the durable SQLite outbox (pending, rejected, per-object incident state).
 //! - [`delivery`]: the committer (group commits, merges, acknowledgement) and the sender lanes;
 //!   [`delivery::retry`]: the backoff and the pause after a 429.

@@ -65,7 +65,7 @@ fn decide(c: &mut Connector, events: &[Value]) -> (Vec<&'static str>, Vec<Value>
         let _ = c.submit(&RawEvent::from_json(e).unwrap());
         for out in c.take_decided() {
             actions.push(out.action.as_str());
-            bodies.push(Value::Object(out.body));
+            bodies.push(Value::Object(out.body.to_json().into_owned()));
         }
     }
     (actions, bodies)

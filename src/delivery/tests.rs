@@ -68,7 +68,7 @@ fn event(key: &str, action: Action, opens: bool) -> Held {
             dedup_key: key.into(),
             action,
             summary: key.into(),
-            body,
+            body: body.into(),
         }
         .into(),
         status: None,

@@ -17,7 +17,7 @@ fn out(key: &str, action: Action, summary: &str) -> Stored {
         dedup_key: key.into(),
         action,
         summary: summary.into(),
-        body,
+        body: body.into(),
     }
     .into()
 }
@@ -75,7 +75,7 @@ fn rows_survive_reopen_in_order() {
     );
     let r = o.reader().unwrap().fetch(p[0].0).unwrap().unwrap();
     assert_eq!(r.summary, "a");
-    assert_eq!(r.outgoing().body["event_action"], "trigger");
+    assert_eq!(r.outgoing().body.to_json()["event_action"], "trigger");
     let object = o.objects().unwrap().remove(0);
     assert_eq!(object.open_state, Some(2));
     let last = object.last.unwrap();
@@ -172,7 +172,7 @@ fn stored_body_is_the_json_of_the_map_and_reads_back_the_same() {
         dedup_key: "7_8".into(),
         action: Action::Trigger,
         summary: "s".into(),
-        body: body.clone(),
+        body: body.clone().into(),
     };
     let stored = Stored::from(out);
     assert_eq!(
@@ -187,7 +187,10 @@ fn stored_body_is_the_json_of_the_map_and_reads_back_the_same() {
     let (mut o, _) = Outbox::open(&d.join("o.db")).unwrap();
     let id = put(&mut o, stored, true, &none).id.unwrap();
     let row = o.reader().unwrap().fetch(id).unwrap().unwrap();
-    assert_eq!((row.outgoing().body, row.summary), (body, "s".to_string()));
+    assert_eq!(
+        (row.outgoing().body, row.summary),
+        (body.into(), "s".to_string())
+    );
 }
 
 /// Inserts under a backlog, in a batch of its own.

@@ -179,7 +179,7 @@ fn bbdo_of(ctx: &Context) -> Bbdo {
 }
 
 fn set_dedup_key(out: &mut Outgoing, key: String) {
-    out.body.insert("dedup_key".into(), key.as_str().into());
+    out.body.set_dedup_key(&key);
     out.dedup_key = key;
 }
 

@@ -294,8 +294,7 @@ fn finish(mut body: Map<String, Value>, action: Action, builtin: &Outgoing) -> O
     body.remove("routing_key");
     body.insert("event_action".into(), action.as_str().into());
     body.insert("dedup_key".into(), builtin.dedup_key.as_str().into());
-    let fallback = builtin.body.get("payload").and_then(Value::as_object);
-    let from_builtin = |k: &str| fallback.and_then(|p| p.get(k)).cloned();
+    let from_builtin = |k: &str| builtin.body.payload_field(k);
     match body.get_mut("payload") {
         Some(Value::Object(p)) => {
             for k in ["summary", "source"] {
@@ -345,10 +344,8 @@ fn finish(mut body: Map<String, Value>, action: Action, builtin: &Outgoing) -> O
             }
         }
         _ => {
-            body.insert(
-                "payload".into(),
-                fallback.cloned().map_or(Value::Null, Value::Object),
-            );
+            let payload = builtin.body.payload_json();
+            body.insert("payload".into(), payload.map_or(Value::Null, Value::Object));
         }
     }
     if action != Action::Trigger {
@@ -364,7 +361,7 @@ fn finish(mut body: Map<String, Value>, action: Action, builtin: &Outgoing) -> O
         dedup_key: builtin.dedup_key.clone(),
         action,
         summary,
-        body,
+        body: body.into(),
     }
 }
 
@@ -384,7 +381,7 @@ impl<'t> Render<'t, '_> {
         let mut out = finish(body, action, builtin);
         let room = payload::BODY_BUDGET.checked_sub(payload::json_len(&out.body))?;
         if let Some(details) = self.details(room)
-            && let Some(Value::Object(p)) = out.body.get_mut("payload")
+            && let Some(Value::Object(p)) = out.body.as_json_mut().get_mut("payload")
         {
             p.insert("custom_details".into(), details);
         }
