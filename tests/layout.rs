@@ -25,7 +25,6 @@ const ALLOWED: &[(&str, &str, usize)] = &[
     ("file", "src/delivery/mod.rs", 1222),
     ("fn", "src/delivery/mod.rs::commit", 152),
     ("fn", "src/delivery/mod.rs::run_lane", 165),
-    ("fn", "src/event/mod.rs::from_raw", 112),
     ("file", "src/outbox/mod.rs", 1087),
     ("file", "src/payload/mod.rs", 805),
     ("file", "src/payload/template/mod.rs", 1551),

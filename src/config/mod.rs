@@ -1596,82 +1596,9 @@ fn read_routing_key(r: &mut Reader) -> Result<Secret, ConfigError> {
     }
 }
 
-/// Categories Broker knows (only `neb` is of use to us).
-pub(crate) const KNOWN_CATEGORIES: &[&str] = &[
-    "neb",
-    "bbdo",
-    "storage",
-    "correlation",
-    "dumper",
-    "bam",
-    "extcmd",
-];
-
-/// Element names the Centreon stream-connectors library knows, other than the ones we handle.
-pub(crate) const KNOWN_ELEMENTS: &[&str] = &[
-    "comment",
-    "custom_variable",
-    "custom_variable_status",
-    "event_handler",
-    "flapping_status",
-    "host_check",
-    "host_dependency",
-    "host_group",
-    "host_group_member",
-    "host",
-    "host_parent",
-    "instance",
-    "instance_status",
-    "log_entry",
-    "module",
-    "service_check",
-    "service_dependency",
-    "service_group",
-    "service_group_member",
-    "service",
-    "instance_configuration",
-    "responsive_instance",
-    "pb_service",
-    "pb_adaptive_service",
-    "pb_host",
-    "pb_adaptive_host",
-    "pb_severity",
-    "pb_tag",
-    "metric",
-    "rebuild",
-    "remove_graph",
-    "status",
-    "index_mapping",
-    "metric_mapping",
-    "ba_status",
-    "kpi_status",
-    "meta_service_status",
-    "ba_event",
-    "kpi_event",
-    "ba_duration_event",
-    "dimension_ba_event",
-    "dimension_kpi_event",
-    "dimension_ba_bv_relation_event",
-    "dimension_bv_event",
-    "dimension_truncate_table_signal",
-    "bam_rebuild",
-    "dimension_timeperiod",
-    "dimension_ba_timeperiod_relation",
-    "dimension_timeperiod_exception",
-    "dimension_timeperiod_exclusion",
-    "inherited_downtime",
-];
-
-/// The BBDO 2 and BBDO 3 element numbers of an element name we handle.
-fn handled_element(name: &str) -> Option<[u32; 2]> {
-    use crate::event::element::*;
-    Some(match name {
-        "host_status" | "pb_host_status" => [HOST_STATUS, PB_HOST_STATUS],
-        "service_status" | "pb_service_status" => [SERVICE_STATUS, PB_SERVICE_STATUS],
-        "acknowledgement" => [ACKNOWLEDGEMENT, PB_ACKNOWLEDGEMENT],
-        "downtime" => [DOWNTIME, PB_DOWNTIME],
-        _ => return None,
-    })
+/// The BBDO 2 and BBDO 3 `_type`s of an element name we handle (the table of event types).
+fn handled_element(name: &str) -> Option<Vec<u32>> {
+    crate::event::EventType::selected_by(name)
 }
 
 /// Largest `output_size_limit`, in characters (PagerDuty takes 512 KB in all).
@@ -1739,7 +1666,7 @@ fn implied_types(types: &[u32], send_acknowledgements: bool) -> Vec<u32> {
 }
 
 fn read_accepted_types(r: &mut Reader) -> Result<Vec<u32>, ConfigError> {
-    use crate::event::{CATEGORY_NEB, event_type};
+    use crate::event::{KNOWN_CATEGORIES, KNOWN_ELEMENTS};
     if let Some(e) = r.take("accepted_categories") {
         let mut neb = false;
         for (i, c) in e.list()?.into_iter().enumerate() {
@@ -1797,10 +1724,6 @@ fn read_accepted_types(r: &mut Reader) -> Result<Vec<u32>, ConfigError> {
             }
         }
     }
-    let mut types: Vec<u32> = types
-        .into_iter()
-        .map(|el| event_type(CATEGORY_NEB, el))
-        .collect();
     types.sort_unstable();
     types.dedup();
     Ok(types)

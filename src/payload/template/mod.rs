@@ -21,8 +21,11 @@ use std::collections::{BTreeSet, HashMap};
 
 use serde_json::{Map, Value};
 
-use crate::config::{KNOWN_CATEGORIES, KNOWN_ELEMENTS, Severity};
-use crate::event::{Bbdo, Context, Kind, ObjectKey, RawEvent, RawValue, StatusEvent, element};
+use crate::config::Severity;
+use crate::event::{
+    Bbdo, CATEGORY_NEB, Context, EventType, KNOWN_CATEGORIES, KNOWN_ELEMENTS, Kind, ObjectKey,
+    RawEvent, RawValue, StatusEvent,
+};
 use crate::log::Logger;
 use crate::luapattern::Pattern;
 use crate::payload::output::{OutputOptions, first_line};
@@ -616,7 +619,6 @@ impl<'t> Render<'t, '_> {
 
 /// The BBDO version of the event a context was captured from (its `element`).
 fn bbdo_of(ctx: &Context) -> Bbdo {
-    use element::*;
     let int = |name: &str| {
         ctx.template_fields
             .iter()
@@ -627,17 +629,8 @@ fn bbdo_of(ctx: &Context) -> Bbdo {
             })
     };
     let el = int("element").or_else(|| int("_type").map(|t| t & 0xffff));
-    match el.map(|e| e as u32) {
-        Some(
-            PB_HOST_STATUS
-            | PB_SERVICE_STATUS
-            | PB_ACKNOWLEDGEMENT
-            | PB_DOWNTIME
-            | PB_ADAPTIVE_HOST_STATUS
-            | PB_ADAPTIVE_SERVICE_STATUS,
-        ) => Bbdo::V3,
-        _ => Bbdo::V2,
-    }
+    el.and_then(|e| EventType::of(CATEGORY_NEB, e as u32))
+        .map_or(Bbdo::V2, EventType::bbdo)
 }
 
 fn set_dedup_key(out: &mut Outgoing, key: String) {
@@ -668,11 +661,7 @@ fn unused_key(key: &str) -> Result<String, String> {
     // `^(%w+)_(.*)`, as sc_params reads the keys.
     let known = key.split_once('_').is_some_and(|(cat, el)| {
         KNOWN_CATEGORIES.contains(&cat)
-            && (KNOWN_ELEMENTS.contains(&el)
-                || matches!(
-                    el,
-                    "host_status" | "service_status" | "acknowledgement" | "downtime"
-                ))
+            && (KNOWN_ELEMENTS.contains(&el) || EventType::is_documented_name(el))
     });
     if known {
         Ok(format!(
