@@ -386,6 +386,23 @@ impl Flags {
         }
     }
 
+    /// The fields [`Flags::normalise`] reads of a status of a BBDO version.
+    pub fn fields(bbdo: Bbdo) -> &'static [&'static str] {
+        match bbdo {
+            Bbdo::V2 => &[
+                "acknowledged",
+                "acknowledgement_type",
+                "scheduled_downtime_depth",
+                "flapping",
+            ],
+            Bbdo::V3 => &[
+                "acknowledgement_type",
+                "scheduled_downtime_depth",
+                "flapping",
+            ],
+        }
+    }
+
     /// The field a BBDO version carries the acknowledgement of a status in (BBDO 2 also
     /// carries `acknowledgement_type`, read only when `acknowledged` is missing).
     pub fn acknowledgement_field(bbdo: Bbdo) -> &'static str {
