@@ -18,6 +18,10 @@ use crate::payload::{self, Action, Note, Outgoing};
 pub enum Quick {
     /// Nothing to send: the acknowledgement verdict for Broker.
     Done(bool),
+    /// Nothing to send (the verdict), and the object stays OK ([`Memory::stays_ok`]): its
+    /// next OK status would be answered the same, so a host may answer it itself while every
+    /// event is stored (the Lua bridge's `stays_ok` table).
+    StaysOk(bool),
     /// The object changed: hand over the whole event with its cache context ([`Connector::submit`]).
     NeedDetails,
     /// Asked without the flags ([`Connector::quick_state`]) and they may matter: ask again
@@ -249,16 +253,26 @@ impl Connector {
     /// The fast path's first question, before the state type and the acknowledgement,
     /// downtime and flapping fields are read (each field costs Broker a call): an object that
     /// stays OK (or UP) is done, as neither its flags nor its state type change a decision
-    /// ([`Memory::still_ok`]); anything else answers [`Quick::NeedFlags`], and the host asks
-    /// [`Connector::quick_status`].
+    /// ([`Memory::stays_ok`], answered [`Quick::StaysOk`]); anything else answers
+    /// [`Quick::NeedFlags`], and the host asks [`Connector::quick_status`].
     pub fn quick_state(&self, category: u32, element: u32, key: ObjectKey, state: i64) -> Quick {
         self.quick(category, element, key, |c| {
-            if c.memory.still_ok(key, state) {
-                Quick::Done(c.verdict())
+            if c.memory.stays_ok(key, state) {
+                Quick::StaysOk(c.verdict())
             } else {
                 Quick::NeedFlags
             }
         })
+    }
+
+    /// The fast path's question for an event that is not a status (acknowledgement, downtime,
+    /// adaptive status): [`Quick::NeedDetails`] when its type is accepted, else the verdict.
+    pub fn quick_event(&self, category: u32, element: u32) -> Quick {
+        let nobody = ObjectKey {
+            host_id: 0,
+            service_id: 0,
+        };
+        self.quick(category, element, nobody, |_| Quick::NeedDetails)
     }
 
     /// Counts events a host answered itself, without asking (the Lua bridge's objects that

@@ -255,7 +255,8 @@ fn status_dedup_off_bypasses_the_fast_path() {
     }
 }
 
-/// The fast path's first question, without the flags: only an object that stays OK is done;
+/// The fast path's first question, without the flags: only an object that stays OK is done (and
+/// named so: [`Quick::StaysOk`]);
 /// a first status, a problem or a recovery asks for the flags; other event types for details.
 #[test]
 fn quick_state_is_done_only_for_an_object_that_stays_ok() {
@@ -272,7 +273,10 @@ fn quick_state_is_done_only_for_an_object_that_stays_ok() {
     };
     assert_eq!(c.quick_state(1, 29, key, 0), Quick::NeedFlags, "never seen");
     c.submit_details(&service(7, 8, 0, 100)).unwrap();
-    assert!(matches!(c.quick_state(1, 29, key, 0), Quick::Done(_)));
+    assert!(
+        matches!(c.quick_state(1, 29, key, 0), Quick::StaysOk(_)),
+        "named: the bridge keeps the object"
+    );
     assert_eq!(c.quick_state(1, 29, key, 2), Quick::NeedFlags, "a problem");
     c.submit_details(&service(7, 8, 2, 160)).unwrap();
     assert_eq!(c.quick_state(1, 29, key, 0), Quick::NeedFlags, "a recovery");
@@ -285,6 +289,13 @@ fn quick_state_is_done_only_for_an_object_that_stays_ok() {
         matches!(c.quick_state(1, 23, key, 0), Quick::Done(_)),
         "not a type we act on"
     );
+    // the other types' question: details when accepted, else the verdict alone
+    assert_eq!(
+        c.quick_event(1, 55),
+        Quick::NeedDetails,
+        "an adaptive status"
+    );
+    assert!(matches!(c.quick_event(1, 23), Quick::Done(_)));
 }
 
 /// A service status without its service id is never answered from the host's memory (the id

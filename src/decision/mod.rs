@@ -300,7 +300,7 @@ impl Memory {
     /// made it OK resolved and cleared them, whatever its flags and type). What is remembered
     /// of it is left as it was: that only matters again for a problem, which is a state change
     /// and is examined in full.
-    pub fn still_ok(&self, key: ObjectKey, state: i64) -> bool {
+    pub fn stays_ok(&self, key: ObjectKey, state: i64) -> bool {
         state == 0 && matches!(self.seen.get(key), Some(o) if o.state == 0)
     }
 
@@ -809,7 +809,7 @@ mod tests {
         o.steps.iter().map(|s| (s.key, s.action)).collect()
     }
 
-    /// The fast path's question without flags (`still_ok`) is answered yes only for an
+    /// The fast path's question without flags (`stays_ok`) is answered yes only for an
     /// object last seen OK with the same state type, and then, whatever its flags were and
     /// are (every combination, under every downtime_action and with acknowledgements sent or
     /// not), examining the status in full would have sent nothing either.
@@ -817,13 +817,13 @@ mod tests {
     fn an_object_that_stays_ok_needs_no_flags() {
         let mut m = Memory::new();
         let c = cfg();
-        assert!(!m.still_ok(SVC, 0), "never seen");
+        assert!(!m.stays_ok(SVC, 0), "never seen");
         m.decide(&c, &svc(0, true, NONE, false));
-        assert!(m.still_ok(SVC, 0));
-        assert!(!m.still_ok(SVC, 2), "a problem");
-        assert!(!m.still_ok(SVC2, 0), "another object");
+        assert!(m.stays_ok(SVC, 0));
+        assert!(!m.stays_ok(SVC, 2), "a problem");
+        assert!(!m.stays_ok(SVC2, 0), "another object");
         m.decide(&c, &svc(2, true, NONE, true));
-        assert!(!m.still_ok(SVC, 0), "a recovery is examined in full");
+        assert!(!m.stays_ok(SVC, 0), "a recovery is examined in full");
         m.restore([ObjectState {
             key: HOST,
             open_state: Some(1),
@@ -831,7 +831,7 @@ mod tests {
             names: None,
             last: None,
         }]);
-        assert!(!m.still_ok(HOST, 0), "restored, not yet seen");
+        assert!(!m.stays_ok(HOST, 0), "restored, not yet seen");
 
         let all = [
             NONE,
@@ -860,7 +860,7 @@ mod tests {
                             let mut m = Memory::new();
                             m.decide(&c, &svc(2, problem, before, true));
                             m.decide(&c, &svc(0, ok, before, true));
-                            assert!(m.still_ok(SVC, 0));
+                            assert!(m.stays_ok(SVC, 0));
                             let out = m.decide(&c, &svc(0, again, now, change));
                             assert!(
                                 out.steps.is_empty() && !out.ack_removed,

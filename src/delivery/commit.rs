@@ -56,7 +56,9 @@ impl Held {
     /// the status and the configuration only).
     fn build(&mut self, cfg: &PayloadOptions) {
         if let Some(st) = self.status.take() {
-            self.out = payload::Builder::new(cfg).status(&st, self.out.action).into();
+            self.out = payload::Builder::new(cfg)
+                .status(&st, self.out.action)
+                .into();
         }
     }
 }

@@ -8,6 +8,9 @@
 use std::fmt;
 
 pub mod options;
+pub mod types;
+
+pub use types::{EventType, KNOWN_CATEGORIES, KNOWN_ELEMENTS};
 
 /// Category `neb` (the only one we act on).
 pub const CATEGORY_NEB: u32 = 1;
@@ -66,25 +69,10 @@ pub enum EventClass {
 }
 
 impl EventClass {
-    /// Classifies a `(category, element)` pair; `None` for anything we do not handle.
+    /// Classifies a `(category, element)` pair from the table of event types
+    /// ([`types::EVENT_TYPES`]); `None` for anything we do not handle.
     pub fn of(category: u32, element: u32) -> Option<EventClass> {
-        use element::*;
-        if category != CATEGORY_NEB {
-            return None;
-        }
-        Some(match element {
-            HOST_STATUS => EventClass::Status(Kind::Host, Bbdo::V2),
-            SERVICE_STATUS => EventClass::Status(Kind::Service, Bbdo::V2),
-            PB_HOST_STATUS => EventClass::Status(Kind::Host, Bbdo::V3),
-            PB_SERVICE_STATUS => EventClass::Status(Kind::Service, Bbdo::V3),
-            PB_ADAPTIVE_HOST_STATUS => EventClass::Adaptive(Kind::Host),
-            PB_ADAPTIVE_SERVICE_STATUS => EventClass::Adaptive(Kind::Service),
-            ACKNOWLEDGEMENT => EventClass::Acknowledgement(Bbdo::V2),
-            PB_ACKNOWLEDGEMENT => EventClass::Acknowledgement(Bbdo::V3),
-            DOWNTIME => EventClass::Downtime(Bbdo::V2),
-            PB_DOWNTIME => EventClass::Downtime(Bbdo::V3),
-            _ => return None,
-        })
+        EventType::of(category, element).map(|t| t.class)
     }
 }
 
@@ -379,6 +367,68 @@ pub struct Flags {
     pub flapping: bool,
 }
 
+impl Flags {
+    /// The one reading of a status's flags as Broker gives them, whatever its BBDO version:
+    /// acknowledged from BBDO 2's boolean `acknowledged`, else from BBDO 3's
+    /// `acknowledgement_type` ([`acknowledged_type`]); in a downtime when
+    /// `scheduled_downtime_depth` is above 0 ([`in_downtime`]); flapping as given. A field
+    /// Broker left out counts as "no".
+    pub fn normalise(
+        acknowledged: Option<bool>,
+        acknowledgement_type: Option<i64>,
+        downtime_depth: Option<i64>,
+        flapping: Option<bool>,
+    ) -> Flags {
+        Flags {
+            acknowledged: acknowledged
+                .unwrap_or_else(|| acknowledgement_type.is_some_and(acknowledged_type)),
+            in_downtime: downtime_depth.is_some_and(in_downtime),
+            flapping: flapping.unwrap_or(false),
+        }
+    }
+
+    /// The fields [`Flags::normalise`] reads of a status of a BBDO version.
+    pub fn fields(bbdo: Bbdo) -> &'static [&'static str] {
+        match bbdo {
+            Bbdo::V2 => &[
+                "acknowledged",
+                "acknowledgement_type",
+                "scheduled_downtime_depth",
+                "flapping",
+            ],
+            Bbdo::V3 => &[
+                "acknowledgement_type",
+                "scheduled_downtime_depth",
+                "flapping",
+            ],
+        }
+    }
+
+    /// The field a BBDO version carries the acknowledgement of a status in (BBDO 2 also
+    /// carries `acknowledgement_type`, read only when `acknowledged` is missing).
+    pub fn acknowledgement_field(bbdo: Bbdo) -> &'static str {
+        match bbdo {
+            Bbdo::V2 => "acknowledged",
+            Bbdo::V3 => "acknowledgement_type",
+        }
+    }
+}
+
+/// BBDO 3's `acknowledgement_type` (0 NONE, 1 NORMAL, 2 STICKY) as "acknowledged".
+pub fn acknowledged_type(acknowledgement_type: i64) -> bool {
+    acknowledgement_type != 0
+}
+
+/// A `scheduled_downtime_depth` as "in a downtime".
+pub fn in_downtime(downtime_depth: i64) -> bool {
+    downtime_depth > 0
+}
+
+/// A `state_type` as HARD (missing: HARD, as for a status without the field).
+pub fn is_hard(state_type: Option<i64>) -> bool {
+    state_type.unwrap_or(1) == 1
+}
+
 /// A host or service status, normalised across BBDO versions.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StatusEvent {
@@ -497,19 +547,7 @@ impl Event {
             .filter(|h| *h > 0)
             .ok_or_else(|| EventError::new("host_id", AN_ID))? as u64;
         let service_id = raw.int("service_id")?.unwrap_or(0).max(0) as u64;
-        let ctx = Context {
-            host_name: raw.text("host_name"),
-            service_description: raw.text("service_description"),
-            hostgroups: raw.list("hostgroups"),
-            servicegroups: raw.list("servicegroups"),
-            host_severity: raw.int("host_severity")?,
-            service_severity: raw.int("service_severity")?,
-            poller: raw.text("poller"),
-            host_address: raw.text("host_address"),
-            notes_url: raw.text("notes_url"),
-            action_url: raw.text("action_url"),
-            template_fields: Vec::new(),
-        };
+        let ctx = Context::of(raw)?;
         // Status events name their kind: a service needs its id, a host ignores any.
         let key_of = |kind: Kind| match kind {
             Kind::Host => Ok(ObjectKey {
@@ -522,82 +560,102 @@ impl Event {
                 service_id,
             }),
         };
+        let named = ObjectKey {
+            host_id,
+            service_id,
+        };
         Ok(Some(match class {
             EventClass::Status(kind, bbdo) => {
-                let key = key_of(kind)?;
-                let state = raw
-                    .int("state")?
-                    .ok_or_else(|| EventError::new("state", "an integer state"))?;
-                let valid = match kind {
-                    Kind::Host => 0..=2,
-                    Kind::Service => 0..=4,
-                };
-                if !valid.contains(&state) {
-                    return Err(EventError::new(
-                        "state",
-                        match kind {
-                            Kind::Host => "0 (UP), 1 (DOWN) or 2 (UNREACHABLE)",
-                            Kind::Service => "0 (OK) to 4 (PENDING)",
-                        },
-                    ));
-                }
-                let raw_output = raw.text("output").unwrap_or_default();
-                let (output, long_output) = match (bbdo, raw.text("long_output")) {
-                    (_, Some(long)) => (raw_output, long),
-                    (Bbdo::V2, None) => match raw_output.split_once('\n') {
-                        Some((first, rest)) => (first.to_string(), rest.to_string()),
-                        None => (raw_output, String::new()),
-                    },
-                    (Bbdo::V3, None) => (raw_output, String::new()),
-                };
-                let acknowledged = match raw.flag("acknowledged")? {
-                    Some(a) => a,
-                    None => raw.int("acknowledgement_type")?.unwrap_or(0) != 0,
-                };
-                Event::Status(StatusEvent {
-                    bbdo,
-                    key,
-                    state,
-                    hard: raw.int("state_type")?.unwrap_or(1) == 1,
-                    check_attempt: raw.int("check_attempt")?,
-                    max_check_attempts: raw.int("max_check_attempts")?,
-                    last_check: raw.int("last_check")?,
-                    last_state_change: raw.int("last_state_change")?,
-                    last_hard_state_change: raw.int("last_hard_state_change")?,
-                    output,
-                    long_output,
-                    perfdata: raw.text("perfdata").unwrap_or_default(),
-                    flags: Flags {
-                        acknowledged,
-                        in_downtime: raw.int("scheduled_downtime_depth")?.unwrap_or(0) > 0,
-                        flapping: raw.flag("flapping")?.unwrap_or(false),
-                    },
-                    ctx,
-                })
+                Event::Status(StatusEvent::of(raw, key_of(kind)?, bbdo, ctx)?)
             }
             EventClass::Adaptive(kind) => Event::Adaptive(AdaptiveEvent {
                 key: key_of(kind)?,
-                acknowledged: raw.int("acknowledgement_type")?.map(|t| t != 0),
-                in_downtime: raw.int("scheduled_downtime_depth")?.map(|d| d > 0),
+                acknowledged: raw.int("acknowledgement_type")?.map(acknowledged_type),
+                in_downtime: raw.int("scheduled_downtime_depth")?.map(in_downtime),
                 ctx,
             }),
             EventClass::Acknowledgement(bbdo) => Event::Acknowledgement(AckEvent {
                 bbdo,
-                key: ObjectKey {
-                    host_id,
-                    service_id,
-                },
+                key: named,
                 author: raw.text("author"),
                 comment: raw.text("comment_data"),
                 entry_time: raw.int("entry_time")?,
                 deletion_time: raw.int("deletion_time")?.filter(|t| *t > 0),
                 ctx,
             }),
-            EventClass::Downtime(_) => Event::Downtime(ObjectKey {
-                host_id,
-                service_id,
-            }),
+            EventClass::Downtime(_) => Event::Downtime(named),
         }))
+    }
+}
+
+impl Context {
+    /// The names from Broker's cache the bridge added to a raw event.
+    fn of(raw: &RawEvent) -> Result<Context, EventError> {
+        Ok(Context {
+            host_name: raw.text("host_name"),
+            service_description: raw.text("service_description"),
+            hostgroups: raw.list("hostgroups"),
+            servicegroups: raw.list("servicegroups"),
+            host_severity: raw.int("host_severity")?,
+            service_severity: raw.int("service_severity")?,
+            poller: raw.text("poller"),
+            host_address: raw.text("host_address"),
+            notes_url: raw.text("notes_url"),
+            action_url: raw.text("action_url"),
+            template_fields: Vec::new(),
+        })
+    }
+}
+
+impl StatusEvent {
+    /// The status of `key` in a raw event of BBDO version `bbdo`.
+    fn of(raw: &RawEvent, key: ObjectKey, bbdo: Bbdo, ctx: Context) -> Result<Self, EventError> {
+        let state = raw
+            .int("state")?
+            .ok_or_else(|| EventError::new("state", "an integer state"))?;
+        let (valid, expected) = match key.kind() {
+            Kind::Host => (0..=2, "0 (UP), 1 (DOWN) or 2 (UNREACHABLE)"),
+            Kind::Service => (0..=4, "0 (OK) to 4 (PENDING)"),
+        };
+        if !valid.contains(&state) {
+            return Err(EventError::new("state", expected));
+        }
+        let raw_output = raw.text("output").unwrap_or_default();
+        let (output, long_output) = match (bbdo, raw.text("long_output")) {
+            (_, Some(long)) => (raw_output, long),
+            (Bbdo::V2, None) => match raw_output.split_once('\n') {
+                Some((first, rest)) => (first.to_string(), rest.to_string()),
+                None => (raw_output, String::new()),
+            },
+            (Bbdo::V3, None) => (raw_output, String::new()),
+        };
+        // BBDO 3's acknowledgement_type is read only without BBDO 2's acknowledged
+        let acknowledged = raw.flag("acknowledged")?;
+        let acknowledgement_type = match acknowledged {
+            None => raw.int("acknowledgement_type")?,
+            Some(_) => None,
+        };
+        Ok(StatusEvent {
+            bbdo,
+            key,
+            state,
+            hard: is_hard(raw.int("state_type")?),
+            check_attempt: raw.int("check_attempt")?,
+            max_check_attempts: raw.int("max_check_attempts")?,
+            last_check: raw.int("last_check")?,
+            last_state_change: raw.int("last_state_change")?,
+            last_hard_state_change: raw.int("last_hard_state_change")?,
+            output,
+            long_output,
+            perfdata: raw.text("perfdata").unwrap_or_default(),
+            flags: Flags::normalise(
+                acknowledged,
+                acknowledgement_type,
+                raw.int("scheduled_downtime_depth")?,
+                raw.flag("flapping")?,
+            ),
+            ctx,
+        })
     }
 }
 

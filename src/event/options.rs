@@ -1,6 +1,7 @@
 //! Which Broker events are read: `accepted_categories` and `accepted_elements`, the names
 //! Broker and the stream-connectors library give categories and elements.
 
+use super::{KNOWN_CATEGORIES, KNOWN_ELEMENTS};
 use crate::params::{ConfigError, Param, ParamReader};
 
 const ACCEPTED_CATEGORIES: Param = Param::new(
@@ -15,82 +16,9 @@ const ACCEPTED_ELEMENTS: Param = Param::new(
 /// The parameters of the events read.
 pub(crate) const PARAMS: &[Param] = &[ACCEPTED_CATEGORIES, ACCEPTED_ELEMENTS];
 
-/// Categories Broker knows (only `neb` is of use to us).
-pub(crate) const KNOWN_CATEGORIES: &[&str] = &[
-    "neb",
-    "bbdo",
-    "storage",
-    "correlation",
-    "dumper",
-    "bam",
-    "extcmd",
-];
-
-/// Element names the Centreon stream-connectors library knows, other than the ones we handle.
-pub(crate) const KNOWN_ELEMENTS: &[&str] = &[
-    "comment",
-    "custom_variable",
-    "custom_variable_status",
-    "event_handler",
-    "flapping_status",
-    "host_check",
-    "host_dependency",
-    "host_group",
-    "host_group_member",
-    "host",
-    "host_parent",
-    "instance",
-    "instance_status",
-    "log_entry",
-    "module",
-    "service_check",
-    "service_dependency",
-    "service_group",
-    "service_group_member",
-    "service",
-    "instance_configuration",
-    "responsive_instance",
-    "pb_service",
-    "pb_adaptive_service",
-    "pb_host",
-    "pb_adaptive_host",
-    "pb_severity",
-    "pb_tag",
-    "metric",
-    "rebuild",
-    "remove_graph",
-    "status",
-    "index_mapping",
-    "metric_mapping",
-    "ba_status",
-    "kpi_status",
-    "meta_service_status",
-    "ba_event",
-    "kpi_event",
-    "ba_duration_event",
-    "dimension_ba_event",
-    "dimension_kpi_event",
-    "dimension_ba_bv_relation_event",
-    "dimension_bv_event",
-    "dimension_truncate_table_signal",
-    "bam_rebuild",
-    "dimension_timeperiod",
-    "dimension_ba_timeperiod_relation",
-    "dimension_timeperiod_exception",
-    "dimension_timeperiod_exclusion",
-    "inherited_downtime",
-];
-
-/// The BBDO 2 and BBDO 3 element numbers of an element name we handle.
-fn handled_element(name: &str) -> Option<[u32; 2]> {
-    use super::element::*;
-    Some(match name {
-        "host_status" | "pb_host_status" => [HOST_STATUS, PB_HOST_STATUS],
-        "service_status" | "pb_service_status" => [SERVICE_STATUS, PB_SERVICE_STATUS],
-        "acknowledgement" => [ACKNOWLEDGEMENT, PB_ACKNOWLEDGEMENT],
-        "downtime" => [DOWNTIME, PB_DOWNTIME],
-        _ => return None,
-    })
+/// The BBDO 2 and BBDO 3 `_type`s of an element name we handle (the table of event types).
+fn handled_element(name: &str) -> Option<Vec<u32>> {
+    super::EventType::selected_by(name)
 }
 
 /// Event types handled whenever the status types they qualify are: adaptive statuses (BBDO 3
@@ -117,7 +45,6 @@ pub(crate) fn implied_types(types: &[u32], send_acknowledgements: bool) -> Vec<u
 /// `accepted_categories` x `accepted_elements`, as `_type` numbers (both BBDO versions),
 /// before [`implied_types`] adds the types they imply.
 pub(crate) fn read_accepted_types(r: &mut ParamReader) -> Result<Vec<u32>, ConfigError> {
-    use super::{CATEGORY_NEB, event_type};
     if let Some(e) = r.take(&ACCEPTED_CATEGORIES) {
         let mut neb = false;
         for (i, c) in e.list()?.into_iter().enumerate() {
@@ -175,10 +102,6 @@ pub(crate) fn read_accepted_types(r: &mut ParamReader) -> Result<Vec<u32>, Confi
             }
         }
     }
-    let mut types: Vec<u32> = types
-        .into_iter()
-        .map(|el| event_type(CATEGORY_NEB, el))
-        .collect();
     types.sort_unstable();
     types.dedup();
     Ok(types)

@@ -11,18 +11,25 @@
 //! nothing to drop. Every entry point catches panics. Failures are returned as `nil, message`
 //! and the script decides what to do.
 //!
-//! Functions (the handle `h` is a full userdata; its `__gc` stops and joins the threads):
-//! `new(conf) -> h | nil, msg`, `accepts(h, category, element) -> bool`,
-//! `status(h, category, element, host_id, service_id, state, state_type, acknowledged,
-//! downtime_depth, flapping [, unseen]) -> 0 | 1 | 2` (0: not acknowledged, 1: acknowledged, 2:
-//! send the details with `submit`); called as `status(h, category, element, host_id,
-//! service_id, state [, unseen])` (no state type, no flags) it may also answer 3: call again
-//! with them (an OK status of an object seen OK needs none). `unseen`: events the script
-//! answered itself since its last call (counted in the statistics), `submit(h, fields) ->
-//! verdict [, msg]`, `flush(h [, unseen]) -> verdict`,
-//! `outstanding(h) -> n`, `log(h, level, msg)`, `close(h)`, `version()`,
-//! `template_fields(h) -> "name ..." | nil` (the fields `format_file` templates read).
+//! Functions (the handle `h` is a full userdata; its `__gc` stops and joins the threads; `t` is
+//! an event's `_type`, `unseen` the events the script answered itself since its last call,
+//! counted in the statistics):
+//! - `new(conf) -> h | nil, msg`;
+//! - `plan(h) -> table`: everything the bridge needs, as data ([`plan`]): the accepted types
+//!   with the fields to read at each step, the `broker_cache` lookups, the answer codes and
+//!   the fast path's constants;
+//! - `state(h, t, host_id, service_id, state, unseen) -> answer`: a status asked about with
+//!   its ids and state alone;
+//! - `status(h, t, host_id, service_id, state, state_type, acknowledgement, downtime_depth,
+//!   flapping, unseen) -> answer`: with the fields the plan's `flags` names, as read;
+//! - `event(h, t, unseen) -> answer`: any other event;
+//! - answers ([`plan::Answer`]): 0 pending, 1 acknowledged, 2 hand over the details with
+//!   `submit`, 3 ask again with `status`, 4 and 5: pending / acknowledged, and the object
+//!   stays OK (its next OK status needs no call while the last answer was "acknowledged");
+//! - `submit(h, fields) -> verdict [, msg]`, `flush(h, unseen) -> verdict`,
+//!   `outstanding(h) -> n`, `log(h, level, msg)`, `close(h)`, `version()`.
 
+mod plan;
 mod sys;
 
 use std::ffi::{CStr, c_int, c_void};
@@ -33,15 +40,10 @@ use sys::*;
 
 use crate::connector::{Connector, Quick};
 use crate::decision::Observed;
-use crate::event::{Flags, ObjectKey, RawEvent, RawValue};
+use crate::event::{Flags, ObjectKey, RawEvent, RawValue, is_hard};
 use crate::log::Level;
 use crate::params::ParamValue;
-
-/// Answers of `status()`.
-const STATUS_PENDING: lua_Integer = 0;
-const STATUS_ACKNOWLEDGED: lua_Integer = 1;
-const STATUS_NEED_DETAILS: lua_Integer = 2;
-const STATUS_NEED_FLAGS: lua_Integer = 3;
+use plan::{Answer, Tree};
 
 /// Upvalues shared by every function of the module.
 const UV_METATABLE: c_int = lua_upvalueindex(1);
@@ -52,15 +54,16 @@ type Entry = unsafe extern "C" fn(*mut lua_State) -> c_int;
 
 const FUNCTIONS: &[(&CStr, Entry)] = &[
     (c"new", l_new),
-    (c"accepts", l_accepts),
+    (c"plan", l_plan),
+    (c"state", l_state),
     (c"status", l_status),
+    (c"event", l_event),
     (c"submit", l_submit),
     (c"flush", l_flush),
     (c"outstanding", l_outstanding),
     (c"log", l_log),
     (c"close", l_close),
     (c"version", l_version),
-    (c"template_fields", l_template_fields),
 ];
 
 // ---------------------------------------------------------------------------------------
@@ -99,6 +102,53 @@ unsafe fn push_str(l: *mut lua_State, s: &str) -> bool {
     unsafe {
         lua_pushlightuserdata(l, &bytes as *const &[u8] as *mut c_void);
         protected(l, t_push_bytes, 1, 1)
+    }
+}
+
+unsafe extern "C" fn t_push_tree(l: *mut lua_State) -> c_int {
+    // SAFETY: argument 1 is a light userdata pointing at a live `Tree` of the caller; its
+    // frames hold borrows only (nothing to drop if a Lua error leaves them).
+    unsafe {
+        let tree = &*(lua_touserdata(l, 1) as *const Tree);
+        push_tree(l, tree);
+    }
+    1
+}
+
+/// Pushes `tree` (under `protected`: may raise an out-of-memory error).
+unsafe fn push_tree(l: *mut lua_State, tree: &Tree) {
+    // SAFETY: each level uses 2 stack slots, checked; a table being filled is at -2 when its
+    // value is at -1.
+    unsafe {
+        lua_checkstack(l, 4);
+        match tree {
+            Tree::Int(i) => lua_pushinteger(l, *i),
+            Tree::Bool(b) => lua_pushboolean(l, *b as c_int),
+            Tree::Str(s) => {
+                lua_pushlstring(l, s.as_ptr().cast(), s.len());
+            }
+            Tree::List(items) => {
+                lua_createtable(l, items.len() as c_int, 0);
+                for (i, item) in items.iter().enumerate() {
+                    push_tree(l, item);
+                    lua_rawseti(l, -2, i as lua_Integer + 1);
+                }
+            }
+            Tree::Record(fields) => {
+                lua_createtable(l, 0, fields.len() as c_int);
+                for (name, value) in fields {
+                    push_tree(l, value);
+                    lua_setfield(l, -2, name.as_ptr());
+                }
+            }
+            Tree::ByInt(entries) => {
+                lua_createtable(l, 0, entries.len() as c_int);
+                for (key, value) in entries {
+                    push_tree(l, value);
+                    lua_rawseti(l, -2, *key);
+                }
+            }
+        }
     }
 }
 
@@ -403,18 +453,6 @@ unsafe fn int_arg(l: *mut lua_State, idx: c_int) -> Option<i64> {
     }
 }
 
-/// A flag given as a boolean or a number (0 = false).
-unsafe fn flag_arg(l: *mut lua_State, idx: c_int) -> bool {
-    // SAFETY: non-raising reads.
-    unsafe {
-        match lua_type(l, idx) {
-            LUA_TNUMBER => int_arg(l, idx).unwrap_or(0) != 0,
-            LUA_TBOOLEAN => lua_toboolean(l, idx) != 0,
-            _ => false,
-        }
-    }
-}
-
 unsafe fn value_at(l: *mut lua_State, idx: c_int) -> Option<RawValue> {
     // SAFETY: type-checked reads only; nested tables are walked with lua_next.
     unsafe {
@@ -433,7 +471,7 @@ unsafe fn value_at(l: *mut lua_State, idx: c_int) -> Option<RawValue> {
                 let mut names = Vec::new();
                 lua_pushnil(l);
                 while lua_next(l, t) != 0 {
-                    if let Some(s) = string_at(l, -1) {
+                    if let Some(s) = string_at(l, -1).or_else(|| group_name_at(l, -1)) {
                         names.push(s);
                     }
                     lua_settop(l, -2);
@@ -442,6 +480,28 @@ unsafe fn value_at(l: *mut lua_State, idx: c_int) -> Option<RawValue> {
             }
             _ => None,
         }
+    }
+}
+
+/// The `group_name` of a `broker_cache` group (a table `{group_id, group_name}`) at `idx`,
+/// read raw (no metamethod runs).
+unsafe fn group_name_at(l: *mut lua_State, idx: c_int) -> Option<String> {
+    // SAFETY: lua_next over a table (raw, never raises on keys it gave); string keys and
+    // values read with string_at only.
+    unsafe {
+        if lua_type(l, idx) != LUA_TTABLE || lua_checkstack(l, 3) == 0 {
+            return None;
+        }
+        let t = abs_index(l, idx);
+        let mut name = None;
+        lua_pushnil(l);
+        while lua_next(l, t) != 0 {
+            if name.is_none() && string_at(l, -2).as_deref() == Some("group_name") {
+                name = string_at(l, -1);
+            }
+            lua_settop(l, -2);
+        }
+        name
     }
 }
 
@@ -526,75 +586,146 @@ unsafe extern "C" fn l_new(l: *mut lua_State) -> c_int {
     }
 }
 
-unsafe extern "C" fn l_accepts(l: *mut lua_State) -> c_int {
+unsafe extern "C" fn l_plan(l: *mut lua_State) -> c_int {
     // SAFETY: entry point called by Lua.
     unsafe {
         guarded(l, || match connector(l) {
             Ok(c) => {
-                let (cat, elem) = (int_arg(l, 2).unwrap_or(-1), int_arg(l, 3).unwrap_or(-1));
-                let ok = (0..=0xffff).contains(&cat)
-                    && (0..=0xffff).contains(&elem)
-                    && c.accepts(cat as u32, elem as u32);
-                lua_pushboolean(l, ok as c_int);
-                1
+                let tree = plan::plan(c);
+                lua_settop(l, 1);
+                lua_pushlightuserdata(l, &tree as *const Tree as *mut c_void);
+                if protected(l, t_push_tree, 1, 1) {
+                    1
+                } else {
+                    nil_msg(l, "centreon_pagerduty.plan: out of memory")
+                }
             }
             Err(m) => nil_msg(l, m),
         })
     }
 }
 
-unsafe extern "C" fn l_status(l: *mut lua_State) -> c_int {
-    // SAFETY: entry point called by Lua (Broker's hot path: reads numbers, no allocation).
+/// `(category, element)` of the `_type` at `idx`, if it is one.
+unsafe fn type_arg(l: *mut lua_State, idx: c_int) -> Option<(u32, u32)> {
+    // SAFETY: as int_arg.
+    unsafe { int_arg(l, idx) }
+        .filter(|t| (0..=0xffff_ffff).contains(t))
+        .map(|t| ((t >> 16) as u32, (t & 0xffff) as u32))
+}
+
+/// The object of a status: the host id at `idx` (positive), the service id after it (absent: 0).
+unsafe fn key_arg(l: *mut lua_State, idx: c_int) -> Option<ObjectKey> {
+    // SAFETY: as int_arg.
     unsafe {
-        guarded(l, || match connector(l) {
-            Ok(c) => {
-                // 7 arguments at most without the state type and flags (`unseen` 7th), 10 or
-                // 11 with them (`unseen` 11th)
-                let full = lua_gettop(l) > 7;
-                c.count_answered_by_script(unseen_arg(l, if full { 11 } else { 7 }));
-                let answer = match (int_arg(l, 2), int_arg(l, 3), int_arg(l, 4)) {
-                    (Some(cat), Some(elem), Some(host_id))
-                        if host_id > 0
-                            && (0..=0xffff).contains(&cat)
-                            && (0..=0xffff).contains(&elem) =>
-                    {
-                        let key = ObjectKey {
-                            host_id: host_id as u64,
-                            service_id: int_arg(l, 5).unwrap_or(0).max(0) as u64,
-                        };
-                        let state = int_arg(l, 6).unwrap_or(-1);
-                        if !full {
-                            c.quick_state(cat as u32, elem as u32, key, state)
-                        } else {
-                            let hard = int_arg(l, 7).unwrap_or(1) == 1;
-                            let flags = Flags {
-                                acknowledged: flag_arg(l, 8),
-                                in_downtime: int_arg(l, 9).unwrap_or(0) > 0,
-                                flapping: flag_arg(l, 10),
-                            };
-                            c.quick_status(
-                                cat as u32,
-                                elem as u32,
-                                key,
-                                Observed { state, hard, flags },
-                            )
+        let host_id = int_arg(l, idx).filter(|h| *h > 0)?;
+        Some(ObjectKey {
+            host_id: host_id as u64,
+            service_id: int_arg(l, idx + 1).unwrap_or(0).max(0) as u64,
+        })
+    }
+}
+
+/// Pushes the answer of a fast-path question (or the error of a bad handle).
+unsafe fn answer(l: *mut lua_State, q: Result<Quick, &str>) -> c_int {
+    // SAFETY: pushing an integer never raises.
+    unsafe {
+        match q {
+            Ok(q) => {
+                lua_pushinteger(l, Answer::of(q) as lua_Integer);
+                1
+            }
+            Err(m) => nil_msg(l, m),
+        }
+    }
+}
+
+unsafe extern "C" fn l_state(l: *mut lua_State) -> c_int {
+    // SAFETY: entry point called by Lua (Broker's hot path: reads numbers, no allocation).
+    // Arguments: h, t, host_id, service_id, state, unseen.
+    unsafe {
+        guarded(l, || {
+            let q = connector(l).map(|c| {
+                c.count_answered_by_script(unseen_arg(l, 6));
+                match (type_arg(l, 2), key_arg(l, 3)) {
+                    (Some((cat, elem)), Some(key)) => {
+                        let q = c.quick_state(cat, elem, key, int_arg(l, 5).unwrap_or(-1));
+                        // the bridge keeps the object by its ids: integers only
+                        let keyed = lua_isinteger(l, 3) != 0 && lua_isinteger(l, 4) != 0;
+                        match q {
+                            Quick::StaysOk(v) if !keyed => Quick::Done(v),
+                            q => q,
                         }
                     }
                     // let submit() report what is wrong with the event
                     _ => Quick::NeedDetails,
-                };
-                lua_pushinteger(
-                    l,
-                    match answer {
-                        Quick::Done(true) => STATUS_ACKNOWLEDGED,
-                        Quick::Done(false) => STATUS_PENDING,
-                        Quick::NeedDetails => STATUS_NEED_DETAILS,
-                        Quick::NeedFlags => STATUS_NEED_FLAGS,
-                    },
-                );
-                1
-            }
-            Err(m) => nil_msg(l, m),
+                }
+            });
+            answer(l, q)
+        })
+    }
+}
+
+/// The flag at `idx` as Broker gives it: a boolean or a number (0 = false); absent: `None`.
+unsafe fn flag_arg(l: *mut lua_State, idx: c_int) -> Option<bool> {
+    // SAFETY: non-raising reads.
+    unsafe {
+        match lua_type(l, idx) {
+            LUA_TNUMBER => Some(int_arg(l, idx).unwrap_or(0) != 0),
+            LUA_TBOOLEAN => Some(lua_toboolean(l, idx) != 0),
+            _ => None,
+        }
+    }
+}
+
+unsafe extern "C" fn l_status(l: *mut lua_State) -> c_int {
+    // SAFETY: entry point called by Lua (Broker's hot path: reads numbers, no allocation).
+    // Arguments: h, t, host_id, service_id, state, state_type, acknowledgement,
+    // downtime_depth, flapping, unseen.
+    unsafe {
+        guarded(l, || {
+            let q = connector(l).map(|c| {
+                c.count_answered_by_script(unseen_arg(l, 10));
+                match (type_arg(l, 2), key_arg(l, 3)) {
+                    (Some((cat, elem)), Some(key)) => {
+                        // the acknowledgement as its BBDO version carries it: BBDO 2's boolean
+                        // acknowledged, BBDO 3's acknowledgement_type
+                        let (acknowledged, acknowledgement_type) = match lua_type(l, 7) {
+                            LUA_TBOOLEAN => (flag_arg(l, 7), None),
+                            _ => (None, int_arg(l, 7)),
+                        };
+                        let flags = Flags::normalise(
+                            acknowledged,
+                            acknowledgement_type,
+                            int_arg(l, 8),
+                            flag_arg(l, 9),
+                        );
+                        let observed = Observed {
+                            state: int_arg(l, 5).unwrap_or(-1),
+                            hard: is_hard(int_arg(l, 6)),
+                            flags,
+                        };
+                        c.quick_status(cat, elem, key, observed)
+                    }
+                    _ => Quick::NeedDetails,
+                }
+            });
+            answer(l, q)
+        })
+    }
+}
+
+unsafe extern "C" fn l_event(l: *mut lua_State) -> c_int {
+    // SAFETY: entry point called by Lua. Arguments: h, t, unseen.
+    unsafe {
+        guarded(l, || {
+            let q = connector(l).map(|c| {
+                c.count_answered_by_script(unseen_arg(l, 3));
+                match type_arg(l, 2) {
+                    Some((cat, elem)) => c.quick_event(cat, elem),
+                    None => Quick::Done(c.verdict()),
+                }
+            });
+            answer(l, q)
         })
     }
 }
@@ -689,21 +820,4 @@ unsafe extern "C" fn l_gc(l: *mut lua_State) -> c_int {
 unsafe extern "C" fn l_version(l: *mut lua_State) -> c_int {
     // SAFETY: entry point called by Lua.
     unsafe { guarded(l, || if push_str(l, crate::VERSION) { 1 } else { 0 }) }
-}
-
-unsafe extern "C" fn l_template_fields(l: *mut lua_State) -> c_int {
-    // SAFETY: entry point called by Lua.
-    unsafe {
-        guarded(l, || match connector(l) {
-            Ok(c) => match c.template_fields() {
-                Some(fields) if push_str(l, &fields) => 1,
-                Some(_) => nil_msg(l, "centreon_pagerduty.template_fields: out of memory"),
-                None => {
-                    lua_pushnil(l);
-                    1
-                }
-            },
-            Err(m) => nil_msg(l, m),
-        })
-    }
 }

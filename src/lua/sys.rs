@@ -110,6 +110,7 @@ lua_api! {
     fn lua_pushcclosure(l: *mut lua_State, f: lua_CFunction, n: c_int);
     fn lua_createtable(l: *mut lua_State, narr: c_int, nrec: c_int);
     fn lua_setfield(l: *mut lua_State, idx: c_int, k: *const c_char);
+    fn lua_rawseti(l: *mut lua_State, idx: c_int, n: lua_Integer);
     fn lua_getfield(l: *mut lua_State, idx: c_int, k: *const c_char) -> c_int;
     fn lua_getglobal(l: *mut lua_State, name: *const c_char) -> c_int;
     fn lua_next(l: *mut lua_State, idx: c_int) -> c_int;

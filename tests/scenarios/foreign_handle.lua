@@ -11,13 +11,14 @@ local h = assert(pd.new {
 C.eq(getmetatable(h), "locked", "the handles' metatable is locked")
 local mt = debug.getmetatable(h)
 local calls = {
-  accepts = function(u) return pd.accepts(u, 1, 24) end,
-  status = function(u) return pd.status(u, 1, 24, 12, 34, 2, 1, 0, 0, 0) end,
+  plan = function(u) return pd.plan(u) end,
+  state = function(u) return pd.state(u, 65560, 12, 34, 0, 0) end,
+  status = function(u) return pd.status(u, 65560, 12, 34, 2, 1, false, 0, false, 0) end,
+  event = function(u) return pd.event(u, 65537, 0) end,
   submit = function(u) return pd.submit(u, { host_id = 12, service_id = 34, state = 2 }) end,
   flush = function(u) return pd.flush(u) end,
   outstanding = function(u) return pd.outstanding(u) end,
   log = function(u) return pd.log(u, 0, "not a handle") end,
-  template_fields = function(u) return pd.template_fields(u) end,
   close = function(u) return pd.close(u) end,
   gc = function(u) return mt.__gc(u) end,
 }

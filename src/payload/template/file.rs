@@ -9,7 +9,7 @@ use super::fields::{For, HOST_IDENTITY, SERVICE_IDENTITY};
 use super::macros::{Macro, Piece, Source, pieces};
 use super::{Loaded, Templates};
 use crate::event::Bbdo;
-use crate::event::options::{KNOWN_CATEGORIES, KNOWN_ELEMENTS};
+use crate::event::{EventType, KNOWN_CATEGORIES, KNOWN_ELEMENTS};
 use crate::files::ReadError;
 use crate::payload::Severity;
 use crate::payload::output::OutputOptions;
@@ -226,11 +226,7 @@ fn unused_key(key: &str) -> Result<String, TemplateError> {
     // `^(%w+)_(.*)`, as sc_params reads the keys.
     let known = key.split_once('_').is_some_and(|(cat, el)| {
         KNOWN_CATEGORIES.contains(&cat)
-            && (KNOWN_ELEMENTS.contains(&el)
-                || matches!(
-                    el,
-                    "host_status" | "service_status" | "acknowledgement" | "downtime"
-                ))
+            && (KNOWN_ELEMENTS.contains(&el) || EventType::is_documented_name(el))
     });
     if known {
         Ok(format!(

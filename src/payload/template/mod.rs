@@ -25,7 +25,7 @@ mod render;
 mod value;
 
 use crate::event::{
-    Bbdo, CATEGORY_NEB, Context, EventClass, Kind, ObjectKey, RawValue, StatusEvent,
+    Bbdo, CATEGORY_NEB, Context, EventType, Kind, ObjectKey, RawValue, StatusEvent,
 };
 use crate::payload::output::OutputOptions;
 use crate::payload::{self, Action, Outgoing};
@@ -154,7 +154,7 @@ impl Templates {
 }
 
 /// The BBDO version of the event a context was captured from (its `element`), as
-/// [`EventClass`] classifies it; BBDO 2 when it does not say.
+/// [`EventType`] gives it; BBDO 2 when it does not say.
 fn bbdo_of(ctx: &Context) -> Bbdo {
     let int = |name: &str| {
         ctx.template_fields
@@ -166,16 +166,8 @@ fn bbdo_of(ctx: &Context) -> Bbdo {
             })
     };
     let el = int("element").or_else(|| int("_type").map(|t| t & 0xffff));
-    // NOTE(issue 32): when event/ gives a class its BBDO version, this match goes there.
-    match el.and_then(|e| EventClass::of(CATEGORY_NEB, e as u32)) {
-        Some(
-            EventClass::Status(_, bbdo)
-            | EventClass::Acknowledgement(bbdo)
-            | EventClass::Downtime(bbdo),
-        ) => bbdo,
-        Some(EventClass::Adaptive(_)) => Bbdo::V3,
-        None => Bbdo::V2,
-    }
+    el.and_then(|e| EventType::of(CATEGORY_NEB, e as u32))
+        .map_or(Bbdo::V2, EventType::bbdo)
 }
 
 fn set_dedup_key(out: &mut Outgoing, key: String) {
