@@ -34,10 +34,11 @@ use std::time::{Duration, Instant};
 
 use centreon_pagerduty::config::{Config, Secret};
 use centreon_pagerduty::connector::Connector;
+use centreon_pagerduty::decision::Action;
 use centreon_pagerduty::event::{Event, ObjectKey, RawEvent, StatusEvent};
 use centreon_pagerduty::log::{Level, Sink};
+use centreon_pagerduty::payload;
 use centreon_pagerduty::payload::template::Templates;
-use centreon_pagerduty::payload::{self, Action};
 use pd_standin::{Answer, Request, Standin};
 use rusqlite::{Connection, params};
 use serde_json::{Value, json};

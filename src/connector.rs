@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use crate::config::{Config, ConfigError, ParamValue, Warning};
+use crate::decision::Action;
 use crate::decision::{Memory, Observed, Outcome, Source, Step};
 use crate::delivery::{Body, Delivery, NewEvent, Transport};
 use crate::event::{
@@ -11,7 +12,7 @@ use crate::event::{
 use crate::http::send::Sender;
 use crate::log::{Level, Sink};
 use crate::outbox::{Outbox, OutboxError};
-use crate::payload::{self, Action, Note, Outgoing};
+use crate::payload::{self, Note, Outgoing};
 
 /// Answer of the fast path for a status event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -292,8 +292,8 @@ fn full_disk_gives_one_log_line_keeps_events_and_recovers() {
 /// An outbox holding one pending event, closed (no WAL left), and its lock file, which any
 /// user may open (as one left by an earlier run).
 fn outbox_with_one_event(path: &std::path::Path) {
+    use centreon_pagerduty::decision::Action;
     use centreon_pagerduty::outbox::{Outbox, Stored};
-    use centreon_pagerduty::payload::Action;
     let (mut o, _) = Outbox::open(path).unwrap();
     let mut b = o.batch().unwrap();
     let ev = Stored {

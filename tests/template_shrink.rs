@@ -4,10 +4,11 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
 use centreon_pagerduty::config::{Config, ParamValue, Secret};
+use centreon_pagerduty::decision::Action;
 use centreon_pagerduty::event::{Event, RawEvent, StatusEvent};
 use centreon_pagerduty::log::{Level, Sink};
 use centreon_pagerduty::payload::template::Templates;
-use centreon_pagerduty::payload::{self, Action, MAX_BODY, Outgoing, TRUNCATION_MARKER};
+use centreon_pagerduty::payload::{self, MAX_BODY, Outgoing, TRUNCATION_MARKER};
 use serde_json::{Map, Value, json};
 
 /// Counts the bytes this thread asks the allocator for (allocations and reallocations).

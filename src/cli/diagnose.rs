@@ -5,10 +5,11 @@ use serde_json::Map;
 use super::options::{self, Network, Routing};
 use super::{EXIT_FAILED, EXIT_OK, Stop, key};
 use crate::config::Config;
+use crate::decision::Action;
 use crate::http::send::{AgentError, Failure, Reply, Sender};
 use crate::http::verdict::{self, Verdict};
 use crate::payload::Severity;
-use crate::payload::{self, Action, Custom};
+use crate::payload::{self, Custom};
 
 const US: &str = "https://events.pagerduty.com/v2/enqueue";
 const EU: &str = "https://events.eu.pagerduty.com/v2/enqueue";

@@ -11,8 +11,9 @@ use serde_json::Map;
 
 use super::send::{self, Sending};
 use super::{Stop, key};
+use crate::decision::Action;
+use crate::payload::Custom;
 use crate::payload::Severity;
-use crate::payload::{Action, Custom};
 use crate::timefmt::{self, Zone};
 
 /// A Pandora FMS alert, with Pandora's positional arguments

@@ -5,8 +5,9 @@ use serde_json::Map;
 use super::options::{self, Delivery, Network, Routing};
 use super::spool::{self, Session};
 use super::{EXIT_OK, Stop, key};
+use crate::decision::Action;
 use crate::payload::Severity;
-use crate::payload::{self, Action, Custom};
+use crate::payload::{self, Custom};
 
 /// Any event (trigger, acknowledge, resolve) from options
 ///

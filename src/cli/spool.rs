@@ -717,8 +717,9 @@ pub(crate) fn report_one(what: &str, dir: &Path, wait: Duration, o: &Outcome) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::decision::Action;
     use crate::payload::Severity;
-    use crate::payload::{Action, Custom, custom_event};
+    use crate::payload::{Custom, custom_event};
 
     fn session(dir: &Path, key: &Key, params: Value) -> Session {
         let Value::Object(params) = params else {

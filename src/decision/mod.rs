@@ -30,8 +30,6 @@ use std::sync::Arc;
 
 use crate::decision::seen::Seen;
 use crate::event::{AdaptiveEvent, Context, Flags, Kind, Names, ObjectKey, StatusEvent};
-use crate::outbox::{LastStatus, ObjectState};
-use crate::payload::Action;
 use filter::Rejection;
 pub use options::{DecisionOptions, DowntimeAction};
 
@@ -50,6 +48,30 @@ impl Observed {
             state: ev.state,
             hard: ev.hard,
             flags: ev.flags,
+        }
+    }
+}
+
+/// What is sent about an object: PagerDuty's `event_action`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Action {
+    Trigger,
+    Acknowledge,
+    Resolve,
+}
+
+impl serde::Serialize for Action {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Trigger => "trigger",
+            Action::Acknowledge => "acknowledge",
+            Action::Resolve => "resolve",
         }
     }
 }
@@ -81,30 +103,18 @@ impl Handled {
     }
 }
 
-/// The outbox keeps what the decision handled: stored and restored field by field.
-impl From<Handled> for LastStatus {
-    fn from(h: Handled) -> Self {
-        let Observed { state, hard, flags } = h.observed;
-        LastStatus {
-            at: h.at,
-            state,
-            hard,
-            flags,
-        }
-    }
-}
-
-impl From<LastStatus> for Handled {
-    fn from(l: LastStatus) -> Self {
-        Handled {
-            at: l.at,
-            observed: Observed {
-                state: l.state,
-                hard: l.hard,
-                flags: l.flags,
-            },
-        }
-    }
+/// The incident state of an object as the outbox persists it: what [`Memory::restore`] reads
+/// back at start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectState {
+    pub key: ObjectKey,
+    /// `Some(state)` when an incident is open.
+    pub open_state: Option<i64>,
+    pub acknowledged: bool,
+    /// Its names as Broker's cache last gave them (`None`: never known).
+    pub names: Option<Arc<Names>>,
+    /// The last status with a check time handled for the object.
+    pub last: Option<Handled>,
 }
 
 /// The incident we believe PagerDuty holds for an object.
@@ -324,7 +334,7 @@ impl Memory {
             };
             let mut entry = Entry::unseen(incident);
             entry.names = s.names;
-            entry.last = s.last.map(Handled::from);
+            entry.last = s.last;
             self.objects.insert(s.key, entry);
         }
     }
@@ -368,7 +378,7 @@ impl Memory {
             open_state,
             acknowledged,
             names: entry.and_then(|e| e.names.clone()),
-            last: entry.and_then(|e| e.last).map(LastStatus::from),
+            last: entry.and_then(|e| e.last),
         }
     }
 

@@ -8,8 +8,9 @@ use std::time::Instant;
 use super::committer::{Blocked, Committer, MAX_BATCH, READY_MAX};
 use super::queue::{Msg, Queue, release};
 use super::{Body, LANES, NewEvent, lane_of};
+use crate::decision::ObjectState;
 use crate::event::StatusEvent;
-use crate::outbox::{ObjectState, OutboxError, Stored};
+use crate::outbox::{OutboxError, Stored};
 use crate::payload;
 use crate::payload::PayloadOptions;
 

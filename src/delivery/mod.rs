@@ -50,11 +50,12 @@ use std::sync::mpsc::{self, Sender as Channel};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::decision::Action;
+use crate::decision::ObjectState;
 use crate::event::StatusEvent;
 use crate::http::send::Sender;
 use crate::log::Sink;
-use crate::outbox::{ObjectState, Outbox, OutboxError, Stored};
-use crate::payload::Action;
+use crate::outbox::{Outbox, OutboxError, Stored};
 use crate::stats::Counters;
 use committer::{BURST_EVENTS, Committer, MAX_BATCH};
 use lane::run_lane;

@@ -13,9 +13,10 @@ use super::queue::{Msg, Shared, release};
 use super::throttle::{Throttle, Turn};
 use super::*;
 use crate::config::{Config, ParamValue, Secret};
+use crate::decision::Action;
 use crate::event::ObjectKey;
 use crate::log::{Level, Sink};
-use crate::payload::{self, Action, Outgoing};
+use crate::payload::{self, Outgoing};
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)

@@ -26,7 +26,6 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OpenFlags};
 
 pub use error::{Damage, OpenFailure, OutboxError, ReadFailure};
-pub use objects::{LastStatus, ObjectState};
 pub(crate) use pending::Fetched;
 pub use pending::{Inserted, Stored};
 pub(crate) use read_only::{ReadOnly, RejectedRow, Summary};

@@ -1,56 +1,33 @@
-//! Per-object state: the open incident, the names Broker's cache gave, the last status handled.
+//! Per-object state as stored: the open incident, the names Broker's cache gave, the last status handled.
 
 use std::sync::Arc;
 
 use rusqlite::params;
 
 use super::{Batch, Outbox, OutboxError};
+use crate::decision::{Handled, ObjectState, Observed};
 use crate::event::{Flags, Names, ObjectKey};
-
-/// The incident state of an object, as persisted.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ObjectState {
-    pub key: ObjectKey,
-    /// `Some(state)` when an incident is open.
-    pub open_state: Option<i64>,
-    pub acknowledged: bool,
-    /// Its names as Broker's cache last gave them (`None`: never known).
-    pub names: Option<Arc<Names>>,
-    /// The last status with a check time handled for the object.
-    pub last: Option<LastStatus>,
-}
 
 fn group_list(json: Option<String>) -> Vec<String> {
     json.and_then(|j| serde_json::from_str(&j).ok())
         .unwrap_or_default()
 }
 
-/// The last status with a check time handled for an object, as stored (`last_check`,
-/// `last_state`, `last_flags`): what the decision compares a replayed status with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LastStatus {
-    /// Its check time (Unix seconds).
-    pub at: i64,
-    pub state: i64,
-    /// HARD state type.
-    pub hard: bool,
-    pub flags: Flags,
+/// `last_flags`: the state type and flags of the last status handled, as bits.
+fn bits(h: &Handled) -> i64 {
+    let Observed { hard, flags, .. } = h.observed;
+    hard as i64
+        | (flags.acknowledged as i64) << 1
+        | (flags.in_downtime as i64) << 2
+        | (flags.flapping as i64) << 3
 }
 
-impl LastStatus {
-    /// `last_flags`: the state type and flags as bits.
-    fn bits(&self) -> i64 {
-        self.hard as i64
-            | (self.flags.acknowledged as i64) << 1
-            | (self.flags.in_downtime as i64) << 2
-            | (self.flags.flapping as i64) << 3
-    }
-
-    /// The columns read back (`None` when a status had no check time).
-    fn of_columns(at: Option<i64>, state: Option<i64>, bits: Option<i64>) -> Option<LastStatus> {
-        let (at, state, bits) = (at?, state?, bits?);
-        Some(LastStatus {
-            at,
+/// The last status handled, from its columns (`None` when a status had no check time).
+fn handled_of_columns(at: Option<i64>, state: Option<i64>, bits: Option<i64>) -> Option<Handled> {
+    let (at, state, bits) = (at?, state?, bits?);
+    Some(Handled {
+        at,
+        observed: Observed {
             state,
             hard: bits & 1 != 0,
             flags: Flags {
@@ -58,8 +35,8 @@ impl LastStatus {
                 in_downtime: bits & 4 != 0,
                 flapping: bits & 8 != 0,
             },
-        })
-    }
+        },
+    })
 }
 
 impl Outbox {
@@ -89,7 +66,7 @@ impl Outbox {
                 open_state: r.get(2)?,
                 acknowledged: r.get::<_, i64>(3)? != 0,
                 names: names.host_name.is_some().then(|| Arc::new(names)),
-                last: LastStatus::of_columns(r.get(12)?, r.get(13)?, r.get(14)?),
+                last: handled_of_columns(r.get(12)?, r.get(13)?, r.get(14)?),
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -130,8 +107,8 @@ impl Batch<'_> {
                 n.map(|n| serde_json::to_string(&n.servicegroups).unwrap_or_default()),
                 n.and_then(|n| n.service_severity),
                 s.last.map(|h| h.at),
-                s.last.map(|h| h.state),
-                s.last.map(|h| h.bits()),
+                s.last.map(|h| h.observed.state),
+                s.last.as_ref().map(bits),
             ])?;
         Ok(())
     }

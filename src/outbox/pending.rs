@@ -3,7 +3,8 @@
 use rusqlite::{OptionalExtension, params};
 
 use super::{Batch, Outbox, OutboxError, Reader, now_ms};
-use crate::payload::{Action, Outgoing};
+use crate::decision::Action;
+use crate::payload::Outgoing;
 
 /// committer (off Broker's thread); an event built on Broker's thread (acknowledgements,
 /// templates) is serialised there, so that the committer frees a handful of allocations

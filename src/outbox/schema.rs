@@ -23,7 +23,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
      ALTER TABLE outbox ADD COLUMN last_error TEXT;
      ALTER TABLE outbox ADD COLUMN last_attempt INTEGER;    -- Unix milliseconds
      ALTER TABLE rejected ADD COLUMN attempts INTEGER;",
-    // 4: the last status handled per object (LastStatus): NULL when none had a time
+    // 4: the last status handled per object (decision::Handled): NULL when none had a time
     "ALTER TABLE objects ADD COLUMN last_check INTEGER;
      ALTER TABLE objects ADD COLUMN last_state INTEGER;
      ALTER TABLE objects ADD COLUMN last_flags INTEGER;",

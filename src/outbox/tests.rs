@@ -6,8 +6,9 @@ use std::sync::Arc;
 use super::open::APPLICATION_ID;
 use super::schema::{SCHEMA, SCHEMA_VERSION};
 use super::*;
+use crate::decision::{Action, Handled, ObjectState, Observed};
 use crate::event::{Flags, Names, ObjectKey};
-use crate::payload::{Action, Outgoing};
+use crate::payload::Outgoing;
 
 fn out(key: &str, action: Action, summary: &str) -> Stored {
     let mut body = serde_json::Map::new();
@@ -53,14 +54,16 @@ fn rows_survive_reopen_in_order() {
             open_state: Some(2),
             acknowledged: false,
             names: None,
-            last: Some(LastStatus {
+            last: Some(Handled {
                 at: 1_700_000_000,
-                state: 2,
-                hard: true,
-                flags: Flags {
-                    acknowledged: false,
-                    in_downtime: true,
-                    flapping: false,
+                observed: Observed {
+                    state: 2,
+                    hard: true,
+                    flags: Flags {
+                        acknowledged: false,
+                        in_downtime: true,
+                        flapping: false,
+                    },
                 },
             }),
         })
@@ -80,8 +83,8 @@ fn rows_survive_reopen_in_order() {
     assert_eq!(object.open_state, Some(2));
     let last = object.last.unwrap();
     assert_eq!(last.at, 1_700_000_000);
-    assert!(last.hard && last.flags.in_downtime);
-    assert!(!last.flags.acknowledged && !last.flags.flapping);
+    assert!(last.observed.hard && last.observed.flags.in_downtime);
+    assert!(!last.observed.flags.acknowledged && !last.observed.flags.flapping);
     // rows of an earlier run followed by a resolve of their key, and a resolve followed
     // by newer rows, are not sent again: delivered before a kill -9, they would open an
     // incident anew

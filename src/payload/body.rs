@@ -9,8 +9,8 @@ use std::borrow::Cow;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
-use super::Action;
 use super::fit::{BODY_BUDGET, json_len, shrink};
+use crate::decision::Action;
 use crate::payload::Severity;
 
 /// An alert event (`/v2/enqueue`) without its `routing_key` (added when it is sent).

@@ -20,6 +20,7 @@ use serde_json::{Map, Value};
 
 pub use options::{PayloadOptions, Severity, SeverityMap};
 
+use crate::decision::Action;
 use crate::event::{Context, Kind, ObjectKey, StatusEvent};
 use crate::params::Secret;
 use crate::timefmt;
@@ -31,30 +32,6 @@ pub(crate) use fit::{
     json_len, truncate_chars,
 };
 pub use fit::{MAX_BODY, TRUNCATION_MARKER};
-
-/// `event_action`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Action {
-    Trigger,
-    Acknowledge,
-    Resolve,
-}
-
-impl serde::Serialize for Action {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-
-impl Action {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Action::Trigger => "trigger",
-            Action::Acknowledge => "acknowledge",
-            Action::Resolve => "resolve",
-        }
-    }
-}
 
 /// An event ready to send, without its routing key.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,6 +1,6 @@
 use super::*;
 use crate::config::{Config, ParamValue};
-use crate::payload::Action;
+use crate::decision::Action;
 
 const KEY: &str = "R0ut1ngKeyABCDEFGHIJKLMNOPQRSTUV";
 

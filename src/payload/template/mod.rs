@@ -24,11 +24,12 @@ mod needs;
 mod render;
 mod value;
 
+use crate::decision::Action;
 use crate::event::{
     Bbdo, CATEGORY_NEB, Context, EventType, Kind, ObjectKey, RawValue, StatusEvent,
 };
 use crate::payload::output::OutputOptions;
-use crate::payload::{self, Action, Outgoing};
+use crate::payload::{self, Outgoing};
 use fields::For;
 pub use file::TemplateError;
 use file::{SLOTS, Template};

@@ -7,8 +7,9 @@ use serde_json::{Map, Value};
 use super::file::{Node, Template};
 use super::macros::{Macro, Piece};
 use super::value::{Scope, Val};
+use crate::decision::Action;
 use crate::payload::Severity;
-use crate::payload::{self, Action, Outgoing};
+use crate::payload::{self, Outgoing};
 use crate::timefmt;
 
 /// A macro's value, resolved once per event: its text among text and that text's length in
