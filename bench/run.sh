@@ -69,7 +69,7 @@ if [ -n "${REAL_BROKER:-}" ]; then
     lua-bridge/pagerduty.lua "$n" "$rounds" F=bench/real-broker/floor.lua >&2
   python3 bench/real-broker/summarize.py --json "$REAL_OUT/results.jsonl" | tee -a "$RESULTS"
   {
-    echo "## Real Broker (this run)"
+    echo "## Real Broker"
     echo
     echo "cbd 23.10.16 built by \`bench/real-broker/build.sh\` in \`REAL_BROKER\`, run by \`bench/real-broker/perf.sh\`:"
     echo "E is the empty API 2 script, F the floor (\`bench/real-broker/floor.lua\`: the three field reads"
@@ -97,9 +97,15 @@ if [ ${#TINY[@]} -eq 0 ]; then
     echo
     echo "$REPORT"
     # the real Broker's series of this run (REAL_BROKER), each script against its own floor
+    echo
     if [ -f "$TARGET/bench/real-broker.md" ]; then
-      echo
       cat "$TARGET/bench/real-broker.md"
+    else
+      echo "## Real Broker"
+      echo
+      echo "Not measured by this run (\`make bench REAL_BROKER=DIR\`, bench/real-broker/README.md). The"
+      echo "latest figures in a real cbd 23.10.16, its profile and the emulator's calibration against it:"
+      echo "section 15 below."
     fi
     # what was profiled and fixed, with the figures before and after (kept by hand)
     if [ -f bench/HISTORY.md ]; then

@@ -1,17 +1,19 @@
 #!/usr/bin/env python3
 """The emulator's cost model against the real cbd: what one field read, one broker_cache call and
 one filter() call cost Broker's thread, in both, from the same scripts (README.md, "Scripts").
-usage: calibrate.py REAL_RESULTS.jsonl EMULATOR.jsonl [EMULATOR_WITH_MODEL.jsonl]
-  REAL_RESULTS  perf.sh's results.jsonl of a series with E, E0, F, R and C (the real cbd:
+usage: calibrate.py REAL_RESULTS.jsonl[,MORE.jsonl] EMULATOR.jsonl [EMULATOR_WITH_MODEL.jsonl]
+  REAL_RESULTS  perf.sh's results.jsonl files of series with E, E0, F, R, C and S (the real cbd:
                 Broker's Lua output thread CPU / N; 10 ms ticks)
   EMULATOR      emulator.sh's lines (the emulator's main thread CPU / N), without and with the
                 cost model
 Prints a Markdown table, ns per operation (medians over the runs):
-  field read = (R - F) / 87, broker_cache call = (C - F) / 27, filter() call = E - E0,
+  field read = (R - F) / 87, broker_cache call = (C - F) / 27 (the bridge's 9 calls of a
+  state change, 3 times), a call answering nil = (S - F) / 9 (get_severity of an object without
+  a severity: Broker throws and catches), filter() call = E - E0,
 and what the model should add per operation (real - emulator without it)."""
 import json, statistics, sys
 
-real_rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+real_rows = [json.loads(l) for p in sys.argv[1].split(",") for l in open(p) if l.strip()]
 emu_sets = [[json.loads(l) for l in open(p) if l.strip()] for p in sys.argv[2:]]
 
 
@@ -27,7 +29,8 @@ def medians(rows, value):
     return {k: statistics.median(v) for k, v in by.items()}
 
 
-OPS = [("field read", "R", "F", 87), ("broker_cache call", "C", "F", 27), ("filter() call", "E", "E0", 1)]
+OPS = [("field read", "R", "F", 87), ("broker_cache call (the bridge's 9)", "C", "F", 27),
+       ("broker_cache call answering nil (get_severity)", "S", "F", 9), ("filter() call", "E", "E0", 1)]
 
 
 def per_op(m):

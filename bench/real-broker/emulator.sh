@@ -3,8 +3,8 @@
 # emulator (tests/host), as calibrate.py compares them with the real cbd.
 #   bash bench/real-broker/emulator.sh [--lua 5.3|5.4] [--events N] [--rounds R] [--cost SPEC]
 # SPEC is the emulator's cost model (BROKER_HOST_COST, tests/host/broker_host.c): "" (none, the
-# default), cbd-23.10, or read=NS,cache=NS,filter=NS,event=NS. Each round runs E (empty.lua),
-# E0 (nofilter.lua), F (floor.lua), R (reads.lua) and C (cache.lua) once with
+# default), cbd-23.10, or read=NS,cache=NS,miss=NS,filter=NS. Each round runs E (empty.lua),
+# E0 (nofilter.lua), F (floor.lua), R (reads.lua), C (cache.lua) and S (severity.lua) once with
 # bench/writepath.lua's "time" mode (BBDO 3 service statuses, 10,000 services); prints one JSON
 # line per run: {"bench":"calib_emulator","lua":..,"cost":..,"script":..,"events":N,
 # "wall_ns":.., "cpu_ns":..} (cpu_ns: the emulator's main thread, Broker's, 10 ms resolution).
@@ -32,7 +32,7 @@ export BENCH_EVENTS_LUA="$ROOT/tests/host/events.lua" BENCH_WORK="$WORK"
 export BENCH_KEY="BenchRoutingKeyCentreonPagerDut1" BENCH_URL="http://127.0.0.1:9/v2/enqueue"
 D="$ROOT/bench/real-broker"
 for ((r = 1; r <= ROUNDS; r++)); do
-  for s in E=empty.lua E0=nofilter.lua F=floor.lua R=reads.lua C=cache.lua; do
+  for s in E=empty.lua E0=nofilter.lua F=floor.lua R=reads.lua C=cache.lua S=severity.lua; do
     name=${s%%=*}
     res=$(BROKER_HOST_COST="$COST" "$HOST_BIN" bench/writepath.lua time "$D/${s#*=}" "$N" 2>"$WORK/$name.err" \
       | sed -n 's/^RESULT time //p')

@@ -24,13 +24,18 @@ CBD=$W/build-$LUA/broker/cbd MODDIR=$W/modules-$LUA
 [ -x "$CBD" ] && [ -d "$MODDIR" ] || { echo "no $CBD or $MODDIR: run build.sh first" >&2; exit 2; }
 OUT=${OUT:-$W/runs/perf-$(date -u +%Y%m%d-%H%M%S)}
 RPC=${RPC:-$W/pyrpc} RPC_ARGS=()
-if [ ! -f "$RPC/broker_pb2_grpc.py" ] && python3 -c 'import grpc, google.protobuf' 2>/dev/null \
+# a python3 with python3-grpcio for the queue statistics (Debian's, when the first in PATH has not)
+PY=python3 GRPC=0
+for p in python3 /usr/bin/python3; do
+  if "$p" -c 'import grpc, google.protobuf' 2>/dev/null; then PY=$p GRPC=1; break; fi
+done
+if [ ! -f "$RPC/broker_pb2_grpc.py" ] && [ $GRPC = 1 ] \
   && [ -x /usr/bin/grpc_python_plugin ] && [ -f "$W/src/broker/core/src/broker.proto" ]; then
   mkdir -p "$RPC"
   protoc -I"$W/src/broker/core/src" -I"$W/src/common/src" -I/usr/include --python_out="$RPC" \
     --grpc_out="$RPC" --plugin=protoc-gen-grpc=/usr/bin/grpc_python_plugin broker.proto process_stat.proto
 fi
-[ -f "$RPC/broker_pb2_grpc.py" ] && RPC_ARGS=(--rpc "$RPC")
+[ $GRPC = 1 ] && [ -f "$RPC/broker_pb2_grpc.py" ] && RPC_ARGS=(--rpc "$RPC")
 EXTRA=()
 for s in "$@"; do
   name=${s%%=*} path=${s#*=}
@@ -48,7 +53,7 @@ for r in $(seq 1 "$ROUNDS"); do
     name=${s%%=*} path=${s#*=} params=pd; [ "$name" = E ] && params=none
     echo "[$(date -u +%T)] round $r: $name"
     rm -rf "${OUT:?}/$name-$r"
-    python3 "$KIT/run.py" "$name" "$path" "$N" "$OUT/$name-$r" --cbd "$CBD" --moddir "$MODDIR" \
+    "$PY" "$KIT/run.py" "$name" "$path" "$N" "$OUT/$name-$r" --cbd "$CBD" --moddir "$MODDIR" \
       --params $params ${RPC_ARGS[@]+"${RPC_ARGS[@]}"} \
       $([[ " ${PERF_RECORD:-} " == *" $name "* ]] && echo --perf-record "$OUT/$name-$r.perf.data") --port "$PORT" --grpc-port "$GRPC_PORT" --rate "$RATE" --rep "$r" \
       --results "$OUT/results.jsonl" > "$OUT/$name-$r.json" 2>&1 || echo "   run failed: see $OUT/$name-$r.json"
@@ -58,4 +63,4 @@ for r in $(seq 1 "$ROUNDS"); do
   done
 done
 echo
-python3 "$KIT/summarize.py" "$OUT/results.jsonl" | tee "$OUT/summary.md"
+"$PY" "$KIT/summarize.py" "$OUT/results.jsonl" | tee "$OUT/summary.md"

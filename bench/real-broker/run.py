@@ -100,8 +100,12 @@ def sample_queues():
     unacknowledged_events (read by the output, not yet acknowledged) and total_events (in its
     queue). Broker refreshes them at most once a second, at a queue operation."""
     sys.path.insert(0, a.rpc)
-    import grpc, broker_pb2_grpc
-    from google.protobuf import empty_pb2
+    try:
+        import grpc, broker_pb2_grpc
+        from google.protobuf import empty_pb2
+    except ImportError as e:
+        queue["_error"] = str(e)
+        return
     ch = grpc.insecure_channel(f"127.0.0.1:{a.grpc_port}")
     stub = broker_pb2_grpc.BrokerStub(ch)
     while sampling[0]:

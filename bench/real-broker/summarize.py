@@ -22,7 +22,9 @@ as_json = bool(args) and args[0] == "--json"
 if as_json:
     args = args[1:]
 rows = [json.loads(l) for p in args for l in open(p) if l.strip()]
-BROKER = ("cbd", "pool_thread", "proc_failover", "timer_manager")
+# Broker's threads (the gRPC ones answer run.py's statistics requests); the rest are the script's
+BROKER = ("cbd", "pool_thread", "proc_failover", "timer_manager", "grpc", "default-executo",
+          "event_engine", "resolver-execut")
 TICK = 100.0
 MUXER = "PagerDuty"
 
