@@ -56,7 +56,9 @@ demo: deps
 	bash demo/run.sh
 
 ## bench: every benchmark (write path, memory, outbox, delivery, storm, template shrink, outage); writes
-## BENCHMARKS.md and the storm and outage timelines (bench/storm.svg, bench/outage.svg)
+## BENCHMARKS.md and the storm and outage timelines (bench/storm.svg, bench/outage.svg).
+## `make bench REAL_BROKER=DIR` also runs a short series in a real cbd built by
+## bench/real-broker/build.sh in DIR (REAL_N statuses, REAL_ROUNDS rounds; bench/real-broker/README.md)
 bench: deps
 	bash bench/run.sh
 

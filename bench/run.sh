@@ -14,6 +14,11 @@
 #   6.   template: cargo run --release --example bench -- template
 #   7.   recovery: cargo run --release --example bench -- recovery (drain after an outage)
 #   8.   outage:   cargo run --release --example bench -- outage (and its drain)
+#   9.   real Broker (only with REAL_BROKER=DIR, DIR the work dir of a cbd built with
+#        bench/real-broker/build.sh): bench/real-broker/perf.sh, E (empty), F (floor.lua) and O
+#        (the connector), REAL_ROUNDS rounds (default 2) of REAL_N statuses (default 100,000),
+#        unthrottled; its table goes into BENCHMARKS.md as "Real Broker (this run)"
+#        (target/bench/real-broker.md, kept for --report). Without REAL_BROKER nothing of it runs.
 #   The storm and the outage also draw their timelines (examples/bench/timeline.rs):
 #   bench/storm.svg and bench/outage.svg, shown in BENCHMARKS.md (target/bench/ for --tiny).
 set -euo pipefail
@@ -52,6 +57,27 @@ for b in outbox delivery storm template recovery outage; do
   echo "== $b" >&2
   "$BENCH" "$b" "${TINY[@]}" | tee -a "$RESULTS"
 done
+REAL_MD="$TARGET/bench/real-broker${TINY:+-tiny}.md"
+rm -f "$REAL_MD"
+if [ -n "${REAL_BROKER:-}" ]; then
+  echo "== real Broker ($REAL_BROKER)" >&2
+  REAL_OUT="$TARGET/bench/real-broker"
+  rm -rf "$REAL_OUT"
+  n=${REAL_N:-100000} rounds=${REAL_ROUNDS:-2}
+  [ ${#TINY[@]} -eq 0 ] || { n=20000; rounds=1; }
+  OUT="$REAL_OUT" bash bench/real-broker/perf.sh "$REAL_BROKER" "$TARGET/release/libcentreon_pagerduty.so" \
+    lua-bridge/pagerduty.lua "$n" "$rounds" F=bench/real-broker/floor.lua >&2
+  python3 bench/real-broker/summarize.py --json "$REAL_OUT/results.jsonl" | tee -a "$RESULTS"
+  {
+    echo "## Real Broker"
+    echo
+    echo "cbd 23.10.16 built by \`bench/real-broker/build.sh\` in \`REAL_BROKER\`, run by \`bench/real-broker/perf.sh\`:"
+    echo "E is the empty API 2 script, F the floor (\`bench/real-broker/floor.lua\`: the three field reads"
+    echo "the connector must make of an OK status), O the connector; medians (min-max) of $rounds round(s)."
+    echo
+    cat "$REAL_OUT/summary.md"
+  } > "$REAL_MD"
+fi
 fi
 
 REPORT="$("$BENCH" report "$RESULTS")"
@@ -70,6 +96,17 @@ if [ ${#TINY[@]} -eq 0 ]; then
     echo "  several runs. Raw results: one JSON object per line in \`$(realpath --relative-to="$ROOT" "$RESULTS")\`."
     echo
     echo "$REPORT"
+    # the real Broker's series of this run (REAL_BROKER), each script against its own floor
+    echo
+    if [ -f "$TARGET/bench/real-broker.md" ]; then
+      cat "$TARGET/bench/real-broker.md"
+    else
+      echo "## Real Broker"
+      echo
+      echo "Not measured by this run (\`make bench REAL_BROKER=DIR\`, bench/real-broker/README.md). The"
+      echo "latest figures in a real cbd 23.10.16, its profile and the emulator's calibration against it:"
+      echo "section 15 below."
+    fi
     # what was profiled and fixed, with the figures before and after (kept by hand)
     if [ -f bench/HISTORY.md ]; then
       echo

@@ -8,6 +8,10 @@
 #   options: --runs R  --events N  --mem-events N1,N2  --mem-runs K  --lua 5.3|5.4 (repeatable)
 #            --closed-port (do not start pd-standin: events go to a closed port on 127.0.0.1)
 #            --no-memory  --no-time
+#            --cost SPEC (the emulator's cost model, BROKER_HOST_COST in tests/host/README.md:
+#            cbd-23.10, the default since 2026-12-07 (bench/HISTORY.md section 15): what field
+#            reads, broker_cache and filter() calls cost in a real cbd 23.10; none: the emulator's
+#            own costs only, as before)
 #
 # For each Lua version (5.3, 5.4) it times the same BBDO 3 service status events (10,000
 # services on 500 hosts, 1 in 100 a state change; see bench/writepath.lua) handed by the
@@ -22,9 +26,9 @@
 #
 # stdout: one JSON object per line:
 #   {"bench":"write_path","lua":"5.4","script":"baseline"|"bridge","events":N,"ns_per_event":X,"runs":[...],
-#    "waits_per_100k":W}
+#    "waits_per_100k":W,"cost":SPEC}
 #   {"bench":"write_path_summary","lua":"5.4","baseline_ns":M1,"bridge_ns":M2,"added_ns":M2-M1,"ratio":M2/M1,
-#    "baseline_waits_per_100k":W1,"bridge_waits_per_100k":W2}
+#    "baseline_waits_per_100k":W1,"bridge_waits_per_100k":W2,"cost":SPEC}
 # (waits: how often the emulator's main thread, Broker's, was put to sleep during the timed
 # loop, per 100,000 events: voluntary context switches, a lock held by another thread; -1 where
 # /proc/thread-self is missing)
@@ -54,6 +58,7 @@ MEM_EVENTS=1000000,10000000
 MEM_RUNS=1
 LUAS=()
 USE_STANDIN=1
+COST=cbd-23.10
 DO_TIME=1
 DO_MEMORY=1
 while (($#)); do
@@ -65,6 +70,7 @@ while (($#)); do
     --mem-runs) MEM_RUNS=$2; shift ;;
     --lua) LUAS+=("$2"); shift ;;
     --closed-port) USE_STANDIN=0 ;;
+    --cost) COST=$2; shift ;;
     --no-memory) DO_MEMORY=0 ;;
     --no-time) DO_TIME=0 ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
@@ -170,7 +176,7 @@ run_scenario() {
   rm -rf "$work"
   mkdir -p "$work"
   local outf="$work/scenario.out" status=0
-  BENCH_WORK="$work" timeout --foreground -k 5 3600 \
+  BENCH_WORK="$work" BROKER_HOST_COST="${COST/#none/}" timeout --foreground -k 5 3600 \
     "$TARGET/host/broker_host-$v" "$ROOT/bench/writepath.lua" "$mode" "${SCRIPT[$name]}" "$count" \
     >"$outf" 2>"$work/scenario.err" || status=$?
   sed 's/^/    /' "$work/scenario.err" >&2
@@ -216,13 +222,13 @@ if ((DO_TIME)); then
       # shellcheck disable=SC2086
       MEDW[$name]=$(median ${WAITS[$name]})
       runs=$(printf '%s' "${NS[$name]}" | sed 's/ $//; s/ /,/g')
-      printf '{"bench":"write_path","lua":"%s","script":"%s","events":%d,"ns_per_event":%s,"runs":[%s],"waits_per_100k":%s}\n' \
-        "$v" "$name" "$EVENTS" "${MED[$name]}" "$runs" "${MEDW[$name]}"
+      printf '{"bench":"write_path","lua":"%s","script":"%s","events":%d,"ns_per_event":%s,"runs":[%s],"waits_per_100k":%s,"cost":"%s"}\n' \
+        "$v" "$name" "$EVENTS" "${MED[$name]}" "$runs" "${MEDW[$name]}" "$COST"
     done
     say "   Lua $v main-thread CPU ns/event (diagnostic, 10 ms resolution): baseline ${CPU[baseline]}| bridge ${CPU[bridge]}"
-    awk -v v="$v" -v a="${MED[baseline]}" -v b="${MED[bridge]}" -v wa="${MEDW[baseline]}" -v wb="${MEDW[bridge]}" 'BEGIN {
-      printf "{\"bench\":\"write_path_summary\",\"lua\":\"%s\",\"baseline_ns\":%.1f,\"bridge_ns\":%.1f,\"added_ns\":%.1f,\"ratio\":%.3f,\"baseline_waits_per_100k\":%.1f,\"bridge_waits_per_100k\":%.1f}\n",
-        v, a, b, b - a, (a > 0 ? b / a : 0), wa, wb }'
+    awk -v v="$v" -v a="${MED[baseline]}" -v b="${MED[bridge]}" -v wa="${MEDW[baseline]}" -v wb="${MEDW[bridge]}" -v c="$COST" 'BEGIN {
+      printf "{\"bench\":\"write_path_summary\",\"lua\":\"%s\",\"baseline_ns\":%.1f,\"bridge_ns\":%.1f,\"added_ns\":%.1f,\"ratio\":%.3f,\"baseline_waits_per_100k\":%.1f,\"bridge_waits_per_100k\":%.1f,\"cost\":\"%s\"}\n",
+        v, a, b, b - a, (a > 0 ? b / a : 0), wa, wb, c }'
   done
 fi
 

@@ -464,6 +464,65 @@ static int b_stat(lua_State *L) {
   return 1;
 }
 
+/* ---- cost model (tests/host/README.md "Cost model"; benchmarks only) ------- */
+/* What the real Broker's calls cost its Lua output thread on top of this emulator's own work,
+ * in ns, measured in a real cbd 23.10.16 (Release -O2, Lua 5.3, BBDO 2 statuses) with the
+ * scripts of bench/real-broker/ run there and here (issue 34, bench/HISTORY.md section 15).
+ * Off (all 0) unless the environment sets BROKER_HOST_COST: "cbd-23.10" for the figures
+ * below, or "read=N,cache=N,miss=N,filter=N" (any subset, ns). Each cost is spent
+ * busy-waiting on Broker's thread (wall clock), where Broker spends it:
+ *   read    each read of a field of an event or of a cache object (broker_event's __index:
+ *           BBDO 2 walks the type's mapping with strcmp, BBDO 3 goes through protobuf
+ *           reflection),
+ *   cache   each broker_cache call,
+ *   miss    each nil answer of broker_cache on top (Broker throws a C++ exception with a
+ *           formatted message and catches it: an unknown object, a severity not set),
+ *   filter  each filter() call.
+ * Handing an event over is not modelled: the baseline script pays it too, and the benchmarks
+ * report what a script adds over its baseline. The tests run without the model: their
+ * verdicts never depend on time. */
+typedef struct {
+  long read, cache, miss, filter;
+} cost_model;
+static const cost_model CBD_23_10 = {.read = 100, .cache = 0, .miss = 1430, .filter = 300};
+static cost_model cost;
+
+static void spend(long ns) {
+  if (ns <= 0) return;
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  long long end = (long long)t.tv_sec * 1000000000LL + t.tv_nsec + ns;
+  do {
+    clock_gettime(CLOCK_MONOTONIC, &t);
+  } while ((long long)t.tv_sec * 1000000000LL + t.tv_nsec < end);
+}
+
+/* BROKER_HOST_COST: 0 when unset or valid, -1 (message on stderr) when malformed */
+static int cost_from_env(void) {
+  const char *v = getenv("BROKER_HOST_COST");
+  if (!v || !*v) return 0;
+  if (strcmp(v, "cbd-23.10") == 0) {
+    cost = CBD_23_10;
+    return 0;
+  }
+  char buf[256];
+  snprintf(buf, sizeof buf, "%s", v);
+  for (char *save = NULL, *item = strtok_r(buf, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+    char name[16], end;
+    long ns;
+    if (sscanf(item, "%15[a-z]=%ld%c", name, &ns, &end) != 2 || ns < 0) goto bad;
+    if (strcmp(name, "read") == 0) cost.read = ns;
+    else if (strcmp(name, "cache") == 0) cost.cache = ns;
+    else if (strcmp(name, "miss") == 0) cost.miss = ns;
+    else if (strcmp(name, "filter") == 0) cost.filter = ns;
+    else goto bad;
+  }
+  return 0;
+bad:
+  fprintf(stderr, "BROKER_HOST_COST: \"%s\": expected cbd-23.10 or read=NS,cache=NS,miss=NS,filter=NS\n", v);
+  return -1;
+}
+
 /* ---- broker_cache (s.4) -------------------------------------------------- */
 /* Data: a copy of opts.cache in the output state's registry:
  *   { hosts = { [id] = {...} }, services = { ["h:s"] = {...} }, instances = { [id] = "name" } } */
@@ -526,11 +585,15 @@ static int cache_object(lua_State *L, output *o) {
   return sid ? cache_service(L, o, hid, sid) : cache_host(L, o, hid);
 }
 
+/* broker_cache's nil answer (Broker: an exception thrown and caught, cost model "miss") */
+static int cache_nil(lua_State *L) {
+  spend(cost.miss);
+  lua_pushnil(L);
+  return 1;
+}
+
 static int push_field(lua_State *L, int has, const char *field) {
-  if (!has) {
-    lua_pushnil(L);
-    return 1;
-  }
+  if (!has) return cache_nil(L);
   lua_getfield(L, -1, field);
   lua_remove(L, -2);
   return 1;
@@ -547,7 +610,10 @@ static int push_string_field(lua_State *L, int has, const char *field) {
   return 1;
 }
 
-static output *cache_self(lua_State *L) { return *(output **)luaL_checkudata(L, 1, CACHE_MT); }
+static output *cache_self(lua_State *L) {
+  spend(cost.cache);
+  return *(output **)luaL_checkudata(L, 1, CACHE_MT);
+}
 
 static int bc_get_hostname(lua_State *L) {
   output *o = cache_self(L);
@@ -562,10 +628,7 @@ static int bc_get_service_description(lua_State *L) {
 
 static int bc_get_instance_name(lua_State *L) {
   output *o = cache_self(L);
-  if (!cache_lookup(L, o, "instances", luaL_checkinteger(L, 2), NULL)) {
-    lua_pushnil(L);
-    return 1;
-  }
+  if (!cache_lookup(L, o, "instances", luaL_checkinteger(L, 2), NULL)) return cache_nil(L);
   if (lua_istable(L, -1)) return push_string_field(L, 1, "name");
   return 1;
 }
@@ -619,10 +682,7 @@ static int bc_get_servicegroups(lua_State *L) {
 static int bc_get_severity(lua_State *L) {
   output *o = cache_self(L);
   int has = cache_object(L, o);
-  if (!has) {
-    lua_pushnil(L);
-    return 1;
-  }
+  if (!has) return cache_nil(L);
   lua_getfield(L, -1, "severity");
   lua_remove(L, -2);
   if (lua_isnumber(L, -1) && (lua_Integer)lua_tonumber(L, -1) != 0) {
@@ -631,7 +691,7 @@ static int bc_get_severity(lua_State *L) {
     lua_pushinteger(L, v);
   } else {
     lua_pop(L, 1);
-    lua_pushnil(L);
+    cache_nil(L);
   }
   return 1;
 }
@@ -665,10 +725,7 @@ static void wrap_userdata(lua_State *L, int counted);
  * nil for a zero instance_id (invalid_on_zero), BBDO 3 gives 0. API 1: a fresh table
  * (create_as_table); API 2: a read-only broker_event userdata (broker_event::create). */
 static int push_object(lua_State *L, output *o, int has, lua_Integer hid, lua_Integer sid) {
-  if (!has) {
-    lua_pushnil(L);
-    return 1;
-  }
+  if (!has) return cache_nil(L);
   int v3 = o->bbdo[0] != '2';
   int obj = lua_gettop(L);
   lua_newtable(L);
@@ -746,6 +803,7 @@ static int bc_get_service(lua_State *L) {
 static lua_Integer field_reads;
 static int ev_index(lua_State *L) {
   if (*(const unsigned char *)lua_touserdata(L, 1)) field_reads++;
+  spend(cost.read); /* a cache object's fields are read through the same __index in Broker */
   lua_getuservalue(L, 1);
   lua_pushvalue(L, 2);
   if (lua_rawget(L, -2) == LUA_TNIL) {
@@ -1061,6 +1119,7 @@ static int do_send(lua_State *C, output *o, int evidx) {
   lua_State *L = o->L;
 
   if (o->filter_enabled) {
+    spend(cost.filter);
     lua_getglobal(L, "filter");
     lua_pushinteger(L, cat);
     lua_pushinteger(L, elem);
@@ -1607,6 +1666,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "usage: %s <scenario.lua> [args...]\n", argv[0]);
     return 2;
   }
+  if (cost_from_env() != 0) return 2;
   pthread_t broker;
   int have_broker = pipe(broker_pipe) == 0 && pthread_create(&broker, NULL, broker_thread, NULL) == 0;
   lua_State *C = luaL_newstate();
