@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use crate::config::{Config, ConfigError, ParamValue, Warning};
 use crate::decision::Action;
-use crate::decision::{Memory, Observed, Outcome, Source, Step};
+use crate::decision::{BuiltFrom, Memory, Observed, Outcome, Step};
 use crate::delivery::{Body, Delivery, NewEvent, Transport};
 use crate::event::{
     Context, Event, EventClass, EventError, Kind, ObjectKey, RawEvent, StatusEvent, event_type,
@@ -386,7 +386,7 @@ impl Connector {
                     outcome.steps.push(Step {
                         key: ack.key,
                         action: Action::Acknowledge,
-                        source: Source::Bare,
+                        source: BuiltFrom::Bare,
                         opens: false,
                     });
                 } else {
@@ -438,21 +438,21 @@ impl Connector {
             self.memory.remember(
                 key,
                 match (&source, ev) {
-                    (Source::Stored(held), _) => &held.ctx,
-                    (Source::Event, Some(st)) => &st.ctx,
+                    (BuiltFrom::Stored(held), _) => &held.ctx,
+                    (BuiltFrom::Event, Some(st)) => &st.ctx,
                     _ => ctx,
                 },
             );
             let body = match (source, ev) {
-                (Source::Stored(held), _) => match self.status_out(key, action, &held) {
+                (BuiltFrom::Stored(held), _) => match self.status_out(key, action, &held) {
                     Some(out) => self.stored(out),
                     None => Body::Status(held, action),
                 },
-                (Source::Event, Some(st)) => match self.status_out(key, action, st) {
+                (BuiltFrom::Event, Some(st)) => match self.status_out(key, action, st) {
                     Some(out) => self.stored(out),
                     None => Body::Status(Box::new(st.clone()), action),
                 },
-                (Source::Event | Source::Bare, _) => {
+                (BuiltFrom::Event | BuiltFrom::Bare, _) => {
                     let note = match (action, ack) {
                         (Action::Acknowledge, Some(note)) => note,
                         (Action::Acknowledge, None) => Note::acknowledged(None, None, None),

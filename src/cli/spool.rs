@@ -393,7 +393,7 @@ fn write_target(path: &Path, key: &Secret, url: Option<&str>, mode: u32) -> std:
 
 /// What became of the events an invocation handled.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct Outcome {
+pub(crate) struct Settled {
     /// Events queued by earlier invocations, delivered or rejected first.
     pub(crate) earlier_delivered: u64,
     pub(crate) earlier_rejected: u64,
@@ -421,7 +421,7 @@ pub(crate) struct Session {
     place: Place,
     deadline: Instant,
     verbose: bool,
-    outcome: Outcome,
+    outcome: Settled,
     /// Where delivery stands, on a terminal ([`Session::show_progress`]).
     progress: Option<Progress>,
     /// This invocation's events handed to the connector.
@@ -497,9 +497,9 @@ impl Session {
             place,
             deadline: Instant::now() + wait,
             verbose,
-            outcome: Outcome {
+            outcome: Settled {
                 earlier_left: earlier,
-                ..Outcome::default()
+                ..Settled::default()
             },
             progress: None,
             handed: 0,
@@ -624,7 +624,7 @@ impl Session {
 
     /// Stops the connector (events not answered stay in the outbox, sent first next time),
     /// removes the key file when nothing is queued, and says what happened.
-    pub(crate) fn close(mut self) -> Outcome {
+    pub(crate) fn close(mut self) -> Settled {
         if let Some(mut progress) = self.progress.take() {
             progress.clear();
         }
@@ -658,7 +658,7 @@ impl Session {
 }
 
 /// Prints what became of one event (`what`: `trigger pandora-42`); returns the exit status.
-pub(crate) fn report_one(what: &str, dir: &Path, wait: Duration, o: &Outcome) -> i32 {
+pub(crate) fn report_one(what: &str, dir: &Path, wait: Duration, o: &Settled) -> i32 {
     let reason = o
         .reason
         .as_deref()

@@ -131,7 +131,7 @@ impl Incident {
 }
 
 #[derive(Debug, Clone)]
-struct Entry {
+struct ObjectMemory {
     incident: Incident,
     /// A problem not sent because of a condition that ends by itself ([`Rejection::waits`]).
     held: Option<Box<StatusEvent>>,
@@ -154,9 +154,9 @@ fn kept(cfg: &DecisionOptions, ev: &StatusEvent) -> Option<Box<StatusEvent>> {
     used.then(|| Box::new(ev.clone()))
 }
 
-impl Entry {
-    fn unseen(incident: Incident) -> Entry {
-        Entry {
+impl ObjectMemory {
+    fn unseen(incident: Incident) -> ObjectMemory {
+        ObjectMemory {
             incident,
             held: None,
             sent: None,
@@ -206,7 +206,7 @@ impl fmt::Display for Skip {
 
 /// Which status an outgoing event is built from.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Source {
+pub enum BuiltFrom {
     /// The event being decided.
     Event,
     /// A status remembered earlier: a held problem now released, or a host's incident
@@ -221,7 +221,7 @@ pub enum Source {
 pub struct Step {
     pub key: ObjectKey,
     pub action: Action,
-    pub source: Source,
+    pub source: BuiltFrom,
     /// The trigger opens an incident (none was open before it).
     pub opens: bool,
 }
@@ -276,7 +276,7 @@ impl Hasher for KeyHasher {
 /// Per-object memory of one connector.
 #[derive(Debug, Default)]
 pub struct Memory {
-    objects: HashMap<ObjectKey, Entry, BuildHasherDefault<KeyHasher>>,
+    objects: HashMap<ObjectKey, ObjectMemory, BuildHasherDefault<KeyHasher>>,
     /// What was last observed of each object: apart, for the fast path (crate::decision::seen).
     seen: Seen,
 }
@@ -332,7 +332,7 @@ impl Memory {
                 },
                 None => Incident::None,
             };
-            let mut entry = Entry::unseen(incident);
+            let mut entry = ObjectMemory::unseen(incident);
             entry.names = s.names;
             entry.last = s.last;
             self.objects.insert(s.key, entry);
@@ -436,7 +436,7 @@ impl Memory {
         let entry = self
             .objects
             .entry(ev.key)
-            .or_insert_with(|| Entry::unseen(Incident::None));
+            .or_insert_with(|| ObjectMemory::unseen(Incident::None));
         // a status without a check time leaves the last one with a time as the reference
         if let Some(handled) = Handled::of(ev) {
             entry.last = Some(handled);
@@ -510,7 +510,7 @@ impl Memory {
     /// incident must now be acknowledged in PagerDuty (`send_acknowledgements` permitting).
     pub fn acknowledge(&mut self, cfg: &DecisionOptions, key: ObjectKey) -> bool {
         match self.objects.get_mut(&key) {
-            Some(Entry {
+            Some(ObjectMemory {
                 incident: Incident::Open { acknowledged, .. },
                 ..
             }) if !*acknowledged && cfg.send_acknowledgements => {
@@ -525,7 +525,7 @@ impl Memory {
     /// incident (which PagerDuty keeps acknowledged). A later acknowledgement is sent again.
     pub fn unacknowledge(&mut self, key: ObjectKey) -> bool {
         match self.objects.get_mut(&key) {
-            Some(Entry {
+            Some(ObjectMemory {
                 incident: Incident::Open { acknowledged, .. },
                 ..
             }) if *acknowledged => {
@@ -553,7 +553,7 @@ impl Memory {
                 Some(Step {
                     key,
                     action: Action::Trigger,
-                    source: Source::Stored(held),
+                    source: BuiltFrom::Stored(held),
                     opens,
                 })
             }
@@ -585,7 +585,7 @@ impl Memory {
         Some(Step {
             key,
             action: Action::Trigger,
-            source: Source::Stored(sent.clone()),
+            source: BuiltFrom::Stored(sent.clone()),
             opens: false,
         })
     }
@@ -595,7 +595,7 @@ fn bare(key: ObjectKey, action: Action) -> Step {
     Step {
         key,
         action,
-        source: Source::Bare,
+        source: BuiltFrom::Bare,
         opens: false,
     }
 }
@@ -605,7 +605,7 @@ fn current(ev: &StatusEvent, action: Action, opens: bool) -> Outcome {
         steps: vec![Step {
             key: ev.key,
             action,
-            source: Source::Event,
+            source: BuiltFrom::Event,
             opens,
         }],
         ..Outcome::default()
@@ -619,7 +619,7 @@ fn decide_status(
     known: bool,
     flags_before: Flags,
     rejection: Option<Rejection>,
-    entry: &mut Entry,
+    entry: &mut ObjectMemory,
 ) -> Outcome {
     let pending = ev.kind() == Kind::Service && ev.state == 4;
     if ev.state == 0 {
@@ -660,9 +660,9 @@ fn decide_problem(
     cfg: &DecisionOptions,
     ev: &StatusEvent,
     rejection: Option<Rejection>,
-    entry: &mut Entry,
+    entry: &mut ObjectMemory,
 ) -> Outcome {
-    let hold = |entry: &mut Entry, r: Rejection| {
+    let hold = |entry: &mut ObjectMemory, r: Rejection| {
         entry.held = Some(Box::new(ev.clone()));
         Outcome::skip(Skip::Held(r))
     };
@@ -1026,7 +1026,7 @@ mod tests {
         );
         let o = m.adapt(&c, &adaptive(SVC, None, Some(false)));
         assert_eq!(sent(&o), [(SVC, Action::Trigger)]);
-        let Source::Stored(held) = &o.steps[0].source else {
+        let BuiltFrom::Stored(held) = &o.steps[0].source else {
             panic!("trigger built from the held status")
         };
         assert_eq!(held.output, "CRITICAL - started in the downtime");

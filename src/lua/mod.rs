@@ -50,9 +50,9 @@ const UV_METATABLE: c_int = lua_upvalueindex(1);
 const UV_NEWUD: c_int = lua_upvalueindex(2);
 const UV_MINOR: c_int = lua_upvalueindex(3);
 
-type Entry = unsafe extern "C" fn(*mut lua_State) -> c_int;
+type CFunction = unsafe extern "C" fn(*mut lua_State) -> c_int;
 
-const FUNCTIONS: &[(&CStr, Entry)] = &[
+const FUNCTIONS: &[(&CStr, CFunction)] = &[
     (c"new", l_new),
     (c"plan", l_plan),
     (c"state", l_state),
@@ -72,7 +72,7 @@ const FUNCTIONS: &[(&CStr, Entry)] = &[
 
 /// Runs `f` under `lua_pcallk` with the `nargs` values on top of the stack as arguments.
 /// On error the error value is popped and `false` returned.
-unsafe fn protected(l: *mut lua_State, f: Entry, nargs: c_int, nresults: c_int) -> bool {
+unsafe fn protected(l: *mut lua_State, f: CFunction, nargs: c_int, nresults: c_int) -> bool {
     // SAFETY: the caller pushed `nargs` values; pushing a light C function never allocates,
     // and lua_rotate only moves stack slots.
     unsafe {
