@@ -89,6 +89,7 @@ function init(conf)
   if not ok then fail("cannot load the native library centreon_pagerduty (lib/centreon_pagerduty.so next to this script): " .. tostring(mod)) end
   if mod == true then fail("the native library could not find the Lua C API in this process (lua_* symbols)") end
   if type(mod) ~= "table" then fail(tostring(mod)) end
+  if not mod.plan then fail("lib/centreon_pagerduty.so is older than this script: install the library and pagerduty.lua of one release") end
   lib = mod
   if handle then lib.close(handle) end
   local h, err = lib.new(conf)

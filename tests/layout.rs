@@ -463,6 +463,23 @@ fn the_code_keeps_its_shape() {
     );
 }
 
+/// The Lua bridge's code lines (not blank, not a comment).
+fn lua_code_lines(src: &str) -> usize {
+    src.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("--"))
+        .count()
+}
+
+/// Issue 32: the bridge is plumbing, at most 150 code lines; what it does is decided in Rust.
+#[test]
+fn the_lua_bridge_stays_plumbing() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("lua-bridge/pagerduty.lua");
+    let lines = lua_code_lines(&fs::read_to_string(path).unwrap());
+    assert!(lines <= 150, "lua-bridge/pagerduty.lua has {lines} code lines (at most 150)");
+    assert_eq!(lua_code_lines("-- a\n\nlocal x = 1 -- b\n  -- c\nreturn x\n"), 2);
+}
+
 #[test]
 fn the_checker_sees_what_it_must() {
     let text = "/// doc\nfn a() {\n let s = \"}\"; let c = '}'; // }\n}\n\n#[cfg(test)]\nmod tests {\n // note\n fn b() {\n }\n}\n";

@@ -135,6 +135,16 @@ struct Test<'a> {
 }
 
 impl Test<'_> {
+    /// Says what is about to be sent (`what`: "a change event"...), where and with which key.
+    fn announce(&self, what: &str, route: &str) {
+        println!(
+            "Sending {what} to {} with routing key {} ({}), {route}.",
+            self.sender.endpoint(),
+            self.key.secret.masked(),
+            self.key.from,
+        );
+    }
+
     /// Posts `body`, prints what the answer means; whether PagerDuty took it.
     fn post(&self, probe: Probe, body: &[u8]) -> bool {
         let reply = self.sender.post(body);
@@ -147,12 +157,7 @@ impl Test<'_> {
 /// Sends the change event; the exit status.
 fn send_change_event(t: &Test, route: &str) -> i32 {
     let summary = format!("centreon-pagerduty test from {}", t.host);
-    println!(
-        "Sending a change event to {} with routing key {} ({}), {route}.",
-        t.sender.endpoint(),
-        t.key.secret.masked(),
-        t.key.from,
-    );
+    t.announce("a change event", route);
     let mut details = Map::new();
     details.insert(
         "Note".into(),
@@ -173,12 +178,7 @@ fn send_change_event(t: &Test, route: &str) -> i32 {
 fn send_test_incident(t: &Test, route: &str) -> i32 {
     let dedup_key = format!("pagerduty-event-test-{}-{}", t.host, t.now);
     let summary = format!("centreon-pagerduty test event from {}", t.host);
-    println!(
-        "Sending a test incident to {} with routing key {} ({}), {route}.",
-        t.sender.endpoint(),
-        t.key.secret.masked(),
-        t.key.from,
-    );
+    t.announce("a test incident", route);
     for action in [Action::Trigger, Action::Resolve] {
         let mut details = Map::new();
         details.insert(
