@@ -476,8 +476,14 @@ fn lua_code_lines(src: &str) -> usize {
 fn the_lua_bridge_stays_plumbing() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("lua-bridge/pagerduty.lua");
     let lines = lua_code_lines(&fs::read_to_string(path).unwrap());
-    assert!(lines <= 150, "lua-bridge/pagerduty.lua has {lines} code lines (at most 150)");
-    assert_eq!(lua_code_lines("-- a\n\nlocal x = 1 -- b\n  -- c\nreturn x\n"), 2);
+    assert!(
+        lines <= 150,
+        "lua-bridge/pagerduty.lua has {lines} code lines (at most 150)"
+    );
+    assert_eq!(
+        lua_code_lines("-- a\n\nlocal x = 1 -- b\n  -- c\nreturn x\n"),
+        2
+    );
 }
 
 #[test]
