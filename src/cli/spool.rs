@@ -20,7 +20,7 @@ use super::key::Key;
 use super::options;
 use super::progress::{Progress, Tally};
 use crate::config::{Config, Secret};
-use crate::connector::Connector;
+use crate::connector::{Connector, InitError};
 use crate::files;
 use crate::log::{Level, Sink};
 
@@ -471,13 +471,14 @@ impl Session {
                 }
                 Err(e) => {
                     // the outbox, the log, or the network settings (a proxy variable)
-                    let text = e.to_string();
-                    return Err(Stop::Failed(
-                        match text.strip_prefix("parameter 'outbox_path': ") {
-                            Some(why) => format!("cannot use the outbox: {why}"),
-                            None => text,
-                        },
-                    ));
+                    let outbox = match &e {
+                        InitError::Outbox(o) => o.open_failure(),
+                        _ => None,
+                    };
+                    return Err(Stop::Failed(match outbox {
+                        Some(why) => format!("cannot use the outbox: {why}"),
+                        None => e.to_string(),
+                    }));
                 }
             }
         };

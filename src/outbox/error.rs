@@ -140,6 +140,23 @@ impl fmt::Display for OutboxError {
 
 impl std::error::Error for OutboxError {}
 
+impl OutboxError {
+    /// Why an outbox could not be opened, without the parameter's name (`None` for the other
+    /// kinds): for a caller that names the outbox its own way.
+    pub(crate) fn open_failure(&self) -> Option<String> {
+        struct Why<'a>(&'a OpenFailure, &'a std::path::Path);
+        impl fmt::Display for Why<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.describe(f, &self.1.display())
+            }
+        }
+        match self {
+            OutboxError::Open { path, why } => Some(Why(why, path).to_string()),
+            _ => None,
+        }
+    }
+}
+
 impl OpenFailure {
     /// The failure, after "parameter 'outbox_path': ", for the database at `path`.
     fn describe(&self, f: &mut fmt::Formatter<'_>, path: &dyn fmt::Display) -> fmt::Result {

@@ -730,6 +730,9 @@ fn messages_keep_their_words() {
         ),
     ];
     for (err, want) in cases {
+        // the same failure without the parameter's name, for the command line
+        let failure = want.strip_prefix("parameter 'outbox_path': ");
+        assert_eq!(err.open_failure().as_deref(), failure, "{want}");
         assert_eq!(err.to_string(), want);
     }
 }
