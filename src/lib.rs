@@ -48,7 +48,7 @@ pub mod delivery;
 pub mod event;
 #[allow(unsafe_code)]
 pub mod ffi;
-pub mod files;
+pub(crate) mod files;
 pub(crate) mod http;
 pub mod log;
 #[allow(unsafe_code)]
@@ -57,7 +57,7 @@ pub mod luapattern;
 pub mod outbox;
 mod params;
 pub mod payload;
-pub mod stats;
+pub(crate) mod stats;
 pub mod timefmt;
 
 /// The library version.
