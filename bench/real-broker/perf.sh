@@ -38,7 +38,7 @@ if [ ! -f "$RPC/broker_pb2_grpc.py" ] && [ $GRPC = 1 ] \
     --grpc_out="$RPC" --plugin=protoc-gen-grpc=/usr/bin/grpc_python_plugin broker.proto process_stat.proto
 fi
 [ $GRPC = 1 ] && [ -f "$RPC/broker_pb2_grpc.py" ] && RPC_ARGS=(--rpc "$RPC")
-mkdir -p "$OUT/O/lib"; OUT=$(cd "$OUT" && pwd)
+OUT=$(realpath -m "$OUT")
 EXTRA=() VARIANTS=()
 for s in "$@"; do
   name=${s%%=*} path=${s#*=} so=
@@ -52,6 +52,7 @@ for s in "$@"; do
     EXTRA+=("$name=$(realpath "$path")")
   fi
 done
+mkdir -p "$OUT/O/lib"
 cp "$BRIDGE" "$OUT/O/pagerduty.lua"
 cp "$SO" "$OUT/O/lib/centreon_pagerduty.so"
 for v in ${VARIANTS[@]+"${VARIANTS[@]}"}; do
