@@ -7,6 +7,8 @@
 #   N                   service statuses per run (after 10,501 definitions), e.g. 100000
 #   NAME=SCRIPT.lua     another script to measure, e.g. C=/opt/sc/pagerduty-events-apiv2.lua;
 #                       it runs from its own directory and gets the same PagerDuty parameters as O
+#   NAME=BRIDGE.lua:LIB.so  another connector variant (e.g. Ob=old/pagerduty.lua:old/lib.so for a
+#                       before/after series): both copied to OUT/NAME/ as O's are
 # env: PERF_RECORD (names of the scripts whose runs get `perf record -g` on cbd, e.g. "O F":
 #      OUT/NAME-ROUND.perf.data), RPC (dir for Broker's gRPC stubs, default WORK_DIR/pyrpc: made
 #      here from WORK_DIR/src's .proto files when python3-grpcio is installed; then each run
@@ -36,16 +38,28 @@ if [ ! -f "$RPC/broker_pb2_grpc.py" ] && [ $GRPC = 1 ] \
     --grpc_out="$RPC" --plugin=protoc-gen-grpc=/usr/bin/grpc_python_plugin broker.proto process_stat.proto
 fi
 [ $GRPC = 1 ] && [ -f "$RPC/broker_pb2_grpc.py" ] && RPC_ARGS=(--rpc "$RPC")
-EXTRA=()
+OUT=$(realpath -m "$OUT")
+EXTRA=() VARIANTS=()
 for s in "$@"; do
-  name=${s%%=*} path=${s#*=}
+  name=${s%%=*} path=${s#*=} so=
+  [[ $path == *.lua:* ]] && so=${path#*.lua:} path=${path%%.lua:*}.lua
   [[ $s == *=* && $name =~ ^[A-Za-z0-9_-]+$ && $name != E && $name != O && -f $path ]] \
-    || { echo "bad script argument '$s': NAME=SCRIPT.lua, NAME not E or O, SCRIPT a file" >&2; exit 2; }
-  EXTRA+=("$name=$(realpath "$path")")
+    && [[ -z $so || -f $so ]] \
+    || { echo "bad script argument '$s': NAME=SCRIPT.lua or NAME=BRIDGE.lua:LIB.so, NAME not E or O, files that exist" >&2; exit 2; }
+  if [ -n "$so" ]; then
+    VARIANTS+=("$name=$(realpath "$path"):$(realpath "$so")"); EXTRA+=("$name=$OUT/$name/pagerduty.lua")
+  else
+    EXTRA+=("$name=$(realpath "$path")")
+  fi
 done
-mkdir -p "$OUT/O/lib"; OUT=$(cd "$OUT" && pwd)
+mkdir -p "$OUT/O/lib"
 cp "$BRIDGE" "$OUT/O/pagerduty.lua"
 cp "$SO" "$OUT/O/lib/centreon_pagerduty.so"
+for v in ${VARIANTS[@]+"${VARIANTS[@]}"}; do
+  name=${v%%=*} files=${v#*=}
+  mkdir -p "$OUT/$name/lib"
+  cp "${files%%:*}" "$OUT/$name/pagerduty.lua"; cp "${files#*:}" "$OUT/$name/lib/centreon_pagerduty.so"
+done
 SCRIPTS=("E=$KIT/empty.lua" "O=$OUT/O/pagerduty.lua" ${EXTRA[@]+"${EXTRA[@]}"})
 echo "cbd $CBD ($LUA), N=$N, $ROUNDS round(s), rate ${RATE:-0}/s, results in $OUT"
 for r in $(seq 1 "$ROUNDS"); do

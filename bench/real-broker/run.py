@@ -131,6 +131,21 @@ if a.rpc:
     sampler.start()
 prec = None
 if a.perf_record:
+    # `perf record -p` samples only the threads that exist when it attaches: wait (at most 10 s)
+    # for Broker's two proc_failover threads (the simu input's and the Lua output's), then for
+    # the threads the script starts at init (no new thread for 0.2 s)
+    seen, since = None, None
+    for _ in range(500):
+        try:
+            th = threads(pid)
+        except OSError:
+            th = []
+        names = sorted(t["tid"] for t in th)
+        if names != seen:
+            seen, since = names, time.monotonic()
+        elif sum(t["comm"] == "proc_failover" for t in th) >= 2 and time.monotonic() - since >= 0.2:
+            break
+        time.sleep(0.02)
     prec = subprocess.Popen(["perf", "record", "-q", "-g", "-F", "999", "-p", str(pid), "-o", a.perf_record],
                             stdout=subprocess.DEVNULL, stderr=open(f"{run}/perf-record.err", "w"))
 samples = []                                   # (time, cbd ticks)
