@@ -18,7 +18,7 @@ local types = {} -- accepted _type -> its plan (empty until init: Broker probes 
 -- every wait_calls-th one asks again. `unseen` counts the events answered here, handed to the
 -- next call for the library's statistics.
 local stays_ok, settled, waiting, unseen = {}, false, 0, 0
--- The fast path's constants; A: the library's answers (plan.answers).
+-- The fast path's constants and A, the library's answers (plan.answers).
 local OK_STATE, WAIT_CALLS, UNSEEN_MAX
 
 local function field(e, k)
@@ -103,8 +103,7 @@ function init(conf)
     end
   end
   plan, types = p, p.types
-  OK_STATE, WAIT_CALLS, UNSEEN_MAX = p.ok_state, p.wait_calls, p.unseen_max
-  A = p.answers
+  OK_STATE, WAIT_CALLS, UNSEEN_MAX, A = p.ok_state, p.wait_calls, p.unseen_max, p.answers
   stays_ok, settled, waiting, unseen = {}, false, 0, 0
   state_fn, status_fn, event_fn, submit_fn, flush_fn = lib.state, lib.status, lib.event, lib.submit, lib.flush
 end
@@ -160,6 +159,8 @@ function write(e)
     end
     r = state_fn(handle, p.type, hid, sid, st, unseen)
     unseen, waiting = 0, 0
+    -- an object the library has no memory of: asked again with the status's check times
+    if r == A.need_times then r = state_fn(handle, p.type, hid, sid, st, 0, e[p.times[1]], e[p.times[2]]) end
     if r == A.stays_ok or r == A.stays_ok_acknowledged then
       if not known then known = {}; stays_ok[hid] = known end
       known[sid] = true

@@ -4,10 +4,11 @@ use std::sync::Arc;
 
 use crate::config::{Config, ConfigError, ParamValue, Warning};
 use crate::decision::Action;
-use crate::decision::{BuiltFrom, Memory, Observed, Outcome, Step};
+use crate::decision::{BuiltFrom, Memory, Observed, Outcome, Skip, Step};
 use crate::delivery::{Body, Delivery, NewEvent, Transport};
 use crate::event::{
-    Context, Event, EventClass, EventError, Kind, ObjectKey, RawEvent, StatusEvent, event_type,
+    CheckTimes, Context, Event, EventClass, EventError, Kind, ObjectKey, RawEvent, StatusEvent,
+    event_type, state_name,
 };
 use crate::http::send::Sender;
 use crate::log::{Level, Sink};
@@ -28,6 +29,9 @@ pub enum Quick {
     /// Asked without the flags ([`Connector::quick_state`]) and they may matter: ask again
     /// with them ([`Connector::quick_status`]).
     NeedFlags,
+    /// Asked about the OK status of an object never seen ([`Connector::quick_state`]): ask
+    /// again with its check times ([`Connector::quick_first_ok`]).
+    NeedTimes,
 }
 
 /// Why a connector could not be created, by the part that failed. The message names the
@@ -256,14 +260,46 @@ impl Connector {
     /// stays OK (or UP) is done, as neither its flags nor its state type change a decision
     /// ([`Memory::stays_ok`], answered [`Quick::StaysOk`]); anything else answers
     /// [`Quick::NeedFlags`], and the host asks [`Connector::quick_status`].
+    /// The first OK status of an object the library has no memory of answers
+    /// [`Quick::NeedTimes`].
     pub fn quick_state(&self, category: u32, element: u32, key: ObjectKey, state: i64) -> Quick {
         self.quick(category, element, key, |c| {
             if c.memory.stays_ok(key, state) {
                 Quick::StaysOk(c.verdict())
+            } else if state == 0 && !c.memory.knows(key) {
+                Quick::NeedTimes
             } else {
                 Quick::NeedFlags
             }
         })
+    }
+
+    /// The fast path's second question about the first OK status of an object never seen
+    /// (after [`Quick::NeedTimes`]), with its check times: when it is not the state change
+    /// itself the decision is "nothing to send" without the rest of the event
+    /// ([`Memory::first_ok`]: remembered, answered [`Quick::StaysOk`]); otherwise (a recovery
+    /// that may close an incident opened before a restart) [`Quick::NeedFlags`], and the
+    /// host goes on as for any status.
+    pub fn quick_first_ok(
+        &mut self,
+        category: u32,
+        element: u32,
+        key: ObjectKey,
+        times: CheckTimes,
+    ) -> Quick {
+        let first = self.quick_state(category, element, key, 0) == Quick::NeedTimes
+            && self.memory.first_ok(key, times);
+        if !first {
+            return Quick::NeedFlags;
+        }
+        if self.log.level() >= Level::Debug {
+            let _log = self.log.enter();
+            // as `apply` logs it; the names are not looked up on this path
+            let state = state_name(key.kind(), 0);
+            log::debug!("{key} {state}: nothing sent ({})", Skip::NoIncident);
+        }
+        self.delivery.seen();
+        Quick::StaysOk(self.verdict())
     }
 
     /// The fast path's question for an event that is not a status (acknowledgement, downtime,
@@ -286,7 +322,7 @@ impl Connector {
 
     /// The part of both fast-path questions that does not depend on the status: answers for
     /// the types that are not statuses, and counts the event (once: not when the answer is
-    /// [`Quick::NeedFlags`], as the same event is asked about again).
+    /// [`Quick::NeedFlags`] or [`Quick::NeedTimes`], as the same event is asked about again).
     fn quick(
         &self,
         category: u32,
@@ -305,7 +341,7 @@ impl Connector {
             Some(_) if self.accepts(category, element) => Quick::NeedDetails,
             _ => Quick::Done(self.verdict()),
         };
-        if !matches!(answer, Quick::NeedFlags) {
+        if !matches!(answer, Quick::NeedFlags | Quick::NeedTimes) {
             self.delivery.seen();
         }
         answer
@@ -390,7 +426,7 @@ impl Connector {
                         opens: false,
                     });
                 } else {
-                    outcome.skip = Some(crate::decision::Skip::NoAcknowledgement);
+                    outcome.skip = Some(Skip::NoAcknowledgement);
                 }
                 let note = Note::acknowledged(
                     ack.author.as_deref(),

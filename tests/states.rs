@@ -256,8 +256,9 @@ fn status_dedup_off_bypasses_the_fast_path() {
 }
 
 /// The fast path's first question, without the flags: only an object that stays OK is done (and
-/// named so: [`Quick::StaysOk`]);
-/// a first status, a problem or a recovery asks for the flags; other event types for details.
+/// named so: [`Quick::StaysOk`]); the first OK status of an object never seen asks for its
+/// check times ([`Quick::NeedTimes`]); a problem or a recovery asks for the flags; other event
+/// types for details.
 #[test]
 fn quick_state_is_done_only_for_an_object_that_stays_ok() {
     use centreon_pagerduty::connector::Quick;
@@ -271,7 +272,12 @@ fn quick_state_is_done_only_for_an_object_that_stays_ok() {
         host_id: 7,
         service_id: 8,
     };
-    assert_eq!(c.quick_state(1, 29, key, 0), Quick::NeedFlags, "never seen");
+    assert_eq!(c.quick_state(1, 29, key, 0), Quick::NeedTimes, "never seen");
+    assert_eq!(
+        c.quick_state(1, 29, key, 2),
+        Quick::NeedFlags,
+        "never seen, a problem"
+    );
     c.submit_details(&service(7, 8, 0, 100)).unwrap();
     assert!(
         matches!(c.quick_state(1, 29, key, 0), Quick::StaysOk(_)),
@@ -401,4 +407,80 @@ fn names_kept_across_a_restart_with_an_empty_cache_bbdo2() {
 #[test]
 fn names_kept_across_a_restart_with_an_empty_cache_bbdo3() {
     names_kept_across_a_restart_with_an_empty_cache("5.4", 3);
+}
+
+/// The first OK status of an object never seen, asked with its check times: nothing to send
+/// and remembered as [`Connector::submit_details`] would (the object stays OK; a later
+/// problem is triggered, an older one is not newer) when it is not the state change itself;
+/// the state change itself (it may close an incident opened before a restart) and an object
+/// restored from the outbox go on to the whole event.
+#[test]
+fn a_first_ok_status_is_decided_from_its_ids_and_check_times() {
+    use centreon_pagerduty::connector::{Connector, Quick};
+    use centreon_pagerduty::event::{CheckTimes, ObjectKey};
+    let dir = scratch("first-ok");
+    let mut c = connector(
+        json!({"http_server_url": "http://127.0.0.1:9/v2/enqueue"}),
+        &dir,
+    );
+    c.keep_decided();
+    let key = |s| ObjectKey {
+        host_id: 7,
+        service_id: s,
+    };
+    let times = |check, change| CheckTimes {
+        last_check: Some(check),
+        last_state_change: Some(change),
+    };
+    let first = |c: &mut Connector, s, t| c.quick_first_ok(1, 29, key(s), t);
+    assert!(matches!(
+        first(&mut c, 1, times(100, 70)),
+        Quick::StaysOk(_)
+    ));
+    assert!(
+        matches!(c.quick_state(1, 29, key(1), 0), Quick::StaysOk(_)),
+        "remembered OK"
+    );
+    // checked before the status handled: not newer, nothing sent; after it: triggered
+    c.submit_details(&service(7, 1, 2, 90)).unwrap();
+    assert!(c.take_decided().is_empty(), "an older problem is not newer");
+    c.submit_details(&service(7, 1, 2, 160)).unwrap();
+    let sent: Vec<_> = c.take_decided().iter().map(|o| o.action).collect();
+    assert_eq!(sent, [centreon_pagerduty::decision::Action::Trigger]);
+    // the state change itself: the whole event, nothing remembered
+    assert_eq!(first(&mut c, 2, times(100, 100)), Quick::NeedFlags);
+    assert_eq!(c.quick_state(1, 29, key(2), 0), Quick::NeedTimes);
+    c.submit_details(&service(7, 2, 0, 100)).unwrap();
+    let sent: Vec<_> = c.take_decided().iter().map(|o| o.action).collect();
+    assert_eq!(
+        sent,
+        [centreon_pagerduty::decision::Action::Resolve],
+        "a first recovery resolves"
+    );
+    // a host status with a service's key is not its own object's memory
+    assert_eq!(
+        c.quick_first_ok(1, 14, key(3), times(100, 70)),
+        Quick::NeedFlags
+    );
+    drop(c);
+    // restored from the outbox (7:1 has an open incident): the whole event
+    let mut c = connector(
+        json!({"http_server_url": "http://127.0.0.1:9/v2/enqueue"}),
+        &dir,
+    );
+    assert_eq!(
+        c.quick_state(1, 29, key(1), 0),
+        Quick::NeedFlags,
+        "restored"
+    );
+    assert_eq!(
+        first(&mut c, 1, times(200, 150)),
+        Quick::NeedFlags,
+        "restored"
+    );
+    let log = log_of(&dir);
+    assert!(
+        log.contains("service #7:1 OK: nothing sent (recovery with no open incident)"),
+        "{log}"
+    );
 }

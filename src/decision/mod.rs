@@ -29,7 +29,9 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use crate::decision::seen::Seen;
-use crate::event::{AdaptiveEvent, Context, Flags, Kind, Names, ObjectKey, StatusEvent};
+use crate::event::{
+    AdaptiveEvent, CheckTimes, Context, Flags, Kind, Names, ObjectKey, StatusEvent,
+};
 use filter::Rejection;
 pub use options::{DecisionOptions, DowntimeAction};
 
@@ -312,6 +314,35 @@ impl Memory {
     /// and is examined in full.
     pub fn stays_ok(&self, key: ObjectKey, state: i64) -> bool {
         state == 0 && matches!(self.seen.get(key), Some(o) if o.state == 0)
+    }
+
+    /// Does this memory know anything of `key` (seen, or restored from the outbox)?
+    pub fn knows(&self, key: ObjectKey) -> bool {
+        self.objects.contains_key(&key)
+    }
+
+    /// Fast path for the first status of an object this memory knows nothing of (not seen,
+    /// not restored from the outbox), when it is OK (UP): records it and answers true when the
+    /// decision is "nothing to send", as [`Memory::decide`] would after reading the whole
+    /// event: an OK status of an unknown object resolves only when it is the state change
+    /// itself (`times`), and otherwise changes nothing but what is remembered of the object
+    /// (observed OK, its check time as the last status handled). Its state type and flags are
+    /// not known here and change no decision of an OK status: they are remembered as HARD
+    /// and none. False (nothing recorded): ask about the whole event.
+    pub fn first_ok(&mut self, key: ObjectKey, times: CheckTimes) -> bool {
+        if self.knows(key) || times.is_state_change() {
+            return false;
+        }
+        let observed = Observed {
+            state: 0,
+            hard: true,
+            flags: Flags::default(),
+        };
+        self.seen.insert(key, observed);
+        let mut entry = ObjectMemory::unseen(Incident::None);
+        entry.last = times.observed_at().map(|at| Handled { at, observed });
+        self.objects.insert(key, entry);
+        true
     }
 
     /// The incident we believe is open for `key`.

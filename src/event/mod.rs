@@ -429,6 +429,34 @@ pub fn is_hard(state_type: Option<i64>) -> bool {
     state_type.unwrap_or(1) == 1
 }
 
+/// A status's check time and last state change (Unix seconds), as Broker gives them: what
+/// tells a state change from another status of the same state, and when it was observed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CheckTimes {
+    pub last_check: Option<i64>,
+    pub last_state_change: Option<i64>,
+}
+
+impl CheckTimes {
+    /// The fields of a status that hold them, in this order.
+    pub const FIELDS: [&'static str; 2] = ["last_check", "last_state_change"];
+
+    /// True when this check changed the state (the check time is the state change time).
+    pub fn is_state_change(self) -> bool {
+        match (self.last_check, self.last_state_change) {
+            (Some(c), Some(s)) => c == s,
+            _ => false,
+        }
+    }
+
+    /// The time the state was observed: the check time, else the last state change.
+    pub fn observed_at(self) -> Option<i64> {
+        self.last_check
+            .filter(|t| *t > 0)
+            .or(self.last_state_change.filter(|t| *t > 0))
+    }
+}
+
 /// A host or service status, normalised across BBDO versions.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StatusEvent {
@@ -458,17 +486,19 @@ impl StatusEvent {
 
     /// True when this check changed the state (the check time is the state change time).
     pub fn is_state_change(&self) -> bool {
-        match (self.last_check, self.last_state_change) {
-            (Some(c), Some(s)) => c == s,
-            _ => false,
-        }
+        self.times().is_state_change()
     }
 
     /// The time the state was observed: the check time, else the last state change.
     pub fn observed_at(&self) -> Option<i64> {
-        self.last_check
-            .filter(|t| *t > 0)
-            .or(self.last_state_change.filter(|t| *t > 0))
+        self.times().observed_at()
+    }
+
+    pub fn times(&self) -> CheckTimes {
+        CheckTimes {
+            last_check: self.last_check,
+            last_state_change: self.last_state_change,
+        }
     }
 
     /// Name of the state as Centreon shows it.

@@ -40,7 +40,7 @@ use sys::*;
 
 use crate::connector::{Connector, Quick};
 use crate::decision::Observed;
-use crate::event::{Flags, ObjectKey, RawEvent, RawValue, is_hard};
+use crate::event::{CheckTimes, Flags, ObjectKey, RawEvent, RawValue, is_hard};
 use crate::log::Level;
 use crate::params::ParamValue;
 use plan::{Answer, Tree};
@@ -641,14 +641,24 @@ unsafe fn answer(l: *mut lua_State, q: Result<Quick, &str>) -> c_int {
 
 unsafe extern "C" fn l_state(l: *mut lua_State) -> c_int {
     // SAFETY: entry point called by Lua (Broker's hot path: reads numbers, no allocation).
-    // Arguments: h, t, host_id, service_id, state, unseen.
+    // Arguments: h, t, host_id, service_id, state, unseen; asked again after `need_times`,
+    // the status's check times after them (last_check, last_state_change).
     unsafe {
         guarded(l, || {
             let q = connector(l).map(|c| {
                 c.count_answered_by_script(unseen_arg(l, 6));
                 match (type_arg(l, 2), key_arg(l, 3)) {
                     (Some((cat, elem)), Some(key)) => {
-                        let q = c.quick_state(cat, elem, key, int_arg(l, 5).unwrap_or(-1));
+                        let state = int_arg(l, 5).unwrap_or(-1);
+                        let q = if lua_gettop(l) >= 7 && state == 0 {
+                            let times = CheckTimes {
+                                last_check: int_arg(l, 7),
+                                last_state_change: int_arg(l, 8),
+                            };
+                            c.quick_first_ok(cat, elem, key, times)
+                        } else {
+                            c.quick_state(cat, elem, key, state)
+                        };
                         // the bridge keeps the object by its ids: integers only
                         let keyed = lua_isinteger(l, 3) != 0 && lua_isinteger(l, 4) != 0;
                         match q {

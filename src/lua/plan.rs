@@ -7,7 +7,7 @@
 use std::ffi::CStr;
 
 use crate::connector::{Connector, Quick};
-use crate::event::{Bbdo, EventClass, EventType, Flags, Kind};
+use crate::event::{Bbdo, CheckTimes, EventClass, EventType, Flags, Kind};
 
 /// A value handed to Lua: tables are built in one protected call (`crate::lua`).
 #[derive(Debug, Clone, PartialEq)]
@@ -43,6 +43,9 @@ pub(crate) enum Answer {
     StaysOk = 4,
     /// As `Acknowledged`, and this object stays OK (see `StaysOk`).
     StaysOkAcknowledged = 5,
+    /// Ask `state()` again with the status's check times (its type's `times` fields): the
+    /// first OK status of an object the library has no memory of.
+    NeedTimes = 6,
 }
 
 impl Answer {
@@ -54,6 +57,7 @@ impl Answer {
             Quick::NeedFlags => Answer::NeedFlags,
             Quick::StaysOk(false) => Answer::StaysOk,
             Quick::StaysOk(true) => Answer::StaysOkAcknowledged,
+            Quick::NeedTimes => Answer::NeedTimes,
         }
     }
 }
@@ -366,6 +370,7 @@ fn type_plan(et: &EventType, t: &TemplateFields) -> Tree {
         let with_question: Vec<&str> = set.iter().chain(&question).copied().collect();
         added.extend(question);
         r.push((c"flags", names(&question)));
+        r.push((c"times", names(&CheckTimes::FIELDS)));
         let read = with_template(&after, &with_question, host, t);
         r.push((c"read", reader(&read, &added)));
         r.push((
@@ -411,6 +416,7 @@ pub(crate) fn plan(conn: &Connector) -> Tree {
                     c"stays_ok_acknowledged",
                     answer(Answer::StaysOkAcknowledged),
                 ),
+                (c"need_times", answer(Answer::NeedTimes)),
             ]),
         ),
         (c"ok_state", Tree::Int(OK_STATE)),

@@ -16,11 +16,12 @@ local function svc(state, o)
     state_type = o.state_type, output = state == 0 and "OK" or "CRITICAL" }
 end
 
--- 20:1 first seen OK (the details path), then found unchanged by the library (remembered)
+-- 20:1 first seen OK, not a state change: the library remembers it from its ids, state and
+-- check times (no details read), and the next OK status is the script's
 send(svc(0))
 send(svc(0))
 C.settle(out)
-local answered = 0
+local answered = 1
 for _ = 1, 100 do
   send(svc(0))
   C.eq(out:unacked(), 0, "an OK status of an object that stays OK, nothing pending: acknowledged at once")
@@ -59,14 +60,14 @@ C.delivered(out, 4)
 send(svc(0, { change = true }))
 C.delivered(out, 5)
 
--- host 21 stays UP (10 answered by the script), goes DOWN (triggered), comes back (resolved)
+-- host 21 stays UP (11 answered by the script), goes DOWN (triggered), comes back (resolved)
 local function hst(state, change)
   return C.hst { host_id = 21, state = state, change = change or false, output = state == 0 and "OK - rta 1ms" or "CRITICAL - down" }
 end
 send(hst(0))
 send(hst(0))
 for _ = 1, 10 do send(hst(0)) end
-answered = answered + 10
+answered = answered + 11
 send(hst(1, true))
 C.delivered(out, 6)
 send(hst(0, true))
