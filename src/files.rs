@@ -205,8 +205,10 @@ pub(crate) mod tests {
     use super::*;
     use std::os::unix::fs::MetadataExt;
 
-    fn dir(name: &str) -> PathBuf {
-        let d = std::env::temp_dir().join(format!("cpd-files-{name}-{}", std::process::id()));
+    /// A fresh, empty directory for one test, `cpd-{name}-{pid}` under the system's temporary
+    /// directory: whatever an earlier run left there is removed first.
+    pub(crate) fn scratch(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("cpd-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&d);
         std::fs::create_dir_all(&d).unwrap();
         d
@@ -218,7 +220,7 @@ pub(crate) mod tests {
 
     #[test]
     fn small_files_are_read_and_others_refused_at_once() {
-        let d = dir("read");
+        let d = scratch("files-read");
         let good = d.join("key");
         std::fs::write(&good, "abc\n").unwrap();
         assert_eq!(read_small(&good, 10).unwrap(), "abc\n");
@@ -269,7 +271,7 @@ pub(crate) mod tests {
 
     #[test]
     fn created_files_are_private_and_links_are_not_followed() {
-        let d = dir("create");
+        let d = scratch("files-create");
         let victim = d.join("victim");
         std::fs::write(&victim, "precious").unwrap();
         std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o644)).unwrap();

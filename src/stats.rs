@@ -153,8 +153,7 @@ mod tests {
         assert_eq!(k["pending"], 3);
         assert_eq!(k["last_error"], "HTTP 500");
         assert!(k["oldest_pending_age_seconds"].as_i64().unwrap() > 1_000_000);
-        let dir = std::env::temp_dir().join(format!("cpd-stats-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = crate::files::tests::scratch("stats");
         let p = dir.join("s.json");
         write_atomically(&p, &doc).unwrap();
         let back: Value = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
@@ -164,9 +163,7 @@ mod tests {
     #[test]
     fn the_stats_file_is_private_and_planted_links_are_not_followed() {
         use std::os::unix::fs::MetadataExt;
-        let dir = std::env::temp_dir().join(format!("cpd-stats-link-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = crate::files::tests::scratch("stats-link");
         let victim = dir.join("victim");
         std::fs::write(&victim, "precious").unwrap();
         let p = dir.join("s.json");

@@ -904,8 +904,7 @@ fn typed_bodies_are_written_in_json_key_order() {
 /// the templates' with it (and the built-in one where no template applies).
 #[test]
 fn the_builder_chooses_the_templates_or_the_built_in_format() {
-    let dir = std::env::temp_dir().join(format!("cpd-builder-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = crate::files::tests::scratch("builder");
     let file = dir.join("format.json");
     std::fs::write(
         &file,

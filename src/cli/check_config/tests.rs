@@ -18,8 +18,7 @@ fn verdicts(r: &Report) -> Vec<(String, &'static str)> {
 
 #[test]
 fn the_legacy_script_at_our_path_is_recognised_by_its_parameters() {
-    let dir = std::env::temp_dir().join(format!("cpd-check-legacy-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = crate::files::tests::scratch("check-legacy");
     let legacy = ["pdy_routing_key", "log_path", "max_buffer_age"];
     let path = dir.join("pagerduty.lua");
     let p = path.display().to_string();
