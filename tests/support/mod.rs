@@ -2,7 +2,7 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -192,6 +192,34 @@ impl<'a> Run<'a> {
         }
         cmd
     }
+
+    /// Starts the scenario without waiting for it, its stdout piped (the caller reads it from
+    /// the child), its stderr to `stderr`; returns the work directory and the child.
+    pub fn spawn(&self, stderr: Stdio) -> (PathBuf, Child) {
+        let (dir, sd) = self.prepare();
+        let child = self
+            .command(&dir, &sd)
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .expect("start the emulator");
+        (dir, child)
+    }
+
+    /// The emulator command for this scenario, run through `wrapper` (a command ending in
+    /// `exec "$@"`): the emulator's program and arguments follow the wrapper's arguments, its
+    /// environment is added to the wrapper's.
+    pub fn wrapped(&self, dir: &Path, sd: &Path, mut wrapper: Command) -> Command {
+        let inner = self.command(dir, sd);
+        wrapper.arg(inner.get_program()).args(inner.get_args());
+        for (k, v) in inner.get_envs() {
+            match v {
+                Some(v) => wrapper.env(k, v),
+                None => wrapper.env_remove(k),
+            };
+        }
+        wrapper
+    }
 }
 
 pub struct Outcome {
@@ -365,4 +393,24 @@ pub fn run_installed_with_lua(dir: &Path, root_dir: &Path, lua: &str) {
         .output()
         .unwrap();
     assert!(cli.status.success(), "{cli:?}");
+}
+
+/// Templates whose `custom_details` has `fields` fields, each `value`: the template-shrink
+/// workload tests/template_shrink.rs checks and examples/bench.rs measures.
+pub fn shrink_templates(
+    fields: usize,
+    value: &str,
+) -> centreon_pagerduty::payload::template::Templates {
+    let details: serde_json::Map<String, serde_json::Value> = (0..fields)
+        .map(|i| (format!("f{i:03}"), serde_json::Value::from(value)))
+        .collect();
+    let text = serde_json::json!({"neb_pb_service_status": {"payload": {
+        "summary": "{cache.host.name}/{cache.service.description}: {output_scshort}",
+        "source": "{cache.host.name}",
+        "severity": "{state_scstate}",
+        "custom_details": details,
+    }}});
+    centreon_pagerduty::payload::template::Templates::parse(&text.to_string())
+        .expect("valid templates")
+        .0
 }
