@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::files;
-use crate::params::{ConfigError, Param, ParamReader, Parser, Secret};
+use crate::params::{ConfigError, Param, ParamReader, Secret};
 use crate::timefmt;
 
 /// Counters of one connector (one routing key).
@@ -99,11 +99,11 @@ pub struct StatsOptions {
     pub interval: Duration,
 }
 
-const STATS_PATH: Param = Param::new(
+const STATS_PATH: Param = Param::text(
     "stats_path",
+    None,
     "statistics file, rewritten atomically (default: the outbox path with .stats.json)",
-)
-.parser(Parser::Text(None));
+);
 const STATS_INTERVAL: Param = Param::integer(
     "stats_interval",
     1,
