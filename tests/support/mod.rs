@@ -16,6 +16,8 @@ pub const PROXY_VARS: [&str; 6] = [
     "ALL_PROXY",
     "all_proxy",
 ];
+/// An endpoint nothing listens on (the discard port): deliveries fail, events stay queued.
+pub const UNREACHABLE: &str = "http://127.0.0.1:9/v2/enqueue";
 pub const OTHER_KEY: &str = "ZYXWVUTSRQPONMLKJIHGFEDCBA987654";
 
 /// The Lua versions Centreon ships (EL8/Debian 5.3, EL9 5.4).
