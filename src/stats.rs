@@ -164,20 +164,19 @@ mod tests {
     fn the_stats_file_is_private_and_planted_links_are_not_followed() {
         use std::os::unix::fs::MetadataExt;
         let dir = crate::files::tests::scratch("stats-link");
-        let victim = dir.join("victim");
-        std::fs::write(&victim, "precious").unwrap();
+        let victim = crate::files::tests::victim(&dir);
         let p = dir.join("s.json");
         // the temporary name the connector used before: a link planted there was followed
         std::os::unix::fs::symlink(&victim, dir.join("s.json.tmp")).unwrap();
         let doc = json!({"a": 1});
         write_atomically(&p, &doc).unwrap();
-        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+        crate::files::tests::assert_untouched(&victim);
         assert_eq!(std::fs::metadata(&p).unwrap().mode() & 0o777, 0o640);
         // a link at the file's own name is replaced, not written through
         std::fs::remove_file(&p).unwrap();
         std::os::unix::fs::symlink(&victim, &p).unwrap();
         write_atomically(&p, &doc).unwrap();
-        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+        crate::files::tests::assert_untouched(&victim);
         assert!(!std::fs::symlink_metadata(&p).unwrap().is_symlink());
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -737,8 +737,7 @@ mod tests {
     fn the_key_file_is_never_written_through_a_planted_link() {
         use std::os::unix::fs::PermissionsExt;
         let dir = crate::files::tests::scratch("spool-link");
-        let victim = dir.join("victim");
-        std::fs::write(&victim, "untouched").unwrap();
+        let victim = crate::files::tests::victim(&dir);
         let target = dir.join("queue.key.json");
         let planted = dir.join(format!("queue.key.json.tmp-{}", std::process::id()));
         std::os::unix::fs::symlink(&victim, &planted).unwrap();
@@ -746,7 +745,7 @@ mod tests {
 
         write_target(&target, &key.secret, Some("http://127.0.0.1:9/"), 0o600).unwrap();
 
-        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "untouched");
+        crate::files::tests::assert_untouched(&victim);
         let written = std::fs::read_to_string(&target).unwrap();
         assert!(
             written.contains("abcdefghijklmnopqrstuvwxyz012345"),

@@ -118,8 +118,7 @@ fn the_log_is_private_and_never_written_through_a_link() {
     assert_eq!(std::fs::metadata(&path).unwrap().mode() & 0o777, 0o640);
     assert!(check_path(&path).is_ok());
 
-    let victim = dir.join("victim");
-    std::fs::write(&victim, "precious").unwrap();
+    let victim = crate::files::tests::victim(&dir);
     let planted = dir.join("planted.log");
     std::os::unix::fs::symlink(&victim, &planted).unwrap();
     let e = check_path(&planted).unwrap_err();
@@ -127,7 +126,7 @@ fn the_log_is_private_and_never_written_through_a_link() {
     // a link planted after init (the log is reopened after a rotation) is not followed
     let l = Arc::new(Sink::to_file(&planted, Level::Info));
     say(&l, Level::Error, "clobber");
-    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+    crate::files::tests::assert_untouched(&victim);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
