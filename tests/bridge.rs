@@ -506,12 +506,7 @@ fn planted_links_forged_lines_and_file_modes() {
         .wrapped(&dir, &sd, umask)
         .output()
         .expect("run the emulator");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success() && stdout.contains("hostile_files: done"),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    succeeded_with(&output, "hostile_files: done", "hostile_files");
     let log = std::fs::read_to_string(dir.join("connector.log")).unwrap();
     assert!(log.contains("] delivered trigger 30_1"), "{log}");
     for line in log.lines() {

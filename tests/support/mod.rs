@@ -292,6 +292,33 @@ pub fn connector(extra: serde_json::Value, dir: &Path) -> centreon_pagerduty::co
     centreon_pagerduty::connector::Connector::from_json(&cfg).expect("valid configuration")
 }
 
+/// The stdout of a process that ended well and printed `marker`; fails with `what`, its
+/// stdout and its stderr otherwise.
+pub fn succeeded_with(output: &Output, marker: &str, what: &str) -> String {
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success() && stdout.contains(marker),
+        "{what}: {stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+/// Waits (at most `secs` seconds) until the connector has nothing left to do; fails with
+/// `what` and the log of `dir`.
+pub fn settled(
+    c: &mut centreon_pagerduty::connector::Connector,
+    secs: u64,
+    dir: &Path,
+    what: &str,
+) {
+    assert!(
+        c.wait_idle(Duration::from_secs(secs)),
+        "{what}: {}",
+        log_of(dir)
+    );
+}
+
 /// A BBDO 3 service status that is a state change at check time `t`.
 pub fn service(host: u64, svc: u64, state: i64, t: i64) -> centreon_pagerduty::event::RawEvent {
     centreon_pagerduty::event::RawEvent::from_json(&serde_json::json!({
