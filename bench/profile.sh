@@ -33,10 +33,7 @@
 # F - A is what reading the fields the bridge reads costs (Broker's userdata), B - F the library's own.
 set -euo pipefail
 export LC_ALL=C
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$ROOT"
-TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
-case "$TARGET" in /*) ;; *) TARGET="$ROOT/$TARGET" ;; esac
+source "$(dirname "${BASH_SOURCE[0]}")/../tests/host/env.sh" # ROOT (the current directory), TARGET
 
 V=5.4 N=10000 TOP=25 CHANGE=100 REUSE=0 JSON=0 SERVICES=10000 GC=on
 while (($#)); do
@@ -49,7 +46,7 @@ while (($#)); do
     --json) JSON=1 ;;
     --services) SERVICES=$2; shift ;;
     --gc) GC=$2; shift ;;
-    -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) usage_help "$0"; exit 0 ;;
     *) echo "profile.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift

@@ -22,10 +22,7 @@
 #   The storm and the outage also draw their timelines (examples/bench/timeline.rs):
 #   bench/storm.svg and bench/outage.svg, shown in BENCHMARKS.md (target/bench/ for --tiny).
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$ROOT"
-TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
-case "$TARGET" in /*) ;; *) TARGET="$ROOT/$TARGET" ;; esac
+source "$(dirname "${BASH_SOURCE[0]}")/../tests/host/env.sh" # ROOT (the current directory), TARGET
 TINY=()
 REPORT_ONLY=0
 case "${1:-}" in

@@ -44,10 +44,7 @@
 # target/bench/work/last: outboxes and logs of the latest run of each kind).
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$ROOT"
-TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
-case "$TARGET" in /*) ;; *) TARGET="$ROOT/$TARGET" ;; esac
+source "$(dirname "${BASH_SOURCE[0]}")/../tests/host/env.sh" # ROOT (the current directory), TARGET
 
 # 9 runs (5 until 2026-12-07): single runs of the same script move by up to 2.7 us within
 # minutes on this shared host, and a median of 5 moved the bridge's added cost by 0.7 us between
@@ -73,7 +70,7 @@ while (($#)); do
     --cost) COST=$2; shift ;;
     --no-memory) DO_MEMORY=0 ;;
     --no-time) DO_TIME=0 ;;
-    -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) usage_help "$0"; exit 0 ;;
     *) echo "writepath.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -119,8 +116,6 @@ export BENCH_KEY="BenchRoutingKeyCentreonPagerDut1" # 32 characters, only for th
 export BENCH_URL="http://127.0.0.1:9/v2/enqueue"
 unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY ALL_PROXY all_proxy # a local endpoint
 STANDIN="$TARGET/release/pd-standin"
-STANDIN_PID=""
-STANDIN_IN=""
 cleanup() {
   local status=$?
   if ((status == 0)) && [[ -n "${WORK:-}" && -d "$WORK" ]]; then
@@ -129,37 +124,17 @@ cleanup() {
     mv -f "$WORK" "$BENCH/work/last" 2>/dev/null || true
     rm -rf "$BENCH/work/last.$$"
   fi
-  if [[ -n "$STANDIN_IN" ]]; then
-    local fd=$STANDIN_IN
-    STANDIN_IN=""
-    exec {fd}>&-
-  fi
-  if [[ -n "$STANDIN_PID" ]] && kill -0 "$STANDIN_PID" 2>/dev/null; then
-    kill "$STANDIN_PID" 2>/dev/null || true
-    wait "$STANDIN_PID" 2>/dev/null || true
-  fi
+  standin_stop
 }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 if ((USE_STANDIN)) && [[ -x "$STANDIN" ]]; then
   STANDIN_OUT="$WORK/standin.out"
-  : >"$STANDIN_OUT"
-  # stdin is the coprocess pipe: it stops when we close it (or after 4 hours)
-  coproc PD { exec "$STANDIN" --port 0 --max-seconds 14400 >"$STANDIN_OUT" 2>&1; }
-  STANDIN_PID=$PD_PID
-  STANDIN_IN=${PD[1]}
-  unused=${PD[0]}
-  exec {unused}<&-
-  url=""
-  for _ in $(seq 1 100); do
-    line="$(head -n 1 "$STANDIN_OUT")"
-    if [[ "$line" == listening\ * ]]; then url="${line#listening }"; break; fi
-    kill -0 "$STANDIN_PID" 2>/dev/null || break
-    sleep 0.1
-  done
-  [[ -n "$url" ]] || { say "writepath.sh: pd-standin did not start:"; cat "$STANDIN_OUT" >&2; exit 1; }
-  BENCH_URL="$url"
+  # it stops when we close its standard input (or after 4 hours)
+  standin_start "$STANDIN" "$STANDIN_OUT" --max-seconds 14400 \
+    || { say "writepath.sh: pd-standin did not start:"; cat "$STANDIN_OUT" >&2; exit 1; }
+  BENCH_URL="$STANDIN_URL"
   say "events are delivered to pd-standin at $BENCH_URL"
 else
   say "events are sent to a closed port ($BENCH_URL): delivery keeps retrying in the background"

@@ -10,10 +10,7 @@
 # Needs cargo, gcc and the Lua 5.4 development files. Everything it writes is under target/.
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$ROOT"
-TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
-case "$TARGET" in /*) ;; *) TARGET="$ROOT/$TARGET" ;; esac
+source "$(dirname "${BASH_SOURCE[0]}")/../tests/host/env.sh" # ROOT (the current directory), TARGET
 LUA_VERSION=5.4
 DEMO="$TARGET/demo"
 LOG="$DEMO/connector.log"
@@ -90,53 +87,20 @@ fi
 STANDIN_OUT="$DEMO/standin.out"
 EVENTS="$DEMO/events.jsonl"
 SCENARIO_OUT="$DEMO/scenario.out"
-: >"$STANDIN_OUT"
 : >"$EVENTS"
-STANDIN_PID=""
-STANDIN_IN="" # our end of the stand-in's standard input
-
-close_standin_input() {
-  if [[ -n "$STANDIN_IN" ]]; then
-    local fd=$STANDIN_IN
-    STANDIN_IN=""
-    exec {fd}>&-
-  fi
-}
-
-cleanup() {
-  close_standin_input
-  if [[ -n "$STANDIN_PID" ]] && kill -0 "$STANDIN_PID" 2>/dev/null; then
-    kill "$STANDIN_PID" 2>/dev/null || true
-    wait "$STANDIN_PID" 2>/dev/null || true
-  fi
-}
+cleanup() { standin_stop; }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
 say "starting pd-standin, a local PagerDuty Events API v2 stand-in"
-# Its stdin is the coprocess pipe: it runs until we close it (or 120 s as a safety net).
-coproc PD { exec "$STANDIN" --port 0 --max-seconds 120 --events-out "$EVENTS" >"$STANDIN_OUT" 2>&1; }
-STANDIN_PID=$PD_PID
-STANDIN_IN=${PD[1]}
-unused=${PD[0]}
-exec {unused}<&- # it writes to $STANDIN_OUT, never to the coprocess pipe
-
-url=""
-for _ in $(seq 1 100); do
-  line="$(head -n 1 "$STANDIN_OUT")"
-  if [[ "$line" == listening\ * ]]; then
-    url="${line#listening }"
-    break
-  fi
-  kill -0 "$STANDIN_PID" 2>/dev/null || break
-  sleep 0.1
-done
-if [[ -z "$url" ]]; then
+# it runs until we close its standard input (or 120 s as a safety net)
+if ! standin_start "$STANDIN" "$STANDIN_OUT" --max-seconds 120 --events-out "$EVENTS"; then
   echo "demo: pd-standin did not start:" >&2
   cat "$STANDIN_OUT" >&2
   exit 1
 fi
+url=$STANDIN_URL
 echo "pd-standin is listening on $url"
 
 say "the story (Broker emulator, Lua $LUA_VERSION, routing key $(key_hint "$DEMO_KEY"))"
@@ -145,7 +109,7 @@ unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY ALL_PROXY all_proxy # a loca
 run_scenario "$url" "$DEMO_KEY" "$STANDIN_OUT" | tee "$SCENARIO_OUT" || status=$?
 
 say "stopping pd-standin (end of its standard input): its incident timeline"
-close_standin_input
+standin_close_input
 standin_status=0
 wait "$STANDIN_PID" || standin_status=$?
 STANDIN_PID=""

@@ -43,6 +43,8 @@ use pd_standin::{Answer, Request, Standin};
 use rusqlite::{Connection, params};
 use serde_json::{Value, json};
 
+#[path = "../tests/support/mod.rs"]
+mod support;
 #[path = "bench/timeline.rs"]
 mod timeline;
 
@@ -79,14 +81,7 @@ const LANES: usize = centreon_pagerduty::delivery::LANES;
 
 fn main() {
     // Loopback only: never let a proxy from the environment carry the stand-in's traffic.
-    for var in [
-        "http_proxy",
-        "https_proxy",
-        "HTTP_PROXY",
-        "HTTPS_PROXY",
-        "ALL_PROXY",
-        "all_proxy",
-    ] {
+    for var in support::PROXY_VARS {
         // SAFETY: no other thread exists yet, so nothing reads the environment concurrently.
         unsafe { std::env::remove_var(var) };
     }
@@ -1113,22 +1108,6 @@ fn storm_run(
 // ---------------------------------------------------------------------------------------
 // 6. template shrink
 
-/// Templates whose `custom_details` has `fields` fields, each `value`.
-fn shrink_templates(fields: usize, value: &str) -> Res<Templates> {
-    let details: serde_json::Map<String, Value> = (0..fields)
-        .map(|i| (format!("f{i:03}"), Value::from(value)))
-        .collect();
-    let text = json!({"neb_pb_service_status": {"payload": {
-        "summary": "{cache.host.name}/{cache.service.description}: {output_scshort}",
-        "source": "{cache.host.name}",
-        "severity": "{state_scstate}",
-        "custom_details": details,
-    }}});
-    Templates::parse(&text.to_string())
-        .map(|(t, _)| t)
-        .map_err(|e| format!("templates: {e}"))
-}
-
 /// A service going CRITICAL with a long output of `size` bytes, as the connector holds it
 /// (template fields captured).
 fn shrink_status(t: &Templates, size: usize) -> Res<StatusEvent> {
@@ -1189,7 +1168,7 @@ fn template(o: &Opts) -> Res<Value> {
     ];
     let mut prepared = Vec::new();
     for (name, fields, value) in cases {
-        let t = shrink_templates(fields, value)?;
+        let t = support::shrink_templates(fields, value);
         let st = shrink_status(&t, size)?;
         prepared.push((name, t, st));
     }

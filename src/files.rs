@@ -205,8 +205,10 @@ pub(crate) mod tests {
     use super::*;
     use std::os::unix::fs::MetadataExt;
 
-    fn dir(name: &str) -> PathBuf {
-        let d = std::env::temp_dir().join(format!("cpd-files-{name}-{}", std::process::id()));
+    /// A fresh, empty directory for one test, `cpd-{name}-{pid}` under the system's temporary
+    /// directory: whatever an earlier run left there is removed first.
+    pub(crate) fn scratch(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("cpd-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&d);
         std::fs::create_dir_all(&d).unwrap();
         d
@@ -218,7 +220,7 @@ pub(crate) mod tests {
 
     #[test]
     fn small_files_are_read_and_others_refused_at_once() {
-        let d = dir("read");
+        let d = scratch("files-read");
         let good = d.join("key");
         std::fs::write(&good, "abc\n").unwrap();
         assert_eq!(read_small(&good, 10).unwrap(), "abc\n");
@@ -258,6 +260,18 @@ pub(crate) mod tests {
         std::fs::remove_dir_all(&d).unwrap();
     }
 
+    /// A file `victim` in `dir` holding "precious", for the tests that plant links to it where
+    /// a file is about to be written: [`assert_untouched`] checks nothing wrote through them.
+    pub(crate) fn victim(dir: &Path) -> PathBuf {
+        let victim = dir.join("victim");
+        std::fs::write(&victim, "precious").unwrap();
+        victim
+    }
+
+    pub(crate) fn assert_untouched(victim: &Path) {
+        assert_eq!(std::fs::read_to_string(victim).unwrap(), "precious");
+    }
+
     /// A FIFO made with the system's tool (no unsafe outside src/ffi.rs and src/lua/).
     pub(crate) fn mkfifo(path: &Path) {
         let st = std::process::Command::new("mkfifo")
@@ -269,9 +283,8 @@ pub(crate) mod tests {
 
     #[test]
     fn created_files_are_private_and_links_are_not_followed() {
-        let d = dir("create");
-        let victim = d.join("victim");
-        std::fs::write(&victim, "precious").unwrap();
+        let d = scratch("files-create");
+        let victim = victim(&d);
         std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o644)).unwrap();
 
         let log = d.join("a.log");
@@ -301,7 +314,7 @@ pub(crate) mod tests {
         std::fs::remove_file(&stats).unwrap();
         std::os::unix::fs::symlink(&victim, &stats).unwrap();
         replace_private(&stats, b"{\"a\":1}\n").unwrap();
-        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+        assert_untouched(&victim);
         assert_eq!(mode(&victim), 0o644);
         assert_eq!(std::fs::read_to_string(&stats).unwrap(), "{\"a\":1}\n");
         // nothing left behind

@@ -30,7 +30,7 @@ use std::sync::{Arc, Mutex, Once, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::files;
-use crate::params::{ConfigError, Param, ParamReader, Parser};
+use crate::params::{ConfigError, Param, ParamReader};
 use crate::timefmt::{self, Zone};
 
 /// Log levels, as `log_level` numbers them.
@@ -399,14 +399,12 @@ const LOG_LEVEL: Param = Param::integer(
     Some(1),
     "0 errors, 1 warnings (default), 2 information, 3 debug",
 );
-const LOGFILE: Param = Param::new(
+const LOGFILE: Param = Param::text(
     "logfile",
+    Some("/var/log/centreon-broker/stream-connector-pagerduty.log"),
     "log file (default /var/log/centreon-broker/stream-connector-pagerduty.log)",
 )
-.legacy("log_path")
-.parser(Parser::Text(Some(
-    "/var/log/centreon-broker/stream-connector-pagerduty.log",
-)));
+.legacy("log_path");
 const LOG_FORMAT: Param = Param::new(
     "log_format",
     "native (default: 2023-11-14T22:13:20Z [WARNING] message, UTC) or centreon (Tue Nov 14 23:13:20 2023: WARNING: message, local time: the lines Centreon Broker writes for the Lua stream connectors)",

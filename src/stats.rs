@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::files;
-use crate::params::{ConfigError, Param, ParamReader, Parser, Secret};
+use crate::params::{ConfigError, Param, ParamReader, Secret};
 use crate::timefmt;
 
 /// Counters of one connector (one routing key).
@@ -99,11 +99,11 @@ pub struct StatsOptions {
     pub interval: Duration,
 }
 
-const STATS_PATH: Param = Param::new(
+const STATS_PATH: Param = Param::text(
     "stats_path",
+    None,
     "statistics file, rewritten atomically (default: the outbox path with .stats.json)",
-)
-.parser(Parser::Text(None));
+);
 const STATS_INTERVAL: Param = Param::integer(
     "stats_interval",
     1,
@@ -153,8 +153,7 @@ mod tests {
         assert_eq!(k["pending"], 3);
         assert_eq!(k["last_error"], "HTTP 500");
         assert!(k["oldest_pending_age_seconds"].as_i64().unwrap() > 1_000_000);
-        let dir = std::env::temp_dir().join(format!("cpd-stats-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = crate::files::tests::scratch("stats");
         let p = dir.join("s.json");
         write_atomically(&p, &doc).unwrap();
         let back: Value = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
@@ -164,23 +163,20 @@ mod tests {
     #[test]
     fn the_stats_file_is_private_and_planted_links_are_not_followed() {
         use std::os::unix::fs::MetadataExt;
-        let dir = std::env::temp_dir().join(format!("cpd-stats-link-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let victim = dir.join("victim");
-        std::fs::write(&victim, "precious").unwrap();
+        let dir = crate::files::tests::scratch("stats-link");
+        let victim = crate::files::tests::victim(&dir);
         let p = dir.join("s.json");
         // the temporary name the connector used before: a link planted there was followed
         std::os::unix::fs::symlink(&victim, dir.join("s.json.tmp")).unwrap();
         let doc = json!({"a": 1});
         write_atomically(&p, &doc).unwrap();
-        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+        crate::files::tests::assert_untouched(&victim);
         assert_eq!(std::fs::metadata(&p).unwrap().mode() & 0o777, 0o640);
         // a link at the file's own name is replaced, not written through
         std::fs::remove_file(&p).unwrap();
         std::os::unix::fs::symlink(&victim, &p).unwrap();
         write_atomically(&p, &doc).unwrap();
-        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+        crate::files::tests::assert_untouched(&victim);
         assert!(!std::fs::symlink_metadata(&p).unwrap().is_symlink());
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -503,25 +503,13 @@ fn planted_links_forged_lines_and_file_modes() {
     let pd = standin();
     let run = Run::new("5.4", "hostile_files.lua").env("CPD_URL", pd.url());
     let (dir, sd) = run.prepare();
-    let inner = run.command(&dir, &sd);
-    let mut cmd = std::process::Command::new("sh");
-    cmd.arg("-c")
-        .arg("umask 022 && exec \"$0\" \"$@\"")
-        .arg(inner.get_program())
-        .args(inner.get_args());
-    for (k, v) in inner.get_envs() {
-        match v {
-            Some(v) => cmd.env(k, v),
-            None => cmd.env_remove(k),
-        };
-    }
-    let output = cmd.output().expect("run the emulator");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success() && stdout.contains("hostile_files: done"),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let mut umask = std::process::Command::new("sh");
+    umask.arg("-c").arg("umask 022 && exec \"$0\" \"$@\"");
+    let output = run
+        .wrapped(&dir, &sd, umask)
+        .output()
+        .expect("run the emulator");
+    succeeded_with(&output, "hostile_files: done", "hostile_files");
     let log = std::fs::read_to_string(dir.join("connector.log")).unwrap();
     assert!(log.contains("] delivered trigger 30_1"), "{log}");
     for line in log.lines() {

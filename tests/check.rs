@@ -7,10 +7,7 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use pd_standin::{Answer, Standin};
-use support::{PROXY_VARS, ROUTING_KEY, scratch};
-
-/// Nothing listens on the discard port of the loopback address.
-const UNREACHABLE: &str = "http://127.0.0.1:9/v2/enqueue";
+use support::{PROXY_VARS, ROUTING_KEY, UNREACHABLE, scratch};
 
 /// Exit status, stdout and stderr of the binary, run in a clean environment (HOME in `dir`).
 fn run(dir: &Path, args: &[&str]) -> (i32, String, String) {

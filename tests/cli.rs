@@ -7,10 +7,7 @@ use std::process::{Command, Output};
 
 use pd_standin::{Answer, IncidentStatus, Standin};
 use serde_json::{Value, json};
-use support::{PROXY_VARS, ROUTING_KEY, scratch};
-
-/// Nothing listens on the discard port of the loopback address.
-const UNREACHABLE: &str = "http://127.0.0.1:9/v2/enqueue";
+use support::{PROXY_VARS, ROUTING_KEY, UNREACHABLE, scratch};
 
 struct Run {
     output: Output,

@@ -454,11 +454,7 @@ fn proxy_from_either_parameter_style() {
         };
         let mut c = connector(extra, &dir);
         c.submit(&service(8, 9, 2, 100)).unwrap();
-        assert!(
-            c.wait_idle(Duration::from_secs(10)),
-            "{style}: {}",
-            log_of(&dir)
-        );
+        settled(&mut c, 10, &dir, style);
         drop(c);
         assert_eq!(pd.accepted().len(), 1, "{style}");
         let seen = proxy.seen.lock().unwrap().clone();

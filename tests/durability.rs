@@ -15,13 +15,7 @@ fn sigkill_with_events_pending_then_a_new_process_delivers_all_once() {
         let refusing = Standin::start().unwrap();
         refusing.set_default(Answer::ServerError(503));
         let run = Run::new(lua, "kill_target.lua").env("CPD_URL", refusing.url());
-        let (dir, sd) = run.prepare();
-        let mut child = run
-            .command(&dir, &sd)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let (dir, mut child) = run.spawn(Stdio::piped());
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let deadline = Instant::now() + Duration::from_secs(30);
         let mut ready = false;
@@ -106,13 +100,7 @@ fn ten_thousand_changes_during_an_outage() {
     let pd = Standin::start().unwrap();
     pd.set_default(Answer::ServerError(500));
     let run = Run::new("5.4", "outage.lua").env("CPD_URL", pd.url());
-    let (dir, sd) = run.prepare();
-    let mut child = run
-        .command(&dir, &sd)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let (dir, mut child) = run.spawn(Stdio::piped());
     // PagerDuty stays down until every event is written and acknowledged by the outbox (the
     // scenario says so on stdout), however long the machine takes: the backlog forms during the
     // outage, as the assertions below expect, not because of a fixed delay
@@ -221,12 +209,7 @@ fn unusable_outbox_location_fails_init_clearly_and_broker_keeps_the_events() {
         let stdout = out.stdout();
         assert!(stdout.contains("state: init_failed"), "{path}: {stdout}");
         assert!(stdout.contains(want), "{path}: {stdout}");
-        assert!(stdout.contains("unacked: 1"), "{path}: {stdout}");
-        let logged = stdout
-            .lines()
-            .filter(|l| l.starts_with("broker_log:") && l.contains("outbox"))
-            .count();
-        assert_eq!(logged, 1, "one clear line: {stdout}");
+        kept_unacked_with_one_line(&stdout, path);
     }
 }
 
@@ -254,23 +237,18 @@ fn full_disk_gives_one_log_line_keeps_events_and_recovers() {
     let (dir, sd) = run.prepare();
     let fs = dir.join("small-fs");
     std::fs::create_dir_all(&fs).unwrap();
-    let inner = run.command(&dir, &sd);
     // a private user and mount namespace with a 4 MB tmpfs: a real full disk, nothing mounted
     // on the host
-    let mut cmd = std::process::Command::new("unshare");
-    cmd.args(["--user", "--map-root-user", "--mount", "sh", "-c"])
+    let mut unshare = std::process::Command::new("unshare");
+    unshare
+        .args(["--user", "--map-root-user", "--mount", "sh", "-c"])
         .arg("mount -t tmpfs -o size=4m tmpfs \"$0\" && exec \"$@\"")
         .arg(&fs)
-        .arg(inner.get_program())
-        .args(inner.get_args())
         .env("CPD_SMALL_FS", &fs);
-    for (k, v) in inner.get_envs() {
-        match v {
-            Some(v) => cmd.env(k, v),
-            None => cmd.env_remove(k),
-        };
-    }
-    let output = cmd.output().expect("run unshare (util-linux)");
+    let output = run
+        .wrapped(&dir, &sd, unshare)
+        .output()
+        .expect("run unshare (util-linux)");
     let log = std::fs::read_to_string(dir.join("connector.log")).unwrap_or_default();
     assert!(
         output.status.success(),
@@ -341,6 +319,17 @@ fn open_as_nobody(dir: &std::path::Path, outbox: &std::path::Path) -> (String, S
 }
 
 /// The one pending event is still in `path`, whose inode is `inode`, and nothing was moved aside.
+/// A failed init's output: Broker kept the event (unacknowledged), and Broker's log says why
+/// in one line about the outbox. `context` leads the messages.
+fn kept_unacked_with_one_line(stdout: &str, context: &str) {
+    assert!(stdout.contains("unacked: 1"), "{context}: {stdout}");
+    let logged = stdout
+        .lines()
+        .filter(|l| l.starts_with("broker_log:") && l.contains("outbox"))
+        .count();
+    assert_eq!(logged, 1, "one clear line: {stdout}");
+}
+
 fn still_there(path: &std::path::Path, inode: u64) {
     use std::os::unix::fs::MetadataExt;
     assert_eq!(std::fs::metadata(path).unwrap().ino(), inode, "same file");
@@ -396,12 +385,7 @@ fn unreadable_outbox_or_read_only_directory_fails_init_and_is_kept() {
             !error.contains("damaged") && !log.contains("moved aside"),
             "{error}\n{log}"
         );
-        assert!(stdout.contains("unacked: 1"), "{stdout}");
-        let logged = stdout
-            .lines()
-            .filter(|l| l.starts_with("broker_log:") && l.contains("outbox"))
-            .count();
-        assert_eq!(logged, 1, "one clear line: {stdout}");
+        kept_unacked_with_one_line(&stdout, &path.display().to_string());
         still_there(path, inode);
     }
 }
@@ -534,13 +518,7 @@ fn random_kills_with_brokers_replay_lose_nothing_and_open_no_second_incident() {
             .env("CPD_PLAN", plan_file.display().to_string())
             .env("CPD_JOURNAL", journal.display().to_string())
             .env("CPD_BATCH", BATCH.to_string());
-        let (dir, sd) = run.prepare();
-        let mut child = run
-            .command(&dir, &sd)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let (_, mut child) = run.spawn(Stdio::null());
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let mut handed = 0;
         let mut killed = false;

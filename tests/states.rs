@@ -228,10 +228,7 @@ fn status_dedup_off_bypasses_the_fast_path() {
             json!({"http_server_url": pd.url(), "enable_service_status_dedup": dedup}),
             &dir,
         );
-        let key = ObjectKey {
-            host_id: 7,
-            service_id: 8,
-        };
+        let key = ObjectKey::new(7, 8);
         let observed = Observed {
             state: 2,
             hard: true,
@@ -264,14 +261,8 @@ fn quick_state_is_done_only_for_an_object_that_stays_ok() {
     use centreon_pagerduty::connector::Quick;
     use centreon_pagerduty::event::ObjectKey;
     let dir = scratch("quick-state");
-    let mut c = connector(
-        json!({"http_server_url": "http://127.0.0.1:9/v2/enqueue"}),
-        &dir,
-    );
-    let key = ObjectKey {
-        host_id: 7,
-        service_id: 8,
-    };
+    let mut c = connector(json!({"http_server_url": UNREACHABLE}), &dir);
+    let key = ObjectKey::new(7, 8);
     assert_eq!(c.quick_state(1, 29, key, 0), Quick::NeedTimes, "never seen");
     assert_eq!(
         c.quick_state(1, 29, key, 2),
@@ -312,10 +303,7 @@ fn a_service_status_without_service_id_is_not_taken_for_its_host() {
     use centreon_pagerduty::decision::Observed;
     use centreon_pagerduty::event::{Flags, ObjectKey, RawEvent};
     let dir = scratch("no-service-id");
-    let mut c = connector(
-        json!({"http_server_url": "http://127.0.0.1:9/v2/enqueue"}),
-        &dir,
-    );
+    let mut c = connector(json!({"http_server_url": UNREACHABLE}), &dir);
     // host 7 is known DOWN (1, HARD)
     let host = |state: i64, t: i64| {
         RawEvent::from_json(&json!({
@@ -325,10 +313,7 @@ fn a_service_status_without_service_id_is_not_taken_for_its_host() {
         .unwrap()
     };
     c.submit_details(&host(1, 100)).unwrap();
-    let host_key = ObjectKey {
-        host_id: 7,
-        service_id: 0,
-    };
+    let host_key = ObjectKey::new(7, 0);
     let down = Observed {
         state: 1,
         hard: true,
@@ -419,15 +404,9 @@ fn a_first_ok_status_is_decided_from_its_ids_and_check_times() {
     use centreon_pagerduty::connector::{Connector, Quick};
     use centreon_pagerduty::event::{CheckTimes, ObjectKey};
     let dir = scratch("first-ok");
-    let mut c = connector(
-        json!({"http_server_url": "http://127.0.0.1:9/v2/enqueue"}),
-        &dir,
-    );
+    let mut c = connector(json!({"http_server_url": UNREACHABLE}), &dir);
     c.keep_decided();
-    let key = |s| ObjectKey {
-        host_id: 7,
-        service_id: s,
-    };
+    let key = |s| ObjectKey::new(7, s);
     let times = |check, change| CheckTimes {
         last_check: Some(check),
         last_state_change: Some(change),
@@ -464,10 +443,7 @@ fn a_first_ok_status_is_decided_from_its_ids_and_check_times() {
     );
     drop(c);
     // restored from the outbox (7:1 has an open incident): the whole event
-    let mut c = connector(
-        json!({"http_server_url": "http://127.0.0.1:9/v2/enqueue"}),
-        &dir,
-    );
+    let mut c = connector(json!({"http_server_url": UNREACHABLE}), &dir);
     assert_eq!(
         c.quick_state(1, 29, key(1), 0),
         Quick::NeedFlags,

@@ -1,5 +1,7 @@
 //! A `format_file` event made of huge outputs costs work bounded by PagerDuty's 512 KB, however often the template repeats them: the bytes allocated while the event is made are counted (no timing).
 
+mod support;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
@@ -9,7 +11,7 @@ use centreon_pagerduty::event::{Event, RawEvent, StatusEvent};
 use centreon_pagerduty::log::{Level, Sink};
 use centreon_pagerduty::payload::template::Templates;
 use centreon_pagerduty::payload::{self, MAX_BODY, Outgoing, TRUNCATION_MARKER};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 /// Counts the bytes this thread asks the allocator for (allocations and reallocations).
 struct Counting;
@@ -48,22 +50,6 @@ const KEY: &str = "0123456789abcdef0123456789abcdef";
 const FIELDS: usize = 200;
 const OUTPUT: usize = 400_000;
 
-/// A template whose `custom_details` has `FIELDS` fields, each `value`.
-fn templates(value: &str) -> Templates {
-    let details: Map<String, Value> = (0..FIELDS)
-        .map(|i| (format!("f{i:03}"), Value::from(value)))
-        .collect();
-    let text = json!({"neb_pb_service_status": {"payload": {
-        "summary": "{cache.host.name}/{cache.service.description}: {output_scshort}",
-        "source": "{cache.host.name}",
-        "severity": "{state_scstate}",
-        "custom_details": details,
-    }}});
-    Templates::parse(&text.to_string())
-        .expect("valid templates")
-        .0
-}
-
 /// A BBDO 3 service going CRITICAL with a 400 KB output (first line, then the long output).
 fn status(t: &Templates, long_output: &str) -> StatusEvent {
     let raw = RawEvent::from_json(&json!({
@@ -93,7 +79,7 @@ fn cfg() -> Config {
 
 /// The event made from the template, and the bytes allocated to make it.
 fn made(value: &str, long_output: &str) -> (Outgoing, usize, Vec<String>) {
-    let t = templates(value);
+    let t = support::shrink_templates(FIELDS, value);
     let st = status(&t, long_output);
     let builtin = payload::status_event(&st, Action::Trigger, &cfg().payload);
     let log = std::sync::Arc::new(Sink::in_memory(Level::Debug));

@@ -279,11 +279,7 @@ fn only_verify_certificate_0_skips_verification() {
             &dir,
         );
         c.submit(&service(4, 3, 2, 100)).unwrap();
-        assert!(
-            c.wait_idle(Duration::from_secs(10)),
-            "{name}: {}",
-            log_of(&dir)
-        );
+        settled(&mut c, 10, &dir, name);
         assert!(
             pd.wait_for_accepted(1, Duration::from_secs(5)),
             "{name}: {}",
@@ -316,10 +312,11 @@ fn ca_file_adds_a_trusted_authority() {
         &dir,
     );
     c.submit(&service(4, 2, 2, 100)).unwrap();
-    assert!(
-        c.wait_idle(Duration::from_secs(20)),
-        "delivered through the authority of ca_file\n{}",
-        log_of(&dir)
+    settled(
+        &mut c,
+        20,
+        &dir,
+        "delivered through the authority of ca_file",
     );
     drop(c);
     assert_eq!(pd.accepted().len(), 1);

@@ -4,15 +4,7 @@
 -- get_service_description, get_servicegroups, get_notes_url, get_action_url). (C - F) / 27 is
 -- what one broker_cache call costs Broker's output thread on average (calibration of
 -- tests/host, issue 34). The answers are not read.
-broker_api_version = 2
-
-local ACCEPTED = { [65550] = true, [65560] = true, [65565] = true, [65568] = true }
-
-function init(conf) end
-
-function filter(category, element)
-  return ACCEPTED[(category << 16) | element] == true
-end
+require("calib_base") -- API 2, init(), filter()
 
 function write(e)
   local hid, sid = e.host_id, e.service_id

@@ -9,10 +9,7 @@
 # line per run: {"bench":"calib_emulator","lua":..,"cost":..,"script":..,"events":N,
 # "wall_ns":.., "cpu_ns":..} (cpu_ns: the emulator's main thread, Broker's, 10 ms resolution).
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-cd "$ROOT"
-TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
-case "$TARGET" in /*) ;; *) TARGET="$ROOT/$TARGET" ;; esac
+source "$(dirname "${BASH_SOURCE[0]}")/../../tests/host/env.sh" # ROOT (the current directory), TARGET
 V=5.3 N=300000 ROUNDS=3 COST=""
 while (($#)); do
   case "$1" in
@@ -20,7 +17,7 @@ while (($#)); do
     --events) N=$2; shift ;;
     --rounds) ROUNDS=$2; shift ;;
     --cost) COST=$2; shift ;;
-    -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) usage_help "$0"; exit 0 ;;
     *) echo "emulator.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift

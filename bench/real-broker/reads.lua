@@ -2,15 +2,7 @@
 -- event: 90 field reads instead of 3. (R - F) / 87 is what one broker_event field read costs
 -- Broker's output thread (calibration of tests/host, issue 34). Every status event is read,
 -- the same fields as the connector's OK path (host_id, service_id, state).
-broker_api_version = 2
-
-local ACCEPTED = { [65550] = true, [65560] = true, [65565] = true, [65568] = true }
-
-function init(conf) end
-
-function filter(category, element)
-  return ACCEPTED[(category << 16) | element] == true
-end
+require("calib_base") -- API 2, init(), filter()
 
 function write(e)
   for _ = 1, 30 do

@@ -3,15 +3,7 @@
 -- catching a C++ exception (macro_cache::get_severity), as for every nil broker_cache answer.
 -- (S - F) / 9 is what such a nil answer costs Broker's output thread (calibration of
 -- tests/host's "miss" cost, issue 34).
-broker_api_version = 2
-
-local ACCEPTED = { [65550] = true, [65560] = true, [65565] = true, [65568] = true }
-
-function init(conf) end
-
-function filter(category, element)
-  return ACCEPTED[(category << 16) | element] == true
-end
+require("calib_base") -- API 2, init(), filter()
 
 function write(e)
   local hid, sid = e.host_id, e.service_id

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::key::{self, Key};
-use super::options::{Delivery, Network, Routing};
+use super::options::Route;
 use super::spool::{self, Place, Session};
 use super::{EXIT_FAILED, EXIT_OK, Stop};
 use crate::outbox::Outbox;
@@ -29,18 +29,14 @@ its routing key or a directory could not be read (each is named), 2 bad usage."
 )]
 pub(crate) struct Args {
     #[command(flatten)]
-    routing: Routing,
-    #[command(flatten)]
-    network: Network,
-    #[command(flatten)]
-    delivery: Delivery,
+    route: Route,
 }
 
 /// Runs `flush`.
 pub(crate) fn run(p: &Args) -> Result<i32, Stop> {
-    let wait = p.delivery.wait(WAIT)?;
-    let dirs = spool::flush_directories(p.delivery.outbox.as_deref())?;
-    let key = key::from_options(&p.routing, false)?;
+    let wait = p.route.delivery.wait(WAIT)?;
+    let dirs = spool::flush_directories(p.route.delivery.outbox.as_deref())?;
+    let key = key::from_options(&p.route.routing, false)?;
     let mut total = Totals::default();
     if dirs.is_empty() {
         println!(
@@ -162,8 +158,8 @@ fn flush_key(
     wait: Duration,
     total: &mut Totals,
 ) -> u64 {
-    let params = p.network.params(url);
-    let mut session = match Session::open(dir, k, params, wait, p.delivery.verbose) {
+    let params = p.route.network.params(url);
+    let mut session = match Session::open(dir, k, params, wait, p.route.delivery.verbose) {
         Ok(s) => s,
         Err(Stop::Usage(m) | Stop::Failed(m)) => {
             eprintln!("routing key {}: {m}", k.secret.masked());

@@ -126,8 +126,7 @@ mod tests {
 
     #[test]
     fn sources() {
-        let dir = std::env::temp_dir().join(format!("cpd-cli-key-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = crate::files::tests::scratch("cli-key");
         let file = dir.join("key");
         std::fs::write(&file, format!("{KEY}\n")).unwrap();
         let f = file.display().to_string();
@@ -175,9 +174,7 @@ mod tests {
             !m.contains(KEY) && m.contains(&Secret::new(KEY).masked()),
             "{m}"
         );
-        let dir = std::env::temp_dir().join(format!("cpd-cli-key-fifo-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = crate::files::tests::scratch("cli-key-fifo");
         let fifo = dir.join("key");
         crate::files::tests::mkfifo(&fifo);
         let m = message(

@@ -36,8 +36,35 @@ pub(crate) struct Args {
     limit: u64,
 }
 
-/// A table: columns as wide as their widest cell, the last one as it is.
-fn table(head: &[&str], rows: &[Vec<String>]) -> String {
+/// The columns both lists share; each adds a last one of its own.
+const HEAD: [&str; 6] = ["ID", "AGE", "ACTION", "DEDUP KEY", "ATTEMPTS", "SUMMARY"];
+
+/// One event's row: the columns of [`HEAD`] (`at`: when it was queued or rejected, Unix ms),
+/// then `last`.
+fn event_row(
+    id: i64,
+    action: &str,
+    dedup_key: &str,
+    summary: &str,
+    at: i64,
+    attempts: String,
+    last: String,
+) -> Vec<String> {
+    vec![
+        id.to_string(),
+        age(since(at)),
+        action.to_string(),
+        cell(dedup_key, 60),
+        attempts,
+        cell(summary, SUMMARY_MAX),
+        last,
+    ]
+}
+
+/// A table under [`HEAD`] and the column `last`: columns as wide as their widest cell, the
+/// last one as it is.
+fn table(last: &str, rows: &[Vec<String>]) -> String {
+    let head: Vec<&str> = HEAD.iter().copied().chain([last]).collect();
     let mut widths: Vec<usize> = head.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
@@ -56,7 +83,7 @@ fn table(head: &[&str], rows: &[Vec<String>]) -> String {
         }
         out.trim_end().to_string() + "\n"
     };
-    let mut out = line(head.to_vec());
+    let mut out = line(head);
     for row in rows {
         out.push_str(&line(row.iter().map(String::as_str).collect()));
     }
@@ -92,36 +119,24 @@ fn show(db: &Path, title: &str, pending: bool, rejected: bool, limit: u64) -> Re
         let cells: Vec<Vec<String>> = rows
             .iter()
             .map(|r| {
-                vec![
-                    r.id.to_string(),
-                    age(since(r.created)),
-                    r.action.clone(),
-                    cell(&r.dedup_key, 60),
-                    r.attempts.to_string(),
-                    cell(&r.summary, SUMMARY_MAX),
-                    match (&r.last_error, r.last_attempt) {
-                        (Some(e), Some(at)) => format!("{} ({} ago)", cell(e, 200), age(since(at))),
-                        (Some(e), None) => cell(e, 200),
-                        _ => "-".into(),
-                    },
-                ]
+                let last = match (&r.last_error, r.last_attempt) {
+                    (Some(e), Some(at)) => format!("{} ({} ago)", cell(e, 200), age(since(at))),
+                    (Some(e), None) => cell(e, 200),
+                    _ => "-".into(),
+                };
+                let attempts = r.attempts.to_string();
+                event_row(
+                    r.id,
+                    &r.action,
+                    &r.dedup_key,
+                    &r.summary,
+                    r.created,
+                    attempts,
+                    last,
+                )
             })
             .collect();
-        print!(
-            "{}",
-            table(
-                &[
-                    "ID",
-                    "AGE",
-                    "ACTION",
-                    "DEDUP KEY",
-                    "ATTEMPTS",
-                    "SUMMARY",
-                    "LAST ERROR"
-                ],
-                &cells
-            )
-        );
+        print!("{}", table("LAST ERROR", &cells));
         if total > rows.len() as u64 {
             println!("... and {} more (--limit)", total - rows.len() as u64);
         }
@@ -131,32 +146,20 @@ fn show(db: &Path, title: &str, pending: bool, rejected: bool, limit: u64) -> Re
         let cells: Vec<Vec<String>> = refused
             .iter()
             .map(|r| {
-                vec![
-                    r.id.to_string(),
-                    age(since(r.at)),
-                    r.action.clone(),
-                    cell(&r.dedup_key, 60),
-                    r.attempts.map_or("-".into(), |n| n.to_string()),
-                    cell(&r.summary, SUMMARY_MAX),
-                    cell(&r.reason, 300),
-                ]
+                let attempts = r.attempts.map_or("-".into(), |n| n.to_string());
+                let reason = cell(&r.reason, 300);
+                event_row(
+                    r.id,
+                    &r.action,
+                    &r.dedup_key,
+                    &r.summary,
+                    r.at,
+                    attempts,
+                    reason,
+                )
             })
             .collect();
-        print!(
-            "{}",
-            table(
-                &[
-                    "ID",
-                    "AGE",
-                    "ACTION",
-                    "DEDUP KEY",
-                    "ATTEMPTS",
-                    "SUMMARY",
-                    "PAGERDUTY'S REASON"
-                ],
-                &cells
-            )
-        );
+        print!("{}", table("PAGERDUTY'S REASON", &cells));
     }
     Ok(())
 }

@@ -59,6 +59,18 @@ pub(crate) struct Delivery {
     pub(crate) verbose: bool,
 }
 
+/// Where and how an event goes: the routing key, PagerDuty, the outbox (`send`, `pandora`,
+/// `flush`, `replay`).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub(crate) struct Route {
+    #[command(flatten)]
+    pub(crate) routing: Routing,
+    #[command(flatten)]
+    pub(crate) network: Network,
+    #[command(flatten)]
+    pub(crate) delivery: Delivery,
+}
+
 impl Network {
     /// Connector parameters; `url` is the endpoint when `--url` is not given.
     pub(crate) fn params(&self, url: Option<&str>) -> Map<String, Value> {

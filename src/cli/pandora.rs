@@ -97,7 +97,7 @@ pub(crate) fn run(p: &Args) -> Result<i32, Stop> {
     let prefix = p.dedup_key_prefix.as_deref().unwrap_or(PREFIX);
     let dedup_key = format!("{prefix}{}", alert.id);
     super::check_dedup_key(&dedup_key, "id_alert")?;
-    let key = key::from_pandora_argument(&alert.key, &p.sending.routing)?;
+    let key = key::from_pandora_argument(&alert.key, &p.sending.route.routing)?;
     let host = super::hostname();
     let source = alert.agent.as_deref().unwrap_or(&host);
     let summary = summary(&alert, source);

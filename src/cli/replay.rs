@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use super::options::{self, Delivery, Network, Routing};
+use super::options::{self, Route};
 use super::spool::{self, Session};
 use super::{EXIT_FAILED, EXIT_OK, Stop, check_config, key};
 use crate::config::Config;
@@ -67,11 +67,7 @@ pub(crate) struct Args {
     #[arg(long, value_name = "NAME=VALUE", help_heading = "Replay")]
     param: Vec<String>,
     #[command(flatten)]
-    routing: Routing,
-    #[command(flatten)]
-    network: Network,
-    #[command(flatten)]
-    delivery: Delivery,
+    route: Route,
 }
 
 /// Runs `replay`.
@@ -85,14 +81,14 @@ pub(crate) fn run(p: &Args) -> Result<i32, Stop> {
     let given_key = params
         .remove("pdy_routing_key")
         .and_then(|v| v.as_str().map(str::to_string));
-    let key = match (key::from_options(&p.routing, false)?, given_key) {
+    let key = match (key::from_options(&p.route.routing, false)?, given_key) {
         (Some(k), _) => Some(k),
         (None, Some(k)) => Some(key::check(&k, "pdy_routing_key")?),
-        (None, None) => key::from_options(&p.routing, true)?,
+        (None, None) => key::from_options(&p.route.routing, true)?,
     };
-    params.extend(p.network.params(None));
+    params.extend(p.route.network.params(None));
     if p.dry_run {
-        return dry_run(params, key, &events, p.delivery.verbose);
+        return dry_run(params, key, &events, p.route.delivery.verbose);
     }
     let key = key.ok_or_else(|| {
         Stop::Usage(format!(
@@ -100,9 +96,9 @@ pub(crate) fn run(p: &Args) -> Result<i32, Stop> {
             key::ENV
         ))
     })?;
-    let wait = p.delivery.wait(WAIT)?;
-    let dir = spool::directory(p.delivery.outbox.as_deref())?;
-    let mut session = Session::open(&dir, &key, params, wait, p.delivery.verbose)?;
+    let wait = p.route.delivery.wait(WAIT)?;
+    let dir = spool::directory(p.route.delivery.outbox.as_deref())?;
+    let mut session = Session::open(&dir, &key, params, wait, p.route.delivery.verbose)?;
     session.show_progress("replay");
     session.wait_out_rate_limits();
     session.deliver_earlier();

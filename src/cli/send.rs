@@ -2,7 +2,7 @@
 
 use serde_json::Map;
 
-use super::options::{self, Delivery, Network, Routing};
+use super::options::{self, Route};
 use super::spool::{self, Session};
 use super::{EXIT_OK, Stop, key};
 use crate::decision::Action;
@@ -77,11 +77,7 @@ pub(crate) struct Sending {
     #[arg(long, help_heading = "Preview")]
     pub(crate) dry_run: bool,
     #[command(flatten)]
-    pub(crate) routing: Routing,
-    #[command(flatten)]
-    pub(crate) network: Network,
-    #[command(flatten)]
-    pub(crate) delivery: Delivery,
+    pub(crate) route: Route,
 }
 
 /// Default `--wait`, seconds.
@@ -147,7 +143,7 @@ pub(crate) fn run(args: &Args) -> Result<i32, Stop> {
         client: e.client.as_deref(),
         client_url: e.client_url.as_deref(),
     };
-    let key = key::required(&args.sending.routing)?;
+    let key = key::required(&args.sending.route.routing)?;
     deliver_with_key(&args.sending, &key, &event, WAIT)
 }
 
@@ -158,16 +154,16 @@ pub(crate) fn deliver_with_key(
     event: &Custom,
     default_wait: u64,
 ) -> Result<i32, Stop> {
-    let wait = s.delivery.wait(default_wait)?;
+    let wait = s.route.delivery.wait(default_wait)?;
     let out = payload::custom_event(event);
     if s.dry_run {
         println!("{}", payload::redacted(&out));
         return Ok(EXIT_OK);
     }
-    let dir = spool::directory(s.delivery.outbox.as_deref())?;
-    let params = s.network.params(None);
+    let dir = spool::directory(s.route.delivery.outbox.as_deref())?;
+    let params = s.route.network.params(None);
     let what = format!("{} {}", out.action.as_str(), out.dedup_key);
-    let mut session = Session::open(&dir, key, params, wait, s.delivery.verbose)?;
+    let mut session = Session::open(&dir, key, params, wait, s.route.delivery.verbose)?;
     session.deliver_earlier();
     let stored = session.deliver(|c| {
         c.push_outgoing(out);

@@ -736,11 +736,8 @@ mod tests {
     #[test]
     fn the_key_file_is_never_written_through_a_planted_link() {
         use std::os::unix::fs::PermissionsExt;
-        let dir = std::env::temp_dir().join(format!("cpd-spool-link-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let victim = dir.join("victim");
-        std::fs::write(&victim, "untouched").unwrap();
+        let dir = crate::files::tests::scratch("spool-link");
+        let victim = crate::files::tests::victim(&dir);
         let target = dir.join("queue.key.json");
         let planted = dir.join(format!("queue.key.json.tmp-{}", std::process::id()));
         std::os::unix::fs::symlink(&victim, &planted).unwrap();
@@ -748,7 +745,7 @@ mod tests {
 
         write_target(&target, &key.secret, Some("http://127.0.0.1:9/"), 0o600).unwrap();
 
-        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "untouched");
+        crate::files::tests::assert_untouched(&victim);
         let written = std::fs::read_to_string(&target).unwrap();
         assert!(
             written.contains("abcdefghijklmnopqrstuvwxyz012345"),
@@ -763,9 +760,7 @@ mod tests {
     /// `deliver_earlier` is even called) is reported as delivered, not as nothing.
     #[test]
     fn earlier_events_delivered_at_once_are_counted() {
-        let dir = std::env::temp_dir().join(format!("cpd-spool-earlier-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = crate::files::tests::scratch("spool-earlier");
         let key = super::super::key::check("abcdefghijklmnopqrstuvwxyz012345", "test").unwrap();
 
         // nothing listens on the discard port: the event stays queued

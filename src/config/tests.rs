@@ -755,8 +755,7 @@ fn proxy_certified_parameters() {
 
 #[test]
 fn routing_key_from_a_file() {
-    let dir = std::env::temp_dir().join(format!("cpd-key-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = crate::files::tests::scratch("key");
     let good = dir.join("key");
     std::fs::write(&good, format!("  {KEY}\n")).unwrap();
     let bad = dir.join("bad");
@@ -799,9 +798,7 @@ fn routing_key_from_a_file() {
 
 #[test]
 fn routing_key_file_that_is_no_small_regular_file_is_refused_at_once() {
-    let dir = std::env::temp_dir().join(format!("cpd-key-hostile-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = crate::files::tests::scratch("key-hostile");
     let from = |path: &str| {
         Config::from_params(&[("pdy_routing_key_file".to_string(), s(path))]).unwrap_err()
     };
@@ -1026,8 +1023,7 @@ fn output_options_skip_nil_id_and_curl_commands() {
 
 #[test]
 fn format_file_is_read_and_checked_at_init() {
-    let dir = std::env::temp_dir().join(format!("cpd-format-file-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = crate::files::tests::scratch("format-file");
     let file = |name: &str, text: &str| {
         let p = dir.join(name);
         std::fs::write(&p, text).unwrap();

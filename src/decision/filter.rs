@@ -32,7 +32,7 @@ use std::fmt;
 use crate::event::{Kind, StatusEvent};
 use crate::log::Level;
 use crate::luapattern::{self, Pattern};
-use crate::params::{ConfigError, Given, Param, ParamReader, Parser};
+use crate::params::{ConfigError, Given, Param, ParamReader};
 
 /// Why a status does not open an incident.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -415,21 +415,21 @@ const ACCEPTED_HOSTS_SPLIT: Param = Param::flag(
     false,
     "1 = accepted_hosts is a list of patterns (default 0)",
 );
-const ACCEPTED_HOSTS_SEPARATOR: Param = Param::new(
+const ACCEPTED_HOSTS_SEPARATOR: Param = Param::text(
     "accepted_hosts_split_character",
+    Some(","),
     "separator characters of the accepted_hosts list (default ,)",
-)
-.parser(Parser::Text(Some(",")));
+);
 const ACCEPTED_SERVICES_SPLIT: Param = Param::flag(
     "accepted_services_enable_split_pattern",
     false,
     "1 = accepted_services is a list of patterns (default 0)",
 );
-const ACCEPTED_SERVICES_SEPARATOR: Param = Param::new(
+const ACCEPTED_SERVICES_SEPARATOR: Param = Param::text(
     "accepted_services_split_character",
+    Some(","),
     "separator characters of the accepted_services list (default ,)",
-)
-.parser(Parser::Text(Some(",")));
+);
 const SKIP_NIL_ID: Param = Param::flag(
     "skip_nil_id",
     true,

@@ -96,10 +96,7 @@ mod tests {
     use crate::event::Flags;
 
     fn key(host_id: u64, service_id: u64) -> ObjectKey {
-        ObjectKey {
-            host_id,
-            service_id,
-        }
+        ObjectKey::new(host_id, service_id)
     }
 
     fn obs(state: i64) -> Observed {

@@ -19,18 +19,9 @@ fn cfg() -> DecisionOptions {
     cfg_with(&[])
 }
 
-const SVC: ObjectKey = ObjectKey {
-    host_id: 1,
-    service_id: 2,
-};
-const SVC2: ObjectKey = ObjectKey {
-    host_id: 1,
-    service_id: 3,
-};
-const HOST: ObjectKey = ObjectKey {
-    host_id: 1,
-    service_id: 0,
-};
+const SVC: ObjectKey = ObjectKey::new(1, 2);
+const SVC2: ObjectKey = ObjectKey::new(1, 3);
+const HOST: ObjectKey = ObjectKey::new(1, 0);
 
 std::thread_local! {
     /// The check time of the next status: each one is a new check.

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::http::options::HttpOptions;
-use crate::params::{ConfigError, Param, ParamReader, Parser, Secret};
+use crate::params::{ConfigError, Param, ParamReader, Secret};
 use crate::payload::PayloadOptions;
 use crate::stats::StatsOptions;
 
@@ -27,16 +27,14 @@ const MAX_BUFFER_SIZE: Param = Param::integer(
     Some(1),
     "events held before they are released to the sender, 1 to 10000 (default 1)",
 );
-const MAX_BUFFER_AGE: Param = Param::new(
+const MAX_BUFFER_AGE: Param = Param::seconds(
     "max_all_queues_age",
+    // at most a day (also keeps `Duration::from_secs_f64` in range)
+    86_400.0,
+    5,
     "seconds an event may wait in the buffer (default 5)",
 )
-.legacy("max_buffer_age")
-// at most a day (also keeps `Duration::from_secs_f64` in range)
-.parser(Parser::Seconds {
-    max: 86_400.0,
-    default: 5,
-});
+.legacy("max_buffer_age");
 const SEND_DATA_TEST: Param = Param::flag(
     "send_data_test",
     false,
@@ -79,11 +77,11 @@ pub struct OutboxOptions {
 
 const DEFAULT_OUTBOX_DIR: &str = "/var/lib/centreon-broker";
 
-const OUTBOX_PATH: Param = Param::new(
+const OUTBOX_PATH: Param = Param::text(
     "outbox_path",
+    None,
     "durable outbox database (default /var/lib/centreon-broker/centreon-pagerduty-<hash of the routing key>.db); one per output",
-)
-.parser(Parser::Text(None));
+);
 const OUTBOX_MAX_EVENTS: Param = Param::integer(
     "outbox_max_events",
     1,

@@ -24,9 +24,7 @@ fn ms(n: u64) -> Duration {
 
 /// A committer on a fresh outbox, without threads: the test drives it.
 fn committer(name: &str) -> (Committer, Arc<Shared>) {
-    let dir = std::env::temp_dir().join(format!("cpd-delivery-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = crate::files::tests::scratch(&format!("delivery-{name}"));
     let (outbox, _) = Outbox::open(&dir.join("o.db")).unwrap();
     let key = "abcdefghijklmnopqrstuvwxyz012345";
     let shared = Arc::new(Shared::new(

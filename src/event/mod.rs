@@ -84,6 +84,13 @@ pub struct ObjectKey {
 }
 
 impl ObjectKey {
+    /// The key of service `service_id` of host `host_id`, or of the host when `service_id` is 0.
+    pub const fn new(host_id: u64, service_id: u64) -> ObjectKey {
+        ObjectKey {
+            host_id,
+            service_id,
+        }
+    }
     pub fn kind(&self) -> Kind {
         if self.service_id == 0 {
             Kind::Host

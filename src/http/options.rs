@@ -6,8 +6,7 @@ use std::time::Duration;
 
 use super::curl::CurlCommand;
 use crate::params::{
-    ConfigError, Given, Param, ParamReader, ParamValue, Parser, Secret, http_url, parse_url,
-    percent_decode,
+    ConfigError, Given, Param, ParamReader, ParamValue, Secret, http_url, parse_url, percent_decode,
 };
 
 /// How requests reach PagerDuty.
@@ -52,25 +51,23 @@ const PROXY_PROTOCOL: Param = Param::new(
 );
 const PROXY_USERNAME: Param = Param::new("proxy_username", "proxy user name");
 const PROXY_PASSWORD: Param = Param::new("proxy_password", "proxy password").secret();
-const TIMEOUT: Param = Param::new(
+const TIMEOUT: Param = Param::seconds(
     "connection_timeout",
+    300.0,
+    10,
     "seconds one request to PagerDuty may take, more than 0 and at most 300 (default 10)",
 )
-.legacy("http_timeout")
-.parser(Parser::Seconds {
-    max: 300.0,
-    default: 10,
-});
+.legacy("http_timeout");
 const VERIFY_CERTIFICATE: Param = Param::flag(
     "verify_certificate",
     true,
     "1 (default) = verify the TLS certificate of PagerDuty and of an https proxy; 0 = do not",
 );
-const CA_FILE: Param = Param::new(
+const CA_FILE: Param = Param::text(
     "ca_file",
+    None,
     "PEM file of certificate authorities trusted in addition to the system's bundle (a proxy that inspects TLS)",
-)
-.parser(Parser::Text(None));
+);
 const LOG_CURL_COMMANDS: Param = Param::flag(
     "log_curl_commands",
     false,

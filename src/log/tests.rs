@@ -15,9 +15,7 @@ fn notice(sink: &Arc<Sink>, msg: &str) {
 
 #[test]
 fn each_thread_writes_to_the_sink_it_entered() {
-    let dir = std::env::temp_dir().join(format!("cpd-log-two-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = crate::files::tests::scratch("log-two");
     let a = Arc::new(Sink::to_file(&dir.join("a.log"), Level::Debug));
     let b = Arc::new(Sink::to_file(&dir.join("b.log"), Level::Info));
     // Broker's thread calls one output, then the other, and nests
@@ -84,10 +82,8 @@ fn levels_filter_lines() {
 
 #[test]
 fn control_characters_are_escaped_so_no_line_is_forged() {
-    let dir = std::env::temp_dir().join(format!("cpd-log-ctl-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = crate::files::tests::scratch("log-ctl");
     let path = dir.join("a.log");
-    let _ = std::fs::remove_file(&path);
     let l = Arc::new(Sink::to_file(&path, Level::Debug));
     say(
         &l,
@@ -112,9 +108,7 @@ fn control_characters_are_escaped_so_no_line_is_forged() {
 #[test]
 fn the_log_is_private_and_never_written_through_a_link() {
     use std::os::unix::fs::MetadataExt;
-    let dir = std::env::temp_dir().join(format!("cpd-log-link-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = crate::files::tests::scratch("log-link");
     let path = dir.join("a.log");
     say(
         &Arc::new(Sink::to_file(&path, Level::Info)),
@@ -124,8 +118,7 @@ fn the_log_is_private_and_never_written_through_a_link() {
     assert_eq!(std::fs::metadata(&path).unwrap().mode() & 0o777, 0o640);
     assert!(check_path(&path).is_ok());
 
-    let victim = dir.join("victim");
-    std::fs::write(&victim, "precious").unwrap();
+    let victim = crate::files::tests::victim(&dir);
     let planted = dir.join("planted.log");
     std::os::unix::fs::symlink(&victim, &planted).unwrap();
     let e = check_path(&planted).unwrap_err();
@@ -133,7 +126,7 @@ fn the_log_is_private_and_never_written_through_a_link() {
     // a link planted after init (the log is reopened after a rotation) is not followed
     let l = Arc::new(Sink::to_file(&planted, Level::Info));
     say(&l, Level::Error, "clobber");
-    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+    crate::files::tests::assert_untouched(&victim);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -186,8 +179,7 @@ fn notices_are_written_from_level_1() {
 
 #[test]
 fn file_is_reopened_after_rename() {
-    let dir = std::env::temp_dir().join(format!("cpd-log-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = crate::files::tests::scratch("log");
     let path = dir.join("a.log");
     let l = Arc::new(Sink::to_file(&path, Level::Debug));
     say(&l, Level::Info, "one");
@@ -207,8 +199,7 @@ fn file_is_reopened_after_rename() {
 #[test]
 fn truncated_file_is_written_from_its_new_end() {
     // logrotate's copytruncate: the file is emptied in place
-    let dir = std::env::temp_dir().join(format!("cpd-log-trunc-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = crate::files::tests::scratch("log-trunc");
     let path = dir.join("a.log");
     let l = Arc::new(Sink::to_file(&path, Level::Debug));
     say(&l, Level::Info, &"x".repeat(1000));

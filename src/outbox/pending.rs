@@ -150,24 +150,20 @@ impl Batch<'_> {
                 }
                 // a trigger that opened nothing yet, then its resolve: send neither
                 ("trigger", Action::Resolve) if last_opens => {
-                    self.delete(id)?;
-                    result.removed.push(id);
-                    result.merged += 2;
-                    result.note = Some(format!(
+                    let note = format!(
                         "{}: trigger then resolve pending for an incident never opened; nothing sent",
                         out.dedup_key
-                    ));
+                    );
+                    self.merge_away(&mut result, id, 2, note)?;
                     return Ok(result);
                 }
                 // a resolve supersedes a pending update or acknowledgement of the incident
                 ("trigger", Action::Resolve) | ("acknowledge", Action::Resolve) => {
-                    self.delete(id)?;
-                    result.removed.push(id);
-                    result.merged += 1;
-                    result.note = Some(format!(
+                    let note = format!(
                         "{}: pending {action} superseded by a resolve",
                         out.dedup_key
-                    ));
+                    );
+                    self.merge_away(&mut result, id, 1, note)?;
                 }
                 ("acknowledge", Action::Acknowledge) => {
                     result.merged += 1;
@@ -193,6 +189,23 @@ impl Batch<'_> {
             ])?;
         result.id = Some(id);
         Ok(result)
+    }
+
+    /// Deletes pending row `id`, which the event being inserted makes unnecessary: `merged`
+    /// events (the row, and the new event when it is not added either) are merged away, as
+    /// `note` explains.
+    fn merge_away(
+        &mut self,
+        result: &mut Inserted,
+        id: i64,
+        merged: u64,
+        note: String,
+    ) -> Result<(), OutboxError> {
+        self.delete(id)?;
+        result.removed.push(id);
+        result.merged += merged;
+        result.note = Some(note);
+        Ok(())
     }
 
     pub(super) fn delete(&mut self, id: i64) -> Result<(), OutboxError> {

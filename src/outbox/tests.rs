@@ -24,10 +24,7 @@ fn out(key: &str, action: Action, summary: &str) -> Stored {
 }
 
 fn dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("cpd-outbox-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    crate::files::tests::scratch(&format!("outbox-{name}"))
 }
 
 fn none(_: i64) -> bool {

@@ -195,6 +195,18 @@ impl Param {
     ) -> Param {
         Param::new(name, doc).parser(Parser::Integer { min, max, default })
     }
+    /// A [`Parser::Text`] row.
+    pub const fn text(
+        name: &'static str,
+        default: Option<&'static str>,
+        doc: &'static str,
+    ) -> Param {
+        Param::new(name, doc).parser(Parser::Text(default))
+    }
+    /// A [`Parser::Seconds`] row.
+    pub const fn seconds(name: &'static str, max: f64, default: u64, doc: &'static str) -> Param {
+        Param::new(name, doc).parser(Parser::Seconds { max, default })
+    }
     pub const fn parser(self, parser: Parser) -> Param {
         Param { parser, ..self }
     }

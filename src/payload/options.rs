@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::output::OutputOptions;
 use super::template::Templates;
 use crate::event::Kind;
-use crate::params::{ConfigError, Param, ParamReader, Parser, http_url};
+use crate::params::{ConfigError, Param, ParamReader, http_url};
 
 /// PagerDuty severities.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,16 +103,16 @@ const CENTREON_URL: Param = Param::new(
     "pdy_centreon_url",
     "base URL of Centreon for the links of incidents (default http://set.pdy_centreon_url.parameter)",
 );
-const SOURCE: Param = Param::new(
+const SOURCE: Param = Param::text(
     "pdy_source",
+    None,
     "payload.source of every event (default: the host name)",
-)
-.parser(Parser::Text(None));
-const CLIENT: Param = Param::new(
+);
+const CLIENT: Param = Param::text(
     "client",
+    Some("Centreon Stream Connector"),
     "client field of events (default Centreon Stream Connector)",
-)
-.parser(Parser::Text(Some("Centreon Stream Connector")));
+);
 const DEDUP_KEY_PREFIX: Param = Param::new(
     "dedup_key_prefix",
     "text prepended to every dedup_key, for several Centreon platforms on one routing key (default empty: the Lua connector's keys)",

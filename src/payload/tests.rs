@@ -396,10 +396,7 @@ fn acknowledge_summary_and_details() {
         service_description: Some("ping".into()),
         ..Context::default()
     };
-    let key = ObjectKey {
-        host_id: 1,
-        service_id: 2,
-    };
+    let key = ObjectKey::new(1, 2);
     let out = note_event(
         key,
         &ctx,
@@ -419,10 +416,7 @@ fn acknowledge_summary_and_details() {
     );
     assert!(v.get("client").is_none() && v.get("client_url").is_none());
     let anon = note_event(
-        ObjectKey {
-            host_id: 3,
-            service_id: 0,
-        },
+        ObjectKey::new(3, 0),
         &Context::default(),
         &Note::acknowledged(None, None, None),
         &cfg(),
@@ -434,14 +428,8 @@ fn acknowledge_summary_and_details() {
 
 #[test]
 fn dedup_keys() {
-    let h = ObjectKey {
-        host_id: 12,
-        service_id: 0,
-    };
-    let s = ObjectKey {
-        host_id: 12,
-        service_id: 34,
-    };
+    let h = ObjectKey::new(12, 0);
+    let s = ObjectKey::new(12, 34);
     assert_eq!(dedup_key(h, ""), "12_H");
     assert_eq!(dedup_key(s, ""), "12_34");
     assert_eq!(dedup_key(s, "x-"), "x-12_34");
@@ -449,10 +437,7 @@ fn dedup_keys() {
     let k = dedup_key(s, &long);
     assert_eq!(k.chars().count(), 255);
     assert!(k.ends_with("é12_34"));
-    let max = ObjectKey {
-        host_id: u64::MAX,
-        service_id: u64::MAX,
-    };
+    let max = ObjectKey::new(u64::MAX, u64::MAX);
     assert_eq!(dedup_key(max, &long).chars().count(), 255);
 }
 
@@ -904,8 +889,7 @@ fn typed_bodies_are_written_in_json_key_order() {
 /// the templates' with it (and the built-in one where no template applies).
 #[test]
 fn the_builder_chooses_the_templates_or_the_built_in_format() {
-    let dir = std::env::temp_dir().join(format!("cpd-builder-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = crate::files::tests::scratch("builder");
     let file = dir.join("format.json");
     std::fs::write(
         &file,

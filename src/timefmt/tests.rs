@@ -198,9 +198,7 @@ fn zone_files() {
 
 #[test]
 fn a_fifo_named_as_the_zone_is_refused_without_waiting() {
-    let dir = std::env::temp_dir().join(format!("cpd-tz-fifo-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = crate::files::tests::scratch("tz-fifo");
     let fifo = dir.join("zone");
     crate::files::tests::mkfifo(&fifo);
     let (tx, rx) = std::sync::mpsc::channel();

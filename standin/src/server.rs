@@ -341,27 +341,35 @@ fn accept(shared: &Shared, seq: u64, req: &RawRequest) -> Reply {
     reply
 }
 
-/// Sets `SO_LINGER` to 0 so that closing the socket sends a TCP reset.
-#[cfg(all(
-    unix,
-    any(
-        all(
-            any(target_os = "linux", target_os = "android"),
-            not(any(
-                target_arch = "mips",
-                target_arch = "mips64",
-                target_arch = "sparc",
-                target_arch = "sparc64"
-            ))
-        ),
-        target_os = "macos",
-        target_os = "ios",
-        target_os = "freebsd",
-        target_os = "netbsd",
-        target_os = "openbsd",
-        target_os = "dragonfly"
-    )
-))]
+/// `SOL_SOCKET` and `SO_LINGER` on the systems whose values are known here; `None`
+/// elsewhere.
+#[cfg(unix)]
+const LEVEL_AND_NAME: Option<(std::ffi::c_int, std::ffi::c_int)> = if cfg!(all(
+    any(target_os = "linux", target_os = "android"),
+    not(any(
+        target_arch = "mips",
+        target_arch = "mips64",
+        target_arch = "sparc",
+        target_arch = "sparc64"
+    ))
+)) {
+    Some((1, 13))
+} else if cfg!(any(
+    target_os = "macos",
+    target_os = "ios",
+    target_os = "freebsd",
+    target_os = "netbsd",
+    target_os = "openbsd",
+    target_os = "dragonfly"
+)) {
+    Some((0xffff, 0x0080))
+} else {
+    None
+};
+
+/// Sets `SO_LINGER` to 0 so that closing the socket sends a TCP reset. Where there is no
+/// known way to ask for one, `Unsupported`: the caller falls back to a plain close.
+#[cfg(unix)]
 fn set_linger_zero(stream: &TcpStream) -> io::Result<()> {
     use std::ffi::{c_int, c_void};
     use std::os::fd::AsRawFd;
@@ -380,11 +388,9 @@ fn set_linger_zero(stream: &TcpStream) -> io::Result<()> {
             len: u32,
         ) -> c_int;
     }
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    const LEVEL_AND_NAME: (c_int, c_int) = (1, 13);
-    #[cfg(not(any(target_os = "linux", target_os = "android")))]
-    const LEVEL_AND_NAME: (c_int, c_int) = (0xffff, 0x0080);
-
+    let Some((level, name)) = LEVEL_AND_NAME else {
+        return Err(io::Error::from(ErrorKind::Unsupported));
+    };
     let linger = Linger {
         l_onoff: 1,
         l_linger: 0,
@@ -394,8 +400,8 @@ fn set_linger_zero(stream: &TcpStream) -> io::Result<()> {
     let rc = unsafe {
         setsockopt(
             stream.as_raw_fd(),
-            LEVEL_AND_NAME.0,
-            LEVEL_AND_NAME.1,
+            level,
+            name,
             (&raw const linger).cast::<c_void>(),
             std::mem::size_of::<Linger>() as u32,
         )
@@ -407,27 +413,8 @@ fn set_linger_zero(stream: &TcpStream) -> io::Result<()> {
     }
 }
 
-/// No portable way to ask for a reset here: the caller falls back to a plain close.
-#[cfg(not(all(
-    unix,
-    any(
-        all(
-            any(target_os = "linux", target_os = "android"),
-            not(any(
-                target_arch = "mips",
-                target_arch = "mips64",
-                target_arch = "sparc",
-                target_arch = "sparc64"
-            ))
-        ),
-        target_os = "macos",
-        target_os = "ios",
-        target_os = "freebsd",
-        target_os = "netbsd",
-        target_os = "openbsd",
-        target_os = "dragonfly"
-    )
-)))]
+/// Not a Unix system: no reset; the caller falls back to a plain close.
+#[cfg(not(unix))]
 fn set_linger_zero(_stream: &TcpStream) -> io::Result<()> {
     Err(io::Error::from(ErrorKind::Unsupported))
 }

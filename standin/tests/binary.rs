@@ -217,39 +217,30 @@ fn no_stdin_mode_ignores_end_of_stdin() {
 
 #[test]
 fn bad_arguments_and_answers_are_refused() {
-    let bin = env!("CARGO_BIN_EXE_pd-standin");
-    let out = Command::new(bin)
-        .arg("--bogus")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    // the stand-in run with `args` and nothing on its standard input, to its end
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_pd-standin"))
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let out = run(&["--bogus"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("usage: pd-standin"));
-    let out = Command::new(bin)
-        .arg("--no-stdin")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let out = run(&["--no-stdin"]);
     assert_eq!(out.status.code(), Some(2));
 
     let answers = temp_path("bad-answers.txt");
     let mut f = std::fs::File::create(&answers).unwrap();
     writeln!(f, "202\nteapot").unwrap();
     drop(f);
-    let out = Command::new(bin)
-        .args(["--answers", answers.to_str().unwrap()])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let out = run(&["--answers", answers.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains(":2: unknown answer"));
     let _ = std::fs::remove_file(answers);
 
-    let out = Command::new(bin)
-        .arg("--help")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let out = run(&["--help"]);
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("usage: pd-standin"));
 }

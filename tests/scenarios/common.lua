@@ -71,22 +71,18 @@ end
 local now = os.time()
 function M.tick() now = now + 60; return now end
 
--- A status event at a new check time; `change` (default true) makes it a state change.
-function M.svc(o)
+-- A status event made by `make` (events.lua's service_status or host_status) at a new check
+-- time; `change` (default true) makes it a state change.
+local function status(make, o)
   o.bbdo = M.bbdo
   o.last_check = o.last_check or M.tick()
   if o.change ~= false then o.last_state_change = o.last_check else o.last_state_change = o.last_check - 30 end
   o.change = nil
-  return M.ev.service_status(o)
+  return make(o)
 end
 
-function M.hst(o)
-  o.bbdo = M.bbdo
-  o.last_check = o.last_check or M.tick()
-  if o.change ~= false then o.last_state_change = o.last_check else o.last_state_change = o.last_check - 30 end
-  o.change = nil
-  return M.ev.host_status(o)
-end
+function M.svc(o) return status(M.ev.service_status, o) end
+function M.hst(o) return status(M.ev.host_status, o) end
 
 function M.check(cond, msg, level)
   if not cond then error("check failed: " .. msg, (level or 1) + 1) end

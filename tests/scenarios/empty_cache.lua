@@ -4,13 +4,17 @@
 -- triggers did.
 local C = dofile(os.getenv("CPD_SCENARIO_DIR") .. "/common.lua")
 local out = C.output { stats_interval = 1 }
+-- every event acknowledged and delivered, then Broker stops the output
+local function deliver_all_and_stop()
+  C.settle(out)
+  C.drain(out, 30)
+  out:stop()
+end
 C.running(out)
 out:send(C.svc { host_id = 12, service_id = 34, state = 2, output = "CRITICAL - /var 97%" })
 out:send(C.hst { host_id = 13, state = 1, output = "DOWN - unreachable" })
 out:send(C.svc { host_id = 20, service_id = 1, state = 2, output = "CRITICAL - svc-1" })
-C.settle(out)
-C.drain(out, 30)
-out:stop()
+deliver_all_and_stop()
 
 out:set_cache({}) -- Broker restarted after a crash: none of these objects in its cache
 C.eq(out:start(), true, "restarted")
@@ -20,7 +24,5 @@ out:send(C.svc { host_id = 20, service_id = 1, state = 1, output = "WARNING - sv
 out:send(C.svc { host_id = 12, service_id = 34, state = 0, output = "OK - /var 50%" })
 out:send(C.hst { host_id = 13, state = 0, output = "UP" })
 out:send(C.svc { host_id = 99, service_id = 1, state = 2, output = "CRITICAL - never named" })
-C.settle(out)
-C.drain(out, 30)
-out:stop()
+deliver_all_and_stop()
 print("empty_cache: done")

@@ -2,7 +2,7 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -16,6 +16,8 @@ pub const PROXY_VARS: [&str; 6] = [
     "ALL_PROXY",
     "all_proxy",
 ];
+/// An endpoint nothing listens on (the discard port): deliveries fail, events stay queued.
+pub const UNREACHABLE: &str = "http://127.0.0.1:9/v2/enqueue";
 pub const OTHER_KEY: &str = "ZYXWVUTSRQPONMLKJIHGFEDCBA987654";
 
 /// The Lua versions Centreon ships (EL8/Debian 5.3, EL9 5.4).
@@ -192,6 +194,34 @@ impl<'a> Run<'a> {
         }
         cmd
     }
+
+    /// Starts the scenario without waiting for it, its stdout piped (the caller reads it from
+    /// the child), its stderr to `stderr`; returns the work directory and the child.
+    pub fn spawn(&self, stderr: Stdio) -> (PathBuf, Child) {
+        let (dir, sd) = self.prepare();
+        let child = self
+            .command(&dir, &sd)
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .expect("start the emulator");
+        (dir, child)
+    }
+
+    /// The emulator command for this scenario, run through `wrapper` (a command ending in
+    /// `exec "$@"`): the emulator's program and arguments follow the wrapper's arguments, its
+    /// environment is added to the wrapper's.
+    pub fn wrapped(&self, dir: &Path, sd: &Path, mut wrapper: Command) -> Command {
+        let inner = self.command(dir, sd);
+        wrapper.arg(inner.get_program()).args(inner.get_args());
+        for (k, v) in inner.get_envs() {
+            match v {
+                Some(v) => wrapper.env(k, v),
+                None => wrapper.env_remove(k),
+            };
+        }
+        wrapper
+    }
 }
 
 pub struct Outcome {
@@ -260,6 +290,33 @@ pub fn connector(extra: serde_json::Value, dir: &Path) -> centreon_pagerduty::co
         cfg[k] = v.clone();
     }
     centreon_pagerduty::connector::Connector::from_json(&cfg).expect("valid configuration")
+}
+
+/// The stdout of a process that ended well and printed `marker`; fails with `what`, its
+/// stdout and its stderr otherwise.
+pub fn succeeded_with(output: &Output, marker: &str, what: &str) -> String {
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success() && stdout.contains(marker),
+        "{what}: {stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+/// Waits (at most `secs` seconds) until the connector has nothing left to do; fails with
+/// `what` and the log of `dir`.
+pub fn settled(
+    c: &mut centreon_pagerduty::connector::Connector,
+    secs: u64,
+    dir: &Path,
+    what: &str,
+) {
+    assert!(
+        c.wait_idle(Duration::from_secs(secs)),
+        "{what}: {}",
+        log_of(dir)
+    );
 }
 
 /// A BBDO 3 service status that is a state change at check time `t`.
@@ -365,4 +422,24 @@ pub fn run_installed_with_lua(dir: &Path, root_dir: &Path, lua: &str) {
         .output()
         .unwrap();
     assert!(cli.status.success(), "{cli:?}");
+}
+
+/// Templates whose `custom_details` has `fields` fields, each `value`: the template-shrink
+/// workload tests/template_shrink.rs checks and examples/bench.rs measures.
+pub fn shrink_templates(
+    fields: usize,
+    value: &str,
+) -> centreon_pagerduty::payload::template::Templates {
+    let details: serde_json::Map<String, serde_json::Value> = (0..fields)
+        .map(|i| (format!("f{i:03}"), serde_json::Value::from(value)))
+        .collect();
+    let text = serde_json::json!({"neb_pb_service_status": {"payload": {
+        "summary": "{cache.host.name}/{cache.service.description}: {output_scshort}",
+        "source": "{cache.host.name}",
+        "severity": "{state_scstate}",
+        "custom_details": details,
+    }}});
+    centreon_pagerduty::payload::template::Templates::parse(&text.to_string())
+        .expect("valid templates")
+        .0
 }

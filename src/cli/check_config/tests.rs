@@ -18,37 +18,27 @@ fn verdicts(r: &Report) -> Vec<(String, &'static str)> {
 
 #[test]
 fn the_legacy_script_at_our_path_is_recognised_by_its_parameters() {
-    let dir = std::env::temp_dir().join(format!("cpd-check-legacy-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = crate::files::tests::scratch("check-legacy");
     let legacy = ["pdy_routing_key", "log_path", "max_buffer_age"];
     let path = dir.join("pagerduty.lua");
     let p = path.display().to_string();
+    // the verdict on the legacy parameters with `script` at our path (None: no file)
+    let with_script = |script: Option<&str>| {
+        if let Some(text) = script {
+            std::fs::write(&path, text).unwrap();
+        }
+        legacy_at_our_path(OURS, &p, &legacy)
+    };
     // no file: told by the parameters
+    assert!(with_script(None).unwrap().contains("by its parameters"));
+    let legacy_script = "-- pagerduty-apiv1\nlocal http = require('socket.http')\n";
     assert!(
-        legacy_at_our_path(OURS, &p, &legacy)
-            .unwrap()
-            .contains("by its parameters")
-    );
-    std::fs::write(
-        &path,
-        "-- pagerduty-apiv1\nlocal http = require('socket.http')\n",
-    )
-    .unwrap();
-    assert!(
-        legacy_at_our_path(OURS, &p, &legacy)
+        with_script(Some(legacy_script))
             .unwrap()
             .contains("is not this connector's bridge")
     );
-    std::fs::write(
-        &path,
-        "local ok, mod = pcall(require, \"centreon_pagerduty\")\n",
-    )
-    .unwrap();
-    assert_eq!(
-        legacy_at_our_path(OURS, &p, &legacy),
-        None,
-        "this connector's bridge"
-    );
+    let bridge = "local ok, mod = pcall(require, \"centreon_pagerduty\")\n";
+    assert_eq!(with_script(Some(bridge)), None, "this connector's bridge");
     std::fs::remove_file(&path).unwrap();
     // a name only this connector reads: it is this connector
     assert_eq!(

@@ -69,14 +69,8 @@ fn eval_in(s: &str, what: For, key: ObjectKey, ctx: &Context) -> Value {
     Render::new(&scope).node(&n, Role::Whole)
 }
 
-const SVC: ObjectKey = ObjectKey {
-    host_id: 12,
-    service_id: 34,
-};
-const HOST: ObjectKey = ObjectKey {
-    host_id: 12,
-    service_id: 0,
-};
+const SVC: ObjectKey = ObjectKey::new(12, 34);
+const HOST: ObjectKey = ObjectKey::new(12, 0);
 
 /// `s` rendered in a service status template for [`raw`].
 fn eval(s: &str) -> Value {
