@@ -663,3 +663,48 @@ fn start_line_is_a_notice_in_either_log_format() {
         }
     }
 }
+
+/// The connector's own threads (the committer and the 16 lanes) run as `SCHED_BATCH` threads,
+/// which do not preempt Broker's thread when they are woken (src/delivery/priority.rs); in a
+/// process started with `nice` they are left as they are.
+#[test]
+fn own_threads_give_way_to_brokers_thread() {
+    let dir = scratch("give-way");
+    let c = connector(json!({"http_server_url": UNREACHABLE}), &dir);
+    let field = |stat: &str, n: usize| -> Option<i64> {
+        let rest = &stat[stat.rfind(')')? + 2..];
+        rest.split(' ').nth(n - 3).and_then(|p| p.parse().ok())
+    };
+    let nice = field(&std::fs::read_to_string("/proc/self/stat").unwrap(), 19);
+    let want = if nice == Some(0) { 3 } else { 0 };
+    // each thread sets its policy when it starts: wait for all of them (other tests' connectors
+    // in this process count too, and become batch threads the same way)
+    let own = || -> Vec<(String, Option<i64>)> {
+        let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+            return Vec::new();
+        };
+        tasks
+            .flatten()
+            .filter_map(|t| {
+                let comm = std::fs::read_to_string(t.path().join("comm")).ok()?;
+                let comm = comm.trim().to_string();
+                let stat = std::fs::read_to_string(t.path().join("stat")).ok()?;
+                let policy = field(&stat, 41);
+                (comm == "cpd-commit" || comm.starts_with("cpd-lane-")).then_some((comm, policy))
+            })
+            .collect()
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let threads = own();
+        if threads.len() >= 17 && threads.iter().all(|(_, p)| *p == Some(want)) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the connector's threads do not all have policy {want} (niceness {nice:?}): {threads:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    drop(c);
+}

@@ -35,6 +35,7 @@ mod commit;
 mod committer;
 mod lane;
 pub mod options;
+mod priority;
 mod queue;
 pub(crate) mod retry;
 mod throttle;
@@ -167,6 +168,7 @@ impl Delivery {
             std::thread::Builder::new()
                 .name("cpd-commit".into())
                 .spawn(move || {
+                    priority::give_way();
                     let _log = committer.shared.log.enter();
                     committer.run()
                 })
@@ -181,6 +183,7 @@ impl Delivery {
             let t = std::thread::Builder::new()
                 .name(format!("cpd-lane-{lane}"))
                 .spawn(move || {
+                    priority::give_way();
                     let _log = shared.log.enter();
                     run_lane(&shared, &transport, &reader, &inbox, lane, curl.as_ref())
                 })
