@@ -21,21 +21,18 @@ local stays_ok, settled, waiting, unseen = {}, false, 0, 0
 -- The fast path's constants and A, the library's answers (plan.answers).
 local OK_STATE, WAIT_CALLS, UNSEEN_MAX
 
-local function field(e, k)
-  return e[k]
-end
-
 -- The fields of `r` (a reader of the plan: its field names and r.read, a function reading them
 -- all in one table constructor, sized for the fields added afterwards) of event e, in a fresh
 -- table: one protected call for all; only if a read raises, each field on its own (a field
--- that cannot be read is absent).
-local function read(e, r)
-  local ok, d = pcall(r.read, e)
+-- that cannot be read is absent). t1, t2: the check times when write() has read them (the
+-- reader does not read them again).
+local function read(e, r, t1, t2)
+  local ok, d = pcall(r.read, e, t1, t2)
   if ok then return d end
   d = {}
-  for i = 1, #r.names do
-    local read_ok, v = pcall(field, e, r.names[i])
-    if read_ok and v ~= nil then d[r.names[i]] = v end
+  for _, k in ipairs(r.names) do
+    local read_ok, v = pcall(function() return e[k] end)
+    if read_ok and v ~= nil then d[k] = v end
   end
   return d
 end
@@ -132,7 +129,7 @@ local function submitted(r, d)
 end
 
 function write(e)
-  local p, d, r = filtered, nil, nil
+  local p, d, r, t1, t2 = filtered, nil, nil
   filtered = nil
   if p == nil then
     local t = e._type
@@ -160,7 +157,10 @@ function write(e)
     r = state_fn(handle, p.type, hid, sid, st, unseen)
     unseen, waiting = 0, 0
     -- an object the library has no memory of: asked again with the status's check times
-    if r == A.need_times then r = state_fn(handle, p.type, hid, sid, st, 0, e[p.times[1]], e[p.times[2]]) end
+    if r == A.need_times then
+      t1, t2 = e[p.times[1]], e[p.times[2]]
+      r = state_fn(handle, p.type, hid, sid, st, 0, t1, t2)
+    end
     if r == A.stays_ok or r == A.stays_ok_acknowledged then
       if not known then known = {}; stays_ok[hid] = known end
       known[sid] = true
@@ -174,11 +174,11 @@ function write(e)
     local stype, ack, depth, flap = e[f[1]], e[f[2]], e[f[3]], e[f[4]]
     r = status_fn(handle, p.type, hid, sid, st, stype, ack, depth, flap, unseen)
     if r == A.need_details then
-      d = read(e, p.read)
+      d = read(e, p.read, t1, t2)
       d[f[1]], d[f[2]], d[f[3]], d[f[4]] = stype, ack, depth, flap
     end
   elseif r == A.need_details then
-    d = read(e, p.read_all)
+    d = read(e, p.read_all, t1, t2)
   end
   if d ~= nil then
     -- what write() has read is not read again

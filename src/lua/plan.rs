@@ -318,10 +318,15 @@ fn lua_quoted(s: &str) -> String {
 /// `e -> table` reading them all in one table constructor that also names, as nil, the fields
 /// written afterwards (`added`), so that the table is sized for them at once.
 fn reader(names: &[String], added: &[&str]) -> Tree {
-    let mut src = String::from("local e = ... return {");
+    // called with the event and, when the bridge has read them, the check times (`times`)
+    let mut src = String::from("local e, t1, t2 = ... return {");
     for n in names {
         let q = lua_quoted(n);
-        src.push_str(&format!("[{q}] = e[{q}],"));
+        let known = match CheckTimes::FIELDS.iter().position(|f| f == n) {
+            Some(i) => format!("t{} or ", i + 1),
+            None => String::new(),
+        };
+        src.push_str(&format!("[{q}] = {known}e[{q}],"));
     }
     for a in added.iter().filter(|a| !names.iter().any(|n| n == *a)) {
         src.push_str(&format!("[{}] = nil,", lua_quoted(a)));
@@ -481,15 +486,21 @@ mod tests {
 
     #[test]
     fn a_reader_quotes_every_name_and_sizes_its_table_for_the_added_ones() {
-        let names = ["output".to_string(), "a\"]..\n".to_string()];
+        let names = [
+            "output".to_string(),
+            "a\"]..\n".to_string(),
+            "last_state_change".to_string(),
+        ];
         let Tree::Record(r) = reader(&names, &["output", "host_name"]) else {
             panic!()
         };
+        // a check time the bridge has read (t1, t2) is not read again
         assert_eq!(
             r[1].1,
             Tree::Str(
-                "local e = ... return {[\"output\"] = e[\"output\"],\
+                "local e, t1, t2 = ... return {[\"output\"] = e[\"output\"],\
                  [\"a\\034\\093..\\010\"] = e[\"a\\034\\093..\\010\"],\
+                 [\"last_state_change\"] = t2 or e[\"last_state_change\"],\
                  [\"host_name\"] = nil,}"
                     .into()
             )
