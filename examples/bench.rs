@@ -2365,7 +2365,7 @@ mod tests {
         assert!(md.contains("| x1.02 (+2,500) | <= x1.30 | yes |"), "{md}");
         // the field reads alone, in the note
         assert!(
-            md.contains("a Lua function: 101,800 (+1,800 against the baseline: Broker's cost of the reads); the bridge's +700 more"),
+            md.contains("and nothing else: 101,800 (+1,800 against the baseline: Broker's cost of the reads); the bridge's +700 more"),
             "{md}"
         );
         assert!(md.contains("the garbage collectors stopped"), "{md}");
