@@ -258,10 +258,10 @@ impl Connector {
     /// The fast path's first question, before the state type and the acknowledgement,
     /// downtime and flapping fields are read (each field costs Broker a call): an object that
     /// stays OK (or UP) is done, as neither its flags nor its state type change a decision
-    /// ([`Memory::stays_ok`], answered [`Quick::StaysOk`]); anything else answers
-    /// [`Quick::NeedFlags`], and the host asks [`Connector::quick_status`].
-    /// The first OK status of an object the library has no memory of answers
-    /// [`Quick::NeedTimes`].
+    /// ([`Memory::stays_ok`], answered [`Quick::StaysOk`]); the first OK status of an object
+    /// the library has no memory of answers [`Quick::NeedTimes`] (the host asks
+    /// [`Connector::quick_first_ok`]); anything else answers [`Quick::NeedFlags`], and the
+    /// host asks [`Connector::quick_status`].
     pub fn quick_state(&self, category: u32, element: u32, key: ObjectKey, state: i64) -> Quick {
         self.quick(category, element, key, |c| {
             if c.memory.stays_ok(key, state) {
@@ -287,8 +287,7 @@ impl Connector {
         key: ObjectKey,
         times: CheckTimes,
     ) -> Quick {
-        let first = self.quick_state(category, element, key, 0) == Quick::NeedTimes
-            && self.memory.first_ok(key, times);
+        let first = self.is_status_of(category, element, key) && self.memory.first_ok(key, times);
         if !first {
             return Quick::NeedFlags;
         }
@@ -330,21 +329,25 @@ impl Connector {
         key: ObjectKey,
         status: impl FnOnce(&Self) -> Quick,
     ) -> Quick {
-        let answer = match EventClass::of(category, element) {
-            // a key of the other kind (a service status without a service id, read as 0) is
-            // never another object's memory: the details report what is wrong with the event
-            Some(EventClass::Status(kind, _))
-                if kind == key.kind() && self.accepts(category, element) =>
-            {
-                status(self)
-            }
-            Some(_) if self.accepts(category, element) => Quick::NeedDetails,
-            _ => Quick::Done(self.verdict()),
+        let answer = if self.is_status_of(category, element, key) {
+            status(self)
+        } else if EventClass::of(category, element).is_some() && self.accepts(category, element) {
+            Quick::NeedDetails
+        } else {
+            Quick::Done(self.verdict())
         };
         if !matches!(answer, Quick::NeedFlags | Quick::NeedTimes) {
             self.delivery.seen();
         }
         answer
+    }
+
+    /// Is this an accepted status type about an object of `key`'s kind? A key of the other
+    /// kind (a service status without a service id, read as 0) is never another object's
+    /// memory: the details report what is wrong with the event.
+    fn is_status_of(&self, category: u32, element: u32, key: ObjectKey) -> bool {
+        matches!(EventClass::of(category, element), Some(EventClass::Status(kind, _)) if kind == key.kind())
+            && self.accepts(category, element)
     }
 
     /// Handles a whole event handed over by a host (C ABI, tools). A malformed event is
