@@ -168,7 +168,8 @@ impl Delivery {
             std::thread::Builder::new()
                 .name("cpd-commit".into())
                 .spawn(move || {
-                    priority::give_way();
+                    // the committer keeps the default policy: Broker's acknowledgement waits
+                    // for its commits (priority.rs)
                     let _log = committer.shared.log.enter();
                     committer.run()
                 })

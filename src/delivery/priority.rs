@@ -1,13 +1,19 @@
-//! The connector's own threads give way to Broker's: `SCHED_BATCH`, at the niceness they were started with.
+//! The sender lanes give way to Broker's thread: `SCHED_BATCH`, at the niceness they were started with.
 //!
-//! A thread Broker's thread wakes (the committer, for each state change) or that the committer
-//! wakes (a lane) preempts the thread running on that CPU at once under the default policy;
-//! on a small machine that thread is often Broker's own. `SCHED_BATCH` (sched(7)) keeps the
-//! thread's share of CPU time and its niceness but gives up that wake-up preemption: it runs
-//! when the CPU is free or at the next scheduling tick. Measured in a real cbd 23.10 (Lua 5.3,
-//! 10,000 services, 1 state change in 100 statuses, 6 interleaved rounds, bench/HISTORY.md
-//! section 18): Broker's output thread -0.6 µs per event unthrottled (median of the rounds'
-//! differences), the connector's own threads -0.4 µs; -0.1 and -0.2 at 5,000 statuses/s.
+//! A lane the committer wakes preempts the thread running on that CPU at once under the
+//! default policy; on a small machine that thread is often Broker's own. `SCHED_BATCH`
+//! (sched(7)) keeps the thread's share of CPU time and its niceness but gives up that wake-up
+//! preemption: it runs when the CPU is free or at the next scheduling tick. A lane only
+//! delivers, so a few milliseconds later changes nothing. The committer keeps the default
+//! policy: Broker may acknowledge only once every event handed over is committed, and while
+//! a state change waits for its commit every event behind it waits with it; as a batch thread
+//! on a busy machine (Broker's output thread and `simu` on both cores) its commits came late
+//! often enough that Broker held up to 6,165 events (108 ms) unacknowledged, against at most
+//! 1,001 (18 ms) with the committer at the default policy, for the same cost on Broker's
+//! thread (bench/HISTORY.md section 18: real cbd 23.10, 10,000 services, 1 state change in 100
+//! statuses, unthrottled, 8 interleaved rounds). Lanes and committer as batch threads against
+//! neither: Broker's output thread -0.6 µs per event unthrottled (median of 6 rounds'
+//! differences), -0.1 at 5,000 statuses/s.
 
 use thread_priority::unix::{
     NormalThreadSchedulePolicy, ThreadSchedulePolicy, set_thread_priority_and_policy,
@@ -17,7 +23,7 @@ use thread_priority::{ThreadPriority, ThreadPriorityValue};
 
 const BATCH: ThreadSchedulePolicy = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Batch);
 
-/// Makes the calling thread a `SCHED_BATCH` thread when it runs at the default niceness (0);
+/// Makes the calling thread (a lane) a `SCHED_BATCH` thread when it runs at the default niceness (0);
 /// any other niceness (an administrator's `nice`) is left as it is, with the policy. Best
 /// effort: a system that refuses leaves the thread as it was.
 pub(super) fn give_way() {
