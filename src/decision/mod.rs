@@ -460,7 +460,7 @@ impl Memory {
         if last.is_some_and(|l| l.supersedes(ev)) {
             return Outcome::skip(Skip::NotNewer);
         }
-        let known = self.objects.contains_key(&ev.key);
+        let known = self.knows(ev.key);
         let rejection = (ev.state != 0).then(|| self.rejection(cfg, ev)).flatten();
         let before = self.seen.get(ev.key).unwrap_or(UNSEEN);
         self.seen.insert(ev.key, Observed::of(ev));
