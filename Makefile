@@ -7,7 +7,7 @@
 
 CARGO ?= cargo
 APT_PACKAGES := lua5.3 lua5.4 liblua5.3-dev liblua5.4-dev gcc g++ binutils sqlite3 util-linux valgrind curl \
-	dpkg-dev rpm
+	dpkg-dev rpm python3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all deps build release test lint unit demo bench clean install uninstall packages deb rpm \

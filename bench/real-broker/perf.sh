@@ -1,7 +1,7 @@
 #!/bin/bash
 # Interleaved performance series in a real cbd: E (the empty API 2 script, the baseline), O (the
 # connector), then any other Lua output scripts given; each round runs each of them once, in
-# that order. Prints the summary table (also written to OUT/summary.md).
+# that order rotated by one place per round. Prints the summary table (also written to OUT/summary.md).
 # usage: perf.sh WORK_DIR LIB_SO BRIDGE_LUA N ROUNDS [NAME=SCRIPT.lua ...]
 #   LIB_SO, BRIDGE_LUA  the connector: target/release/libcentreon_pagerduty.so, lua-bridge/pagerduty.lua
 #   N                   service statuses per run (after 10,501 definitions), e.g. 100000
@@ -62,8 +62,12 @@ for v in ${VARIANTS[@]+"${VARIANTS[@]}"}; do
 done
 SCRIPTS=("E=$KIT/empty.lua" "O=$OUT/O/pagerduty.lua" ${EXTRA[@]+"${EXTRA[@]}"})
 echo "cbd $CBD ($LUA), N=$N, $ROUNDS round(s), rate ${RATE:-0}/s, results in $OUT"
+# round r runs the scripts rotated by r - 1 places: a script's place in a round (what ran just
+# before it, how warm the machine is) moved the paired differences by up to 0.6 us/event
+# (bench/HISTORY.md section 19); rotating spreads that over every script
 for r in $(seq 1 "$ROUNDS"); do
-  for s in "${SCRIPTS[@]}"; do
+  k=$(( (r - 1) % ${#SCRIPTS[@]} ))
+  for s in "${SCRIPTS[@]:k}" "${SCRIPTS[@]:0:k}"; do
     name=${s%%=*} path=${s#*=} params=pd; [ "$name" = E ] && params=none
     echo "[$(date -u +%T)] round $r: $name"
     rm -rf "${OUT:?}/$name-$r"

@@ -13,6 +13,10 @@ usage: summarize.py [--json] results.jsonl [more.jsonl ...]
   statistics, gRPC GetProcessingStats, refreshed by Broker at most once a second), and the most
   events in that queue (read or not).
 --json prints one JSON object per script instead of the table (make bench's report).
+--against NAME (repeatable; F by default when it ran) adds a table of paired differences: per
+round, each script's output thread and own threads minus NAME's in the same round, their
+median and the rounds' values (the way to compare variants: runs of one script move by more
+than most differences between scripts).
 Broker names both failover threads proc_failover: the lower tid is the simu input (created
 first), the higher the Lua output."""
 import json, statistics, sys
@@ -21,6 +25,11 @@ args = sys.argv[1:]
 as_json = bool(args) and args[0] == "--json"
 if as_json:
     args = args[1:]
+against = []
+while "--against" in args:
+    i = args.index("--against")
+    against.append(args[i + 1])
+    del args[i:i + 2]
 rows = [json.loads(l) for p in args for l in open(p) if l.strip()]
 # Broker's threads (the gRPC ones answer run.py's statistics requests); the rest are the script's
 BROKER = ("cbd", "pool_thread", "proc_failover", "timer_manager", "grpc", "default-executo",
@@ -68,6 +77,14 @@ for v, rs in by.items():
         "queued": [queue(r, "max_total") for r in rs if queue(r, "max_total") is not None],
     }
 med = statistics.median
+ok_runs = {(r["name"], r["rep"]): r for r in rows if r["status"] == "ok"}
+
+
+def paired(v, base, part):
+    """Per round where both ran ok: v's thread group `part` (1 output, 3 own) minus base's, µs/event."""
+    per = lambda r: split(r)[part] / TICK / r["n"] * 1e6
+    return [per(r) - per(ok_runs[(base, rep)]) for (name, rep), r in sorted(ok_runs.items(), key=lambda x: x[0][1])
+            if name == v and (base, rep) in ok_runs]
 
 
 def added(v, col, base):
@@ -118,6 +135,16 @@ for v in names:
           f"{fmt(added(v, 'cpu', 'E'))} | {mm(s['trail'], 2)} | {mm(s['unack'], 0)} | "
           f"{mm(s['queued'], 0)} | {mm(s['rss'], 0)} | {'/'.join(map(str, s['req']))} |")
 print()
+for base in against or (["F"] if "F" in by else []):
+    print(f"Paired by round, minus {base} in the same round (µs/event): median (each round)")
+    print()
+    print(f"| script | output thread - {base} | own threads - {base} |")
+    print("|---|---|---|")
+    for v in names:
+        o, w = paired(v, base, 1), paired(v, base, 3)
+        if v != base and o:
+            print(f"| {v} | {med(o):+.2f} ({', '.join(f'{x:+.2f}' for x in o)}) | {med(w):+.2f} |")
+    print()
 for r in rows:
     cs = r.get("connector_stats")
     extra = ""
