@@ -59,6 +59,11 @@ for _ in range(100):
         socket.create_connection(("127.0.0.1", a.port), 0.2).close(); break
     except OSError:
         time.sleep(0.1)
+# an answer on the port is not enough: the receiver of an interrupted run may still hold it
+time.sleep(0.3)
+if rec.poll() is not None:
+    sys.exit(f"run.py: the receiver exited at start (see {run}/receiver.out): is port {a.port} "
+             "held by another run's receiver?")
 open(reqlog, "a").close()
 
 
@@ -170,6 +175,8 @@ while time.monotonic() - t0 < 900:
     if t_done is None and os.path.exists(done): t_done = t
     if t_done is not None and t - t_active >= 1.0 and t - t_req >= 1.0:
         status = "ok"; break
+if status == "ok" and rec.poll() is not None:
+    status = f"the receiver exited during the run (see {run}/receiver.out)"
 res = {"name": a.name, "script": os.path.abspath(a.script), "rep": a.rep, "n": a.n, "rate": a.rate,
        "status": status, "receiver_cpu_s": (ticks(rec.pid)[0] - rec0) / TICK}
 if status == "ok":
