@@ -9,7 +9,7 @@ The end of processing: genfeed.lua has written RUN_DIR/feed.done (all N statuses
 Broker) AND cbd's CPU time has not grown by 4 ticks or more in any 0.2 s window for 1.0 s AND
 the receiver's log has not changed for 1.0 s. Then cbd gets SIGTERM; wait4 gives CPU and RSS
 at exit."""
-import argparse, json, os, signal, socket, subprocess, sys, time
+import argparse, json, os, signal, subprocess, sys, time
 
 KIT = os.path.dirname(os.path.abspath(__file__))
 ap = argparse.ArgumentParser()
@@ -53,16 +53,12 @@ conf = {"centreonBroker": {
 json.dump(conf, open(f"{run}/central-broker.json", "w"), indent=2)
 
 rec = subprocess.Popen([sys.executable, f"{KIT}/receiver.py", str(a.port), reqlog, f"{run}/fail500"],
-                       stdout=open(f"{run}/receiver.out", "a"), stderr=subprocess.STDOUT)
-for _ in range(100):
-    try:
-        socket.create_connection(("127.0.0.1", a.port), 0.2).close(); break
-    except OSError:
-        time.sleep(0.1)
-# an answer on the port is not enough: the receiver of an interrupted run may still hold it
-time.sleep(0.3)
-if rec.poll() is not None:
-    sys.exit(f"run.py: the receiver exited at start (see {run}/receiver.out): is port {a.port} "
+                       stdout=subprocess.PIPE, stderr=open(f"{run}/receiver.out", "a"), text=True)
+# its own "listening" line, not an answer on the port: the receiver of an interrupted run may
+# still hold the port (then this one exits and its line never comes)
+if rec.stdout.readline().strip() != f"listening on {a.port}":
+    rec.wait()
+    sys.exit(f"run.py: the receiver did not start (see {run}/receiver.out): is port {a.port} "
              "held by another run's receiver?")
 open(reqlog, "a").close()
 

@@ -32,6 +32,13 @@ def once(src, old, new):
     return src.replace(old, new)
 
 
+def edits(src, pairs):
+    """src with each (old, new) of pairs applied in turn, each old found once."""
+    for old, new in pairs:
+        src = once(src, old, new)
+    return src
+
+
 def write_body(src, body):
     """src with write() replaced by body (write() runs up to the flush() that follows it)."""
     head, sep, rest = src.partition("function write(e)\n")
@@ -83,23 +90,15 @@ def variants(src):
             "  local hid, sid = d.host_id, d.service_id\n  if not hid then return d end\n",
             "  do return d end\n",
         ),
-        "Oack": once(
-            once(
-                once(
-                    once(
-                        src,
-                        "        waiting, unseen = waiting + 1, unseen + 1\n        return false\n",
-                        "        waiting, unseen = waiting + 1, unseen + 1\n        return true\n",
-                    ),
-                    "  settled = r == A.acknowledged or r == A.stays_ok_acknowledged\n  return settled\n",
-                    "  settled = r == A.acknowledged or r == A.stays_ok_acknowledged\n  return true\n",
-                ),
-                "  unseen, waiting = 0, 0\n  return settled\nend",
-                "  unseen, waiting = 0, 0\n  return true\nend",
-            ),
-            "  return settled\nend\n\nfunction write",
-            "  return true\nend\n\nfunction write",
-        ),
+        "Oack": edits(src, [
+            ("        waiting, unseen = waiting + 1, unseen + 1\n        return false\n",
+             "        waiting, unseen = waiting + 1, unseen + 1\n        return true\n"),
+            # answered(), flush() and submitted(): true whatever the library answered
+            ("  settled = r == A.acknowledged or r == A.stays_ok_acknowledged\n  return settled\n",
+             "  settled = r == A.acknowledged or r == A.stays_ok_acknowledged\n  return true\n"),
+            ("  unseen, waiting = 0, 0\n  return settled\nend", "  unseen, waiting = 0, 0\n  return true\nend"),
+            ("  return settled\nend\n\nfunction write", "  return true\nend\n\nfunction write"),
+        ]),
     }
 
 
