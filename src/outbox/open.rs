@@ -1,6 +1,7 @@
 //! Opening the outbox: lock file, application id, schema, and what a damaged, locked or foreign database does.
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 
@@ -16,10 +17,32 @@ pub(crate) const APPLICATION_ID: i64 = 0x4350_4431;
 const OUR_TABLES: [&str; 3] = ["objects", "outbox", "rejected"];
 
 /// How long opening the outbox (on Broker's thread) waits for a lock another program holds.
-const OPEN_BUSY_WAIT: std::time::Duration = std::time::Duration::from_millis(200);
+const OPEN_BUSY_WAIT: Duration = Duration::from_millis(200);
+
+/// Takes the exclusive lock on `lock`, trying again for at most `wait` while it is held.
+///
+/// The lock (`flock`) belongs to the open file, not to a process: a process that forks
+/// while an outbox is open (another thread spawning a program, a Broker reload racing a
+/// Lua `io.popen`) keeps a copy of the descriptor, and with it the lock, until the child
+/// execs and closes it. An outbox closed just before is then seen held for that moment;
+/// waiting a little tells that moment from another output really using the outbox.
+fn lock_within(lock: &std::fs::File, wait: Duration) -> Result<(), std::fs::TryLockError> {
+    let deadline = Instant::now() + wait;
+    loop {
+        match lock.try_lock() {
+            Err(std::fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
+                std::thread::sleep(LOCK_RETRY);
+            }
+            other => return other,
+        }
+    }
+}
+
+/// How often [`lock_within`] tries the lock again.
+const LOCK_RETRY: Duration = Duration::from_millis(5);
 
 /// How long the committer and the lanes (off Broker's thread) wait for a lock.
-const WORK_BUSY_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+const WORK_BUSY_WAIT: Duration = Duration::from_secs(5);
 
 /// An SQLite error on opening, classified by its code (never by its text): only real damage
 /// ([`OutboxError::Damaged`]) moves the file aside; anything else (locked, not readable or
@@ -88,9 +111,18 @@ fn access_cause(path: &Path) -> String {
 impl Outbox {
     /// Opens (or creates) the outbox at `path`. A damaged database is moved aside (the
     /// returned warning says where) and a fresh one created; any other failure (a lock held
-    /// by another program, permissions, I/O, another application's database) is an error
-    /// naming `outbox_path`, with the file left as it is.
+    /// by another output or program for longer than [`OPEN_BUSY_WAIT`], permissions, I/O,
+    /// another application's database) is an error naming `outbox_path`, with the file left
+    /// as it is.
     pub fn open(path: &Path) -> Result<(Outbox, Option<String>), OutboxError> {
+        Self::open_waiting(path, OPEN_BUSY_WAIT)
+    }
+
+    /// [`Outbox::open`], waiting at most `wait` for the lock file.
+    pub(crate) fn open_waiting(
+        path: &Path,
+        wait: Duration,
+    ) -> Result<(Outbox, Option<String>), OutboxError> {
         let dir = path
             .parent()
             .filter(|d| !d.as_os_str().is_empty())
@@ -107,7 +139,7 @@ impl Outbox {
                 let lock = lock_path(path);
                 failed(path, OpenFailure::LockFile { lock, error })
             })?;
-        match lock.try_lock() {
+        match lock_within(&lock, wait) {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
                 return Err(failed(path, OpenFailure::InUse));

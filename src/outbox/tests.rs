@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use super::open::APPLICATION_ID;
 use super::schema::{SCHEMA, SCHEMA_VERSION};
@@ -553,6 +555,40 @@ fn the_outbox_and_its_wal_and_shm_are_private() {
         let mode = std::fs::metadata(&f).unwrap().mode() & 0o777;
         assert_eq!(mode, 0o640, "{}", f.display());
     }
+}
+
+/// A forked child keeps a copy of the lock file's descriptor (and so the lock) until it
+/// execs: an outbox closed and opened again in that moment waits for it instead of failing
+/// init as "used by another running output" (seen in CI: a test reopening its outbox while
+/// another test spawned a Lua interpreter).
+#[test]
+fn a_lock_kept_for_a_moment_by_a_copy_of_its_descriptor_is_waited_for() {
+    let d = dir("lock-copy");
+    let path = d.join("o.db");
+    let (o, _) = Outbox::open(&path).unwrap();
+    let copy = o._lock.try_clone().unwrap();
+    drop(o);
+    // still held through the copy: not waiting is the error it was before
+    let err = Outbox::open_waiting(&path, Duration::ZERO).err().unwrap();
+    assert!(err.is_in_use(), "{err:?}");
+    let closing = Arc::new(AtomicBool::new(false));
+    let child = std::thread::spawn({
+        let closing = Arc::clone(&closing);
+        move || {
+            std::thread::sleep(Duration::from_millis(20));
+            closing.store(true, Ordering::SeqCst);
+            drop(copy);
+        }
+    });
+    // a bound far above any exec: the copy is released well within it
+    let (o, warning) = Outbox::open_waiting(&path, Duration::from_secs(60)).unwrap();
+    assert!(warning.is_none());
+    assert!(
+        closing.load(Ordering::SeqCst),
+        "opened only once the copy closed"
+    );
+    child.join().unwrap();
+    drop(o);
 }
 
 #[test]
