@@ -15,7 +15,8 @@
 #      samples Broker's muxer statistics, its queue of unacknowledged events),
 #      LUA (lua5.3 or lua5.4, as built; default lua5.3), RATE (statuses/s; 0, the default, feeds
 #      as fast as simu can), OUT (default WORK_DIR/runs/perf-<UTC time>), PORT (receiver, 18301),
-#      GRPC_PORT (cbd's gRPC listener, 51097)
+#      GRPC_PORT (cbd's gRPC listener, 51097), PIN (1: every run with Broker's Lua output thread
+#      alone on CPU 0 and cbd's other threads, the script's own included, on the other CPUs)
 set -euo pipefail
 [ $# -ge 5 ] || { sed -n '2,/^set/{/^#/p}' "$0"; exit 2; }
 KIT=$(cd "$(dirname "$0")" && pwd)
@@ -73,7 +74,8 @@ for r in $(seq 1 "$ROUNDS"); do
     rm -rf "${OUT:?}/$name-$r"
     "$PY" "$KIT/run.py" "$name" "$path" "$N" "$OUT/$name-$r" --cbd "$CBD" --moddir "$MODDIR" \
       --params $params ${RPC_ARGS[@]+"${RPC_ARGS[@]}"} \
-      $([[ " ${PERF_RECORD:-} " == *" $name "* ]] && echo --perf-record "$OUT/$name-$r.perf.data") --port "$PORT" --grpc-port "$GRPC_PORT" --rate "$RATE" --rep "$r" \
+      $([[ " ${PERF_RECORD:-} " == *" $name "* ]] && echo --perf-record "$OUT/$name-$r.perf.data") \
+      $([ "${PIN:-0}" = 1 ] && echo --pin) --port "$PORT" --grpc-port "$GRPC_PORT" --rate "$RATE" --rep "$r" \
       --results "$OUT/results.jsonl" > "$OUT/$name-$r.json" 2>&1 || echo "   run failed: see $OUT/$name-$r.json"
     python3 -c 'import json,sys; r=json.loads(open(sys.argv[1]).read().splitlines()[-1]); print("   ", r["status"], "wall", r.get("wall_s"), "s, cbd CPU", r.get("cpu_at_detect_s"), "s, requests", r.get("requests"))' \
       "$OUT/$name-$r.json" 2>/dev/null || tail -3 "$OUT/$name-$r.json"

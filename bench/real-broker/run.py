@@ -2,7 +2,8 @@
 """One measured cbd run: simu input (genfeed.lua, N statuses after 10,501 definitions) -> one
 Lua output (SCRIPT), with a loopback receiver. Appends one JSON line to --results.
 usage: run.py NAME SCRIPT N RUN_DIR --cbd CBD --moddir DIR [--params none|pd] [--port P]
-              [--grpc-port P] [--rate R] [--rep K] [--results FILE]
+              [--grpc-port P] [--rate R] [--rep K] [--results FILE] [--rpc DIR]
+              [--perf-record FILE] [--pin]
 --params pd gives the script PagerDuty parameters (routing key, URLs, logfile, outbox...);
 none gives it nothing (the empty script).
 The end of processing: genfeed.lua has written RUN_DIR/feed.done (all N statuses handed to
@@ -21,6 +22,8 @@ ap.add_argument("--rate", type=int, default=0, help="statuses per second (0: as 
 ap.add_argument("--rep", type=int, default=0); ap.add_argument("--results")
 ap.add_argument("--rpc", help="dir of broker_pb2*.py (rpc.sh): sample Broker's muxer statistics over gRPC")
 ap.add_argument("--perf-record", help="perf.data path: `perf record -g` on cbd from its start to the end")
+ap.add_argument("--pin", action="store_true",
+                help="Broker's Lua output thread alone on CPU 0, every other cbd thread on the other CPUs")
 a = ap.parse_args()
 run = os.path.abspath(a.run)
 for d in ("log", "cache"):
@@ -130,12 +133,13 @@ if a.rpc:
     import threading
     sampler = threading.Thread(target=sample_queues, daemon=True)
     sampler.start()
-prec = None
-if a.perf_record:
-    # `perf record -p` samples only the threads that exist when it attaches: wait (at most 10 s)
-    # for Broker's two proc_failover threads (the simu input's and the Lua output's), then for
-    # the threads the script starts at init (no new thread for 0.2 s)
-    seen, since = None, None
+
+
+def started_threads():
+    """cbd's threads once all are started (at most 10 s): Broker's two proc_failover threads
+    (the simu input's and the Lua output's), then the threads the script starts at init (no new
+    thread for 0.2 s)."""
+    seen, since, th = None, None, []
     for _ in range(500):
         try:
             th = threads(pid)
@@ -147,6 +151,27 @@ if a.perf_record:
         elif sum(t["comm"] == "proc_failover" for t in th) >= 2 and time.monotonic() - since >= 0.2:
             break
         time.sleep(0.02)
+    return th
+
+
+pinned = None
+if a.pin:
+    # Broker's Lua output thread is the later proc_failover thread (profile.py); threads started
+    # afterwards inherit their creator's CPUs
+    th = started_threads()
+    pf = sorted(t["tid"] for t in th if t["comm"] == "proc_failover")
+    others = set(range(1, os.cpu_count())) or {0}
+    pinned = {"output": pf[-1] if len(pf) >= 2 else None, "others": 0}
+    for t in th:
+        try:
+            os.sched_setaffinity(t["tid"], {0} if t["tid"] == pinned["output"] else others)
+            pinned["others"] += t["tid"] != pinned["output"]
+        except OSError:
+            pass
+prec = None
+if a.perf_record:
+    # `perf record -p` samples only the threads that exist when it attaches
+    started_threads()
     prec = subprocess.Popen(["perf", "record", "-q", "-g", "-F", "999", "-p", str(pid), "-o", a.perf_record],
                             stdout=subprocess.DEVNULL, stderr=open(f"{run}/perf-record.err", "w"))
 samples = []                                   # (time, cbd ticks)
@@ -175,6 +200,10 @@ if status == "ok" and rec.poll() is not None:
     status = f"the receiver exited during the run (see {run}/receiver.out)"
 res = {"name": a.name, "script": os.path.abspath(a.script), "rep": a.rep, "n": a.n, "rate": a.rate,
        "status": status, "receiver_cpu_s": (ticks(rec.pid)[0] - rec0) / TICK}
+if pinned is not None:
+    res["pinned"] = pinned
+    if pinned["output"] is None:
+        res["status"] = status = "pin: Broker's Lua output thread not found"
 if status == "ok":
     res.update({"wall_to_feed_done_s": round(t_done - t0, 3), "wall_s": round(t_active - t0, 3),
                 "cpu_end_s": round(cpu_active / TICK, 3), "cpu_at_detect_s": round(samples[-1][1] / TICK, 3),
