@@ -13,9 +13,9 @@ use serde_json::json;
 use support::*;
 
 #[test]
-fn buffer_is_released_by_size_or_by_age_timer() {
+fn buffer_is_released_by_its_age_timer() {
     let pd = Standin::start().unwrap();
-    let dir = scratch("buffer");
+    let dir = scratch("buffer-age");
     let mut c = connector(
         json!({"http_server_url": pd.url(), "max_buffer_size": 3, "max_buffer_age": 1}),
         &dir,
@@ -24,26 +24,39 @@ fn buffer_is_released_by_size_or_by_age_timer() {
     assert!(!c.submit(&service(1, 1, 2, 100)).unwrap());
     assert!(!c.submit(&service(1, 2, 2, 100)).unwrap());
     std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(pd.count(), 0, "two events wait in the buffer");
-    // no further event, no flush: the age timer releases them
-    assert!(pd.wait_for_accepted(2, Duration::from_secs(5)));
+    // read before their age (a late wake-up on a busy machine skips the check)
+    let waiting = pd.count();
+    if t0.elapsed() < Duration::from_millis(900) {
+        assert_eq!(waiting, 0, "two events wait in the buffer");
+    }
+    // no further event, no flush: the age timer releases them, never before their age
+    assert!(pd.wait_for_accepted(2, Duration::from_secs(60)));
     assert!(
         t0.elapsed() >= Duration::from_millis(900),
         "{:?}",
         t0.elapsed()
     );
-    // three events fill the buffer: released at once, long before the age
-    let t1 = Instant::now();
-    for s in 3..=5 {
-        c.submit(&service(1, s, 2, 100)).unwrap();
-    }
-    assert!(pd.wait_for_accepted(5, Duration::from_secs(5)));
-    assert!(
-        t1.elapsed() < Duration::from_millis(900),
-        "{:?}",
-        t1.elapsed()
+    assert!(c.wait_idle(Duration::from_secs(60)));
+    assert!(c.verdict());
+}
+
+/// A full buffer is released at once: with an age of a day, nothing but its size can have
+/// released it (no timed bound: the test waits for the deliveries themselves).
+#[test]
+fn buffer_is_released_by_its_size() {
+    let pd = Standin::start().unwrap();
+    let dir = scratch("buffer-size");
+    let mut c = connector(
+        json!({"http_server_url": pd.url(), "max_buffer_size": 3, "max_buffer_age": 86400}),
+        &dir,
     );
-    assert!(c.wait_idle(Duration::from_secs(5)));
+    assert!(!c.submit(&service(1, 1, 2, 100)).unwrap());
+    assert!(!c.submit(&service(1, 2, 2, 100)).unwrap());
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(pd.count(), 0, "two events wait in the buffer");
+    c.submit(&service(1, 3, 2, 100)).unwrap();
+    assert!(pd.wait_for_accepted(3, Duration::from_secs(60)));
+    assert!(c.wait_idle(Duration::from_secs(60)));
     assert!(c.verdict());
 }
 
@@ -274,10 +287,15 @@ fn after_a_429_a_single_request_probes_each_pause() {
     for s in 2..=31 {
         c.submit(&service(40, s, 2, 100)).unwrap();
     }
-    std::thread::sleep(Duration::from_secs(3));
-    let requests = pd.requests();
-    // after each pause (at least 0.25 s), one request probes; the other lanes wait for it
-    assert!(requests.len() >= 2, "{} requests", requests.len());
+    // after each pause (at least 0.25 s), one request probes; the other lanes wait for it:
+    // three probes answered after the first request, however long a busy machine takes
+    let answered = || -> Vec<_> {
+        let all = pd.requests();
+        all.into_iter().filter(|r| r.status != 0).collect()
+    };
+    assert!(eventually(Duration::from_secs(60), || answered().len() >= 4));
+    // a probe may be in flight (recorded, not yet answered): only the answered ones
+    let requests = answered();
     for pair in requests.windows(2) {
         let gap = pair[1].at.saturating_duration_since(pair[0].at);
         assert!(
@@ -286,11 +304,11 @@ fn after_a_429_a_single_request_probes_each_pause() {
         );
     }
     assert!(requests.iter().all(|r| r.status == 429));
-    let throttled = requests.len() as u64;
     // PagerDuty takes events again: the next probe goes through and every lane resumes
     pd.set_default(Answer::Accept);
     assert!(c.wait_idle(Duration::from_secs(30)), "{}", log_of(&dir));
     assert_eq!(pd.accepted().len(), 31);
+    let throttled = pd.requests().iter().filter(|r| r.status == 429).count() as u64;
     assert_eq!(c.counters().rate_limited.load(Relaxed), throttled);
     let log = log_of(&dir);
     assert!(log.contains("then one request probes"), "{log}");
