@@ -12,18 +12,26 @@ use pd_standin::{Answer, Standin};
 use serde_json::json;
 use support::*;
 
-#[test]
-fn buffer_is_released_by_its_age_timer() {
+/// A connector whose buffer holds 3 events for at most `age` seconds, with two events of
+/// service 1:1 and 1:2 submitted (not acknowledged: they wait in the buffer), and the moment
+/// just before the first submit.
+fn two_buffered(name: &str, age: u64) -> (Standin, Connector, Instant) {
     let pd = Standin::start().unwrap();
-    let dir = scratch("buffer-age");
+    let dir = scratch(name);
     let mut c = connector(
-        json!({"http_server_url": pd.url(), "max_buffer_size": 3, "max_buffer_age": 1}),
+        json!({"http_server_url": pd.url(), "max_buffer_size": 3, "max_buffer_age": age}),
         &dir,
     );
     let t0 = Instant::now();
     assert!(!c.submit(&service(1, 1, 2, 100)).unwrap());
     assert!(!c.submit(&service(1, 2, 2, 100)).unwrap());
     std::thread::sleep(Duration::from_millis(300));
+    (pd, c, t0)
+}
+
+#[test]
+fn buffer_is_released_by_its_age_timer() {
+    let (pd, mut c, t0) = two_buffered("buffer-age", 1);
     // read before their age (a late wake-up on a busy machine skips the check)
     let waiting = pd.count();
     if t0.elapsed() < Duration::from_millis(900) {
@@ -44,15 +52,7 @@ fn buffer_is_released_by_its_age_timer() {
 /// released it (no timed bound: the test waits for the deliveries themselves).
 #[test]
 fn buffer_is_released_by_its_size() {
-    let pd = Standin::start().unwrap();
-    let dir = scratch("buffer-size");
-    let mut c = connector(
-        json!({"http_server_url": pd.url(), "max_buffer_size": 3, "max_buffer_age": 86400}),
-        &dir,
-    );
-    assert!(!c.submit(&service(1, 1, 2, 100)).unwrap());
-    assert!(!c.submit(&service(1, 2, 2, 100)).unwrap());
-    std::thread::sleep(Duration::from_millis(300));
+    let (pd, mut c, _) = two_buffered("buffer-size", 86_400);
     assert_eq!(pd.count(), 0, "two events wait in the buffer");
     c.submit(&service(1, 3, 2, 100)).unwrap();
     assert!(pd.wait_for_accepted(3, Duration::from_secs(60)));
