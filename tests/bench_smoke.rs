@@ -145,7 +145,8 @@ fn the_real_broker_variants_apply_to_the_bridge() {
 }
 
 /// The kit's summary pairs the runs of one round: per round, each script minus the base, and
-/// their median.
+/// their median; so does its table of what the output thread's time is made of, beside the
+/// machine's interrupts per 1,000 events.
 #[test]
 fn the_real_broker_summary_pairs_rounds() {
     let dir = support::scratch("summarize");
@@ -167,9 +168,13 @@ fn the_real_broker_summary_pairs_rounds() {
             "last_request_s": null, "vmhwm_kb": 80_000, "requests": 0,
             "threads": [
                 {"ticks": 120, "comm": "proc_failover", "tid": 10},
-                {"ticks": out, "comm": "proc_failover", "tid": 11},
+                // schedstat's ns on a CPU as the ticks say; 3 system ticks more for O
+                {"ticks": out, "comm": "proc_failover", "tid": 11, "run_ns": out as i64 * 10_000_000,
+                 "utime": out - 5 - 3 * (name == "O") as i32, "stime": 5 + 3 * (name == "O") as i32,
+                 "wait_ns": 0, "minflt": 400, "vcsw": 100, "nvcsw": 300, "slices": 400},
                 {"ticks": own, "comm": "cpd-commit", "tid": 12}
-            ]
+            ],
+            "interrupts": {"CAL": if name == "O" { 6_000 } else { 4_000 }, "HYP": 1}
         });
         lines.push_str(&format!("{run}\n"));
     }
@@ -184,6 +189,18 @@ fn the_real_broker_summary_pairs_rounds() {
     );
     assert!(
         stdout.contains("| O | +1.20 (+1.00, +1.20, +1.30) | +0.80 |"),
+        "{stdout}"
+    );
+    // on a CPU, user, system (µs/event, paired with F), page faults, ... per 1,000 events
+    assert!(
+        stdout.contains(
+            "| O | 21.00 (+1.20) | 20.20 (+0.90) | 0.80 (+0.30) | 0.00 (+0.00) | 4.00 (+0.00) |"
+        ),
+        "{stdout}"
+    );
+    // interrupts per 1,000 events; a kind under 1 per 1,000 events is left out
+    assert!(
+        stdout.contains("| script | CAL |") && stdout.contains("| O | 60.0 |"),
         "{stdout}"
     );
     let out = kit(

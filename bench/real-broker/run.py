@@ -3,14 +3,14 @@
 Lua output (SCRIPT), with a loopback receiver. Appends one JSON line to --results.
 usage: run.py NAME SCRIPT N RUN_DIR --cbd CBD --moddir DIR [--params none|pd] [--port P]
               [--grpc-port P] [--rate R] [--rep K] [--results FILE] [--rpc DIR]
-              [--perf-record FILE] [--pin]
+              [--perf-record FILE] [--pin] [--syscalls FILE] [--outbox-dir DIR]
 --params pd gives the script PagerDuty parameters (routing key, URLs, logfile, outbox...);
 none gives it nothing (the empty script).
 The end of processing: genfeed.lua has written RUN_DIR/feed.done (all N statuses handed to
 Broker) AND cbd's CPU time has not grown by 4 ticks or more in any 0.2 s window for 1.0 s AND
 the receiver's log has not changed for 1.0 s. Then cbd gets SIGTERM; wait4 gives CPU and RSS
 at exit."""
-import argparse, json, os, signal, subprocess, sys, time
+import argparse, json, os, shutil, signal, subprocess, sys, time
 
 KIT = os.path.dirname(os.path.abspath(__file__))
 ap = argparse.ArgumentParser()
@@ -24,6 +24,10 @@ ap.add_argument("--rpc", help="dir of broker_pb2*.py (rpc.sh): sample Broker's m
 ap.add_argument("--perf-record", help="perf.data path: `perf record -g` on cbd from its start to the end")
 ap.add_argument("--pin", action="store_true",
                 help="Broker's Lua output thread alone on CPU 0, every other cbd thread on the other CPUs")
+ap.add_argument("--syscalls", help="file for `strace -c` of Broker's Lua output thread from its start to the "
+                "end: which system calls it makes (slows it: not for the CPU figures)")
+ap.add_argument("--outbox-dir", help="where the connector's outbox goes (default RUN_DIR); /dev/shm: "
+                "commits without a disk (tmpfs: fsync writes nothing), a diagnostic")
 a = ap.parse_args()
 run = os.path.abspath(a.run)
 for d in ("log", "cache"):
@@ -32,12 +36,17 @@ done, reqlog = f"{run}/feed.done", f"{run}/requests.jsonl"
 for f in (done, reqlog):
     if os.path.exists(f): os.remove(f)
 params = []
+outbox_dir = run
+if a.outbox_dir:
+    outbox_dir = os.path.join(os.path.abspath(a.outbox_dir), os.path.basename(run))
+    shutil.rmtree(outbox_dir, ignore_errors=True)
+    os.makedirs(outbox_dir)
 if a.params == "pd":
     params = [("password", "pdy_routing_key", "abcdef0123456789abcdef0123456789"),
               ("string", "pdy_centreon_url", "https://centreon.example.test"),
               ("string", "http_server_url", f"http://127.0.0.1:{a.port}/v2/enqueue"),
               ("string", "logfile", f"{run}/connector.log"), ("number", "log_level", "1"),
-              ("string", "outbox_path", f"{run}/outbox.db"), ("string", "stats_path", f"{run}/stats.json"),
+              ("string", "outbox_path", f"{outbox_dir}/outbox.db"), ("string", "stats_path", f"{run}/stats.json"),
               ("number", "stats_interval", "1")]
 conf = {"centreonBroker": {
     "broker_id": 1, "broker_name": "central-broker-master", "poller_id": 1, "poller_name": "Central",
@@ -72,13 +81,29 @@ def ticks(pid, tid=None):
     return int(f[11]) + int(f[12]), s[s.index("(") + 1:s.rindex(")")]
 
 
+def thread_detail(pid, tid):
+    """What a thread's time is made of: utime and stime (ticks), minor page faults, voluntary and
+    involuntary context switches, and the scheduler's own counts (schedstat: ns on a CPU, ns
+    waiting for one, time slices)."""
+    base = f"/proc/{pid}/task/{tid}"
+    s = open(f"{base}/stat").read()
+    f = s[s.rindex(")") + 2:].split()
+    d = {"utime": int(f[11]), "stime": int(f[12]), "minflt": int(f[7])}
+    for l in open(f"{base}/status"):
+        if l.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
+            d["vcsw" if l[0] == "v" else "nvcsw"] = int(l.split()[1])
+    run_ns, wait_ns, slices = open(f"{base}/schedstat").read().split()
+    d.update({"run_ns": int(run_ns), "wait_ns": int(wait_ns), "slices": int(slices)})
+    return d
+
+
 def threads(pid):
     out = []
     for tid in os.listdir(f"/proc/{pid}/task"):
         try:
             t, comm = ticks(pid, tid)
-            out.append({"ticks": t, "comm": comm, "tid": int(tid)})
-        except OSError:
+            out.append({"ticks": t, "comm": comm, "tid": int(tid), **thread_detail(pid, tid)})
+        except (OSError, ValueError):
             pass
     return sorted(out, key=lambda t: -t["ticks"])
 
@@ -88,9 +113,26 @@ def vmhwm(pid):
         if l.startswith("VmHWM"): return int(l.split()[1])
 
 
+def interrupts():
+    """The machine's interrupts so far, by kind, summed over its CPUs (/proc/interrupts: each
+    device's line, and the IPIs: RES rescheduling, CAL function calls, TLB shootdowns...): the
+    kernel charges one to whichever thread it interrupts, as system time (no
+    IRQ_TIME_ACCOUNTING) and as the cache and TLB it costs."""
+    out = {}
+    with open("/proc/interrupts") as f:
+        ncpu = len(f.readline().split())
+        for l in f:
+            p = l.split()
+            counts = [int(x) for x in p[1:1 + ncpu] if x.isdigit()]
+            if len(counts) == ncpu:
+                name = p[0].rstrip(":") if not p[0][:-1].isdigit() else p[-1]
+                out[name] = out.get(name, 0) + sum(counts)
+    return out
+
+
 env = {k: v for k, v in os.environ.items() if not k.startswith(("LUA_PATH", "LUA_CPATH"))}
 TICK = os.sysconf("SC_CLK_TCK")
-rec0 = ticks(rec.pid)[0]
+rec0, irq0 = ticks(rec.pid)[0], interrupts()
 t0, t0_wall = time.monotonic(), time.time()
 cbd = subprocess.Popen([a.cbd, f"{run}/central-broker.json"], cwd=run, env=env,
                        stdout=open(f"{run}/cbd.out", "w"), stderr=subprocess.STDOUT)
@@ -174,6 +216,12 @@ if a.perf_record:
     started_threads()
     prec = subprocess.Popen(["perf", "record", "-q", "-g", "-F", "999", "-p", str(pid), "-o", a.perf_record],
                             stdout=subprocess.DEVNULL, stderr=open(f"{run}/perf-record.err", "w"))
+strace = None
+if a.syscalls:
+    pf = sorted(t["tid"] for t in started_threads() if t["comm"] == "proc_failover")
+    if len(pf) >= 2:
+        strace = subprocess.Popen(["strace", "-c", "-S", "calls", "-p", str(pf[-1]), "-o", a.syscalls],
+                                  stdout=subprocess.DEVNULL, stderr=open(f"{run}/strace.err", "w"))
 samples = []                                   # (time, cbd ticks)
 reqsize, t_req = -1, t0
 t_done, t_active, cpu_active, status = None, t0, 0, "timeout"
@@ -207,13 +255,15 @@ if pinned is not None:
 if status == "ok":
     res.update({"wall_to_feed_done_s": round(t_done - t0, 3), "wall_s": round(t_active - t0, 3),
                 "cpu_end_s": round(cpu_active / TICK, 3), "cpu_at_detect_s": round(samples[-1][1] / TICK, 3),
-                "vmhwm_kb": vmhwm(pid), "threads": threads(pid)})
+                "vmhwm_kb": vmhwm(pid), "threads": threads(pid),
+                "interrupts": {k: v - irq0.get(k, 0) for k, v in interrupts().items() if v > irq0.get(k, 0)}})
 sampling[0] = False
 if sampler:
     sampler.join(5)
     res["broker_queues"] = queue
-if prec:
-    prec.send_signal(signal.SIGINT); prec.wait(60)
+for p in (prec, strace):
+    if p:
+        p.send_signal(signal.SIGINT); p.wait(60)
 ts = time.monotonic()
 if cbd.poll() is None:
     os.kill(pid, signal.SIGTERM)

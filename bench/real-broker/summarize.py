@@ -17,6 +17,14 @@ usage: summarize.py [--json] results.jsonl [more.jsonl ...]
 round, each script's output thread and own threads minus NAME's in the same round, their
 median and the rounds' values (the way to compare variants: runs of one script move by more
 than most differences between scripts).
+- what the output thread's time is made of (runs that recorded it): its time on a CPU
+  (schedstat, ns: the precise figure), user and system time (ticks; the kernel charges an
+  interrupt that lands on the thread's CPU to the thread, as system time), its wait for a CPU,
+  its page faults, sleeps (voluntary switches) and preemptions; each with its median paired
+  difference against the first --against script (F by default).
+- the machine's interrupts per 1,000 events (both CPUs): device lines (the disk's completions)
+  and inter-processor ones (CAL: function calls, among them a wake-up of a thread on another
+  CPU; RES: rescheduling; LOC: the timer tick of a CPU that is not idle).
 Broker names both failover threads proc_failover: the lower tid is the simu input (created
 first), the higher the Lua output."""
 import json, statistics, sys
@@ -144,6 +152,51 @@ for base in against or (["F"] if "F" in by else []):
         o, w = paired(v, base, 1), paired(v, base, 3)
         if v != base and o:
             print(f"| {v} | {med(o):+.2f} ({', '.join(f'{x:+.2f}' for x in o)}) | {med(w):+.2f} |")
+    print()
+# what the output thread's time is made of (runs recorded since run.py reads schedstat)
+DETAIL = (("run_ns", "on a CPU, µs/event", 1e-3), ("utime", "user, µs/event", 1e6 / TICK),
+          ("stime", "system, µs/event", 1e6 / TICK), ("wait_ns", "waiting for a CPU, µs/event", 1e-3),
+          ("minflt", "page faults /1000 events", 1e3), ("vcsw", "sleeps /1000 events", 1e3),
+          ("nvcsw", "preemptions /1000 events", 1e3))
+
+
+def output_thread(r):
+    pf = sorted((t for t in r["threads"] if t["comm"] == "proc_failover"), key=lambda t: t["tid"])
+    return pf[-1] if len(pf) > 1 and "run_ns" in pf[-1] else None
+
+
+def detail(r, key, scale):
+    t = output_thread(r)
+    return t[key] * scale / r["n"] if t else None
+
+
+if any(output_thread(r) for rs in by.values() for r in rs):
+    base = (against or ["F"])[0]
+    print(f"Broker's output thread, what its time is made of: median (paired with {base}, median of the rounds' differences)")
+    print()
+    print("| script | " + " | ".join(h for _, h, _ in DETAIL) + " |")
+    print("|---|" + "---|" * len(DETAIL))
+    for v in names:
+        cells = []
+        for key, _, scale in DETAIL:
+            xs = [x for x in (detail(r, key, scale) for r in by[v]) if x is not None]
+            ds = [detail(r, key, scale) - detail(ok_runs[(base, r["rep"])], key, scale) for r in by[v]
+                  if (base, r["rep"]) in ok_runs and output_thread(ok_runs[(base, r["rep"])]) and output_thread(r)]
+            cells.append("-" if not xs else f"{med(xs):.2f}" + (f" ({med(ds):+.2f})" if ds and v != base else ""))
+        print(f"| {v} | " + " | ".join(cells) + " |")
+    print()
+# the machine's interrupts during each run (runs recorded since run.py reads /proc/interrupts)
+kinds = sorted({k for rs in by.values() for r in rs for k in r.get("interrupts", {})})
+irq = {v: {k: [r["interrupts"].get(k, 0) * 1e3 / r["n"] for r in rs if "interrupts" in r] for k in kinds}
+       for v, rs in by.items()}
+kinds = [k for k in kinds if any(xs[k] and med(xs[k]) >= 1 for xs in irq.values())]
+if kinds:
+    print("The machine's interrupts per 1,000 events (both CPUs; median of the runs)")
+    print()
+    print("| script | " + " | ".join(kinds) + " |")
+    print("|---|" + "---|" * len(kinds))
+    for v in names:
+        print(f"| {v} | " + " | ".join(f"{med(irq[v][k]):.1f}" if irq[v][k] else "-" for k in kinds) + " |")
     print()
 for r in rows:
     cs = r.get("connector_stats")
