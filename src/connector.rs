@@ -222,7 +222,7 @@ impl Connector {
     /// Broker's acknowledgement verdict: every relevant event handed over so far is durably
     /// stored in the outbox.
     pub fn verdict(&self) -> bool {
-        self.delivery.all_committed()
+        self.delivery.acknowledged()
     }
 
     /// Events an earlier run left in the outbox, found at start (sent first).

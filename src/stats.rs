@@ -37,6 +37,10 @@ pub struct Counters {
     pub merged: AtomicU64,
     /// Rows waiting in the outbox.
     pub pending: AtomicU64,
+    /// The longest Broker's acknowledgement waited for a commit, in ms: from the first of
+    /// the host's questions that found an event handed over not yet committed to the first
+    /// that found everything committed (Broker keeps every event of that stretch queued).
+    pub ack_wait_max_ms: AtomicU64,
     last_error: Mutex<Option<(String, i64)>>,
 }
 
@@ -62,6 +66,7 @@ impl Counters {
             "events_relevant": self.relevant.load(Relaxed),
             "committed": self.committed.load(Relaxed),
             "commits": self.commits.load(Relaxed),
+            "ack_wait_max_ms": self.ack_wait_max_ms.load(Relaxed),
             "delivered": self.delivered.load(Relaxed),
             "retried": self.retried.load(Relaxed),
             "misdirected": self.misdirected.load(Relaxed),
@@ -143,6 +148,7 @@ mod tests {
         let c = Counters::default();
         c.seen.fetch_add(10, Relaxed);
         c.pending.store(2, Relaxed);
+        c.ack_wait_max_ms.store(12, Relaxed);
         c.set_error("HTTP 500".into());
         let key = Secret::new("abcdefghijklmnopqrstuvwxyz012345");
         let doc = c.snapshot(&key, 1, Some(0));
@@ -151,6 +157,7 @@ mod tests {
         let k = &doc["routing_keys"]["****************************2345"];
         assert_eq!(k["events_seen"], 10);
         assert_eq!(k["pending"], 3);
+        assert_eq!(k["ack_wait_max_ms"], 12);
         assert_eq!(k["last_error"], "HTTP 500");
         assert!(k["oldest_pending_age_seconds"].as_i64().unwrap() > 1_000_000);
         let dir = crate::files::tests::scratch("stats");

@@ -270,6 +270,35 @@ fn an_event_is_committed_at_once_not_after_the_group_commit_delay() {
     assert_eq!(c.counters().committed.load(Relaxed), 2002);
 }
 
+/// Broker's acknowledgement waits for the commit; the statistics keep the longest wait
+/// (`ack_wait_max_ms`), from the first question that found the event uncommitted to the first
+/// that found it committed.
+#[test]
+fn the_longest_wait_for_an_acknowledgement_is_kept() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let pd = Standin::start().unwrap();
+    let dir = scratch("ack-wait");
+    let mut c = connector(json!({"http_server_url": pd.url()}), &dir);
+    c.submit(&service(2, 1, 2, 100)).unwrap();
+    assert!(eventually(Duration::from_secs(60), || c.verdict()));
+    let quick = c.counters().ack_wait_max_ms.load(Relaxed);
+    // an operator's sqlite3 session holds the outbox's write lock: the next commit waits
+    let other = rusqlite::Connection::open(dir.join("outbox.db")).unwrap();
+    other.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let held = Instant::now();
+    c.submit(&service(2, 2, 2, 100)).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!c.verdict(), "the commit waits for the lock");
+    other.execute_batch("COMMIT").unwrap();
+    assert!(eventually(Duration::from_secs(60), || c.verdict()));
+    let ms = c.counters().ack_wait_max_ms.load(Relaxed);
+    assert!(
+        ms >= 300 && ms as u128 <= held.elapsed().as_millis(),
+        "{ms} ms"
+    );
+    assert!(quick < ms, "{quick} ms then {ms} ms");
+}
+
 #[test]
 fn after_a_429_a_single_request_probes_each_pause() {
     use std::sync::atomic::Ordering::Relaxed;

@@ -31,6 +31,7 @@
 //! it. Every network call happens on the lanes; stopping aborts requests in flight and
 //! joins every thread.
 
+mod ack;
 mod commit;
 mod committer;
 mod lane;
@@ -58,6 +59,7 @@ use crate::http::send::Sender;
 use crate::log::Sink;
 use crate::outbox::{Outbox, OutboxError, Stored};
 use crate::stats::Counters;
+use ack::AckWait;
 use committer::{BURST_EVENTS, Committer, MAX_BATCH};
 use lane::run_lane;
 use queue::{Msg, Shared};
@@ -96,6 +98,7 @@ pub(crate) struct NewEvent {
 /// The delivery side of one connector. Dropping it stops and joins its threads.
 pub(crate) struct Delivery {
     shared: Arc<Shared>,
+    ack: AckWait,
     inbox: Channel<Msg>,
     transport: Transport,
     lanes: Vec<JoinHandle<()>>,
@@ -137,6 +140,7 @@ impl Delivery {
         let spawn_err = OutboxError::Threads;
         let mut d = Delivery {
             shared,
+            ack: AckWait::new(),
             inbox,
             transport,
             lanes: Vec::new(),
@@ -213,6 +217,19 @@ impl Delivery {
         let c = &self.shared.counters;
         c.seen.fetch_add(events, Ordering::Relaxed);
         c.answered_by_script.fetch_add(events, Ordering::Relaxed);
+    }
+
+    /// The host's question: is every event handed over durably stored (then Broker may
+    /// acknowledge them all)? Keeps the longest stretch of "no" (`ack_wait_max_ms`).
+    pub(crate) fn acknowledged(&self) -> bool {
+        let ok = self.all_committed();
+        if let Some(ms) = self.ack.observe(ok) {
+            self.shared
+                .counters
+                .ack_wait_max_ms
+                .fetch_max(ms, Ordering::Relaxed);
+        }
+        ok
     }
 
     /// True when every event handed over is durably stored.
