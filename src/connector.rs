@@ -606,10 +606,14 @@ impl Connector {
     /// a group-commit delay (plus a margin) for events still being stored.
     pub fn flush(&mut self) -> bool {
         self.delivery.release();
+        if self.verdict() {
+            return true;
+        }
+        self.delivery.wait_committed(
+            self.cfg.outbox.commit_delay * 2 + std::time::Duration::from_millis(50),
+        );
+        // asked again, so that the acknowledgement's wait is measured to this answer
         self.verdict()
-            || self.delivery.wait_committed(
-                self.cfg.outbox.commit_delay * 2 + std::time::Duration::from_millis(50),
-            )
     }
 
     /// Waits (up to `timeout`) until every event is delivered or rejected. For C hosts and
