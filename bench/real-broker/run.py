@@ -4,6 +4,7 @@ Lua output (SCRIPT), with a loopback receiver. Appends one JSON line to --result
 usage: run.py NAME SCRIPT N RUN_DIR --cbd CBD --moddir DIR [--params none|pd] [--port P]
               [--grpc-port P] [--rate R] [--rep K] [--results FILE] [--rpc DIR]
               [--perf-record FILE] [--pin] [--syscalls FILE] [--outbox-dir DIR]
+              [--number NAME=VALUE ...]
 --params pd gives the script PagerDuty parameters (routing key, URLs, logfile, outbox...);
 none gives it nothing (the empty script).
 The end of processing: genfeed.lua has written RUN_DIR/feed.done (all N statuses handed to
@@ -28,6 +29,8 @@ ap.add_argument("--syscalls", help="file for `strace -c` of Broker's Lua output 
                 "end: which system calls it makes (slows it: not for the CPU figures)")
 ap.add_argument("--outbox-dir", help="where the connector's outbox goes (default RUN_DIR); /dev/shm: "
                 "commits without a disk (tmpfs: fsync writes nothing), a diagnostic")
+ap.add_argument("--number", action="append", default=[], metavar="NAME=VALUE",
+                help="one more number parameter for the script (--params pd), e.g. outbox_commit_delay_ms=5")
 a = ap.parse_args()
 run = os.path.abspath(a.run)
 for d in ("log", "cache"):
@@ -48,6 +51,7 @@ if a.params == "pd":
               ("string", "logfile", f"{run}/connector.log"), ("number", "log_level", "1"),
               ("string", "outbox_path", f"{outbox_dir}/outbox.db"), ("string", "stats_path", f"{run}/stats.json"),
               ("number", "stats_interval", "1")]
+    params += [("number", *p.split("=", 1)) for p in a.number]
 conf = {"centreonBroker": {
     "broker_id": 1, "broker_name": "central-broker-master", "poller_id": 1, "poller_name": "Central",
     "module_directory": os.path.abspath(a.moddir), "event_queue_max_size": 5000000,

@@ -94,7 +94,7 @@ const OUTBOX_COMMIT_DELAY: Param = Param::integer(
     0,
     1000,
     Some(10),
-    "milliseconds a commit may wait for more events within a burst, 0 to 1000 (default 10): an event that finds the committer idle is committed at once; events arriving during a commit wait at most as long as that commit took, and never more than this; also how long delivered events wait to be deleted together",
+    "milliseconds a commit waits for more events within a burst (the latest 16 events all arrived within this delay), 0 to 1000 (default 10): an isolated event, or a slower stream, is committed at once; also how long delivered events wait to be deleted together",
 );
 const REJECTED_MAX_EVENTS: Param = Param::integer(
     "rejected_max_events",
