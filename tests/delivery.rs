@@ -293,11 +293,13 @@ fn the_longest_wait_for_an_acknowledgement_is_kept() {
     // Broker idle: flush() waits a little for the commit; its answer ends the wait
     assert!(eventually(Duration::from_secs(60), || c.flush()));
     let ms = c.counters().ack_wait_max_ms.load(Relaxed);
+    // counted from this wait's start, not the first one's (a first commit slowed by a busy
+    // machine may be the longer of the two)
+    let bound = held.elapsed().as_millis().max(quick as u128);
     assert!(
-        ms >= 300 && ms as u128 <= held.elapsed().as_millis(),
-        "{ms} ms"
+        ms >= 300 && ms as u128 <= bound,
+        "{ms} ms (first wait {quick} ms)"
     );
-    assert!(quick < ms, "{quick} ms then {ms} ms");
 }
 
 #[test]
