@@ -79,20 +79,25 @@ if rec.stdout.readline().strip() != f"listening on {a.port}":
 open(reqlog, "a").close()
 
 
+def stat(path):
+    """A /proc stat file: (comm, the fields after it; f[7] minflt, f[11] utime, f[12] stime)."""
+    s = open(path).read()
+    return s[s.index("(") + 1:s.rindex(")")], s[s.rindex(")") + 2:].split()
+
+
 def ticks(pid, tid=None):
-    s = open(f"/proc/{pid}/task/{tid}/stat" if tid else f"/proc/{pid}/stat").read()
-    f = s[s.rindex(")") + 2:].split()
-    return int(f[11]) + int(f[12]), s[s.index("(") + 1:s.rindex(")")]
+    comm, f = stat(f"/proc/{pid}/task/{tid}/stat" if tid else f"/proc/{pid}/stat")
+    return int(f[11]) + int(f[12]), comm
 
 
 def thread_detail(pid, tid):
-    """What a thread's time is made of: utime and stime (ticks), minor page faults, voluntary and
-    involuntary context switches, and the scheduler's own counts (schedstat: ns on a CPU, ns
-    waiting for one, time slices)."""
+    """One thread: its ticks (utime + stime) and what its time is made of: utime and stime,
+    minor page faults, voluntary and involuntary context switches, and the scheduler's own
+    counts (schedstat: ns on a CPU, ns waiting for one, time slices)."""
     base = f"/proc/{pid}/task/{tid}"
-    s = open(f"{base}/stat").read()
-    f = s[s.rindex(")") + 2:].split()
-    d = {"utime": int(f[11]), "stime": int(f[12]), "minflt": int(f[7])}
+    comm, f = stat(f"{base}/stat")
+    d = {"ticks": int(f[11]) + int(f[12]), "comm": comm, "tid": int(tid),
+         "utime": int(f[11]), "stime": int(f[12]), "minflt": int(f[7])}
     for l in open(f"{base}/status"):
         if l.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
             d["vcsw" if l[0] == "v" else "nvcsw"] = int(l.split()[1])
@@ -105,8 +110,7 @@ def threads(pid):
     out = []
     for tid in os.listdir(f"/proc/{pid}/task"):
         try:
-            t, comm = ticks(pid, tid)
-            out.append({"ticks": t, "comm": comm, "tid": int(tid), **thread_detail(pid, tid)})
+            out.append(thread_detail(pid, tid))
         except (OSError, ValueError):
             pass
     return sorted(out, key=lambda t: -t["ticks"])

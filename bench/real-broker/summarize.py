@@ -46,10 +46,15 @@ TICK = 100.0
 MUXER = "PagerDuty"
 
 
+def failovers(r):
+    """Broker's proc_failover threads, the simu input's first (the lower tid)."""
+    return sorted((t for t in r["threads"] if t["comm"] == "proc_failover"), key=lambda t: t["tid"])
+
+
 def split(r):
     """(input thread, output thread, Broker's other threads, script's own threads), ticks."""
     th = r["threads"]
-    pf = sorted((t for t in th if t["comm"] == "proc_failover"), key=lambda t: t["tid"])
+    pf = failovers(r)
     other = sum(t["ticks"] for t in th if t["comm"] != "proc_failover" and t["comm"].startswith(BROKER))
     own = sum(t["ticks"] for t in th if not t["comm"].startswith(BROKER))
     return pf[0]["ticks"], pf[-1]["ticks"] if len(pf) > 1 else 0, other, own
@@ -161,7 +166,8 @@ DETAIL = (("run_ns", "on a CPU, µs/event", 1e-3), ("utime", "user, µs/event", 
 
 
 def output_thread(r):
-    pf = sorted((t for t in r["threads"] if t["comm"] == "proc_failover"), key=lambda t: t["tid"])
+    """Broker's Lua output thread as recorded with its detail, or None."""
+    pf = failovers(r)
     return pf[-1] if len(pf) > 1 and "run_ns" in pf[-1] else None
 
 
