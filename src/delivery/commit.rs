@@ -223,6 +223,10 @@ impl Committer {
         // small machine)
         if let Some(seq) = w.last_seq {
             self.shared.committed.store(seq, Ordering::SeqCst);
+            // events handed over during the commit are still on their way to the committer
+            if self.shared.submitted.load(Ordering::SeqCst) <= seq {
+                self.unacknowledged_since = None;
+            }
             let (lock, cv) = &self.shared.committed_signal;
             drop(lock.lock().unwrap_or_else(|e| e.into_inner()));
             cv.notify_all();

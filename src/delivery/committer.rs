@@ -45,6 +45,9 @@ pub(super) struct Committer {
     pub(super) clear_since: Option<Instant>,
     /// When the latest [`BURST_EVENTS`] events arrived, oldest first.
     pub(super) arrivals: VecDeque<Instant>,
+    /// When the oldest event that Broker's acknowledgement waits for arrived: events have been
+    /// handed over and not all committed since. None once a commit leaves nothing uncommitted.
+    pub(super) unacknowledged_since: Option<Instant>,
     /// Events taken per transaction: halved after a failed commit (a full disk may have room
     /// for a few events but not for a large batch), doubled back after each success.
     pub(super) batch_limit: usize,
@@ -94,11 +97,13 @@ impl Committer {
     /// Takes the messages already waiting, then decides when to commit.
     ///
     /// New events: at once, unless in a burst ([`Committer::burst_until`]): then they wait
-    /// `delay` for more to join, so that a burst groups into few commits however fast the disk
-    /// (waiting only as long as the previous commit took made the grouping depend on how long
-    /// the committer itself worked: with a fast disk and fast commits, 10,000 events took
-    /// 2,000 commits), while an isolated event, or a stream slower than a burst, waits for
-    /// nothing but its own commit. Only lane results, or events held back
+    /// for more to join until `delay` after the oldest event Broker's acknowledgement waits
+    /// for, so that a burst groups into few commits however fast the disk (waiting only as
+    /// long as the previous commit took made the grouping depend on how long the committer
+    /// itself worked: with a fast disk and fast commits, 10,000 events took 2,000 commits),
+    /// while an isolated event, or a stream slower than a burst, waits for nothing but its own
+    /// commit, and a stream that keeps Broker waiting is not held longer by waiting again at
+    /// every commit. Only lane results, or events held back
     /// while the outbox is blocked: up to `delay`, so that deletions share a commit and a
     /// failing disk is not retried per event. True when stopping.
     pub(super) fn gather(&mut self, release: &mut bool) -> bool {
@@ -151,13 +156,17 @@ impl Committer {
         t.max(Duration::from_millis(1))
     }
 
-    /// Until when the commit of the events gathered since `start` waits for more: `delay`
-    /// after `start` in a burst (the latest [`BURST_EVENTS`] events all arrived within `delay`),
-    /// else not at all.
+    /// Until when the commit of the events gathered since `start` waits for more: in a burst
+    /// (the latest [`BURST_EVENTS`] events all arrived within `delay`), `delay` after the
+    /// oldest event Broker's acknowledgement waits for (a watermark: it waits for every event
+    /// handed over), else not at all. Once a stream has kept Broker waiting for `delay`, each
+    /// commit starts at once: the acknowledgement comes at the first commit that leaves
+    /// nothing behind, and waiting at every commit made that moment rarer (Broker's queue
+    /// held 46 to 111 ms of events unthrottled, 18 to 44 without waiting).
     fn burst_until(&self, start: Instant) -> Option<Instant> {
         let oldest = *self.arrivals.front()?;
         (self.arrivals.len() >= BURST_EVENTS && oldest.elapsed() <= self.delay)
-            .then_some(start + self.delay)
+            .then(|| self.unacknowledged_since.unwrap_or(start).min(start) + self.delay)
     }
 
     pub(super) fn take(&mut self, m: Msg, release: &mut bool) -> bool {
@@ -166,7 +175,9 @@ impl Committer {
                 if self.arrivals.len() >= BURST_EVENTS {
                     self.arrivals.pop_front();
                 }
-                self.arrivals.push_back(Instant::now());
+                let now = Instant::now();
+                self.arrivals.push_back(now);
+                self.unacknowledged_since.get_or_insert(now);
                 self.held.push_back((seq, Held::new(*ev)));
             }
             Msg::Delivered(_) | Msg::Rejected(..) | Msg::Attempt(..) => self.results.push(m),

@@ -166,6 +166,7 @@ impl Delivery {
             blocked: None,
             clear_since: None,
             arrivals: VecDeque::with_capacity(BURST_EVENTS),
+            unacknowledged_since: None,
             batch_limit: MAX_BATCH,
         };
         d.committer = Some(

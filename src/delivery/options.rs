@@ -66,10 +66,10 @@ pub struct OutboxOptions {
     pub path: PathBuf,
     /// `outbox_max_events`: pending events kept before acknowledgements to Broker stop.
     pub max_events: u64,
-    /// `outbox_commit_delay_ms`: the longest a commit waits for more events within a burst, when
-    /// the latest 16 events all arrived within this delay (an event that finds the committer
-    /// idle, or a slower stream, is committed at once); also how long delivered
-    /// events wait to be deleted together.
+    /// `outbox_commit_delay_ms`: how long the events of a burst (the latest 16 events all
+    /// arrived within this delay) wait for more before their commit, counted from the oldest
+    /// event not yet committed (an event that finds the committer idle, or a slower stream, is
+    /// committed at once); also how long delivered events wait to be deleted together.
     pub commit_delay: Duration,
     /// `rejected_max_events`: rejected events kept for inspection (oldest pruned).
     pub rejected_max_events: u64,
@@ -94,7 +94,7 @@ const OUTBOX_COMMIT_DELAY: Param = Param::integer(
     0,
     1000,
     Some(10),
-    "milliseconds a commit waits for more events within a burst (the latest 16 events all arrived within this delay), 0 to 1000 (default 10): an isolated event, or a slower stream, is committed at once; also how long delivered events wait to be deleted together",
+    "milliseconds the events of a burst (the latest 16 events all arrived within this delay) wait for more before their commit, counted from the oldest event not yet committed, 0 to 1000 (default 10): an isolated event, or a slower stream, is committed at once; also how long delivered events wait to be deleted together",
 );
 const REJECTED_MAX_EVENTS: Param = Param::integer(
     "rejected_max_events",

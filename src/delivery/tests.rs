@@ -53,6 +53,7 @@ fn committer(name: &str) -> (Committer, Arc<Shared>) {
         blocked: None,
         clear_since: None,
         arrivals: VecDeque::with_capacity(BURST_EVENTS),
+        unacknowledged_since: None,
         batch_limit: MAX_BATCH,
     };
     (c, shared)
@@ -154,22 +155,35 @@ fn the_committer_builds_status_payloads_as_brokers_thread_would() {
 /// New events wait for more only in a burst: the latest [`BURST_EVENTS`] events all
 /// arrived within the delay. Fewer, or as many spread over more than the delay (a steady
 /// stream of state changes, where waiting only kept Broker's events unacknowledged), are
-/// committed at once; a burst waits the whole delay, however short the previous commit was.
+/// committed at once; a burst waits until the delay after the oldest event Broker's
+/// acknowledgement waits for, however short the previous commit was, and not again once
+/// Broker has waited that long (a stream that never leaves a moment with everything
+/// committed would hold the watermark for a delay at every commit).
 ///
 /// The late event comes 1 s after the others and a burst waits 5 s: a busy machine would have
 /// to stall a thread for a second to join it where no wait is due, or for 2.5 s to miss it.
 #[test]
-fn only_a_burst_waits_for_more_events() {
+fn only_a_burst_waits_for_more_events_and_only_once_per_acknowledgement() {
     let delay = Duration::from_secs(5);
-    // (events already arrived, how long ago the oldest of them came, whether the commit waits)
-    for (arrived, oldest_ago, waits) in [
-        (2, ms(0), false),
-        (BURST_EVENTS - 1, ms(0), false),
-        (BURST_EVENTS + 5, delay + ms(500), false),
-        (BURST_EVENTS, ms(0), true),
-        (BURST_EVENTS + 5, delay / 2, true),
+    // (events already arrived, how long ago the oldest of them came, how long ago the oldest
+    // still uncommitted came (None: all committed), whether the commit waits)
+    for (arrived, oldest_ago, uncommitted_ago, waits) in [
+        (2, ms(0), None, false),
+        (BURST_EVENTS - 1, ms(0), None, false),
+        (BURST_EVENTS + 5, delay + ms(500), None, false),
+        (BURST_EVENTS, ms(0), None, true),
+        (BURST_EVENTS + 5, delay / 2, None, true),
+        (BURST_EVENTS + 5, delay / 2, Some(ms(500)), true),
+        (BURST_EVENTS + 5, delay / 2, Some(delay + ms(500)), false),
     ] {
-        let (mut c, _shared) = committer(&format!("burst-{arrived}-{}", oldest_ago.as_millis()));
+        let what = format!(
+            "{arrived} events, the oldest {oldest_ago:?} ago, uncommitted since {uncommitted_ago:?}"
+        );
+        let (mut c, _shared) = committer(&format!(
+            "burst-{arrived}-{}-{}",
+            oldest_ago.as_millis(),
+            uncommitted_ago.map_or(0, |d| d.as_millis())
+        ));
         let (tx, rx) = mpsc::channel();
         c.rx = rx;
         c.delay = delay;
@@ -180,10 +194,11 @@ fn only_a_burst_waits_for_more_events() {
             assert!(!c.take(m, &mut release));
         }
         c.held.clear();
-        let shift = |t: Instant| t.checked_sub(oldest_ago).expect("uptime");
+        let shift = |t: Instant, ago: Duration| t.checked_sub(ago).expect("uptime");
         for t in c.arrivals.iter_mut() {
-            *t = shift(*t);
+            *t = shift(*t, oldest_ago);
         }
+        c.unacknowledged_since = uncommitted_ago.map(|ago| shift(Instant::now(), ago));
         tx.send(handed(arrived as u64, "now", Action::Trigger, true))
             .unwrap();
         let later = tx.clone();
@@ -196,12 +211,30 @@ fn only_a_burst_waits_for_more_events() {
         assert!(!c.gather(&mut release));
         late.join().unwrap();
         let joined = c.held.len() > 1;
-        assert_eq!(
-            joined, waits,
-            "{arrived} events, the oldest {oldest_ago:?} ago"
-        );
+        assert_eq!(joined, waits, "{what}");
         drop(tx);
     }
+}
+
+/// The wait of a burst is counted from the oldest event Broker's acknowledgement waits for;
+/// the commit that leaves nothing uncommitted ends it, and a commit that leaves events handed
+/// over meanwhile (still on their way to the committer) does not.
+#[test]
+fn a_commit_that_leaves_nothing_uncommitted_ends_the_acknowledgements_wait() {
+    let (mut c, shared) = committer("unacknowledged-since");
+    let mut release = false;
+    assert!(!c.take(handed(1, "a", Action::Trigger, true), &mut release));
+    let first = c.unacknowledged_since.expect("set by the first event");
+    assert!(!c.take(handed(2, "b", Action::Trigger, true), &mut release));
+    assert_eq!(c.unacknowledged_since, Some(first), "kept by later events");
+    // a third event handed over by Broker's thread during the commit
+    shared.submitted.store(3, Ordering::SeqCst);
+    c.commit();
+    assert_eq!(shared.committed.load(Ordering::SeqCst), 2);
+    assert_eq!(c.unacknowledged_since, Some(first), "event 3 still waits");
+    assert!(!c.take(handed(3, "c", Action::Trigger, true), &mut release));
+    c.commit();
+    assert_eq!(c.unacknowledged_since, None, "everything committed");
 }
 
 /// A commit wakes only the lanes its rows go to: with 16 lanes, waking all of them per
