@@ -101,8 +101,8 @@ if [ ${#TINY[@]} -eq 0 ]; then
       echo "## Real Broker"
       echo
       echo "Not measured by this run (\`make bench REAL_BROKER=DIR\`, bench/real-broker/README.md). The"
-      echo "latest figures in a real cbd 23.10.16, its profile and the emulator's calibration against it:"
-      echo "section 15 below."
+      echo "latest figures in a real cbd 23.10.16, before and after the work of issue 34 in the same hour:"
+      echo "section 22 below (its profile and the emulator's calibration: section 15)."
     fi
     # what was profiled and fixed, with the figures before and after (kept by hand)
     if [ -f bench/HISTORY.md ]; then
