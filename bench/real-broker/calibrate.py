@@ -13,13 +13,14 @@ Prints a Markdown table, ns per operation (medians over the runs):
 and what the model should add per operation (real - emulator without it)."""
 import json, statistics, sys
 
+from cbdthreads import output_thread
+
 real_rows = [json.loads(l) for p in sys.argv[1].split(",") for l in open(p) if l.strip()]
 emu_sets = [[json.loads(l) for l in open(p) if l.strip()] for p in sys.argv[2:]]
 
 
 def out_thread_ns(r):
-    pf = sorted((t for t in r["threads"] if t["comm"] == "proc_failover"), key=lambda t: t["tid"])
-    return pf[-1]["ticks"] / 100.0 / r["n"] * 1e9
+    return output_thread(r["threads"])["ticks"] / 100.0 / r["n"] * 1e9
 
 
 def medians(rows, value):

@@ -2,18 +2,19 @@
 """Where a cbd run's CPU goes, per thread group and per symbol, from `perf record` (perf.sh with
 PERF_RECORD=NAME) and the run's thread CPU times (run.py's result line).
 usage: profile.py RUN.perf.data RESULTS.jsonl NAME [--top K]
-Groups: Broker's Lua output thread (the higher proc_failover tid), the connector's committer
+Groups: Broker's Lua output thread (cbdthreads.py), the connector's committer
 (cpd-commit), its lanes (cpd-lane-*), the script's other threads. For each group: its CPU in
 µs/event (from /proc, ticks / N) and its top symbols with their share of the group's samples and
 that share in µs/event (the sampled share times the group's CPU; perf itself slows cbd, so read
 the µs as a split of the unprofiled figure, not a measure of it)."""
 import collections, json, subprocess, sys
 
+from cbdthreads import output_thread
+
 data, results, name = sys.argv[1:4]
 top = int(sys.argv[sys.argv.index("--top") + 1]) if "--top" in sys.argv else 15
 run = [json.loads(l) for l in open(results) if l.strip() and json.loads(l)["name"] == name][-1]
-pf = sorted((t for t in run["threads"] if t["comm"] == "proc_failover"), key=lambda t: t["tid"])
-out_tid = pf[-1]["tid"]
+out_tid = output_thread(run["threads"])["tid"]
 
 
 def group(comm, tid):

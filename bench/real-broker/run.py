@@ -13,6 +13,8 @@ the receiver's log has not changed for 1.0 s. Then cbd gets SIGTERM; wait4 gives
 at exit."""
 import argparse, json, os, shutil, signal, subprocess, sys, time
 
+from cbdthreads import output_thread
+
 KIT = os.path.dirname(os.path.abspath(__file__))
 ap = argparse.ArgumentParser()
 ap.add_argument("name"); ap.add_argument("script"); ap.add_argument("n", type=int); ap.add_argument("run")
@@ -198,7 +200,7 @@ def started_threads():
         names = sorted(t["tid"] for t in th)
         if names != seen:
             seen, since = names, time.monotonic()
-        elif sum(t["comm"] == "proc_failover" for t in th) >= 2 and time.monotonic() - since >= 0.2:
+        elif output_thread(th) is not None and time.monotonic() - since >= 0.2:
             break
         time.sleep(0.02)
     return th
@@ -206,12 +208,12 @@ def started_threads():
 
 pinned = None
 if a.pin:
-    # Broker's Lua output thread is the later proc_failover thread (profile.py); threads started
-    # afterwards inherit their creator's CPUs
+    # Broker's Lua output thread (cbdthreads.py); threads started afterwards inherit their
+    # creator's CPUs
     th = started_threads()
-    pf = sorted(t["tid"] for t in th if t["comm"] == "proc_failover")
+    out = output_thread(th)
     others = set(range(1, os.cpu_count())) or {0}
-    pinned = {"output": pf[-1] if len(pf) >= 2 else None, "others": 0}
+    pinned = {"output": out["tid"] if out else None, "others": 0}
     for t in th:
         try:
             os.sched_setaffinity(t["tid"], {0} if t["tid"] == pinned["output"] else others)
@@ -226,9 +228,9 @@ if a.perf_record:
                             stdout=subprocess.DEVNULL, stderr=open(f"{run}/perf-record.err", "w"))
 strace = None
 if a.syscalls:
-    pf = sorted(t["tid"] for t in started_threads() if t["comm"] == "proc_failover")
-    if len(pf) >= 2:
-        strace = subprocess.Popen(["strace", "-c", "-S", "calls", "-p", str(pf[-1]), "-o", a.syscalls],
+    out = output_thread(started_threads())
+    if out:
+        strace = subprocess.Popen(["strace", "-c", "-S", "calls", "-p", str(out["tid"]), "-o", a.syscalls],
                                   stdout=subprocess.DEVNULL, stderr=open(f"{run}/strace.err", "w"))
 samples = []                                   # (time, cbd ticks)
 reqsize, t_req = -1, t0

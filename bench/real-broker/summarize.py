@@ -25,9 +25,10 @@ than most differences between scripts).
 - the machine's interrupts per 1,000 events (both CPUs): device lines (the disk's completions)
   and inter-processor ones (CAL: function calls, among them a wake-up of a thread on another
   CPU; RES: rescheduling; LOC: the timer tick of a CPU that is not idle).
-Broker names both failover threads proc_failover: the lower tid is the simu input (created
-first), the higher the Lua output."""
+Which thread is Broker's Lua output thread: cbdthreads.py."""
 import json, statistics, sys
+
+from cbdthreads import failovers as failover_threads, output_thread as output_of
 
 args = sys.argv[1:]
 as_json = bool(args) and args[0] == "--json"
@@ -47,8 +48,8 @@ MUXER = "PagerDuty"
 
 
 def failovers(r):
-    """Broker's proc_failover threads, the simu input's first (the lower tid)."""
-    return sorted((t for t in r["threads"] if t["comm"] == "proc_failover"), key=lambda t: t["tid"])
+    """Broker's proc_failover threads of run r, the simu input's first (cbdthreads.py)."""
+    return failover_threads(r["threads"])
 
 
 def split(r):
@@ -167,8 +168,8 @@ DETAIL = (("run_ns", "on a CPU, µs/event", 1e-3), ("utime", "user, µs/event", 
 
 def output_thread(r):
     """Broker's Lua output thread as recorded with its detail, or None."""
-    pf = failovers(r)
-    return pf[-1] if len(pf) > 1 and "run_ns" in pf[-1] else None
+    t = output_of(r["threads"])
+    return t if t is not None and "run_ns" in t else None
 
 
 def detail(r, key, scale):
