@@ -31,7 +31,7 @@
 -- "memory": after the warm-up, sends events_1 events, reads the emulator's resident memory,
 -- sends events up to events_2 in all, reads it again; prints
 --   RESULT memory <events_1> <rss_kb_1> <events_2> <rss_kb_2> <most events retained at once>
---     <C heap kept free, kB>
+--     <C heap kept free, kB> <most events awaiting their finalizer at once>
 -- Sanity counters (written, acknowledged, flushes, errors) and, for "memory", where the memory
 -- is (C heap in use / kept free, Lua heap, the most events retained unacknowledged) go to stderr. The scenario fails
 -- (exit 1) if the output is not running at the end or reported errors.
@@ -249,9 +249,9 @@ else
   local heap, lua_kb = host.heap(), collectgarbage("count")
   collectgarbage("collect")
   io.stderr:write(string.format(
-    "  C heap: %.1f MB in use, %.1f MB free but kept, %.1f MB mapped; Lua heap %.1f MB (%.1f MB live); most events retained at once: %d\n",
+    "  C heap: %.1f MB in use, %.1f MB free but kept, %.1f MB mapped; Lua heap %.1f MB (%.1f MB live); most events retained at once: %d; most events awaiting their finalizer at once: %d (Broker's full collections: %d)\n",
     heap.in_use / 1048576, heap.free / 1048576, heap.mmapped / 1048576, lua_kb / 1024,
-    collectgarbage("count") / 1024, out:max_unacked()))
-  print(string.format("RESULT memory %d %d %d %d %d %d", n1, rss1, n2, rss2, out:max_unacked(),
-    heap.free // 1024))
+    collectgarbage("count") / 1024, out:max_unacked(), out:peak_live_events(), out:full_collects()))
+  print(string.format("RESULT memory %d %d %d %d %d %d %d", n1, rss1, n2, rss2, out:max_unacked(),
+    heap.free // 1024, out:peak_live_events()))
 end

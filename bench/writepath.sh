@@ -33,11 +33,14 @@
 # loop, per 100,000 events: voluntary context switches, a lock held by another thread; -1 where
 # /proc/thread-self is missing)
 #   {"bench":"memory","lua":"5.4","script":"baseline"|"bridge","rss_kb_1m":A,"rss_kb_10m":B,
-#    "max_retained":K,"heap_free_kb":F}
+#    "max_retained":K,"heap_free_kb":F,"awaiting_finalizer":Z}
 #   {"bench":"memory_summary","lua":"5.4","growth_pct":(B-A)/A*100 of the bridge,"above_baseline_mb":(B_bridge-B_baseline)/1024,
-#    "max_retained":K of the bridge,"heap_free_mb":F of the bridge,"baseline_heap_free_mb":F of the baseline}
+#    "max_retained":K of the bridge,"heap_free_mb":F of the bridge,"baseline_heap_free_mb":F of the baseline,
+#    "awaiting_finalizer":Z of the bridge,"baseline_awaiting_finalizer":Z of the baseline}
 # (max_retained: the most events the emulator held unacknowledged at once, Broker's retention;
-# heap_free: C heap memory free but kept by malloc at the end, mallinfo2)
+# heap_free: C heap memory free but kept by malloc at the end, mallinfo2; awaiting_finalizer:
+# the most events handed to the script and not yet finalized at once, each holding Broker's
+# C++ event: tests/host/README.md row 14)
 # (rss_kb_1m / rss_kb_10m are the resident memory after the first and the second count of
 # events, whatever the counts.) Progress goes to stderr. No target is asserted: benchmarks are
 # not tests. Everything it writes is under target/ (target/bench/lua: the script dir;
@@ -210,20 +213,21 @@ fi
 # ---- memory ---------------------------------------------------------------------------------
 if ((DO_MEMORY)); then
   for v in "${LUAS[@]}"; do
-    declare -A R1=([baseline]="" [bridge]="") R2=([baseline]="" [bridge]="") KEPT=([baseline]="" [bridge]="") FREE=([baseline]="" [bridge]="")
+    declare -A R1=([baseline]="" [bridge]="") R2=([baseline]="" [bridge]="") KEPT=([baseline]="" [bridge]="") FREE=([baseline]="" [bridge]="") FIN=([baseline]="" [bridge]="")
     for ((i = 1; i <= MEM_RUNS; i++)); do
       for name in baseline bridge; do
         say "== memory, Lua $v, $name, run $i/$MEM_RUNS: resident memory after ${MEM_EVENTS/,/ and } events"
         res=$(run_scenario "$v" "$name" memory "$MEM_EVENTS" "mem-$v-$name-$i")
-        read -r _ rss1 _ rss2 retained free_kb <<<"$res"
-        say "   $rss1 kB, then $rss2 kB (most events retained unacknowledged at once: $retained; C heap kept free: $free_kb kB)"
+        read -r _ rss1 _ rss2 retained free_kb awaiting <<<"$res"
+        say "   $rss1 kB, then $rss2 kB (most events retained unacknowledged at once: $retained; C heap kept free: $free_kb kB; most events awaiting their finalizer at once: $awaiting)"
         R1[$name]+="$rss1 "
         R2[$name]+="$rss2 "
         KEPT[$name]+="$retained "
         FREE[$name]+="$free_kb "
+        FIN[$name]+="$awaiting "
       done
     done
-    declare -A M1=() M2=() MK=() MF=()
+    declare -A M1=() M2=() MK=() MF=() MW=()
     for name in baseline bridge; do
       # shellcheck disable=SC2086
       M1[$name]=$(median ${R1[$name]} | sed 's/\.0$//; s/\.5$//')
@@ -233,12 +237,15 @@ if ((DO_MEMORY)); then
       MK[$name]=$(median ${KEPT[$name]} | sed 's/\.0$//; s/\.5$//')
       # shellcheck disable=SC2086
       MF[$name]=$(median ${FREE[$name]} | sed 's/\.0$//; s/\.5$//')
-      printf '{"bench":"memory","lua":"%s","script":"%s","rss_kb_1m":%d,"rss_kb_10m":%d,"max_retained":%d,"heap_free_kb":%d}\n' \
-        "$v" "$name" "${M1[$name]}" "${M2[$name]}" "${MK[$name]}" "${MF[$name]}"
+      # shellcheck disable=SC2086
+      MW[$name]=$(median ${FIN[$name]} | sed 's/\.0$//; s/\.5$//')
+      printf '{"bench":"memory","lua":"%s","script":"%s","rss_kb_1m":%d,"rss_kb_10m":%d,"max_retained":%d,"heap_free_kb":%d,"awaiting_finalizer":%d}\n' \
+        "$v" "$name" "${M1[$name]}" "${M2[$name]}" "${MK[$name]}" "${MF[$name]}" "${MW[$name]}"
     done
     awk -v v="$v" -v a="${M1[bridge]}" -v b="${M2[bridge]}" -v base="${M2[baseline]}" \
-      -v kept="${MK[bridge]}" -v free="${MF[bridge]}" -v free0="${MF[baseline]}" 'BEGIN {
-      printf "{\"bench\":\"memory_summary\",\"lua\":\"%s\",\"growth_pct\":%.2f,\"above_baseline_mb\":%.1f,\"max_retained\":%d,\"heap_free_mb\":%.1f,\"baseline_heap_free_mb\":%.1f}\n",
-        v, (a > 0 ? (b - a) * 100 / a : 0), (b - base) / 1024, kept, free / 1024, free0 / 1024 }'
+      -v kept="${MK[bridge]}" -v free="${MF[bridge]}" -v free0="${MF[baseline]}" \
+      -v fin="${MW[bridge]}" -v fin0="${MW[baseline]}" 'BEGIN {
+      printf "{\"bench\":\"memory_summary\",\"lua\":\"%s\",\"growth_pct\":%.2f,\"above_baseline_mb\":%.1f,\"max_retained\":%d,\"heap_free_mb\":%.1f,\"baseline_heap_free_mb\":%.1f,\"awaiting_finalizer\":%d,\"baseline_awaiting_finalizer\":%d}\n",
+        v, (a > 0 ? (b - a) * 100 / a : 0), (b - base) / 1024, kept, free / 1024, free0 / 1024, fin, fin0 }'
   done
 fi

@@ -72,6 +72,9 @@ const WRITE_PATH_MAX_RATIO: f64 = 1.3;
 /// the baseline script.
 const MEMORY_MAX_GROWTH_PCT: f64 = 5.0;
 const MEMORY_MAX_ABOVE_MB: f64 = 20.0;
+/// Broker's events (API 2) not yet finalized at once behind the bridge, at most: each holds its
+/// C++ event (about 1 KB) until Lua runs its finalizer (`tests/bridge.rs` `finalizers_*`).
+const MEMORY_MAX_AWAITING_FINALIZER: f64 = 20_000.0;
 /// Template shrink: most time to make one event of 200 huge `custom_details` fields.
 const TEMPLATE_TARGET_MS: f64 = 20.0;
 /// Template shrink: `custom_details` fields of the big templates.
@@ -1563,12 +1566,12 @@ fn num(v: &Value, key: &str) -> f64 {
     v[key].as_f64().unwrap_or(f64::NAN)
 }
 
-/// A difference with its sign and thousands separators ("+1,500", "-220").
-fn signed(x: f64) -> String {
+/// A difference with its sign, thousands separators and `dec` decimals ("+1,500", "-220").
+fn signed(x: f64, dec: usize) -> String {
     if x < 0.0 {
-        format!("-{}", fmt(-x, 0))
+        fmt(x, dec)
     } else {
-        format!("+{}", fmt(x, 0))
+        format!("+{}", fmt(x, dec))
     }
 }
 
@@ -2170,7 +2173,7 @@ fn report_write_path(out: &mut String, v: &Value) {
             &format!("Broker's thread put to sleep per 100,000 events, Lua {lua}"),
             fmt(wait, 0),
             fmt(wait0, 0),
-            signed(wait - wait0),
+            signed(wait - wait0, 0),
             "-",
             None,
         ));
@@ -2231,8 +2234,8 @@ fn report_instructions(out: &mut String, v: &Value, all: &[Value]) {
         note.push_str(&format!(
             " `bench/fieldread.lua`, which only reads the fields the bridge reads for every event (3 of an OK service, 7 of a service with a problem), and nothing else: {} ({} against the baseline: Broker's cost of the reads); the bridge's {} more are its own Lua work and the library's calls, the fast path of every event and the details of the 1 event in 100 that changes state.",
             fmt(fields, 0),
-            signed(fields - base),
-            signed(num(v, "bridge_ir") - fields)
+            signed(fields - base, 0),
+            signed(num(v, "bridge_ir") - fields, 0)
         ));
     }
     table(
@@ -2246,6 +2249,7 @@ fn report_instructions(out: &mut String, v: &Value, all: &[Value]) {
 fn report_memory(out: &mut String, v: &Value) {
     let lua = lua_of(v);
     let (growth, above) = (num(v, "growth_pct"), num(v, "above_baseline_mb"));
+    let awaiting = num(v, "awaiting_finalizer");
     let rows = [
         line(
             &format!("resident memory growth, Lua {lua}"),
@@ -2259,11 +2263,21 @@ fn report_memory(out: &mut String, v: &Value) {
         ),
         line(
             &format!("resident memory above the baseline script, Lua {lua}"),
-            format!("+{} MB", fmt(above, 1)),
+            format!("{} MB", signed(above, 1)),
             "0 MB".into(),
             "-".into(),
             &format!("<= +{MEMORY_MAX_ABOVE_MB} MB"),
             above.is_finite().then_some(above <= MEMORY_MAX_ABOVE_MB),
+        ),
+        line(
+            &format!("Broker's events awaiting their finalizer at once, Lua {lua}"),
+            fmt(num(v, "awaiting_finalizer"), 0),
+            fmt(num(v, "baseline_awaiting_finalizer"), 0),
+            "-".into(),
+            &format!("<= {}", fmt(MEMORY_MAX_AWAITING_FINALIZER, 0)),
+            awaiting
+                .is_finite()
+                .then_some(awaiting <= MEMORY_MAX_AWAITING_FINALIZER),
         ),
     ];
     let note = if v["max_retained"].is_number() {
@@ -2370,7 +2384,7 @@ mod tests {
         );
         assert!(md.contains("the garbage collectors stopped"), "{md}");
         assert_eq!(
-            (signed(-220.0), signed(1500.0)),
+            (signed(-220.0, 0), signed(1500.0, 0)),
             ("-220".to_string(), "+1,500".to_string())
         );
         // 2,500 instructions at 0.2 ns each

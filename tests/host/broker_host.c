@@ -218,6 +218,11 @@ typedef struct output {
   int has_flush; /* flush() existed when the script was loaded (Broker decides it once) */
   lua_Integer unacked, acked, written, filtered, flushes;
   lua_Integer max_unacked; /* the most events ever retained at once */
+  /* Broker's broker_event::_gc_info for this state (see create_event): api 2 event objects not
+     yet finalized (Broker's _broker_event_cpt), the most at once, the time of its last full
+     collection and how many it made */
+  lua_Integer live_events, peak_live_events, full_collects;
+  time_t last_full_collect;
   char *last_error;
   strlist errors, logs;
   int log_level;
@@ -716,7 +721,7 @@ static const char *const SERVICE_STRINGS[] = {
     "check_period", "notification_period", "event_handler", "icon_image", "icon_image_alt",
     "output", "perfdata", NULL};
 
-static void wrap_userdata(lua_State *L, int counted);
+static void wrap_userdata(lua_State *L, output *o);
 
 /* The full object, as Broker's get_host / get_service build it from the cached neb::host /
  * pb_host (neb::service / pb_service): `_type`, `category`, `element` of that event type, the
@@ -778,7 +783,7 @@ static int push_object(lua_State *L, output *o, int has, lua_Integer hid, lua_In
     lua_setfield(L, dst, "service_id");
   }
   lua_remove(L, obj);
-  if (o->api_version == 2) wrap_userdata(L, 0);
+  if (o->api_version == 2) wrap_userdata(L, o);
   return 1;
 }
 
@@ -796,23 +801,84 @@ static int bc_get_service(lua_State *L) {
 
 /* ---- events given to write() (s.5) --------------------------------------- */
 
-/* api 2: read-only userdata; its field table is the uservalue. Every read of an event handed
-   to write() is counted (host.field_reads(): what a script costs Broker in calls, for the
-   tests); the userdata's one byte tells an event (1) from a broker_cache object (0), which
-   share Broker's "broker_event" metatable. */
+/* api 2: read-only userdata, as Broker's broker_event::create makes them: Broker's holds a
+   std::shared_ptr<io::data> (16 bytes) and the event itself lives in C++ memory, which Lua's
+   collector neither sees nor paces itself by; only the finalizer (__gc) releases it. Here an
+   event handed to write() lives likewise outside the output's state: its fields stay in the
+   control state's table (`ref` in its registry) and every read copies one field across, as
+   Broker pushes a fresh value per read. A broker_cache object keeps its field table as the
+   uservalue (ref LUA_NOREF). Every read of an event handed to write() is counted
+   (host.field_reads(): what a script costs Broker in calls, for the tests). */
+typedef struct {
+  output *o;             /* whose live_events count it is in */
+  int ref;               /* control registry: the event's field table, or LUA_NOREF */
+  unsigned char counted; /* an event handed to write() (1) or a broker_cache object (0) */
+} event_ud;
+
+static lua_State *control; /* the scenario's state, where events live (single-threaded host) */
 static lua_Integer field_reads;
-static int ev_index(lua_State *L) {
-  if (*(const unsigned char *)lua_touserdata(L, 1)) field_reads++;
-  spend(cost.read); /* a cache object's fields are read through the same __index in Broker */
-  lua_getuservalue(L, 1);
-  lua_pushvalue(L, 2);
-  if (lua_rawget(L, -2) == LUA_TNIL) {
-    /* an event built with __strict = true raises on a field it lacks (tests: a Broker whose
-       reads of unknown fields fail) */
-    lua_getfield(L, -2, "__strict");
-    if (lua_toboolean(L, -1)) return luaL_error(L, "broker_event: no field '%s'", lua_tostring(L, 2));
-    lua_pop(L, 1);
+
+/* Broker's broker_event::create: the object, then Broker's own collection rule. Since Lua sees
+   only 16 bytes per event, Broker counts the objects not yet finalized and forces a full
+   collection once more than event_queue_max_size are alive and the last one is 10 s old, or
+   every 60 s (broker/lua/src/broker_event.cc, 23.10); a new state starts with no collection
+   made, so its first event makes one. Leaves the object on top of L. */
+static void create_event(lua_State *L, output *o, unsigned char counted, int ref) {
+  event_ud *u = (event_ud *)lua_newuserdata(L, sizeof *u); /* 5.4: one user value, as Broker */
+  u->o = o;
+  u->ref = ref;
+  u->counted = counted;
+  luaL_setmetatable(L, EVENT_MT);
+  if (++o->live_events > o->peak_live_events) o->peak_live_events = o->live_events;
+  time_t now = time(NULL);
+  if ((o->live_events > o->queue_max && o->last_full_collect + 10 < now) ||
+      o->last_full_collect + 60 < now) {
+    o->last_full_collect = now;
+    o->full_collects++;
+    lua_gc(L, LUA_GCCOLLECT, 0);
   }
+}
+
+/* Broker's l_broker_event_destructor: releases the event, one fewer alive */
+static int ev_gc(lua_State *L) {
+  event_ud *u = (event_ud *)lua_touserdata(L, 1); /* a finalizer must not raise */
+  if (!u) return 0;
+  if (u->ref != LUA_NOREF) luaL_unref(control, LUA_REGISTRYINDEX, u->ref);
+  u->ref = LUA_NOREF;
+  if (u->o && u->o->live_events > 0) u->o->live_events--;
+  u->o = NULL;
+  return 0;
+}
+
+static int ev_index(lua_State *L) {
+  event_ud *u = (event_ud *)lua_touserdata(L, 1);
+  if (u->counted) field_reads++;
+  spend(cost.read); /* a cache object's fields are read through the same __index in Broker */
+  int strict;
+  if (u->ref == LUA_NOREF) {
+    lua_getuservalue(L, 1);
+    lua_pushvalue(L, 2);
+    if (lua_rawget(L, -2) != LUA_TNIL) return 1;
+    lua_getfield(L, -2, "__strict");
+    strict = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+  } else {
+    lua_State *C = control;
+    lua_rawgeti(C, LUA_REGISTRYINDEX, u->ref);
+    copy_value(L, 2, C, 0);
+    if (lua_rawget(C, -2) != LUA_TNIL) {
+      copy_value(C, -1, L, 0);
+      lua_pop(C, 2);
+      return 1;
+    }
+    lua_getfield(C, -2, "__strict");
+    strict = lua_toboolean(C, -1);
+    lua_pop(C, 3);
+    lua_pushnil(L);
+  }
+  /* an event built with __strict = true raises on a field it lacks (tests: a Broker whose
+     reads of unknown fields fail) */
+  if (strict) return luaL_error(L, "broker_event: no field '%s'", lua_tostring(L, 2));
   return 1;
 }
 
@@ -828,42 +894,48 @@ static int ev_next(lua_State *L) {
 }
 
 static int ev_pairs(lua_State *L) {
-  luaL_checkudata(L, 1, EVENT_MT);
+  event_ud *u = (event_ud *)luaL_checkudata(L, 1, EVENT_MT);
   lua_pushcfunction(L, ev_next);
-  lua_getuservalue(L, 1);
+  if (u->ref == LUA_NOREF) {
+    lua_getuservalue(L, 1);
+  } else {
+    lua_rawgeti(control, LUA_REGISTRYINDEX, u->ref);
+    copy_value(control, -1, L, 0);
+    lua_pop(control, 1);
+  }
   lua_pushnil(L);
   return 3;
 }
 
 static void register_event_mt(lua_State *L) {
-  static const luaL_Reg mt[] = {{"__index", ev_index}, {"__pairs", ev_pairs}, {NULL, NULL}};
+  static const luaL_Reg mt[] = {
+      {"__gc", ev_gc}, {"__index", ev_index}, {"__pairs", ev_pairs}, {NULL, NULL}};
   luaL_newmetatable(L, EVENT_MT); /* also sets __name = "broker_event" */
   luaL_setfuncs(L, mt, 0);
   lua_pop(L, 1);
 }
 
-/* replace the table at the top of L by a read-only broker_event userdata holding it */
-static void wrap_userdata(lua_State *L, int counted) {
-#if LUA_VERSION_NUM >= 504
-  unsigned char *b = (unsigned char *)lua_newuserdatauv(L, 1, 1);
-#else
-  unsigned char *b = (unsigned char *)lua_newuserdata(L, 1);
-#endif
-  *b = (unsigned char)counted;
+/* replace the table at the top of L (a broker_cache object) by a read-only broker_event
+   userdata holding it */
+static void wrap_userdata(lua_State *L, output *o) {
+  create_event(L, o, 0, LUA_NOREF);
   lua_insert(L, -2);
 #if LUA_VERSION_NUM >= 504
   lua_setiuservalue(L, -2, 1);
 #else
   lua_setuservalue(L, -2);
 #endif
-  luaL_setmetatable(L, EVENT_MT);
 }
 
-/* push onto the output state the event at evidx of the control state */
+/* push onto the output state the event at evidx of the control state (api 1: a copy, a plain
+   table; api 2: a broker_event whose fields stay in the control state) */
 static void push_event(lua_State *C, output *o, int evidx) {
-  lua_State *L = o->L;
-  copy_value(C, evidx, L, 0);
-  if (o->api_version == 2) wrap_userdata(L, 1);
+  if (o->api_version != 2) {
+    copy_value(C, evidx, o->L, 0);
+    return;
+  }
+  lua_pushvalue(C, evidx);
+  create_event(o->L, o, 1, luaL_ref(C, LUA_REGISTRYINDEX));
 }
 
 /* ---- loading (s.1) -------------------------------------------------------- */
@@ -968,6 +1040,7 @@ static void output_load(lua_State *C, output *o) {
   o->filter_enabled = 0;
   o->has_flush = 0;
   o->cache_out_ref = LUA_NOREF;
+  o->last_full_collect = 0; /* Broker forgets a closed state's _gc_info */
   o->log_level = 0;
   free(o->log_path);
   o->log_path = NULL;
@@ -1297,6 +1370,9 @@ COUNTER(o_written, written)
 COUNTER(o_filtered, filtered)
 COUNTER(o_flushes, flushes)
 COUNTER(o_api_version, api_version)
+COUNTER(o_live_events, live_events)
+COUNTER(o_peak_live_events, peak_live_events)
+COUNTER(o_full_collects, full_collects)
 
 /* out:gc("stop" | "restart" | "collect"): the output state's garbage collector (profiling:
    bench/profile.sh --gc stop counts instructions without the collector's phase) */
@@ -1488,6 +1564,9 @@ static int h_output(lua_State *C) {
                                      {"filtered", o_filtered},
                                      {"flushes", o_flushes},
                                      {"api_version", o_api_version},
+                                     {"live_events", o_live_events},
+                                     {"peak_live_events", o_peak_live_events},
+                                     {"full_collects", o_full_collects},
                                      {"filtering", o_filtering},
                                      {"gc", o_collector},
                                      {"reload", o_reload},
@@ -1670,6 +1749,7 @@ int main(int argc, char **argv) {
   pthread_t broker;
   int have_broker = pipe(broker_pipe) == 0 && pthread_create(&broker, NULL, broker_thread, NULL) == 0;
   lua_State *C = luaL_newstate();
+  control = C;
   if (!C) return 2;
   luaL_openlibs(C);
 

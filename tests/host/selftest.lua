@@ -212,6 +212,42 @@ do
 end
 
 ------------------------------------------------------------------------------
+-- api 2: Broker's events live outside the output's Lua heap until their finalizer runs
+-- (broker_event::create / l_broker_event_destructor), and Broker's own full collection
+do
+  local api2 = write_file("api2_gc.lua", string.format("SELFTEST_API = 2\ndofile(%q)\n", script))
+  local o = host.output{ script = api2, bbdo = "2.0.0", params = { ack = "always" } }
+  eq(o:full_collects(), 0, "no full collection before the first event")
+  o:send(ev.service_status{ bbdo = 2, host_id = 12, service_id = 34, state = 1, output = "W" })
+  eq(o:full_collects(), 1, "a new state's first event: Broker's full collection")
+  -- the script keeps its events (events[]): alive, and their fields still read
+  o:send(ev.service_status{ bbdo = 2, host_id = 12, service_id = 35, state = 0, output = "O" })
+  o:gc("collect")
+  eq(o:live_events(), 2, "events kept by the script stay alive")
+  probe(o, [[
+    assert(#events == 2 and events[1].service_id == 34 and events[2].output == "O")
+    local heap = collectgarbage("count")
+    events = {}
+    collectgarbage()
+    assert(collectgarbage("count") < heap)
+  ]], "fields of kept events read after later events")
+  o:gc("collect")
+  eq(o:live_events(), 0, "released events finalized")
+  -- 1,000 events behind an empty script: all finalized by a collection, none lost to it
+  local empty = host.output{ script = write_file("empty_api2.lua",
+    "broker_api_version = 2\nfunction init() end\nfunction write(e) return true end\n") }
+  host.send_many(empty, 1000, function(i) return svc(i) end)
+  eq(empty:acked(), 1000, "empty script: 1000 acknowledged")
+  check(empty:peak_live_events() > 1 and empty:peak_live_events() <= 1000, "empty script: events awaited their finalizers")
+  empty:gc("collect")
+  eq(empty:live_events(), 0, "empty script: a full collection finalizes every event")
+  host.send_many(empty, 10, function(i) return svc(i) end)
+  empty:stop()
+  eq(empty:live_events(), 0, "closing the state finalizes every event")
+  o:stop()
+end
+
+------------------------------------------------------------------------------
 -- back-pressure
 do
   local o = host.output{ script = script, params = { ack = "never", flush = "after:3" },
