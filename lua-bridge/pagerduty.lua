@@ -18,8 +18,11 @@ local types = {} -- accepted _type -> its plan (empty until init: Broker probes 
 -- every wait_calls-th one asks again. `unseen` counts the events answered here, handed to the
 -- next call for the library's statistics.
 local stays_ok, settled, waiting, unseen = {}, false, 0, 0
--- The fast path's constants and A, the library's answers (plan.answers).
-local OK_STATE, WAIT_CALLS, UNSEEN_MAX
+-- The fast path's constants and A, the library's answers (plan.answers). Every COLLECT_EVENTS
+-- events handed to write() (counted in `handed`), a step of Lua's collector as if COLLECT_KB
+-- kilobytes had been allocated: the memory of Broker's events, which Lua does not see and
+-- frees only when it runs their finalizers (plan.collect_events; none before init).
+local OK_STATE, WAIT_CALLS, UNSEEN_MAX, COLLECT_EVENTS, COLLECT_KB, handed, collect = nil, nil, nil, math.huge, 0, 0, collectgarbage
 
 -- The fields of `r` (a reader of the plan: its field names and r.read, a function reading them
 -- all in one table constructor, sized for the fields added afterwards) of event e, in a fresh
@@ -100,7 +103,7 @@ function init(conf)
     end
   end
   plan, types = p, p.types
-  OK_STATE, WAIT_CALLS, UNSEEN_MAX, A = p.ok_state, p.wait_calls, p.unseen_max, p.answers
+  OK_STATE, WAIT_CALLS, UNSEEN_MAX, A, COLLECT_EVENTS, COLLECT_KB, handed = p.ok_state, p.wait_calls, p.unseen_max, p.answers, p.collect_events or math.huge, p.collect_kb or 0, 0
   stays_ok, settled, waiting, unseen = {}, false, 0, 0
   state_fn, status_fn, event_fn, submit_fn, flush_fn = lib.state, lib.status, lib.event, lib.submit, lib.flush
 end
@@ -116,8 +119,7 @@ end
 
 -- The library's answer r to the last question: the verdict for Broker, once settled.
 local function answered(r)
-  unseen, waiting = 0, 0
-  settled = r == A.acknowledged or r == A.stays_ok_acknowledged
+  unseen, waiting, settled = 0, 0, r == A.acknowledged or r == A.stays_ok_acknowledged
   return settled
 end
 
@@ -129,6 +131,8 @@ local function submitted(r, d)
 end
 
 function write(e)
+  handed = handed + 1 -- pcall: a finalizer's error is not write()'s
+  if handed >= COLLECT_EVENTS then handed = 0; pcall(collect, "step", COLLECT_KB) end
   local p, d, r, t1, t2 = filtered, nil, nil
   filtered = nil
   if p == nil then
@@ -190,7 +194,6 @@ end
 
 function flush()
   if not handle then return true end
-  settled = flush_fn(handle, unseen) == true
-  unseen, waiting = 0, 0
+  settled, unseen, waiting = flush_fn(handle, unseen) == true, 0, 0
   return settled
 end

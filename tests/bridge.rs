@@ -215,6 +215,29 @@ fn stays_ok_lua54_bbdo2() {
     stays_ok("5.4", 2);
 }
 
+/// Broker's events wait for their finalizers (the emulator models Broker's: a 16-byte Lua
+/// object whose C++ event only `__gc` frees): behind an empty script they pile up by the
+/// hundred thousand; behind the bridge at most 20,000 at once, on Lua 5.3 and 5.4, and every
+/// state change of the stream is still delivered.
+fn finalizers(lua: &str, bbdo: u32) {
+    let pd = standin();
+    let run = Run::new(lua, "finalizers.lua")
+        .bbdo(bbdo)
+        .env("CPD_URL", pd.url())
+        .go();
+    run.assert_ok();
+    println!("{}", run.stdout());
+}
+
+#[test]
+fn finalizers_lua53_bbdo3() {
+    finalizers("5.3", 3);
+}
+#[test]
+fn finalizers_lua54_bbdo2() {
+    finalizers("5.4", 2);
+}
+
 #[test]
 fn pagerduty_errors_neither_block_nor_lose_events() {
     for lua in LUAS {

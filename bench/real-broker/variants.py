@@ -94,9 +94,11 @@ def variants(src):
             ("        waiting, unseen = waiting + 1, unseen + 1\n        return false\n",
              "        waiting, unseen = waiting + 1, unseen + 1\n        return true\n"),
             # answered(), flush() and submitted(): true whatever the library answered
-            ("  settled = r == A.acknowledged or r == A.stays_ok_acknowledged\n  return settled\n",
-             "  settled = r == A.acknowledged or r == A.stays_ok_acknowledged\n  return true\n"),
-            ("  unseen, waiting = 0, 0\n  return settled\nend", "  unseen, waiting = 0, 0\n  return true\nend"),
+            ("  unseen, waiting, settled = 0, 0, r == A.acknowledged or r == A.stays_ok_acknowledged\n"
+             "  return settled\n",
+             "  unseen, waiting, settled = 0, 0, r == A.acknowledged or r == A.stays_ok_acknowledged\n"
+             "  return true\n"),
+            ("== true, 0, 0\n  return settled\nend", "== true, 0, 0\n  return true\nend"),
             ("  return settled\nend\n\nfunction write", "  return true\nend\n\nfunction write"),
         ]),
     }

@@ -69,6 +69,15 @@ const OK_STATE: i64 = 0;
 const WAIT_CALLS: i64 = 32;
 /// At most this many events answered by the bridge wait to be counted by the next call.
 const UNSEEN_MAX: i64 = 4096;
+/// Every COLLECT_EVENTS events handed to write(), the bridge tells Lua's collector of the
+/// memory of Broker's it cannot see: COLLECT_KB kilobytes (`collectgarbage("step", kb)`, 256
+/// bytes an event). An API 2 event is a 16-byte Lua object whose C++ event only its finalizer
+/// frees; a collector pacing itself by the bytes it sees lets them pile up, by hundreds of
+/// thousands at thousands of events a second, until Broker's own full collection (10 s apart).
+/// 256 bytes keep cbd's peak memory where 1 KB does, and cost Lua 5.3 less (bench/HISTORY.md
+/// section 23).
+const COLLECT_EVENTS: i64 = 100;
+const COLLECT_KB: i64 = 25;
 
 /// Of a status, what the library reads beyond its ids, state, state type and flags.
 const STATUS_DETAILS: &[&str] = &[
@@ -427,6 +436,8 @@ pub(crate) fn plan(conn: &Connector) -> Tree {
         (c"ok_state", Tree::Int(OK_STATE)),
         (c"wait_calls", Tree::Int(WAIT_CALLS)),
         (c"unseen_max", Tree::Int(UNSEEN_MAX)),
+        (c"collect_events", Tree::Int(COLLECT_EVENTS)),
+        (c"collect_kb", Tree::Int(COLLECT_KB)),
     ])
 }
 
