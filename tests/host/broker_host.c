@@ -211,7 +211,6 @@ typedef struct output {
   int params_ref;    /* control registry: conf table given to init() */
   int cache_ref;     /* control registry: cache data (or LUA_NOREF) */
   int unacked_ref;   /* control registry: list of counted, unacked events */
-  int cache_out_ref; /* output registry: copy of the cache data */
   ostate state;
   int api_version;
   int filter_enabled;
@@ -228,6 +227,10 @@ typedef struct output {
   int log_level;
   char *log_path;
 } output;
+
+/* the scenario's state, where Broker's C++ side lives: the events handed to the scripts and
+   Broker's cache (single-threaded host) */
+static lua_State *control;
 
 static void set_error(output *o, const char *msg) {
   free(o->last_error);
@@ -529,36 +532,37 @@ bad:
 }
 
 /* ---- broker_cache (s.4) -------------------------------------------------- */
-/* Data: a copy of opts.cache in the output state's registry:
+/* Data: opts.cache, in the control state's registry (o->cache_ref), as Broker keeps its cache
+ * in C++, outside the script's Lua heap:
  *   { hosts = { [id] = {...} }, services = { ["h:s"] = {...} }, instances = { [id] = "name" } } */
 
-/* push cache[section][key] if it is a table/string; integer key, then string key */
+/* push onto L a copy of cache[section][key] if it is a table/string (integer key, then string
+   key): a lookup puts into the script's heap only what it found, as Broker builds each answer */
 static int cache_lookup(lua_State *L, output *o, const char *section, lua_Integer ikey, const char *skey) {
-  if (o->cache_out_ref == LUA_NOREF || o->cache_out_ref == LUA_REFNIL) return 0;
-  luaL_checkstack(L, 4, "broker_cache");
-  lua_rawgeti(L, LUA_REGISTRYINDEX, o->cache_out_ref);
-  if (lua_getfield(L, -1, section) != LUA_TTABLE) {
-    lua_pop(L, 2);
-    return 0;
-  }
-  int t;
-  if (skey) {
-    t = lua_getfield(L, -1, skey);
-  } else {
-    t = lua_rawgeti(L, -1, ikey);
-    if (t == LUA_TNIL) {
-      lua_pop(L, 1);
-      lua_pushfstring(L, "%I", (LUAI_UACINT)ikey);
-      t = lua_rawget(L, -2);
+  if (o->cache_ref == LUA_NOREF || o->cache_ref == LUA_REFNIL) return 0;
+  lua_State *C = control;
+  luaL_checkstack(C, 4, "broker_cache");
+  int top = lua_gettop(C), found = 0;
+  lua_rawgeti(C, LUA_REGISTRYINDEX, o->cache_ref);
+  if (lua_getfield(C, -1, section) == LUA_TTABLE) {
+    int t;
+    if (skey) {
+      t = lua_getfield(C, -1, skey);
+    } else {
+      t = lua_rawgeti(C, -1, ikey);
+      if (t == LUA_TNIL) {
+        lua_pop(C, 1);
+        lua_pushfstring(C, "%I", (LUAI_UACINT)ikey);
+        t = lua_rawget(C, -2);
+      }
+    }
+    if (t == LUA_TTABLE || t == LUA_TSTRING) {
+      copy_value(C, -1, L, 0);
+      found = 1;
     }
   }
-  if (t != LUA_TTABLE && t != LUA_TSTRING) {
-    lua_pop(L, 3);
-    return 0;
-  }
-  lua_replace(L, -3);
-  lua_pop(L, 1);
-  return 1;
+  lua_settop(C, top);
+  return found;
 }
 
 static int cache_host(lua_State *L, output *o, lua_Integer hid) {
@@ -815,7 +819,6 @@ typedef struct {
   unsigned char counted; /* an event handed to write() (1) or a broker_cache object (0) */
 } event_ud;
 
-static lua_State *control; /* the scenario's state, where events live (single-threaded host) */
 static lua_Integer field_reads;
 
 /* Broker's broker_event::create: the object, then Broker's own collection rule. Since Lua sees
@@ -986,20 +989,7 @@ static void set_globals(output *o) {
 }
 
 /* copy the control-side cache data into the output state's registry */
-static void install_cache_data(lua_State *C, output *o) {
-  lua_State *L = o->L;
-  if (o->cache_out_ref != LUA_NOREF) luaL_unref(L, LUA_REGISTRYINDEX, o->cache_out_ref);
-  if (o->cache_ref != LUA_NOREF) {
-    lua_rawgeti(C, LUA_REGISTRYINDEX, o->cache_ref);
-    copy_value(C, -1, L, 0);
-    lua_pop(C, 1);
-  } else {
-    lua_newtable(L);
-  }
-  o->cache_out_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-}
-
-static void set_cache_global(lua_State *C, output *o) {
+static void set_cache_global(output *o) {
   lua_State *L = o->L;
   static const luaL_Reg cache_f[] = {{"get_hostname", bc_get_hostname},
                                      {"get_service_description", bc_get_service_description},
@@ -1014,7 +1004,6 @@ static void set_cache_global(lua_State *C, output *o) {
                                      {"get_host", bc_get_host},
                                      {"get_service", bc_get_service},
                                      {NULL, NULL}};
-  install_cache_data(C, o);
   push_self_object(L, o, CACHE_MT, cache_f);
   lua_setglobal(L, "broker_cache");
 }
@@ -1026,7 +1015,6 @@ static void close_state(output *o) {
     o->L = NULL;
     lua_close(L);
   }
-  o->cache_out_ref = LUA_NOREF;
 }
 
 /* Steps 1-7 of the brief / contract s.1. Leaves o->state set. */
@@ -1039,7 +1027,6 @@ static void output_load(lua_State *C, output *o) {
   o->api_version = 1;
   o->filter_enabled = 0;
   o->has_flush = 0;
-  o->cache_out_ref = LUA_NOREF;
   o->last_full_collect = 0; /* Broker forgets a closed state's _gc_info */
   o->log_level = 0;
   free(o->log_path);
@@ -1121,7 +1108,7 @@ static void output_load(lua_State *C, output *o) {
   /* 9. broker_cache. Broker registers it before init() (step 7), but it must not be used in
      init(): from 24.04 the macro_cache behind it is constructed after the Lua state (member
      order in lua::stream), so the emulator leaves it nil until init() has returned. */
-  set_cache_global(C, o);
+  set_cache_global(o);
 
   o->state = ST_RUNNING;
 }
@@ -1427,8 +1414,6 @@ static int o_set_cache(lua_State *C) {
     copy_value(C, 2, C, 0);
     o->cache_ref = luaL_ref(C, LUA_REGISTRYINDEX);
   }
-  /* the cache object exists only after init() */
-  if (o->L && o->state == ST_RUNNING) install_cache_data(C, o);
   return 0;
 }
 
@@ -1581,7 +1566,7 @@ static int h_output(lua_State *C) {
 
   output *o = (output *)lua_newuserdata(C, sizeof(output));
   memset(o, 0, sizeof *o);
-  o->params_ref = o->cache_ref = o->unacked_ref = o->cache_out_ref = LUA_NOREF;
+  o->params_ref = o->cache_ref = o->unacked_ref = LUA_NOREF;
   o->state = ST_STOPPED;
   if (luaL_newmetatable(C, OUTPUT_MT)) {
     lua_newtable(C);
