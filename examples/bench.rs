@@ -2371,6 +2371,15 @@ mod tests {
             "{md}"
         );
         assert!(md.contains("up to 3,581 events unacknowledged"), "{md}");
+        // the bridge below the baseline prints its sign; events awaiting their finalizer
+        let md = report(
+            "{\"bench\":\"memory_summary\",\"lua\":\"5.4\",\"growth_pct\":2.5,\"above_baseline_mb\":-341.5,\"awaiting_finalizer\":1819,\"baseline_awaiting_finalizer\":179995}\n",
+        );
+        assert!(md.contains("| -341.5 MB | 0 MB |"), "{md}");
+        assert!(
+            md.contains("| Broker's events awaiting their finalizer at once, Lua 5.4 | 1,819 | 179,995 | - | <= 20,000 | yes |"),
+            "{md}"
+        );
         let text = concat!(
             "{\"bench\":\"write_path_summary\",\"lua\":\"5.4\",\"baseline_ns\":20000,\"bridge_ns\":26000,\"added_ns\":6000,\"ratio\":1.3}\n",
             "{\"bench\":\"instructions\",\"lua\":\"5.4\",\"gc\":\"stop\",\"events\":20000,\"baseline_ir\":100000,\"fieldread_ir\":101800,\"bridge_ir\":102500,\"added_ir\":2500,\"ratio\":1.025}\n",
