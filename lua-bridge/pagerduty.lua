@@ -22,7 +22,7 @@ local stays_ok, settled, waiting, unseen = {}, false, 0, 0
 -- events handed to write() (counted in `handed`), a step of Lua's collector as if COLLECT_KB
 -- kilobytes had been allocated: the memory of Broker's events, which Lua does not see and
 -- frees only when it runs their finalizers (plan.collect_events; none before init).
-local OK_STATE, WAIT_CALLS, UNSEEN_MAX, COLLECT_EVENTS, COLLECT_KB, handed, collect = nil, nil, nil, math.huge, 0, 0, collectgarbage
+local OK_STATE, WAIT_CALLS, UNSEEN_MAX, COLLECT_EVENTS, COLLECT_KB, handed = nil, nil, nil, math.huge, 0, 0
 
 -- The fields of `r` (a reader of the plan: its field names and r.read, a function reading them
 -- all in one table constructor, sized for the fields added afterwards) of event e, in a fresh
@@ -132,7 +132,7 @@ end
 
 function write(e)
   handed = handed + 1 -- pcall: a finalizer's error is not write()'s
-  if handed >= COLLECT_EVENTS then handed = 0; pcall(collect, "step", COLLECT_KB) end
+  if handed >= COLLECT_EVENTS then handed = 0; pcall(collectgarbage, "step", COLLECT_KB) end
   local p, d, r, t1, t2 = filtered, nil, nil
   filtered = nil
   if p == nil then

@@ -12,6 +12,18 @@ fn standin() -> Standin {
     Standin::start().expect("start the PagerDuty stand-in")
 }
 
+/// Runs `scenario` under Lua `lua` with BBDO `bbdo`, sending to a fresh stand-in; the scenario
+/// must pass. The stand-in is returned for what it received.
+fn passes_against_standin(lua: &str, bbdo: u32, scenario: &str) -> (Standin, Outcome) {
+    let pd = standin();
+    let run = Run::new(lua, scenario)
+        .bbdo(bbdo)
+        .env("CPD_URL", pd.url())
+        .go();
+    run.assert_ok();
+    (pd, run)
+}
+
 /// Per `dedup_key`, the actions PagerDuty received, in order.
 fn sequence(bodies: &[serde_json::Value], key: &str) -> Vec<String> {
     for_key(bodies, key)
@@ -141,12 +153,7 @@ fn lifecycle_lua54_bbdo3_tables() {
 /// skipping the flags of OK objects loses nothing: a problem that starts in a downtime entered
 /// while OK is triggered when the downtime ends, an acknowledgement is sent.
 fn field_reads(lua: &str, bbdo: u32) {
-    let pd = standin();
-    let run = Run::new(lua, "field_reads.lua")
-        .bbdo(bbdo)
-        .env("CPD_URL", pd.url())
-        .go();
-    run.assert_ok();
+    let (pd, run) = passes_against_standin(lua, bbdo, "field_reads.lua");
     assert!(
         run.stdout()
             .contains("field_reads: per event: OK service 3.00"),
@@ -189,12 +196,7 @@ fn field_reads_lua54_bbdo2() {
 /// (acknowledged at once while nothing is pending, counted in the statistics), and every
 /// other status of them still reaches the library: problems triggered, recoveries resolved.
 fn stays_ok(lua: &str, bbdo: u32) {
-    let pd = standin();
-    let run = Run::new(lua, "stays_ok.lua")
-        .bbdo(bbdo)
-        .env("CPD_URL", pd.url())
-        .go();
-    run.assert_ok();
+    let (pd, run) = passes_against_standin(lua, bbdo, "stays_ok.lua");
     println!("{}", run.stdout());
     let got = pd.accepted();
     assert_eq!(sequence(&got, "20_2"), ["trigger"]);
@@ -220,12 +222,7 @@ fn stays_ok_lua54_bbdo2() {
 /// hundred thousand; behind the bridge at most 20,000 at once, on Lua 5.3 and 5.4, and every
 /// state change of the stream is still delivered.
 fn finalizers(lua: &str, bbdo: u32) {
-    let pd = standin();
-    let run = Run::new(lua, "finalizers.lua")
-        .bbdo(bbdo)
-        .env("CPD_URL", pd.url())
-        .go();
-    run.assert_ok();
+    let (_pd, run) = passes_against_standin(lua, bbdo, "finalizers.lua");
     println!("{}", run.stdout());
 }
 

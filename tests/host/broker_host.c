@@ -19,7 +19,8 @@
  *   - lifecycle (s.3): reload/stop = flush() once + lua_close(); unacknowledged
  *     events are replayed into the next instance (at-least-once);
  *   - broker_log / broker / broker_cache (s.4) and event shapes (s.5, api 1: plain
- *     tables, api 2: read-only userdata).
+ *     tables, api 2: read-only userdata whose fields, like Broker's cache, live outside the
+ *     script's Lua heap until their __gc runs; Broker's full collections).
  *
  * The program links liblua dynamically (like cbd's 70-lua.so), so lua_* symbols
  * are in the global scope and a Lua C module loaded with require() resolves them
